@@ -1,0 +1,14 @@
+//! Database schema migrations for netcheck, applied by `netcheck migrate` and at server start.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261128_000001_users_and_sessions;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261128_000001_users_and_sessions::Migration)]
+    }
+}

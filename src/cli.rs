@@ -1,0 +1,111 @@
+//! Command line: parses arguments and dispatches each subcommand to its `run` function.
+
+use std::io::BufRead;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{LogFormat, Settings};
+use crate::server::{self, users::Role};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "netcheck",
+    version,
+    about = "Check whether a host is reachable from many places at once"
+)]
+pub struct Cli {
+    /// TOML configuration file (keys documented in config/netcheck.example.toml).
+    #[arg(long, global = true, env = "NETCHECK_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Log output format (overrides `log.format`).
+    #[arg(long, global = true, env = "NETCHECK_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the REST API, the web UI and the result collector.
+    Server(ServerArgs),
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage users from the command line.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct ServerArgs {
+    /// Username of the first administrator, created when the database has no users.
+    #[arg(long, env = "NETCHECK_ADMIN_USERNAME", default_value = "admin")]
+    pub admin_username: String,
+    /// Password of the first administrator; when unset a random one is generated and printed once.
+    #[arg(long, env = "NETCHECK_ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user. The password is read from standard input when `--password-stdin` is
+    /// given, otherwise a random one is generated and printed once.
+    Add {
+        username: String,
+        #[arg(long, value_enum, default_value = "user")]
+        role: Role,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+fn load_settings(cli: &Cli) -> anyhow::Result<Settings> {
+    let mut settings = Settings::load(cli.config.as_deref()).context("loading configuration")?;
+    if let Some(format) = cli.log_format {
+        settings.log.format = format;
+    }
+    crate::telemetry::init(settings.log.format, &settings.log.level);
+    Ok(settings)
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let settings = load_settings(&cli)?;
+    match cli.command {
+        Command::Server(args) => server::run(settings, args).await,
+        Command::Migrate => {
+            let db = server::db::connect(&settings.database).await?;
+            server::db::migrate(&db).await?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::User(UserCommand::Add {
+            username,
+            role,
+            password_stdin,
+        }) => {
+            let db = server::db::connect(&settings.database).await?;
+            server::db::migrate(&db).await?;
+            let (password, generated) = if password_stdin {
+                let mut line = String::new();
+                std::io::stdin().lock().read_line(&mut line)?;
+                (line.trim_end_matches(['\r', '\n']).to_string(), false)
+            } else {
+                (server::auth::password::generate(), true)
+            };
+            let user = server::users::create(&db, &username, &password, role)
+                .await
+                .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
+            println!(
+                "created {} user {} ({})",
+                user.role.as_str(),
+                user.username,
+                user.id
+            );
+            if generated {
+                println!("password: {password}");
+            }
+            Ok(())
+        }
+    }
+}

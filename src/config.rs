@@ -1,0 +1,373 @@
+//! Layered configuration: built-in defaults → TOML file (`--config`) → `NETCHECK__SECTION__KEY` env vars.
+//!
+//! Every key is documented in `config/netcheck.example.toml` and `docs/configuration.md`.
+//! Unknown keys are an error, so a typo never silently falls back to a default.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use ipnet::IpNet;
+use secrecy::SecretString;
+use serde::Deserialize;
+
+/// Prefix of environment variables that override configuration keys.
+pub const ENV_PREFIX: &str = "NETCHECK";
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    pub http: HttpSettings,
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub redis: RedisSettings,
+    pub amqp: AmqpSettings,
+    pub auth: AuthSettings,
+    pub log: LogSettings,
+    pub checks: CheckSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpSettings {
+    /// Address the HTTP API and web UI listen on.
+    pub listen: SocketAddr,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Take the client address from `X-Forwarded-For` (only behind a trusted reverse proxy).
+    pub trust_forwarded_for: bool,
+    /// Worker threads for the HTTP server; 0 = one per CPU.
+    pub workers: usize,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            max_body_bytes: 64 * 1024,
+            trust_forwarded_for: false,
+            workers: 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSettings {
+    /// URL under which agents and browsers reach this server (used in links handed to agents).
+    pub public_url: String,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            public_url: "http://127.0.0.1:8080".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseSettings {
+    /// PostgreSQL connection URL (may contain a password: never logged).
+    pub url: SecretString,
+    /// Upper bound of the connection pool.
+    pub max_connections: u32,
+    /// Seconds to wait for a connection before answering 503.
+    pub connect_timeout_secs: u64,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self {
+            url: "postgres://postgres@127.0.0.1:5432/netcheck".into(),
+            max_connections: 16,
+            connect_timeout_secs: 5,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RedisSettings {
+    /// Redis connection URL (may contain a password: never logged).
+    pub url: SecretString,
+    /// Prefix of every key netcheck writes, so several deployments can share one Redis.
+    pub key_prefix: String,
+}
+
+impl Default for RedisSettings {
+    fn default() -> Self {
+        Self {
+            url: "redis://127.0.0.1:6379".into(),
+            key_prefix: "netcheck".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AmqpSettings {
+    /// AMQP URL of the broker the server itself uses (administrator credentials).
+    pub url: SecretString,
+    /// RabbitMQ management HTTP API, used to provision agents' users, queues and permissions.
+    pub management_url: SecretString,
+    /// Virtual host that holds every netcheck exchange and queue.
+    pub vhost: String,
+    /// Host name agents use to reach the broker (handed to them at registration).
+    pub public_host: String,
+    /// AMQP port agents use to reach the broker.
+    pub public_port: u16,
+    /// Whether agents must use TLS to reach the broker.
+    pub public_tls: bool,
+    /// Queue type of the results queue: `classic` or `quorum` (for a RabbitMQ cluster).
+    pub results_queue_type: QueueType,
+}
+
+impl Default for AmqpSettings {
+    fn default() -> Self {
+        Self {
+            url: "amqp://guest:guest@127.0.0.1:5672".into(),
+            management_url: "http://guest:guest@127.0.0.1:15672".into(),
+            vhost: "netcheck".into(),
+            public_host: "127.0.0.1".into(),
+            public_port: 5672,
+            public_tls: false,
+            results_queue_type: QueueType::Classic,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum QueueType {
+    Classic,
+    Quorum,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthSettings {
+    /// HMAC key for access tokens. Unset: a random key is generated once and kept in the
+    /// database, so every server instance sharing it agrees.
+    pub jwt_secret: Option<SecretString>,
+    /// Lifetime of access tokens in seconds (at most 900).
+    pub access_token_ttl_secs: u64,
+    /// Lifetime of a refresh token in seconds.
+    pub refresh_token_ttl_secs: u64,
+    /// Mark the refresh cookie `Secure`. Unset: on when `server.public_url` is https.
+    pub secure_cookie: Option<bool>,
+    /// Failed logins allowed per username within the window.
+    pub login_max_failures_per_user: u32,
+    /// Failed logins allowed per client address within the window.
+    pub login_max_failures_per_ip: u32,
+    /// Length of the login rate-limit window in seconds.
+    pub login_window_secs: u64,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            jwt_secret: None,
+            access_token_ttl_secs: 900,
+            refresh_token_ttl_secs: 30 * 24 * 3600,
+            secure_cookie: None,
+            login_max_failures_per_user: 10,
+            login_max_failures_per_ip: 50,
+            login_window_secs: 300,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSettings {
+    /// `human` or `json`.
+    pub format: LogFormat,
+    /// Filter in `RUST_LOG` syntax; `RUST_LOG` itself wins when set.
+    pub level: String,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Human,
+            level: "info,sqlx=warn".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct CheckSettings {
+    /// Networks that checks may target although the target policy refuses them by default
+    /// (loopback, private, …), e.g. `["10.0.0.0/8"]` for intranet monitoring.
+    pub allowed_networks: Vec<IpNet>,
+}
+
+impl Settings {
+    /// Loads the layers: defaults, then `file` (when given), then the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, config::ConfigError> {
+        Self::load_from(file, std::env::vars())
+    }
+
+    /// Like [`Settings::load`] with an explicit environment (for tests).
+    pub fn load_from(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, config::ConfigError> {
+        let mut builder = config::Config::builder();
+        if let Some(path) = file {
+            builder = builder.add_source(config::File::from(path).required(true));
+        }
+        let env: config::Map<String, String> = env.into_iter().collect();
+        builder = builder.add_source(
+            config::Environment::with_prefix(ENV_PREFIX)
+                .prefix_separator("__")
+                .separator("__")
+                .list_separator(",")
+                .with_list_parse_key("checks.allowed_networks")
+                .try_parsing(true)
+                .source(Some(env)),
+        );
+        let settings: Settings = builder.build()?.try_deserialize()?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), config::ConfigError> {
+        let bad = |msg: &str| Err(config::ConfigError::Message(msg.to_string()));
+        if self.auth.access_token_ttl_secs == 0 || self.auth.access_token_ttl_secs > 900 {
+            return bad("auth.access_token_ttl_secs must be between 1 and 900");
+        }
+        if self.auth.refresh_token_ttl_secs < self.auth.access_token_ttl_secs {
+            return bad("auth.refresh_token_ttl_secs must be at least auth.access_token_ttl_secs");
+        }
+        if self.auth.login_window_secs == 0 {
+            return bad("auth.login_window_secs must be positive");
+        }
+        if self.http.max_body_bytes < 1024 {
+            return bad("http.max_body_bytes must be at least 1024");
+        }
+        if self.redis.key_prefix.is_empty() {
+            return bad("redis.key_prefix must not be empty");
+        }
+        Ok(())
+    }
+
+    /// Whether the refresh cookie carries the `Secure` attribute.
+    pub fn secure_cookie(&self) -> bool {
+        self.auth
+            .secure_cookie
+            .unwrap_or_else(|| self.server.public_url.starts_with("https://"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+    use std::io::Write;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_match_the_standard_local_ports() {
+        let s = Settings::load_from(None, env(&[])).unwrap();
+        assert_eq!(s.http.listen.port(), 8080);
+        assert_eq!(
+            s.database.url.expose_secret(),
+            "postgres://postgres@127.0.0.1:5432/netcheck"
+        );
+        assert_eq!(s.redis.url.expose_secret(), "redis://127.0.0.1:6379");
+        assert_eq!(s.amqp.vhost, "netcheck");
+        assert_eq!(s.auth.access_token_ttl_secs, 900);
+        assert!(s.checks.allowed_networks.is_empty());
+    }
+
+    #[test]
+    fn file_overrides_defaults_and_env_overrides_file() {
+        let mut file = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+        writeln!(
+            file,
+            "[http]\nlisten = \"0.0.0.0:9000\"\n[database]\nurl = \"postgres://a@db/x\"\n[auth]\naccess_token_ttl_secs = 60"
+        )
+        .unwrap();
+        let s = Settings::load_from(
+            Some(file.path()),
+            env(&[
+                ("NETCHECK__DATABASE__URL", "postgres://b@db/y"),
+                ("NETCHECK__CHECKS__ALLOWED_NETWORKS", "10.0.0.0/8,fd00::/8"),
+                ("NETCHECK_ADMIN_PASSWORD", "not a config key"),
+                ("UNRELATED", "x"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.http.listen.port(), 9000, "file beats default");
+        assert_eq!(s.auth.access_token_ttl_secs, 60, "file beats default");
+        assert_eq!(
+            s.database.url.expose_secret(),
+            "postgres://b@db/y",
+            "env beats file"
+        );
+        assert_eq!(
+            s.checks.allowed_networks,
+            vec![
+                "10.0.0.0/8".parse::<IpNet>().unwrap(),
+                "fd00::/8".parse().unwrap()
+            ]
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        let err = Settings::load_from(None, env(&[("NETCHECK__DATABSE__URL", "x")])).unwrap_err();
+        assert!(err.to_string().contains("databse"), "{err}");
+        let mut file = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+        writeln!(file, "[http]\nlisten_addr = \"0.0.0.0:1\"").unwrap();
+        let err = Settings::load_from(Some(file.path()), env(&[])).unwrap_err();
+        assert!(err.to_string().contains("listen_addr"), "{err}");
+    }
+
+    #[test]
+    fn invalid_values_are_errors() {
+        assert!(Settings::load_from(
+            None,
+            env(&[("NETCHECK__AUTH__ACCESS_TOKEN_TTL_SECS", "3600")])
+        )
+        .is_err());
+        assert!(Settings::load_from(None, env(&[("NETCHECK__HTTP__LISTEN", "nonsense")])).is_err());
+        assert!(Settings::load_from(
+            None,
+            env(&[("NETCHECK__CHECKS__ALLOWED_NETWORKS", "10.0.0.0/33")])
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug() {
+        let s = Settings::load_from(
+            None,
+            env(&[
+                ("NETCHECK__DATABASE__URL", "postgres://u:hunter2@db/x"),
+                ("NETCHECK__AUTH__JWT_SECRET", "s3cr3t-signing-key"),
+            ]),
+        )
+        .unwrap();
+        let dbg = format!("{s:?}");
+        assert!(!dbg.contains("hunter2"), "{dbg}");
+        assert!(!dbg.contains("s3cr3t"), "{dbg}");
+        assert!(!dbg.contains("guest:guest"), "{dbg}");
+    }
+}

@@ -1,0 +1,11 @@
+//! netcheck: checks whether a site, IP or host is reachable from many places at once.
+//!
+//! One binary, several roles: `server` (REST API, web UI, broker provisioning, result collection)
+//! and `agent` (runs probes on a probe host). `proto` holds every type that crosses the wire
+//! between them.
+
+pub mod cli;
+pub mod config;
+pub mod proto;
+pub mod server;
+pub mod telemetry;

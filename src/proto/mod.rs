@@ -1,0 +1,5 @@
+//! Wire types shared by the server and the agent: registration, heartbeat, check requests and
+//! results. Only serde, uuid and chrono here, so both roles compile against one definition.
+
+/// Version of the agent protocol; carried in every message so peers can detect drift.
+pub const PROTOCOL_VERSION: u32 = 1;

@@ -1,0 +1,160 @@
+//! `/api/v1/auth`: login, refresh, logout and the current user.
+
+use actix_web::cookie::{time::Duration as CookieDuration, Cookie, SameSite};
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::ratelimit::LoginLimiter;
+use super::{password, sessions, AuthUser};
+use crate::server::error::{ApiError, ApiResult, ErrorBody};
+use crate::server::extract::Json;
+use crate::server::users::{self, User};
+use crate::server::AppState;
+
+/// Name of the HttpOnly cookie that carries the refresh token.
+pub const REFRESH_COOKIE: &str = "netcheck_refresh";
+const COOKIE_PATH: &str = "/api/v1/auth";
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/auth")
+            .route("/login", web::post().to(login))
+            .route("/refresh", web::post().to(refresh))
+            .route("/logout", web::post().to(logout))
+            .route("/me", web::get().to(me)),
+    );
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct LoginRequest {
+    pub username: String,
+    pub password: String,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct TokenResponse {
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+    pub user: User,
+}
+
+fn client_ip(req: &HttpRequest, state: &AppState) -> String {
+    let info = req.connection_info();
+    let ip = if state.settings.http.trust_forwarded_for {
+        info.realip_remote_addr().map(str::to_string)
+    } else {
+        req.peer_addr().map(|a| a.ip().to_string())
+    };
+    ip.unwrap_or_else(|| "unknown".into())
+}
+
+fn refresh_cookie(state: &AppState, value: String, max_age_secs: i64) -> Cookie<'static> {
+    Cookie::build(REFRESH_COOKIE, value)
+        .path(COOKIE_PATH)
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .secure(state.settings.secure_cookie())
+        .max_age(CookieDuration::seconds(max_age_secs))
+        .finish()
+}
+
+fn session_response(state: &AppState, user: users::Model, refresh_token: String) -> HttpResponse {
+    let access_token = state.jwt.issue(user.id, user.role);
+    let ttl = state.settings.auth.refresh_token_ttl_secs as i64;
+    HttpResponse::Ok()
+        .cookie(refresh_cookie(state, refresh_token, ttl))
+        .insert_header(("Cache-Control", "no-store"))
+        .json(TokenResponse {
+            access_token,
+            token_type: "Bearer".into(),
+            expires_in: state.jwt.ttl_secs(),
+            user: user.into(),
+        })
+}
+
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
+    responses((status = 200, body = TokenResponse, description = "Signed in; sets the refresh cookie"),
+              (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
+pub async fn login(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: Json<LoginRequest>,
+) -> ApiResult<HttpResponse> {
+    let LoginRequest { username, password } = body.0;
+    if username.len() > 256 || password.len() > password::MAX_LENGTH * 4 {
+        return Err(bad_credentials());
+    }
+    let ip = client_ip(&req, &state);
+    let auth = &state.settings.auth;
+    let limiter = LoginLimiter {
+        redis: &state.redis,
+        prefix: &state.settings.redis.key_prefix,
+        max_per_user: auth.login_max_failures_per_user,
+        max_per_ip: auth.login_max_failures_per_ip,
+        window_secs: auth.login_window_secs,
+    };
+    limiter.check(&ip, &username).await?;
+    let user = users::find_by_username(&state.db, &username).await?;
+    let ok =
+        password::verify_blocking(password, user.as_ref().map(|u| u.password_hash.clone())).await;
+    let user = match (ok, user) {
+        (true, Some(user)) => user,
+        _ => {
+            limiter.record_failure(&ip, &username).await;
+            tracing::info!(%ip, "failed login");
+            return Err(bad_credentials());
+        }
+    };
+    let refresh = sessions::start(&state.db, user.id, auth.refresh_token_ttl_secs).await?;
+    tracing::info!(user_id = %user.id, "signed in");
+    Ok(session_response(&state, user, refresh))
+}
+
+fn bad_credentials() -> ApiError {
+    ApiError::unauthorized("invalid_credentials", "wrong username or password")
+}
+
+#[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth",
+    responses((status = 200, body = TokenResponse, description = "New access token; the refresh cookie is rotated"),
+              (status = 401, body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
+pub async fn refresh(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
+    let Some(cookie) = req.cookie(REFRESH_COOKIE) else {
+        return Err(ApiError::unauthorized(
+            "missing_refresh_token",
+            "no session; sign in",
+        ));
+    };
+    let ttl = state.settings.auth.refresh_token_ttl_secs;
+    let (user_id, new_token) = sessions::rotate(&state.db, cookie.value(), ttl).await?;
+    let user = users::find(&state.db, user_id).await.map_err(|_| {
+        ApiError::unauthorized(
+            "invalid_refresh_token",
+            "session expired or invalid; sign in again",
+        )
+    })?;
+    Ok(session_response(&state, user, new_token))
+}
+
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth",
+    responses((status = 204, description = "Session ended and cookie cleared")))]
+pub async fn logout(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
+    if let Some(cookie) = req.cookie(REFRESH_COOKIE) {
+        sessions::revoke_by_token(&state.db, cookie.value()).await?;
+    }
+    let mut gone = refresh_cookie(&state, String::new(), 0);
+    gone.make_removal();
+    Ok(HttpResponse::NoContent().cookie(gone).finish())
+}
+
+#[utoipa::path(get, path = "/api/v1/auth/me", tag = "auth",
+    responses((status = 200, body = User), (status = 401, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn me(user: AuthUser) -> ApiResult<HttpResponse> {
+    Ok(HttpResponse::Ok().json(User::from(user.0)))
+}

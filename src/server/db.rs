@@ -1,0 +1,53 @@
+//! PostgreSQL: connection pool, migrations, and server-wide settings kept in the database.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use migration::{Migrator, MigratorTrait};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, Statement};
+use secrecy::ExposeSecret;
+
+use crate::config::DatabaseSettings;
+
+pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<DatabaseConnection> {
+    let mut opts = ConnectOptions::new(settings.url.expose_secret().to_string());
+    opts.max_connections(settings.max_connections)
+        .min_connections(1)
+        .connect_timeout(Duration::from_secs(settings.connect_timeout_secs))
+        .acquire_timeout(Duration::from_secs(settings.connect_timeout_secs))
+        .sqlx_logging(false);
+    Database::connect(opts)
+        .await
+        .context("connecting to PostgreSQL (database.url)")
+}
+
+pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
+    Migrator::up(db, None)
+        .await
+        .context("applying database migrations")
+}
+
+/// Returns the value stored under `key`, storing `make()` first if there is none. Safe when
+/// several server instances start at once: the first insert wins and all read the same value.
+pub async fn setting_or_init(
+    db: &DatabaseConnection,
+    key: &str,
+    make: impl FnOnce() -> String,
+) -> anyhow::Result<String> {
+    let backend = db.get_database_backend();
+    db.execute_raw(Statement::from_sql_and_values(
+        backend,
+        "INSERT INTO server_settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+        [key.into(), make().into()],
+    ))
+    .await?;
+    let row = db
+        .query_one_raw(Statement::from_sql_and_values(
+            backend,
+            "SELECT value FROM server_settings WHERE key = $1",
+            [key.into()],
+        ))
+        .await?
+        .context("server setting vanished")?;
+    Ok(row.try_get::<String>("", "value")?)
+}

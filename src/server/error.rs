@@ -1,0 +1,190 @@
+//! The one error type every handler returns: a status, a stable snake_case code and a message,
+//! rendered as `{"error": {"code", "message", "details"?}}`.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    details: Option<Value>,
+    retry_after_secs: Option<u64>,
+}
+
+/// Body of every non-2xx answer.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorObject,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ErrorObject {
+    /// Stable, machine-readable code, e.g. `invalid_credentials`.
+    pub code: String,
+    /// Explanation for humans.
+    pub message: String,
+    /// Extra facts, e.g. `{"field": "password"}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details: Option<Value>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            details: None,
+            retry_after_secs: None,
+        }
+    }
+
+    pub fn with_details(mut self, details: Value) -> Self {
+        self.details = Some(details);
+        self
+    }
+
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    /// 422 for a value that parsed but is not acceptable; names the field.
+    pub fn invalid_field(field: &str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", message)
+            .with_details(serde_json::json!({ "field": field }))
+    }
+
+    pub fn unauthorized(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, code, message)
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} not found"),
+        )
+    }
+
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, code, message)
+    }
+
+    pub fn rate_limited(retry_after_secs: u64) -> Self {
+        let mut err = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!("too many attempts; retry in {retry_after_secs} s"),
+        );
+        err.retry_after_secs = Some(retry_after_secs.max(1));
+        err
+    }
+
+    pub fn unavailable(dependency: &str) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "dependency_unavailable",
+            format!("{dependency} is unavailable; try again shortly"),
+        )
+        .with_details(serde_json::json!({ "dependency": dependency }))
+    }
+
+    /// A fault of ours. Logged with its cause; the client only sees a generic message.
+    pub fn internal(err: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %err, "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "internal error",
+        )
+    }
+
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.message, self.code)
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut resp = HttpResponse::build(self.status);
+        if let Some(secs) = self.retry_after_secs {
+            resp.insert_header((header::RETRY_AFTER, secs.to_string()));
+        }
+        if self.status == StatusCode::UNAUTHORIZED {
+            resp.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+        }
+        resp.json(ErrorBody {
+            error: ErrorObject {
+                code: self.code.to_string(),
+                message: self.message.clone(),
+                details: self.details.clone(),
+            },
+        })
+    }
+}
+
+impl From<sea_orm::DbErr> for ApiError {
+    fn from(err: sea_orm::DbErr) -> Self {
+        use sea_orm::DbErr;
+        match &err {
+            DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => {
+                tracing::warn!(error = %err, "database unavailable");
+                Self::unavailable("database")
+            }
+            _ if is_connection_failure(&err) => {
+                tracing::warn!(error = %err, "database unavailable");
+                Self::unavailable("database")
+            }
+            _ => Self::internal(err),
+        }
+    }
+}
+
+/// sqlx reports a dropped connection inside `Exec`/`Query` errors as an I/O error.
+fn is_connection_failure(err: &sea_orm::DbErr) -> bool {
+    let text = err.to_string();
+    text.contains("error communicating with database")
+        || text.contains("pool timed out")
+        || text.contains("Connection refused")
+        || text.contains("connection closed")
+}
+
+impl From<deadpool_redis::PoolError> for ApiError {
+    fn from(err: deadpool_redis::PoolError) -> Self {
+        tracing::warn!(error = %err, "redis unavailable");
+        Self::unavailable("redis")
+    }
+}
+
+impl From<deadpool_redis::redis::RedisError> for ApiError {
+    fn from(err: deadpool_redis::redis::RedisError) -> Self {
+        tracing::warn!(error = %err, "redis unavailable");
+        Self::unavailable("redis")
+    }
+}
+
+/// Result type of handlers.
+pub type ApiResult<T> = Result<T, ApiError>;

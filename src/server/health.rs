@@ -1,0 +1,70 @@
+//! `/healthz` (the process is up) and `/readyz` (its dependencies answer).
+
+use std::time::Duration;
+
+use actix_web::{web, HttpResponse};
+use deadpool_redis::redis;
+use sea_orm::ConnectionTrait;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::AppState;
+
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    /// `ok`, `ready` or `not_ready`.
+    pub status: &'static str,
+    /// Per dependency: `ok` or what went wrong.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checks: Option<std::collections::BTreeMap<&'static str, String>>,
+}
+
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = Health)))]
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(Health {
+        status: "ok",
+        checks: None,
+    })
+}
+
+async fn probe<F, E>(fut: F) -> String
+where
+    F: std::future::Future<Output = Result<(), E>>,
+    E: std::fmt::Display,
+{
+    match tokio::time::timeout(PROBE_TIMEOUT, fut).await {
+        Ok(Ok(())) => "ok".into(),
+        Ok(Err(e)) => format!("error: {e}"),
+        Err(_) => "error: timed out".into(),
+    }
+}
+
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses((status = 200, body = Health), (status = 503, body = Health)))]
+pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let db = probe(async { state.db.execute_unprepared("SELECT 1").await.map(|_| ()) });
+    let redis = probe(async {
+        let mut conn = state.redis.get().await.map_err(|e| e.to_string())?;
+        redis::cmd("PING")
+            .query_async::<String>(&mut conn)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    });
+    let (db, redis) = futures_util::join!(db, redis);
+    let mut checks = std::collections::BTreeMap::new();
+    checks.insert("database", db);
+    checks.insert("redis", redis);
+    let ready = checks.values().all(|v| v == "ok");
+    let body = Health {
+        status: if ready { "ready" } else { "not_ready" },
+        checks: Some(checks),
+    };
+    if ready {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
+    }
+}

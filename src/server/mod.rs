@@ -1,0 +1,154 @@
+//! The `netcheck server` role: HTTP API, authentication, persistence and (later) broker
+//! provisioning, result collection and the embedded web UI.
+
+pub mod auth;
+pub mod db;
+pub mod error;
+pub mod extract;
+pub mod health;
+pub mod openapi;
+pub mod users;
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use anyhow::Context;
+use base64::Engine;
+use rand::RngCore;
+use sea_orm::DatabaseConnection;
+use secrecy::ExposeSecret;
+use utoipa::OpenApi;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::cli::ServerArgs;
+use crate::config::Settings;
+use auth::tokens::JwtKeys;
+use error::ApiError;
+
+/// Shared state of every request handler.
+pub struct AppState {
+    pub db: DatabaseConnection,
+    pub redis: deadpool_redis::Pool,
+    pub settings: Arc<Settings>,
+    pub jwt: JwtKeys,
+}
+
+/// A built, bound, not yet running server. Tests build it on port 0 and read [`Application::port`].
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: web::Data<AppState>,
+}
+
+impl Application {
+    pub async fn build(settings: Settings, args: ServerArgs) -> anyhow::Result<Self> {
+        let db = db::connect(&settings.database).await?;
+        db::migrate(&db).await?;
+        if let Some(generated) =
+            users::bootstrap_admin(&db, &args.admin_username, args.admin_password.as_deref())
+                .await?
+        {
+            // Shown once, on the operator's terminal; never written to the log.
+            eprintln!(
+                "\n  Created the first administrator.\n    username: {}\n    password: {generated}\n  Change it after signing in.\n",
+                args.admin_username
+            );
+        }
+        let jwt_secret = match &settings.auth.jwt_secret {
+            Some(s) => s.expose_secret().to_string(),
+            None => {
+                db::setting_or_init(&db, "jwt_secret", || {
+                    let mut key = [0u8; 32];
+                    rand::rng().fill_bytes(&mut key);
+                    base64::engine::general_purpose::STANDARD.encode(key)
+                })
+                .await?
+            }
+        };
+        let redis = deadpool_redis::Config::from_url(settings.redis.url.expose_secret())
+            .builder()
+            .context("redis.url")?
+            .runtime(deadpool_redis::Runtime::Tokio1)
+            .wait_timeout(Some(std::time::Duration::from_secs(2)))
+            .create_timeout(Some(std::time::Duration::from_secs(2)))
+            .build()
+            .context("building the Redis pool")?;
+        let state = web::Data::new(AppState {
+            jwt: JwtKeys::new(jwt_secret.as_bytes(), settings.auth.access_token_ttl_secs)
+                .context("auth.jwt_secret")?,
+            db,
+            redis,
+            settings: Arc::new(settings),
+        });
+
+        let listener = TcpListener::bind(state.settings.http.listen)
+            .with_context(|| format!("binding {}", state.settings.http.listen))?;
+        let port = listener.local_addr()?.port();
+        let workers = match state.settings.http.workers {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            n => n,
+        };
+        let data = state.clone();
+        let server = HttpServer::new(move || {
+            let max_body = data.settings.http.max_body_bytes;
+            App::new()
+                .wrap(tracing_actix_web::TracingLogger::default())
+                .app_data(data.clone())
+                .app_data(web::PayloadConfig::new(max_body))
+                .app_data(web::PathConfig::default().error_handler(extract::path_error))
+                .app_data(web::QueryConfig::default().error_handler(extract::query_error))
+                .route("/healthz", web::get().to(health::healthz))
+                .route("/readyz", web::get().to(health::readyz))
+                .service(
+                    SwaggerUi::new("/api/docs/{_:.*}")
+                        .url("/api/openapi.json", openapi::ApiDoc::openapi()),
+                )
+                .service(
+                    web::scope("/api/v1")
+                        .configure(auth::routes::configure)
+                        .configure(users::routes::configure),
+                )
+                .default_service(web::to(not_found))
+        })
+        .workers(workers)
+        .listen(listener)?
+        .run();
+        Ok(Self {
+            port,
+            server,
+            state,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> web::Data<AppState> {
+        self.state.clone()
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::new(
+        actix_web::http::StatusCode::NOT_FOUND,
+        "not_found",
+        format!("no route for {} {}", req.method(), req.path()),
+    ))
+}
+
+/// Entry point of `netcheck server`.
+pub async fn run(settings: Settings, args: ServerArgs) -> anyhow::Result<()> {
+    let listen = settings.http.listen;
+    let app = Application::build(settings, args).await?;
+    tracing::info!(%listen, port = app.port(), "netcheck server listening");
+    app.run_until_stopped().await?;
+    tracing::info!("netcheck server stopped");
+    Ok(())
+}

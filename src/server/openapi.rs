@@ -1,0 +1,38 @@
+//! The OpenAPI document (`/api/openapi.json`) and Swagger UI (`/api/docs`).
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::{auth, error, health, users};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "netcheck", description = "Check whether a site, IP or host is reachable from many places at once."),
+    paths(
+        health::healthz, health::readyz,
+        auth::routes::login, auth::routes::refresh, auth::routes::logout, auth::routes::me,
+        users::routes::list, users::routes::create, users::routes::get, users::routes::update,
+        users::routes::delete,
+    ),
+    components(schemas(error::ErrorBody, error::ErrorObject)),
+    modifiers(&BearerAuth),
+    tags((name = "auth"), (name = "users"), (name = "operations"))
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}

@@ -1,0 +1,183 @@
+//! `/api/v1/users`: user management, for administrators only.
+
+use actix_web::{web, HttpResponse};
+use chrono::Utc;
+use sea_orm::entity::prelude::*;
+use sea_orm::{ActiveValue::Set, QuerySelect, SqlErr, TransactionTrait};
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use super::{validate_password, validate_username, Column, Entity, Role, User};
+use crate::server::auth::{password, sessions, AdminUser};
+use crate::server::error::{ApiError, ApiResult};
+use crate::server::extract::Json;
+use crate::server::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/users")
+            .route("", web::get().to(list))
+            .route("", web::post().to(create))
+            .route("/{id}", web::get().to(get))
+            .route("/{id}", web::patch().to(update))
+            .route("/{id}", web::delete().to(delete)),
+    );
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUser {
+    pub username: String,
+    pub password: String,
+    #[serde(default = "default_role")]
+    pub role: Role,
+}
+
+fn default_role() -> Role {
+    Role::User
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateUser {
+    pub username: Option<String>,
+    /// New password; ends every session of the user.
+    pub password: Option<String>,
+    pub role: Option<Role>,
+}
+
+#[utoipa::path(get, path = "/api/v1/users", tag = "users",
+    responses((status = 200, body = [User]), (status = 403, body = crate::server::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn list(state: web::Data<AppState>, _admin: AdminUser) -> ApiResult<HttpResponse> {
+    let users: Vec<User> = super::list(&state.db)
+        .await?
+        .into_iter()
+        .map(User::from)
+        .collect();
+    Ok(HttpResponse::Ok().json(users))
+}
+
+#[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = CreateUser,
+    responses((status = 201, body = User), (status = 409, body = crate::server::error::ErrorBody),
+              (status = 422, body = crate::server::error::ErrorBody)),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip_all, fields(admin = %admin.0.id))]
+pub async fn create(
+    state: web::Data<AppState>,
+    admin: AdminUser,
+    body: Json<CreateUser>,
+) -> ApiResult<HttpResponse> {
+    let body = body.0;
+    let user = super::create(&state.db, &body.username, &body.password, body.role).await?;
+    tracing::info!(user_id = %user.id, role = user.role.as_str(), "user created");
+    Ok(HttpResponse::Created()
+        .insert_header(("Location", format!("/api/v1/users/{}", user.id)))
+        .json(User::from(user)))
+}
+
+#[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users",
+    responses((status = 200, body = User), (status = 404, body = crate::server::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn get(
+    state: web::Data<AppState>,
+    _admin: AdminUser,
+    id: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
+    let user = super::find(&state.db, *id).await?;
+    Ok(HttpResponse::Ok().json(User::from(user)))
+}
+
+/// Fails with 409 when the change would leave no administrator.
+async fn ensure_admin_remains(txn: &impl ConnectionTrait, leaving: Uuid) -> ApiResult<()> {
+    // Lock the admin rows so two concurrent demotions cannot both pass.
+    let admins = Entity::find()
+        .filter(Column::Role.eq(Role::Admin))
+        .lock_exclusive()
+        .all(txn)
+        .await?;
+    if admins.iter().all(|a| a.id == leaving) {
+        return Err(ApiError::conflict(
+            "last_admin",
+            "this is the last administrator; create or promote another first",
+        ));
+    }
+    Ok(())
+}
+
+#[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users", request_body = UpdateUser,
+    responses((status = 200, body = User), (status = 404, body = crate::server::error::ErrorBody),
+              (status = 409, body = crate::server::error::ErrorBody)),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip_all, fields(admin = %admin.0.id, user_id = %*id))]
+pub async fn update(
+    state: web::Data<AppState>,
+    admin: AdminUser,
+    id: web::Path<Uuid>,
+    body: Json<UpdateUser>,
+) -> ApiResult<HttpResponse> {
+    let body = body.0;
+    if let Some(name) = &body.username {
+        validate_username(name)?;
+    }
+    let new_hash = match &body.password {
+        Some(pw) => {
+            validate_password(pw)?;
+            Some(password::hash_blocking(pw.clone()).await)
+        }
+        None => None,
+    };
+    let txn = state.db.begin().await?;
+    let current = super::find(&txn, *id).await?;
+    if current.role == Role::Admin && body.role == Some(Role::User) {
+        ensure_admin_remains(&txn, current.id).await?;
+    }
+    let mut model: super::ActiveModel = current.into();
+    if let Some(name) = body.username {
+        model.username = Set(name);
+    }
+    if let Some(role) = body.role {
+        model.role = Set(role);
+    }
+    let password_changed = new_hash.is_some();
+    if let Some(hash) = new_hash {
+        model.password_hash = Set(hash);
+    }
+    model.updated_at = Set(Utc::now());
+    let user = model
+        .update(&txn)
+        .await
+        .map_err(|err| match err.sql_err() {
+            Some(SqlErr::UniqueConstraintViolation(_)) => {
+                ApiError::conflict("username_taken", "username is already taken")
+                    .with_details(serde_json::json!({ "field": "username" }))
+            }
+            _ => err.into(),
+        })?;
+    if password_changed {
+        sessions::revoke_all_for_user(&txn, user.id, "password changed").await?;
+    }
+    txn.commit().await?;
+    Ok(HttpResponse::Ok().json(User::from(user)))
+}
+
+#[utoipa::path(delete, path = "/api/v1/users/{id}", tag = "users",
+    responses((status = 204), (status = 404, body = crate::server::error::ErrorBody),
+              (status = 409, body = crate::server::error::ErrorBody)),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip_all, fields(admin = %admin.0.id, user_id = %*id))]
+pub async fn delete(
+    state: web::Data<AppState>,
+    admin: AdminUser,
+    id: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
+    let txn = state.db.begin().await?;
+    let user = super::find(&txn, *id).await?;
+    if user.role == Role::Admin {
+        ensure_admin_remains(&txn, user.id).await?;
+    }
+    Entity::delete_by_id(user.id).exec(&txn).await?;
+    txn.commit().await?;
+    tracing::info!("user deleted");
+    Ok(HttpResponse::NoContent().finish())
+}
