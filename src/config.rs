@@ -356,6 +356,13 @@ mod tests {
     }
 
     #[test]
+    fn the_documented_example_file_loads_and_equals_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/netcheck.example.toml");
+        let s = Settings::load_from(Some(&path), env(&[])).unwrap();
+        assert_eq!(format!("{s:?}"), format!("{:?}", Settings::load_from(None, env(&[])).unwrap()));
+    }
+
+    #[test]
     fn secrets_are_redacted_in_debug() {
         let s = Settings::load_from(
             None,

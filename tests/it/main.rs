@@ -1,1 +1,10 @@
+//! The one integration-test binary: each module drives the real server (and, where named, the
+//! real `netcheck` binary) against the machine's PostgreSQL, Redis and RabbitMQ.
 
+mod helpers;
+
+mod auth;
+mod cli;
+mod errors;
+mod health;
+mod users;

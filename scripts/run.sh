@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Runs netcheck on this machine: brings up the services it needs, builds the release binary,
+# and starts the server (API and web UI on http://127.0.0.1:8080).
+# The first administrator is `admin`; set NETCHECK_ADMIN_PASSWORD to choose its password,
+# otherwise a generated one is printed once on first start.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+./scripts/services.sh
+cargo build --release --locked
+exec ./target/release/netcheck server "$@"

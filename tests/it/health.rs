@@ -1,0 +1,69 @@
+//! Liveness, readiness and the published API description.
+
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn healthz_and_readyz_answer_when_dependencies_are_up() {
+    let app = spawn_app().await;
+    assert_eq!(
+        app.client
+            .get(app.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    let resp = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["checks"]["database"], "ok");
+    assert_eq!(body["checks"]["redis"], "ok");
+}
+
+#[tokio::test]
+async fn readyz_is_503_when_redis_is_unreachable() {
+    // Port 1 on loopback: nothing listens there.
+    let app = spawn_app_with(|s| s.redis.url = "redis://127.0.0.1:1".into()).await;
+    let resp = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["checks"]["database"], "ok");
+    assert_ne!(body["checks"]["redis"], "ok");
+    // Logins keep working without Redis (the limiter fails open).
+    let (status, _) = app
+        .login_with(&new_client(), ADMIN_USER, ADMIN_PASSWORD)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn openapi_document_and_swagger_ui_are_served() {
+    let app = spawn_app().await;
+    let doc: Value = app
+        .client
+        .get(app.url("/api/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for path in [
+        "/api/v1/auth/login",
+        "/api/v1/auth/refresh",
+        "/api/v1/users/{id}",
+        "/readyz",
+    ] {
+        assert!(
+            doc["paths"].get(path).is_some(),
+            "{path} missing from OpenAPI"
+        );
+    }
+    let resp = app.client.get(app.url("/api/docs/")).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(resp.text().await.unwrap().contains("swagger"));
+}

@@ -1,0 +1,159 @@
+//! Test harness: a fresh database and Redis key space per test, the real server on port 0.
+
+use netcheck::cli::ServerArgs;
+use netcheck::config::Settings;
+use netcheck::server::Application;
+use reqwest::StatusCode;
+use sea_orm::{ConnectionTrait, Database};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+pub const ADMIN_USER: &str = "admin";
+pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
+pub const JWT_SECRET: &str = "test-signing-key-0123456789abcdef";
+
+pub fn pg_base() -> String {
+    std::env::var("NETCHECK_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+/// Creates an empty database and returns its URL.
+pub async fn fresh_database() -> String {
+    let name = format!("nc_test_{}", Uuid::new_v4().simple());
+    let admin = Database::connect(format!("{}/postgres", pg_base()))
+        .await
+        .expect("connect to PostgreSQL");
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .await
+        .expect("create test database");
+    admin.close().await.ok();
+    format!("{}/{name}", pg_base())
+}
+
+/// Settings for a test: fresh database, own Redis prefix, port 0, known JWT key.
+pub async fn test_settings() -> Settings {
+    let mut s = Settings::load_from(None, Vec::new()).unwrap();
+    s.http.listen = "127.0.0.1:0".parse().unwrap();
+    s.http.workers = 2;
+    s.database.url = fresh_database().await.into();
+    s.database.max_connections = 5;
+    s.redis.key_prefix = format!("nctest:{}", Uuid::new_v4().simple());
+    s.auth.jwt_secret = Some(JWT_SECRET.into());
+    s
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    #[allow(dead_code)] // read by later test modules
+    pub settings: Settings,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
+    let mut settings = test_settings().await;
+    customize(&mut settings);
+    let args = ServerArgs {
+        admin_username: ADMIN_USER.into(),
+        admin_password: Some(ADMIN_PASSWORD.into()),
+    };
+    let app = Application::build(settings.clone(), args)
+        .await
+        .expect("build server");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address,
+        client: new_client(),
+        settings,
+    }
+}
+
+/// A client with its own cookie jar, like one browser.
+pub fn new_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap()
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    /// Logs in with `client`; returns the response body.
+    pub async fn login_with(
+        &self,
+        client: &reqwest::Client,
+        username: &str,
+        password: &str,
+    ) -> (StatusCode, Value) {
+        let resp = client
+            .post(self.url("/api/v1/auth/login"))
+            .json(&json!({ "username": username, "password": password }))
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status();
+        (status, resp.json().await.unwrap())
+    }
+
+    /// Logs the admin in on the app's own client and returns an access token.
+    pub async fn admin_token(&self) -> String {
+        let (status, body) = self
+            .login_with(&self.client, ADMIN_USER, ADMIN_PASSWORD)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["access_token"].as_str().unwrap().to_string()
+    }
+
+    /// Creates a user as admin and returns an access token for it (own client, own cookies).
+    pub async fn user_token(&self, username: &str) -> String {
+        let admin = self.admin_token().await;
+        let resp = self
+            .client
+            .post(self.url("/api/v1/users"))
+            .bearer_auth(&admin)
+            .json(&json!({ "username": username, "password": "user-password-1", "role": "user" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::CREATED);
+        let (status, body) = self
+            .login_with(&new_client(), username, "user-password-1")
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        body["access_token"].as_str().unwrap().to_string()
+    }
+}
+
+/// Asserts the API's error shape and returns the code.
+pub async fn error_code(resp: reqwest::Response, status: StatusCode) -> (String, Value) {
+    assert_eq!(resp.status(), status);
+    let ct = resp
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string());
+    assert_eq!(ct.as_deref(), Some("application/json"));
+    let body: Value = resp.json().await.unwrap();
+    let code = body["error"]["code"]
+        .as_str()
+        .expect("error.code")
+        .to_string();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+    assert!(
+        code.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
+        "{code}"
+    );
+    (code, body)
+}
