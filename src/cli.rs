@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
 
 use crate::config::{LogFormat, Settings};
 use crate::server::{self, users::Role};
@@ -30,6 +31,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the REST API, the web UI and the result collector.
     Server(ServerArgs),
+    /// Run a probe agent: register with the server, consume checks, publish results.
+    Agent(crate::agent::AgentArgs),
     /// Apply pending database migrations and exit.
     Migrate,
     /// Manage users from the command line.
@@ -45,6 +48,11 @@ pub struct ServerArgs {
     /// Password of the first administrator; when unset a random one is generated and printed once.
     #[arg(long, env = "NETCHECK_ADMIN_PASSWORD", hide_env_values = true)]
     pub admin_password: Option<String>,
+    /// Also run an agent of this name inside the server process (single-host mode). It is
+    /// created if missing, gets a fresh token at every start and goes through the broker like
+    /// any other agent.
+    #[arg(long, env = "NETCHECK_LOCAL_AGENT")]
+    pub local_agent: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -60,6 +68,54 @@ pub enum UserCommand {
     },
 }
 
+/// A token cancelled on SIGINT or SIGTERM.
+fn shutdown_on_signal() -> CancellationToken {
+    let token = CancellationToken::new();
+    let t = token.clone();
+    tokio::spawn(async move {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("install SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        tracing::info!("shutdown requested");
+        t.cancel();
+    });
+    token
+}
+
+/// `netcheck server`, with the optional in-process local agent.
+async fn run_server(settings: Settings, args: ServerArgs) -> anyhow::Result<()> {
+    let app = server::Application::build(settings, args.clone()).await?;
+    tracing::info!(port = app.port(), "netcheck server listening");
+    let local = match &args.local_agent {
+        Some(name) => {
+            let token = server::agents::routes::local_agent_token(&app.state(), name)
+                .await
+                .map_err(|e| anyhow::anyhow!("preparing local agent '{name}': {e}"))?;
+            let agent_args = crate::agent::AgentArgs {
+                server: app.local_url(),
+                token,
+                hostname: None,
+                concurrency: 256,
+            };
+            let shutdown = CancellationToken::new();
+            let handle = tokio::spawn(crate::agent::run(agent_args, shutdown.clone()));
+            tracing::info!(name = %name, "local agent started");
+            Some((shutdown, handle))
+        }
+        None => None,
+    };
+    let result = app.run_until_stopped().await;
+    if let Some((shutdown, handle)) = local {
+        shutdown.cancel();
+        let _ = handle.await;
+    }
+    tracing::info!("netcheck server stopped");
+    Ok(result?)
+}
+
 fn load_settings(cli: &Cli) -> anyhow::Result<Settings> {
     let mut settings = Settings::load(cli.config.as_deref()).context("loading configuration")?;
     if let Some(format) = cli.log_format {
@@ -72,7 +128,18 @@ fn load_settings(cli: &Cli) -> anyhow::Result<Settings> {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = load_settings(&cli)?;
     match cli.command {
-        Command::Server(args) => server::run(settings, args).await,
+        Command::Server(args) => run_server(settings, args).await,
+        Command::Agent(args) => {
+            let shutdown = shutdown_on_signal();
+            match crate::agent::run(args, shutdown).await {
+                Ok(()) => Ok(()),
+                Err(crate::agent::AgentError::Revoked) => {
+                    eprintln!("error: {}", crate::agent::AgentError::Revoked);
+                    std::process::exit(crate::agent::EXIT_REVOKED.into())
+                }
+                Err(e) => Err(e.into()),
+            }
+        }
         Command::Migrate => {
             let db = server::db::connect(&settings.database).await?;
             server::db::migrate(&db).await?;

@@ -23,7 +23,24 @@ pub struct Settings {
     pub amqp: AmqpSettings,
     pub auth: AuthSettings,
     pub log: LogSettings,
+    pub agents: AgentSettings,
     pub checks: CheckSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AgentSettings {
+    /// Seconds between agent heartbeats (handed to agents at registration). An agent is
+    /// `online` while its last heartbeat is at most three intervals old.
+    pub heartbeat_interval_secs: u64,
+}
+
+impl Default for AgentSettings {
+    fn default() -> Self {
+        Self {
+            heartbeat_interval_secs: 10,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -191,7 +208,7 @@ impl Default for LogSettings {
     fn default() -> Self {
         Self {
             format: LogFormat::Human,
-            level: "info,sqlx=warn".into(),
+            level: "info,sqlx=warn,amqprs=warn".into(),
         }
     }
 }
@@ -254,6 +271,9 @@ impl Settings {
         }
         if self.http.max_body_bytes < 1024 {
             return bad("http.max_body_bytes must be at least 1024");
+        }
+        if self.agents.heartbeat_interval_secs == 0 || self.agents.heartbeat_interval_secs > 3600 {
+            return bad("agents.heartbeat_interval_secs must be between 1 and 3600");
         }
         if self.redis.key_prefix.is_empty() {
             return bad("redis.key_prefix must not be empty");
@@ -359,7 +379,10 @@ mod tests {
     fn the_documented_example_file_loads_and_equals_the_defaults() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/netcheck.example.toml");
         let s = Settings::load_from(Some(&path), env(&[])).unwrap();
-        assert_eq!(format!("{s:?}"), format!("{:?}", Settings::load_from(None, env(&[])).unwrap()));
+        assert_eq!(
+            format!("{s:?}"),
+            format!("{:?}", Settings::load_from(None, env(&[])).unwrap())
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! and `agent` (runs probes on a probe host). `proto` holds every type that crosses the wire
 //! between them.
 
+pub mod agent;
 pub mod cli;
 pub mod config;
 pub mod proto;

@@ -3,12 +3,16 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261128_000001_users_and_sessions;
+mod m20261128_000002_agents;
 
 pub struct Migrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261128_000001_users_and_sessions::Migration)]
+        vec![
+            Box::new(m20261128_000001_users_and_sessions::Migration),
+            Box::new(m20261128_000002_agents::Migration),
+        ]
     }
 }

@@ -1,5 +1,10 @@
 //! Wire types shared by the server and the agent: registration, heartbeat, check requests and
 //! results. Only serde, uuid and chrono here, so both roles compile against one definition.
+//!
+//! Evolution rule: fields are only ever added, as `#[serde(default)]` options, so an older peer
+//! keeps working; anything else bumps [`PROTOCOL_VERSION`].
+
+pub mod agent;
 
 /// Version of the agent protocol; carried in every message so peers can detect drift.
 pub const PROTOCOL_VERSION: u32 = 1;

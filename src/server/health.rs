@@ -53,10 +53,12 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
             .map(|_| ())
             .map_err(|e| e.to_string())
     });
-    let (db, redis) = futures_util::join!(db, redis);
+    let broker = probe(state.provisioner.management().overview());
+    let (db, redis, broker) = futures_util::join!(db, redis, broker);
     let mut checks = std::collections::BTreeMap::new();
     checks.insert("database", db);
     checks.insert("redis", redis);
+    checks.insert("broker", broker);
     let ready = checks.values().all(|v| v == "ok");
     let body = Health {
         status: if ready { "ready" } else { "not_ready" },

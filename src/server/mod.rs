@@ -1,7 +1,9 @@
 //! The `netcheck server` role: HTTP API, authentication, persistence and (later) broker
 //! provisioning, result collection and the embedded web UI.
 
+pub mod agents;
 pub mod auth;
+pub mod broker;
 pub mod db;
 pub mod error;
 pub mod extract;
@@ -33,6 +35,7 @@ pub struct AppState {
     pub redis: deadpool_redis::Pool,
     pub settings: Arc<Settings>,
     pub jwt: JwtKeys,
+    pub provisioner: broker::Provisioner,
 }
 
 /// A built, bound, not yet running server. Tests build it on port 0 and read [`Application::port`].
@@ -75,7 +78,24 @@ impl Application {
             .create_timeout(Some(std::time::Duration::from_secs(2)))
             .build()
             .context("building the Redis pool")?;
+        let provisioner = broker::Provisioner::new(&settings.amqp).context("amqp settings")?;
+        if let Err(err) = provisioner.ensure_topology().await {
+            tracing::warn!(error = %err, "could not declare the broker topology yet; retrying in the background");
+            let p = provisioner.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                    match p.ensure_topology().await {
+                        Ok(()) => break tracing::info!("broker topology declared"),
+                        Err(err) => {
+                            tracing::warn!(error = %err, "broker topology still not declared")
+                        }
+                    }
+                }
+            });
+        }
         let state = web::Data::new(AppState {
+            provisioner,
             jwt: JwtKeys::new(jwt_secret.as_bytes(), settings.auth.access_token_ttl_secs)
                 .context("auth.jwt_secret")?,
             db,
@@ -108,7 +128,9 @@ impl Application {
                 .service(
                     web::scope("/api/v1")
                         .configure(auth::routes::configure)
-                        .configure(users::routes::configure),
+                        .configure(users::routes::configure)
+                        .configure(agents::routes::configure)
+                        .configure(agents::protocol::configure),
                 )
                 .default_service(web::to(not_found))
         })
@@ -126,6 +148,18 @@ impl Application {
         self.port
     }
 
+    /// URL under which this process reaches its own API (for the local agent).
+    pub fn local_url(&self) -> String {
+        let ip = self.state.settings.http.listen.ip();
+        let host = match ip {
+            ip if ip.is_unspecified() && ip.is_ipv6() => "[::1]".to_string(),
+            ip if ip.is_unspecified() => "127.0.0.1".to_string(),
+            std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+            std::net::IpAddr::V4(v4) => v4.to_string(),
+        };
+        format!("http://{host}:{}", self.port)
+    }
+
     pub fn state(&self) -> web::Data<AppState> {
         self.state.clone()
     }
@@ -141,14 +175,4 @@ async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
         "not_found",
         format!("no route for {} {}", req.method(), req.path()),
     ))
-}
-
-/// Entry point of `netcheck server`.
-pub async fn run(settings: Settings, args: ServerArgs) -> anyhow::Result<()> {
-    let listen = settings.http.listen;
-    let app = Application::build(settings, args).await?;
-    tracing::info!(%listen, port = app.port(), "netcheck server listening");
-    app.run_until_stopped().await?;
-    tracing::info!("netcheck server stopped");
-    Ok(())
 }

@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{auth, error, health, users};
+use super::{agents, auth, error, health, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -13,10 +13,13 @@ use super::{auth, error, health, users};
         auth::routes::login, auth::routes::refresh, auth::routes::logout, auth::routes::me,
         users::routes::list, users::routes::create, users::routes::get, users::routes::update,
         users::routes::delete,
+        agents::routes::list, agents::routes::create, agents::routes::get, agents::routes::update,
+        agents::routes::delete, agents::routes::rotate_token,
+        agents::protocol::register, agents::protocol::heartbeat,
     ),
     components(schemas(error::ErrorBody, error::ErrorObject)),
     modifiers(&BearerAuth),
-    tags((name = "auth"), (name = "users"), (name = "operations"))
+    tags((name = "auth"), (name = "users"), (name = "agents"), (name = "agent protocol"), (name = "operations"))
 )]
 pub struct ApiDoc;
 

@@ -1,0 +1,209 @@
+//! The `netcheck agent` role: registers with its token, consumes check requests from its own
+//! queue, runs probes, publishes results and sends heartbeats. amqprs has no automatic
+//! recovery, so the session loop here reconnects (re-registering for fresh credentials) with
+//! jittered backoff, and stops for good when the token is revoked.
+
+mod session;
+
+use std::time::Duration;
+
+use clap::Args;
+use rand::Rng;
+use tokio_util::sync::CancellationToken;
+
+use crate::proto::agent::{Capability, RegisterRequest, RegisterResponse};
+use crate::proto::PROTOCOL_VERSION;
+
+#[derive(Debug, Args, Clone)]
+pub struct AgentArgs {
+    /// Base URL of the netcheck server, e.g. https://netcheck.example.com
+    #[arg(long, env = "NETCHECK_SERVER_URL")]
+    pub server: String,
+    /// Agent token shown when the agent was created (nca_…).
+    #[arg(long, env = "NETCHECK_AGENT_TOKEN", hide_env_values = true)]
+    pub token: String,
+    /// Host name reported to the server (default: this machine's).
+    #[arg(long, env = "NETCHECK_AGENT_HOSTNAME")]
+    pub hostname: Option<String>,
+    /// Probes run at the same time at most.
+    #[arg(long, env = "NETCHECK_AGENT_CONCURRENCY", default_value_t = 256)]
+    pub concurrency: u16,
+}
+
+impl AgentArgs {
+    fn hostname(&self) -> String {
+        self.hostname
+            .clone()
+            .unwrap_or_else(|| gethostname::gethostname().to_string_lossy().into_owned())
+    }
+}
+
+/// Why the agent stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error(
+        "the agent token is invalid or was revoked; create or rotate the agent's token and restart"
+    )]
+    Revoked,
+    #[error("{0}")]
+    Fatal(String),
+}
+
+/// Exit code of `netcheck agent` when its token is revoked (systemd: RestartPreventExitStatus=3).
+pub const EXIT_REVOKED: u8 = 3;
+
+enum RegisterError {
+    Unauthorized,
+    Retry(String),
+}
+
+async fn register(
+    http: &reqwest::Client,
+    args: &AgentArgs,
+) -> Result<RegisterResponse, RegisterError> {
+    let url = format!(
+        "{}/api/v1/agent/register",
+        args.server.trim_end_matches('/')
+    );
+    let body = RegisterRequest {
+        hostname: args.hostname(),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        capabilities: vec![
+            Capability::Tcp,
+            Capability::Http,
+            Capability::Dns,
+            Capability::Icmp,
+        ],
+        protocol_version: Some(PROTOCOL_VERSION),
+        platform: Some(format!(
+            "{}/{}",
+            std::env::consts::OS,
+            std::env::consts::ARCH
+        )),
+    };
+    let resp = http
+        .post(&url)
+        .bearer_auth(&args.token)
+        .json(&body)
+        .send()
+        .await
+        .map_err(|e| RegisterError::Retry(format!("cannot reach {url}: {e}")))?;
+    match resp.status() {
+        s if s.is_success() => resp
+            .json()
+            .await
+            .map_err(|e| RegisterError::Retry(format!("unexpected registration answer: {e}"))),
+        reqwest::StatusCode::UNAUTHORIZED => Err(RegisterError::Unauthorized),
+        s => Err(RegisterError::Retry(format!(
+            "registration answered {s}: {}",
+            resp.text().await.unwrap_or_default()
+        ))),
+    }
+}
+
+/// Exponential backoff with full jitter, reset after a session that lasted.
+struct Backoff {
+    attempt: u32,
+}
+
+impl Backoff {
+    const BASE: Duration = Duration::from_millis(250);
+    const MAX: Duration = Duration::from_secs(30);
+
+    fn next(&mut self) -> Duration {
+        let cap = Self::BASE
+            .saturating_mul(1 << self.attempt.min(8))
+            .min(Self::MAX);
+        self.attempt += 1;
+        let ms = rand::rng().random_range(cap.as_millis() as u64 / 2..=cap.as_millis() as u64);
+        Duration::from_millis(ms)
+    }
+
+    fn reset(&mut self) {
+        self.attempt = 0;
+    }
+}
+
+/// Runs the agent until `shutdown` fires (Ok) or the token is revoked (Err).
+pub async fn run(args: AgentArgs, shutdown: CancellationToken) -> Result<(), AgentError> {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(15))
+        .user_agent(concat!("netcheck-agent/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| AgentError::Fatal(e.to_string()))?;
+    let started = std::time::Instant::now();
+    let mut backoff = Backoff { attempt: 0 };
+    loop {
+        let registration = tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            r = register(&http, &args) => r,
+        };
+        let reg = match registration {
+            Ok(reg) => reg,
+            Err(RegisterError::Unauthorized) => {
+                tracing::error!("agent token rejected by the server: invalid or revoked; stopping");
+                return Err(AgentError::Revoked);
+            }
+            Err(RegisterError::Retry(reason)) => {
+                let wait = backoff.next();
+                tracing::warn!(%reason, retry_in_ms = wait.as_millis() as u64, "registration failed");
+                tokio::select! {
+                    _ = shutdown.cancelled() => return Ok(()),
+                    _ = tokio::time::sleep(wait) => continue,
+                }
+            }
+        };
+        tracing::info!(agent_id = %reg.agent_id, queue = %reg.amqp.queue, "registered");
+        let session_started = std::time::Instant::now();
+        let end = session::run(&http, &args, &reg, started, shutdown.clone()).await;
+        match end {
+            session::End::Shutdown => return Ok(()),
+            session::End::Revoked => {
+                tracing::error!("agent token revoked; stopping");
+                return Err(AgentError::Revoked);
+            }
+            session::End::Lost(reason) => {
+                if session_started.elapsed() > Duration::from_secs(30) {
+                    backoff.reset();
+                }
+                let wait = backoff.next();
+                tracing::warn!(%reason, retry_in_ms = wait.as_millis() as u64, "broker session lost; re-registering");
+                tokio::select! {
+                    _ = shutdown.cancelled() => return Ok(()),
+                    _ = tokio::time::sleep(wait) => {}
+                }
+            }
+        }
+    }
+}
+
+/// Handles one delivery from the agent's queue.
+async fn handle_delivery(
+    channel: &amqprs::channel::Channel,
+    _creds: &crate::proto::agent::AmqpCredentials,
+    _props: amqprs::BasicProperties,
+    _content: Vec<u8>,
+    delivery_tag: u64,
+) {
+    let _ = channel
+        .basic_ack(amqprs::channel::BasicAckArguments::new(delivery_tag, false))
+        .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_with_jitter_and_is_capped() {
+        let mut b = Backoff { attempt: 0 };
+        let first = b.next();
+        assert!(first <= Duration::from_millis(250) && first >= Duration::from_millis(125));
+        for _ in 0..20 {
+            assert!(b.next() <= Backoff::MAX);
+        }
+        assert!(b.next() >= Backoff::MAX / 2);
+        b.reset();
+        assert!(b.next() <= Duration::from_millis(250));
+    }
+}

@@ -1,0 +1,118 @@
+//! Agent enrollment and liveness: `POST /api/v1/agent/register` and the heartbeat.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Probe kinds an agent can run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Capability {
+    Icmp,
+    Tcp,
+    Http,
+    Dns,
+}
+
+/// Body of `POST /api/v1/agent/register` (the agent token goes in `Authorization: Bearer`).
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RegisterRequest {
+    pub hostname: String,
+    pub version: String,
+    pub capabilities: Vec<Capability>,
+    #[serde(default)]
+    pub protocol_version: Option<u32>,
+    /// Operating system and architecture, e.g. `linux/x86_64`.
+    #[serde(default)]
+    pub platform: Option<String>,
+}
+
+/// Answer to a registration: fresh broker credentials and how to stay alive.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RegisterResponse {
+    pub agent_id: Uuid,
+    pub amqp: AmqpCredentials,
+    pub heartbeat: HeartbeatConfig,
+    pub protocol_version: u32,
+}
+
+/// Broker access of one agent session. The password is new at every registration.
+#[derive(Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AmqpCredentials {
+    pub host: String,
+    pub port: u16,
+    pub vhost: String,
+    pub username: String,
+    pub password: String,
+    pub tls: bool,
+    /// The agent's own queue of check requests.
+    pub queue: String,
+    /// Where results are published.
+    pub results_exchange: String,
+}
+
+impl std::fmt::Debug for AmqpCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AmqpCredentials")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("vhost", &self.vhost)
+            .field("username", &self.username)
+            .field("password", &"[REDACTED]")
+            .field("tls", &self.tls)
+            .field("queue", &self.queue)
+            .field("results_exchange", &self.results_exchange)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct HeartbeatConfig {
+    /// Absolute URL to POST heartbeats to.
+    pub url: String,
+    pub interval_secs: u64,
+}
+
+/// Body of a heartbeat.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Heartbeat {
+    pub agent_id: Uuid,
+    pub uptime_secs: u64,
+    /// Probes running right now.
+    pub in_flight: u64,
+    /// Probes run since the agent started.
+    #[serde(default)]
+    pub probes_total: Option<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_debug_hides_the_password() {
+        let c = AmqpCredentials {
+            host: "h".into(),
+            port: 5672,
+            vhost: "v".into(),
+            username: "u".into(),
+            password: "hunter2".into(),
+            tls: false,
+            queue: "q".into(),
+            results_exchange: "x".into(),
+        };
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn older_agents_without_optional_fields_still_parse() {
+        let r: RegisterRequest =
+            serde_json::from_str(r#"{"hostname":"h","version":"0.1.0","capabilities":["tcp"]}"#)
+                .unwrap();
+        assert_eq!(r.capabilities, vec![Capability::Tcp]);
+        let h: Heartbeat = serde_json::from_str(
+            r#"{"agent_id":"00000000-0000-0000-0000-000000000000","uptime_secs":1,"in_flight":0}"#,
+        )
+        .unwrap();
+        assert_eq!(h.probes_total, None);
+    }
+}

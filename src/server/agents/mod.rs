@@ -1,0 +1,264 @@
+//! Agents: the table of probe hosts, their enrollment tokens (`nca_<id>_<secret>`, only a hash
+//! of the secret is stored), liveness from heartbeats, and the API representation.
+
+pub mod protocol;
+pub mod routes;
+
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use deadpool_redis::redis;
+use rand::RngCore;
+use sea_orm::entity::prelude::*;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use utoipa::ToSchema;
+
+use super::error::{ApiError, ApiResult};
+use super::AppState;
+
+/// Prefix that marks a netcheck agent token.
+pub const TOKEN_PREFIX: &str = "nca";
+
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[sea_orm(table_name = "agents")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub name: String,
+    pub region: Option<String>,
+    pub labels: Json,
+    pub token_id: String,
+    pub token_hash: Vec<u8>,
+    pub broker_user: String,
+    pub created_at: DateTime<Utc>,
+    pub registered_at: Option<DateTime<Utc>>,
+    pub last_seen_at: Option<DateTime<Utc>>,
+    pub version: Option<String>,
+    pub hostname: Option<String>,
+    pub public_ip: Option<String>,
+    pub capabilities: Json,
+    pub country_code: Option<String>,
+    pub city: Option<String>,
+    pub lat: Option<f64>,
+    pub lon: Option<f64>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentStatus {
+    /// Created, never registered.
+    Pending,
+    /// A heartbeat arrived within three intervals.
+    Online,
+    /// Registered once, silent for longer than three intervals.
+    Offline,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct Location {
+    pub country_code: Option<String>,
+    pub city: Option<String>,
+    pub lat: f64,
+    pub lon: f64,
+}
+
+/// An agent as the API shows it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Agent {
+    pub id: Uuid,
+    pub name: String,
+    pub region: Option<String>,
+    pub labels: Vec<String>,
+    pub status: AgentStatus,
+    pub created_at: DateTime<Utc>,
+    pub last_seen_at: Option<DateTime<Utc>>,
+    pub version: Option<String>,
+    pub hostname: Option<String>,
+    pub public_ip: Option<String>,
+    pub location: Option<Location>,
+    pub capabilities: Vec<crate::proto::agent::Capability>,
+}
+
+impl Agent {
+    /// Builds the view; `redis_seen` is the newer liveness kept in Redis, if any.
+    pub fn from_model(m: Model, redis_seen: Option<DateTime<Utc>>, interval_secs: u64) -> Self {
+        let last_seen_at = match (m.last_seen_at, redis_seen) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        let status = match (m.registered_at, last_seen_at) {
+            (None, _) => AgentStatus::Pending,
+            (Some(_), Some(seen))
+                if (Utc::now() - seen).num_milliseconds() <= 3 * 1000 * interval_secs as i64 =>
+            {
+                AgentStatus::Online
+            }
+            _ => AgentStatus::Offline,
+        };
+        let location = match (m.lat, m.lon) {
+            (Some(lat), Some(lon)) => Some(Location {
+                country_code: m.country_code.clone(),
+                city: m.city.clone(),
+                lat,
+                lon,
+            }),
+            _ => None,
+        };
+        Self {
+            id: m.id,
+            name: m.name,
+            region: m.region,
+            labels: serde_json::from_value(m.labels).unwrap_or_default(),
+            status,
+            created_at: m.created_at,
+            last_seen_at,
+            version: m.version,
+            hostname: m.hostname,
+            public_ip: m.public_ip,
+            location,
+            capabilities: serde_json::from_value(m.capabilities).unwrap_or_default(),
+        }
+    }
+}
+
+/// A freshly minted token: what the agent is given, and what the server keeps.
+pub struct NewToken {
+    pub token: String,
+    pub token_id: String,
+    pub hash: Vec<u8>,
+}
+
+pub fn new_token() -> NewToken {
+    let mut id = [0u8; 8];
+    let mut secret = [0u8; 32];
+    rand::rng().fill_bytes(&mut id);
+    rand::rng().fill_bytes(&mut secret);
+    let token_id: String = id.iter().map(|b| format!("{b:02x}")).collect();
+    let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret);
+    NewToken {
+        token: format!("{TOKEN_PREFIX}_{token_id}_{secret}"),
+        hash: Sha256::digest(secret.as_bytes()).to_vec(),
+        token_id,
+    }
+}
+
+/// Splits `nca_<id>_<secret>`; `None` for anything else.
+fn parse_token(token: &str) -> Option<(&str, &str)> {
+    let mut parts = token.splitn(3, '_');
+    let (prefix, id, secret) = (parts.next()?, parts.next()?, parts.next()?);
+    (prefix == TOKEN_PREFIX
+        && id.len() == 16
+        && id.bytes().all(|b| b.is_ascii_hexdigit())
+        && !secret.is_empty())
+    .then_some((id, secret))
+}
+
+fn invalid_token() -> ApiError {
+    ApiError::unauthorized("invalid_agent_token", "agent token is invalid or revoked")
+}
+
+/// Finds the agent a token belongs to; the same 401 for every kind of bad token.
+pub async fn authenticate(db: &DatabaseConnection, token: &str) -> ApiResult<Model> {
+    let (id, secret) = parse_token(token).ok_or_else(invalid_token)?;
+    let agent = Entity::find()
+        .filter(Column::TokenId.eq(id))
+        .one(db)
+        .await?
+        .ok_or_else(invalid_token)?;
+    let presented = Sha256::digest(secret.as_bytes());
+    if presented.as_slice().ct_eq(&agent.token_hash).into() {
+        Ok(agent)
+    } else {
+        Err(invalid_token())
+    }
+}
+
+fn liveness_key(state: &AppState) -> String {
+    format!("{}:agents:last_seen", state.settings.redis.key_prefix)
+}
+
+/// Records that the agent was seen now (Redis first; PostgreSQL keeps it durable).
+pub async fn touch(state: &AppState, agent_id: Uuid) -> ApiResult<DateTime<Utc>> {
+    let now = Utc::now();
+    let key = liveness_key(state);
+    match state.redis.get().await {
+        Ok(mut conn) => {
+            let r: Result<(), _> = redis::cmd("ZADD")
+                .arg(&key)
+                .arg(now.timestamp_millis())
+                .arg(agent_id.to_string())
+                .query_async(&mut conn)
+                .await;
+            if let Err(e) = r {
+                tracing::warn!(error = %e, "could not record heartbeat in redis");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "could not record heartbeat in redis"),
+    }
+    Entity::update_many()
+        .col_expr(Column::LastSeenAt, Expr::value(now))
+        .filter(Column::Id.eq(agent_id))
+        .exec(&state.db)
+        .await?;
+    Ok(now)
+}
+
+/// Liveness of every agent as kept in Redis (empty when Redis is down: PostgreSQL then answers).
+pub async fn seen_map(state: &AppState) -> std::collections::HashMap<Uuid, DateTime<Utc>> {
+    let key = liveness_key(state);
+    let Ok(mut conn) = state.redis.get().await else {
+        return Default::default();
+    };
+    let pairs: Vec<(String, i64)> = redis::cmd("ZRANGE")
+        .arg(&key)
+        .arg(0)
+        .arg(-1)
+        .arg("WITHSCORES")
+        .query_async(&mut conn)
+        .await
+        .unwrap_or_default();
+    pairs
+        .into_iter()
+        .filter_map(|(id, ms)| Some((id.parse().ok()?, DateTime::from_timestamp_millis(ms)?)))
+        .collect()
+}
+
+pub async fn forget(state: &AppState, agent_id: Uuid) {
+    if let Ok(mut conn) = state.redis.get().await {
+        let _: Result<(), _> = redis::cmd("ZREM")
+            .arg(liveness_key(state))
+            .arg(agent_id.to_string())
+            .query_async(&mut conn)
+            .await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_parse_and_only_the_secret_hash_is_kept() {
+        let t = new_token();
+        let (id, secret) = parse_token(&t.token).unwrap();
+        assert_eq!(id, t.token_id);
+        assert_eq!(Sha256::digest(secret.as_bytes()).to_vec(), t.hash);
+        assert!(!t.token.contains(&format!("{:x?}", t.hash)));
+        for bad in [
+            "",
+            "nca",
+            "nca_1234_x",
+            "xyz_0123456789abcdef_secret",
+            "nca_0123456789abcdeg_s",
+            "nca_0123456789abcdef_",
+        ] {
+            assert!(parse_token(bad).is_none(), "{bad}");
+        }
+    }
+}

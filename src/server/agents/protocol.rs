@@ -1,0 +1,152 @@
+//! The agent-facing endpoints: registration (fresh broker credentials each time) and heartbeats.
+//! Both authenticate with the agent token in `Authorization: Bearer`.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
+use chrono::Utc;
+use sea_orm::entity::prelude::*;
+use sea_orm::ActiveValue::Set;
+
+use super::routes::broker_error;
+use crate::proto::agent::{
+    AmqpCredentials, Heartbeat, HeartbeatConfig, RegisterRequest, RegisterResponse,
+};
+use crate::proto::PROTOCOL_VERSION;
+use crate::server::broker::{agent_queue, agent_user, RESULTS_EXCHANGE};
+use crate::server::error::{ApiError, ApiResult, ErrorBody};
+use crate::server::extract::Json;
+use crate::server::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/agent")
+            .route("/register", web::post().to(register))
+            .route("/heartbeat", web::post().to(heartbeat)),
+    );
+}
+
+/// The agent behind a request, authenticated by its token.
+pub struct AgentAuth(pub super::Model);
+
+impl FromRequest for AgentAuth {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let token = req
+            .headers()
+            .get(actix_web::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, t)| t.trim().to_string());
+        Box::pin(async move {
+            let state = state.ok_or_else(|| ApiError::internal("AppState missing"))?;
+            let token = token.ok_or_else(|| {
+                ApiError::unauthorized("invalid_agent_token", "agent token is invalid or revoked")
+            })?;
+            Ok(AgentAuth(super::authenticate(&state.db, &token).await?))
+        })
+    }
+}
+
+fn heartbeat_url(state: &AppState) -> String {
+    format!(
+        "{}/api/v1/agent/heartbeat",
+        state.settings.server.public_url.trim_end_matches('/')
+    )
+}
+
+#[utoipa::path(post, path = "/api/v1/agent/register", tag = "agent protocol", request_body = RegisterRequest,
+    responses((status = 200, body = RegisterResponse), (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip_all, fields(agent_id = %agent.0.id))]
+pub async fn register(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    agent: AgentAuth,
+    body: Json<RegisterRequest>,
+) -> ApiResult<HttpResponse> {
+    let agent = agent.0;
+    let body = body.0;
+    if body.hostname.is_empty() || body.hostname.len() > 255 {
+        return Err(ApiError::invalid_field(
+            "hostname",
+            "hostname must be 1-255 characters",
+        ));
+    }
+    if body.version.is_empty() || body.version.len() > 64 {
+        return Err(ApiError::invalid_field(
+            "version",
+            "version must be 1-64 characters",
+        ));
+    }
+    if let Some(v) = body.protocol_version {
+        if v > PROTOCOL_VERSION {
+            tracing::warn!(
+                agent_protocol = v,
+                server_protocol = PROTOCOL_VERSION,
+                "agent speaks a newer protocol"
+            );
+        }
+    }
+    let password = state
+        .provisioner
+        .issue_credentials(agent.id)
+        .await
+        .map_err(broker_error)?;
+    let public_ip = req.peer_addr().map(|a| a.ip().to_string());
+    let now = Utc::now();
+    let id = agent.id;
+    let mut model: super::ActiveModel = agent.into();
+    model.registered_at = Set(Some(now));
+    model.hostname = Set(Some(body.hostname.clone()));
+    model.version = Set(Some(body.version.clone()));
+    model.capabilities = Set(serde_json::json!(body.capabilities));
+    model.public_ip = Set(public_ip);
+    model.update(&state.db).await?;
+    super::touch(&state, id).await?;
+    tracing::info!(hostname = %body.hostname, version = %body.version, "agent registered");
+    let amqp = &state.settings.amqp;
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(RegisterResponse {
+            agent_id: id,
+            amqp: AmqpCredentials {
+                host: amqp.public_host.clone(),
+                port: amqp.public_port,
+                vhost: amqp.vhost.clone(),
+                username: agent_user(id),
+                password,
+                tls: amqp.public_tls,
+                queue: agent_queue(id),
+                results_exchange: RESULTS_EXCHANGE.to_string(),
+            },
+            heartbeat: HeartbeatConfig {
+                url: heartbeat_url(&state),
+                interval_secs: state.settings.agents.heartbeat_interval_secs,
+            },
+            protocol_version: PROTOCOL_VERSION,
+        }))
+}
+
+#[utoipa::path(post, path = "/api/v1/agent/heartbeat", tag = "agent protocol", request_body = Heartbeat,
+    responses((status = 204), (status = 401, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn heartbeat(
+    state: web::Data<AppState>,
+    agent: AgentAuth,
+    body: Json<Heartbeat>,
+) -> ApiResult<HttpResponse> {
+    if body.0.agent_id != agent.0.id {
+        return Err(ApiError::invalid_field(
+            "agent_id",
+            "agent_id does not match the token",
+        ));
+    }
+    super::touch(&state, agent.0.id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,295 @@
+//! A small client of the RabbitMQ management HTTP API: just the calls netcheck's provisioning
+//! needs. Every call is idempotent (PUT for create, 404 on DELETE counts as done).
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode, Url};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+/// What can go wrong talking to the management API.
+#[derive(Debug, thiserror::Error)]
+pub enum ManagementError {
+    #[error("RabbitMQ management API unreachable: {0}")]
+    Unreachable(#[source] reqwest::Error),
+    #[error("RabbitMQ management API refused {method} {path}: {status} {body}")]
+    Refused {
+        method: Method,
+        path: String,
+        status: StatusCode,
+        body: String,
+    },
+    #[error("invalid amqp.management_url: {0}")]
+    BadUrl(String),
+}
+
+#[derive(Clone)]
+pub struct Management {
+    http: reqwest::Client,
+    base: Url,
+    username: String,
+    password: String,
+}
+
+impl std::fmt::Debug for Management {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Management")
+            .field("base", &self.base.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct ConnectionInfo {
+    name: String,
+    user: Option<String>,
+}
+
+/// Percent-encodes one path segment (vhost names, user names, queue names).
+fn seg(s: &str) -> String {
+    const SET: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'.')
+        .remove(b'-')
+        .remove(b'_');
+    percent_encoding::utf8_percent_encode(s, SET).to_string()
+}
+
+impl Management {
+    /// `url` is like `http://user:password@host:15672`; the credentials are taken out of it.
+    pub fn new(url: &str) -> Result<Self, ManagementError> {
+        let mut base = Url::parse(url).map_err(|e| ManagementError::BadUrl(e.to_string()))?;
+        let username = percent_decode(base.username());
+        let password = percent_decode(base.password().unwrap_or(""));
+        if username.is_empty() {
+            return Err(ManagementError::BadUrl(
+                "it must contain credentials (http://user:password@host:15672)".into(),
+            ));
+        }
+        let _ = base.set_username("");
+        let _ = base.set_password(None);
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(3))
+            .timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| ManagementError::BadUrl(e.to_string()))?;
+        Ok(Self {
+            http,
+            base,
+            username,
+            password,
+        })
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Option<Value>, ManagementError> {
+        let url = format!("{}api/{}", self.base, path);
+        let mut req = self
+            .http
+            .request(method.clone(), &url)
+            .basic_auth(&self.username, Some(&self.password));
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let resp = req.send().await.map_err(ManagementError::Unreachable)?;
+        let status = resp.status();
+        if status.is_success() {
+            let text = resp.text().await.map_err(ManagementError::Unreachable)?;
+            return Ok(if text.is_empty() {
+                None
+            } else {
+                serde_json::from_str(&text).ok()
+            });
+        }
+        if status == StatusCode::NOT_FOUND && method == Method::DELETE {
+            return Ok(None);
+        }
+        let body = resp.text().await.unwrap_or_default();
+        Err(ManagementError::Refused {
+            method,
+            path: path.to_string(),
+            status,
+            body,
+        })
+    }
+
+    pub async fn overview(&self) -> Result<(), ManagementError> {
+        self.call(Method::GET, "overview", None).await.map(|_| ())
+    }
+
+    pub async fn put_vhost(&self, vhost: &str) -> Result<(), ManagementError> {
+        self.call(
+            Method::PUT,
+            &format!("vhosts/{}", seg(vhost)),
+            Some(json!({})),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    pub async fn delete_vhost(&self, vhost: &str) -> Result<(), ManagementError> {
+        self.call(Method::DELETE, &format!("vhosts/{}", seg(vhost)), None)
+            .await
+            .map(|_| ())
+    }
+
+    /// Sets `user`'s permissions in `vhost` (regular expressions over resource names).
+    pub async fn put_permissions(
+        &self,
+        vhost: &str,
+        user: &str,
+        configure: &str,
+        write: &str,
+        read: &str,
+    ) -> Result<(), ManagementError> {
+        self.call(
+            Method::PUT,
+            &format!("permissions/{}/{}", seg(vhost), seg(user)),
+            Some(json!({ "configure": configure, "write": write, "read": read })),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    pub async fn put_exchange(
+        &self,
+        vhost: &str,
+        name: &str,
+        kind: &str,
+    ) -> Result<(), ManagementError> {
+        self.call(
+            Method::PUT,
+            &format!("exchanges/{}/{}", seg(vhost), seg(name)),
+            Some(json!({ "type": kind, "durable": true, "auto_delete": false })),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    pub async fn put_queue(
+        &self,
+        vhost: &str,
+        name: &str,
+        arguments: Value,
+    ) -> Result<(), ManagementError> {
+        self.call(
+            Method::PUT,
+            &format!("queues/{}/{}", seg(vhost), seg(name)),
+            Some(json!({ "durable": true, "auto_delete": false, "arguments": arguments })),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    pub async fn delete_queue(&self, vhost: &str, name: &str) -> Result<(), ManagementError> {
+        self.call(
+            Method::DELETE,
+            &format!("queues/{}/{}", seg(vhost), seg(name)),
+            None,
+        )
+        .await
+        .map(|_| ())
+    }
+
+    pub async fn bind_queue(
+        &self,
+        vhost: &str,
+        exchange: &str,
+        queue: &str,
+        routing_key: &str,
+    ) -> Result<(), ManagementError> {
+        self.call(
+            Method::POST,
+            &format!(
+                "bindings/{}/e/{}/q/{}",
+                seg(vhost),
+                seg(exchange),
+                seg(queue)
+            ),
+            Some(json!({ "routing_key": routing_key })),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Creates or updates a user with no management tags (it cannot use this API).
+    pub async fn put_user(&self, user: &str, password: &str) -> Result<(), ManagementError> {
+        self.call(
+            Method::PUT,
+            &format!("users/{}", seg(user)),
+            Some(json!({ "password": password, "tags": "" })),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    pub async fn delete_user(&self, user: &str) -> Result<(), ManagementError> {
+        self.call(Method::DELETE, &format!("users/{}", seg(user)), None)
+            .await
+            .map(|_| ())
+    }
+
+    /// Closes every connection `user` holds; returns how many were closed.
+    pub async fn close_user_connections(
+        &self,
+        user: &str,
+        reason: &str,
+    ) -> Result<usize, ManagementError> {
+        let list = self
+            .call(Method::GET, "connections?columns=name,user", None)
+            .await?;
+        let conns: Vec<ConnectionInfo> = list
+            .and_then(|v| serde_json::from_value(v).ok())
+            .unwrap_or_default();
+        let mut closed = 0;
+        for c in conns
+            .into_iter()
+            .filter(|c| c.user.as_deref() == Some(user))
+        {
+            let path = format!("connections/{}", seg(&c.name));
+            let resp = self
+                .http
+                .delete(format!("{}api/{}", self.base, path))
+                .basic_auth(&self.username, Some(&self.password))
+                .header("X-Reason", reason)
+                .send()
+                .await
+                .map_err(ManagementError::Unreachable)?;
+            if resp.status().is_success() || resp.status() == StatusCode::NOT_FOUND {
+                closed += 1;
+            }
+        }
+        Ok(closed)
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_are_taken_out_of_the_url() {
+        let m = Management::new("http://ad%40min:p%2Fw@127.0.0.1:15672").unwrap();
+        assert_eq!(m.username, "ad@min");
+        assert_eq!(m.password, "p/w");
+        assert_eq!(m.base.as_str(), "http://127.0.0.1:15672/");
+        assert!(!format!("{m:?}").contains("p/w"));
+        assert!(Management::new("http://127.0.0.1:15672").is_err());
+    }
+
+    #[test]
+    fn path_segments_are_escaped() {
+        assert_eq!(seg("/"), "%2F");
+        assert_eq!(seg("a b"), "a%20b");
+        assert_eq!(seg("agent.x"), "agent.x");
+    }
+}

@@ -1,0 +1,192 @@
+//! Broker provisioning: the server owns RabbitMQ's access control. It declares netcheck's
+//! topology and gives each agent a user that can only read its own queue and only write to the
+//! results exchange — and takes it away again.
+
+pub mod management;
+
+use rand::distr::{Alphanumeric, SampleString};
+use secrecy::ExposeSecret;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::config::{AmqpSettings, QueueType};
+pub use management::{Management, ManagementError};
+
+/// Fanout exchange every check request is published to (bound to every agent queue).
+pub const CHECKS_EXCHANGE: &str = "netcheck.checks";
+/// Exchange agents publish results to.
+pub const RESULTS_EXCHANGE: &str = "netcheck.results";
+/// Durable queue the server collects results from.
+pub const RESULTS_QUEUE: &str = "netcheck.results";
+/// Upper bound of requests waiting in one agent's queue; the oldest are dropped beyond it.
+pub const AGENT_QUEUE_MAX_LENGTH: u32 = 10_000;
+
+/// Name of an agent's own queue.
+pub fn agent_queue(agent_id: Uuid) -> String {
+    format!("netcheck.agent.{}", agent_id.simple())
+}
+
+/// Name of an agent's broker user.
+pub fn agent_user(agent_id: Uuid) -> String {
+    format!("netcheck-agent-{}", agent_id.simple())
+}
+
+#[derive(Clone, Debug)]
+pub struct Provisioner {
+    mgmt: Management,
+    vhost: String,
+    server_user: String,
+    results_queue_type: QueueType,
+}
+
+impl Provisioner {
+    pub fn new(settings: &AmqpSettings) -> Result<Self, ManagementError> {
+        let mgmt = Management::new(settings.management_url.expose_secret())?;
+        let amqp = reqwest::Url::parse(settings.url.expose_secret())
+            .map_err(|e| ManagementError::BadUrl(format!("amqp.url: {e}")))?;
+        let server_user = percent_encoding::percent_decode_str(amqp.username())
+            .decode_utf8_lossy()
+            .into_owned();
+        Ok(Self {
+            mgmt,
+            vhost: settings.vhost.clone(),
+            server_user: if server_user.is_empty() {
+                "guest".into()
+            } else {
+                server_user
+            },
+            results_queue_type: settings.results_queue_type,
+        })
+    }
+
+    pub fn management(&self) -> &Management {
+        &self.mgmt
+    }
+
+    pub fn vhost(&self) -> &str {
+        &self.vhost
+    }
+
+    /// Declares the vhost, exchanges and results queue, and lets the server's own user use
+    /// them. Idempotent: run at every start.
+    pub async fn ensure_topology(&self) -> Result<(), ManagementError> {
+        let v = &self.vhost;
+        self.mgmt.put_vhost(v).await?;
+        self.mgmt
+            .put_permissions(v, &self.server_user, ".*", ".*", ".*")
+            .await?;
+        self.mgmt.put_exchange(v, CHECKS_EXCHANGE, "fanout").await?;
+        self.mgmt
+            .put_exchange(v, RESULTS_EXCHANGE, "fanout")
+            .await?;
+        let queue_type = match self.results_queue_type {
+            QueueType::Classic => "classic",
+            QueueType::Quorum => "quorum",
+        };
+        self.mgmt
+            .put_queue(v, RESULTS_QUEUE, json!({ "x-queue-type": queue_type }))
+            .await?;
+        self.mgmt
+            .bind_queue(v, RESULTS_EXCHANGE, RESULTS_QUEUE, "")
+            .await?;
+        Ok(())
+    }
+
+    /// Creates the agent's user (with a throw-away password: real ones are issued at
+    /// registration), its queue bound to the checks exchange, and its permissions.
+    pub async fn provision_agent(&self, agent_id: Uuid) -> Result<(), ManagementError> {
+        let v = &self.vhost;
+        let user = agent_user(agent_id);
+        let queue = agent_queue(agent_id);
+        self.mgmt.put_user(&user, &random_password()).await?;
+        self.mgmt
+            .put_queue(
+                v,
+                &queue,
+                json!({
+                    "x-queue-type": "classic",
+                    "x-max-length": AGENT_QUEUE_MAX_LENGTH,
+                    "x-overflow": "drop-head",
+                }),
+            )
+            .await?;
+        self.mgmt.bind_queue(v, CHECKS_EXCHANGE, &queue, "").await?;
+        // Configure nothing; write only to the results exchange; read only its own queue.
+        self.mgmt
+            .put_permissions(
+                v,
+                &user,
+                "^$",
+                &format!("^{}$", regex_escape(RESULTS_EXCHANGE)),
+                &format!("^{}$", regex_escape(&queue)),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Issues a fresh broker password for the agent and ends its older sessions.
+    pub async fn issue_credentials(&self, agent_id: Uuid) -> Result<String, ManagementError> {
+        let user = agent_user(agent_id);
+        let password = random_password();
+        self.mgmt.put_user(&user, &password).await?;
+        self.mgmt
+            .close_user_connections(&user, "agent re-registered")
+            .await?;
+        Ok(password)
+    }
+
+    /// Ends the agent's live broker sessions without revoking it (token rotation).
+    pub async fn end_sessions(&self, agent_id: Uuid) -> Result<(), ManagementError> {
+        let user = agent_user(agent_id);
+        self.mgmt.put_user(&user, &random_password()).await?;
+        self.mgmt
+            .close_user_connections(&user, "agent token rotated")
+            .await?;
+        Ok(())
+    }
+
+    /// Removes every broker right of the agent: its user (RabbitMQ closes its connections),
+    /// any connection still open, then its queue.
+    pub async fn revoke_agent(&self, agent_id: Uuid) -> Result<(), ManagementError> {
+        let user = agent_user(agent_id);
+        self.mgmt.delete_user(&user).await?;
+        self.mgmt
+            .close_user_connections(&user, "agent deleted")
+            .await?;
+        self.mgmt
+            .delete_queue(&self.vhost, &agent_queue(agent_id))
+            .await?;
+        Ok(())
+    }
+}
+
+fn random_password() -> String {
+    Alphanumeric.sample_string(&mut rand::rng(), 32)
+}
+
+fn regex_escape(s: &str) -> String {
+    s.chars()
+        .flat_map(|c| {
+            let special = ".^$*+?()[]{}|\\".contains(c);
+            special
+                .then_some('\\')
+                .into_iter()
+                .chain(std::iter::once(c))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_permission_patterns() {
+        let id = Uuid::nil();
+        assert_eq!(
+            agent_queue(id),
+            "netcheck.agent.00000000000000000000000000000000"
+        );
+        assert_eq!(regex_escape("netcheck.results"), "netcheck\\.results");
+    }
+}
