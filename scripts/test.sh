@@ -15,9 +15,13 @@ cargo clippy --all-targets --locked -- -D warnings
 psql -h 127.0.0.1 -U postgres -tAc "SELECT datname FROM pg_database WHERE datname LIKE 'nc\_test\_%'" \
   | while read -r db; do [ -n "$db" ] && psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)"; done
 
-echo "== tests"
-if command -v cargo-nextest >/dev/null 2>&1; then
-  cargo nextest run --locked --no-fail-fast
-else
-  cargo test --locked --no-fail-fast
-fi
+# Vhosts and agent users left by earlier runs (each test makes its own vhost).
+python3 scripts/cleanup-test-broker.py
+
+command -v cargo-nextest >/dev/null 2>&1 || cargo install cargo-nextest --locked
+
+echo "== tests (parallel)"
+cargo nextest run --locked --no-fail-fast -E 'not test(/disruptive/)'
+echo "== tests that restart shared services (serial)"
+cargo nextest run --locked --no-fail-fast --test-threads 1 -E 'test(/disruptive/)'
+

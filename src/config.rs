@@ -67,19 +67,12 @@ impl Default for HttpSettings {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerSettings {
-    /// URL under which agents and browsers reach this server (used in links handed to agents).
-    pub public_url: String,
-}
-
-impl Default for ServerSettings {
-    fn default() -> Self {
-        Self {
-            public_url: "http://127.0.0.1:8080".into(),
-        }
-    }
+    /// URL under which agents and browsers reach this server (used in links handed to
+    /// agents). Unset: the scheme and host of the agent's own registration request.
+    pub public_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -283,9 +276,12 @@ impl Settings {
 
     /// Whether the refresh cookie carries the `Secure` attribute.
     pub fn secure_cookie(&self) -> bool {
-        self.auth
-            .secure_cookie
-            .unwrap_or_else(|| self.server.public_url.starts_with("https://"))
+        self.auth.secure_cookie.unwrap_or_else(|| {
+            self.server
+                .public_url
+                .as_deref()
+                .is_some_and(|u| u.starts_with("https://"))
+        })
     }
 }
 

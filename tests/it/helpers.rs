@@ -40,11 +40,15 @@ pub async fn test_settings() -> Settings {
     s.database.max_connections = 5;
     s.redis.key_prefix = format!("nctest:{}", Uuid::new_v4().simple());
     s.auth.jwt_secret = Some(JWT_SECRET.into());
+    s.amqp.vhost = format!("nctest-{}", Uuid::new_v4().simple());
+    s.agents.heartbeat_interval_secs = 1;
     s
 }
 
 pub struct TestApp {
     pub address: String,
+    #[allow(dead_code)] // for tests that reach into server state
+    pub state: actix_web::web::Data<netcheck::server::AppState>,
     pub client: reqwest::Client,
     #[allow(dead_code)] // read by later test modules
     pub settings: Settings,
@@ -60,14 +64,17 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
     let args = ServerArgs {
         admin_username: ADMIN_USER.into(),
         admin_password: Some(ADMIN_PASSWORD.into()),
+        local_agent: None,
     };
     let app = Application::build(settings.clone(), args)
         .await
         .expect("build server");
     let address = format!("http://127.0.0.1:{}", app.port());
+    let state = app.state();
     tokio::spawn(app.run_until_stopped());
     TestApp {
         address,
+        state,
         client: new_client(),
         settings,
     }
@@ -156,4 +163,91 @@ pub async fn error_code(resp: reqwest::Response, status: StatusCode) -> (String,
         "{code}"
     );
     (code, body)
+}
+
+/// Polls `probe` until it yields `Some`, failing the test after `timeout`.
+pub async fn eventually<T, F, Fut>(what: &str, timeout: std::time::Duration, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(v) = probe().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// A `netcheck` child process, killed when dropped.
+pub struct Process(pub std::process::Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl TestApp {
+    /// Creates an agent as admin; returns its JSON and token.
+    pub async fn create_agent(&self, name: &str) -> (Value, String) {
+        let admin = self.admin_token().await;
+        let resp = self
+            .client
+            .post(self.url("/api/v1/agents"))
+            .bearer_auth(&admin)
+            .json(&json!({ "name": name, "region": "test", "labels": ["ci"] }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::CREATED);
+        let body: Value = resp.json().await.unwrap();
+        (
+            body["agent"].clone(),
+            body["token"].as_str().unwrap().to_string(),
+        )
+    }
+
+    /// Starts the real agent binary against this server.
+    pub fn spawn_agent(&self, token: &str) -> Process {
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_netcheck"))
+            .args(["agent", "--server", &self.address, "--token", token])
+            .env("NETCHECK_LOG_FORMAT", "json")
+            .env("RUST_LOG", "netcheck=debug,warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn netcheck agent");
+        Process(child)
+    }
+
+    /// Registers as the agent would and returns the registration answer.
+    pub async fn register(&self, token: &str) -> reqwest::Response {
+        self.client
+            .post(self.url("/api/v1/agent/register"))
+            .bearer_auth(token)
+            .json(&json!({ "hostname": "test-host", "version": "0.0.0-test", "capabilities": ["tcp"] }))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn agent(&self, id: &str) -> Value {
+        let admin = self.admin_token().await;
+        self.client
+            .get(self.url(&format!("/api/v1/agents/{id}")))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
 }

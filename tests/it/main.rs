@@ -1,10 +1,13 @@
 //! The one integration-test binary: each module drives the real server (and, where named, the
 //! real `netcheck` binary) against the machine's PostgreSQL, Redis and RabbitMQ.
 
+mod amqp;
 mod helpers;
 
+mod agents;
 mod auth;
 mod cli;
+mod disruptive;
 mod errors;
 mod health;
 mod users;

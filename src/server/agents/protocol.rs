@@ -54,11 +54,15 @@ impl FromRequest for AgentAuth {
     }
 }
 
-fn heartbeat_url(state: &AppState) -> String {
-    format!(
-        "{}/api/v1/agent/heartbeat",
-        state.settings.server.public_url.trim_end_matches('/')
-    )
+fn heartbeat_url(state: &AppState, req: &HttpRequest) -> String {
+    let base = match &state.settings.server.public_url {
+        Some(url) => url.trim_end_matches('/').to_string(),
+        None => {
+            let info = req.connection_info();
+            format!("{}://{}", info.scheme(), info.host())
+        }
+    };
+    format!("{base}/api/v1/agent/heartbeat")
 }
 
 #[utoipa::path(post, path = "/api/v1/agent/register", tag = "agent protocol", request_body = RegisterRequest,
@@ -127,7 +131,7 @@ pub async fn register(
                 results_exchange: RESULTS_EXCHANGE.to_string(),
             },
             heartbeat: HeartbeatConfig {
-                url: heartbeat_url(&state),
+                url: heartbeat_url(&state, &req),
                 interval_secs: state.settings.agents.heartbeat_interval_secs,
             },
             protocol_version: PROTOCOL_VERSION,

@@ -92,13 +92,28 @@ impl Provisioner {
         Ok(())
     }
 
+    /// Creates (or re-creates) the agent's user with `password` and its least-privilege
+    /// permissions: configure nothing, write only the results exchange, read only its queue.
+    async fn grant(&self, agent_id: Uuid, password: &str) -> Result<(), ManagementError> {
+        let user = agent_user(agent_id);
+        self.mgmt.put_user(&user, password).await?;
+        self.mgmt
+            .put_permissions(
+                &self.vhost,
+                &user,
+                "^$",
+                &format!("^{}$", regex_escape(RESULTS_EXCHANGE)),
+                &format!("^{}$", regex_escape(&agent_queue(agent_id))),
+            )
+            .await
+    }
+
     /// Creates the agent's user (with a throw-away password: real ones are issued at
     /// registration), its queue bound to the checks exchange, and its permissions.
     pub async fn provision_agent(&self, agent_id: Uuid) -> Result<(), ManagementError> {
         let v = &self.vhost;
-        let user = agent_user(agent_id);
         let queue = agent_queue(agent_id);
-        self.mgmt.put_user(&user, &random_password()).await?;
+        self.grant(agent_id, &random_password()).await?;
         self.mgmt
             .put_queue(
                 v,
@@ -111,38 +126,23 @@ impl Provisioner {
             )
             .await?;
         self.mgmt.bind_queue(v, CHECKS_EXCHANGE, &queue, "").await?;
-        // Configure nothing; write only to the results exchange; read only its own queue.
-        self.mgmt
-            .put_permissions(
-                v,
-                &user,
-                "^$",
-                &format!("^{}$", regex_escape(RESULTS_EXCHANGE)),
-                &format!("^{}$", regex_escape(&queue)),
-            )
-            .await?;
         Ok(())
     }
 
-    /// Issues a fresh broker password for the agent and ends its older sessions.
+    /// Issues a fresh broker password for the agent and ends its older sessions. The user is
+    /// deleted and re-created: RabbitMQ closes a deleted user's connections at once, whereas
+    /// the management API lists new connections only after its statistics interval.
     pub async fn issue_credentials(&self, agent_id: Uuid) -> Result<String, ManagementError> {
-        let user = agent_user(agent_id);
         let password = random_password();
-        self.mgmt.put_user(&user, &password).await?;
-        self.mgmt
-            .close_user_connections(&user, "agent re-registered")
-            .await?;
+        self.mgmt.delete_user(&agent_user(agent_id)).await?;
+        self.grant(agent_id, &password).await?;
         Ok(password)
     }
 
-    /// Ends the agent's live broker sessions without revoking it (token rotation).
+    /// Ends the agent's live broker session without revoking it (token rotation).
     pub async fn end_sessions(&self, agent_id: Uuid) -> Result<(), ManagementError> {
-        let user = agent_user(agent_id);
-        self.mgmt.put_user(&user, &random_password()).await?;
-        self.mgmt
-            .close_user_connections(&user, "agent token rotated")
-            .await?;
-        Ok(())
+        self.mgmt.delete_user(&agent_user(agent_id)).await?;
+        self.grant(agent_id, &random_password()).await
     }
 
     /// Removes every broker right of the agent: its user (RabbitMQ closes its connections),

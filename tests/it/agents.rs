@@ -1,0 +1,495 @@
+//! Agents: admin API, enrollment with the real agent binary, least privilege on the broker,
+//! revocation and rotation.
+
+use std::time::{Duration, Instant};
+
+use amqprs::channel::{
+    BasicConsumeArguments, BasicPublishArguments, ConfirmSelectArguments, ExchangeDeclareArguments,
+    QueueBindArguments, QueueDeclareArguments, QueueDeleteArguments,
+};
+use amqprs::BasicProperties;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::amqp;
+use crate::helpers::*;
+
+#[tokio::test]
+async fn admin_creates_lists_updates_and_gets_agents() {
+    let app = spawn_app().await;
+    let (agent, token) = app.create_agent("fra-1").await;
+    assert_eq!(agent["status"], "pending");
+    assert_eq!(agent["region"], "test");
+    assert_eq!(agent["labels"], json!(["ci"]));
+    assert!(agent["last_seen_at"].is_null());
+    assert!(token.starts_with("nca_"), "{token}");
+
+    let admin = app.admin_token().await;
+    let list: Vec<Value> = app
+        .client
+        .get(app.url("/api/v1/agents"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list.len(), 1);
+    assert!(
+        !list[0].to_string().contains(&token[20..]),
+        "the token is never shown again"
+    );
+
+    let id = agent["id"].as_str().unwrap();
+    let resp = app
+        .client
+        .patch(app.url(&format!("/api/v1/agents/{id}")))
+        .bearer_auth(&admin)
+        .json(&json!({"region": "eu-central", "labels": ["ci", "ipv6"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let got = app.agent(id).await;
+    assert_eq!(got["region"], "eu-central");
+    assert_eq!(got["labels"], json!(["ci", "ipv6"]));
+
+    // Names are unique ignoring case.
+    let resp = app
+        .client
+        .post(app.url("/api/v1/agents"))
+        .bearer_auth(&admin)
+        .json(&json!({"name": "FRA-1"}))
+        .send()
+        .await
+        .unwrap();
+    let (code, _) = error_code(resp, StatusCode::CONFLICT).await;
+    assert_eq!(code, "name_taken");
+    let resp = app
+        .client
+        .post(app.url("/api/v1/agents"))
+        .bearer_auth(&admin)
+        .json(&json!({"name": "has space"}))
+        .send()
+        .await
+        .unwrap();
+    let (_, body) = error_code(resp, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(body["error"]["details"]["field"], "name");
+
+    let user = app.user_token("eve").await;
+    let resp = app
+        .client
+        .post(app.url("/api/v1/agents"))
+        .bearer_auth(&user)
+        .json(&json!({"name": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    let resp = app
+        .client
+        .get(app.url("/api/v1/agents"))
+        .bearer_auth(&user)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn real_agent_enrolls_goes_online_and_heartbeats_update_last_seen() {
+    let app = spawn_app().await;
+    let (agent, token) = app.create_agent("enroll").await;
+    let id = agent["id"].as_str().unwrap().to_string();
+    let _proc = app.spawn_agent(&token);
+
+    let online = eventually("agent online", Duration::from_secs(20), || async {
+        let a = app.agent(&id).await;
+        (a["status"] == "online").then_some(a)
+    })
+    .await;
+    assert_eq!(online["version"], env!("CARGO_PKG_VERSION"));
+    assert!(online["hostname"].as_str().is_some_and(|h| !h.is_empty()));
+    assert_eq!(online["public_ip"], "127.0.0.1");
+    assert_eq!(online["capabilities"].as_array().unwrap().len(), 4);
+    let first_seen = online["last_seen_at"].as_str().unwrap().to_string();
+
+    // Heartbeats (interval 1 s in tests) move last_seen_at forward.
+    eventually("a later heartbeat", Duration::from_secs(10), || async {
+        let a = app.agent(&id).await;
+        (a["last_seen_at"].as_str().unwrap() > first_seen.as_str()).then_some(())
+    })
+    .await;
+
+    // The broker sees exactly one connection of this agent's user.
+    let user = format!("netcheck-agent-{}", id.replace('-', ""));
+    eventually("one broker connection", Duration::from_secs(10), || async {
+        (broker_connections(&user).await == 1).then_some(())
+    })
+    .await;
+}
+
+async fn broker_connections(user: &str) -> usize {
+    let conns: Vec<Value> = reqwest::Client::new()
+        .get("http://127.0.0.1:15672/api/connections?columns=user")
+        .basic_auth("guest", Some("guest"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    conns.iter().filter(|c| c["user"] == user).count()
+}
+
+#[tokio::test]
+async fn bad_agent_tokens_get_one_opaque_401() {
+    let app = spawn_app().await;
+    let (agent, token) = app.create_agent("tok").await;
+    let id = agent["id"].as_str().unwrap();
+    let (prefix_and_id, secret) = token.rsplit_once('_').unwrap();
+    let wrong_secret = format!("{prefix_and_id}_{}x", &secret[..secret.len() - 1]);
+    let mut bodies = Vec::new();
+    for bad in [
+        wrong_secret.as_str(),
+        "nca_0123456789abcdef_nope",
+        "garbage",
+        "nca__",
+        "",
+    ] {
+        let resp = app.register(bad).await;
+        let (code, body) = error_code(resp, StatusCode::UNAUTHORIZED).await;
+        assert_eq!(code, "invalid_agent_token");
+        bodies.push(body);
+    }
+    assert!(
+        bodies.windows(2).all(|w| w[0] == w[1]),
+        "no detail leaks which part was wrong"
+    );
+
+    let resp = app
+        .client
+        .post(app.url("/api/v1/agent/heartbeat"))
+        .bearer_auth(&wrong_secret)
+        .json(&json!({"agent_id": id, "uptime_secs": 1, "in_flight": 0}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    // The right token works.
+    assert_eq!(app.register(&token).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn agent_credentials_grant_only_its_own_queue_and_the_results_exchange() {
+    let app = spawn_app().await;
+    let (_, token_a) = app.create_agent("a").await;
+    let (_, token_b) = app.create_agent("b").await;
+    let reg_a: Value = app.register(&token_a).await.json().await.unwrap();
+    let reg_b: Value = app.register(&token_b).await.json().await.unwrap();
+    let (conn, _closed) = amqp::connect_as(&reg_a).await.unwrap();
+    let own_queue = reg_a["amqp"]["queue"].as_str().unwrap();
+    let other_queue = reg_b["amqp"]["queue"].as_str().unwrap();
+
+    // Allowed: consume its own queue, publish (confirmed) to the results exchange.
+    let (ch, _) = amqp::channel(&conn).await;
+    ch.basic_consume_rx(BasicConsumeArguments::new(own_queue, ""))
+        .await
+        .expect("consume own queue");
+    ch.confirm_select(ConfirmSelectArguments::default())
+        .await
+        .unwrap();
+    ch.basic_publish(
+        BasicProperties::default(),
+        b"{}".to_vec(),
+        BasicPublishArguments::new("netcheck.results", ""),
+    )
+    .await
+    .unwrap();
+    ch.basic_qos(amqprs::channel::BasicQosArguments::new(0, 1, false))
+        .await
+        .expect("channel still open after allowed publish");
+
+    // Refused, each on a fresh connection (a refusal closes the channel).
+    let qos = || amqprs::channel::BasicQosArguments::new(0, 1, false);
+    let (conn2, ch, closes) = fresh(&reg_a).await;
+    assert!(
+        ch.basic_consume_rx(BasicConsumeArguments::new(other_queue, ""))
+            .await
+            .is_err(),
+        "consume other agent's queue"
+    );
+    assert_refused(&closes).await;
+    conn2.close().await.ok();
+
+    for (what, exchange, key) in [
+        ("publish to the checks exchange", "netcheck.checks", ""),
+        (
+            "publish to another queue via the default exchange",
+            "",
+            other_queue,
+        ),
+    ] {
+        let (conn2, ch, closes) = fresh(&reg_a).await;
+        ch.basic_publish(
+            BasicProperties::default(),
+            b"{}".to_vec(),
+            BasicPublishArguments::new(exchange, key),
+        )
+        .await
+        .unwrap();
+        // A synchronous call after the publish surfaces the channel.close it caused.
+        assert!(ch.basic_qos(qos()).await.is_err(), "{what}");
+        assert_refused(&closes).await;
+        conn2.close().await.ok();
+    }
+
+    let (conn2, ch, closes) = fresh(&reg_a).await;
+    assert!(
+        ch.queue_declare(QueueDeclareArguments::new("sneaky"))
+            .await
+            .is_err(),
+        "declare a queue"
+    );
+    assert_refused(&closes).await;
+    conn2.close().await.ok();
+
+    let (conn2, ch, closes) = fresh(&reg_a).await;
+    assert!(
+        ch.queue_delete(QueueDeleteArguments::new(own_queue))
+            .await
+            .is_err(),
+        "delete own queue"
+    );
+    assert_refused(&closes).await;
+    conn2.close().await.ok();
+
+    let (conn2, ch, closes) = fresh(&reg_a).await;
+    assert!(
+        ch.queue_bind(QueueBindArguments::new(own_queue, "netcheck.results", ""))
+            .await
+            .is_err(),
+        "bind own queue"
+    );
+    assert_refused(&closes).await;
+    conn2.close().await.ok();
+
+    let (conn2, ch, closes) = fresh(&reg_a).await;
+    assert!(
+        ch.exchange_declare(ExchangeDeclareArguments::new("sneaky", "fanout"))
+            .await
+            .is_err(),
+        "declare an exchange"
+    );
+    assert_refused(&closes).await;
+    conn2.close().await.ok();
+
+    // The management API does not know the agent's user as an operator.
+    let resp = reqwest::Client::new()
+        .get("http://127.0.0.1:15672/api/overview")
+        .basic_auth(
+            reg_a["amqp"]["username"].as_str().unwrap(),
+            reg_a["amqp"]["password"].as_str(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    conn.close().await.ok();
+}
+
+async fn fresh(
+    reg: &Value,
+) -> (
+    amqprs::connection::Connection,
+    amqprs::channel::Channel,
+    std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+) {
+    let (conn, _) = amqp::connect_as(reg).await.unwrap();
+    let (ch, closes) = amqp::channel(&conn).await;
+    (conn, ch, closes)
+}
+
+/// Waits for the broker's channel.close and checks it says ACCESS_REFUSED.
+async fn assert_refused(closes: &std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    let reason = eventually(
+        "channel.close from the broker",
+        Duration::from_secs(5),
+        || async { closes.lock().unwrap().first().cloned() },
+    )
+    .await;
+    assert!(
+        reason.contains("ACCESS_REFUSED"),
+        "expected ACCESS_REFUSED, got {reason}"
+    );
+}
+
+#[tokio::test]
+async fn deleting_an_agent_closes_its_broker_connection_at_once() {
+    let app = spawn_app().await;
+    let (agent, token) = app.create_agent("doomed").await;
+    let id = agent["id"].as_str().unwrap();
+    let reg: Value = app.register(&token).await.json().await.unwrap();
+    let (_conn, mut closed) = amqp::connect_as(&reg).await.unwrap();
+
+    let admin = app.admin_token().await;
+    let sent = Instant::now();
+    let resp = app
+        .client
+        .delete(app.url(&format!("/api/v1/agents/{id}")))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    let answered = Instant::now();
+    let (at, reason) = tokio::time::timeout(Duration::from_secs(5), closed.recv())
+        .await
+        .expect("connection closed")
+        .unwrap();
+    // The server revokes on the broker before it answers, so the close usually lands first.
+    let after_204 = at.saturating_duration_since(answered);
+    println!(
+        "revocation: DELETE took {:?}; connection closed {:?} after the request was sent, {after_204:?} after the 204 ({reason})",
+        answered - sent,
+        at - sent
+    );
+    assert!(after_204 < Duration::from_secs(1), "{after_204:?}");
+    assert!(reason.contains("CONNECTION_FORCED"), "{reason}");
+
+    // Token dead, credentials dead, agent gone.
+    assert_eq!(
+        app.register(&token).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let resp = app
+        .client
+        .post(app.url("/api/v1/agent/heartbeat"))
+        .bearer_auth(&token)
+        .json(&json!({"agent_id": id, "uptime_secs": 1, "in_flight": 0}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    assert!(
+        amqp::connect_as(&reg).await.is_err(),
+        "old broker credentials refused"
+    );
+    let resp = app
+        .client
+        .get(app.url(&format!("/api/v1/agents/{id}")))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_deleted_agent_process_stops_with_exit_code_3() {
+    let app = spawn_app().await;
+    let (agent, token) = app.create_agent("stopper").await;
+    let id = agent["id"].as_str().unwrap().to_string();
+    let mut proc = app.spawn_agent(&token);
+    eventually("agent online", Duration::from_secs(20), || async {
+        (app.agent(&id).await["status"] == "online").then_some(())
+    })
+    .await;
+    let admin = app.admin_token().await;
+    let resp = app
+        .client
+        .delete(app.url(&format!("/api/v1/agents/{id}")))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    let status = eventually("agent exit", Duration::from_secs(20), || {
+        let s = proc.0.try_wait().unwrap();
+        async move { s }
+    })
+    .await;
+    assert_eq!(status.code(), Some(3), "exit code for a revoked token");
+}
+
+#[tokio::test]
+async fn each_registration_ends_the_previous_session_and_rotation_ends_the_token() {
+    let app = spawn_app().await;
+    let (agent, token) = app.create_agent("rot").await;
+    let id = agent["id"].as_str().unwrap();
+    let first: Value = app.register(&token).await.json().await.unwrap();
+    let (_c1, mut closed1) = amqp::connect_as(&first).await.unwrap();
+    let second: Value = app.register(&token).await.json().await.unwrap();
+    assert_ne!(
+        first["amqp"]["password"], second["amqp"]["password"],
+        "fresh credentials per registration"
+    );
+    tokio::time::timeout(Duration::from_secs(5), closed1.recv())
+        .await
+        .expect("older session closed");
+    assert!(
+        amqp::connect_as(&first).await.is_err(),
+        "older credentials refused"
+    );
+    let (_c2, mut closed2) = amqp::connect_as(&second).await.unwrap();
+
+    let admin = app.admin_token().await;
+    let resp = app
+        .client
+        .post(app.url(&format!("/api/v1/agents/{id}/token")))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let new_token = resp.json::<Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(new_token, token);
+    tokio::time::timeout(Duration::from_secs(5), closed2.recv())
+        .await
+        .expect("live session closed by rotation");
+    assert_eq!(
+        app.register(&token).await.status(),
+        StatusCode::UNAUTHORIZED,
+        "old token refused"
+    );
+    assert_eq!(
+        app.register(&new_token).await.status(),
+        StatusCode::OK,
+        "new token works"
+    );
+}
+
+#[tokio::test]
+async fn broker_management_down_is_503_and_leaves_no_half_created_agent() {
+    let app =
+        spawn_app_with(|s| s.amqp.management_url = "http://guest:guest@127.0.0.1:1".into()).await;
+    let admin = app.admin_token().await;
+    let resp = app
+        .client
+        .post(app.url("/api/v1/agents"))
+        .bearer_auth(&admin)
+        .json(&json!({"name": "nope"}))
+        .send()
+        .await
+        .unwrap();
+    let (code, body) = error_code(resp, StatusCode::SERVICE_UNAVAILABLE).await;
+    assert_eq!(code, "dependency_unavailable");
+    assert_eq!(body["error"]["details"]["dependency"], "broker");
+    let list: Vec<Value> = app
+        .client
+        .get(app.url("/api/v1/agents"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(list.is_empty(), "no agent row left behind: {list:?}");
+    let resp = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+}

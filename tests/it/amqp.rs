@@ -1,0 +1,84 @@
+//! A bare AMQP client for tests that act as an agent (or an attacker) on the broker.
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use amqprs::callbacks::{ChannelCallback, ConnectionCallback};
+use amqprs::channel::Channel;
+use amqprs::connection::{Connection, OpenConnectionArguments};
+use amqprs::{Ack, BasicProperties, Cancel, Close, CloseChannel, Nack, Return};
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+/// Records why and when the broker closed things.
+#[derive(Clone, Default)]
+pub struct Closes {
+    pub channel: Arc<Mutex<Vec<String>>>,
+    pub connection: Option<mpsc::UnboundedSender<(Instant, String)>>,
+}
+
+#[async_trait::async_trait]
+impl ConnectionCallback for Closes {
+    async fn close(&mut self, _: &Connection, close: Close) -> Result<(), amqprs::error::Error> {
+        if let Some(tx) = &self.connection {
+            let _ = tx.send((Instant::now(), close.to_string()));
+        }
+        Ok(())
+    }
+    async fn blocked(&mut self, _: &Connection, _: String) {}
+    async fn unblocked(&mut self, _: &Connection) {}
+    async fn secret_updated(&mut self, _: &Connection) {}
+}
+
+#[async_trait::async_trait]
+impl ChannelCallback for Closes {
+    async fn close(
+        &mut self,
+        _: &Channel,
+        close: CloseChannel,
+    ) -> Result<(), amqprs::error::Error> {
+        self.channel.lock().unwrap().push(close.to_string());
+        Ok(())
+    }
+    async fn cancel(&mut self, _: &Channel, _: Cancel) -> Result<(), amqprs::error::Error> {
+        Ok(())
+    }
+    async fn flow(&mut self, _: &Channel, active: bool) -> Result<bool, amqprs::error::Error> {
+        Ok(active)
+    }
+    async fn publish_ack(&mut self, _: &Channel, _: Ack) {}
+    async fn publish_nack(&mut self, _: &Channel, _: Nack) {}
+    async fn publish_return(&mut self, _: &Channel, _: Return, _: BasicProperties, _: Vec<u8>) {}
+}
+
+/// Opens a connection with the credentials of a registration answer. Returns the connection
+/// and a receiver of (instant, reason) for when the broker closes it.
+pub async fn connect_as(
+    reg: &Value,
+) -> Result<(Connection, mpsc::UnboundedReceiver<(Instant, String)>), amqprs::error::Error> {
+    let a = &reg["amqp"];
+    let mut args = OpenConnectionArguments::new(
+        a["host"].as_str().unwrap(),
+        a["port"].as_u64().unwrap() as u16,
+        a["username"].as_str().unwrap(),
+        a["password"].as_str().unwrap(),
+    );
+    args.virtual_host(a["vhost"].as_str().unwrap());
+    let conn = Connection::open(&args).await?;
+    let (tx, rx) = mpsc::unbounded_channel();
+    conn.register_callback(Closes {
+        connection: Some(tx),
+        ..Default::default()
+    })
+    .await?;
+    Ok((conn, rx))
+}
+
+/// Opens a channel whose broker-side closes are recorded in the returned list.
+pub async fn channel(conn: &Connection) -> (Channel, Arc<Mutex<Vec<String>>>) {
+    let ch = conn.open_channel(None).await.unwrap();
+    let closes = Closes::default();
+    let list = closes.channel.clone();
+    ch.register_callback(closes).await.unwrap();
+    (ch, list)
+}
