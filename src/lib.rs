@@ -5,8 +5,10 @@
 //! between them.
 
 pub mod agent;
+pub mod amqp;
 pub mod cli;
 pub mod config;
+pub mod policy;
 pub mod proto;
 pub mod server;
 pub mod telemetry;

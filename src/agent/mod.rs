@@ -3,6 +3,7 @@
 //! recovery, so the session loop here reconnects (re-registering for fresh credentials) with
 //! jittered backoff, and stops for good when the token is revoked.
 
+pub mod probe;
 mod session;
 
 use std::time::Duration;
@@ -13,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::proto::agent::{Capability, RegisterRequest, RegisterResponse};
 use crate::proto::PROTOCOL_VERSION;
+use probe::Prober;
 
 #[derive(Debug, Args, Clone)]
 pub struct AgentArgs {
@@ -132,6 +134,11 @@ pub async fn run(args: AgentArgs, shutdown: CancellationToken) -> Result<(), Age
         .build()
         .map_err(|e| AgentError::Fatal(e.to_string()))?;
     let started = std::time::Instant::now();
+    let prober = std::sync::Arc::new(Prober::new().map_err(|e| AgentError::Fatal(e.to_string()))?);
+    if let Err(msg) = prober.icmp_available() {
+        tracing::warn!("{msg}; ping checks will fail until this is fixed");
+    }
+    let stats = std::sync::Arc::new(session::Stats::default());
     let mut backoff = Backoff { attempt: 0 };
     loop {
         let registration = tokio::select! {
@@ -155,7 +162,16 @@ pub async fn run(args: AgentArgs, shutdown: CancellationToken) -> Result<(), Age
         };
         tracing::info!(agent_id = %reg.agent_id, queue = %reg.amqp.queue, "registered");
         let session_started = std::time::Instant::now();
-        let end = session::run(&http, &args, &reg, started, shutdown.clone()).await;
+        let end = session::run(
+            &http,
+            &args,
+            &reg,
+            started,
+            prober.clone(),
+            stats.clone(),
+            shutdown.clone(),
+        )
+        .await;
         match end {
             session::End::Shutdown => return Ok(()),
             session::End::Revoked => {
@@ -175,19 +191,6 @@ pub async fn run(args: AgentArgs, shutdown: CancellationToken) -> Result<(), Age
             }
         }
     }
-}
-
-/// Handles one delivery from the agent's queue.
-async fn handle_delivery(
-    channel: &amqprs::channel::Channel,
-    _creds: &crate::proto::agent::AmqpCredentials,
-    _props: amqprs::BasicProperties,
-    _content: Vec<u8>,
-    delivery_tag: u64,
-) {
-    let _ = channel
-        .basic_ack(amqprs::channel::BasicAckArguments::new(delivery_tag, false))
-        .await;
 }
 
 #[cfg(test)]

@@ -3,15 +3,26 @@
 
 use std::time::{Duration, Instant};
 
-use amqprs::callbacks::{ChannelCallback, ConnectionCallback};
-use amqprs::channel::{BasicConsumeArguments, BasicQosArguments, Channel, ConfirmSelectArguments};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use amqprs::channel::{BasicAckArguments, BasicConsumeArguments, BasicQosArguments};
 use amqprs::connection::{Connection, OpenConnectionArguments};
-use amqprs::{Ack, BasicProperties, Cancel, Close, CloseChannel, Nack, Return};
-use tokio::sync::mpsc;
+use amqprs::BasicProperties;
 use tokio_util::sync::CancellationToken;
 
+use super::probe::Prober;
 use super::AgentArgs;
+use crate::amqp::{Publisher, Watch};
 use crate::proto::agent::{Heartbeat, RegisterResponse};
+use crate::proto::check::CheckRequest;
+
+/// Counters the heartbeat reports.
+#[derive(Default)]
+pub struct Stats {
+    pub in_flight: AtomicU64,
+    pub total: AtomicU64,
+}
 
 pub enum End {
     Shutdown,
@@ -19,51 +30,13 @@ pub enum End {
     Lost(String),
 }
 
-/// Forwards the broker's asynchronous "closed" notices into the session loop.
-struct Watch(mpsc::UnboundedSender<String>);
-
-#[async_trait::async_trait]
-impl ConnectionCallback for Watch {
-    async fn close(&mut self, _: &Connection, close: Close) -> Result<(), amqprs::error::Error> {
-        let _ = self.0.send(format!("connection closed by broker: {close}"));
-        Ok(())
-    }
-    async fn blocked(&mut self, _: &Connection, reason: String) {
-        tracing::warn!(%reason, "broker blocked the connection");
-    }
-    async fn unblocked(&mut self, _: &Connection) {}
-    async fn secret_updated(&mut self, _: &Connection) {}
-}
-
-#[async_trait::async_trait]
-impl ChannelCallback for Watch {
-    async fn close(
-        &mut self,
-        _: &Channel,
-        close: CloseChannel,
-    ) -> Result<(), amqprs::error::Error> {
-        let _ = self.0.send(format!("channel closed by broker: {close}"));
-        Ok(())
-    }
-    async fn cancel(&mut self, _: &Channel, _: Cancel) -> Result<(), amqprs::error::Error> {
-        let _ = self
-            .0
-            .send("consumer cancelled by broker (queue deleted?)".into());
-        Ok(())
-    }
-    async fn flow(&mut self, _: &Channel, active: bool) -> Result<bool, amqprs::error::Error> {
-        Ok(active)
-    }
-    async fn publish_ack(&mut self, _: &Channel, _: Ack) {}
-    async fn publish_nack(&mut self, _: &Channel, _: Nack) {}
-    async fn publish_return(&mut self, _: &Channel, _: Return, _: BasicProperties, _: Vec<u8>) {}
-}
-
 pub async fn run(
     http: &reqwest::Client,
     args: &AgentArgs,
     reg: &RegisterResponse,
     started: Instant,
+    prober: Arc<Prober>,
+    stats: Arc<Stats>,
     shutdown: CancellationToken,
 ) -> End {
     let creds = &reg.amqp;
@@ -89,27 +62,26 @@ pub async fn run(
             ))
         }
     };
-    let (events_tx, mut events) = mpsc::unbounded_channel();
+    let (watch, mut events) = Watch::new();
     let setup = async {
-        conn.register_callback(Watch(events_tx.clone())).await?;
+        conn.register_callback(watch.clone()).await?;
         let channel = conn.open_channel(None).await?;
-        channel.register_callback(Watch(events_tx.clone())).await?;
+        channel.register_callback(watch.clone()).await?;
         channel
             .basic_qos(BasicQosArguments::new(0, args.concurrency, false))
             .await?;
-        channel
-            .confirm_select(ConfirmSelectArguments::default())
-            .await?;
-        let (_tag, rx) = channel
+        let publisher = Publisher::new(channel, &watch).await?;
+        let (_tag, rx) = publisher
+            .channel()
             .basic_consume_rx(
                 BasicConsumeArguments::new(&creds.queue, "")
                     .manual_ack(true)
                     .finish(),
             )
             .await?;
-        Ok::<_, amqprs::error::Error>((channel, rx))
+        Ok::<_, amqprs::error::Error>((Arc::new(publisher), rx))
     };
-    let (channel, mut deliveries) = match setup.await {
+    let (publisher, mut deliveries) = match setup.await {
         Ok(v) => v,
         Err(e) => {
             let _ = conn.close().await;
@@ -124,6 +96,7 @@ pub async fn run(
         args.token.clone(),
         reg.clone(),
         started,
+        stats.clone(),
         session_end.clone(),
     ));
     let watcher = conn.clone();
@@ -139,7 +112,7 @@ pub async fn run(
             delivery = deliveries.recv() => match delivery {
                 Some(msg) => {
                     let tag = msg.deliver.map(|d| d.delivery_tag()).unwrap_or_default();
-                    super::handle_delivery(&channel, &reg.amqp, msg.basic_properties.unwrap_or_default(), msg.content.unwrap_or_default(), tag).await;
+                    handle(&publisher, reg, &prober, &stats, msg.content.unwrap_or_default(), tag);
                 }
                 None => break End::Lost("consumer stream ended".into()),
             },
@@ -148,10 +121,86 @@ pub async fn run(
     session_end.cancel();
     heartbeats.abort();
     if matches!(end, End::Shutdown) {
-        let _ = channel.close().await;
+        // Let running probes publish their results (bounded), then leave.
+        let drain = async {
+            while stats.in_flight.load(Ordering::Relaxed) > 0 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(10), drain).await;
         let _ = conn.close().await;
     }
     end
+}
+
+/// Starts the probe for one delivery. The request is acked only after its result is confirmed
+/// by the broker, so a crash mid-probe leads to redelivery, never to a lost result.
+fn handle(
+    publisher: &Arc<Publisher>,
+    reg: &RegisterResponse,
+    prober: &Arc<Prober>,
+    stats: &Arc<Stats>,
+    body: Vec<u8>,
+    tag: u64,
+) {
+    let ack = |publisher: Arc<Publisher>| async move {
+        let _ = publisher
+            .channel()
+            .basic_ack(BasicAckArguments::new(tag, false))
+            .await;
+    };
+    let request: CheckRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(error = %e, "dropping a malformed check request");
+            tokio::spawn(ack(publisher.clone()));
+            return;
+        }
+    };
+    let agent_id = reg.agent_id;
+    if !request.agents.contains(&agent_id) {
+        tracing::debug!(check_id = %request.check_id, "check not meant for this agent");
+        tokio::spawn(ack(publisher.clone()));
+        return;
+    }
+    if request.expires_at <= chrono::Utc::now() {
+        tracing::info!(check_id = %request.check_id, "dropping an expired check request");
+        tokio::spawn(ack(publisher.clone()));
+        return;
+    }
+    let (publisher, prober, stats) = (publisher.clone(), prober.clone(), stats.clone());
+    let user = reg.amqp.username.clone();
+    let exchange = reg.amqp.results_exchange.clone();
+    stats.in_flight.fetch_add(1, Ordering::Relaxed);
+    tokio::spawn(async move {
+        let result = prober.run(&request, agent_id).await;
+        let body = serde_json::to_vec(&result).expect("results serialise");
+        let props = BasicProperties::default()
+            .with_persistence(true)
+            .with_content_type("application/json")
+            .with_user_id(&user)
+            .with_message_id(&format!("{}:{}", result.check_id, agent_id))
+            .with_timestamp(chrono::Utc::now().timestamp() as u64)
+            .finish();
+        match publisher
+            .publish(props, body, &exchange, "", Duration::from_secs(10))
+            .await
+        {
+            Ok(()) => {
+                let _ = publisher
+                    .channel()
+                    .basic_ack(BasicAckArguments::new(tag, false))
+                    .await;
+                tracing::debug!(check_id = %result.check_id, status = result.status.as_str(), "result published");
+            }
+            // Unacked, the request is redelivered on the next session and run again.
+            Err(e) => {
+                tracing::warn!(check_id = %result.check_id, error = %e, "could not publish result")
+            }
+        }
+        stats.total.fetch_add(1, Ordering::Relaxed);
+        stats.in_flight.fetch_sub(1, Ordering::Relaxed);
+    });
 }
 
 /// Posts a heartbeat every interval. A 401 means the agent was deleted: it cancels `end`.
@@ -160,6 +209,7 @@ async fn heartbeat_loop(
     token: String,
     reg: RegisterResponse,
     started: Instant,
+    stats: Arc<Stats>,
     end: CancellationToken,
 ) {
     let mut ticker = tokio::time::interval(Duration::from_secs(reg.heartbeat.interval_secs.max(1)));
@@ -172,8 +222,8 @@ async fn heartbeat_loop(
         let beat = Heartbeat {
             agent_id: reg.agent_id,
             uptime_secs: started.elapsed().as_secs(),
-            in_flight: 0,
-            probes_total: None,
+            in_flight: stats.in_flight.load(Ordering::Relaxed),
+            probes_total: Some(stats.total.load(Ordering::Relaxed)),
         };
         match http
             .post(&reg.heartbeat.url)

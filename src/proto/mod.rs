@@ -5,6 +5,7 @@
 //! keeps working; anything else bumps [`PROTOCOL_VERSION`].
 
 pub mod agent;
+pub mod check;
 
 /// Version of the agent protocol; carried in every message so peers can detect drift.
 pub const PROTOCOL_VERSION: u32 = 1;

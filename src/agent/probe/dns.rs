@@ -1,0 +1,241 @@
+//! DNS probe: one query of the chosen record type, sent straight to the chosen resolver (or
+//! the first system resolver) over UDP or TCP, reporting the rcode and every answer with its
+//! TTL. Truncated UDP answers are retried over TCP, as resolvers do.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use hickory_proto::op::{Message, Query};
+use hickory_proto::rr::{Name, RecordType as HRecordType};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket};
+
+use super::{tcp::connect_error, Outcome};
+use crate::policy::{parse_ip_loose, Policy};
+use crate::proto::check::{
+    DnsAnswer, DnsOptions, DnsProtocol, DnsResult, ProbeError, RecordType, ResultData,
+};
+
+fn record_type(t: RecordType) -> HRecordType {
+    match t {
+        RecordType::A => HRecordType::A,
+        RecordType::Aaaa => HRecordType::AAAA,
+        RecordType::Cname => HRecordType::CNAME,
+        RecordType::Mx => HRecordType::MX,
+        RecordType::Ns => HRecordType::NS,
+        RecordType::Txt => HRecordType::TXT,
+        RecordType::Soa => HRecordType::SOA,
+        RecordType::Ptr => HRecordType::PTR,
+        RecordType::Srv => HRecordType::SRV,
+        RecordType::Caa => HRecordType::CAA,
+    }
+}
+
+/// Parses `ip`, `ip:port` or `[v6]:port`.
+pub fn parse_resolver(s: &str) -> Option<SocketAddr> {
+    if let Ok(sa) = s.parse::<SocketAddr>() {
+        return Some(sa);
+    }
+    parse_ip_loose(s).map(|ip| SocketAddr::new(ip, 53))
+}
+
+fn system_resolver() -> Result<SocketAddr, ProbeError> {
+    let (config, _) = hickory_resolver::system_conf::read_system_conf().map_err(|e| {
+        ProbeError::new(
+            "dns",
+            format!("cannot read the system resolver configuration: {e}"),
+        )
+    })?;
+    config
+        .name_servers()
+        .first()
+        .map(|ns| SocketAddr::new(ns.ip, 53))
+        .ok_or_else(|| ProbeError::new("dns", "the system has no resolver configured"))
+}
+
+fn query_name(target: &str, rtype: RecordType) -> Result<Name, ProbeError> {
+    if rtype == RecordType::Ptr {
+        if let Some(ip) = parse_ip_loose(target) {
+            return Ok(Name::from(ip));
+        }
+    }
+    Name::from_ascii(target).map_err(|e| {
+        ProbeError::new(
+            "invalid_target",
+            format!("'{target}' is not a DNS name: {e}"),
+        )
+    })
+}
+
+pub async fn run(target: &str, o: &DnsOptions, policy: &Policy) -> Outcome {
+    let mut result = DnsResult {
+        resolver: None,
+        rcode: None,
+        answers: Vec::new(),
+    };
+    let resolver = match &o.resolver {
+        Some(r) => match parse_resolver(r) {
+            // A resolver the user chose is where the query goes: it must pass the policy.
+            Some(sa) => match policy.check(sa.ip()) {
+                Ok(()) => sa,
+                Err(refused) => {
+                    return Outcome {
+                        data: ResultData::Dns(result),
+                        error: Some(ProbeError::new("forbidden_target", refused.to_string())),
+                    }
+                }
+            },
+            None => {
+                return Outcome {
+                    data: ResultData::Dns(result),
+                    error: Some(ProbeError::new(
+                        "invalid_target",
+                        format!("bad resolver '{r}'"),
+                    )),
+                }
+            }
+        },
+        None => match system_resolver() {
+            Ok(sa) => sa,
+            Err(e) => {
+                return Outcome {
+                    data: ResultData::Dns(result),
+                    error: Some(e),
+                }
+            }
+        },
+    };
+    result.resolver = Some(resolver.to_string());
+    let name = match query_name(target, o.record_type) {
+        Ok(n) => n,
+        Err(e) => {
+            return Outcome {
+                data: ResultData::Dns(result),
+                error: Some(e),
+            }
+        }
+    };
+    let mut msg = Message::query();
+    msg.metadata.recursion_desired = true;
+    msg.add_query(Query::query(name, record_type(o.record_type)));
+    let timeout = Duration::from_millis(o.timeout_ms as u64);
+    let exchange = async {
+        let response = match o.protocol {
+            DnsProtocol::Udp => {
+                let r = udp(&msg, resolver).await?;
+                if r.metadata.truncation {
+                    tcp(&msg, resolver).await?
+                } else {
+                    r
+                }
+            }
+            DnsProtocol::Tcp => tcp(&msg, resolver).await?,
+        };
+        Ok::<_, ProbeError>(response)
+    };
+    let response = match tokio::time::timeout(timeout, exchange).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => {
+            return Outcome {
+                data: ResultData::Dns(result),
+                error: Some(e),
+            }
+        }
+        Err(_) => {
+            return Outcome {
+                data: ResultData::Dns(result),
+                error: Some(ProbeError::new(
+                    "timeout",
+                    format!("no answer from {resolver} within {} ms", o.timeout_ms),
+                )),
+            }
+        }
+    };
+    let rcode = response.metadata.response_code;
+    result.rcode = Some(rcode.to_string().to_uppercase());
+    result.answers = response
+        .answers
+        .iter()
+        .map(|rec| DnsAnswer {
+            name: rec.name.to_string(),
+            record_type: rec.data.record_type().to_string(),
+            ttl: rec.ttl,
+            value: rec.data.to_string(),
+        })
+        .collect();
+    let error = (rcode != hickory_proto::op::ResponseCode::NoError).then(|| {
+        ProbeError::new(
+            "dns_rcode",
+            format!(
+                "the resolver answered {}",
+                result.rcode.as_deref().unwrap_or("?")
+            ),
+        )
+    });
+    Outcome {
+        data: ResultData::Dns(result),
+        error,
+    }
+}
+
+fn encode(msg: &Message) -> Result<Vec<u8>, ProbeError> {
+    msg.to_vec()
+        .map_err(|e| ProbeError::new("dns", format!("cannot encode the query: {e}")))
+}
+
+fn decode(buf: &[u8], id: u16) -> Result<Option<Message>, ProbeError> {
+    let m = Message::from_vec(buf)
+        .map_err(|e| ProbeError::new("dns", format!("malformed answer: {e}")))?;
+    Ok((m.metadata.id == id).then_some(m))
+}
+
+async fn udp(msg: &Message, resolver: SocketAddr) -> Result<Message, ProbeError> {
+    let bind: SocketAddr = match resolver.ip() {
+        IpAddr::V4(_) => "0.0.0.0:0".parse().expect("addr"),
+        IpAddr::V6(_) => "[::]:0".parse().expect("addr"),
+    };
+    let sock = UdpSocket::bind(bind)
+        .await
+        .map_err(|e| ProbeError::new("dns", format!("cannot open a UDP socket: {e}")))?;
+    sock.connect(resolver)
+        .await
+        .map_err(|e| connect_error(&e, resolver))?;
+    sock.send(&encode(msg)?)
+        .await
+        .map_err(|e| connect_error(&e, resolver))?;
+    let mut buf = vec![0u8; 4096];
+    loop {
+        let n = sock
+            .recv(&mut buf)
+            .await
+            .map_err(|e| connect_error(&e, resolver))?;
+        // Ignore stray datagrams that do not answer our query id.
+        if let Some(m) = decode(&buf[..n], msg.metadata.id)? {
+            return Ok(m);
+        }
+    }
+}
+
+async fn tcp(msg: &Message, resolver: SocketAddr) -> Result<Message, ProbeError> {
+    let mut stream = TcpStream::connect(resolver)
+        .await
+        .map_err(|e| connect_error(&e, resolver))?;
+    let body = encode(msg)?;
+    let mut framed = (body.len() as u16).to_be_bytes().to_vec();
+    framed.extend_from_slice(&body);
+    stream
+        .write_all(&framed)
+        .await
+        .map_err(|e| connect_error(&e, resolver))?;
+    let len = stream
+        .read_u16()
+        .await
+        .map_err(|e| ProbeError::new("dns", format!("reading the answer: {e}")))?;
+    let mut buf = vec![0u8; len as usize];
+    stream
+        .read_exact(&mut buf)
+        .await
+        .map_err(|e| ProbeError::new("dns", format!("reading the answer: {e}")))?;
+    decode(&buf, msg.metadata.id)?
+        .ok_or_else(|| ProbeError::new("dns", "the answer does not match the query"))
+}

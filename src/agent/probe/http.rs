@@ -1,0 +1,362 @@
+//! HTTP(S) probe on hyper, driving each phase itself so it can time them: DNS, TCP connect,
+//! TLS handshake (with certificate facts), first byte and total. Redirects are reported, and
+//! followed only when asked — each hop re-resolved and re-checked against the target policy.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Bytes;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use reqwest::Url;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
+use tokio::net::TcpStream;
+
+use super::tcp::connect_error;
+use super::{ms, Outcome, Prober};
+use crate::policy::Policy;
+use crate::proto::check::{HttpOptions, HttpResult, HttpTimings, ProbeError, ResultData, TlsInfo};
+
+/// Most body bytes read (and counted) per response.
+const MAX_BODY_BYTES: u64 = 4 * 1024 * 1024;
+/// Most redirects followed.
+const MAX_REDIRECTS: usize = 10;
+/// Most response headers reported.
+const MAX_HEADERS: usize = 64;
+
+pub struct TlsConfigs {
+    verify: Arc<ClientConfig>,
+    no_verify: Arc<ClientConfig>,
+}
+
+impl TlsConfigs {
+    pub fn new() -> anyhow::Result<Self> {
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let roots = rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        };
+        let mut verify = ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        verify.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        let mut no_verify = ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
+            .with_no_client_auth();
+        no_verify.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        Ok(Self {
+            verify: Arc::new(verify),
+            no_verify: Arc::new(no_verify),
+        })
+    }
+}
+
+/// Accepts any certificate (signatures are still checked) for `verify_tls: false`.
+#[derive(Debug)]
+struct AcceptAny(Arc<rustls::crypto::CryptoProvider>);
+
+impl ServerCertVerifier for AcceptAny {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+fn empty_result() -> HttpResult {
+    HttpResult {
+        resolved_address: None,
+        status_code: None,
+        http_version: None,
+        headers: BTreeMap::new(),
+        body_bytes: None,
+        timings_ms: HttpTimings::default(),
+        tls: None,
+        redirect_to: None,
+    }
+}
+
+pub async fn run(prober: &Prober, target: &str, o: &HttpOptions, policy: &Policy) -> Outcome {
+    let start = Instant::now();
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(o.timeout_ms as u64);
+    let mut result = empty_result();
+    let mut url = match Url::parse(target) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => u,
+        _ => {
+            return Outcome {
+                data: ResultData::Http(result),
+                error: Some(ProbeError::new("invalid_target", "not an http(s) URL")),
+            }
+        }
+    };
+    let mut hops = 0;
+    let error = loop {
+        result = empty_result();
+        let hop =
+            tokio::time::timeout_at(deadline, request(prober, &url, o, policy, &mut result)).await;
+        match hop {
+            Err(_) => {
+                break Some(ProbeError::new(
+                    "timeout",
+                    format!("no complete answer within {} ms", o.timeout_ms),
+                ))
+            }
+            Ok(Err(e)) => break Some(e),
+            Ok(Ok(())) => {}
+        }
+        match (&result.redirect_to, o.follow_redirects) {
+            (Some(next), true) => {
+                hops += 1;
+                if hops > MAX_REDIRECTS {
+                    break Some(ProbeError::new(
+                        "too_many_redirects",
+                        format!("more than {MAX_REDIRECTS} redirects"),
+                    ));
+                }
+                match Url::parse(next) {
+                    Ok(u) if matches!(u.scheme(), "http" | "https") => url = u,
+                    _ => {
+                        break Some(ProbeError::new(
+                            "bad_redirect",
+                            format!("cannot follow redirect to {next}"),
+                        ))
+                    }
+                }
+            }
+            _ => {
+                break match result.status_code {
+                    Some(code) if code >= 500 => Some(ProbeError::new(
+                        "http_status",
+                        format!("the server answered {code}"),
+                    )),
+                    _ => None,
+                };
+            }
+        }
+    };
+    result.timings_ms.total = Some(ms(start.elapsed()));
+    Outcome {
+        data: ResultData::Http(result),
+        error,
+    }
+}
+
+/// One request/response exchange, filling `r` as each phase completes.
+async fn request(
+    prober: &Prober,
+    url: &Url,
+    o: &HttpOptions,
+    policy: &Policy,
+    r: &mut HttpResult,
+) -> Result<(), ProbeError> {
+    let host = url
+        .host_str()
+        .ok_or_else(|| ProbeError::new("invalid_target", "URL has no host"))?;
+    let port = url.port_or_known_default().unwrap_or(80);
+    let (ip, dns_took) = prober.resolve(host, o.ip_version, policy).await?;
+    r.resolved_address = Some(ip.to_string());
+    r.timings_ms.dns = dns_took.map(ms);
+
+    let addr = SocketAddr::new(ip, port);
+    let t = Instant::now();
+    let tcp = TcpStream::connect(addr)
+        .await
+        .map_err(|e| connect_error(&e, addr))?;
+    let _ = tcp.set_nodelay(true);
+    r.timings_ms.connect = Some(ms(t.elapsed()));
+
+    let req = build_request(url, o)?;
+    let sent = Instant::now();
+    let response = if url.scheme() == "https" {
+        let name = match url.host() {
+            Some(url::Host::Domain(d)) => ServerName::try_from(d.to_string()),
+            Some(url::Host::Ipv4(v4)) => Ok(ServerName::IpAddress(IpAddr::V4(v4).into())),
+            Some(url::Host::Ipv6(v6)) => Ok(ServerName::IpAddress(IpAddr::V6(v6).into())),
+            None => return Err(ProbeError::new("invalid_target", "URL has no host")),
+        }
+        .map_err(|e| ProbeError::new("invalid_target", format!("bad TLS server name: {e}")))?;
+        let config = if o.verify_tls {
+            &prober.tls.verify
+        } else {
+            &prober.tls.no_verify
+        };
+        let t = Instant::now();
+        let tls = tokio_rustls::TlsConnector::from(config.clone())
+            .connect(name, tcp)
+            .await
+            .map_err(|e| {
+                ProbeError::new("tls", format!("TLS handshake with {addr} failed: {e}"))
+            })?;
+        r.timings_ms.tls = Some(ms(t.elapsed()));
+        let (_, session) = tls.get_ref();
+        r.tls = tls_info(session);
+        let h2 = session.alpn_protocol() == Some(b"h2");
+        exchange(TokioIo::new(tls), h2, req).await?
+    } else {
+        exchange(TokioIo::new(tcp), false, req).await?
+    };
+    r.timings_ms.first_byte = Some(ms(sent.elapsed()));
+    r.status_code = Some(response.status().as_u16());
+    r.http_version = Some(format!("{:?}", response.version()));
+    for (name, value) in response.headers().iter() {
+        if r.headers.len() >= MAX_HEADERS && !r.headers.contains_key(name.as_str()) {
+            continue;
+        }
+        let v = String::from_utf8_lossy(value.as_bytes())
+            .chars()
+            .take(1024)
+            .collect::<String>();
+        r.headers
+            .entry(name.as_str().to_string())
+            .and_modify(|e| {
+                e.push_str(", ");
+                e.push_str(&v)
+            })
+            .or_insert(v);
+    }
+    if response.status().is_redirection() {
+        if let Some(loc) = response
+            .headers()
+            .get(hyper::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+        {
+            r.redirect_to = url.join(loc).ok().map(|u| u.to_string());
+        }
+    }
+    let mut body = response.into_body();
+    let mut n = 0u64;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| ProbeError::new("http", format!("reading the body: {e}")))?;
+        if let Some(data) = frame.data_ref() {
+            n += data.len() as u64;
+        }
+        if n >= MAX_BODY_BYTES {
+            break;
+        }
+    }
+    r.body_bytes = Some(n);
+    Ok(())
+}
+
+fn build_request(url: &Url, o: &HttpOptions) -> Result<hyper::Request<Empty<Bytes>>, ProbeError> {
+    let mut path = url.path().to_string();
+    if let Some(q) = url.query() {
+        path.push('?');
+        path.push_str(q);
+    }
+    let host = match url.port() {
+        Some(p) => format!("{}:{p}", url.host_str().unwrap_or_default()),
+        None => url.host_str().unwrap_or_default().to_string(),
+    };
+    let mut b = hyper::Request::builder()
+        .method(o.method.as_str())
+        .uri(path)
+        .header(hyper::header::HOST, host)
+        .header(
+            hyper::header::USER_AGENT,
+            concat!("netcheck-agent/", env!("CARGO_PKG_VERSION")),
+        )
+        .header(hyper::header::ACCEPT, "*/*");
+    for (k, v) in &o.headers {
+        b = b.header(k.as_str(), v.as_str());
+    }
+    b.body(Empty::new())
+        .map_err(|e| ProbeError::new("invalid_request", format!("cannot build the request: {e}")))
+}
+
+async fn exchange<I>(
+    io: I,
+    h2: bool,
+    mut req: hyper::Request<Empty<Bytes>>,
+) -> Result<hyper::Response<hyper::body::Incoming>, ProbeError>
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let http_err = |e: hyper::Error| ProbeError::new("http", format!("HTTP exchange failed: {e}"));
+    if h2 {
+        // HTTP/2 takes the authority from the URI, not a Host header.
+        let host = req.headers_mut().remove(hyper::header::HOST);
+        if let Some(host) = host.and_then(|h| h.to_str().ok().map(str::to_string)) {
+            let pq = req
+                .uri()
+                .path_and_query()
+                .map(|p| p.as_str().to_string())
+                .unwrap_or("/".into());
+            *req.uri_mut() = format!("https://{host}{pq}")
+                .parse()
+                .map_err(|_| ProbeError::new("invalid_request", "bad URI"))?;
+        }
+        let (mut send, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), io)
+            .await
+            .map_err(http_err)?;
+        tokio::spawn(conn);
+        send.send_request(req).await.map_err(http_err)
+    } else {
+        let (mut send, conn) = hyper::client::conn::http1::handshake(io)
+            .await
+            .map_err(http_err)?;
+        tokio::spawn(conn);
+        send.send_request(req).await.map_err(http_err)
+    }
+}
+
+fn tls_info(session: &rustls::ClientConnection) -> Option<TlsInfo> {
+    let cert = session.peer_certificates()?.first()?;
+    let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref()).ok()?;
+    let not_after = chrono::DateTime::from_timestamp(parsed.validity().not_after.timestamp(), 0)?;
+    Some(TlsInfo {
+        version: match session.protocol_version()? {
+            rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3".into(),
+            rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2".into(),
+            v => format!("{v:?}"),
+        },
+        cipher: session
+            .negotiated_cipher_suite()
+            .map(|c| format!("{:?}", c.suite()))
+            .unwrap_or_default(),
+        issuer: parsed.issuer().to_string(),
+        subject: parsed.subject().to_string(),
+        not_after,
+        days_left: (not_after - chrono::Utc::now()).num_days(),
+    })
+}

@@ -1,0 +1,452 @@
+//! Check requests (server → agents through the broker) and check results (agents → server).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckType {
+    Ping,
+    Tcp,
+    Http,
+    Dns,
+}
+
+impl CheckType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckType::Ping => "ping",
+            CheckType::Tcp => "tcp",
+            CheckType::Http => "http",
+            CheckType::Dns => "dns",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub enum IpVersion {
+    #[serde(rename = "4")]
+    V4,
+    #[serde(rename = "6")]
+    V6,
+}
+
+/// Accepts `4`, `6`, `"4"` or `"6"`.
+pub mod ip_version_serde {
+    use super::IpVersion;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &Option<IpVersion>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(IpVersion::V4) => s.serialize_u8(4),
+            Some(IpVersion::V6) => s.serialize_u8(6),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<IpVersion>, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            N(u8),
+            S(String),
+        }
+        match Option::<Raw>::deserialize(d)? {
+            None => Ok(None),
+            Some(Raw::N(4)) => Ok(Some(IpVersion::V4)),
+            Some(Raw::N(6)) => Ok(Some(IpVersion::V6)),
+            Some(Raw::S(s)) if s == "4" => Ok(Some(IpVersion::V4)),
+            Some(Raw::S(s)) if s == "6" => Ok(Some(IpVersion::V6)),
+            Some(_) => Err(serde::de::Error::custom("ip_version must be 4 or 6")),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct PingOptions {
+    /// Echo requests to send (1–16).
+    pub count: u8,
+    /// Milliseconds between requests (100–10000).
+    pub interval_ms: u32,
+    /// Milliseconds to wait for each reply (100–10000).
+    pub timeout_ms: u32,
+    #[serde(with = "ip_version_serde", skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<u8>)]
+    pub ip_version: Option<IpVersion>,
+}
+
+impl Default for PingOptions {
+    fn default() -> Self {
+        Self {
+            count: 3,
+            interval_ms: 500,
+            timeout_ms: 2000,
+            ip_version: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TcpOptions {
+    pub port: u16,
+    #[serde(default = "default_tcp_timeout")]
+    pub timeout_ms: u32,
+    #[serde(
+        default,
+        with = "ip_version_serde",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<u8>)]
+    pub ip_version: Option<IpVersion>,
+}
+
+fn default_tcp_timeout() -> u32 {
+    3000
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum HttpMethod {
+    #[default]
+    Get,
+    Head,
+    Options,
+}
+
+impl HttpMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HttpMethod::Get => "GET",
+            HttpMethod::Head => "HEAD",
+            HttpMethod::Options => "OPTIONS",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpOptions {
+    pub method: HttpMethod,
+    /// Extra request headers.
+    pub headers: BTreeMap<String, String>,
+    pub follow_redirects: bool,
+    pub timeout_ms: u32,
+    #[serde(with = "ip_version_serde", skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<u8>)]
+    pub ip_version: Option<IpVersion>,
+    /// Verify the server certificate (when false, certificate facts are still reported).
+    pub verify_tls: bool,
+}
+
+impl Default for HttpOptions {
+    fn default() -> Self {
+        Self {
+            method: HttpMethod::Get,
+            headers: BTreeMap::new(),
+            follow_redirects: false,
+            timeout_ms: 10_000,
+            ip_version: None,
+            verify_tls: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum RecordType {
+    #[default]
+    A,
+    Aaaa,
+    Cname,
+    Mx,
+    Ns,
+    Txt,
+    Soa,
+    Ptr,
+    Srv,
+    Caa,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum DnsProtocol {
+    #[default]
+    Udp,
+    Tcp,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct DnsOptions {
+    pub record_type: RecordType,
+    /// `ip` or `ip:port`; unset: the agent's system resolver.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resolver: Option<String>,
+    pub protocol: DnsProtocol,
+    pub timeout_ms: u32,
+}
+
+impl Default for DnsOptions {
+    fn default() -> Self {
+        Self {
+            record_type: RecordType::A,
+            resolver: None,
+            protocol: DnsProtocol::Udp,
+            timeout_ms: 5000,
+        }
+    }
+}
+
+/// What to run, with its options.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "options", rename_all = "snake_case")]
+pub enum CheckSpec {
+    Ping(PingOptions),
+    Tcp(TcpOptions),
+    Http(HttpOptions),
+    Dns(DnsOptions),
+}
+
+impl CheckSpec {
+    pub fn check_type(&self) -> CheckType {
+        match self {
+            CheckSpec::Ping(_) => CheckType::Ping,
+            CheckSpec::Tcp(_) => CheckType::Tcp,
+            CheckSpec::Http(_) => CheckType::Http,
+            CheckSpec::Dns(_) => CheckType::Dns,
+        }
+    }
+
+    /// Longest time a probe may take on the agent, in milliseconds.
+    pub fn budget_ms(&self) -> u64 {
+        match self {
+            CheckSpec::Ping(o) => {
+                o.interval_ms as u64 * (o.count.max(1) as u64 - 1) + o.timeout_ms as u64
+            }
+            CheckSpec::Tcp(o) => o.timeout_ms as u64,
+            CheckSpec::Http(o) => o.timeout_ms as u64,
+            CheckSpec::Dns(o) => o.timeout_ms as u64,
+        }
+    }
+}
+
+/// A check request as published to agents.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckRequest {
+    pub protocol_version: u32,
+    pub check_id: Uuid,
+    pub target: String,
+    #[serde(flatten)]
+    pub spec: CheckSpec,
+    /// Do not start the probe after this instant (the agent was offline or backlogged).
+    pub expires_at: DateTime<Utc>,
+    /// Agents asked to run it; others that receive it through the fanout ignore it.
+    pub agents: Vec<Uuid>,
+    /// Networks the target may resolve to although the policy refuses them by default.
+    #[serde(default)]
+    pub allowed_networks: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ResultStatus {
+    /// The probe reached the target.
+    Ok,
+    /// The probe ran and the target failed (refused, unreachable, bad status…).
+    Failed,
+    /// The agent never answered in time.
+    Timeout,
+    /// The agent was offline.
+    Offline,
+    /// Still waiting for the agent.
+    Pending,
+}
+
+impl ResultStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResultStatus::Ok => "ok",
+            ResultStatus::Failed => "failed",
+            ResultStatus::Timeout => "timeout",
+            ResultStatus::Offline => "offline",
+            ResultStatus::Pending => "pending",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ProbeError {
+    /// Stable code: `timeout`, `refused`, `unreachable`, `dns`, `forbidden_target`, `tls`, …
+    pub code: String,
+    pub message: String,
+}
+
+impl ProbeError {
+    pub fn new(code: &str, message: impl Into<String>) -> Self {
+        Self {
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Rtt {
+    pub min: f64,
+    pub avg: f64,
+    pub max: f64,
+    pub mdev: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PingReply {
+    pub seq: u16,
+    pub rtt_ms: f64,
+    pub ttl: Option<u8>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PingResult {
+    pub resolved_address: Option<String>,
+    pub sent: u32,
+    pub received: u32,
+    pub loss_pct: f64,
+    pub rtt_ms: Option<Rtt>,
+    pub replies: Vec<PingReply>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TcpResult {
+    pub resolved_address: Option<String>,
+    pub port: u16,
+    pub connected: bool,
+    pub connect_ms: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema, Default)]
+pub struct HttpTimings {
+    pub dns: Option<f64>,
+    pub connect: Option<f64>,
+    pub tls: Option<f64>,
+    pub first_byte: Option<f64>,
+    pub total: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TlsInfo {
+    pub version: String,
+    pub cipher: String,
+    pub issuer: String,
+    pub subject: String,
+    pub not_after: DateTime<Utc>,
+    pub days_left: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct HttpResult {
+    pub resolved_address: Option<String>,
+    pub status_code: Option<u16>,
+    pub http_version: Option<String>,
+    pub headers: BTreeMap<String, String>,
+    pub body_bytes: Option<u64>,
+    pub timings_ms: HttpTimings,
+    pub tls: Option<TlsInfo>,
+    pub redirect_to: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct DnsAnswer {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub record_type: String,
+    pub ttl: u32,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct DnsResult {
+    pub resolver: Option<String>,
+    pub rcode: Option<String>,
+    pub answers: Vec<DnsAnswer>,
+}
+
+/// Type-specific facts of a result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ResultData {
+    Ping(PingResult),
+    Tcp(TcpResult),
+    Http(HttpResult),
+    Dns(DnsResult),
+}
+
+/// One agent's answer to one check.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckResult {
+    pub protocol_version: u32,
+    pub check_id: Uuid,
+    pub agent_id: Uuid,
+    pub status: ResultStatus,
+    pub error: Option<ProbeError>,
+    pub started_at: DateTime<Utc>,
+    pub duration_ms: f64,
+    pub data: Option<ResultData>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_round_trips_with_flattened_spec() {
+        let req = CheckRequest {
+            protocol_version: 1,
+            check_id: Uuid::nil(),
+            target: "example.com".into(),
+            spec: CheckSpec::Tcp(TcpOptions {
+                port: 443,
+                timeout_ms: 1000,
+                ip_version: Some(IpVersion::V6),
+            }),
+            expires_at: Utc::now(),
+            agents: vec![Uuid::nil()],
+            allowed_networks: vec![],
+        };
+        let json = serde_json::to_value(&req).unwrap();
+        assert_eq!(json["type"], "tcp");
+        assert_eq!(json["options"]["port"], 443);
+        assert_eq!(json["options"]["ip_version"], 6);
+        let back: CheckRequest = serde_json::from_value(json).unwrap();
+        assert_eq!(back, req);
+    }
+
+    #[test]
+    fn result_data_is_tagged_by_type() {
+        let data = ResultData::Tcp(TcpResult {
+            resolved_address: Some("192.0.2.1".into()),
+            port: 80,
+            connected: true,
+            connect_ms: Some(1.5),
+        });
+        let json = serde_json::to_value(&data).unwrap();
+        assert_eq!(json["type"], "tcp");
+        assert_eq!(serde_json::from_value::<ResultData>(json).unwrap(), data);
+    }
+
+    #[test]
+    fn ping_budget_covers_all_requests() {
+        let spec = CheckSpec::Ping(PingOptions {
+            count: 3,
+            interval_ms: 500,
+            timeout_ms: 2000,
+            ip_version: None,
+        });
+        assert_eq!(spec.budget_ms(), 3000);
+    }
+}
