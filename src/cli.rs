@@ -98,6 +98,7 @@ async fn run_server(settings: Settings, args: ServerArgs) -> anyhow::Result<()> 
                 server: app.local_url(),
                 token,
                 hostname: None,
+                resolver: None,
                 concurrency: 256,
             };
             let shutdown = CancellationToken::new();

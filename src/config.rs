@@ -213,12 +213,27 @@ pub enum LogFormat {
     Json,
 }
 
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CheckSettings {
     /// Networks that checks may target although the target policy refuses them by default
     /// (loopback, private, …), e.g. `["10.0.0.0/8"]` for intranet monitoring.
     pub allowed_networks: Vec<IpNet>,
+    /// Milliseconds added to a probe's own timeout before agents that did not answer are
+    /// marked `timeout` (covers queueing and transport).
+    pub grace_ms: u64,
+    /// Agent runs one user may start per minute (a check on 5 agents costs 5).
+    pub rate_limit_per_minute: u32,
+}
+
+impl Default for CheckSettings {
+    fn default() -> Self {
+        Self {
+            allowed_networks: Vec::new(),
+            grace_ms: 3000,
+            rate_limit_per_minute: 1200,
+        }
+    }
 }
 
 impl Settings {

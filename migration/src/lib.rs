@@ -4,6 +4,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261128_000001_users_and_sessions;
 mod m20261128_000002_agents;
+mod m20261128_000003_checks;
 
 pub struct Migrator;
 
@@ -13,6 +14,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261128_000001_users_and_sessions::Migration),
             Box::new(m20261128_000002_agents::Migration),
+            Box::new(m20261128_000003_checks::Migration),
         ]
     }
 }

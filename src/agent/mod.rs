@@ -27,6 +27,10 @@ pub struct AgentArgs {
     /// Host name reported to the server (default: this machine's).
     #[arg(long, env = "NETCHECK_AGENT_HOSTNAME")]
     pub hostname: Option<String>,
+    /// DNS server (ip or ip:port) the agent resolves target names with, instead of the
+    /// system's (/etc/resolv.conf).
+    #[arg(long, env = "NETCHECK_AGENT_RESOLVER")]
+    pub resolver: Option<String>,
     /// Probes run at the same time at most.
     #[arg(long, env = "NETCHECK_AGENT_CONCURRENCY", default_value_t = 256)]
     pub concurrency: u16,
@@ -134,7 +138,7 @@ pub async fn run(args: AgentArgs, shutdown: CancellationToken) -> Result<(), Age
         .build()
         .map_err(|e| AgentError::Fatal(e.to_string()))?;
     let started = std::time::Instant::now();
-    let prober = std::sync::Arc::new(Prober::new().map_err(|e| AgentError::Fatal(e.to_string()))?);
+    let prober = std::sync::Arc::new(Prober::new(args.resolver.as_deref()).map_err(|e| AgentError::Fatal(e.to_string()))?);
     if let Err(msg) = prober.icmp_available() {
         tracing::warn!("{msg}; ping checks will fail until this is fixed");
     }

@@ -53,7 +53,14 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
             .map(|_| ())
             .map_err(|e| e.to_string())
     });
-    let broker = probe(state.provisioner.management().overview());
+    let broker = probe(async {
+        state.provisioner.management().overview().await.map_err(|e| e.to_string())?;
+        if state.broker.is_connected().await {
+            Ok(())
+        } else {
+            Err("no AMQP session".to_string())
+        }
+    });
     let (db, redis, broker) = futures_util::join!(db, redis, broker);
     let mut checks = std::collections::BTreeMap::new();
     checks.insert("database", db);

@@ -4,10 +4,12 @@
 pub mod agents;
 pub mod auth;
 pub mod broker;
+pub mod checks;
 pub mod db;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod metrics;
 pub mod openapi;
 pub mod users;
 
@@ -36,6 +38,14 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub jwt: JwtKeys,
     pub provisioner: broker::Provisioner,
+    /// The server's own AMQP session (check requests out, results in).
+    pub broker: Arc<broker::link::BrokerLink>,
+    /// For pub/sub subscriptions (pooled connections cannot subscribe).
+    pub redis_client: deadpool_redis::redis::Client,
+    pub policy: crate::policy::Policy,
+    pub metrics: metrics::Metrics,
+    /// Stops background tasks (broker session, sweeper) when the server stops.
+    pub shutdown: tokio_util::sync::CancellationToken,
 }
 
 /// A built, bound, not yet running server. Tests build it on port 0 and read [`Application::port`].
@@ -94,8 +104,15 @@ impl Application {
                 }
             });
         }
+        let redis_client = deadpool_redis::redis::Client::open(settings.redis.url.expose_secret())
+            .context("redis.url")?;
         let state = web::Data::new(AppState {
             provisioner,
+            broker: Arc::new(broker::link::BrokerLink::default()),
+            redis_client,
+            policy: crate::policy::Policy::new(settings.checks.allowed_networks.clone()),
+            metrics: metrics::Metrics::default(),
+            shutdown: tokio_util::sync::CancellationToken::new(),
             jwt: JwtKeys::new(jwt_secret.as_bytes(), settings.auth.access_token_ttl_secs)
                 .context("auth.jwt_secret")?,
             db,
@@ -103,6 +120,12 @@ impl Application {
             settings: Arc::new(settings),
         });
 
+        {
+            let st = state.clone();
+            let on_result = move |d| checks::collector::handle(st.clone(), d);
+            tokio::spawn(state.broker.clone().run(state.settings.amqp.clone(), on_result, state.shutdown.clone()));
+            checks::spawn_sweeper(state.clone(), state.shutdown.clone());
+        }
         let listener = TcpListener::bind(state.settings.http.listen)
             .with_context(|| format!("binding {}", state.settings.http.listen))?;
         let port = listener.local_addr()?.port();
@@ -130,7 +153,8 @@ impl Application {
                         .configure(auth::routes::configure)
                         .configure(users::routes::configure)
                         .configure(agents::routes::configure)
-                        .configure(agents::protocol::configure),
+                        .configure(agents::protocol::configure)
+                        .configure(checks::routes::configure),
                 )
                 .default_service(web::to(not_found))
         })
@@ -165,7 +189,9 @@ impl Application {
     }
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let result = self.server.await;
+        self.state.shutdown.cancel();
+        result
     }
 }
 

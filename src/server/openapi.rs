@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{agents, auth, error, health, users};
+use super::{agents, auth, checks, error, health, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -16,10 +16,11 @@ use super::{agents, auth, error, health, users};
         agents::routes::list, agents::routes::create, agents::routes::get, agents::routes::update,
         agents::routes::delete, agents::routes::rotate_token,
         agents::protocol::register, agents::protocol::heartbeat,
+        checks::routes::create, checks::routes::get, checks::routes::list, checks::routes::events,
     ),
     components(schemas(error::ErrorBody, error::ErrorObject)),
     modifiers(&BearerAuth),
-    tags((name = "auth"), (name = "users"), (name = "agents"), (name = "agent protocol"), (name = "operations"))
+    tags((name = "auth"), (name = "users"), (name = "agents"), (name = "agent protocol"), (name = "checks"), (name = "operations"))
 )]
 pub struct ApiDoc;
 

@@ -2,6 +2,7 @@
 //! topology and gives each agent a user that can only read its own queue and only write to the
 //! results exchange — and takes it away again.
 
+pub mod link;
 pub mod management;
 
 use rand::distr::{Alphanumeric, SampleString};

@@ -1,0 +1,132 @@
+//! The server's own AMQP session: publishes check requests (with confirms) and consumes the
+//! results queue. amqprs does not recover by itself, so this loop reconnects with backoff;
+//! while it is down, creating a check answers 503.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use amqprs::channel::{BasicConsumeArguments, BasicQosArguments};
+use amqprs::connection::{Connection, OpenConnectionArguments};
+use amqprs::BasicProperties;
+use secrecy::ExposeSecret;
+use tokio::sync::RwLock;
+use tokio_util::sync::CancellationToken;
+
+use super::RESULTS_QUEUE;
+use crate::amqp::{PublishError, Publisher, Watch};
+use crate::config::AmqpSettings;
+
+/// Results handled at the same time (the broker's prefetch window).
+pub const RESULT_PREFETCH: u16 = 256;
+
+/// One delivery from the results queue, handed to the collector.
+pub struct Delivery {
+    pub properties: BasicProperties,
+    pub body: Vec<u8>,
+    pub tag: u64,
+    pub channel: amqprs::channel::Channel,
+}
+
+#[derive(Default)]
+pub struct BrokerLink {
+    publisher: RwLock<Option<Arc<Publisher>>>,
+}
+
+impl BrokerLink {
+    pub async fn is_connected(&self) -> bool {
+        self.publisher.read().await.is_some()
+    }
+
+    /// Publishes with a publisher confirm; `Err` when the broker is unreachable or refused it.
+    pub async fn publish(&self, props: BasicProperties, body: Vec<u8>, exchange: &str, routing_key: &str) -> Result<(), PublishError> {
+        let publisher = self.publisher.read().await.clone().ok_or(PublishError::Closed)?;
+        publisher.publish(props, body, exchange, routing_key, Duration::from_secs(5)).await
+    }
+
+    /// Keeps a session up until `shutdown`; every result delivery goes to `on_result`.
+    pub async fn run<F, Fut>(self: Arc<Self>, settings: AmqpSettings, on_result: F, shutdown: CancellationToken)
+    where
+        F: Fn(Delivery) -> Fut + Send + Sync + Clone + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let mut attempt = 0u32;
+        loop {
+            let started = std::time::Instant::now();
+            let reason = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                r = self.session(&settings, on_result.clone()) => r,
+            };
+            *self.publisher.write().await = None;
+            if started.elapsed() > Duration::from_secs(30) {
+                attempt = 0;
+            }
+            let wait = Duration::from_millis((250u64 << attempt.min(5)).min(10_000));
+            attempt += 1;
+            tracing::warn!(%reason, retry_in_ms = wait.as_millis() as u64, "broker session lost");
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+
+    async fn session<F, Fut>(&self, settings: &AmqpSettings, on_result: F) -> String
+    where
+        F: Fn(Delivery) -> Fut + Send + Sync + Clone + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let mut args = match OpenConnectionArguments::try_from(settings.url.expose_secret()) {
+            Ok(a) => a,
+            Err(e) => return format!("invalid amqp.url: {e}"),
+        };
+        args.virtual_host(&settings.vhost).heartbeat(20).connection_name("netcheck-server");
+        let conn = match Connection::open(&args).await {
+            Ok(c) => c,
+            Err(e) => return format!("cannot connect: {e}"),
+        };
+        let (watch, mut closed) = Watch::new();
+        let setup = async {
+            conn.register_callback(watch.clone()).await?;
+            let pub_channel = conn.open_channel(None).await?;
+            pub_channel.register_callback(watch.clone()).await?;
+            let publisher = Publisher::new(pub_channel, &watch).await?;
+            let consume = conn.open_channel(None).await?;
+            consume.register_callback(watch.clone()).await?;
+            consume.basic_qos(BasicQosArguments::new(0, RESULT_PREFETCH, false)).await?;
+            let (_, rx) = consume
+                .basic_consume_rx(BasicConsumeArguments::new(RESULTS_QUEUE, "netcheck-server").manual_ack(true).finish())
+                .await?;
+            Ok::<_, amqprs::error::Error>((publisher, consume, rx))
+        };
+        let (publisher, consume, mut deliveries) = match setup.await {
+            Ok(v) => v,
+            Err(e) => {
+                let _ = conn.close().await;
+                return format!("session set-up failed: {e}");
+            }
+        };
+        *self.publisher.write().await = Some(Arc::new(publisher));
+        tracing::info!("broker session established");
+        let watcher = conn.clone();
+        let io_failure = watcher.listen_network_io_failure();
+        tokio::pin!(io_failure);
+        loop {
+            tokio::select! {
+                _ = &mut io_failure => return "network failure".into(),
+                Some(reason) = closed.recv() => return reason,
+                d = deliveries.recv() => match d {
+                    Some(msg) => {
+                        let delivery = Delivery {
+                            properties: msg.basic_properties.unwrap_or_default(),
+                            body: msg.content.unwrap_or_default(),
+                            tag: msg.deliver.map(|d| d.delivery_tag()).unwrap_or_default(),
+                            channel: consume.clone(),
+                        };
+                        tokio::spawn(on_result.clone()(delivery));
+                    }
+                    None => return "results consumer ended".into(),
+                },
+            }
+        }
+    }
+}

@@ -1,0 +1,152 @@
+//! The `checks` and `check_results` tables and the API's view of them.
+
+use chrono::{DateTime, Utc};
+use sea_orm::entity::prelude::*;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+pub mod check {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "checks")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub user_id: Uuid,
+        #[sea_orm(column_name = "type")]
+        pub check_type: String,
+        pub target: String,
+        pub options: Json,
+        pub status: String,
+        pub created_at: DateTimeUtc,
+        pub deadline_at: DateTimeUtc,
+        pub finished_at: Option<DateTimeUtc>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod result {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "check_results")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub check_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub agent_id: Uuid,
+        pub agent_name: String,
+        pub agent_region: Option<String>,
+        pub agent_location: Option<Json>,
+        pub status: String,
+        pub error: Option<Json>,
+        pub started_at: Option<DateTimeUtc>,
+        pub duration_ms: Option<f64>,
+        pub data: Option<Json>,
+        pub received_at: Option<DateTimeUtc>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// The agent a result came from, as it was when the check was created.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ResultAgent {
+    pub id: Uuid,
+    pub name: String,
+    pub region: Option<String>,
+    pub location: Option<crate::server::agents::Location>,
+}
+
+/// One agent's result; type-specific fields (see API.md) are merged into this object.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CheckResultView {
+    pub agent: ResultAgent,
+    /// `ok`, `failed`, `timeout`, `offline` or `pending`.
+    pub status: String,
+    pub error: Option<crate::proto::check::ProbeError>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub duration_ms: Option<f64>,
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    pub data: serde_json::Map<String, serde_json::Value>,
+}
+
+impl From<result::Model> for CheckResultView {
+    fn from(m: result::Model) -> Self {
+        let mut data = match m.data {
+            Some(serde_json::Value::Object(map)) => map,
+            _ => serde_json::Map::new(),
+        };
+        data.remove("type");
+        Self {
+            agent: ResultAgent {
+                id: m.agent_id,
+                name: m.agent_name,
+                region: m.agent_region,
+                location: m.agent_location.and_then(|l| serde_json::from_value(l).ok()),
+            },
+            status: m.status,
+            error: m.error.and_then(|e| serde_json::from_value(e).ok()),
+            started_at: m.started_at,
+            duration_ms: m.duration_ms,
+            data,
+        }
+    }
+}
+
+/// A check with its results.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CheckView {
+    pub id: Uuid,
+    #[serde(rename = "type")]
+    pub check_type: String,
+    pub target: String,
+    #[schema(value_type = Object)]
+    pub options: serde_json::Value,
+    /// `in_progress` or `finished`.
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub results: Vec<CheckResultView>,
+}
+
+impl CheckView {
+    pub fn new(c: check::Model, mut results: Vec<result::Model>) -> Self {
+        results.sort_by(|a, b| a.agent_name.cmp(&b.agent_name));
+        Self {
+            id: c.id,
+            check_type: c.check_type,
+            target: c.target,
+            options: c.options,
+            status: c.status,
+            created_at: c.created_at,
+            finished_at: c.finished_at,
+            results: results.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+/// A line of the history.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CheckSummary {
+    pub id: Uuid,
+    #[serde(rename = "type")]
+    pub check_type: String,
+    pub target: String,
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Agents asked.
+    pub agents: u64,
+    /// Agents whose probe succeeded.
+    pub ok: u64,
+}

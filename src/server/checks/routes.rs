@@ -1,0 +1,127 @@
+//! `/api/v1/checks`: create (202), read, history, and the live event stream.
+
+use actix_web::{web, HttpResponse};
+use sea_orm::entity::prelude::*;
+use sea_orm::{QueryOrder, QuerySelect};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::model::{check, result, CheckSummary, CheckView};
+use super::validate::CreateCheck;
+use crate::server::auth::AuthUser;
+use crate::server::error::{ApiError, ApiResult, ErrorBody};
+use crate::server::extract::Json;
+use crate::server::users::Role;
+use crate::server::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/checks")
+            .route("", web::post().to(create))
+            .route("", web::get().to(list))
+            .route("/{id}", web::get().to(get))
+            .route("/{id}/events", web::get().to(events)),
+    );
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct CheckCreated {
+    pub id: Uuid,
+    /// Always `in_progress` (or `finished` when every chosen agent was offline).
+    pub status: String,
+    /// Agents asked to run it.
+    pub agents: usize,
+}
+
+#[utoipa::path(post, path = "/api/v1/checks", tag = "checks", request_body = CreateCheck,
+    responses((status = 202, body = CheckCreated, headers(("Location" = String))),
+              (status = 409, body = ErrorBody, description = "no agent online"),
+              (status = 422, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip_all, fields(user_id = %user.0.id))]
+pub async fn create(state: web::Data<AppState>, user: AuthUser, body: Json<CreateCheck>) -> ApiResult<HttpResponse> {
+    let (id, agents, ran) = super::create(&state, user.0.id, body.0).await?;
+    let status = if ran { "in_progress" } else { "finished" }.to_string();
+    Ok(HttpResponse::Accepted()
+        .insert_header(("Location", format!("/api/v1/checks/{id}")))
+        .json(CheckCreated { id, status, agents }))
+}
+
+#[utoipa::path(get, path = "/api/v1/checks/{id}", tag = "checks",
+    responses((status = 200, body = CheckView), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn get(state: web::Data<AppState>, user: AuthUser, id: web::Path<Uuid>) -> ApiResult<HttpResponse> {
+    let c = super::load_visible(&state, &user.0, *id).await?;
+    let results = result::Entity::find().filter(result::Column::CheckId.eq(c.id)).all(&state.db).await?;
+    Ok(HttpResponse::Ok().json(CheckView::new(c, results)))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct ListQuery {
+    /// At most this many (1–100, default 20).
+    pub limit: Option<u64>,
+    /// Only checks older than this check id (ids are time-ordered).
+    pub before: Option<Uuid>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct CheckPage {
+    pub checks: Vec<CheckSummary>,
+    /// Pass as `before` to get the next page; absent on the last page.
+    pub next_before: Option<Uuid>,
+}
+
+#[utoipa::path(get, path = "/api/v1/checks", tag = "checks", params(ListQuery),
+    responses((status = 200, body = CheckPage)), security(("bearer" = [])))]
+pub async fn list(state: web::Data<AppState>, user: AuthUser, q: web::Query<ListQuery>) -> ApiResult<HttpResponse> {
+    let limit = q.limit.unwrap_or(20);
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError::invalid_field("limit", "limit must be between 1 and 100"));
+    }
+    let mut query = check::Entity::find().order_by_desc(check::Column::Id).limit(limit);
+    if user.0.role != Role::Admin {
+        query = query.filter(check::Column::UserId.eq(user.0.id));
+    }
+    if let Some(before) = q.before {
+        query = query.filter(check::Column::Id.lt(before));
+    }
+    let checks = query.all(&state.db).await?;
+    let ids: Vec<Uuid> = checks.iter().map(|c| c.id).collect();
+    let results = result::Entity::find().filter(result::Column::CheckId.is_in(ids)).all(&state.db).await?;
+    let next_before = (checks.len() as u64 == limit).then(|| checks.last().map(|c| c.id)).flatten();
+    let checks = checks
+        .into_iter()
+        .map(|c| {
+            let mine = results.iter().filter(|r| r.check_id == c.id);
+            CheckSummary {
+                agents: mine.clone().count() as u64,
+                ok: mine.filter(|r| r.status == "ok").count() as u64,
+                id: c.id,
+                check_type: c.check_type,
+                target: c.target,
+                status: c.status,
+                created_at: c.created_at,
+                finished_at: c.finished_at,
+            }
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(CheckPage { checks, next_before }))
+}
+
+#[utoipa::path(get, path = "/api/v1/checks/{id}/events", tag = "checks",
+    responses((status = 200, content_type = "text/event-stream",
+               description = "`result` events (one per agent, data = a result) then `finished`"),
+              (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn events(state: web::Data<AppState>, user: AuthUser, id: web::Path<Uuid>) -> ApiResult<HttpResponse> {
+    let c = super::load_visible(&state, &user.0, *id).await?;
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    tokio::spawn(super::events::stream(state.clone(), c.id, tx));
+    let body = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|b| (Ok::<_, actix_web::Error>(b), rx))
+    });
+    Ok(HttpResponse::Ok()
+        .insert_header(("Content-Type", "text/event-stream"))
+        .insert_header(("Cache-Control", "no-cache"))
+        .insert_header(("X-Accel-Buffering", "no"))
+        .streaming(body))
+}

@@ -1,0 +1,141 @@
+//! Turns a `POST /api/v1/checks` body into a check spec, or a 422 that names the field.
+
+use serde::Deserialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::policy::{parse_ip_loose, Policy};
+use crate::proto::check::{CheckSpec, CheckType, DnsOptions, HttpOptions, PingOptions, RecordType, TcpOptions};
+use crate::server::error::{ApiError, ApiResult};
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateCheck {
+    #[serde(rename = "type")]
+    pub check_type: CheckType,
+    pub target: String,
+    /// Options of the type (see API.md); defaults apply to what is left out.
+    #[schema(value_type = Option<Object>)]
+    pub options: Option<Value>,
+    /// Agents to run it; unset: every online agent.
+    pub agents: Option<Vec<Uuid>>,
+}
+
+fn options<T: serde::de::DeserializeOwned>(v: Option<Value>) -> ApiResult<T> {
+    let v = v.unwrap_or_else(|| Value::Object(Default::default()));
+    serde_path_to_error::deserialize(v).map_err(|e| {
+        let path = e.path().to_string();
+        let msg = e.inner().to_string();
+        let field = match msg.strip_prefix("missing field `") {
+            Some(rest) => format!("options.{}", rest.split('`').next().unwrap_or("")),
+            None if path == "." => "options".into(),
+            None => format!("options.{path}"),
+        };
+        ApiError::invalid_field(&field, format!("{field}: {msg}"))
+    })
+}
+
+fn range(field: &str, v: u32, lo: u32, hi: u32) -> ApiResult<()> {
+    if v < lo || v > hi {
+        return Err(ApiError::invalid_field(field, format!("{field} must be between {lo} and {hi}")));
+    }
+    Ok(())
+}
+
+/// A host name or IP literal as typed for ping and tcp targets.
+fn validate_host(host: &str) -> ApiResult<()> {
+    let h = host.trim_end_matches('.');
+    let bad = || ApiError::invalid_field("target", "target must be a host name or an IP address");
+    if h.is_empty() || h.len() > 253 {
+        return Err(bad());
+    }
+    let inner = h.strip_prefix('[').and_then(|x| x.strip_suffix(']')).unwrap_or(h);
+    if parse_ip_loose(inner).is_some() {
+        return Ok(());
+    }
+    let label_ok = |l: &str| {
+        !l.is_empty() && l.len() <= 63 && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') && !l.starts_with('-')
+    };
+    if !h.split('.').all(label_ok) {
+        return Err(bad());
+    }
+    Ok(())
+}
+
+fn forbidden(msg: String) -> ApiError {
+    ApiError::new(actix_web::http::StatusCode::UNPROCESSABLE_ENTITY, "forbidden_target", msg)
+        .with_details(serde_json::json!({ "field": "target" }))
+}
+
+/// Validates the body; returns the normalised target and the spec.
+pub fn spec(body: &CreateCheck, policy: &Policy) -> ApiResult<(String, CheckSpec)> {
+    let target = body.target.trim().to_string();
+    if target.is_empty() {
+        return Err(ApiError::invalid_field("target", "target is required"));
+    }
+    let opts = body.options.clone();
+    let spec = match body.check_type {
+        CheckType::Ping => {
+            let o: PingOptions = options(opts)?;
+            range("options.count", o.count as u32, 1, 16)?;
+            range("options.interval_ms", o.interval_ms, 100, 10_000)?;
+            range("options.timeout_ms", o.timeout_ms, 100, 10_000)?;
+            validate_host(&target)?;
+            policy.check_host(&target).map_err(forbidden)?;
+            CheckSpec::Ping(o)
+        }
+        CheckType::Tcp => {
+            let o: TcpOptions = options(opts)?;
+            range("options.port", o.port as u32, 1, 65_535)?;
+            range("options.timeout_ms", o.timeout_ms, 100, 30_000)?;
+            validate_host(&target)?;
+            policy.check_host(&target).map_err(forbidden)?;
+            CheckSpec::Tcp(o)
+        }
+        CheckType::Http => {
+            let o: HttpOptions = options(opts)?;
+            range("options.timeout_ms", o.timeout_ms, 100, 60_000)?;
+            if o.headers.len() > 32 {
+                return Err(ApiError::invalid_field("options.headers", "at most 32 headers"));
+            }
+            for (k, v) in &o.headers {
+                if hyper::header::HeaderName::from_bytes(k.as_bytes()).is_err()
+                    || hyper::header::HeaderValue::from_str(v).is_err()
+                {
+                    return Err(ApiError::invalid_field("options.headers", format!("invalid header '{k}'")));
+                }
+            }
+            let url = reqwest::Url::parse(&target)
+                .map_err(|e| ApiError::invalid_field("target", format!("target must be an http(s) URL: {e}")))?;
+            if !matches!(url.scheme(), "http" | "https") {
+                return Err(ApiError::invalid_field("target", "target must start with http:// or https://"));
+            }
+            let host = url.host_str().ok_or_else(|| ApiError::invalid_field("target", "the URL has no host"))?;
+            if !url.username().is_empty() || url.password().is_some() {
+                return Err(ApiError::invalid_field("target", "credentials in the URL are not allowed"));
+            }
+            policy.check_host(host).map_err(forbidden)?;
+            CheckSpec::Http(o)
+        }
+        CheckType::Dns => {
+            let o: DnsOptions = options(opts)?;
+            range("options.timeout_ms", o.timeout_ms, 100, 30_000)?;
+            if o.record_type == RecordType::Ptr && parse_ip_loose(&target).is_some() {
+                // A reverse lookup of an address: the address itself is never contacted.
+            } else {
+                validate_host(&target)?;
+            }
+            if let Some(r) = &o.resolver {
+                let sa = r.parse::<std::net::SocketAddr>().ok().or_else(|| parse_ip_loose(r).map(|ip| std::net::SocketAddr::new(ip, 53)));
+                let sa = sa.ok_or_else(|| ApiError::invalid_field("options.resolver", "resolver must be ip or ip:port"))?;
+                policy.check(sa.ip()).map_err(|r| {
+                    ApiError::new(actix_web::http::StatusCode::UNPROCESSABLE_ENTITY, "forbidden_target", r.to_string())
+                        .with_details(serde_json::json!({ "field": "options.resolver" }))
+                })?;
+            }
+            CheckSpec::Dns(o)
+        }
+    };
+    Ok((target, spec))
+}
