@@ -12,6 +12,17 @@ wait_for() { # name, tries, command...
   log "$name did not come up"; return 1
 }
 
+# Tools the test suite's network rig uses (network namespaces, packet loss rules, openssl).
+missing=()
+command -v nft >/dev/null 2>&1 || missing+=(nftables)
+command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+command -v ping >/dev/null 2>&1 || missing+=(iputils-ping)
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing ${missing[*]}"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
 # PostgreSQL
 if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
   log "starting PostgreSQL"

@@ -138,7 +138,9 @@ pub async fn run(args: AgentArgs, shutdown: CancellationToken) -> Result<(), Age
         .build()
         .map_err(|e| AgentError::Fatal(e.to_string()))?;
     let started = std::time::Instant::now();
-    let prober = std::sync::Arc::new(Prober::new(args.resolver.as_deref()).map_err(|e| AgentError::Fatal(e.to_string()))?);
+    let prober = std::sync::Arc::new(
+        Prober::new(args.resolver.as_deref()).map_err(|e| AgentError::Fatal(e.to_string()))?,
+    );
     if let Err(msg) = prober.icmp_available() {
         tracing::warn!("{msg}; ping checks will fail until this is fixed");
     }

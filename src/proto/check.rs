@@ -382,7 +382,7 @@ pub struct DnsResult {
 pub enum ResultData {
     Ping(PingResult),
     Tcp(TcpResult),
-    Http(HttpResult),
+    Http(Box<HttpResult>),
     Dns(DnsResult),
 }
 

@@ -54,7 +54,12 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
             .map_err(|e| e.to_string())
     });
     let broker = probe(async {
-        state.provisioner.management().overview().await.map_err(|e| e.to_string())?;
+        state
+            .provisioner
+            .management()
+            .overview()
+            .await
+            .map_err(|e| e.to_string())?;
         if state.broker.is_connected().await {
             Ok(())
         } else {

@@ -123,7 +123,11 @@ impl Application {
         {
             let st = state.clone();
             let on_result = move |d| checks::collector::handle(st.clone(), d);
-            tokio::spawn(state.broker.clone().run(state.settings.amqp.clone(), on_result, state.shutdown.clone()));
+            tokio::spawn(state.broker.clone().run(
+                state.settings.amqp.clone(),
+                on_result,
+                state.shutdown.clone(),
+            ));
             checks::spawn_sweeper(state.clone(), state.shutdown.clone());
         }
         let listener = TcpListener::bind(state.settings.http.listen)

@@ -216,8 +216,14 @@ impl TestApp {
 
     /// Starts the real agent binary against this server.
     pub fn spawn_agent(&self, token: &str) -> Process {
+        self.spawn_agent_with(token, &[])
+    }
+
+    /// Starts the real agent binary with extra arguments.
+    pub fn spawn_agent_with(&self, token: &str, extra: &[&str]) -> Process {
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_netcheck"))
             .args(["agent", "--server", &self.address, "--token", token])
+            .args(extra)
             .env("NETCHECK_LOG_FORMAT", "json")
             .env("RUST_LOG", "netcheck=debug,warn")
             .stdout(std::process::Stdio::null())

@@ -3,9 +3,12 @@
 
 mod amqp;
 mod helpers;
+mod netns;
+mod targets;
 
 mod agents;
 mod auth;
+mod checks;
 mod cli;
 mod disruptive;
 mod errors;

@@ -152,7 +152,7 @@ pub async fn run(target: &str, o: &DnsOptions, policy: &Policy) -> Outcome {
         }
     };
     let rcode = response.metadata.response_code;
-    result.rcode = Some(rcode.to_string().to_uppercase());
+    result.rcode = Some(mnemonic(rcode));
     result.answers = response
         .answers
         .iter()
@@ -238,4 +238,23 @@ async fn tcp(msg: &Message, resolver: SocketAddr) -> Result<Message, ProbeError>
         .map_err(|e| ProbeError::new("dns", format!("reading the answer: {e}")))?;
     decode(&buf, msg.metadata.id)?
         .ok_or_else(|| ProbeError::new("dns", "the answer does not match the query"))
+}
+
+/// The RFC mnemonic of a response code (`NOERROR`, `NXDOMAIN`, …).
+fn mnemonic(code: hickory_proto::op::ResponseCode) -> String {
+    use hickory_proto::op::ResponseCode::*;
+    match code {
+        NoError => "NOERROR".into(),
+        FormErr => "FORMERR".into(),
+        ServFail => "SERVFAIL".into(),
+        NXDomain => "NXDOMAIN".into(),
+        NotImp => "NOTIMP".into(),
+        Refused => "REFUSED".into(),
+        YXDomain => "YXDOMAIN".into(),
+        YXRRSet => "YXRRSET".into(),
+        NXRRSet => "NXRRSET".into(),
+        NotAuth => "NOTAUTH".into(),
+        NotZone => "NOTZONE".into(),
+        other => format!("RCODE{}", u16::from(other)),
+    }
 }

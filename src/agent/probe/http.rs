@@ -124,7 +124,7 @@ pub async fn run(prober: &Prober, target: &str, o: &HttpOptions, policy: &Policy
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => u,
         _ => {
             return Outcome {
-                data: ResultData::Http(result),
+                data: ResultData::Http(Box::new(result)),
                 error: Some(ProbeError::new("invalid_target", "not an http(s) URL")),
             }
         }
@@ -176,7 +176,7 @@ pub async fn run(prober: &Prober, target: &str, o: &HttpOptions, policy: &Policy
     };
     result.timings_ms.total = Some(ms(start.elapsed()));
     Outcome {
-        data: ResultData::Http(result),
+        data: ResultData::Http(Box::new(result)),
         error,
     }
 }

@@ -36,18 +36,25 @@ impl Prober {
     pub fn new(resolver: Option<&str>) -> anyhow::Result<Self> {
         let builder = match resolver {
             Some(r) => {
-                let addr = dns::parse_resolver(r).ok_or_else(|| anyhow::anyhow!("--resolver: '{r}' is not ip or ip:port"))?;
+                let addr = dns::parse_resolver(r)
+                    .ok_or_else(|| anyhow::anyhow!("--resolver: '{r}' is not ip or ip:port"))?;
                 let mut ns = hickory_resolver::config::NameServerConfig::udp_and_tcp(addr.ip());
                 for c in &mut ns.connections {
                     c.port = addr.port();
                 }
-                let config = hickory_resolver::config::ResolverConfig::from_parts(None, vec![], vec![ns]);
-                TokioResolver::builder_with_config(config, hickory_resolver::net::runtime::TokioRuntimeProvider::default())
+                let config =
+                    hickory_resolver::config::ResolverConfig::from_parts(None, vec![], vec![ns]);
+                TokioResolver::builder_with_config(
+                    config,
+                    hickory_resolver::net::runtime::TokioRuntimeProvider::default(),
+                )
             }
             None => TokioResolver::builder_tokio()
                 .map_err(|e| anyhow::anyhow!("reading the system resolver configuration: {e}"))?,
         };
-        let resolver = builder.build().map_err(|e| anyhow::anyhow!("building the resolver: {e}"))?;
+        let resolver = builder
+            .build()
+            .map_err(|e| anyhow::anyhow!("building the resolver: {e}"))?;
         Ok(Self {
             resolver,
             pinger: ping::Pinger::default(),

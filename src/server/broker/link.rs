@@ -38,14 +38,31 @@ impl BrokerLink {
     }
 
     /// Publishes with a publisher confirm; `Err` when the broker is unreachable or refused it.
-    pub async fn publish(&self, props: BasicProperties, body: Vec<u8>, exchange: &str, routing_key: &str) -> Result<(), PublishError> {
-        let publisher = self.publisher.read().await.clone().ok_or(PublishError::Closed)?;
-        publisher.publish(props, body, exchange, routing_key, Duration::from_secs(5)).await
+    pub async fn publish(
+        &self,
+        props: BasicProperties,
+        body: Vec<u8>,
+        exchange: &str,
+        routing_key: &str,
+    ) -> Result<(), PublishError> {
+        let publisher = self
+            .publisher
+            .read()
+            .await
+            .clone()
+            .ok_or(PublishError::Closed)?;
+        publisher
+            .publish(props, body, exchange, routing_key, Duration::from_secs(5))
+            .await
     }
 
     /// Keeps a session up until `shutdown`; every result delivery goes to `on_result`.
-    pub async fn run<F, Fut>(self: Arc<Self>, settings: AmqpSettings, on_result: F, shutdown: CancellationToken)
-    where
+    pub async fn run<F, Fut>(
+        self: Arc<Self>,
+        settings: AmqpSettings,
+        on_result: F,
+        shutdown: CancellationToken,
+    ) where
         F: Fn(Delivery) -> Fut + Send + Sync + Clone + 'static,
         Fut: std::future::Future<Output = ()> + Send + 'static,
     {
@@ -79,7 +96,9 @@ impl BrokerLink {
             Ok(a) => a,
             Err(e) => return format!("invalid amqp.url: {e}"),
         };
-        args.virtual_host(&settings.vhost).heartbeat(20).connection_name("netcheck-server");
+        args.virtual_host(&settings.vhost)
+            .heartbeat(20)
+            .connection_name("netcheck-server");
         let conn = match Connection::open(&args).await {
             Ok(c) => c,
             Err(e) => return format!("cannot connect: {e}"),
@@ -92,9 +111,15 @@ impl BrokerLink {
             let publisher = Publisher::new(pub_channel, &watch).await?;
             let consume = conn.open_channel(None).await?;
             consume.register_callback(watch.clone()).await?;
-            consume.basic_qos(BasicQosArguments::new(0, RESULT_PREFETCH, false)).await?;
+            consume
+                .basic_qos(BasicQosArguments::new(0, RESULT_PREFETCH, false))
+                .await?;
             let (_, rx) = consume
-                .basic_consume_rx(BasicConsumeArguments::new(RESULTS_QUEUE, "netcheck-server").manual_ack(true).finish())
+                .basic_consume_rx(
+                    BasicConsumeArguments::new(RESULTS_QUEUE, "netcheck-server")
+                        .manual_ack(true)
+                        .finish(),
+                )
                 .await?;
             Ok::<_, amqprs::error::Error>((publisher, consume, rx))
         };

@@ -63,7 +63,10 @@ pub async fn handle(state: actix_web::web::Data<AppState>, d: Delivery) {
         Ok(Stored::New { finished }) => {
             ack(&d).await;
             state.metrics.results_stored.inc();
-            if let Ok(Some(row)) = result::Entity::find_by_id((result.check_id, result.agent_id)).one(&state.db).await {
+            if let Ok(Some(row)) = result::Entity::find_by_id((result.check_id, result.agent_id))
+                .one(&state.db)
+                .await
+            {
                 events::publish_result(&state, row).await;
             }
             if finished {
@@ -84,7 +87,10 @@ pub async fn handle(state: actix_web::web::Data<AppState>, d: Delivery) {
             // Not stored: give it back to the broker after a pause (the database may be down).
             tracing::warn!(error = %e, "could not store a result; requeueing");
             tokio::time::sleep(Duration::from_secs(1)).await;
-            let _ = d.channel.basic_nack(BasicNackArguments::new(d.tag, false, true)).await;
+            let _ = d
+                .channel
+                .basic_nack(BasicNackArguments::new(d.tag, false, true))
+                .await;
         }
     }
 }

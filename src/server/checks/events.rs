@@ -16,13 +16,16 @@ use super::model::{check, result, CheckResultView};
 use crate::server::AppState;
 
 fn channel(state: &AppState, check_id: Uuid) -> String {
-    format!("{}:check-events:{check_id}", state.settings.redis.key_prefix)
+    format!(
+        "{}:check-events:{check_id}",
+        state.settings.redis.key_prefix
+    )
 }
 
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "event", content = "data", rename_all = "snake_case")]
 enum Event {
-    Result(CheckResultView),
+    Result(Box<CheckResultView>),
     Finished(serde_json::Value),
 }
 
@@ -32,7 +35,11 @@ async fn publish(state: &AppState, check_id: Uuid, event: &Event) {
         tracing::debug!("live event not published (redis unavailable)");
         return;
     };
-    let r: Result<(), _> = redis::cmd("PUBLISH").arg(channel(state, check_id)).arg(payload).query_async(&mut conn).await;
+    let r: Result<(), _> = redis::cmd("PUBLISH")
+        .arg(channel(state, check_id))
+        .arg(payload)
+        .query_async(&mut conn)
+        .await;
     if let Err(e) = r {
         tracing::debug!(error = %e, "live event not published");
     }
@@ -40,11 +47,16 @@ async fn publish(state: &AppState, check_id: Uuid, event: &Event) {
 
 pub async fn publish_result(state: &AppState, row: result::Model) {
     let id = row.check_id;
-    publish(state, id, &Event::Result(row.into())).await;
+    publish(state, id, &Event::Result(Box::new(row.into()))).await;
 }
 
 pub async fn publish_finished(state: &AppState, check_id: Uuid) {
-    publish(state, check_id, &Event::Finished(serde_json::json!({ "id": check_id, "status": "finished" }))).await;
+    publish(
+        state,
+        check_id,
+        &Event::Finished(serde_json::json!({ "id": check_id, "status": "finished" })),
+    )
+    .await;
 }
 
 fn frame(event: &Event) -> Bytes {
@@ -52,22 +64,41 @@ fn frame(event: &Event) -> Bytes {
         Event::Result(r) => ("result", serde_json::to_string(r)),
         Event::Finished(f) => ("finished", serde_json::to_string(f)),
     };
-    Bytes::from(format!("event: {name}\ndata: {}\n\n", data.expect("event serialises")))
+    Bytes::from(format!(
+        "event: {name}\ndata: {}\n\n",
+        data.expect("event serialises")
+    ))
 }
 
 /// Everything stored so far, as events; `true` when the check is finished.
-async fn replay(state: &AppState, check_id: Uuid, sent: &mut HashSet<Uuid>, out: &mpsc::Sender<Bytes>) -> Result<bool, ()> {
-    let rows = result::Entity::find().filter(result::Column::CheckId.eq(check_id)).all(&state.db).await.map_err(|_| ())?;
+async fn replay(
+    state: &AppState,
+    check_id: Uuid,
+    sent: &mut HashSet<Uuid>,
+    out: &mpsc::Sender<Bytes>,
+) -> Result<bool, ()> {
+    let rows = result::Entity::find()
+        .filter(result::Column::CheckId.eq(check_id))
+        .all(&state.db)
+        .await
+        .map_err(|_| ())?;
     for row in rows {
         if row.status != "pending" && sent.insert(row.agent_id) {
-            out.send(frame(&Event::Result(row.into()))).await.map_err(|_| ())?;
+            out.send(frame(&Event::Result(Box::new(row.into()))))
+                .await
+                .map_err(|_| ())?;
         }
     }
-    let c = check::Entity::find_by_id(check_id).one(&state.db).await.map_err(|_| ())?;
+    let c = check::Entity::find_by_id(check_id)
+        .one(&state.db)
+        .await
+        .map_err(|_| ())?;
     match c {
         Some(c) if c.status == "finished" => {
             let done = serde_json::json!({ "id": check_id, "status": "finished", "finished_at": c.finished_at });
-            out.send(frame(&Event::Finished(done))).await.map_err(|_| ())?;
+            out.send(frame(&Event::Finished(done)))
+                .await
+                .map_err(|_| ())?;
             Ok(true)
         }
         Some(_) => Ok(false),
@@ -76,7 +107,11 @@ async fn replay(state: &AppState, check_id: Uuid, sent: &mut HashSet<Uuid>, out:
 }
 
 /// Feeds `out` with the SSE frames of one check until it finishes or the client leaves.
-pub async fn stream(state: actix_web::web::Data<AppState>, check_id: Uuid, out: mpsc::Sender<Bytes>) {
+pub async fn stream(
+    state: actix_web::web::Data<AppState>,
+    check_id: Uuid,
+    out: mpsc::Sender<Bytes>,
+) {
     let mut sent = HashSet::new();
     // Subscribe before replaying, so nothing published in between is missed.
     let mut pubsub = match state.redis_client.get_async_pubsub().await {

@@ -14,7 +14,9 @@ use amqprs::BasicProperties;
 use chrono::{DateTime, Utc};
 use deadpool_redis::redis;
 use sea_orm::entity::prelude::*;
-use sea_orm::{ActiveValue::Set, ConnectionTrait, DatabaseTransaction, Statement, TransactionTrait};
+use sea_orm::{
+    ActiveValue::Set, ConnectionTrait, DatabaseTransaction, Statement, TransactionTrait,
+};
 use tokio_util::sync::CancellationToken;
 
 use super::agents::{self, seen_map, Agent, AgentStatus};
@@ -49,7 +51,11 @@ async fn take_quota(state: &AppState, user_id: Uuid, cost: u64) -> ApiResult<()>
     match r {
         Ok((used, ttl)) if used > limit => {
             // Give the budget back: the check is not created.
-            let _: Result<(), _> = redis::cmd("DECRBY").arg(&key).arg(cost).query_async(&mut conn).await;
+            let _: Result<(), _> = redis::cmd("DECRBY")
+                .arg(&key)
+                .arg(cost)
+                .query_async(&mut conn)
+                .await;
             Err(ApiError::rate_limited(ttl.max(1) as u64))
         }
         Ok(_) => Ok(()),
@@ -63,7 +69,11 @@ async fn take_quota(state: &AppState, user_id: Uuid, cost: u64) -> ApiResult<()>
 /// Creates a check, stores one pending row per agent and publishes the request.
 /// Returns the check id, the number of agents asked, and whether any of them was online
 /// (when none was, the check is finished at once with every result `offline`).
-pub async fn create(state: &AppState, user_id: Uuid, body: validate::CreateCheck) -> ApiResult<(Uuid, usize, bool)> {
+pub async fn create(
+    state: &AppState,
+    user_id: Uuid,
+    body: validate::CreateCheck,
+) -> ApiResult<(Uuid, usize, bool)> {
     let policy = state.policy.clone();
     let (target, spec) = validate::spec(&body, &policy)?;
 
@@ -73,7 +83,10 @@ pub async fn create(state: &AppState, user_id: Uuid, body: validate::CreateCheck
         Some(ids) => {
             let unique: HashSet<Uuid> = ids.iter().copied().collect();
             if unique.is_empty() || unique.len() > MAX_AGENTS_PER_CHECK {
-                return Err(ApiError::invalid_field("agents", format!("name 1 to {MAX_AGENTS_PER_CHECK} agents, or leave it out for all")));
+                return Err(ApiError::invalid_field(
+                    "agents",
+                    format!("name 1 to {MAX_AGENTS_PER_CHECK} agents, or leave it out for all"),
+                ));
             }
             let found = agents::Entity::find()
                 .filter(agents::Column::Id.is_in(unique.iter().copied()))
@@ -81,8 +94,12 @@ pub async fn create(state: &AppState, user_id: Uuid, body: validate::CreateCheck
                 .await?;
             if found.len() != unique.len() {
                 let known: HashSet<Uuid> = found.iter().map(|a| a.id).collect();
-                let missing: Vec<String> = unique.difference(&known).map(|u| u.to_string()).collect();
-                return Err(ApiError::invalid_field("agents", format!("unknown agent(s): {}", missing.join(", "))));
+                let missing: Vec<String> =
+                    unique.difference(&known).map(|u| u.to_string()).collect();
+                return Err(ApiError::invalid_field(
+                    "agents",
+                    format!("unknown agent(s): {}", missing.join(", ")),
+                ));
             }
             found
         }
@@ -95,11 +112,20 @@ pub async fn create(state: &AppState, user_id: Uuid, body: validate::CreateCheck
             (m, v)
         })
         .collect();
-    let (online, offline): (Vec<_>, Vec<_>) = views.into_iter().partition(|(_, v)| v.status == AgentStatus::Online);
+    let (online, offline): (Vec<_>, Vec<_>) = views
+        .into_iter()
+        .partition(|(_, v)| v.status == AgentStatus::Online);
     // Without an explicit list only online agents take part.
-    let offline = if body.agents.is_some() { offline } else { Vec::new() };
+    let offline = if body.agents.is_some() {
+        offline
+    } else {
+        Vec::new()
+    };
     if online.is_empty() && offline.is_empty() {
-        return Err(ApiError::conflict("no_agents_online", "no agent is online to run this check"));
+        return Err(ApiError::conflict(
+            "no_agents_online",
+            "no agent is online to run this check",
+        ));
     }
     take_quota(state, user_id, (online.len() + offline.len()) as u64).await?;
 
@@ -115,7 +141,12 @@ pub async fn create(state: &AppState, user_id: Uuid, body: validate::CreateCheck
         check_type: Set(spec.check_type().as_str().into()),
         target: Set(target.clone()),
         options: Set(serde_json::to_value(&spec).expect("spec serialises")["options"].clone()),
-        status: Set(if online.is_empty() { "finished" } else { "in_progress" }.into()),
+        status: Set(if online.is_empty() {
+            "finished"
+        } else {
+            "in_progress"
+        }
+        .into()),
         created_at: Set(now),
         deadline_at: Set(deadline),
         finished_at: Set(online.is_empty().then_some(now)),
@@ -153,7 +184,13 @@ pub async fn create(state: &AppState, user_id: Uuid, body: validate::CreateCheck
             spec,
             expires_at,
             agents: online.iter().map(|(m, _)| m.id).collect(),
-            allowed_networks: state.settings.checks.allowed_networks.iter().map(|n| n.to_string()).collect(),
+            allowed_networks: state
+                .settings
+                .checks
+                .allowed_networks
+                .iter()
+                .map(|n| n.to_string())
+                .collect(),
         };
         if let Err(err) = publish(state, &request, body.agents.is_none()).await {
             // Nothing was sent: take the check back so no one waits for it.
@@ -184,10 +221,18 @@ async fn publish(state: &AppState, request: &CheckRequest, fanout: bool) -> ApiR
         ApiError::unavailable("broker")
     };
     if fanout {
-        state.broker.publish(props(), body, CHECKS_EXCHANGE, "").await.map_err(unavailable)?;
+        state
+            .broker
+            .publish(props(), body, CHECKS_EXCHANGE, "")
+            .await
+            .map_err(unavailable)?;
     } else {
         for agent in &request.agents {
-            state.broker.publish(props(), body.clone(), "", &agent_queue(*agent)).await.map_err(unavailable)?;
+            state
+                .broker
+                .publish(props(), body.clone(), "", &agent_queue(*agent))
+                .await
+                .map_err(unavailable)?;
         }
     }
     Ok(())
@@ -225,10 +270,24 @@ pub async fn store_result(db: &DatabaseConnection, r: &CheckResult) -> Result<St
     }
     let updated = result::Entity::update_many()
         .col_expr(result::Column::Status, Expr::value(r.status.as_str()))
-        .col_expr(result::Column::Error, Expr::value(r.error.as_ref().map(|e| serde_json::to_value(e).expect("error serialises"))))
+        .col_expr(
+            result::Column::Error,
+            Expr::value(
+                r.error
+                    .as_ref()
+                    .map(|e| serde_json::to_value(e).expect("error serialises")),
+            ),
+        )
         .col_expr(result::Column::StartedAt, Expr::value(r.started_at))
         .col_expr(result::Column::DurationMs, Expr::value(r.duration_ms))
-        .col_expr(result::Column::Data, Expr::value(r.data.as_ref().map(|d| serde_json::to_value(d).expect("data serialises"))))
+        .col_expr(
+            result::Column::Data,
+            Expr::value(
+                r.data
+                    .as_ref()
+                    .map(|d| serde_json::to_value(d).expect("data serialises")),
+            ),
+        )
         .col_expr(result::Column::ReceivedAt, Expr::value(Utc::now()))
         .filter(result::Column::CheckId.eq(r.check_id))
         .filter(result::Column::AgentId.eq(r.agent_id))
@@ -237,9 +296,16 @@ pub async fn store_result(db: &DatabaseConnection, r: &CheckResult) -> Result<St
         .await?
         .rows_affected;
     if updated == 0 {
-        let exists = result::Entity::find_by_id((r.check_id, r.agent_id)).one(&txn).await?.is_some();
+        let exists = result::Entity::find_by_id((r.check_id, r.agent_id))
+            .one(&txn)
+            .await?
+            .is_some();
         txn.rollback().await?;
-        return Ok(if exists { Stored::Duplicate } else { Stored::NotAsked });
+        return Ok(if exists {
+            Stored::Duplicate
+        } else {
+            Stored::NotAsked
+        });
     }
     let finished = txn
         .execute_raw(Statement::from_sql_and_values(
@@ -268,7 +334,10 @@ pub async fn finish_due(state: &AppState) -> Result<usize, DbErr> {
              ORDER BY deadline_at LIMIT 200 FOR UPDATE SKIP LOCKED",
         ))
         .await?;
-    let ids: Vec<Uuid> = due.iter().filter_map(|r| r.try_get::<Uuid>("", "id").ok()).collect();
+    let ids: Vec<Uuid> = due
+        .iter()
+        .filter_map(|r| r.try_get::<Uuid>("", "id").ok())
+        .collect();
     if ids.is_empty() {
         txn.rollback().await?;
         return Ok(0);
@@ -317,8 +386,15 @@ pub fn spawn_sweeper(state: actix_web::web::Data<AppState>, shutdown: Cancellati
 }
 
 /// Loads a check the user may see (their own, or any for admins); 404 otherwise.
-pub async fn load_visible(state: &AppState, user: &super::users::Model, id: Uuid) -> ApiResult<check::Model> {
-    let c = check::Entity::find_by_id(id).one(&state.db).await?.ok_or_else(|| ApiError::not_found("check"))?;
+pub async fn load_visible(
+    state: &AppState,
+    user: &super::users::Model,
+    id: Uuid,
+) -> ApiResult<check::Model> {
+    let c = check::Entity::find_by_id(id)
+        .one(&state.db)
+        .await?
+        .ok_or_else(|| ApiError::not_found("check"))?;
     if c.user_id != user.id && user.role != super::users::Role::Admin {
         return Err(ApiError::not_found("check"));
     }

@@ -92,7 +92,9 @@ impl From<result::Model> for CheckResultView {
                 id: m.agent_id,
                 name: m.agent_name,
                 region: m.agent_region,
-                location: m.agent_location.and_then(|l| serde_json::from_value(l).ok()),
+                location: m
+                    .agent_location
+                    .and_then(|l| serde_json::from_value(l).ok()),
             },
             status: m.status,
             error: m.error.and_then(|e| serde_json::from_value(e).ok()),

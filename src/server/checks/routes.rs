@@ -39,7 +39,11 @@ pub struct CheckCreated {
               (status = 422, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)),
     security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(user_id = %user.0.id))]
-pub async fn create(state: web::Data<AppState>, user: AuthUser, body: Json<CreateCheck>) -> ApiResult<HttpResponse> {
+pub async fn create(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    body: Json<CreateCheck>,
+) -> ApiResult<HttpResponse> {
     let (id, agents, ran) = super::create(&state, user.0.id, body.0).await?;
     let status = if ran { "in_progress" } else { "finished" }.to_string();
     Ok(HttpResponse::Accepted()
@@ -49,9 +53,16 @@ pub async fn create(state: web::Data<AppState>, user: AuthUser, body: Json<Creat
 
 #[utoipa::path(get, path = "/api/v1/checks/{id}", tag = "checks",
     responses((status = 200, body = CheckView), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn get(state: web::Data<AppState>, user: AuthUser, id: web::Path<Uuid>) -> ApiResult<HttpResponse> {
+pub async fn get(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
     let c = super::load_visible(&state, &user.0, *id).await?;
-    let results = result::Entity::find().filter(result::Column::CheckId.eq(c.id)).all(&state.db).await?;
+    let results = result::Entity::find()
+        .filter(result::Column::CheckId.eq(c.id))
+        .all(&state.db)
+        .await?;
     Ok(HttpResponse::Ok().json(CheckView::new(c, results)))
 }
 
@@ -72,12 +83,21 @@ pub struct CheckPage {
 
 #[utoipa::path(get, path = "/api/v1/checks", tag = "checks", params(ListQuery),
     responses((status = 200, body = CheckPage)), security(("bearer" = [])))]
-pub async fn list(state: web::Data<AppState>, user: AuthUser, q: web::Query<ListQuery>) -> ApiResult<HttpResponse> {
+pub async fn list(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    q: web::Query<ListQuery>,
+) -> ApiResult<HttpResponse> {
     let limit = q.limit.unwrap_or(20);
     if !(1..=100).contains(&limit) {
-        return Err(ApiError::invalid_field("limit", "limit must be between 1 and 100"));
+        return Err(ApiError::invalid_field(
+            "limit",
+            "limit must be between 1 and 100",
+        ));
     }
-    let mut query = check::Entity::find().order_by_desc(check::Column::Id).limit(limit);
+    let mut query = check::Entity::find()
+        .order_by_desc(check::Column::Id)
+        .limit(limit);
     if user.0.role != Role::Admin {
         query = query.filter(check::Column::UserId.eq(user.0.id));
     }
@@ -86,8 +106,13 @@ pub async fn list(state: web::Data<AppState>, user: AuthUser, q: web::Query<List
     }
     let checks = query.all(&state.db).await?;
     let ids: Vec<Uuid> = checks.iter().map(|c| c.id).collect();
-    let results = result::Entity::find().filter(result::Column::CheckId.is_in(ids)).all(&state.db).await?;
-    let next_before = (checks.len() as u64 == limit).then(|| checks.last().map(|c| c.id)).flatten();
+    let results = result::Entity::find()
+        .filter(result::Column::CheckId.is_in(ids))
+        .all(&state.db)
+        .await?;
+    let next_before = (checks.len() as u64 == limit)
+        .then(|| checks.last().map(|c| c.id))
+        .flatten();
     let checks = checks
         .into_iter()
         .map(|c| {
@@ -104,7 +129,10 @@ pub async fn list(state: web::Data<AppState>, user: AuthUser, q: web::Query<List
             }
         })
         .collect();
-    Ok(HttpResponse::Ok().json(CheckPage { checks, next_before }))
+    Ok(HttpResponse::Ok().json(CheckPage {
+        checks,
+        next_before,
+    }))
 }
 
 #[utoipa::path(get, path = "/api/v1/checks/{id}/events", tag = "checks",
@@ -112,7 +140,11 @@ pub async fn list(state: web::Data<AppState>, user: AuthUser, q: web::Query<List
                description = "`result` events (one per agent, data = a result) then `finished`"),
               (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn events(state: web::Data<AppState>, user: AuthUser, id: web::Path<Uuid>) -> ApiResult<HttpResponse> {
+pub async fn events(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
     let c = super::load_visible(&state, &user.0, *id).await?;
     let (tx, rx) = tokio::sync::mpsc::channel(64);
     tokio::spawn(super::events::stream(state.clone(), c.id, tx));

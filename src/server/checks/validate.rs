@@ -6,7 +6,9 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::policy::{parse_ip_loose, Policy};
-use crate::proto::check::{CheckSpec, CheckType, DnsOptions, HttpOptions, PingOptions, RecordType, TcpOptions};
+use crate::proto::check::{
+    CheckSpec, CheckType, DnsOptions, HttpOptions, PingOptions, RecordType, TcpOptions,
+};
 use crate::server::error::{ApiError, ApiResult};
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -38,7 +40,10 @@ fn options<T: serde::de::DeserializeOwned>(v: Option<Value>) -> ApiResult<T> {
 
 fn range(field: &str, v: u32, lo: u32, hi: u32) -> ApiResult<()> {
     if v < lo || v > hi {
-        return Err(ApiError::invalid_field(field, format!("{field} must be between {lo} and {hi}")));
+        return Err(ApiError::invalid_field(
+            field,
+            format!("{field} must be between {lo} and {hi}"),
+        ));
     }
     Ok(())
 }
@@ -50,12 +55,19 @@ fn validate_host(host: &str) -> ApiResult<()> {
     if h.is_empty() || h.len() > 253 {
         return Err(bad());
     }
-    let inner = h.strip_prefix('[').and_then(|x| x.strip_suffix(']')).unwrap_or(h);
+    let inner = h
+        .strip_prefix('[')
+        .and_then(|x| x.strip_suffix(']'))
+        .unwrap_or(h);
     if parse_ip_loose(inner).is_some() {
         return Ok(());
     }
     let label_ok = |l: &str| {
-        !l.is_empty() && l.len() <= 63 && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') && !l.starts_with('-')
+        !l.is_empty()
+            && l.len() <= 63
+            && l.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            && !l.starts_with('-')
     };
     if !h.split('.').all(label_ok) {
         return Err(bad());
@@ -64,8 +76,12 @@ fn validate_host(host: &str) -> ApiResult<()> {
 }
 
 fn forbidden(msg: String) -> ApiError {
-    ApiError::new(actix_web::http::StatusCode::UNPROCESSABLE_ENTITY, "forbidden_target", msg)
-        .with_details(serde_json::json!({ "field": "target" }))
+    ApiError::new(
+        actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
+        "forbidden_target",
+        msg,
+    )
+    .with_details(serde_json::json!({ "field": "target" }))
 }
 
 /// Validates the body; returns the normalised target and the spec.
@@ -97,23 +113,38 @@ pub fn spec(body: &CreateCheck, policy: &Policy) -> ApiResult<(String, CheckSpec
             let o: HttpOptions = options(opts)?;
             range("options.timeout_ms", o.timeout_ms, 100, 60_000)?;
             if o.headers.len() > 32 {
-                return Err(ApiError::invalid_field("options.headers", "at most 32 headers"));
+                return Err(ApiError::invalid_field(
+                    "options.headers",
+                    "at most 32 headers",
+                ));
             }
             for (k, v) in &o.headers {
                 if hyper::header::HeaderName::from_bytes(k.as_bytes()).is_err()
                     || hyper::header::HeaderValue::from_str(v).is_err()
                 {
-                    return Err(ApiError::invalid_field("options.headers", format!("invalid header '{k}'")));
+                    return Err(ApiError::invalid_field(
+                        "options.headers",
+                        format!("invalid header '{k}'"),
+                    ));
                 }
             }
-            let url = reqwest::Url::parse(&target)
-                .map_err(|e| ApiError::invalid_field("target", format!("target must be an http(s) URL: {e}")))?;
+            let url = reqwest::Url::parse(&target).map_err(|e| {
+                ApiError::invalid_field("target", format!("target must be an http(s) URL: {e}"))
+            })?;
             if !matches!(url.scheme(), "http" | "https") {
-                return Err(ApiError::invalid_field("target", "target must start with http:// or https://"));
+                return Err(ApiError::invalid_field(
+                    "target",
+                    "target must start with http:// or https://",
+                ));
             }
-            let host = url.host_str().ok_or_else(|| ApiError::invalid_field("target", "the URL has no host"))?;
+            let host = url
+                .host_str()
+                .ok_or_else(|| ApiError::invalid_field("target", "the URL has no host"))?;
             if !url.username().is_empty() || url.password().is_some() {
-                return Err(ApiError::invalid_field("target", "credentials in the URL are not allowed"));
+                return Err(ApiError::invalid_field(
+                    "target",
+                    "credentials in the URL are not allowed",
+                ));
             }
             policy.check_host(host).map_err(forbidden)?;
             CheckSpec::Http(o)
@@ -127,11 +158,20 @@ pub fn spec(body: &CreateCheck, policy: &Policy) -> ApiResult<(String, CheckSpec
                 validate_host(&target)?;
             }
             if let Some(r) = &o.resolver {
-                let sa = r.parse::<std::net::SocketAddr>().ok().or_else(|| parse_ip_loose(r).map(|ip| std::net::SocketAddr::new(ip, 53)));
-                let sa = sa.ok_or_else(|| ApiError::invalid_field("options.resolver", "resolver must be ip or ip:port"))?;
+                let sa = r
+                    .parse::<std::net::SocketAddr>()
+                    .ok()
+                    .or_else(|| parse_ip_loose(r).map(|ip| std::net::SocketAddr::new(ip, 53)));
+                let sa = sa.ok_or_else(|| {
+                    ApiError::invalid_field("options.resolver", "resolver must be ip or ip:port")
+                })?;
                 policy.check(sa.ip()).map_err(|r| {
-                    ApiError::new(actix_web::http::StatusCode::UNPROCESSABLE_ENTITY, "forbidden_target", r.to_string())
-                        .with_details(serde_json::json!({ "field": "options.resolver" }))
+                    ApiError::new(
+                        actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
+                        "forbidden_target",
+                        r.to_string(),
+                    )
+                    .with_details(serde_json::json!({ "field": "options.resolver" }))
                 })?;
             }
             CheckSpec::Dns(o)
