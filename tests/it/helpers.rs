@@ -47,7 +47,6 @@ pub async fn test_settings() -> Settings {
 
 pub struct TestApp {
     pub address: String,
-    #[allow(dead_code)] // for tests that reach into server state
     pub state: actix_web::web::Data<netcheck::server::AppState>,
     pub client: reqwest::Client,
     #[allow(dead_code)] // read by later test modules

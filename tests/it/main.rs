@@ -4,6 +4,7 @@
 mod amqp;
 mod helpers;
 mod netns;
+mod pipeline;
 mod targets;
 
 mod agents;

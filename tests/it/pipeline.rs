@@ -1,0 +1,271 @@
+//! The result pipeline's guarantees: exactly-once storage under redelivery, only results the
+//! broker vouches for, and agents that vanish mid-check marked `timeout`.
+
+use std::time::Duration;
+
+use amqprs::channel::{
+    BasicAckArguments, BasicConsumeArguments, BasicPublishArguments, ConfirmSelectArguments,
+};
+use amqprs::BasicProperties;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::amqp;
+use crate::checks::{rig_with, Rig};
+use crate::helpers::*;
+
+fn result_for(check_id: &str, agent_id: &str, rtt: f64) -> Value {
+    json!({
+        "protocol_version": 1, "check_id": check_id, "agent_id": agent_id, "status": "ok", "error": null,
+        "started_at": "2026-01-01T00:00:00Z", "duration_ms": rtt,
+        "data": {"type": "tcp", "resolved_address": "127.0.0.1", "port": 80, "connected": true, "connect_ms": rtt}
+    })
+}
+
+#[tokio::test]
+async fn redelivered_and_unvouched_results_are_stored_once_or_dropped() {
+    let app = spawn_app().await;
+    let (agent, token) = app.create_agent("manual").await;
+    let agent_id = agent["id"].as_str().unwrap().to_string();
+    let reg: Value = app.register(&token).await.json().await.unwrap();
+    let user = reg["amqp"]["username"].as_str().unwrap().to_string();
+    let (conn, _) = amqp::connect_as(&reg).await.unwrap();
+    let (ch, _) = amqp::channel(&conn).await;
+    let (_, mut requests) = ch
+        .basic_consume_rx(
+            BasicConsumeArguments::new(reg["amqp"]["queue"].as_str().unwrap(), "")
+                .manual_ack(true)
+                .finish(),
+        )
+        .await
+        .unwrap();
+    let admin = app.admin_token().await;
+    let resp = app.client.post(app.url("/api/v1/checks")).bearer_auth(&admin)
+        .json(&json!({"type": "tcp", "target": "93.184.216.34", "options": {"port": 80}, "agents": [agent_id]}))
+        .send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::ACCEPTED);
+    let check_id = resp.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // The request reaches the agent's queue, with an expiry.
+    let msg = tokio::time::timeout(Duration::from_secs(10), requests.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    let props = msg.basic_properties.unwrap();
+    assert!(props.expiration().is_some(), "requests carry a TTL");
+    let req: Value = serde_json::from_slice(&msg.content.unwrap()).unwrap();
+    assert_eq!(req["check_id"], check_id.as_str());
+    assert_eq!(req["agents"], json!([agent_id]));
+    assert!(req["expires_at"].is_string());
+    ch.basic_ack(BasicAckArguments::new(
+        msg.deliver.unwrap().delivery_tag(),
+        false,
+    ))
+    .await
+    .unwrap();
+
+    ch.confirm_select(ConfirmSelectArguments::default())
+        .await
+        .unwrap();
+    let publish = |body: Value, user_id: Option<&str>| {
+        let mut props = BasicProperties::default();
+        props.with_persistence(true);
+        if let Some(u) = user_id {
+            props.with_user_id(u);
+        }
+        let ch = ch.clone();
+        async move {
+            ch.basic_publish(
+                props.finish(),
+                serde_json::to_vec(&body).unwrap(),
+                BasicPublishArguments::new("netcheck.results", ""),
+            )
+            .await
+            .unwrap()
+        }
+    };
+    let m = &app.state.metrics;
+    // Unvouched: no user_id; claims another agent; a check it was not asked; not JSON.
+    publish(result_for(&check_id, &agent_id, 1.0), None).await;
+    eventually(
+        "unauthenticated counted",
+        Duration::from_secs(10),
+        || async { (m.results_dropped_unauthenticated.get() == 1).then_some(()) },
+    )
+    .await;
+    publish(
+        result_for(&check_id, "00000000-0000-0000-0000-000000000001", 1.0),
+        Some(&user),
+    )
+    .await;
+    eventually("forged counted", Duration::from_secs(10), || async {
+        (m.results_dropped_forged.get() == 1).then_some(())
+    })
+    .await;
+    publish(
+        result_for(&uuid::Uuid::now_v7().to_string(), &agent_id, 1.0),
+        Some(&user),
+    )
+    .await;
+    eventually("not asked counted", Duration::from_secs(10), || async {
+        (m.results_dropped_not_asked.get() == 1).then_some(())
+    })
+    .await;
+    {
+        let mut props = BasicProperties::default();
+        ch.basic_publish(
+            props.with_user_id(&user).finish(),
+            b"{not json".to_vec(),
+            BasicPublishArguments::new("netcheck.results", ""),
+        )
+        .await
+        .unwrap();
+    }
+    eventually("malformed counted", Duration::from_secs(10), || async {
+        (m.results_dropped_malformed.get() == 1).then_some(())
+    })
+    .await;
+
+    // The real result, delivered three times (as after a crash before the ack).
+    for _ in 0..3 {
+        publish(result_for(&check_id, &agent_id, 1.5), Some(&user)).await;
+    }
+    eventually("duplicates counted", Duration::from_secs(10), || async {
+        (m.results_duplicate.get() == 2).then_some(())
+    })
+    .await;
+    assert_eq!(m.results_stored.get(), 1);
+    let check: Value = app
+        .client
+        .get(app.url(&format!("/api/v1/checks/{check_id}")))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(check["status"], "finished");
+    let results = check["results"].as_array().unwrap();
+    assert_eq!(results.len(), 1);
+    assert_eq!(results[0]["connect_ms"], 1.5);
+    assert_eq!(results[0]["status"], "ok");
+
+    // A user_id that is not the connection's own is refused by the broker itself.
+    let (ch2, closes) = amqp::channel(&conn).await;
+    let mut props = BasicProperties::default();
+    ch2.basic_publish(
+        props.with_user_id("netcheck-agent-someone-else").finish(),
+        b"{}".to_vec(),
+        BasicPublishArguments::new("netcheck.results", ""),
+    )
+    .await
+    .unwrap();
+    let reason = eventually(
+        "broker refuses a forged user_id",
+        Duration::from_secs(5),
+        || async { closes.lock().unwrap().first().cloned() },
+    )
+    .await;
+    assert!(reason.contains("PRECONDITION_FAILED"), "{reason}");
+    conn.close().await.ok();
+}
+
+#[tokio::test]
+async fn an_agent_killed_mid_check_is_marked_timeout_and_others_are_intact() {
+    let rig: Rig = rig_with(&[], |s| s.checks.grace_ms = 1000).await;
+    let (b, token_b) = rig.app.create_agent("probe-2").await;
+    let b_id = b["id"].as_str().unwrap().to_string();
+    let mut proc_b = rig.app.spawn_agent(&token_b);
+    eventually("second agent online", Duration::from_secs(20), || async {
+        (rig.app.agent(&b_id).await["status"] == "online").then_some(())
+    })
+    .await;
+
+    let resp = rig.create(json!({"type": "ping", "target": "127.0.0.1", "options": {"count": 4, "interval_ms": 300}})).await;
+    assert_eq!(resp.status(), StatusCode::ACCEPTED);
+    let created: Value = resp.json().await.unwrap();
+    assert_eq!(created["agents"], 2);
+    proc_b.0.kill().unwrap();
+    let streamed = rig.events(created["id"].as_str().unwrap()).await;
+    assert_eq!(
+        streamed.len(),
+        2,
+        "both results streamed, the timeout included"
+    );
+    let check: Value = rig
+        .app
+        .client
+        .get(rig.app.url(&format!(
+            "/api/v1/checks/{}",
+            created["id"].as_str().unwrap()
+        )))
+        .bearer_auth(&rig.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let by_agent = |id: &str| {
+        check["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["agent"]["id"] == id)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(by_agent(&rig.agent_id)["status"], "ok");
+    assert_eq!(by_agent(&rig.agent_id)["received"], 4);
+    let dead = by_agent(&b_id);
+    assert_eq!(dead["status"], "timeout");
+    assert_eq!(dead["error"]["code"], "agent_timeout");
+}
+
+#[tokio::test]
+async fn an_offline_agent_never_runs_a_stale_check() {
+    let rig: Rig = rig_with(&[], |s| s.checks.grace_ms = 500).await;
+    let (b, token_b) = rig.app.create_agent("sleeper").await;
+    let b_id = b["id"].as_str().unwrap().to_string();
+    // Registered once (so its queue and user exist), then silent: offline.
+    let reg: Value = rig.app.register(&token_b).await.json().await.unwrap();
+    eventually("agent offline", Duration::from_secs(20), || async {
+        (rig.app.agent(&b_id).await["status"] == "offline").then_some(())
+    })
+    .await;
+    let (check, _) = rig.run(json!({"type": "ping", "target": "127.0.0.1", "options": {"count": 1}, "agents": [rig.agent_id, b_id]})).await;
+    let offline = check["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["agent"]["id"] == b_id.as_str())
+        .unwrap();
+    assert_eq!(offline["status"], "offline");
+    // Fan-out to every agent: the offline agent's queue gets the request too, but it expires.
+    let (check2, _) = rig
+        .run(json!({"type": "ping", "target": "127.0.0.1", "options": {"count": 1}}))
+        .await;
+    assert_eq!(
+        check2["results"].as_array().unwrap().len(),
+        1,
+        "only online agents take part"
+    );
+    tokio::time::sleep(Duration::from_millis(600)).await; // let the request's TTL (grace_ms) pass
+    let (conn, _) = amqp::connect_as(&reg).await.unwrap();
+    let (ch, _) = amqp::channel(&conn).await;
+    let got = ch
+        .basic_get(amqprs::channel::BasicGetArguments::new(
+            reg["amqp"]["queue"].as_str().unwrap(),
+        ))
+        .await
+        .unwrap();
+    assert!(
+        got.is_none(),
+        "the expired request was dropped by the broker, so the agent never runs it"
+    );
+    conn.close().await.ok();
+}
