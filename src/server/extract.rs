@@ -121,3 +121,14 @@ pub fn path_error(err: PathError, _req: &HttpRequest) -> actix_web::Error {
 pub fn query_error(err: QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
     ApiError::bad_request("invalid_query", format!("invalid query string: {err}")).into()
 }
+
+/// The client's address: the peer, or `X-Forwarded-For` when `http.trust_forwarded_for` is on.
+pub fn client_ip(req: &HttpRequest, http: &crate::config::HttpSettings) -> Option<String> {
+    if http.trust_forwarded_for {
+        req.connection_info()
+            .realip_remote_addr()
+            .map(str::to_string)
+    } else {
+        req.peer_addr().map(|a| a.ip().to_string())
+    }
+}

@@ -9,6 +9,7 @@ pub mod db;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod lookup;
 pub mod metrics;
 pub mod openapi;
 pub mod users;
@@ -44,6 +45,9 @@ pub struct AppState {
     pub redis_client: deadpool_redis::redis::Client,
     pub policy: crate::policy::Policy,
     pub metrics: metrics::Metrics,
+    pub geoip: lookup::GeoIp,
+    /// Resolves names for lookups (the system's resolvers).
+    pub resolver: hickory_resolver::TokioResolver,
     /// Stops background tasks (broker session, sweeper) when the server stops.
     pub shutdown: tokio_util::sync::CancellationToken,
 }
@@ -112,6 +116,11 @@ impl Application {
             redis_client,
             policy: crate::policy::Policy::new(settings.checks.allowed_networks.clone()),
             metrics: metrics::Metrics::default(),
+            geoip: lookup::GeoIp::new(settings.geoip.clone()),
+            resolver: hickory_resolver::TokioResolver::builder_tokio()
+                .context("reading the system resolver configuration")?
+                .build()
+                .context("building the resolver")?,
             shutdown: tokio_util::sync::CancellationToken::new(),
             jwt: JwtKeys::new(jwt_secret.as_bytes(), settings.auth.access_token_ttl_secs)
                 .context("auth.jwt_secret")?,
@@ -158,7 +167,8 @@ impl Application {
                         .configure(users::routes::configure)
                         .configure(agents::routes::configure)
                         .configure(agents::protocol::configure)
-                        .configure(checks::routes::configure),
+                        .configure(checks::routes::configure)
+                        .configure(lookup::configure),
                 )
                 .default_service(web::to(not_found))
         })

@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{agents, auth, checks, error, health, users};
+use super::{agents, auth, checks, error, health, lookup, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -17,10 +17,11 @@ use super::{agents, auth, checks, error, health, users};
         agents::routes::delete, agents::routes::rotate_token,
         agents::protocol::register, agents::protocol::heartbeat,
         checks::routes::create, checks::routes::get, checks::routes::list, checks::routes::events,
+        lookup::lookup,
     ),
     components(schemas(error::ErrorBody, error::ErrorObject)),
     modifiers(&BearerAuth),
-    tags((name = "auth"), (name = "users"), (name = "agents"), (name = "agent protocol"), (name = "checks"), (name = "operations"))
+    tags((name = "auth"), (name = "users"), (name = "agents"), (name = "agent protocol"), (name = "checks"), (name = "lookup"), (name = "operations"))
 )]
 pub struct ApiDoc;
 

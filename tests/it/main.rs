@@ -3,6 +3,7 @@
 
 mod amqp;
 mod helpers;
+mod lookup;
 mod netns;
 mod pipeline;
 mod targets;

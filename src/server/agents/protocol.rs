@@ -103,7 +103,7 @@ pub async fn register(
         .issue_credentials(agent.id)
         .await
         .map_err(broker_error)?;
-    let public_ip = req.peer_addr().map(|a| a.ip().to_string());
+    let public_ip = crate::server::extract::client_ip(&req, &state.settings.http);
     let now = Utc::now();
     let id = agent.id;
     let mut model: super::ActiveModel = agent.into();
@@ -111,6 +111,14 @@ pub async fn register(
     model.hostname = Set(Some(body.hostname.clone()));
     model.version = Set(Some(body.version.clone()));
     model.capabilities = Set(serde_json::json!(body.capabilities));
+    let geo = match public_ip.as_deref().and_then(|ip| ip.parse().ok()) {
+        Some(ip) => state.geoip.locate(ip).await,
+        None => None,
+    };
+    model.country_code = Set(geo.as_ref().and_then(|g| g.country_code.clone()));
+    model.city = Set(geo.as_ref().and_then(|g| g.city.clone()));
+    model.lat = Set(geo.as_ref().map(|g| g.lat));
+    model.lon = Set(geo.as_ref().map(|g| g.lon));
     model.public_ip = Set(public_ip);
     model.update(&state.db).await?;
     super::touch(&state, id).await?;

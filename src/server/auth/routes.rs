@@ -42,16 +42,6 @@ pub struct TokenResponse {
     pub user: User,
 }
 
-fn client_ip(req: &HttpRequest, state: &AppState) -> String {
-    let info = req.connection_info();
-    let ip = if state.settings.http.trust_forwarded_for {
-        info.realip_remote_addr().map(str::to_string)
-    } else {
-        req.peer_addr().map(|a| a.ip().to_string())
-    };
-    ip.unwrap_or_else(|| "unknown".into())
-}
-
 fn refresh_cookie(state: &AppState, value: String, max_age_secs: i64) -> Cookie<'static> {
     Cookie::build(REFRESH_COOKIE, value)
         .path(COOKIE_PATH)
@@ -89,7 +79,8 @@ pub async fn login(
     if username.len() > 256 || password.len() > password::MAX_LENGTH * 4 {
         return Err(bad_credentials());
     }
-    let ip = client_ip(&req, &state);
+    let ip = crate::server::extract::client_ip(&req, &state.settings.http)
+        .unwrap_or_else(|| "unknown".into());
     let auth = &state.settings.auth;
     let limiter = LoginLimiter {
         redis: &state.redis,

@@ -1,0 +1,182 @@
+//! Host lookup: a host's addresses (A and AAAA) with their location from the offline DB-IP
+//! Lite city database (CC BY 4.0, https://db-ip.com). The same lookup places agents on the map.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use actix_web::{web, HttpResponse};
+use hickory_resolver::TokioResolver;
+use serde::{Deserialize, Serialize};
+use tokio::sync::OnceCell;
+use utoipa::ToSchema;
+
+use super::auth::AuthUser;
+use super::error::{ApiError, ApiResult, ErrorBody};
+use super::AppState;
+use crate::config::GeoIpSettings;
+use crate::policy::{parse_ip_loose, special_range};
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct Geo {
+    pub country_code: Option<String>,
+    pub country: Option<String>,
+    pub city: Option<String>,
+    pub lat: f64,
+    pub lon: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Address {
+    pub ip: String,
+    pub version: u8,
+    pub geo: Option<Geo>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Lookup {
+    pub host: String,
+    pub addresses: Vec<Address>,
+    /// Where the locations come from (show it wherever they are shown).
+    pub attribution: String,
+}
+
+pub const ATTRIBUTION: &str = "IP Geolocation by DB-IP (https://db-ip.com), CC BY 4.0";
+
+/// Record layout of the ip-location-db DB-IP city MMDB files.
+#[derive(Deserialize)]
+struct Record {
+    country_code: Option<String>,
+    city: Option<String>,
+    latitude: Option<f32>,
+    longitude: Option<f32>,
+}
+
+/// The databases store single-precision coordinates; keep the digits they mean.
+fn coordinate(v: f32) -> f64 {
+    (v as f64 * 1e5).round() / 1e5
+}
+
+struct Databases {
+    v4: Option<maxminddb::Reader<Vec<u8>>>,
+    v6: Option<maxminddb::Reader<Vec<u8>>>,
+}
+
+/// The GeoIP databases, loaded on first use (about 130 MB) off the async executor.
+pub struct GeoIp {
+    settings: GeoIpSettings,
+    dbs: OnceCell<Arc<Databases>>,
+}
+
+impl GeoIp {
+    pub fn new(settings: GeoIpSettings) -> Self {
+        Self {
+            settings,
+            dbs: OnceCell::new(),
+        }
+    }
+
+    async fn databases(&self) -> Arc<Databases> {
+        self.dbs
+            .get_or_init(|| async {
+                let s = self.settings.clone();
+                tokio::task::spawn_blocking(move || {
+                    let open = |p: &std::path::Path| match maxminddb::Reader::open_readfile(p) {
+                        Ok(r) => Some(r),
+                        Err(e) => {
+                            tracing::warn!(path = %p.display(), error = %e, "GeoIP database unavailable; run scripts/geoip.sh");
+                            None
+                        }
+                    };
+                    Arc::new(Databases { v4: open(&s.ipv4_db), v6: open(&s.ipv6_db) })
+                })
+                .await
+                .expect("loading GeoIP databases")
+            })
+            .await
+            .clone()
+    }
+
+    /// Location of a public address; `None` for reserved ranges and unknown addresses.
+    pub async fn locate(&self, ip: IpAddr) -> Option<Geo> {
+        if special_range(ip).is_some() {
+            return None;
+        }
+        let dbs = self.databases().await;
+        let reader = match ip {
+            IpAddr::V4(_) => dbs.v4.as_ref()?,
+            IpAddr::V6(_) => dbs.v6.as_ref()?,
+        };
+        let rec: Record = reader.lookup(ip).ok()?.decode().ok()??;
+        let country_code = rec.country_code.filter(|c| !c.is_empty());
+        Some(Geo {
+            country: country_code
+                .as_deref()
+                .and_then(|c| isocountry::CountryCode::for_alpha2(c).ok())
+                .map(|c| c.name().to_string()),
+            country_code,
+            city: rec.city.filter(|c| !c.is_empty()),
+            lat: coordinate(rec.latitude?),
+            lon: coordinate(rec.longitude?),
+        })
+    }
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/lookup/{host}", web::get().to(lookup));
+}
+
+/// Resolves a host name to its addresses (both families).
+pub async fn resolve(resolver: &TokioResolver, host: &str) -> Result<Vec<IpAddr>, String> {
+    let host = host.trim().trim_end_matches('.');
+    if let Some(ip) = parse_ip_loose(host) {
+        return Ok(vec![ip]);
+    }
+    let found = resolver.lookup_ip(host).await.map_err(|e| e.to_string())?;
+    let mut ips: Vec<IpAddr> = found.iter().collect();
+    ips.sort_by_key(|ip| (ip.is_ipv6(), *ip));
+    ips.dedup();
+    Ok(ips)
+}
+
+#[utoipa::path(get, path = "/api/v1/lookup/{host}", tag = "lookup",
+    responses((status = 200, body = Lookup), (status = 404, body = ErrorBody, description = "the name does not resolve"),
+              (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn lookup(
+    state: web::Data<AppState>,
+    _user: AuthUser,
+    host: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let host = host.into_inner();
+    if host.is_empty()
+        || host.len() > 253
+        || host
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '/')
+    {
+        return Err(ApiError::invalid_field(
+            "host",
+            "host must be a host name or an IP address",
+        ));
+    }
+    let ips = resolve(&state.resolver, &host).await.map_err(|e| {
+        ApiError::new(
+            actix_web::http::StatusCode::NOT_FOUND,
+            "not_resolvable",
+            format!("{host} does not resolve: {e}"),
+        )
+    })?;
+    let mut addresses = Vec::with_capacity(ips.len());
+    for ip in ips {
+        addresses.push(Address {
+            ip: ip.to_string(),
+            version: if ip.is_ipv4() { 4 } else { 6 },
+            geo: state.geoip.locate(ip).await,
+        });
+    }
+    Ok(HttpResponse::Ok().json(Lookup {
+        host,
+        addresses,
+        attribution: ATTRIBUTION.into(),
+    }))
+}
