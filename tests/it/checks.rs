@@ -15,7 +15,7 @@ pub struct Rig {
     pub app: TestApp,
     pub token: String,
     pub agent_id: String,
-    _agent: Process,
+    pub _agent: Option<Process>,
 }
 
 pub async fn rig_with(
@@ -44,7 +44,7 @@ pub async fn rig_with(
         app,
         token,
         agent_id,
-        _agent: agent,
+        _agent: Some(agent),
     }
 }
 

@@ -269,3 +269,53 @@ async fn an_offline_agent_never_runs_a_stale_check() {
     );
     conn.close().await.ok();
 }
+
+#[tokio::test]
+async fn two_server_instances_behave_as_one() {
+    let first = crate::checks::rig().await;
+    let shared = first.app.settings.clone();
+    let second = spawn_app_with(|s| {
+        s.database.url = shared.database.url.clone();
+        s.amqp.vhost = shared.amqp.vhost.clone();
+        s.redis.key_prefix = shared.redis.key_prefix.clone();
+    })
+    .await;
+    let token = second.admin_token().await;
+
+    // Created on the first instance, watched live on the second.
+    let resp = first.create(json!({"type": "ping", "target": "127.0.0.1", "options": {"count": 5, "interval_ms": 300}})).await;
+    assert_eq!(resp.status(), StatusCode::ACCEPTED);
+    let id = resp.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let started = std::time::Instant::now();
+    let watcher = Rig {
+        app: second,
+        token,
+        agent_id: first.agent_id.clone(),
+        _agent: None,
+    };
+    let streamed = watcher.events(&id).await;
+    assert_eq!(streamed.len(), 1);
+    assert_eq!(streamed[0]["received"], 5);
+    // The probe takes 1.2 s; the stream's fallback poll runs every 5 s, so an answer this fast
+    // came through Redis pub/sub from the instance that stored it.
+    assert!(
+        started.elapsed() < Duration::from_millis(4000),
+        "{:?}",
+        started.elapsed()
+    );
+    let check: Value = watcher
+        .app
+        .client
+        .get(watcher.app.url(&format!("/api/v1/checks/{id}")))
+        .bearer_auth(&watcher.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(check["results"].as_array().unwrap().len(), 1, "stored once");
+}
