@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs netcheck on this machine: brings up the services it needs, builds the release binary,
-# and starts the server (API and web UI on http://127.0.0.1:8080).
+# and starts the server (API on http://127.0.0.1:8080) with one local agent called "local"
+# that goes through RabbitMQ like any other agent.
 # The first administrator is `admin`; set NETCHECK_ADMIN_PASSWORD to choose its password,
 # otherwise a generated one is printed once on first start.
 set -euo pipefail
@@ -8,4 +9,4 @@ cd "$(dirname "$0")/.."
 
 ./scripts/services.sh
 cargo build --release --locked
-exec ./target/release/netcheck server "$@"
+exec ./target/release/netcheck server --local-agent local "$@"

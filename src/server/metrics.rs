@@ -1,29 +1,150 @@
-//! Counters the server keeps about its own work (exported on `/metrics`).
+//! Prometheus metrics of the server, rendered on `/metrics`.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use actix_web::{web, HttpResponse};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
 
-#[derive(Default, Debug)]
-pub struct Counter(AtomicU64);
+use super::agents::{seen_map, Agent, AgentStatus};
+use super::AppState;
 
-impl Counter {
-    pub fn inc(&self) {
-        self.0.fetch_add(1, Ordering::Relaxed);
-    }
-    pub fn get(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
-    }
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Reason {
+    pub reason: String,
 }
 
-#[derive(Default, Debug)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Status {
+    pub status: String,
+}
+
 pub struct Metrics {
+    registry: Registry,
     pub checks_created: Counter,
     pub checks_finished: Counter,
     pub results_stored: Counter,
     pub results_duplicate: Counter,
     pub results_timed_out: Counter,
-    /// Results not stored: sender unknown, malformed, forged, or for a check it was not asked.
-    pub results_dropped_unauthenticated: Counter,
-    pub results_dropped_malformed: Counter,
-    pub results_dropped_forged: Counter,
-    pub results_dropped_not_asked: Counter,
+    /// Results not stored, by reason: `unauthenticated`, `malformed`, `forged`, `not_asked`.
+    pub results_dropped: Family<Reason, Counter>,
+    /// Seconds from check creation to a result being stored.
+    pub result_latency: Histogram,
+    agents: Family<Status, Gauge>,
+    broker_connected: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("netcheck");
+        let m = Metrics {
+            checks_created: Counter::default(),
+            checks_finished: Counter::default(),
+            results_stored: Counter::default(),
+            results_duplicate: Counter::default(),
+            results_timed_out: Counter::default(),
+            results_dropped: Family::default(),
+            result_latency: Histogram::new([
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+            ]),
+            agents: Family::default(),
+            broker_connected: Gauge::default(),
+            registry: Registry::default(),
+        };
+        registry.register("checks_created", "Checks created", m.checks_created.clone());
+        registry.register(
+            "checks_finished",
+            "Checks finished",
+            m.checks_finished.clone(),
+        );
+        registry.register(
+            "results_stored",
+            "Agent results stored",
+            m.results_stored.clone(),
+        );
+        registry.register(
+            "results_duplicate",
+            "Redelivered results recognised as duplicates",
+            m.results_duplicate.clone(),
+        );
+        registry.register(
+            "results_timed_out",
+            "Agents marked timeout at a check's deadline",
+            m.results_timed_out.clone(),
+        );
+        registry.register(
+            "results_dropped",
+            "Results refused, by reason",
+            m.results_dropped.clone(),
+        );
+        registry.register(
+            "result_latency_seconds",
+            "Time from check creation to a result being stored",
+            m.result_latency.clone(),
+        );
+        registry.register("agents", "Agents by status", m.agents.clone());
+        registry.register(
+            "broker_connected",
+            "1 while the server's AMQP session is up",
+            m.broker_connected.clone(),
+        );
+        Metrics { registry, ..m }
+    }
+}
+
+impl Metrics {
+    pub fn dropped(&self, reason: &str) -> u64 {
+        self.results_dropped
+            .get_or_create(&Reason {
+                reason: reason.into(),
+            })
+            .get()
+    }
+
+    pub fn drop_result(&self, reason: &str) {
+        self.results_dropped
+            .get_or_create(&Reason {
+                reason: reason.into(),
+            })
+            .inc();
+    }
+}
+
+/// `GET /metrics` (Prometheus text format).
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    let m = &state.metrics;
+    if let Ok(models) = <super::agents::Entity as sea_orm::EntityTrait>::find()
+        .all(&state.db)
+        .await
+    {
+        let seen = seen_map(&state).await;
+        let interval = state.settings.agents.heartbeat_interval_secs;
+        let mut counts = [0i64; 3];
+        for a in models {
+            let s = seen.get(&a.id).copied();
+            counts[match Agent::from_model(a, s, interval).status {
+                AgentStatus::Online => 0,
+                AgentStatus::Offline => 1,
+                AgentStatus::Pending => 2,
+            }] += 1;
+        }
+        for (i, name) in ["online", "offline", "pending"].iter().enumerate() {
+            m.agents
+                .get_or_create(&Status {
+                    status: name.to_string(),
+                })
+                .set(counts[i]);
+        }
+    }
+    m.broker_connected
+        .set(state.broker.is_connected().await as i64);
+    let mut body = String::new();
+    if prometheus_client::encoding::text::encode(&mut body, &m.registry).is_err() {
+        return HttpResponse::InternalServerError().finish();
+    }
+    HttpResponse::Ok()
+        .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
+        .body(body)
 }

@@ -157,6 +157,7 @@ impl Application {
                 .app_data(web::QueryConfig::default().error_handler(extract::query_error))
                 .route("/healthz", web::get().to(health::healthz))
                 .route("/readyz", web::get().to(health::readyz))
+                .route("/metrics", web::get().to(metrics::metrics))
                 .service(
                     SwaggerUi::new("/api/docs/{_:.*}")
                         .url("/api/openapi.json", openapi::ApiDoc::openapi()),

@@ -493,3 +493,23 @@ async fn broker_management_down_is_503_and_leaves_no_half_created_agent() {
     let resp = app.client.get(app.url("/readyz")).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
 }
+
+#[tokio::test]
+async fn the_results_queue_can_be_a_quorum_queue() {
+    let app =
+        spawn_app_with(|s| s.amqp.results_queue_type = netcheck::config::QueueType::Quorum).await;
+    let vhost = app.settings.amqp.vhost.clone();
+    let queue: Value = reqwest::Client::new()
+        .get(format!(
+            "http://127.0.0.1:15672/api/queues/{vhost}/netcheck.results"
+        ))
+        .basic_auth("guest", Some("guest"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(queue["type"], "quorum", "{queue}");
+    assert_eq!(queue["durable"], true);
+}

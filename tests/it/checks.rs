@@ -616,3 +616,58 @@ async fn history_visibility_and_per_user_rate_limit() {
         .unwrap();
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn ping_over_ipv6_and_an_unreachable_host() {
+    let rig = rig().await;
+    let (check, _) = rig.run(json!({"type": "ping", "target": "::1", "options": {"count": 2, "interval_ms": 100, "ip_version": 6}})).await;
+    let r = only(&check);
+    assert_eq!(r["status"], "ok", "{r}");
+    assert_eq!(r["resolved_address"], "::1");
+    assert_eq!(r["received"], 2);
+
+    // The namespace answers connection attempts with ICMP host-unreachable.
+    let ns = NetNs::new();
+    ns.nft("table inet t {\n chain filter_in {\n  type filter hook input priority 0;\n  tcp dport 7 reject with icmp type host-unreachable\n }\n}\n");
+    let (check, _) = rig
+        .run(json!({"type": "tcp", "target": ns.addr, "options": {"port": 7, "timeout_ms": 2000}}))
+        .await;
+    let r = only(&check);
+    assert_eq!(r["status"], "failed");
+    assert_eq!(r["error"]["code"], "unreachable", "{r}");
+}
+
+#[tokio::test]
+async fn metrics_move_when_checks_run() {
+    let rig = rig().await;
+    let scrape = || async {
+        let resp = reqwest::get(rig.app.url("/metrics")).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        resp.text().await.unwrap()
+    };
+    let value = |text: &str, name: &str| -> f64 {
+        text.lines()
+            .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing in\n{text}"))
+    };
+    let before = scrape().await;
+    assert_eq!(value(&before, "netcheck_checks_created_total"), 0.0);
+    assert_eq!(value(&before, "netcheck_agents{status=\"online\"}"), 1.0);
+    assert_eq!(value(&before, "netcheck_broker_connected"), 1.0);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    for _ in 0..2 {
+        rig.run(json!({"type": "tcp", "target": "127.0.0.1", "options": {"port": port}}))
+            .await;
+    }
+    let after = scrape().await;
+    assert_eq!(value(&after, "netcheck_checks_created_total"), 2.0);
+    assert_eq!(value(&after, "netcheck_checks_finished_total"), 2.0);
+    assert_eq!(value(&after, "netcheck_results_stored_total"), 2.0);
+    assert_eq!(value(&after, "netcheck_result_latency_seconds_count"), 2.0);
+}

@@ -71,6 +71,11 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
     let address = format!("http://127.0.0.1:{}", app.port());
     let state = app.state();
     tokio::spawn(app.run_until_stopped());
+    // The AMQP session comes up in the background; most tests want it.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !state.broker.is_connected().await && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     TestApp {
         address,
         state,

@@ -93,7 +93,7 @@ async fn redelivered_and_unvouched_results_are_stored_once_or_dropped() {
     eventually(
         "unauthenticated counted",
         Duration::from_secs(10),
-        || async { (m.results_dropped_unauthenticated.get() == 1).then_some(()) },
+        || async { (m.dropped("unauthenticated") == 1).then_some(()) },
     )
     .await;
     publish(
@@ -102,7 +102,7 @@ async fn redelivered_and_unvouched_results_are_stored_once_or_dropped() {
     )
     .await;
     eventually("forged counted", Duration::from_secs(10), || async {
-        (m.results_dropped_forged.get() == 1).then_some(())
+        (m.dropped("forged") == 1).then_some(())
     })
     .await;
     publish(
@@ -111,7 +111,7 @@ async fn redelivered_and_unvouched_results_are_stored_once_or_dropped() {
     )
     .await;
     eventually("not asked counted", Duration::from_secs(10), || async {
-        (m.results_dropped_not_asked.get() == 1).then_some(())
+        (m.dropped("not_asked") == 1).then_some(())
     })
     .await;
     {
@@ -125,7 +125,7 @@ async fn redelivered_and_unvouched_results_are_stored_once_or_dropped() {
         .unwrap();
     }
     eventually("malformed counted", Duration::from_secs(10), || async {
-        (m.results_dropped_malformed.get() == 1).then_some(())
+        (m.dropped("malformed") == 1).then_some(())
     })
     .await;
 

@@ -32,30 +32,30 @@ pub async fn handle(state: actix_web::web::Data<AppState>, d: Delivery) {
     // RabbitMQ rejects a user_id that is not the publishing connection's user, so this is
     // the sender's identity.
     let Some(sender) = d.properties.user_id().and_then(|u| agent_of(u)) else {
-        state.metrics.results_dropped_unauthenticated.inc();
+        state.metrics.drop_result("unauthenticated");
         tracing::warn!("dropping a result without an agent user_id");
         return ack(&d).await;
     };
     if d.body.len() > MAX_RESULT_BYTES {
-        state.metrics.results_dropped_malformed.inc();
+        state.metrics.drop_result("malformed");
         tracing::warn!(agent_id = %sender, bytes = d.body.len(), "dropping an oversized result");
         return ack(&d).await;
     }
     let result: CheckResult = match serde_json::from_slice(&d.body) {
         Ok(r) => r,
         Err(e) => {
-            state.metrics.results_dropped_malformed.inc();
+            state.metrics.drop_result("malformed");
             tracing::warn!(agent_id = %sender, error = %e, "dropping a malformed result");
             return ack(&d).await;
         }
     };
     if result.agent_id != sender {
-        state.metrics.results_dropped_forged.inc();
+        state.metrics.drop_result("forged");
         tracing::warn!(agent_id = %sender, claimed = %result.agent_id, "dropping a result that claims another agent");
         return ack(&d).await;
     }
     if !matches!(result.status, ResultStatus::Ok | ResultStatus::Failed) {
-        state.metrics.results_dropped_malformed.inc();
+        state.metrics.drop_result("malformed");
         tracing::warn!(agent_id = %sender, "dropping a result with a status agents may not report");
         return ack(&d).await;
     }
@@ -63,6 +63,15 @@ pub async fn handle(state: actix_web::web::Data<AppState>, d: Delivery) {
         Ok(Stored::New { finished }) => {
             ack(&d).await;
             state.metrics.results_stored.inc();
+            // Check ids are UUIDv7: their timestamp is the creation time.
+            if let Some((secs, nanos)) = result.check_id.get_timestamp().map(|t| t.to_unix()) {
+                let created = secs as f64 + nanos as f64 / 1e9;
+                let now = chrono::Utc::now().timestamp_micros() as f64 / 1e6;
+                state
+                    .metrics
+                    .result_latency
+                    .observe((now - created).max(0.0));
+            }
             if let Ok(Some(row)) = result::Entity::find_by_id((result.check_id, result.agent_id))
                 .one(&state.db)
                 .await
@@ -79,7 +88,7 @@ pub async fn handle(state: actix_web::web::Data<AppState>, d: Delivery) {
             ack(&d).await;
         }
         Ok(Stored::NotAsked) => {
-            state.metrics.results_dropped_not_asked.inc();
+            state.metrics.drop_result("not_asked");
             tracing::warn!(agent_id = %sender, check_id = %result.check_id, "dropping a result for a check the agent was not asked to run");
             ack(&d).await;
         }

@@ -1,0 +1,279 @@
+//! End-to-end check pipeline benchmark (issue: checks end to end).
+//!
+//! Starts the real server (in this process) against the local PostgreSQL, Redis and RabbitMQ,
+//! five real `netcheck agent` processes and a TCP target on loopback, then measures:
+//! 1. latency: POST /api/v1/checks → `finished` event, sequentially, for TCP checks to the
+//!    local port (p50/p90/p99, and the overhead above the probe's own connect time);
+//! 2. throughput: checks created at a fixed offered rate for a fixed time; then every result
+//!    must be stored exactly once (nothing lost, nothing timed out).
+//!
+//! Run: `cargo bench --bench e2e` (env BENCH_LATENCY_N, BENCH_RATE, BENCH_SECONDS).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use netcheck::cli::ServerArgs;
+use netcheck::config::Settings;
+use netcheck::server::Application;
+use sea_orm::{ConnectionTrait, Database, Statement};
+use serde_json::{json, Value};
+
+const AGENTS: usize = 5;
+
+fn env_or(key: &str, default: u64) -> u64 {
+    std::env::var(key)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn pct(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+#[tokio::main]
+async fn main() {
+    let latency_n = env_or("BENCH_LATENCY_N", 300) as usize;
+    let rate = env_or("BENCH_RATE", 500);
+    let seconds = env_or("BENCH_SECONDS", 10);
+
+    let db_name = format!("nc_bench_{}", uuid::Uuid::new_v4().simple());
+    let admin_db = Database::connect("postgres://postgres@127.0.0.1:5432/postgres")
+        .await
+        .unwrap();
+    admin_db
+        .execute_unprepared(&format!("CREATE DATABASE {db_name}"))
+        .await
+        .unwrap();
+    let mut s = Settings::load_from(None, Vec::new()).unwrap();
+    s.http.listen = "127.0.0.1:0".parse().unwrap();
+    s.database.url = format!("postgres://postgres@127.0.0.1:5432/{db_name}").into();
+    s.database.max_connections = 32;
+    s.redis.key_prefix = format!("ncbench:{}", uuid::Uuid::new_v4().simple());
+    s.amqp.vhost = format!("nctest-bench-{}", uuid::Uuid::new_v4().simple());
+    s.checks.allowed_networks = vec!["127.0.0.0/8".parse().unwrap()];
+    s.checks.rate_limit_per_minute = u32::MAX;
+    s.agents.heartbeat_interval_secs = 2;
+    s.log.level = "warn".into();
+    netcheck::telemetry::init(s.log.format, "warn");
+    let args = ServerArgs {
+        admin_username: "admin".into(),
+        admin_password: Some("bench-password".into()),
+        local_agent: None,
+    };
+    let app = Application::build(s.clone(), args).await.unwrap();
+    let base = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .build()
+        .unwrap();
+    let login: Value = http
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({"username": "admin", "password": "bench-password"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = login["access_token"].as_str().unwrap().to_string();
+
+    let mut children = Vec::new();
+    for i in 0..AGENTS {
+        let created: Value = http
+            .post(format!("{base}/api/v1/agents"))
+            .bearer_auth(&token)
+            .json(&json!({"name": format!("bench-{i}")}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_netcheck"))
+            .args([
+                "agent",
+                "--server",
+                &base,
+                "--token",
+                created["token"].as_str().unwrap(),
+            ])
+            .env("RUST_LOG", "warn")
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        children.push(child);
+    }
+    loop {
+        let agents: Vec<Value> = http
+            .get(format!("{base}/api/v1/agents"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if agents.iter().filter(|a| a["status"] == "online").count() == AGENTS {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let target = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = target.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        loop {
+            let _ = target.accept().await;
+        }
+    });
+    let body = json!({"type": "tcp", "target": "127.0.0.1", "options": {"port": port, "timeout_ms": 2000}});
+
+    // 1. Latency, one check at a time.
+    let mut total = Vec::with_capacity(latency_n);
+    let mut overhead = Vec::with_capacity(latency_n);
+    for _ in 0..latency_n {
+        let t = Instant::now();
+        let created: Value = http
+            .post(format!("{base}/api/v1/checks"))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let id = created["id"].as_str().unwrap();
+        let mut resp = http
+            .get(format!("{base}/api/v1/checks/{id}/events"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        let mut text = String::new();
+        while let Some(chunk) = resp.chunk().await.unwrap() {
+            text.push_str(&String::from_utf8_lossy(&chunk));
+            if text.contains("event: finished") {
+                break;
+            }
+        }
+        let elapsed = t.elapsed().as_secs_f64() * 1000.0;
+        let probe = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("data: "))
+            .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+            .filter_map(|v| v["duration_ms"].as_f64())
+            .fold(0.0f64, f64::max);
+        total.push(elapsed);
+        overhead.push(elapsed - probe);
+    }
+    total.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    overhead.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    println!("latency ({latency_n} sequential TCP checks x {AGENTS} agents), POST -> all {AGENTS} results stored and streamed:");
+    println!(
+        "  total    p50 {:.2} ms  p90 {:.2} ms  p99 {:.2} ms",
+        pct(&total, 0.5),
+        pct(&total, 0.9),
+        pct(&total, 0.99)
+    );
+    println!(
+        "  overhead p50 {:.2} ms  p90 {:.2} ms  p99 {:.2} ms (minus the slowest probe's own time)",
+        pct(&overhead, 0.5),
+        pct(&overhead, 0.9),
+        pct(&overhead, 0.99)
+    );
+
+    // 2. Throughput at an offered rate.
+    let db = Database::connect(format!("postgres://postgres@127.0.0.1:5432/{db_name}"))
+        .await
+        .unwrap();
+    let before: i64 = count(&db, "SELECT count(*) AS n FROM checks").await;
+    let http = Arc::new(http);
+    let interval = Duration::from_secs_f64(1.0 / rate as f64);
+    let n = (rate * seconds) as usize;
+    let start = Instant::now();
+    let mut handles = Vec::with_capacity(n);
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    for _ in 0..n {
+        tick.tick().await;
+        let (http, base, token, body) = (http.clone(), base.clone(), token.clone(), body.clone());
+        handles.push(tokio::spawn(async move {
+            http.post(format!("{base}/api/v1/checks"))
+                .bearer_auth(&token)
+                .json(&body)
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+                .unwrap_or(0)
+        }));
+    }
+    let mut accepted = 0;
+    for h in handles {
+        if h.await.unwrap() == 202 {
+            accepted += 1;
+        }
+    }
+    let offered_for = start.elapsed();
+    let expected_results = accepted as i64 * AGENTS as i64;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let (mut done, mut stored, mut timed_out);
+    loop {
+        done = count(
+            &db,
+            "SELECT count(*) AS n FROM checks WHERE status = 'finished'",
+        )
+        .await
+            - before;
+        stored = count(
+            &db,
+            "SELECT count(*) AS n FROM check_results WHERE status IN ('ok','failed')",
+        )
+        .await;
+        timed_out = count(
+            &db,
+            "SELECT count(*) AS n FROM check_results WHERE status = 'timeout'",
+        )
+        .await;
+        if done >= accepted as i64 || Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let all_done = start.elapsed();
+    let latency_results = (latency_n * AGENTS) as i64;
+    println!("throughput: offered {rate} checks/s for {seconds} s ({n} checks, {accepted} accepted in {:.1} s)", offered_for.as_secs_f64());
+    println!(
+        "  all finished after {:.1} s: {:.0} checks/s x {AGENTS} agents = {:.0} results/s stored",
+        all_done.as_secs_f64(),
+        done as f64 / all_done.as_secs_f64(),
+        (stored - latency_results) as f64 / all_done.as_secs_f64()
+    );
+    println!(
+        "  results stored {} of {expected_results} expected, timed out {timed_out}, lost {}",
+        stored - latency_results,
+        expected_results - (stored - latency_results) - timed_out
+    );
+    let dup = count(&db, "SELECT count(*) AS n FROM (SELECT check_id, agent_id FROM check_results GROUP BY 1, 2 HAVING count(*) > 1) d").await;
+    println!("  duplicate rows: {dup}");
+    for mut c in children {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    db.close().await.ok();
+    admin_db
+        .execute_unprepared(&format!("DROP DATABASE {db_name} WITH (FORCE)"))
+        .await
+        .ok();
+}
+
+async fn count(db: &sea_orm::DatabaseConnection, sql: &str) -> i64 {
+    let row = db
+        .query_one_raw(Statement::from_string(db.get_database_backend(), sql))
+        .await
+        .unwrap()
+        .unwrap();
+    row.try_get::<i64>("", "n").unwrap()
+}
