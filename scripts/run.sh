@@ -8,5 +8,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ./scripts/services.sh
+./scripts/build-ui.sh
 cargo build --release --locked
 exec ./target/release/netcheck server --local-agent local "$@"

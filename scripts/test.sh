@@ -6,14 +6,25 @@ cd "$(dirname "$0")/.."
 
 ./scripts/services.sh
 
+# Headless Chromium for the browser tests (Debian's; no browser downloads).
+command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --all-targets --locked -- -D warnings
 
+echo "== web UI: API types, type-check, lint, unit tests, build"
+./scripts/build-ui.sh
+(cd frontend && npm run --silent lint && npm run --silent test)
+
 # Databases left by earlier runs (each test makes its own).
 psql -h 127.0.0.1 -U postgres -tAc "SELECT datname FROM pg_database WHERE datname LIKE 'nc\_test\_%'" \
   | while read -r db; do [ -n "$db" ] && psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)"; done
+
+# Network namespaces left by an interrupted run (tests remove their own).
+for ns in $(ip netns list 2>/dev/null | awk '/^nc-t[0-9]+/ {print $1}'); do ip netns del "$ns" || true; done
+rm -rf /tmp/netcheck-netns
 
 # Vhosts and agent users left by earlier runs (each test makes its own vhost).
 python3 scripts/cleanup-test-broker.py
@@ -22,6 +33,8 @@ command -v cargo-nextest >/dev/null 2>&1 || cargo install cargo-nextest --locked
 
 echo "== tests (parallel)"
 cargo nextest run --locked --no-fail-fast -E 'not test(/disruptive/)'
+echo "== browser tests (headless Chromium, real binary and agent)"
+(cd frontend && node tests/e2e.mjs)
 echo "== tests that restart shared services (serial)"
 cargo nextest run --locked --no-fail-fast --test-threads 1 -E 'test(/disruptive/)'
 

@@ -35,6 +35,8 @@ pub enum Command {
     Agent(crate::agent::AgentArgs),
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Print the OpenAPI document of the HTTP API (the web UI's client types come from it).
+    Openapi,
     /// Manage users from the command line.
     #[command(subcommand)]
     User(UserCommand),
@@ -140,6 +142,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 Err(e) => Err(e.into()),
             }
+        }
+        Command::Openapi => {
+            use utoipa::OpenApi;
+            println!("{}", server::openapi::ApiDoc::openapi().to_pretty_json()?);
+            Ok(())
         }
         Command::Migrate => {
             let db = server::db::connect(&settings.database).await?;

@@ -21,7 +21,7 @@ pub struct Health {
     pub checks: Option<std::collections::BTreeMap<&'static str, String>>,
 }
 
-#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = Health)))]
+#[utoipa::path(operation_id = "healthz", get, path = "/healthz", tag = "operations", responses((status = 200, body = Health)))]
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(Health {
         status: "ok",
@@ -41,7 +41,7 @@ where
     }
 }
 
-#[utoipa::path(get, path = "/readyz", tag = "operations",
+#[utoipa::path(operation_id = "readyz", get, path = "/readyz", tag = "operations",
     responses((status = 200, body = Health), (status = 503, body = Health)))]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let db = probe(async { state.db.execute_unprepared("SELECT 1").await.map(|_| ()) });

@@ -138,7 +138,7 @@ pub async fn resolve(resolver: &TokioResolver, host: &str) -> Result<Vec<IpAddr>
     Ok(ips)
 }
 
-#[utoipa::path(get, path = "/api/v1/lookup/{host}", tag = "lookup",
+#[utoipa::path(operation_id = "lookup", get, path = "/api/v1/lookup/{host}", tag = "lookup",
     responses((status = 200, body = Lookup), (status = 404, body = ErrorBody, description = "the name does not resolve"),
               (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]

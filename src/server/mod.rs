@@ -12,6 +12,7 @@ pub mod health;
 pub mod lookup;
 pub mod metrics;
 pub mod openapi;
+pub mod ui;
 pub mod users;
 
 use std::net::TcpListener;
@@ -211,6 +212,10 @@ impl Application {
 }
 
 async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let api = req.path().starts_with("/api/") || req.path() == "/api";
+    if req.method() == actix_web::http::Method::GET && !api {
+        return Ok(ui::ui(req).await);
+    }
     Err(ApiError::new(
         actix_web::http::StatusCode::NOT_FOUND,
         "not_found",

@@ -19,7 +19,13 @@ use super::{agents, auth, checks, error, health, lookup, users};
         checks::routes::create, checks::routes::get, checks::routes::list, checks::routes::events,
         lookup::lookup,
     ),
-    components(schemas(error::ErrorBody, error::ErrorObject)),
+    components(schemas(
+        error::ErrorBody, error::ErrorObject,
+        crate::proto::check::PingOptions, crate::proto::check::TcpOptions,
+        crate::proto::check::HttpOptions, crate::proto::check::DnsOptions,
+        crate::proto::check::PingResult, crate::proto::check::TcpResult,
+        crate::proto::check::HttpResult, crate::proto::check::DnsResult,
+    )),
     modifiers(&BearerAuth),
     tags((name = "auth"), (name = "users"), (name = "agents"), (name = "agent protocol"), (name = "checks"), (name = "lookup"), (name = "operations"))
 )]

@@ -67,3 +67,43 @@ async fn openapi_document_and_swagger_ui_are_served() {
     assert_eq!(resp.status(), StatusCode::OK);
     assert!(resp.text().await.unwrap().contains("swagger"));
 }
+
+#[tokio::test]
+async fn the_web_ui_is_served_with_spa_fallback() {
+    let app = spawn_app().await;
+    let get = |p: &str| app.client.get(app.url(p)).send();
+    let resp = get("/admin/agents").await.unwrap();
+    assert_eq!(
+        resp.status(),
+        StatusCode::OK,
+        "client-side routes get the app shell"
+    );
+    assert!(resp.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    let html = resp.text().await.unwrap();
+    assert!(html.contains("<div id=\"root\">"), "{html}");
+    // The hashed bundle it references is served with a long cache lifetime.
+    let asset = html
+        .split("src=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("script src");
+    let resp = get(asset).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(resp.headers()["cache-control"]
+        .to_str()
+        .unwrap()
+        .contains("immutable"));
+    assert_eq!(
+        get("/assets/missing-0000.js").await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        get("/favicon-missing.png").await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
+    let (code, _) = error_code(get("/api/v1/nope").await.unwrap(), StatusCode::NOT_FOUND).await;
+    assert_eq!(code, "not_found", "unknown API paths stay JSON");
+}

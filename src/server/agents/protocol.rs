@@ -65,7 +65,7 @@ fn heartbeat_url(state: &AppState, req: &HttpRequest) -> String {
     format!("{base}/api/v1/agent/heartbeat")
 }
 
-#[utoipa::path(post, path = "/api/v1/agent/register", tag = "agent protocol", request_body = RegisterRequest,
+#[utoipa::path(operation_id = "agent_register", post, path = "/api/v1/agent/register", tag = "agent protocol", request_body = RegisterRequest,
     responses((status = 200, body = RegisterResponse), (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)),
     security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(agent_id = %agent.0.id))]
@@ -146,7 +146,7 @@ pub async fn register(
         }))
 }
 
-#[utoipa::path(post, path = "/api/v1/agent/heartbeat", tag = "agent protocol", request_body = Heartbeat,
+#[utoipa::path(operation_id = "agent_heartbeat", post, path = "/api/v1/agent/heartbeat", tag = "agent protocol", request_body = Heartbeat,
     responses((status = 204), (status = 401, body = ErrorBody)), security(("bearer" = [])))]
 pub async fn heartbeat(
     state: web::Data<AppState>,

@@ -131,7 +131,7 @@ async fn find(state: &AppState, id: Uuid) -> ApiResult<super::Model> {
         .ok_or_else(|| ApiError::not_found("agent"))
 }
 
-#[utoipa::path(get, path = "/api/v1/agents", tag = "agents",
+#[utoipa::path(operation_id = "list_agents", get, path = "/api/v1/agents", tag = "agents",
     responses((status = 200, body = [Agent])), security(("bearer" = [])))]
 pub async fn list(state: web::Data<AppState>, _admin: AdminUser) -> ApiResult<HttpResponse> {
     let models = Entity::find()
@@ -150,7 +150,7 @@ pub async fn list(state: web::Data<AppState>, _admin: AdminUser) -> ApiResult<Ht
     Ok(HttpResponse::Ok().json(agents))
 }
 
-#[utoipa::path(post, path = "/api/v1/agents", tag = "agents", request_body = CreateAgent,
+#[utoipa::path(operation_id = "create_agent", post, path = "/api/v1/agents", tag = "agents", request_body = CreateAgent,
     responses((status = 201, body = CreatedAgent), (status = 409, body = ErrorBody),
               (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)),
     security(("bearer" = [])))]
@@ -225,7 +225,7 @@ pub async fn create_agent(
     Ok((model, token.token))
 }
 
-#[utoipa::path(get, path = "/api/v1/agents/{id}", tag = "agents",
+#[utoipa::path(operation_id = "get_agent", get, path = "/api/v1/agents/{id}", tag = "agents",
     responses((status = 200, body = Agent), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
 pub async fn get(
     state: web::Data<AppState>,
@@ -236,7 +236,7 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(view(&state, m).await))
 }
 
-#[utoipa::path(patch, path = "/api/v1/agents/{id}", tag = "agents", request_body = UpdateAgent,
+#[utoipa::path(operation_id = "update_agent", patch, path = "/api/v1/agents/{id}", tag = "agents", request_body = UpdateAgent,
     responses((status = 200, body = Agent), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn update(
@@ -274,7 +274,7 @@ pub async fn update(
     Ok(HttpResponse::Ok().json(view(&state, m).await))
 }
 
-#[utoipa::path(delete, path = "/api/v1/agents/{id}", tag = "agents",
+#[utoipa::path(operation_id = "delete_agent", delete, path = "/api/v1/agents/{id}", tag = "agents",
     responses((status = 204, description = "Deleted; its token, broker user, queue and connections are gone"),
               (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)),
     security(("bearer" = [])))]
@@ -297,7 +297,7 @@ pub async fn delete(
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[utoipa::path(post, path = "/api/v1/agents/{id}/token", tag = "agents",
+#[utoipa::path(operation_id = "rotate_agent_token", post, path = "/api/v1/agents/{id}/token", tag = "agents",
     responses((status = 200, body = AgentToken, description = "New token; the old one and the live session end"),
               (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)),
     security(("bearer" = [])))]

@@ -66,7 +66,7 @@ fn session_response(state: &AppState, user: users::Model, refresh_token: String)
         })
 }
 
-#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
+#[utoipa::path(operation_id = "login", post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = TokenResponse, description = "Signed in; sets the refresh cookie"),
               (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
@@ -110,7 +110,7 @@ fn bad_credentials() -> ApiError {
     ApiError::unauthorized("invalid_credentials", "wrong username or password")
 }
 
-#[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth",
+#[utoipa::path(operation_id = "refresh", post, path = "/api/v1/auth/refresh", tag = "auth",
     responses((status = 200, body = TokenResponse, description = "New access token; the refresh cookie is rotated"),
               (status = 401, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
@@ -132,7 +132,7 @@ pub async fn refresh(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<
     Ok(session_response(&state, user, new_token))
 }
 
-#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth",
+#[utoipa::path(operation_id = "logout", post, path = "/api/v1/auth/logout", tag = "auth",
     responses((status = 204, description = "Session ended and cookie cleared")))]
 pub async fn logout(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
     if let Some(cookie) = req.cookie(REFRESH_COOKIE) {
@@ -143,7 +143,7 @@ pub async fn logout(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<H
     Ok(HttpResponse::NoContent().cookie(gone).finish())
 }
 
-#[utoipa::path(get, path = "/api/v1/auth/me", tag = "auth",
+#[utoipa::path(operation_id = "me", get, path = "/api/v1/auth/me", tag = "auth",
     responses((status = 200, body = User), (status = 401, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn me(user: AuthUser) -> ApiResult<HttpResponse> {

@@ -66,7 +66,8 @@ pub struct ResultAgent {
     pub location: Option<crate::server::agents::Location>,
 }
 
-/// One agent's result; type-specific fields (see API.md) are merged into this object.
+/// One agent's result. The fields of the check type's result (`PingResult`, `TcpResult`,
+/// `HttpResult` or `DnsResult`) are merged into this object.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct CheckResultView {
     pub agent: ResultAgent,
@@ -76,7 +77,7 @@ pub struct CheckResultView {
     pub started_at: Option<DateTime<Utc>>,
     pub duration_ms: Option<f64>,
     #[serde(flatten)]
-    #[schema(value_type = Object)]
+    #[schema(ignore)]
     pub data: serde_json::Map<String, serde_json::Value>,
 }
 

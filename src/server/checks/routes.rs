@@ -33,7 +33,7 @@ pub struct CheckCreated {
     pub agents: usize,
 }
 
-#[utoipa::path(post, path = "/api/v1/checks", tag = "checks", request_body = CreateCheck,
+#[utoipa::path(operation_id = "create_check", post, path = "/api/v1/checks", tag = "checks", request_body = CreateCheck,
     responses((status = 202, body = CheckCreated, headers(("Location" = String))),
               (status = 409, body = ErrorBody, description = "no agent online"),
               (status = 422, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)),
@@ -51,7 +51,7 @@ pub async fn create(
         .json(CheckCreated { id, status, agents }))
 }
 
-#[utoipa::path(get, path = "/api/v1/checks/{id}", tag = "checks",
+#[utoipa::path(operation_id = "get_check", get, path = "/api/v1/checks/{id}", tag = "checks",
     responses((status = 200, body = CheckView), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
 pub async fn get(
     state: web::Data<AppState>,
@@ -81,7 +81,7 @@ pub struct CheckPage {
     pub next_before: Option<Uuid>,
 }
 
-#[utoipa::path(get, path = "/api/v1/checks", tag = "checks", params(ListQuery),
+#[utoipa::path(operation_id = "list_checks", get, path = "/api/v1/checks", tag = "checks", params(ListQuery),
     responses((status = 200, body = CheckPage)), security(("bearer" = [])))]
 pub async fn list(
     state: web::Data<AppState>,
@@ -135,7 +135,7 @@ pub async fn list(
     }))
 }
 
-#[utoipa::path(get, path = "/api/v1/checks/{id}/events", tag = "checks",
+#[utoipa::path(operation_id = "check_events", get, path = "/api/v1/checks/{id}/events", tag = "checks",
     responses((status = 200, content_type = "text/event-stream",
                description = "`result` events (one per agent, data = a result) then `finished`"),
               (status = 404, body = ErrorBody)),

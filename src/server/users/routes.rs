@@ -46,7 +46,7 @@ pub struct UpdateUser {
     pub role: Option<Role>,
 }
 
-#[utoipa::path(get, path = "/api/v1/users", tag = "users",
+#[utoipa::path(operation_id = "list_users", get, path = "/api/v1/users", tag = "users",
     responses((status = 200, body = [User]), (status = 403, body = crate::server::error::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn list(state: web::Data<AppState>, _admin: AdminUser) -> ApiResult<HttpResponse> {
@@ -58,7 +58,7 @@ pub async fn list(state: web::Data<AppState>, _admin: AdminUser) -> ApiResult<Ht
     Ok(HttpResponse::Ok().json(users))
 }
 
-#[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = CreateUser,
+#[utoipa::path(operation_id = "create_user", post, path = "/api/v1/users", tag = "users", request_body = CreateUser,
     responses((status = 201, body = User), (status = 409, body = crate::server::error::ErrorBody),
               (status = 422, body = crate::server::error::ErrorBody)),
     security(("bearer" = [])))]
@@ -76,7 +76,7 @@ pub async fn create(
         .json(User::from(user)))
 }
 
-#[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users",
+#[utoipa::path(operation_id = "get_user", get, path = "/api/v1/users/{id}", tag = "users",
     responses((status = 200, body = User), (status = 404, body = crate::server::error::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn get(
@@ -105,7 +105,7 @@ async fn ensure_admin_remains(txn: &impl ConnectionTrait, leaving: Uuid) -> ApiR
     Ok(())
 }
 
-#[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users", request_body = UpdateUser,
+#[utoipa::path(operation_id = "update_user", patch, path = "/api/v1/users/{id}", tag = "users", request_body = UpdateUser,
     responses((status = 200, body = User), (status = 404, body = crate::server::error::ErrorBody),
               (status = 409, body = crate::server::error::ErrorBody)),
     security(("bearer" = [])))]
@@ -161,7 +161,7 @@ pub async fn update(
     Ok(HttpResponse::Ok().json(User::from(user)))
 }
 
-#[utoipa::path(delete, path = "/api/v1/users/{id}", tag = "users",
+#[utoipa::path(operation_id = "delete_user", delete, path = "/api/v1/users/{id}", tag = "users",
     responses((status = 204), (status = 404, body = crate::server::error::ErrorBody),
               (status = 409, body = crate::server::error::ErrorBody)),
     security(("bearer" = [])))]

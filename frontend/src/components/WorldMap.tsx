@@ -1,0 +1,41 @@
+// A world map drawn offline from Natural Earth data (world-atlas), with markers.
+
+import { geoNaturalEarth1, geoPath } from "d3-geo";
+import { feature } from "topojson-client";
+import type { FeatureCollection } from "geojson";
+import type { GeometryCollection, Topology } from "topojson-specification";
+import world from "world-atlas/countries-110m.json";
+
+export interface Marker {
+  lat: number;
+  lon: number;
+  label: string;
+  kind: "address" | "agent";
+}
+
+const WIDTH = 960;
+const HEIGHT = 500;
+const topology = world as unknown as Topology<{ countries: GeometryCollection }>;
+const countries = feature(topology, topology.objects.countries) as FeatureCollection;
+const projection = geoNaturalEarth1().fitSize([WIDTH, HEIGHT], countries);
+const path = geoPath(projection);
+const outlines = countries.features.map((f, i) => <path key={i} d={path(f) ?? undefined} className="land" />);
+
+export function WorldMap({ markers }: { markers: Marker[] }) {
+  return (
+    <svg viewBox={`0 0 ${WIDTH} ${HEIGHT}`} className="worldmap" role="img" aria-label="World map">
+      <rect width={WIDTH} height={HEIGHT} className="sea" />
+      {outlines}
+      {markers.map((m, i) => {
+        const p = projection([m.lon, m.lat]);
+        if (!p) return null;
+        return (
+          <g key={i} transform={`translate(${p[0]},${p[1]})`} className={`marker ${m.kind}`} data-testid={`marker-${m.kind}`}>
+            <circle r={m.kind === "agent" ? 6 : 7} />
+            <title>{m.label}</title>
+          </g>
+        );
+      })}
+    </svg>
+  );
+}

@@ -1,0 +1,141 @@
+// How one agent's result reads: the facts that matter for each check type, and errors in words.
+
+import type { ResultView } from "../api/client";
+
+const ms = (v?: number | null) => (v === null || v === undefined ? "—" : `${v < 10 ? v.toFixed(2) : v.toFixed(1)} ms`);
+
+const ERROR_WORDS: Record<string, string> = {
+  refused: "Connection refused — nothing listens on that port.",
+  timeout: "No answer in time.",
+  unreachable: "The host or network is unreachable from this agent.",
+  dns: "The name could not be resolved.",
+  forbidden_target: "The target is in a range checks may not reach.",
+  tls: "The TLS handshake failed (untrusted or invalid certificate?).",
+  http_status: "The server answered with an error status.",
+  http: "The HTTP exchange failed.",
+  dns_rcode: "The resolver answered with an error code.",
+  agent_timeout: "The agent did not answer in time.",
+  agent_offline: "The agent was offline when the check was created.",
+  icmp_unavailable: "This agent cannot send ICMP (it needs root or CAP_NET_RAW).",
+  too_many_redirects: "Too many redirects.",
+};
+
+export function explain(code: string, message: string): string {
+  const words = ERROR_WORDS[code];
+  return words ? `${words} (${message})` : message;
+}
+
+export function statusClass(status: string): string {
+  return { ok: "ok", failed: "bad", timeout: "warn", offline: "muted", pending: "muted" }[status] ?? "muted";
+}
+
+export function Summary({ type, r }: { type: string; r: ResultView }) {
+  if (r.status === "pending") return <span className="muted">waiting…</span>;
+  switch (type) {
+    case "ping":
+      return r.rtt_ms ? (
+        <span>
+          {r.received}/{r.sent} replies, loss {r.loss_pct?.toFixed(0)}% · rtt min {ms(r.rtt_ms.min)} avg{" "}
+          {ms(r.rtt_ms.avg)} max {ms(r.rtt_ms.max)}
+        </span>
+      ) : (
+        <span>
+          {r.received ?? 0}/{r.sent ?? 0} replies, loss {r.loss_pct?.toFixed(0) ?? 100}%
+        </span>
+      );
+    case "tcp":
+      return r.connected ? <span>connected in {ms(r.connect_ms)}</span> : <span>not connected</span>;
+    case "http":
+      return r.status_code ? (
+        <span>
+          HTTP {r.status_code} · {r.http_version} · total {ms(r.timings_ms?.total)}
+          {r.tls ? ` · cert ${r.tls.days_left} days left` : ""}
+        </span>
+      ) : (
+        <span>no response</span>
+      );
+    case "dns":
+      return (
+        <span>
+          {r.rcode ?? "no answer"} · {r.answers?.length ?? 0} answer{r.answers?.length === 1 ? "" : "s"}
+        </span>
+      );
+    default:
+      return null;
+  }
+}
+
+export function Details({ type, r }: { type: string; r: ResultView }) {
+  return (
+    <div className="details">
+      {r.error && <p className="error-text">{explain(r.error.code, r.error.message)}</p>}
+      {r.resolved_address && (
+        <p>
+          Address <code>{r.resolved_address}</code>
+        </p>
+      )}
+      {type === "ping" && r.replies && r.replies.length > 0 && (
+        <table className="mini">
+          <thead>
+            <tr><th>seq</th><th>rtt</th><th>ttl</th></tr>
+          </thead>
+          <tbody>
+            {r.replies.map((p) => (
+              <tr key={p.seq}><td>{p.seq}</td><td>{ms(p.rtt_ms)}</td><td>{p.ttl ?? "—"}</td></tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      {type === "http" && r.timings_ms && (
+        <>
+          <div className="timings" aria-label="timing breakdown">
+            {(["dns", "connect", "tls", "first_byte", "total"] as const).map((k) => (
+              <span key={k}>
+                {k.replace("_", " ")} <b>{ms(r.timings_ms?.[k])}</b>
+              </span>
+            ))}
+          </div>
+          {r.tls && (
+            <p>
+              {r.tls.version} · {r.tls.cipher}
+              <br />
+              Subject <code>{r.tls.subject}</code>, issuer <code>{r.tls.issuer}</code>
+              <br />
+              Expires {new Date(r.tls.not_after).toUTCString()} ({r.tls.days_left} days left)
+            </p>
+          )}
+          {r.redirect_to && (
+            <p>
+              Redirects to <code>{r.redirect_to}</code>
+            </p>
+          )}
+          {r.headers && Object.keys(r.headers).length > 0 && (
+            <details>
+              <summary>{Object.keys(r.headers).length} response headers, {r.body_bytes ?? 0} body bytes</summary>
+              <table className="mini">
+                <tbody>
+                  {Object.entries(r.headers).map(([k, v]) => (
+                    <tr key={k}><td>{k}</td><td><code>{v}</code></td></tr>
+                  ))}
+                </tbody>
+              </table>
+            </details>
+          )}
+        </>
+      )}
+      {type === "dns" && r.answers && r.answers.length > 0 && (
+        <table className="mini">
+          <thead>
+            <tr><th>name</th><th>type</th><th>ttl</th><th>value</th></tr>
+          </thead>
+          <tbody>
+            {r.answers.map((a, i) => (
+              <tr key={i}><td>{a.name}</td><td>{a.type}</td><td>{a.ttl}</td><td><code>{a.value}</code></td></tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      {type === "dns" && r.resolver && <p className="muted">via resolver {r.resolver}</p>}
+    </div>
+  );
+}

@@ -1,0 +1,157 @@
+import { useEffect, useState, type FormEvent } from "react";
+import { useNavigate } from "react-router-dom";
+import { ApiError } from "../api/auth";
+import { api, must, type Agent } from "../api/client";
+import { useSession } from "../session";
+
+type Kind = "ping" | "http" | "tcp" | "dns";
+const KINDS: { kind: Kind; label: string; placeholder: string }[] = [
+  { kind: "ping", label: "PING", placeholder: "example.com or 192.0.2.1" },
+  { kind: "http", label: "HTTP", placeholder: "https://example.com/" },
+  { kind: "tcp", label: "TCP", placeholder: "example.com" },
+  { kind: "dns", label: "DNS", placeholder: "example.com" },
+];
+const RECORDS = ["A", "AAAA", "CNAME", "MX", "NS", "TXT", "SOA", "PTR", "SRV", "CAA"] as const;
+
+/** Client-side checks, so mistakes show before a round trip. */
+export function validateTarget(kind: Kind, target: string): string | null {
+  const t = target.trim();
+  if (!t) return "Enter a target.";
+  if (kind === "http") return /^https?:\/\/[^\s/]+/i.test(t) ? null : "Enter a URL starting with http:// or https://.";
+  if (/[\s/]/.test(t)) return "Enter a host name or an IP address, without a scheme or path.";
+  return null;
+}
+
+export function CheckPage() {
+  const session = useSession();
+  const admin = session?.user.role === "admin";
+  const navigate = useNavigate();
+  const [kind, setKind] = useState<Kind>("ping");
+  const [target, setTarget] = useState("");
+  const [count, setCount] = useState(3);
+  const [port, setPort] = useState(443);
+  const [method, setMethod] = useState<"GET" | "HEAD" | "OPTIONS">("GET");
+  const [follow, setFollow] = useState(false);
+  const [record, setRecord] = useState<(typeof RECORDS)[number]>("A");
+  const [resolver, setResolver] = useState("");
+  const [ipVersion, setIpVersion] = useState<"" | "4" | "6">("");
+  const [agents, setAgents] = useState<Agent[]>([]);
+  const [chosen, setChosen] = useState<string[]>([]);
+  const [touched, setTouched] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+
+  useEffect(() => {
+    if (admin) must(api.GET("/api/v1/agents")).then(setAgents).catch(() => setAgents([]));
+  }, [admin]);
+
+  const targetError = validateTarget(kind, target);
+  const portError = kind === "tcp" && (!Number.isInteger(port) || port < 1 || port > 65535) ? "Port must be 1–65535." : null;
+
+  async function submit(e: FormEvent) {
+    e.preventDefault();
+    setTouched(true);
+    if (targetError || portError) return;
+    const v = ipVersion ? Number(ipVersion) : undefined;
+    const options: Record<string, unknown> = {
+      ping: { count, ip_version: v },
+      tcp: { port, ip_version: v },
+      http: { method, follow_redirects: follow, ip_version: v },
+      dns: { record_type: record, resolver: resolver.trim() || undefined },
+    }[kind];
+    setBusy(true);
+    setError(null);
+    try {
+      const created = await must(
+        api.POST("/api/v1/checks", {
+          // `options` is free-form in the schema (its shape depends on `type`).
+          body: { type: kind, target: target.trim(), options: options as Record<string, never>, agents: chosen.length ? chosen : undefined },
+        }),
+      );
+      navigate(`/checks/${created.id}`);
+    } catch (err) {
+      setError(err instanceof ApiError ? err.message : "The server cannot be reached.");
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  const online = agents.filter((a) => a.status === "online");
+  return (
+    <form className="card check-form" onSubmit={submit} noValidate>
+      <div className="tabs" role="tablist">
+        {KINDS.map((k) => (
+          <button type="button" role="tab" aria-selected={kind === k.kind} key={k.kind} className={kind === k.kind ? "tab active" : "tab"} onClick={() => setKind(k.kind)}>
+            {k.label}
+          </button>
+        ))}
+      </div>
+      <div className="row">
+        <input
+          aria-label="Target"
+          name="target"
+          className={touched && targetError ? "invalid" : ""}
+          placeholder={KINDS.find((k) => k.kind === kind)!.placeholder}
+          value={target}
+          onChange={(e) => setTarget(e.target.value)}
+          onBlur={() => setTouched(true)}
+          autoFocus
+        />
+        <button type="submit" disabled={busy}>{busy ? "Starting…" : "Check"}</button>
+      </div>
+      {touched && (targetError || portError) && <p className="error-text">{targetError ?? portError}</p>}
+      <div className="options">
+        {kind === "ping" && (
+          <label>Packets <input type="number" min={1} max={16} value={count} onChange={(e) => setCount(Number(e.target.value))} /></label>
+        )}
+        {kind === "tcp" && (
+          <label>Port <input name="port" type="number" min={1} max={65535} value={port} onChange={(e) => setPort(Number(e.target.value))} /></label>
+        )}
+        {kind === "http" && (
+          <>
+            <label>Method
+              <select value={method} onChange={(e) => setMethod(e.target.value as typeof method)}>
+                <option>GET</option><option>HEAD</option><option>OPTIONS</option>
+              </select>
+            </label>
+            <label className="inline"><input type="checkbox" checked={follow} onChange={(e) => setFollow(e.target.checked)} /> Follow redirects</label>
+          </>
+        )}
+        {kind === "dns" && (
+          <>
+            <label>Record
+              <select name="record_type" value={record} onChange={(e) => setRecord(e.target.value as typeof record)}>
+                {RECORDS.map((r) => <option key={r}>{r}</option>)}
+              </select>
+            </label>
+            <label>Resolver <input placeholder="system" value={resolver} onChange={(e) => setResolver(e.target.value)} /></label>
+          </>
+        )}
+        {kind !== "dns" && (
+          <label>IP
+            <select value={ipVersion} onChange={(e) => setIpVersion(e.target.value as typeof ipVersion)}>
+              <option value="">any</option><option value="4">IPv4</option><option value="6">IPv6</option>
+            </select>
+          </label>
+        )}
+      </div>
+      {admin && (
+        <fieldset className="agents-pick">
+          <legend>Agents ({chosen.length ? `${chosen.length} chosen` : `all ${online.length} online`})</legend>
+          {agents.length === 0 && <span className="muted">No agents yet — add one under Agents.</span>}
+          {agents.map((a) => (
+            <label key={a.id} className={`chip ${a.status}`}>
+              <input
+                type="checkbox"
+                checked={chosen.includes(a.id)}
+                onChange={(e) => setChosen(e.target.checked ? [...chosen, a.id] : chosen.filter((c) => c !== a.id))}
+              />
+              {a.name} <small>{a.status}</small>
+            </label>
+          ))}
+        </fieldset>
+      )}
+      {error && <p className="error-text" role="alert">{error}</p>}
+    </form>
+  );
+}

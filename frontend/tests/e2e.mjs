@@ -1,0 +1,257 @@
+// Browser tests: the real netcheck binary (with the embedded UI), real services, a real agent
+// process, driven in headless Chromium with playwright-core. Screenshots of every page go to
+// target/ui-screenshots/. Prints "N passed, N failed" and exits non-zero on any failure.
+
+import { spawn, execFileSync } from "node:child_process";
+import { createServer } from "node:net";
+import dgram from "node:dgram";
+import { mkdirSync, rmSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { randomBytes } from "node:crypto";
+import { chromium } from "playwright-core";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+const bin = join(root, "target", "debug", "netcheck");
+const shots = join(root, "target", "ui-screenshots");
+rmSync(shots, { recursive: true, force: true });
+mkdirSync(shots, { recursive: true });
+const TTL = 4; // access-token lifetime for the refresh test, seconds
+
+const freePort = () =>
+  new Promise((resolve) => {
+    const s = createServer().listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+
+/** A DNS server answering A 192.0.2.44 (TTL 60) for any name. */
+function dnsServer() {
+  const sock = dgram.createSocket("udp4");
+  sock.on("message", (q, rinfo) => {
+    let i = 12;
+    while (q[i] !== 0) i += q[i] + 1;
+    const question = q.subarray(12, i + 5);
+    const header = Buffer.from([q[0], q[1], 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0]);
+    const answer = Buffer.from([0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 44]);
+    sock.send(Buffer.concat([header, question, answer]), rinfo.port, rinfo.address);
+  });
+  return new Promise((resolve) => sock.bind(0, "127.0.0.1", () => resolve({ port: sock.address().port, close: () => sock.close() })));
+}
+
+const suffix = randomBytes(6).toString("hex");
+const db = `nc_test_e2e_${suffix}`;
+execFileSync("psql", ["-h", "127.0.0.1", "-U", "postgres", "-qc", `CREATE DATABASE ${db}`]);
+const port = await freePort();
+const base = `http://127.0.0.1:${port}`;
+const env = {
+  ...process.env,
+  NETCHECK__HTTP__LISTEN: `127.0.0.1:${port}`,
+  NETCHECK__DATABASE__URL: `postgres://postgres@127.0.0.1:5432/${db}`,
+  NETCHECK__REDIS__KEY_PREFIX: `nctest:e2e:${suffix}`,
+  NETCHECK__AMQP__VHOST: `nctest-e2e-${suffix}`,
+  NETCHECK__AUTH__ACCESS_TOKEN_TTL_SECS: String(TTL),
+  NETCHECK__AGENTS__HEARTBEAT_INTERVAL_SECS: "1",
+  NETCHECK__CHECKS__ALLOWED_NETWORKS: "127.0.0.0/8",
+  NETCHECK__CHECKS__GRACE_MS: "1500",
+  NETCHECK_ADMIN_USERNAME: "admin",
+  NETCHECK_ADMIN_PASSWORD: "admin-e2e-password",
+  RUST_LOG: "warn",
+};
+const children = [];
+const server = spawn(bin, ["server"], { env, cwd: root, stdio: ["ignore", "inherit", "inherit"] });
+children.push(server);
+const dns = await dnsServer();
+let cleaned = false;
+const cleanup = () => {
+  if (cleaned) return;
+  cleaned = true;
+  for (const c of children) c.kill("SIGKILL");
+  dns.close();
+};
+process.on("exit", cleanup);
+
+for (let i = 0; ; i++) {
+  try {
+    if ((await fetch(`${base}/readyz`)).ok) break;
+  } catch {
+    /* not up yet */
+  }
+  if (i > 300) throw new Error("server did not become ready");
+  await new Promise((r) => setTimeout(r, 100));
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+});
+const page = await browser.newPage({ viewport: { width: 1280, height: 860 } });
+page.on("dialog", (d) => d.accept());
+const jsErrors = [];
+page.on("pageerror", (e) => jsErrors.push(String(e)));
+page.on("console", (m) => {
+  // Failed HTTP requests (an expected 401 before sign-in) are logged by the browser itself.
+  if (m.type() === "error" && !m.text().startsWith("Failed to load resource")) jsErrors.push(m.text());
+});
+page.setDefaultTimeout(20_000);
+
+let passed = 0;
+let failed = 0;
+async function test(name, fn) {
+  try {
+    await fn();
+    passed++;
+    console.log(`ok - ${name}`);
+  } catch (e) {
+    failed++;
+    console.log(`FAILED - ${name}\n  ${e?.stack ?? e}`);
+    await page.screenshot({ path: join(shots, `FAILED-${name.replace(/\W+/g, "-")}.png`) }).catch(() => {});
+  }
+}
+const nav = (name) => page.locator("header nav").getByRole("link", { name, exact: true }).click();
+const shot = (name) => page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
+const assert = (cond, msg) => {
+  if (!cond) throw new Error(msg);
+};
+
+await test("sign in", async () => {
+  await page.goto(base + "/");
+  await page.waitForURL(/\/login$/);
+  await shot("01-login");
+  await page.fill("input[name=username]", "admin");
+  await page.fill("input[name=password]", "wrong-password");
+  await page.click("button[type=submit]");
+  await page.getByRole("alert").filter({ hasText: "wrong username or password" }).waitFor();
+  await shot("02-login-error");
+  await page.fill("input[name=password]", "admin-e2e-password");
+  await page.click("button[type=submit]");
+  await page.getByRole("tab", { name: "PING" }).waitFor();
+  await shot("03-check-form");
+});
+
+await test("token refresh while idle past the access-token lifetime", async () => {
+  const refreshes = [];
+  page.on("response", (r) => r.url().endsWith("/api/v1/auth/refresh") && refreshes.push(r.status()));
+  await page.waitForTimeout((TTL * 2 + 1) * 1000);
+  await nav("History");
+  await page.getByRole("heading", { name: "History" }).waitFor();
+  assert(refreshes.length >= 2, `expected silent refreshes, saw ${refreshes.length}`);
+  assert(refreshes.every((s) => s === 200), `refreshes answered ${refreshes}`);
+  assert(!page.url().includes("/login"), "still signed in");
+});
+
+let agentProc;
+await test("create an agent and see it go online with a real agent process", async () => {
+  await nav("Agents");
+  await page.getByText("No agents yet").waitFor();
+  await shot("04-agents-empty");
+  await page.fill("input[aria-label='Agent name']", "e2e-probe");
+  await page.fill("input[aria-label='Region']", "test-lab");
+  await page.click("text=Create agent");
+  const command = await page.locator("[data-testid=token-box] pre").innerText();
+  assert(command.startsWith(`netcheck agent --server ${base} --token nca_`), command);
+  await shot("05-agent-token");
+  const token = command.split("--token ")[1].trim();
+  agentProc = spawn(bin, ["agent", "--server", base, "--token", token, "--resolver", `127.0.0.1:${dns.port}`], { env: { ...process.env, RUST_LOG: "warn" }, stdio: "ignore" });
+  children.push(agentProc);
+  await page.locator("tr[data-agent=e2e-probe] [data-testid=agent-status]", { hasText: "online" }).waitFor({ timeout: 30_000 });
+  await shot("06-agent-online");
+});
+
+async function runCheck(tab, target, setup) {
+  await nav("Check");
+  await page.getByRole("tab", { name: tab }).click();
+  await page.fill("input[aria-label=Target]", target);
+  if (setup) await setup();
+  await page.click("button[type=submit]");
+  await page.waitForURL(/\/checks\/[0-9a-f-]+$/);
+  await page.getByText("Finished").waitFor({ timeout: 30_000 });
+  return page.locator("[data-testid=result]").first().innerText();
+}
+
+await test("run each check type and see live results", async () => {
+  let text = await runCheck("PING", "127.0.0.1");
+  assert(/3\/3 replies, loss 0%/.test(text), `ping: ${text}`);
+  await shot("07-result-ping");
+  text = await runCheck("TCP", "127.0.0.1", () => page.fill("input[name=port]", String(port)));
+  assert(/connected in/.test(text), `tcp: ${text}`);
+  await shot("08-result-tcp");
+  text = await runCheck("HTTP", `${base}/healthz`);
+  assert(/HTTP 200/.test(text), `http: ${text}`);
+  assert(/first byte/.test(text), `http timings: ${text}`);
+  await shot("09-result-http");
+  text = await runCheck("DNS", "example.com", () => page.fill("input[placeholder=system]", `127.0.0.1:${dns.port}`));
+  assert(/NOERROR · 1 answer/.test(text) && text.includes("192.0.2.44"), `dns: ${text}`);
+  await shot("10-result-dns");
+  text = await runCheck("TCP", "127.0.0.1", () => page.fill("input[name=port]", "1"));
+  assert(/Connection refused/.test(text), `refused explained: ${text}`);
+  await shot("11-result-error");
+  // Inline validation, before any request.
+  await nav("Check");
+  await page.getByRole("tab", { name: "HTTP" }).click();
+  await page.fill("input[aria-label=Target]", "example.com");
+  await page.click("button[type=submit]");
+  await page.getByText("Enter a URL starting with http:// or https://.").waitFor();
+  // The permalink works on a fresh load.
+  await page.goBack();
+  await page.reload();
+  await page.getByText("Finished").waitFor();
+  await nav("History");
+  await page.locator("table.list tbody tr").nth(4).waitFor();
+  assert((await page.locator("table.list tbody tr").count()) === 5, "five checks in the history");
+  await shot("12-history");
+});
+
+await test("lookup shows addresses with locations and map markers", async () => {
+  await nav("Lookup");
+  await page.getByText("Enter a host to see").waitFor();
+  await page.fill("input[aria-label=Host]", "1.1.1.1");
+  await page.click("text=Look up");
+  await page.locator("[data-testid=addresses] tbody tr").first().waitFor();
+  const row = await page.locator("[data-testid=addresses] tbody tr").first().innerText();
+  assert(row.includes("1.1.1.1") && row.includes("IPv4"), row);
+  assert((await page.locator("[data-testid=marker-address]").count()) === 1, "one address marker");
+  assert(await page.getByText("IP Geolocation by DB-IP").isVisible(), "attribution shown");
+  await shot("13-lookup");
+});
+
+await test("users page", async () => {
+  await nav("Users");
+  await page.fill("input[aria-label='New username']", "viewer");
+  await page.fill("input[aria-label='New password']", "viewer-password");
+  await page.click("text=Add user");
+  await page.locator("table.list td", { hasText: "viewer" }).waitFor();
+  await shot("14-users");
+});
+
+await test("delete an agent and see it go away", async () => {
+  await nav("Agents");
+  await page.locator("tr[data-agent=e2e-probe] button", { hasText: "Delete" }).click();
+  await page.getByText("No agents yet").waitFor();
+  // The real agent process stops: its token was revoked.
+  await new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error("agent did not exit")), 20_000);
+    agentProc.on("exit", (code) => (clearTimeout(t), code === 3 ? resolve() : reject(new Error(`agent exit code ${code}`))));
+    if (agentProc.exitCode !== null) agentProc.emit("exit", agentProc.exitCode);
+  });
+  await shot("15-agent-deleted");
+});
+
+await test("narrow screens and sign-out", async () => {
+  await page.setViewportSize({ width: 390, height: 800 });
+  await nav("Check");
+  await shot("16-mobile");
+  await page.click("text=Sign out");
+  await page.waitForURL(/\/login$/);
+});
+
+await test("no errors in the browser console", async () => {
+  assert(jsErrors.length === 0, jsErrors.join("\n"));
+});
+
+await browser.close();
+cleanup();
+execFileSync("psql", ["-h", "127.0.0.1", "-U", "postgres", "-qc", `DROP DATABASE IF EXISTS ${db} WITH (FORCE)`]);
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);
