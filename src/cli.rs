@@ -35,6 +35,10 @@ pub enum Command {
     Agent(crate::agent::AgentArgs),
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Run a check from the terminal and print results live (needs an API key).
+    Check(crate::client::CheckArgs),
+    /// List agents and their status (needs an administrator's API key).
+    Agents(crate::client::ClientArgs),
     /// Print the OpenAPI document of the HTTP API (the web UI's client types come from it).
     Openapi,
     /// Manage users from the command line.
@@ -129,8 +133,22 @@ fn load_settings(cli: &Cli) -> anyhow::Result<Settings> {
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    // Client commands need no server configuration.
+    match cli.command {
+        Command::Check(args) => {
+            crate::telemetry::init(LogFormat::Human, "warn");
+            let code = crate::client::run_check(args).await?;
+            std::process::exit(code.into());
+        }
+        Command::Agents(args) => {
+            crate::telemetry::init(LogFormat::Human, "warn");
+            return crate::client::list_agents(args).await;
+        }
+        _ => {}
+    }
     let settings = load_settings(&cli)?;
     match cli.command {
+        Command::Check(_) | Command::Agents(_) => unreachable!("handled above"),
         Command::Server(args) => run_server(settings, args).await,
         Command::Agent(args) => {
             let shutdown = shutdown_on_signal();

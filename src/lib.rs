@@ -7,6 +7,7 @@
 pub mod agent;
 pub mod amqp;
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod policy;
 pub mod proto;

@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261128_000001_users_and_sessions;
 mod m20261128_000002_agents;
 mod m20261128_000003_checks;
+mod m20261128_000004_api_keys;
 
 pub struct Migrator;
 
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000001_users_and_sessions::Migration),
             Box::new(m20261128_000002_agents::Migration),
             Box::new(m20261128_000003_checks::Migration),
+            Box::new(m20261128_000004_api_keys::Migration),
         ]
     }
 }

@@ -65,3 +65,179 @@ async fn bad_configuration_is_refused_with_a_clear_message() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("databse"));
 }
+
+async fn new_api_key(app: &TestApp, token: &str) -> serde_json::Value {
+    let resp = app
+        .client
+        .post(app.url("/api/v1/auth/api-keys"))
+        .bearer_auth(token)
+        .json(&serde_json::json!({"name": "script"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    resp.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn api_keys_work_like_tokens_until_revoked() {
+    let app = spawn_app().await;
+    let token = app.user_token("scripter").await;
+    let created = new_api_key(&app, &token).await;
+    let key = created["key"].as_str().unwrap().to_string();
+    assert!(key.starts_with("nck_"));
+    let me = app
+        .client
+        .get(app.url("/api/v1/auth/me"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), StatusCode::OK);
+    assert_eq!(
+        me.json::<serde_json::Value>().await.unwrap()["username"],
+        "scripter"
+    );
+    let list: Vec<serde_json::Value> = app
+        .client
+        .get(app.url("/api/v1/auth/api-keys"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list.len(), 1);
+    assert!(list[0].get("key").is_none(), "the key is shown only once");
+    assert!(!list[0].to_string().contains(&key[21..]));
+    // Not an admin: an API key carries its user's role.
+    let resp = app
+        .client
+        .get(app.url("/api/v1/users"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    // Someone else cannot revoke it.
+    let admin = app.admin_token().await;
+    let url = app.url(&format!(
+        "/api/v1/auth/api-keys/{}",
+        created["id"].as_str().unwrap()
+    ));
+    assert_eq!(
+        app.client
+            .delete(&url)
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.client
+            .delete(&url)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+    let resp = app
+        .client
+        .get(app.url("/api/v1/auth/me"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.status(),
+        StatusCode::UNAUTHORIZED,
+        "revocation is effective at once"
+    );
+    let wrong = format!("{}x", &key[..key.len() - 1]);
+    assert_eq!(
+        app.client
+            .get(app.url("/api/v1/auth/me"))
+            .bearer_auth(&wrong)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn the_cli_runs_checks_live_with_exit_codes_and_json() {
+    let rig = crate::checks::rig().await;
+    let key = new_api_key(&rig.app, &rig.token).await["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let open = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let open_port = open.local_addr().unwrap().port().to_string();
+    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let cli = |args: Vec<String>| {
+        let address = rig.app.address.clone();
+        let key = key.clone();
+        tokio::task::spawn_blocking(move || {
+            Command::new(env!("CARGO_BIN_EXE_netcheck"))
+                .args(&args)
+                .env("NETCHECK_SERVER_URL", address)
+                .env("NETCHECK_API_KEY", key)
+                .env("HOME", "/nonexistent")
+                .output()
+                .unwrap()
+        })
+    };
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+
+    let out = cli(s(&["check", "tcp", "127.0.0.1", "--port", &open_port]))
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("probe-1") && text.contains("connected in"),
+        "{text}"
+    );
+    assert!(!text.contains('\x1b'), "no colours when not a terminal");
+
+    let out = cli(s(&[
+        "check",
+        "tcp",
+        "127.0.0.1",
+        "--port",
+        &closed_port,
+        "--json",
+    ]))
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(1), "failed everywhere → exit 1");
+    let check: serde_json::Value = serde_json::from_slice(&out.stdout).expect("--json prints JSON");
+    assert_eq!(check["results"][0]["error"]["code"], "refused");
+
+    let out = cli(s(&["agents", "--json"])).await.unwrap();
+    assert!(out.status.success());
+    let agents: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(agents[0]["name"], "probe-1");
+    assert_eq!(agents[0]["status"], "online");
+
+    let out = Command::new(env!("CARGO_BIN_EXE_netcheck"))
+        .args(["agents"])
+        .env("HOME", "/nonexistent")
+        .env_remove("NETCHECK_API_KEY")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no API key"));
+}

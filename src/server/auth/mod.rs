@@ -1,6 +1,7 @@
 //! Authentication: password login, JWT access tokens, rotating refresh-token sessions, and the
 //! extractors handlers use to require a signed-in user or an administrator.
 
+pub mod api_keys;
 pub mod password;
 pub mod ratelimit;
 pub mod routes;
@@ -55,8 +56,14 @@ impl FromRequest for AuthUser {
         Box::pin(async move {
             let state = state.ok_or_else(|| ApiError::internal("AppState missing"))?;
             let token = token.ok_or_else(unauthenticated)?;
-            let claims = state.jwt.verify(&token).ok_or_else(unauthenticated)?;
-            let user = users::Entity::find_by_id(claims.sub)
+            let user_id = if api_keys::is_api_key(&token) {
+                api_keys::authenticate(&state.db, &token)
+                    .await?
+                    .ok_or_else(unauthenticated)?
+            } else {
+                state.jwt.verify(&token).ok_or_else(unauthenticated)?.sub
+            };
+            let user = users::Entity::find_by_id(user_id)
                 .one(&state.db)
                 .await?
                 .ok_or_else(unauthenticated)?;

@@ -22,7 +22,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/login", web::post().to(login))
             .route("/refresh", web::post().to(refresh))
             .route("/logout", web::post().to(logout))
-            .route("/me", web::get().to(me)),
+            .route("/me", web::get().to(me))
+            .configure(super::api_keys::configure),
     );
 }
 

@@ -1,0 +1,333 @@
+//! `netcheck check …` and `netcheck agents`: a terminal client of the HTTP API, for people
+//! and scripts. Results print live, one line per agent, as they arrive.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use clap::{Args, Subcommand};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+#[derive(Debug, Args, Clone)]
+pub struct ClientArgs {
+    /// Base URL of the netcheck server.
+    #[arg(long, env = "NETCHECK_SERVER_URL", global = true)]
+    pub server: Option<String>,
+    /// Personal API key (create one with POST /api/v1/auth/api-keys).
+    #[arg(long, env = "NETCHECK_API_KEY", hide_env_values = true, global = true)]
+    pub api_key: Option<String>,
+    /// Client settings file with `server` and `api_key` (default ~/.config/netcheck/client.toml).
+    #[arg(long, env = "NETCHECK_CLIENT_CONFIG", global = true)]
+    pub client_config: Option<PathBuf>,
+    /// Print JSON instead of a table.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand, Clone)]
+pub enum CheckKind {
+    /// ICMP echo.
+    Ping {
+        target: String,
+        #[arg(long, default_value_t = 3)]
+        count: u8,
+    },
+    /// TCP connect.
+    Tcp {
+        target: String,
+        #[arg(long)]
+        port: u16,
+    },
+    /// HTTP(S) request.
+    Http {
+        url: String,
+        #[arg(long, default_value = "GET")]
+        method: String,
+        #[arg(long)]
+        follow_redirects: bool,
+    },
+    /// DNS query.
+    Dns {
+        name: String,
+        #[arg(long = "type", default_value = "A")]
+        record_type: String,
+        /// ip or ip:port; default: each agent's system resolver.
+        #[arg(long)]
+        resolver: Option<String>,
+    },
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct CheckArgs {
+    #[command(subcommand)]
+    pub kind: CheckKind,
+    /// Run only on these agents (ids); default: every online agent.
+    #[arg(long = "agent", global = true)]
+    pub agents: Vec<String>,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    server: Option<String>,
+    api_key: Option<String>,
+}
+
+struct Client {
+    http: reqwest::Client,
+    base: String,
+    key: String,
+}
+
+impl Client {
+    fn new(args: &ClientArgs) -> anyhow::Result<Self> {
+        let path = args.client_config.clone().or_else(|| {
+            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config/netcheck/client.toml"))
+        });
+        let file: FileConfig = match path {
+            Some(p) if p.exists() => toml::from_str(&std::fs::read_to_string(&p)?)
+                .with_context(|| format!("reading {}", p.display()))?,
+            _ => FileConfig::default(),
+        };
+        let base = args
+            .server
+            .clone()
+            .or(file.server)
+            .unwrap_or_else(|| "http://127.0.0.1:8080".into());
+        let Some(key) = args.api_key.clone().or(file.api_key) else {
+            bail!("no API key: pass --api-key, set NETCHECK_API_KEY, or put api_key in ~/.config/netcheck/client.toml");
+        };
+        Ok(Self {
+            http: reqwest::Client::new(),
+            base: base.trim_end_matches('/').to_string(),
+            key,
+        })
+    }
+
+    async fn call(&self, req: reqwest::RequestBuilder) -> anyhow::Result<reqwest::Response> {
+        let resp = req
+            .bearer_auth(&self.key)
+            .send()
+            .await
+            .with_context(|| format!("cannot reach {}", self.base))?;
+        if !resp.status().is_success() {
+            let status = resp.status();
+            let body: Value = resp.json().await.unwrap_or_default();
+            let msg = body["error"]["message"]
+                .as_str()
+                .unwrap_or("request failed");
+            bail!("{status}: {msg}");
+        }
+        Ok(resp)
+    }
+}
+
+struct Paint(bool);
+
+impl Paint {
+    fn status(&self, s: &str) -> String {
+        let code = match s {
+            "ok" => "32",
+            "failed" => "31",
+            "timeout" => "33",
+            _ => "90",
+        };
+        if self.0 {
+            format!("\x1b[{code}m{s:<8}\x1b[0m")
+        } else {
+            format!("{s:<8}")
+        }
+    }
+}
+
+fn f(v: &Value) -> String {
+    v.as_f64()
+        .map(|x| format!("{x:.2} ms"))
+        .unwrap_or_else(|| "—".into())
+}
+
+/// One line of facts for a result.
+pub fn describe(kind: &str, r: &Value) -> String {
+    let facts = match kind {
+        "ping" => format!(
+            "{}/{} replies, loss {:.0}%, rtt min/avg/max {}/{}/{}",
+            r["received"],
+            r["sent"],
+            r["loss_pct"].as_f64().unwrap_or(100.0),
+            f(&r["rtt_ms"]["min"]),
+            f(&r["rtt_ms"]["avg"]),
+            f(&r["rtt_ms"]["max"])
+        ),
+        "tcp" if r["connected"] == true => format!("connected in {}", f(&r["connect_ms"])),
+        "http" if r["status_code"].is_u64() => format!(
+            "HTTP {} {} total {}{}",
+            r["status_code"],
+            r["http_version"].as_str().unwrap_or(""),
+            f(&r["timings_ms"]["total"]),
+            r["tls"]["days_left"]
+                .as_i64()
+                .map(|d| format!(", cert {d} days left"))
+                .unwrap_or_default()
+        ),
+        "dns" => format!(
+            "{} {}",
+            r["rcode"].as_str().unwrap_or("no answer"),
+            r["answers"]
+                .as_array()
+                .map(|a| a
+                    .iter()
+                    .filter_map(|x| x["value"].as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "))
+                .unwrap_or_default()
+        ),
+        _ => String::new(),
+    };
+    match r["error"]["message"].as_str() {
+        Some(e) if facts.is_empty() => e.to_string(),
+        Some(e) => format!("{facts} ({e})"),
+        None => facts,
+    }
+}
+
+/// Runs a check and prints results live. Returns the process exit code: 0 when at least one
+/// agent succeeded, 1 when the check failed everywhere.
+pub async fn run_check(args: CheckArgs) -> anyhow::Result<u8> {
+    let client = Client::new(&args.client)?;
+    let (kind, target, options) = match &args.kind {
+        CheckKind::Ping { target, count } => ("ping", target.clone(), json!({ "count": count })),
+        CheckKind::Tcp { target, port } => ("tcp", target.clone(), json!({ "port": port })),
+        CheckKind::Http {
+            url,
+            method,
+            follow_redirects,
+        } => (
+            "http",
+            url.clone(),
+            json!({ "method": method.to_uppercase(), "follow_redirects": follow_redirects }),
+        ),
+        CheckKind::Dns {
+            name,
+            record_type,
+            resolver,
+        } => (
+            "dns",
+            name.clone(),
+            json!({ "record_type": record_type.to_uppercase(), "resolver": resolver }),
+        ),
+    };
+    let mut body = json!({ "type": kind, "target": target, "options": options });
+    if !args.agents.is_empty() {
+        body["agents"] = json!(args.agents);
+    }
+    let created: Value = client
+        .call(
+            client
+                .http
+                .post(format!("{}/api/v1/checks", client.base))
+                .json(&body),
+        )
+        .await?
+        .json()
+        .await?;
+    let id = created["id"]
+        .as_str()
+        .context("no check id in the answer")?
+        .to_string();
+    let paint = Paint(std::io::stdout().is_terminal() && !args.client.json);
+    if !args.client.json {
+        println!(
+            "{} {target} on {} agent(s) — {}/checks/{id}",
+            kind.to_uppercase(),
+            created["agents"],
+            client.base
+        );
+    }
+    let mut resp = client
+        .call(
+            client
+                .http
+                .get(format!("{}/api/v1/checks/{id}/events", client.base)),
+        )
+        .await?;
+    let mut buf = String::new();
+    'outer: while let Some(chunk) = resp.chunk().await? {
+        buf.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = buf.find("\n\n") {
+            let frame: String = buf.drain(..end + 2).collect();
+            let event = frame
+                .lines()
+                .find_map(|l| l.strip_prefix("event: "))
+                .unwrap_or("");
+            let data = frame
+                .lines()
+                .find_map(|l| l.strip_prefix("data: "))
+                .unwrap_or("null");
+            match event {
+                "result" if !args.client.json => {
+                    let r: Value = serde_json::from_str(data)?;
+                    let name = r["agent"]["name"].as_str().unwrap_or("?");
+                    println!(
+                        "  {name:<20} {} {}",
+                        paint.status(r["status"].as_str().unwrap_or("?")),
+                        describe(kind, &r)
+                    );
+                }
+                "finished" => break 'outer,
+                _ => {}
+            }
+        }
+    }
+    let check: Value = client
+        .call(
+            client
+                .http
+                .get(format!("{}/api/v1/checks/{id}", client.base)),
+        )
+        .await?
+        .json()
+        .await?;
+    if args.client.json {
+        println!("{}", serde_json::to_string_pretty(&check)?);
+    }
+    let any_ok = check["results"]
+        .as_array()
+        .is_some_and(|rs| rs.iter().any(|r| r["status"] == "ok"));
+    Ok(if any_ok { 0 } else { 1 })
+}
+
+/// `netcheck agents`: the agents and their status.
+pub async fn list_agents(args: ClientArgs) -> anyhow::Result<()> {
+    let client = Client::new(&args)?;
+    let agents: Vec<Value> = client
+        .call(client.http.get(format!("{}/api/v1/agents", client.base)))
+        .await?
+        .json()
+        .await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&agents)?);
+        return Ok(());
+    }
+    let paint = Paint(std::io::stdout().is_terminal());
+    println!(
+        "{:<20} {:<8} {:<25} {:<10} REGION",
+        "NAME", "STATUS", "LAST SEEN", "VERSION"
+    );
+    for a in agents {
+        let status = a["status"].as_str().unwrap_or("?");
+        println!(
+            "{:<20} {} {:<25} {:<10} {}",
+            a["name"].as_str().unwrap_or("?"),
+            paint
+                .status(if status == "online" { "ok" } else { status })
+                .replace("ok      ", "online  "),
+            a["last_seen_at"].as_str().unwrap_or("never"),
+            a["version"].as_str().unwrap_or("—"),
+            a["region"].as_str().unwrap_or("—"),
+        );
+    }
+    Ok(())
+}
