@@ -14,6 +14,9 @@ cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --all-targets --locked -- -D warnings
 
+echo "== container and service files"
+./scripts/validate-deploy.sh
+
 echo "== web UI: API types, type-check, lint, unit tests, build"
 ./scripts/build-ui.sh
 (cd frontend && npm run --silent lint && npm run --silent test)

@@ -39,6 +39,11 @@ pub enum Command {
     Check(crate::client::CheckArgs),
     /// List agents and their status (needs an administrator's API key).
     Agents(crate::client::ClientArgs),
+    /// Exit 0 when URL answers 2xx within 3 s (a container healthcheck without curl).
+    Health {
+        #[arg(default_value = "http://127.0.0.1:8080/readyz")]
+        url: String,
+    },
     /// Print the OpenAPI document of the HTTP API (the web UI's client types come from it).
     Openapi,
     /// Manage users from the command line.
@@ -144,11 +149,26 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             crate::telemetry::init(LogFormat::Human, "warn");
             return crate::client::list_agents(args).await;
         }
+        Command::Health { url } => {
+            let resp = reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(3))
+                .build()?
+                .get(&url)
+                .send()
+                .await
+                .with_context(|| format!("GET {url}"))?;
+            if !resp.status().is_success() {
+                anyhow::bail!("{url} answered {}", resp.status());
+            }
+            return Ok(());
+        }
         _ => {}
     }
     let settings = load_settings(&cli)?;
     match cli.command {
-        Command::Check(_) | Command::Agents(_) => unreachable!("handled above"),
+        Command::Check(_) | Command::Agents(_) | Command::Health { .. } => {
+            unreachable!("handled above")
+        }
         Command::Server(args) => run_server(settings, args).await,
         Command::Agent(args) => {
             let shutdown = shutdown_on_signal();

@@ -241,3 +241,28 @@ async fn the_cli_runs_checks_live_with_exit_codes_and_json() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no API key"));
 }
+
+#[tokio::test]
+async fn health_subcommand_reflects_readiness() {
+    let app = spawn_app().await;
+    let url = app.url("/readyz");
+    let ok = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_netcheck"))
+            .args(["health", &url])
+            .status()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(ok.success());
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let down = Command::new(env!("CARGO_BIN_EXE_netcheck"))
+        .args(["health", &format!("http://127.0.0.1:{port}/readyz")])
+        .status()
+        .unwrap();
+    assert!(!down.success());
+}
