@@ -110,6 +110,7 @@ async fn run_server(settings: Settings, args: ServerArgs) -> anyhow::Result<()> 
                 token,
                 hostname: None,
                 resolver: None,
+                metrics_listen: None,
                 concurrency: 256,
             };
             let shutdown = CancellationToken::new();

@@ -3,6 +3,7 @@
 //! recovery, so the session loop here reconnects (re-registering for fresh credentials) with
 //! jittered backoff, and stops for good when the token is revoked.
 
+pub mod metrics;
 pub mod probe;
 mod session;
 
@@ -31,6 +32,9 @@ pub struct AgentArgs {
     /// system's (/etc/resolv.conf).
     #[arg(long, env = "NETCHECK_AGENT_RESOLVER")]
     pub resolver: Option<String>,
+    /// Serve Prometheus metrics on this address (e.g. 127.0.0.1:9464).
+    #[arg(long, env = "NETCHECK_AGENT_METRICS_LISTEN")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
     /// Probes run at the same time at most.
     #[arg(long, env = "NETCHECK_AGENT_CONCURRENCY", default_value_t = 256)]
     pub concurrency: u16,
@@ -53,6 +57,15 @@ pub enum AgentError {
     Revoked,
     #[error("{0}")]
     Fatal(String),
+}
+
+/// Stops a background task when dropped.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Exit code of `netcheck agent` when its token is revoked (systemd: RestartPreventExitStatus=3).
@@ -145,6 +158,13 @@ pub async fn run(args: AgentArgs, shutdown: CancellationToken) -> Result<(), Age
         tracing::warn!("{msg}; ping checks will fail until this is fixed");
     }
     let stats = std::sync::Arc::new(session::Stats::default());
+    let _metrics_server = match args.metrics_listen {
+        Some(addr) => {
+            let listener = tokio::spawn(metrics::serve(addr, stats.metrics.clone()));
+            Some(AbortOnDrop(listener))
+        }
+        None => None,
+    };
     let mut backoff = Backoff { attempt: 0 };
     loop {
         let registration = tokio::select! {
@@ -185,6 +205,7 @@ pub async fn run(args: AgentArgs, shutdown: CancellationToken) -> Result<(), Age
                 return Err(AgentError::Revoked);
             }
             session::End::Lost(reason) => {
+                stats.metrics.reconnects.inc();
                 if session_started.elapsed() > Duration::from_secs(30) {
                     backoff.reset();
                 }

@@ -22,6 +22,7 @@ use crate::proto::check::CheckRequest;
 pub struct Stats {
     pub in_flight: AtomicU64,
     pub total: AtomicU64,
+    pub metrics: Arc<super::metrics::AgentMetrics>,
 }
 
 pub enum End {
@@ -172,8 +173,14 @@ fn handle(
     let user = reg.amqp.username.clone();
     let exchange = reg.amqp.results_exchange.clone();
     stats.in_flight.fetch_add(1, Ordering::Relaxed);
+    stats.metrics.in_flight.inc();
     tokio::spawn(async move {
         let result = prober.run(&request, agent_id).await;
+        stats.metrics.observe(
+            request.spec.check_type().as_str(),
+            result.status.as_str(),
+            result.duration_ms / 1000.0,
+        );
         let body = serde_json::to_vec(&result).expect("results serialise");
         let props = BasicProperties::default()
             .with_persistence(true)
@@ -200,6 +207,7 @@ fn handle(
         }
         stats.total.fetch_add(1, Ordering::Relaxed);
         stats.in_flight.fetch_sub(1, Ordering::Relaxed);
+        stats.metrics.in_flight.dec();
     });
 }
 

@@ -671,3 +671,43 @@ async fn metrics_move_when_checks_run() {
     assert_eq!(value(&after, "netcheck_results_stored_total"), 2.0);
     assert_eq!(value(&after, "netcheck_result_latency_seconds_count"), 2.0);
 }
+
+#[tokio::test]
+async fn agent_metrics_count_probes_by_type_and_outcome() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let rig = rig_with(&["--metrics-listen", &listen], |_| {}).await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    rig.run(json!({"type": "tcp", "target": "127.0.0.1", "options": {"port": closed}}))
+        .await;
+    rig.run(json!({"type": "ping", "target": "127.0.0.1", "options": {"count": 1}}))
+        .await;
+    let text = reqwest::get(format!("http://{listen}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains("netcheck_agent_probes_total{type=\"tcp\",outcome=\"failed\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("netcheck_agent_probes_total{type=\"ping\",outcome=\"ok\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("netcheck_agent_probe_duration_seconds_count{type=\"ping\"} 1"),
+        "{text}"
+    );
+    assert!(text.contains("netcheck_agent_in_flight 0"), "{text}");
+    assert!(text.contains("netcheck_agent_reconnects_total 0"), "{text}");
+}
