@@ -15,7 +15,7 @@ use super::probe::Prober;
 use super::AgentArgs;
 use crate::amqp::{Publisher, Watch};
 use crate::proto::agent::{Heartbeat, RegisterResponse};
-use crate::proto::check::CheckRequest;
+use crate::proto::check::{CheckRequest, CheckResult};
 
 /// Counters the heartbeat reports.
 #[derive(Default)]
@@ -23,6 +23,66 @@ pub struct Stats {
     pub in_flight: AtomicU64,
     pub total: AtomicU64,
     pub metrics: Arc<super::metrics::AgentMetrics>,
+    /// Results whose publish failed (broker gone); sent again on the next session. Their
+    /// requests stay unacked, so the broker redelivers them and they are answered from here
+    /// instead of being probed twice.
+    pub outbox: std::sync::Mutex<std::collections::HashMap<uuid::Uuid, CheckResult>>,
+    /// Checks answered recently, so a redelivered request is acked rather than probed again.
+    pub answered: std::sync::Mutex<std::collections::HashMap<uuid::Uuid, Instant>>,
+}
+
+/// How long an answered check is remembered.
+const ANSWERED_FOR: Duration = Duration::from_secs(600);
+
+/// Most results kept for a later session.
+const OUTBOX_MAX: usize = 10_000;
+
+fn result_props(user: &str, result: &CheckResult) -> BasicProperties {
+    BasicProperties::default()
+        .with_persistence(true)
+        .with_content_type("application/json")
+        .with_user_id(user)
+        .with_message_id(&format!("{}:{}", result.check_id, result.agent_id))
+        .with_timestamp(chrono::Utc::now().timestamp() as u64)
+        .finish()
+}
+
+/// Publishes what earlier sessions could not.
+async fn flush_outbox(publisher: &Publisher, reg: &RegisterResponse, stats: &Stats) {
+    let pending: Vec<CheckResult> = stats
+        .outbox
+        .lock()
+        .expect("outbox lock")
+        .values()
+        .cloned()
+        .collect();
+    for result in pending {
+        let body = serde_json::to_vec(&result).expect("results serialise");
+        let props = result_props(&reg.amqp.username, &result);
+        if publisher
+            .publish(
+                props,
+                body,
+                &reg.amqp.results_exchange,
+                "",
+                Duration::from_secs(10),
+            )
+            .await
+            .is_ok()
+        {
+            stats
+                .outbox
+                .lock()
+                .expect("outbox lock")
+                .remove(&result.check_id);
+            stats
+                .answered
+                .lock()
+                .expect("answered lock")
+                .insert(result.check_id, Instant::now());
+            tracing::info!(check_id = %result.check_id, "delivered a result kept from a lost session");
+        }
+    }
 }
 
 pub enum End {
@@ -90,6 +150,7 @@ pub async fn run(
         }
     };
     tracing::info!(queue = %creds.queue, "consuming check requests");
+    flush_outbox(&publisher, reg, &stats).await;
 
     let session_end = CancellationToken::new();
     let heartbeats = tokio::spawn(heartbeat_loop(
@@ -159,6 +220,34 @@ fn handle(
         }
     };
     let agent_id = reg.agent_id;
+    let kept = stats
+        .outbox
+        .lock()
+        .expect("outbox lock")
+        .remove(&request.check_id);
+    if let Some(result) = kept {
+        // A redelivery of a request already answered while the broker was away.
+        let (publisher, stats, user, exchange) = (
+            publisher.clone(),
+            stats.clone(),
+            reg.amqp.username.clone(),
+            reg.amqp.results_exchange.clone(),
+        );
+        tokio::spawn(async move {
+            publish_result(&publisher, &stats, &user, &exchange, result, tag).await
+        });
+        return;
+    }
+    if stats
+        .answered
+        .lock()
+        .expect("answered lock")
+        .contains_key(&request.check_id)
+    {
+        tracing::debug!(check_id = %request.check_id, "redelivered request already answered");
+        tokio::spawn(ack(publisher.clone()));
+        return;
+    }
     if !request.agents.contains(&agent_id) {
         tracing::debug!(check_id = %request.check_id, "check not meant for this agent");
         tokio::spawn(ack(publisher.clone()));
@@ -250,6 +339,47 @@ async fn heartbeat_loop(
             }
             Ok(_) => tracing::debug!("heartbeat sent"),
             Err(e) => tracing::warn!(error = %e, "heartbeat failed"),
+        }
+    }
+}
+
+/// Publishes a result (confirmed), then acks its request. When the broker is gone the result
+/// waits in the outbox for the next session.
+async fn publish_result(
+    publisher: &Publisher,
+    stats: &Stats,
+    user: &str,
+    exchange: &str,
+    result: CheckResult,
+    tag: u64,
+) {
+    let body = serde_json::to_vec(&result).expect("results serialise");
+    match publisher
+        .publish(
+            result_props(user, &result),
+            body,
+            exchange,
+            "",
+            Duration::from_secs(10),
+        )
+        .await
+    {
+        Ok(()) => {
+            let _ = publisher
+                .channel()
+                .basic_ack(BasicAckArguments::new(tag, false))
+                .await;
+            tracing::debug!(check_id = %result.check_id, status = result.status.as_str(), "result published");
+            let mut answered = stats.answered.lock().expect("answered lock");
+            answered.retain(|_, at| at.elapsed() < ANSWERED_FOR);
+            answered.insert(result.check_id, Instant::now());
+        }
+        Err(e) => {
+            tracing::warn!(check_id = %result.check_id, error = %e, "could not publish result; keeping it for the next session");
+            let mut outbox = stats.outbox.lock().expect("outbox lock");
+            if outbox.len() < OUTBOX_MAX {
+                outbox.insert(result.check_id, result);
+            }
         }
     }
 }

@@ -78,3 +78,204 @@ async fn disruptive_broker_restart_agents_come_back_by_themselves() {
         );
     }
 }
+
+fn pg_ctl(action: &str) {
+    let version = std::fs::read_dir("/etc/postgresql")
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .file_name();
+    let status = Command::new("pg_ctlcluster")
+        .args([
+            "--skip-systemctl-redirect",
+            version.to_str().unwrap(),
+            "main",
+            action,
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success(), "pg_ctlcluster {action}");
+}
+
+fn redis_start() {
+    let status = Command::new("redis-server")
+        .args([
+            "--daemonize",
+            "yes",
+            "--bind",
+            "127.0.0.1",
+            "-::1",
+            "--port",
+            "6379",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            "/var/lib/redis",
+            "--logfile",
+            "/var/log/redis/ci.log",
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+async fn result_of(rig: &crate::checks::Rig, id: &str) -> Value {
+    rig.app
+        .client
+        .get(rig.app.url(&format!("/api/v1/checks/{id}")))
+        .bearer_auth(&rig.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn disruptive_broker_restart_mid_check_the_result_lands_once() {
+    let rig = crate::checks::rig_with(&[], |s| s.checks.grace_ms = 45_000).await;
+    let resp = rig.create(serde_json::json!({"type": "ping", "target": "127.0.0.1", "options": {"count": 8, "interval_ms": 500}})).await;
+    let id = resp.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Let the agent take the request, then take the broker away while it probes.
+    let queue = format!("netcheck.agent.{}", rig.agent_id.replace('-', ""));
+    let vhost = rig.app.settings.amqp.vhost.clone();
+    eventually("request delivered", Duration::from_secs(10), || async {
+        let q: Value = reqwest::Client::new()
+            .get(format!("http://127.0.0.1:15672/api/queues/{vhost}/{queue}"))
+            .basic_auth("guest", Some("guest"))
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        (q["messages_unacknowledged"].as_u64() == Some(1)).then_some(())
+    })
+    .await;
+    rabbitmqctl(&["stop_app"]);
+    tokio::time::sleep(Duration::from_secs(3)).await; // the outage itself
+    rabbitmqctl(&["start_app"]);
+    rabbitmqctl(&["await_startup"]);
+    let streamed = rig.events(&id).await;
+    assert_eq!(streamed.len(), 1);
+    let check = result_of(&rig, &id).await;
+    let results = check["results"].as_array().unwrap();
+    assert_eq!(results.len(), 1, "stored once");
+    assert_eq!(results[0]["status"], "ok", "{check}");
+    assert_eq!(results[0]["received"], 8);
+    assert_eq!(rig.app.state.metrics.results_stored.get(), 1);
+}
+
+#[tokio::test]
+async fn disruptive_postgres_restart_is_503_meanwhile_and_loses_no_result() {
+    let rig = crate::checks::rig_with(&[], |s| {
+        s.checks.grace_ms = 45_000;
+        s.database.connect_timeout_secs = 1;
+    })
+    .await;
+    let resp = rig.create(serde_json::json!({"type": "ping", "target": "127.0.0.1", "options": {"count": 6, "interval_ms": 500}})).await;
+    let id = resp.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    pg_ctl("stop");
+    let down = rig
+        .create(serde_json::json!({"type": "ping", "target": "127.0.0.1"}))
+        .await;
+    let status = down.status();
+    let body: Value = down.json().await.unwrap();
+    let readyz = reqwest::get(rig.app.url("/readyz")).await.unwrap().status();
+    tokio::time::sleep(Duration::from_secs(4)).await; // the probe finishes while the database is away
+    pg_ctl("start");
+    assert_eq!(status, reqwest::StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["error"]["code"], "dependency_unavailable");
+    assert_eq!(readyz, reqwest::StatusCode::SERVICE_UNAVAILABLE);
+    // The result waited in the broker and is stored once the database is back.
+    let check = eventually(
+        "result stored after the restart",
+        Duration::from_secs(60),
+        || async {
+            let c = rig
+                .app
+                .client
+                .get(rig.app.url(&format!("/api/v1/checks/{id}")))
+                .bearer_auth(&rig.token)
+                .send()
+                .await
+                .ok()?;
+            let c: Value = c.json().await.ok()?;
+            (c["status"] == "finished").then_some(c)
+        },
+    )
+    .await;
+    assert_eq!(check["results"][0]["status"], "ok", "{check}");
+    assert_eq!(check["results"][0]["received"], 6);
+    eventually("ready again", Duration::from_secs(30), || async {
+        (reqwest::get(rig.app.url("/readyz")).await.ok()?.status() == reqwest::StatusCode::OK)
+            .then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn disruptive_redis_down_checks_still_run_and_live_events_resume() {
+    let rig = crate::checks::rig().await;
+    let out = Command::new("redis-cli")
+        .args(["shutdown", "nosave"])
+        .output()
+        .unwrap();
+    let _ = out; // redis-cli reports the dropped connection as an error
+    let guard = scopeguard_restart();
+    eventually("redis down", Duration::from_secs(10), || async {
+        tokio::net::TcpStream::connect("127.0.0.1:6379")
+            .await
+            .is_err()
+            .then_some(())
+    })
+    .await;
+    // Checks run and stream (the stream polls PostgreSQL while Redis is away).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let (check, streamed) = rig
+        .run(serde_json::json!({"type": "tcp", "target": "127.0.0.1", "options": {"port": port}}))
+        .await;
+    assert_eq!(check["results"].as_array().unwrap().len(), 1);
+    assert_eq!(streamed.len(), 1);
+    drop(guard);
+    eventually("redis up", Duration::from_secs(10), || async {
+        tokio::net::TcpStream::connect("127.0.0.1:6379")
+            .await
+            .ok()
+            .map(|_| ())
+    })
+    .await;
+    let started = std::time::Instant::now();
+    let (_, streamed) = rig.run(serde_json::json!({"type": "ping", "target": "127.0.0.1", "options": {"count": 4, "interval_ms": 300}})).await;
+    assert_eq!(streamed.len(), 1);
+    assert!(
+        started.elapsed() < Duration::from_millis(4500),
+        "live again (pub/sub), not the 5 s poll: {:?}",
+        started.elapsed()
+    );
+}
+
+/// Restarts Redis when dropped, even if the test fails.
+fn scopeguard_restart() -> impl Drop {
+    struct Restart;
+    impl Drop for Restart {
+        fn drop(&mut self) {
+            redis_start();
+        }
+    }
+    Restart
+}

@@ -77,6 +77,15 @@ async fn replay(
     sent: &mut HashSet<Uuid>,
     out: &mpsc::Sender<Bytes>,
 ) -> Result<bool, ()> {
+    // The check's state is read before its results: when it is finished, the results read
+    // afterwards are complete (reading them first could miss one stored in between).
+    let Some(c) = check::Entity::find_by_id(check_id)
+        .one(&state.db)
+        .await
+        .map_err(|_| ())?
+    else {
+        return Ok(true);
+    };
     let rows = result::Entity::find()
         .filter(result::Column::CheckId.eq(check_id))
         .all(&state.db)
@@ -89,21 +98,14 @@ async fn replay(
                 .map_err(|_| ())?;
         }
     }
-    let c = check::Entity::find_by_id(check_id)
-        .one(&state.db)
-        .await
-        .map_err(|_| ())?;
-    match c {
-        Some(c) if c.status == "finished" => {
-            let done = serde_json::json!({ "id": check_id, "status": "finished", "finished_at": c.finished_at });
-            out.send(frame(&Event::Finished(done)))
-                .await
-                .map_err(|_| ())?;
-            Ok(true)
-        }
-        Some(_) => Ok(false),
-        None => Ok(true),
+    if c.status == "finished" {
+        let done = serde_json::json!({ "id": check_id, "status": "finished", "finished_at": c.finished_at });
+        out.send(frame(&Event::Finished(done)))
+            .await
+            .map_err(|_| ())?;
+        return Ok(true);
     }
+    Ok(false)
 }
 
 /// Feeds `out` with the SSE frames of one check until it finishes or the client leaves.
