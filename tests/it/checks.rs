@@ -380,7 +380,7 @@ async fn ping_to_a_slow_host_measures_its_delay() {
     let r = only(&check);
     assert_eq!(r["received"], 3, "{r}");
     let min = r["rtt_ms"]["min"].as_f64().unwrap();
-    assert!((50.0..150.0).contains(&min), "RTT to a 50 ms host: {min}");
+    assert!((50.0..500.0).contains(&min), "RTT to a 50 ms host: {min}");
 }
 
 #[tokio::test]

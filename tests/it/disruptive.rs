@@ -263,7 +263,7 @@ async fn disruptive_redis_down_checks_still_run_and_live_events_resume() {
     let (_, streamed) = rig.run(serde_json::json!({"type": "ping", "target": "127.0.0.1", "options": {"count": 4, "interval_ms": 300}})).await;
     assert_eq!(streamed.len(), 1);
     assert!(
-        started.elapsed() < Duration::from_millis(4500),
+        started.elapsed() < Duration::from_millis(4800),
         "live again (pub/sub), not the 5 s poll: {:?}",
         started.elapsed()
     );
