@@ -152,10 +152,12 @@ impl From<sea_orm::DbErr> for ApiError {
         match &err {
             DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => {
                 tracing::warn!(error = %err, "database unavailable");
+                crate::server::metrics::dependency_error("database");
                 Self::unavailable("database")
             }
             _ if is_connection_failure(&err) => {
                 tracing::warn!(error = %err, "database unavailable");
+                crate::server::metrics::dependency_error("database");
                 Self::unavailable("database")
             }
             _ => Self::internal(err),
@@ -175,6 +177,7 @@ fn is_connection_failure(err: &sea_orm::DbErr) -> bool {
 impl From<deadpool_redis::PoolError> for ApiError {
     fn from(err: deadpool_redis::PoolError) -> Self {
         tracing::warn!(error = %err, "redis unavailable");
+        crate::server::metrics::dependency_error("redis");
         Self::unavailable("redis")
     }
 }
@@ -182,6 +185,7 @@ impl From<deadpool_redis::PoolError> for ApiError {
 impl From<deadpool_redis::redis::RedisError> for ApiError {
     fn from(err: deadpool_redis::redis::RedisError) -> Self {
         tracing::warn!(error = %err, "redis unavailable");
+        crate::server::metrics::dependency_error("redis");
         Self::unavailable("redis")
     }
 }

@@ -17,6 +17,24 @@ pub struct Reason {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Dependency {
+    pub dependency: String,
+}
+
+/// Failures talking to PostgreSQL, Redis or the broker, counted wherever they surface
+/// (process-wide, so error conversions can count without access to the server state).
+pub static DEPENDENCY_ERRORS: std::sync::LazyLock<Family<Dependency, Counter>> =
+    std::sync::LazyLock::new(Family::default);
+
+pub fn dependency_error(dependency: &str) {
+    DEPENDENCY_ERRORS
+        .get_or_create(&Dependency {
+            dependency: dependency.into(),
+        })
+        .inc();
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct Status {
     pub status: String,
 }

@@ -113,6 +113,7 @@ fn name_taken(name: &str) -> ApiError {
 
 pub(crate) fn broker_error(err: ManagementError) -> ApiError {
     tracing::error!(error = %err, "broker provisioning failed");
+    crate::server::metrics::dependency_error("broker");
     ApiError::unavailable("broker").with_details(serde_json::json!({
         "dependency": "broker",
         "reason": "the RabbitMQ management API did not complete the change; nothing was changed",

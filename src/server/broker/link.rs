@@ -74,6 +74,7 @@ impl BrokerLink {
                 r = self.session(&settings, on_result.clone()) => r,
             };
             *self.publisher.write().await = None;
+            crate::server::metrics::dependency_error("broker");
             if started.elapsed() > Duration::from_secs(30) {
                 attempt = 0;
             }

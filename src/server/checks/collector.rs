@@ -95,6 +95,7 @@ pub async fn handle(state: actix_web::web::Data<AppState>, d: Delivery) {
         Err(e) => {
             // Not stored: give it back to the broker after a pause (the database may be down).
             tracing::warn!(error = %e, "could not store a result; requeueing");
+            crate::server::metrics::dependency_error("database");
             tokio::time::sleep(Duration::from_secs(1)).await;
             let _ = d
                 .channel
