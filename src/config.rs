@@ -122,6 +122,8 @@ pub struct RedisSettings {
     pub url: SecretString,
     /// Prefix of every key netcheck writes, so several deployments can share one Redis.
     pub key_prefix: String,
+    /// Upper bound of the connection pool.
+    pub pool_size: usize,
 }
 
 impl Default for RedisSettings {
@@ -129,6 +131,7 @@ impl Default for RedisSettings {
         Self {
             url: "redis://127.0.0.1:6379".into(),
             key_prefix: "netcheck".into(),
+            pool_size: 64,
         }
     }
 }

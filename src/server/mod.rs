@@ -89,6 +89,7 @@ impl Application {
             .builder()
             .context("redis.url")?
             .runtime(deadpool_redis::Runtime::Tokio1)
+            .max_size(settings.redis.pool_size)
             .wait_timeout(Some(std::time::Duration::from_secs(2)))
             .create_timeout(Some(std::time::Duration::from_secs(2)))
             .build()
@@ -175,6 +176,13 @@ impl Application {
                 .default_service(web::to(not_found))
         })
         .workers(workers)
+        // Live event frames are small writes; without this, Nagle's algorithm and the client's
+        // delayed ACK hold each one back ~40 ms.
+        .on_connect(|conn, _| {
+            if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
+                let _ = tcp.set_nodelay(true);
+            }
+        })
         .listen(listener)?
         .run();
         Ok(Self {

@@ -6,7 +6,7 @@ use std::time::Duration;
 use amqprs::channel::{BasicAckArguments, BasicNackArguments};
 use sea_orm::entity::prelude::*;
 
-use super::{events, model::result, store_result, Stored};
+use super::{events, store_result, Stored};
 use crate::proto::check::{CheckResult, ResultStatus};
 use crate::server::broker::link::Delivery;
 use crate::server::AppState;
@@ -60,7 +60,7 @@ pub async fn handle(state: actix_web::web::Data<AppState>, d: Delivery) {
         return ack(&d).await;
     }
     match store_result(&state.db, &result).await {
-        Ok(Stored::New { finished }) => {
+        Ok(Stored::New { finished, row }) => {
             ack(&d).await;
             state.metrics.results_stored.inc();
             // Check ids are UUIDv7: their timestamp is the creation time.
@@ -72,12 +72,7 @@ pub async fn handle(state: actix_web::web::Data<AppState>, d: Delivery) {
                     .result_latency
                     .observe((now - created).max(0.0));
             }
-            if let Ok(Some(row)) = result::Entity::find_by_id((result.check_id, result.agent_id))
-                .one(&state.db)
-                .await
-            {
-                events::publish_result(&state, row).await;
-            }
+            events::publish_result(&state, *row).await;
             if finished {
                 state.metrics.checks_finished.inc();
                 events::publish_finished(&state, result.check_id).await;

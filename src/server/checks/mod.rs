@@ -239,10 +239,13 @@ async fn publish(state: &AppState, request: &CheckRequest, fanout: bool) -> ApiR
 }
 
 /// What became of an incoming result.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq)]
 pub enum Stored {
     /// Stored; `finished` when it was the last one missing.
-    New { finished: bool },
+    New {
+        finished: bool,
+        row: Box<result::Model>,
+    },
     /// This agent's result was already stored (a redelivery).
     Duplicate,
     /// The agent was not asked to run this check.
@@ -268,7 +271,7 @@ pub async fn store_result(db: &DatabaseConnection, r: &CheckResult) -> Result<St
         txn.rollback().await?;
         return Ok(Stored::NotAsked);
     }
-    let updated = result::Entity::update_many()
+    let mut updated = result::Entity::update_many()
         .col_expr(result::Column::Status, Expr::value(r.status.as_str()))
         .col_expr(
             result::Column::Error,
@@ -292,10 +295,9 @@ pub async fn store_result(db: &DatabaseConnection, r: &CheckResult) -> Result<St
         .filter(result::Column::CheckId.eq(r.check_id))
         .filter(result::Column::AgentId.eq(r.agent_id))
         .filter(result::Column::Status.eq("pending"))
-        .exec(&txn)
-        .await?
-        .rows_affected;
-    if updated == 0 {
+        .exec_with_returning(&txn)
+        .await?;
+    let Some(row) = updated.pop() else {
         let exists = result::Entity::find_by_id((r.check_id, r.agent_id))
             .one(&txn)
             .await?
@@ -306,7 +308,7 @@ pub async fn store_result(db: &DatabaseConnection, r: &CheckResult) -> Result<St
         } else {
             Stored::NotAsked
         });
-    }
+    };
     let finished = txn
         .execute_raw(Statement::from_sql_and_values(
             txn.get_database_backend(),
@@ -319,7 +321,10 @@ pub async fn store_result(db: &DatabaseConnection, r: &CheckResult) -> Result<St
         .rows_affected()
         == 1;
     txn.commit().await?;
-    Ok(Stored::New { finished })
+    Ok(Stored::New {
+        finished,
+        row: Box::new(row),
+    })
 }
 
 /// Finishes checks past their deadline, marking agents that never answered `timeout`.
