@@ -4,16 +4,13 @@
 pub mod protocol;
 pub mod routes;
 
-use base64::Engine;
 use chrono::{DateTime, Utc};
 use deadpool_redis::redis;
-use rand::RngCore;
 use sea_orm::entity::prelude::*;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 use utoipa::ToSchema;
 
+use super::auth::secret_token;
 use super::error::{ApiError, ApiResult};
 use super::AppState;
 
@@ -127,36 +124,9 @@ impl Agent {
     }
 }
 
-/// A freshly minted token: what the agent is given, and what the server keeps.
-pub struct NewToken {
-    pub token: String,
-    pub token_id: String,
-    pub hash: Vec<u8>,
-}
-
-pub fn new_token() -> NewToken {
-    let mut id = [0u8; 8];
-    let mut secret = [0u8; 32];
-    rand::rng().fill_bytes(&mut id);
-    rand::rng().fill_bytes(&mut secret);
-    let token_id: String = id.iter().map(|b| format!("{b:02x}")).collect();
-    let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret);
-    NewToken {
-        token: format!("{TOKEN_PREFIX}_{token_id}_{secret}"),
-        hash: Sha256::digest(secret.as_bytes()).to_vec(),
-        token_id,
-    }
-}
-
-/// Splits `nca_<id>_<secret>`; `None` for anything else.
-fn parse_token(token: &str) -> Option<(&str, &str)> {
-    let mut parts = token.splitn(3, '_');
-    let (prefix, id, secret) = (parts.next()?, parts.next()?, parts.next()?);
-    (prefix == TOKEN_PREFIX
-        && id.len() == 16
-        && id.bytes().all(|b| b.is_ascii_hexdigit())
-        && !secret.is_empty())
-    .then_some((id, secret))
+/// Mints an agent token (`nca_<id>_<secret>`).
+pub fn new_token() -> secret_token::Minted {
+    secret_token::mint(TOKEN_PREFIX)
 }
 
 fn invalid_token() -> ApiError {
@@ -165,14 +135,13 @@ fn invalid_token() -> ApiError {
 
 /// Finds the agent a token belongs to; the same 401 for every kind of bad token.
 pub async fn authenticate(db: &DatabaseConnection, token: &str) -> ApiResult<Model> {
-    let (id, secret) = parse_token(token).ok_or_else(invalid_token)?;
+    let (id, secret) = secret_token::parse(TOKEN_PREFIX, token).ok_or_else(invalid_token)?;
     let agent = Entity::find()
         .filter(Column::TokenId.eq(id))
         .one(db)
         .await?
         .ok_or_else(invalid_token)?;
-    let presented = Sha256::digest(secret.as_bytes());
-    if presented.as_slice().ct_eq(&agent.token_hash).into() {
+    if secret_token::matches(secret, &agent.token_hash) {
         Ok(agent)
     } else {
         Err(invalid_token())
@@ -236,29 +205,5 @@ pub async fn forget(state: &AppState, agent_id: Uuid) {
             .arg(agent_id.to_string())
             .query_async(&mut conn)
             .await;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tokens_parse_and_only_the_secret_hash_is_kept() {
-        let t = new_token();
-        let (id, secret) = parse_token(&t.token).unwrap();
-        assert_eq!(id, t.token_id);
-        assert_eq!(Sha256::digest(secret.as_bytes()).to_vec(), t.hash);
-        assert!(!t.token.contains(&format!("{:x?}", t.hash)));
-        for bad in [
-            "",
-            "nca",
-            "nca_1234_x",
-            "xyz_0123456789abcdef_secret",
-            "nca_0123456789abcdeg_s",
-            "nca_0123456789abcdef_",
-        ] {
-            assert!(parse_token(bad).is_none(), "{bad}");
-        }
     }
 }

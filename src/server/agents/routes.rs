@@ -193,7 +193,7 @@ pub async fn create_agent(
         name: Set(name.to_string()),
         region: Set(region),
         labels: Set(serde_json::json!(labels)),
-        token_id: Set(token.token_id),
+        token_id: Set(token.id),
         token_hash: Set(token.hash),
         broker_user: Set(crate::server::broker::agent_user(id)),
         created_at: Set(Utc::now()),
@@ -320,7 +320,7 @@ pub async fn rotate(state: &AppState, agent: super::Model) -> ApiResult<String> 
     let token = new_token();
     let id = agent.id;
     let mut model: super::ActiveModel = agent.into();
-    model.token_id = Set(token.token_id);
+    model.token_id = Set(token.id);
     model.token_hash = Set(token.hash);
     model.update(&state.db).await?;
     state

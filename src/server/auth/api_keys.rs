@@ -2,17 +2,13 @@
 //! access token is (`Authorization: Bearer nck_…`). Shown once, stored hashed, revocable.
 
 use actix_web::{web, HttpResponse};
-use base64::Engine;
 use chrono::{DateTime, Utc};
-use rand::RngCore;
 use sea_orm::entity::prelude::*;
 use sea_orm::{ActiveValue::Set, QueryOrder};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 use utoipa::ToSchema;
 
-use super::AuthUser;
+use super::{secret_token, AuthUser};
 use crate::server::error::{ApiError, ApiResult, ErrorBody};
 use crate::server::extract::Json;
 use crate::server::AppState;
@@ -85,12 +81,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/api-keys/{id}", web::delete().to(revoke));
 }
 
-fn split(token: &str) -> Option<(&str, &str)> {
-    let mut parts = token.splitn(3, '_');
-    let (p, id, secret) = (parts.next()?, parts.next()?, parts.next()?);
-    (p == PREFIX && id.len() == 16 && !secret.is_empty()).then_some((id, secret))
-}
-
 /// Whether a bearer credential is an API key (rather than a JWT).
 pub fn is_api_key(token: &str) -> bool {
     token.starts_with("nck_")
@@ -98,14 +88,13 @@ pub fn is_api_key(token: &str) -> bool {
 
 /// The user an API key belongs to; `None` for unknown, wrong, expired or revoked keys.
 pub async fn authenticate(db: &DatabaseConnection, token: &str) -> ApiResult<Option<Uuid>> {
-    let Some((id, secret)) = split(token) else {
+    let Some((id, secret)) = secret_token::parse(PREFIX, token) else {
         return Ok(None);
     };
     let Some(key) = Entity::find().filter(Column::KeyId.eq(id)).one(db).await? else {
         return Ok(None);
     };
-    let presented = Sha256::digest(secret.as_bytes());
-    if !bool::from(presented.as_slice().ct_eq(&key.key_hash))
+    if !secret_token::matches(secret, &key.key_hash)
         || key.expires_at.is_some_and(|e| e <= Utc::now())
     {
         return Ok(None);
@@ -144,18 +133,13 @@ pub async fn create(
             "expires_at must be in the future",
         ));
     }
-    let mut id_bytes = [0u8; 8];
-    let mut secret = [0u8; 32];
-    rand::rng().fill_bytes(&mut id_bytes);
-    rand::rng().fill_bytes(&mut secret);
-    let key_id: String = id_bytes.iter().map(|b| format!("{b:02x}")).collect();
-    let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret);
+    let minted = secret_token::mint(PREFIX);
     let model = ActiveModel {
         id: Set(Uuid::now_v7()),
         user_id: Set(user.0.id),
         name: Set(name.trim().to_string()),
-        key_id: Set(key_id.clone()),
-        key_hash: Set(Sha256::digest(secret.as_bytes()).to_vec()),
+        key_id: Set(minted.id),
+        key_hash: Set(minted.hash),
         created_at: Set(Utc::now()),
         expires_at: Set(expires_at),
         last_used_at: Set(None),
@@ -166,7 +150,7 @@ pub async fn create(
         .insert_header(("Cache-Control", "no-store"))
         .json(CreatedApiKey {
             api_key: model.into(),
-            key: format!("{PREFIX}_{key_id}_{secret}"),
+            key: minted.token,
         }))
 }
 

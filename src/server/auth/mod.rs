@@ -5,6 +5,7 @@ pub mod api_keys;
 pub mod password;
 pub mod ratelimit;
 pub mod routes;
+pub mod secret_token;
 pub mod sessions;
 pub mod tokens;
 
@@ -27,7 +28,8 @@ pub struct AuthUser(pub users::Model);
 #[derive(Debug, Clone)]
 pub struct AdminUser(pub users::Model);
 
-fn bearer(req: &HttpRequest) -> Option<String> {
+/// The credential of an `Authorization: Bearer …` header.
+pub fn bearer(req: &HttpRequest) -> Option<String> {
     let value = req
         .headers()
         .get(actix_web::http::header::AUTHORIZATION)?
