@@ -329,3 +329,47 @@ mod tests {
         assert_eq!(parse_ip_loose("1e100"), None);
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// Any text a user can type is classified without panicking.
+        #[test]
+        fn arbitrary_hosts_never_panic(host in "\\PC{0,80}") {
+            let _ = parse_ip_loose(&host);
+            let _ = Policy::default().check_host(&host);
+        }
+
+        /// Every address in a refused range is refused in every spelling: dotted, decimal,
+        /// hex, IPv4-mapped IPv6.
+        #[test]
+        fn refused_v4_addresses_are_refused_in_every_spelling(a in any::<u32>()) {
+            let ip = Ipv4Addr::from(a);
+            let p = Policy::default();
+            let refused = p.check(IpAddr::V4(ip)).is_err();
+            prop_assert_eq!(p.check_host(&a.to_string()).is_err(), refused);
+            prop_assert_eq!(p.check_host(&format!("0x{a:x}")).is_err(), refused);
+            prop_assert_eq!(p.check_host(&format!("::ffff:{ip}")).is_err(), refused);
+            prop_assert_eq!(p.check_host(&ip.to_string()).is_err(), refused);
+        }
+
+        /// NAT64 and 6to4 forms inherit the verdict of the IPv4 address they carry.
+        #[test]
+        fn embedded_v4_forms_follow_their_v4_address(a in any::<u32>()) {
+            let ip = Ipv4Addr::from(a);
+            let o = ip.octets();
+            let p = Policy::default();
+            if p.check(IpAddr::V4(ip)).is_err() {
+                let nat64: Ipv6Addr = format!("64:ff9b::{:x}{:02x}:{:x}{:02x}", o[0], o[1], o[2], o[3]).parse().unwrap();
+                prop_assert!(p.check(IpAddr::V6(nat64)).is_err());
+                let six_to_four: Ipv6Addr = format!("2002:{:x}{:02x}:{:x}{:02x}::1", o[0], o[1], o[2], o[3]).parse().unwrap();
+                prop_assert!(p.check(IpAddr::V6(six_to_four)).is_err());
+            }
+        }
+    }
+}

@@ -450,3 +450,39 @@ mod tests {
         assert_eq!(spec.budget_ms(), 3000);
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// Whatever bytes arrive from the broker, decoding fails cleanly or yields a value.
+        #[test]
+        fn arbitrary_messages_decode_without_panicking(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = serde_json::from_slice::<CheckRequest>(&bytes);
+            let _ = serde_json::from_slice::<CheckResult>(&bytes);
+        }
+
+        /// Mutated JSON of a real result (truncated, or a byte flipped) never panics the decoder.
+        #[test]
+        fn mutated_results_decode_without_panicking(cut in 0usize..400, flip in 0usize..400, byte in any::<u8>()) {
+            let r = CheckResult {
+                protocol_version: 1,
+                check_id: Uuid::nil(),
+                agent_id: Uuid::nil(),
+                status: ResultStatus::Ok,
+                error: None,
+                started_at: chrono::Utc::now(),
+                duration_ms: 1.0,
+                data: Some(ResultData::Tcp(TcpResult { resolved_address: Some("192.0.2.1".into()), port: 80, connected: true, connect_ms: Some(1.0) })),
+            };
+            let mut json = serde_json::to_vec(&r).unwrap();
+            if flip < json.len() { json[flip] = byte; }
+            json.truncate(cut.min(json.len()));
+            let _ = serde_json::from_slice::<CheckResult>(&json);
+        }
+    }
+}
