@@ -38,6 +38,8 @@ echo "== tests (parallel)"
 cargo nextest run --locked --no-fail-fast -E 'not test(/disruptive/)'
 echo "== browser tests (headless Chromium, real binary and agent)"
 (cd frontend && node tests/e2e.mjs)
+echo "== bad-input campaign (schemathesis against the OpenAPI document: no 5xx)"
+./scripts/fuzz-api.sh
 echo "== tests that restart shared services (serial)"
 cargo nextest run --locked --no-fail-fast --test-threads 1 -E 'test(/disruptive/)'
 
