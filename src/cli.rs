@@ -37,7 +37,7 @@ pub enum Command {
     Migrate,
     /// Run a check from the terminal and print results live (needs an API key).
     Check(crate::client::CheckArgs),
-    /// List agents and their status (needs an administrator's API key).
+    /// List agents and their status.
     Agents(crate::client::ClientArgs),
     /// Exit 0 when URL answers 2xx within 3 s (a container healthcheck without curl).
     Health {

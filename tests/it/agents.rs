@@ -87,9 +87,27 @@ async fn admin_creates_lists_updates_and_gets_agents() {
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    // Users may list agents (to choose where checks run), without host facts.
+    assert_eq!(app.register(&token).await.status(), StatusCode::OK);
+    assert_eq!(
+        app.agent(id).await["hostname"],
+        "test-host",
+        "administrators see host facts"
+    );
     let resp = app
         .client
         .get(app.url("/api/v1/agents"))
+        .bearer_auth(&user)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let seen: Vec<Value> = resp.json().await.unwrap();
+    assert_eq!(seen[0]["name"], "fra-1");
+    assert!(seen[0]["hostname"].is_null() && seen[0]["public_ip"].is_null());
+    let resp = app
+        .client
+        .delete(app.url(&format!("/api/v1/agents/{id}")))
         .bearer_auth(&user)
         .send()
         .await

@@ -43,6 +43,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /** @description Any signed-in user may list agents (to choose where a check runs); `hostname` and `public_ip` are shown to administrators only. */
         get: operations["list_agents"];
         put?: never;
         post: operations["create_agent"];

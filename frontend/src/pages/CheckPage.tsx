@@ -42,8 +42,8 @@ export function CheckPage() {
   const [busy, setBusy] = useState(false);
 
   useEffect(() => {
-    if (admin) must(api.GET("/api/v1/agents")).then(setAgents).catch(() => setAgents([]));
-  }, [admin]);
+    must(api.GET("/api/v1/agents")).then(setAgents).catch(() => setAgents([]));
+  }, []);
 
   const targetError = validateTarget(kind, target);
   const portError = kind === "tcp" && (!Number.isInteger(port) || port < 1 || port > 65535) ? "Port must be 1–65535." : null;
@@ -135,10 +135,9 @@ export function CheckPage() {
           </label>
         )}
       </div>
-      {admin && (
-        <fieldset className="agents-pick">
+      <fieldset className="agents-pick">
           <legend>Agents ({chosen.length ? `${chosen.length} chosen` : `all ${online.length} online`})</legend>
-          {agents.length === 0 && <span className="muted">No agents yet — add one under Agents.</span>}
+          {agents.length === 0 && <span className="muted">{admin ? "No agents yet — add one under Agents." : "No agents yet — ask an administrator to add one."}</span>}
           {agents.map((a) => (
             <label key={a.id} className={`chip ${a.status}`}>
               <input
@@ -150,7 +149,6 @@ export function CheckPage() {
             </label>
           ))}
         </fieldset>
-      )}
       {error && <p className="error-text" role="alert">{error}</p>}
     </form>
   );

@@ -3,12 +3,10 @@ import { useNavigate, useParams } from "react-router-dom";
 import { ApiError } from "../api/auth";
 import { api, must, type Agent, type LookupResult } from "../api/client";
 import { WorldMap, type Marker } from "../components/WorldMap";
-import { useSession } from "../session";
 
 export function LookupPage() {
   const { host: routeHost } = useParams();
   const navigate = useNavigate();
-  const admin = useSession()?.user.role === "admin";
   const [host, setHost] = useState(routeHost ?? "");
   const [result, setResult] = useState<LookupResult | null>(null);
   const [agents, setAgents] = useState<Agent[]>([]);
@@ -16,8 +14,8 @@ export function LookupPage() {
   const [busy, setBusy] = useState(false);
 
   useEffect(() => {
-    if (admin) must(api.GET("/api/v1/agents")).then(setAgents).catch(() => setAgents([]));
-  }, [admin]);
+    must(api.GET("/api/v1/agents")).then(setAgents).catch(() => setAgents([]));
+  }, []);
 
   useEffect(() => {
     if (!routeHost) return;

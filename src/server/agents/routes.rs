@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{new_token, seen_map, Agent, Column, Entity};
-use crate::server::auth::AdminUser;
+use crate::server::auth::{AdminUser, AuthUser};
 use crate::server::broker::ManagementError;
 use crate::server::error::{ApiError, ApiResult, ErrorBody};
 use crate::server::extract::Json;
@@ -133,8 +133,12 @@ async fn find(state: &AppState, id: Uuid) -> ApiResult<super::Model> {
 }
 
 #[utoipa::path(operation_id = "list_agents", get, path = "/api/v1/agents", tag = "agents",
+    description = "Any signed-in user may list agents (to choose where a check runs); `hostname` and `public_ip` are shown to administrators only.",
     responses((status = 200, body = [Agent])), security(("bearer" = [])))]
-pub async fn list(state: web::Data<AppState>, _admin: AdminUser) -> ApiResult<HttpResponse> {
+pub async fn list(state: web::Data<AppState>, user: AuthUser) -> ApiResult<HttpResponse> {
+    // Everyone may see which agents exist (to pick where a check runs); host facts are for
+    // administrators.
+    let admin = user.0.role == crate::server::users::Role::Admin;
     let models = Entity::find()
         .order_by_asc(Column::Name)
         .all(&state.db)
@@ -145,7 +149,12 @@ pub async fn list(state: web::Data<AppState>, _admin: AdminUser) -> ApiResult<Ht
         .into_iter()
         .map(|m| {
             let s = seen.get(&m.id).copied();
-            Agent::from_model(m, s, interval)
+            let mut a = Agent::from_model(m, s, interval);
+            if !admin {
+                a.hostname = None;
+                a.public_ip = None;
+            }
+            a
         })
         .collect();
     Ok(HttpResponse::Ok().json(agents))
