@@ -14,6 +14,7 @@ use std::pin::Pin;
 
 use actix_web::dev::Payload;
 use actix_web::{web, FromRequest, HttpRequest};
+use sea_orm::EntityTrait;
 
 use super::error::ApiError;
 use super::users::{self, Role};
@@ -73,8 +74,6 @@ impl FromRequest for AuthUser {
         })
     }
 }
-
-use sea_orm::EntityTrait;
 
 impl FromRequest for AdminUser {
     type Error = ApiError;

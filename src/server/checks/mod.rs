@@ -11,7 +11,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use amqprs::BasicProperties;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use deadpool_redis::redis;
 use sea_orm::entity::prelude::*;
 use sea_orm::{
@@ -404,9 +404,4 @@ pub async fn load_visible(
         return Err(ApiError::not_found("check"));
     }
     Ok(c)
-}
-
-/// Time of a check's deadline (for event streams that must not wait forever).
-pub fn deadline(c: &check::Model) -> DateTime<Utc> {
-    c.deadline_at
 }
