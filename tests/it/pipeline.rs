@@ -319,3 +319,231 @@ async fn two_server_instances_behave_as_one() {
         .unwrap();
     assert_eq!(check["results"].as_array().unwrap().len(), 1, "stored once");
 }
+
+/// Runs `netcheck server` as a real process with the settings' database, vhost and prefix.
+fn server_process(s: &netcheck::config::Settings, port: u16) -> Process {
+    use secrecy::ExposeSecret;
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_netcheck"))
+        .arg("server")
+        .env("NETCHECK__HTTP__LISTEN", format!("127.0.0.1:{port}"))
+        .env("NETCHECK__DATABASE__URL", s.database.url.expose_secret())
+        .env("NETCHECK__AMQP__VHOST", &s.amqp.vhost)
+        .env("NETCHECK__REDIS__KEY_PREFIX", &s.redis.key_prefix)
+        .env("NETCHECK__AUTH__JWT_SECRET", JWT_SECRET)
+        .env("NETCHECK__CHECKS__ALLOWED_NETWORKS", "127.0.0.0/8")
+        .env("NETCHECK__CHECKS__GRACE_MS", "60000")
+        .env("NETCHECK__AGENTS__HEARTBEAT_INTERVAL_SECS", "1")
+        .env("NETCHECK_ADMIN_USERNAME", ADMIN_USER)
+        .env("NETCHECK_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env("RUST_LOG", "warn")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    Process(child)
+}
+
+#[tokio::test]
+async fn a_server_killed_between_delivery_and_commit_loses_nothing() {
+    use sea_orm::{ConnectionTrait, Database, Statement, TransactionTrait};
+    let settings = test_settings().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let ready = || async {
+        eventually("server ready", Duration::from_secs(30), || async {
+            (http
+                .get(format!("{base}/readyz"))
+                .send()
+                .await
+                .ok()?
+                .status()
+                == StatusCode::OK)
+                .then_some(())
+        })
+        .await
+    };
+    let mut server = server_process(&settings, port);
+    ready().await;
+    let login: Value = http
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({"username": ADMIN_USER, "password": ADMIN_PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = login["access_token"].as_str().unwrap().to_string();
+    let created: Value = http
+        .post(format!("{base}/api/v1/agents"))
+        .bearer_auth(&token)
+        .json(&json!({"name": "survivor"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let agent_id = created["agent"]["id"].as_str().unwrap().to_string();
+    let _agent = Process(
+        std::process::Command::new(env!("CARGO_BIN_EXE_netcheck"))
+            .args([
+                "agent",
+                "--server",
+                &base,
+                "--token",
+                created["token"].as_str().unwrap(),
+            ])
+            .env("RUST_LOG", "warn")
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    eventually("agent online", Duration::from_secs(20), || async {
+        let a: Value = http
+            .get(format!("{base}/api/v1/agents/{agent_id}"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        (a["status"] == "online").then_some(())
+    })
+    .await;
+
+    let resp = http.post(format!("{base}/api/v1/checks")).bearer_auth(&token)
+        .json(&json!({"type": "ping", "target": "127.0.0.1", "options": {"count": 3, "interval_ms": 300}})).send().await.unwrap();
+    let id = resp.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Hold the check's row lock: the collector receives the result but cannot commit it.
+    use secrecy::ExposeSecret;
+    let db = Database::connect(settings.database.url.expose_secret())
+        .await
+        .unwrap();
+    let lock = db.begin().await.unwrap();
+    lock.execute_raw(Statement::from_string(
+        lock.get_database_backend(),
+        format!("SELECT 1 FROM checks WHERE id = '{id}' FOR UPDATE"),
+    ))
+    .await
+    .unwrap();
+    let vhost = settings.amqp.vhost.clone();
+    eventually(
+        "result delivered to the server, not yet acked",
+        Duration::from_secs(30),
+        || async {
+            let q: Value = reqwest::Client::new()
+                .get(format!(
+                    "http://127.0.0.1:15672/api/queues/{vhost}/netcheck.results"
+                ))
+                .basic_auth("guest", Some("guest"))
+                .send()
+                .await
+                .ok()?
+                .json()
+                .await
+                .ok()?;
+            (q["messages_unacknowledged"].as_u64() == Some(1)).then_some(())
+        },
+    )
+    .await;
+    server.0.kill().unwrap();
+    server.0.wait().unwrap();
+    lock.rollback().await.unwrap();
+
+    // A new server process gets the result again from the broker and stores it once.
+    let _server = server_process(&settings, port);
+    ready().await;
+    let login: Value = http
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({"username": ADMIN_USER, "password": ADMIN_PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = login["access_token"].as_str().unwrap().to_string();
+    let check = eventually(
+        "check finished after the restart",
+        Duration::from_secs(30),
+        || async {
+            let c: Value = http
+                .get(format!("{base}/api/v1/checks/{id}"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .ok()?
+                .json()
+                .await
+                .ok()?;
+            (c["status"] == "finished").then_some(c)
+        },
+    )
+    .await;
+    let results = check["results"].as_array().unwrap();
+    assert_eq!(results.len(), 1);
+    assert_eq!(results[0]["status"], "ok", "{check}");
+    assert_eq!(results[0]["received"], 3);
+    let metrics = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("netcheck_results_stored_total 1"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn an_oversized_result_is_dropped_and_counted() {
+    let app = spawn_app().await;
+    let (_, token) = app.create_agent("big").await;
+    let reg: Value = app.register(&token).await.json().await.unwrap();
+    let (conn, _) = amqp::connect_as(&reg).await.unwrap();
+    let (ch, _) = amqp::channel(&conn).await;
+    ch.confirm_select(ConfirmSelectArguments::default())
+        .await
+        .unwrap();
+    let mut props = BasicProperties::default();
+    let huge = vec![b'x'; 2 * 1024 * 1024];
+    ch.basic_publish(
+        props
+            .with_user_id(reg["amqp"]["username"].as_str().unwrap())
+            .finish(),
+        huge,
+        BasicPublishArguments::new("netcheck.results", ""),
+    )
+    .await
+    .unwrap();
+    let m = &app.state.metrics;
+    eventually(
+        "oversized result dropped",
+        Duration::from_secs(10),
+        || async { (m.dropped("malformed") == 1).then_some(()) },
+    )
+    .await;
+    // The server is unharmed.
+    assert_eq!(
+        app.client
+            .get(app.url("/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    conn.close().await.ok();
+}
