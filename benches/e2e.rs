@@ -51,7 +51,10 @@ async fn main() {
     s.database.max_connections = 32;
     s.redis.key_prefix = format!("ncbench:{}", uuid::Uuid::new_v4().simple());
     s.amqp.vhost = format!("nctest-bench-{}", uuid::Uuid::new_v4().simple());
-    s.checks.allowed_networks = vec!["127.0.0.0/8".parse().unwrap()];
+    s.checks.allowed_networks = vec![
+        "127.0.0.0/8".parse().unwrap(),
+        "10.213.250.0/30".parse().unwrap(),
+    ];
     s.checks.rate_limit_per_minute = u32::MAX;
     s.agents.heartbeat_interval_secs = 2;
     s.log.level = "warn".into();
@@ -121,6 +124,13 @@ async fn main() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let fresh: Vec<u64> = children.iter().map(|c| rss_kib(c.id())).collect();
+    println!(
+        "agent RSS idle, registered and connected: min {} KiB, max {} KiB",
+        fresh.iter().min().unwrap(),
+        fresh.iter().max().unwrap()
+    );
     let target = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = target.local_addr().unwrap().port();
     tokio::spawn(async move {
@@ -258,6 +268,70 @@ async fn main() {
     );
     let dup = count(&db, "SELECT count(*) AS n FROM (SELECT check_id, agent_id FROM check_results GROUP BY 1, 2 HAVING count(*) > 1) d").await;
     println!("  duplicate rows: {dup}");
+
+    // 3. Agent memory: idle, then with 1 000 probes in flight on one agent (pings to a
+    //    namespace that drops ICMP, so each waits for its 5 s timeout).
+    let agents: Vec<Value> = http
+        .get(format!("{base}/api/v1/agents"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let first = agents[0]["id"].as_str().unwrap().to_string();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let idle: Vec<u64> = children.iter().map(|c| rss_kib(c.id())).collect();
+    println!(
+        "agent RSS idle after the runs above: min {} KiB, max {} KiB",
+        idle.iter().min().unwrap(),
+        idle.iter().max().unwrap()
+    );
+    let ns = "nc-bench";
+    let sh = |cmd: &str| {
+        std::process::Command::new("sh")
+            .args(["-c", cmd])
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false)
+    };
+    sh(&format!("ip netns del {ns} 2>/dev/null; ip link del ncbh 2>/dev/null; ip netns add {ns} && ip link add ncbh type veth peer name ncbp && ip link set ncbp netns {ns} && ip addr add 10.213.250.1/30 dev ncbh && ip link set ncbh up && ip -n {ns} addr add 10.213.250.2/30 dev ncbp && ip -n {ns} link set ncbp up && printf 'table inet t {{\n chain i {{\n  type filter hook input priority 0;\n  icmp type echo-request drop\n }}\n}}\n' | ip netns exec {ns} nft -f -"));
+    let body = json!({"type": "ping", "target": "10.213.250.2", "options": {"count": 1, "timeout_ms": 5000}, "agents": [first]});
+    let fired = Instant::now();
+    let mut handles = Vec::new();
+    for _ in 0..1000 {
+        let (http, base, token, body) = (http.clone(), base.clone(), token.clone(), body.clone());
+        handles.push(tokio::spawn(async move {
+            http.post(format!("{base}/api/v1/checks"))
+                .bearer_auth(&token)
+                .json(&body)
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+                .unwrap_or(0)
+        }));
+    }
+    let mut created = 0;
+    for h in handles {
+        if h.await.unwrap() == 202 {
+            created += 1;
+        }
+    }
+    let created_in = fired.elapsed();
+    // Agents are listed by name, so `first` is bench-0, the first process started.
+    let pid = children[0].id();
+    let mut peak = 0;
+    while fired.elapsed() < Duration::from_secs(6) {
+        peak = peak.max(rss_kib(pid));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    println!(
+        "agent RSS with {created} ping probes in flight (checks created in {:.1} s): peak {} KiB",
+        created_in.as_secs_f64(),
+        peak
+    );
+    sh(&format!("ip netns del {ns}; ip link del ncbh 2>/dev/null"));
     for mut c in children {
         let _ = c.kill();
         let _ = c.wait();
@@ -267,6 +341,19 @@ async fn main() {
         .execute_unprepared(&format!("DROP DATABASE {db_name} WITH (FORCE)"))
         .await
         .ok();
+}
+
+/// Resident set size of a process, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
 }
 
 async fn count(db: &sea_orm::DatabaseConnection, sql: &str) -> i64 {
