@@ -269,7 +269,66 @@ async fn main() {
     let dup = count(&db, "SELECT count(*) AS n FROM (SELECT check_id, agent_id FROM check_results GROUP BY 1, 2 HAVING count(*) > 1) d").await;
     println!("  duplicate rows: {dup}");
 
-    // 3. Agent memory: idle, then with 1 000 probes in flight on one agent (pings to a
+    // 3. Agent probe capacity: CPU seconds the agents spend per probe, driven through the
+    //    whole pipeline (receive, probe, publish with confirm, ack), per check type.
+    let healthz = format!("{base}/healthz");
+    for (kind, body) in [
+        (
+            "tcp",
+            json!({"type": "tcp", "target": "127.0.0.1", "options": {"port": port, "timeout_ms": 2000}}),
+        ),
+        ("http", json!({"type": "http", "target": healthz})),
+        (
+            "icmp",
+            json!({"type": "ping", "target": "127.0.0.1", "options": {"count": 1, "timeout_ms": 2000}}),
+        ),
+    ] {
+        let before: f64 = children.iter().map(|c| cpu_secs(c.id())).sum();
+        let done_before = count(
+            &db,
+            "SELECT count(*) AS n FROM check_results WHERE status IN ('ok','failed')",
+        )
+        .await;
+        let n = 1500;
+        let mut tick = tokio::time::interval(Duration::from_millis(5));
+        let mut hs = Vec::with_capacity(n);
+        for _ in 0..n {
+            tick.tick().await;
+            let (http, base, token, body) =
+                (http.clone(), base.clone(), token.clone(), body.clone());
+            hs.push(tokio::spawn(async move {
+                http.post(format!("{base}/api/v1/checks"))
+                    .bearer_auth(&token)
+                    .json(&body)
+                    .send()
+                    .await
+                    .map(|r| r.status().as_u16())
+                    .unwrap_or(0)
+            }));
+        }
+        let ok = futures_util::future::join_all(hs)
+            .await
+            .into_iter()
+            .filter(|r| matches!(r, Ok(202)))
+            .count();
+        let want = done_before + (ok * AGENTS) as i64;
+        let until = Instant::now() + Duration::from_secs(60);
+        while count(
+            &db,
+            "SELECT count(*) AS n FROM check_results WHERE status IN ('ok','failed')",
+        )
+        .await
+            < want
+            && Instant::now() < until
+        {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let cpu: f64 = children.iter().map(|c| cpu_secs(c.id())).sum::<f64>() - before;
+        let probes = ok * AGENTS;
+        println!("agent capacity {kind}: {probes} probes in {cpu:.2} agent CPU-seconds = {:.0} probes per CPU-second", probes as f64 / cpu.max(0.01));
+    }
+
+    // 4. Agent memory: idle, then with 1 000 probes in flight on one agent (pings to a
     //    namespace that drops ICMP, so each waits for its 5 s timeout).
     let agents: Vec<Value> = http
         .get(format!("{base}/api/v1/agents"))
@@ -341,6 +400,17 @@ async fn main() {
         .execute_unprepared(&format!("DROP DATABASE {db_name} WITH (FORCE)"))
         .await
         .ok();
+}
+
+/// CPU time (user + system) a process has used, in seconds.
+fn cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may contain spaces) start after the last ')'.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+        + f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    ticks / 100.0
 }
 
 /// Resident set size of a process, in KiB.
