@@ -143,22 +143,9 @@ async fn real_agent_enrolls_goes_online_and_heartbeats_update_last_seen() {
     // The broker sees exactly one connection of this agent's user.
     let user = format!("netcheck-agent-{}", id.replace('-', ""));
     eventually("one broker connection", Duration::from_secs(10), || async {
-        (broker_connections(&user).await == 1).then_some(())
+        (broker_connections_of(&user).await == Some(1)).then_some(())
     })
     .await;
-}
-
-async fn broker_connections(user: &str) -> usize {
-    let conns: Vec<Value> = reqwest::Client::new()
-        .get("http://127.0.0.1:15672/api/connections?columns=user")
-        .basic_auth("guest", Some("guest"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    conns.iter().filter(|c| c["user"] == user).count()
 }
 
 #[tokio::test]
@@ -517,17 +504,9 @@ async fn the_results_queue_can_be_a_quorum_queue() {
     let app =
         spawn_app_with(|s| s.amqp.results_queue_type = netcheck::config::QueueType::Quorum).await;
     let vhost = app.settings.amqp.vhost.clone();
-    let queue: Value = reqwest::Client::new()
-        .get(format!(
-            "http://127.0.0.1:15672/api/queues/{vhost}/netcheck.results"
-        ))
-        .basic_auth("guest", Some("guest"))
-        .send()
+    let queue = broker_api(&format!("queues/{vhost}/netcheck.results"))
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .expect("queue");
     assert_eq!(queue["type"], "quorum", "{queue}");
     assert_eq!(queue["durable"], true);
 }

@@ -16,19 +16,6 @@ fn rabbitmqctl(args: &[&str]) {
     assert!(status.success(), "rabbitmqctl {args:?}");
 }
 
-async fn agent_connections(user: &str) -> Option<usize> {
-    let conns: Vec<Value> = reqwest::Client::new()
-        .get("http://127.0.0.1:15672/api/connections?columns=user")
-        .basic_auth("guest", Some("guest"))
-        .send()
-        .await
-        .ok()?
-        .json()
-        .await
-        .ok()?;
-    Some(conns.iter().filter(|c| c["user"] == user).count())
-}
-
 #[tokio::test]
 async fn disruptive_broker_restart_agents_come_back_by_themselves() {
     let app = spawn_app().await;
@@ -63,7 +50,7 @@ async fn disruptive_broker_restart_agents_come_back_by_themselves() {
         eventually(
             "agent reconnected to the broker",
             Duration::from_secs(60),
-            || async { (agent_connections(&user).await == Some(1)).then_some(()) },
+            || async { (broker_connections_of(&user).await == Some(1)).then_some(()) },
         )
         .await;
         eventually("agent online again", Duration::from_secs(20), || async {
@@ -147,16 +134,7 @@ async fn disruptive_broker_restart_mid_check_the_result_lands_once() {
     let queue = format!("netcheck.agent.{}", rig.agent_id.replace('-', ""));
     let vhost = rig.app.settings.amqp.vhost.clone();
     eventually("request delivered", Duration::from_secs(10), || async {
-        let q: Value = reqwest::Client::new()
-            .get(format!("http://127.0.0.1:15672/api/queues/{vhost}/{queue}"))
-            .basic_auth("guest", Some("guest"))
-            .send()
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()?;
-        (q["messages_unacknowledged"].as_u64() == Some(1)).then_some(())
+        (unacked(&vhost, &queue).await == Some(1)).then_some(())
     })
     .await;
     rabbitmqctl(&["stop_app"]);

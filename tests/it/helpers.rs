@@ -261,3 +261,33 @@ impl TestApp {
             .unwrap()
     }
 }
+
+/// GET on the local RabbitMQ management API (as the administrator); `None` when it fails.
+pub async fn broker_api(path: &str) -> Option<Value> {
+    reqwest::Client::new()
+        .get(format!("http://127.0.0.1:15672/api/{path}"))
+        .basic_auth("guest", Some("guest"))
+        .send()
+        .await
+        .ok()?
+        .json()
+        .await
+        .ok()
+}
+
+/// Connections the broker currently lists for `user`.
+pub async fn broker_connections_of(user: &str) -> Option<usize> {
+    let conns = broker_api("connections?columns=user").await?;
+    Some(
+        conns
+            .as_array()?
+            .iter()
+            .filter(|c| c["user"] == user)
+            .count(),
+    )
+}
+
+/// Messages of a queue delivered to a consumer but not yet acknowledged.
+pub async fn unacked(vhost: &str, queue: &str) -> Option<u64> {
+    broker_api(&format!("queues/{vhost}/{queue}")).await?["messages_unacknowledged"].as_u64()
+}

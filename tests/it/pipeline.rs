@@ -439,20 +439,7 @@ async fn a_server_killed_between_delivery_and_commit_loses_nothing() {
     eventually(
         "result delivered to the server, not yet acked",
         Duration::from_secs(30),
-        || async {
-            let q: Value = reqwest::Client::new()
-                .get(format!(
-                    "http://127.0.0.1:15672/api/queues/{vhost}/netcheck.results"
-                ))
-                .basic_auth("guest", Some("guest"))
-                .send()
-                .await
-                .ok()?
-                .json()
-                .await
-                .ok()?;
-            (q["messages_unacknowledged"].as_u64() == Some(1)).then_some(())
-        },
+        || async { (unacked(&vhost, "netcheck.results").await == Some(1)).then_some(()) },
     )
     .await;
     server.0.kill().unwrap();
