@@ -247,7 +247,12 @@ async fn main() {
             "SELECT count(*) AS n FROM check_results WHERE status = 'timeout'",
         )
         .await;
-        if done >= accepted as i64 || Instant::now() > deadline {
+        let in_progress = count(
+            &db,
+            "SELECT count(*) AS n FROM checks WHERE status = 'in_progress'",
+        )
+        .await;
+        if (done >= accepted as i64 && in_progress == 0) || Instant::now() > deadline {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -266,6 +271,13 @@ async fn main() {
         stored - latency_results,
         expected_results - (stored - latency_results) - timed_out
     );
+    let created = count(&db, "SELECT count(*) AS n FROM checks").await - before;
+    let pending = count(
+        &db,
+        "SELECT count(*) AS n FROM check_results WHERE status = 'pending'",
+    )
+    .await;
+    println!("  checks created {created} (the client saw {accepted} answered 202), result rows still pending: {pending}");
     let dup = count(&db, "SELECT count(*) AS n FROM (SELECT check_id, agent_id FROM check_results GROUP BY 1, 2 HAVING count(*) > 1) d").await;
     println!("  duplicate rows: {dup}");
 

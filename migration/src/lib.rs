@@ -6,6 +6,7 @@ mod m20261128_000001_users_and_sessions;
 mod m20261128_000002_agents;
 mod m20261128_000003_checks;
 mod m20261128_000004_api_keys;
+mod m20261128_000005_check_pending;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000002_agents::Migration),
             Box::new(m20261128_000003_checks::Migration),
             Box::new(m20261128_000004_api_keys::Migration),
+            Box::new(m20261128_000005_check_pending::Migration),
         ]
     }
 }

@@ -9,9 +9,13 @@ use secrecy::ExposeSecret;
 
 use crate::config::DatabaseSettings;
 
-pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<DatabaseConnection> {
+/// A connection pool of at most `max_connections`.
+pub async fn connect(
+    settings: &DatabaseSettings,
+    max_connections: u32,
+) -> anyhow::Result<DatabaseConnection> {
     let mut opts = ConnectOptions::new(settings.url.expose_secret().to_string());
-    opts.max_connections(settings.max_connections)
+    opts.max_connections(max_connections)
         .min_connections(1)
         .connect_timeout(Duration::from_secs(settings.connect_timeout_secs))
         .acquire_timeout(Duration::from_secs(settings.connect_timeout_secs))

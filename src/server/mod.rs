@@ -36,6 +36,9 @@ use error::ApiError;
 /// Shared state of every request handler.
 pub struct AppState {
     pub db: DatabaseConnection,
+    /// The results collector's own small pool, so a burst of API requests can never starve
+    /// result storage of connections (and the other way round).
+    pub results_db: DatabaseConnection,
     pub redis: deadpool_redis::Pool,
     pub settings: Arc<Settings>,
     pub jwt: JwtKeys,
@@ -62,7 +65,12 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings, args: ServerArgs) -> anyhow::Result<Self> {
-        let db = db::connect(&settings.database).await?;
+        let db = db::connect(&settings.database, settings.database.max_connections).await?;
+        let results_db = db::connect(
+            &settings.database,
+            checks::collector::CONCURRENT_BATCHES as u32 + 1,
+        )
+        .await?;
         db::migrate(&db).await?;
         if let Some(generated) =
             users::bootstrap_admin(&db, &args.admin_username, args.admin_password.as_deref())
@@ -127,16 +135,16 @@ impl Application {
             jwt: JwtKeys::new(jwt_secret.as_bytes(), settings.auth.access_token_ttl_secs)
                 .context("auth.jwt_secret")?,
             db,
+            results_db,
             redis,
             settings: Arc::new(settings),
         });
 
         {
-            let st = state.clone();
-            let on_result = move |d| checks::collector::handle(st.clone(), d);
+            let results = checks::collector::spawn(state.clone());
             tokio::spawn(state.broker.clone().run(
                 state.settings.amqp.clone(),
-                on_result,
+                results,
                 state.shutdown.clone(),
             ));
             checks::spawn_sweeper(state.clone(), state.shutdown.clone());

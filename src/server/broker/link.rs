@@ -9,6 +9,7 @@ use amqprs::channel::{BasicConsumeArguments, BasicQosArguments};
 use amqprs::connection::{Connection, OpenConnectionArguments};
 use amqprs::BasicProperties;
 use secrecy::ExposeSecret;
+use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::RwLock;
 use tokio_util::sync::CancellationToken;
 
@@ -56,22 +57,20 @@ impl BrokerLink {
             .await
     }
 
-    /// Keeps a session up until `shutdown`; every result delivery goes to `on_result`.
-    pub async fn run<F, Fut>(
+    /// Keeps a session up until `shutdown`; every result delivery goes to `results` (at most
+    /// [`RESULT_PREFETCH`] are unacknowledged at a time, which bounds the channel).
+    pub async fn run(
         self: Arc<Self>,
         settings: AmqpSettings,
-        on_result: F,
+        results: UnboundedSender<Delivery>,
         shutdown: CancellationToken,
-    ) where
-        F: Fn(Delivery) -> Fut + Send + Sync + Clone + 'static,
-        Fut: std::future::Future<Output = ()> + Send + 'static,
-    {
+    ) {
         let mut attempt = 0u32;
         loop {
             let started = std::time::Instant::now();
             let reason = tokio::select! {
                 _ = shutdown.cancelled() => return,
-                r = self.session(&settings, on_result.clone()) => r,
+                r = self.session(&settings, &results) => r,
             };
             *self.publisher.write().await = None;
             crate::server::metrics::dependency_error("broker");
@@ -88,11 +87,11 @@ impl BrokerLink {
         }
     }
 
-    async fn session<F, Fut>(&self, settings: &AmqpSettings, on_result: F) -> String
-    where
-        F: Fn(Delivery) -> Fut + Send + Sync + Clone + 'static,
-        Fut: std::future::Future<Output = ()> + Send + 'static,
-    {
+    async fn session(
+        &self,
+        settings: &AmqpSettings,
+        results: &UnboundedSender<Delivery>,
+    ) -> String {
         let mut args = match OpenConnectionArguments::try_from(settings.url.expose_secret()) {
             Ok(a) => a,
             Err(e) => return format!("invalid amqp.url: {e}"),
@@ -148,7 +147,9 @@ impl BrokerLink {
                             tag: msg.deliver.map(|d| d.delivery_tag()).unwrap_or_default(),
                             channel: consume.clone(),
                         };
-                        tokio::spawn(on_result.clone()(delivery));
+                        if results.send(delivery).is_err() {
+                            return "results collector stopped".into();
+                        }
                     }
                     None => return "results consumer ended".into(),
                 },

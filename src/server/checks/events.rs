@@ -29,34 +29,38 @@ enum Event {
     Finished(serde_json::Value),
 }
 
-async fn publish(state: &AppState, check_id: Uuid, event: &Event) {
-    let payload = serde_json::to_string(event).expect("event serialises");
+/// Publishes stored results, then the `finished` events of the checks they completed, in one
+/// Redis round trip. Best effort: without Redis, streams fall back to polling.
+pub async fn publish(state: &AppState, rows: Vec<result::Model>, finished: &[Uuid]) {
+    if rows.is_empty() && finished.is_empty() {
+        return;
+    }
+    let mut pipe = redis::pipe();
+    for row in rows {
+        let id = row.check_id;
+        pipe.cmd("PUBLISH")
+            .arg(channel(state, id))
+            .arg(payload(&Event::Result(Box::new(row.into()))))
+            .ignore();
+    }
+    for &id in finished {
+        let event = Event::Finished(serde_json::json!({ "id": id, "status": "finished" }));
+        pipe.cmd("PUBLISH")
+            .arg(channel(state, id))
+            .arg(payload(&event))
+            .ignore();
+    }
     let Ok(mut conn) = state.redis.get().await else {
-        tracing::debug!("live event not published (redis unavailable)");
+        tracing::debug!("live events not published (redis unavailable)");
         return;
     };
-    let r: Result<(), _> = redis::cmd("PUBLISH")
-        .arg(channel(state, check_id))
-        .arg(payload)
-        .query_async(&mut conn)
-        .await;
-    if let Err(e) = r {
-        tracing::debug!(error = %e, "live event not published");
+    if let Err(e) = pipe.query_async::<()>(&mut conn).await {
+        tracing::debug!(error = %e, "live events not published");
     }
 }
 
-pub async fn publish_result(state: &AppState, row: result::Model) {
-    let id = row.check_id;
-    publish(state, id, &Event::Result(Box::new(row.into()))).await;
-}
-
-pub async fn publish_finished(state: &AppState, check_id: Uuid) {
-    publish(
-        state,
-        check_id,
-        &Event::Finished(serde_json::json!({ "id": check_id, "status": "finished" })),
-    )
-    .await;
+fn payload(event: &Event) -> String {
+    serde_json::to_string(event).expect("event serialises")
 }
 
 fn frame(event: &Event) -> Bytes {

@@ -14,9 +14,7 @@ use amqprs::BasicProperties;
 use chrono::Utc;
 use deadpool_redis::redis;
 use sea_orm::entity::prelude::*;
-use sea_orm::{
-    ActiveValue::Set, ConnectionTrait, DatabaseTransaction, Statement, TransactionTrait,
-};
+use sea_orm::{ActiveValue::Set, ConnectionTrait, FromQueryResult, Statement, TransactionTrait};
 use tokio_util::sync::CancellationToken;
 
 use super::agents::{self, seen_map, Agent, AgentStatus};
@@ -150,6 +148,7 @@ pub async fn create(
         created_at: Set(now),
         deadline_at: Set(deadline),
         finished_at: Set(online.is_empty().then_some(now)),
+        pending: Set(online.len() as i32),
     }
     .insert(&txn)
     .await?;
@@ -208,9 +207,12 @@ pub async fn create(
 async fn publish(state: &AppState, request: &CheckRequest, fanout: bool) -> ApiResult<()> {
     let body = serde_json::to_vec(request).expect("request serialises");
     let ttl_ms = (request.expires_at - Utc::now()).num_milliseconds().max(1);
+    // Transient: a request lives for seconds (its TTL), so writing it to disk would only add
+    // an fsync to every check. If the broker restarts meanwhile, the agents' answers time out
+    // honestly; results, which carry what was measured, are persistent.
     let props = || {
         BasicProperties::default()
-            .with_persistence(true)
+            .with_persistence(false)
             .with_content_type("application/json")
             .with_message_id(&request.check_id.to_string())
             .with_expiration(&ttl_ms.to_string())
@@ -241,135 +243,161 @@ async fn publish(state: &AppState, request: &CheckRequest, fanout: bool) -> ApiR
 /// What became of an incoming result.
 #[derive(Debug, PartialEq)]
 pub enum Stored {
-    /// Stored; `finished` when it was the last one missing.
-    New {
-        finished: bool,
-        row: Box<result::Model>,
-    },
+    /// Stored: the row as it is now.
+    New(Box<result::Model>),
     /// This agent's result was already stored (a redelivery).
     Duplicate,
     /// The agent was not asked to run this check.
     NotAsked,
 }
 
-async fn lock_check(txn: &DatabaseTransaction, id: Uuid) -> Result<Option<String>, DbErr> {
-    let row = txn
-        .query_one_raw(Statement::from_sql_and_values(
-            txn.get_database_backend(),
-            "SELECT status FROM checks WHERE id = $1 FOR UPDATE",
-            [id.into()],
-        ))
-        .await?;
-    row.map(|r| r.try_get::<String>("", "status")).transpose()
+/// What a batch of results came to: one [`Stored`] per input, in order, and the checks the
+/// batch finished (their last missing result was in it).
+#[derive(Debug)]
+pub struct StoredBatch {
+    pub outcomes: Vec<Stored>,
+    pub finished: Vec<Uuid>,
 }
 
-/// Stores an agent's result exactly once, in one transaction with finishing the check.
-pub async fn store_result(db: &DatabaseConnection, r: &CheckResult) -> Result<Stored, DbErr> {
-    let txn = db.begin().await?;
-    // Serialise results of one check, so exactly one of them sees "nothing pending".
-    if lock_check(&txn, r.check_id).await?.is_none() {
-        txn.rollback().await?;
-        return Ok(Stored::NotAsked);
-    }
-    let mut updated = result::Entity::update_many()
-        .col_expr(result::Column::Status, Expr::value(r.status.as_str()))
-        .col_expr(
-            result::Column::Error,
-            Expr::value(
-                r.error
-                    .as_ref()
-                    .map(|e| serde_json::to_value(e).expect("error serialises")),
-            ),
-        )
-        .col_expr(result::Column::StartedAt, Expr::value(r.started_at))
-        .col_expr(result::Column::DurationMs, Expr::value(r.duration_ms))
-        .col_expr(
-            result::Column::Data,
-            Expr::value(
-                r.data
-                    .as_ref()
-                    .map(|d| serde_json::to_value(d).expect("data serialises")),
-            ),
-        )
-        .col_expr(result::Column::ReceivedAt, Expr::value(Utc::now()))
-        .filter(result::Column::CheckId.eq(r.check_id))
-        .filter(result::Column::AgentId.eq(r.agent_id))
-        .filter(result::Column::Status.eq("pending"))
-        .exec_with_returning(&txn)
-        .await?;
-    let Some(row) = updated.pop() else {
-        let exists = result::Entity::find_by_id((r.check_id, r.agent_id))
-            .one(&txn)
-            .await?
-            .is_some();
-        txn.rollback().await?;
-        return Ok(if exists {
-            Stored::Duplicate
-        } else {
-            Stored::NotAsked
+/// Stores agents' results exactly once and finishes every check whose last awaited answer is
+/// among them — in one statement, so one round trip per batch. Only `pending` rows change
+/// (an answer already stored, or marked timeout, stays), and `checks.pending` is decremented
+/// by what was stored; PostgreSQL re-reads a row another statement changed meanwhile, so
+/// concurrent batches and server instances count correctly and exactly one of them sees zero.
+/// Of several copies of one answer in a batch the first is stored, the rest are `Duplicate`;
+/// an answer for a check × agent that was never asked is `NotAsked`.
+pub async fn store_results(
+    db: &DatabaseConnection,
+    results: &[CheckResult],
+) -> Result<StoredBatch, DbErr> {
+    if results.is_empty() {
+        return Ok(StoredBatch {
+            outcomes: Vec::new(),
+            finished: Vec::new(),
         });
-    };
-    let finished = txn
-        .execute_raw(Statement::from_sql_and_values(
-            txn.get_database_backend(),
-            "UPDATE checks SET status = 'finished', finished_at = now() \
-             WHERE id = $1 AND status = 'in_progress' \
-             AND NOT EXISTS (SELECT 1 FROM check_results WHERE check_id = $1 AND status = 'pending')",
-            [r.check_id.into()],
+    }
+    let records = serde_json::Value::Array(
+        results
+            .iter()
+            .enumerate()
+            .map(|(ord, r)| {
+                serde_json::json!({
+                    "ord": ord,
+                    "check_id": r.check_id,
+                    "agent_id": r.agent_id,
+                    "status": r.status.as_str(),
+                    "error": r.error,
+                    "started_at": r.started_at,
+                    "duration_ms": r.duration_ms,
+                    "data": r.data,
+                })
+            })
+            .collect(),
+    );
+    let rows = db
+        .query_all_raw(Statement::from_sql_and_values(
+            db.get_database_backend(),
+            STORE_RESULTS_SQL,
+            [records.into()],
         ))
-        .await?
-        .rows_affected()
-        == 1;
-    txn.commit().await?;
-    Ok(Stored::New {
-        finished,
-        row: Box::new(row),
-    })
+        .await?;
+    let mut new = std::collections::HashMap::new();
+    let mut existing = HashSet::new();
+    let mut finished = Vec::new();
+    for row in &rows {
+        let kind: String = row.try_get("", "kind")?;
+        let check_id: Uuid = row.try_get("", "check_id")?;
+        match kind.as_str() {
+            "stored" => {
+                let model = result::Model::from_query_result(row, "")?;
+                new.insert((check_id, model.agent_id), model);
+            }
+            "finished" => finished.push(check_id),
+            _ => {
+                existing.insert((check_id, row.try_get::<Uuid>("", "agent_id")?));
+            }
+        }
+    }
+    let outcomes = results
+        .iter()
+        .map(|r| {
+            let key = (r.check_id, r.agent_id);
+            match new.remove(&key) {
+                Some(row) => Stored::New(Box::new(row)),
+                // Stored before, or by an earlier copy in this same batch.
+                None if existing.contains(&key) => Stored::Duplicate,
+                None => Stored::NotAsked,
+            }
+        })
+        .collect();
+    Ok(StoredBatch { outcomes, finished })
 }
+
+const STORE_RESULTS_SQL: &str = "\
+WITH v AS (
+    SELECT DISTINCT ON (check_id, agent_id) * FROM jsonb_to_recordset($1)
+        AS x(ord int, check_id uuid, agent_id uuid, status text, error jsonb,
+             started_at timestamptz, duration_ms float8, data jsonb)
+    ORDER BY check_id, agent_id, ord
+), upd AS (
+    UPDATE check_results r SET status = v.status, error = v.error, started_at = v.started_at,
+        duration_ms = v.duration_ms, data = v.data, received_at = now()
+    FROM v
+    WHERE r.check_id = v.check_id AND r.agent_id = v.agent_id AND r.status = 'pending'
+    RETURNING r.*
+), fin AS (
+    UPDATE checks c SET pending = c.pending - d.n,
+        status = CASE WHEN c.pending - d.n <= 0 THEN 'finished' ELSE c.status END,
+        finished_at = CASE WHEN c.pending - d.n <= 0 THEN now() ELSE c.finished_at END
+    FROM (SELECT check_id, count(*)::int AS n FROM upd GROUP BY check_id) d
+    WHERE c.id = d.check_id AND c.status = 'in_progress'
+    RETURNING c.id, c.status
+)
+SELECT 'stored' AS kind, check_id, agent_id, agent_name, agent_region, agent_location, status,
+       error, started_at, duration_ms, data, received_at FROM upd
+UNION ALL
+SELECT 'finished', id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+    FROM fin WHERE status = 'finished'
+UNION ALL
+SELECT 'exists', r.check_id, r.agent_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+    FROM check_results r JOIN v ON r.check_id = v.check_id AND r.agent_id = v.agent_id";
 
 /// Finishes checks past their deadline, marking agents that never answered `timeout`.
-/// Safe with several server instances (rows are claimed with SKIP LOCKED).
+/// Result rows are changed before check rows, in the same order as [`store_results`], so the
+/// two never deadlock; several server instances may run this at once.
 pub async fn finish_due(state: &AppState) -> Result<usize, DbErr> {
+    let cutoff = Utc::now();
     let txn = state.db.begin().await?;
     let backend = txn.get_database_backend();
-    let due = txn
-        .query_all_raw(Statement::from_string(
+    let timeout_error = serde_json::json!({ "code": "agent_timeout", "message": "the agent did not answer in time" });
+    let timed_out = result::Entity::find()
+        .from_raw_sql(Statement::from_sql_and_values(
             backend,
-            "SELECT id FROM checks WHERE status = 'in_progress' AND deadline_at < now() \
-             ORDER BY deadline_at LIMIT 200 FOR UPDATE SKIP LOCKED",
+            "UPDATE check_results r SET status = 'timeout', error = $1 FROM checks c \
+             WHERE c.id = r.check_id AND c.status = 'in_progress' AND c.deadline_at < $2 \
+             AND r.status = 'pending' RETURNING r.*",
+            [timeout_error.into(), cutoff.into()],
         ))
+        .all(&txn)
         .await?;
-    let ids: Vec<Uuid> = due
+    let ids: Vec<Uuid> = txn
+        .query_all_raw(Statement::from_sql_and_values(
+            backend,
+            "UPDATE checks SET status = 'finished', finished_at = now(), pending = 0 \
+             WHERE status = 'in_progress' AND deadline_at < $1 RETURNING id",
+            [cutoff.into()],
+        ))
+        .await?
         .iter()
         .filter_map(|r| r.try_get::<Uuid>("", "id").ok())
         .collect();
-    if ids.is_empty() {
-        txn.rollback().await?;
-        return Ok(0);
-    }
-    let timeout_error = serde_json::json!({ "code": "agent_timeout", "message": "the agent did not answer in time" });
-    let timed_out = result::Entity::update_many()
-        .col_expr(result::Column::Status, Expr::value("timeout"))
-        .col_expr(result::Column::Error, Expr::value(timeout_error))
-        .filter(result::Column::CheckId.is_in(ids.clone()))
-        .filter(result::Column::Status.eq("pending"))
-        .exec_with_returning(&txn)
-        .await?;
-    check::Entity::update_many()
-        .col_expr(check::Column::Status, Expr::value("finished"))
-        .col_expr(check::Column::FinishedAt, Expr::value(Utc::now()))
-        .filter(check::Column::Id.is_in(ids.clone()))
-        .exec(&txn)
-        .await?;
     txn.commit().await?;
-    for row in timed_out {
-        state.metrics.results_timed_out.inc();
-        events::publish_result(state, row).await;
-    }
-    for id in &ids {
-        state.metrics.checks_finished.inc();
-        events::publish_finished(state, *id).await;
-    }
+    state
+        .metrics
+        .results_timed_out
+        .inc_by(timed_out.len() as u64);
+    state.metrics.checks_finished.inc_by(ids.len() as u64);
+    events::publish(state, timed_out, &ids).await;
     Ok(ids.len())
 }
 

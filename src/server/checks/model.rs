@@ -22,6 +22,8 @@ pub mod check {
         pub created_at: DateTimeUtc,
         pub deadline_at: DateTimeUtc,
         pub finished_at: Option<DateTimeUtc>,
+        /// Agents whose answer is still awaited.
+        pub pending: i32,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
