@@ -188,7 +188,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Migrate => {
-            let db = server::db::connect(&settings.database, 2).await?;
+            let db =
+                server::db::connect(&settings.database, server::db::COMMAND_CONNECTIONS).await?;
             server::db::migrate(&db).await?;
             println!("migrations applied");
             Ok(())
@@ -198,7 +199,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             role,
             password_stdin,
         }) => {
-            let db = server::db::connect(&settings.database, 2).await?;
+            let db =
+                server::db::connect(&settings.database, server::db::COMMAND_CONNECTIONS).await?;
             server::db::migrate(&db).await?;
             let (password, generated) = if password_stdin {
                 let mut line = String::new();

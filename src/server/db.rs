@@ -9,6 +9,9 @@ use secrecy::ExposeSecret;
 
 use crate::config::DatabaseSettings;
 
+/// Connections a one-shot command (`migrate`, `user add`) needs: it runs one statement at a time.
+pub const COMMAND_CONNECTIONS: u32 = 2;
+
 /// A connection pool of at most `max_connections`.
 pub async fn connect(
     settings: &DatabaseSettings,

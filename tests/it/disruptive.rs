@@ -109,19 +109,6 @@ fn redis_start() {
     assert!(status.success());
 }
 
-async fn result_of(rig: &crate::checks::Rig, id: &str) -> Value {
-    rig.app
-        .client
-        .get(rig.app.url(&format!("/api/v1/checks/{id}")))
-        .bearer_auth(&rig.token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn disruptive_broker_restart_mid_check_the_result_lands_once() {
     let rig = crate::checks::rig_with(&[], |s| s.checks.grace_ms = 45_000).await;
@@ -143,7 +130,7 @@ async fn disruptive_broker_restart_mid_check_the_result_lands_once() {
     rabbitmqctl(&["await_startup"]);
     let streamed = rig.events(&id).await;
     assert_eq!(streamed.len(), 1);
-    let check = result_of(&rig, &id).await;
+    let check = rig.app.check(&rig.token, &id).await;
     let results = check["results"].as_array().unwrap();
     assert_eq!(results.len(), 1, "stored once");
     assert_eq!(results[0]["status"], "ok", "{check}");

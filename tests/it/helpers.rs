@@ -248,6 +248,19 @@ impl TestApp {
             .unwrap()
     }
 
+    /// `GET /api/v1/checks/{id}` as the holder of `token`.
+    pub async fn check(&self, token: &str, id: &str) -> Value {
+        self.client
+            .get(self.url(&format!("/api/v1/checks/{id}")))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     pub async fn agent(&self, id: &str) -> Value {
         let admin = self.admin_token().await;
         self.client

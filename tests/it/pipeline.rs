@@ -148,16 +148,7 @@ async fn redelivered_and_unvouched_results_are_stored_once_or_dropped() {
     })
     .await;
     assert_eq!(m.results_stored.get(), 1);
-    let check: Value = app
-        .client
-        .get(app.url(&format!("/api/v1/checks/{check_id}")))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let check: Value = app.check(&admin, &check_id).await;
     assert_eq!(check["status"], "finished");
     let results = check["results"].as_array().unwrap();
     assert_eq!(results.len(), 1);
@@ -208,18 +199,8 @@ async fn an_agent_killed_mid_check_is_marked_timeout_and_others_are_intact() {
     );
     let check: Value = rig
         .app
-        .client
-        .get(rig.app.url(&format!(
-            "/api/v1/checks/{}",
-            created["id"].as_str().unwrap()
-        )))
-        .bearer_auth(&rig.token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .check(&rig.token, created["id"].as_str().unwrap())
+        .await;
     let by_agent = |id: &str| {
         check["results"]
             .as_array()
@@ -316,17 +297,7 @@ async fn two_server_instances_behave_as_one() {
         "{:?}",
         started.elapsed()
     );
-    let check: Value = watcher
-        .app
-        .client
-        .get(watcher.app.url(&format!("/api/v1/checks/{id}")))
-        .bearer_auth(&watcher.token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let check: Value = watcher.app.check(&watcher.token, &id).await;
     assert_eq!(check["results"].as_array().unwrap().len(), 1, "stored once");
 }
 
@@ -593,16 +564,7 @@ async fn a_batch_of_results_is_stored_once_each_and_finishes_its_check() {
     let again = store_results(&app.state.db, &batch[3..]).await.unwrap();
     assert_eq!(again.outcomes, vec![Stored::Duplicate]);
     assert!(again.finished.is_empty(), "a check finishes once");
-    let view: Value = app
-        .client
-        .get(app.url(&format!("/api/v1/checks/{check}")))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let view: Value = app.check(&admin, &check).await;
     assert_eq!(view["status"], "finished");
     let mut ms: Vec<f64> = view["results"]
         .as_array()
@@ -616,4 +578,53 @@ async fn a_batch_of_results_is_stored_once_each_and_finishes_its_check() {
         vec![1.0, 4.0],
         "the first copy won, nothing else changed"
     );
+}
+
+#[tokio::test]
+async fn a_backlog_of_overdue_checks_is_drained_in_bounded_sweeps_each_finished_once() {
+    use netcheck::server::checks::SWEEP_BATCH;
+    use sea_orm::{ConnectionTrait, Statement};
+
+    let app = spawn_app().await;
+    let backlog = 2 * SWEEP_BATCH + 137;
+    // As after an outage: checks long past their deadline, each still waiting for two agents.
+    app.state
+        .db
+        .execute_unprepared(&format!(
+            "WITH c AS (
+                INSERT INTO checks (id, user_id, type, target, options, status,
+                                    created_at, deadline_at, pending)
+                SELECT gen_random_uuid(), (SELECT id FROM users LIMIT 1), 'tcp', '192.0.2.1',
+                       '{{}}', 'in_progress', now() - interval '2 minutes',
+                       now() - interval '1 minute', 2
+                FROM generate_series(1, {backlog}) RETURNING id)
+             INSERT INTO check_results (check_id, agent_id, agent_name, status)
+             SELECT c.id, gen_random_uuid(), 'gone', 'pending' FROM c, generate_series(1, 2)"
+        ))
+        .await
+        .unwrap();
+    let m = &app.state.metrics;
+    eventually("backlog drained", Duration::from_secs(30), || async {
+        (m.checks_finished.get() >= backlog as u64).then_some(())
+    })
+    .await;
+    assert_eq!(
+        m.checks_finished.get(),
+        backlog as u64,
+        "each finished once"
+    );
+    assert_eq!(m.results_timed_out.get(), 2 * backlog as u64);
+    let row = app
+        .state
+        .db
+        .query_one_raw(Statement::from_string(
+            app.state.db.get_database_backend(),
+            "SELECT (SELECT count(*) FROM checks WHERE status <> 'finished' OR pending <> 0) AS open,
+                    (SELECT count(*) FROM check_results WHERE status <> 'timeout') AS other",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.try_get::<i64>("", "open").unwrap(), 0);
+    assert_eq!(row.try_get::<i64>("", "other").unwrap(), 0);
 }

@@ -118,9 +118,18 @@ fn answer(query: &[u8]) -> Option<Vec<u8>> {
 /// A DNS server on 127.0.0.1 (UDP and TCP, same port): `example.test` A 192.0.2.10 and
 /// 192.0.2.11 and MX 10 mail.example.test; `rebind.test` A 10.1.2.3; everything else NXDOMAIN.
 pub async fn dns_server() -> SocketAddr {
-    let udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let addr = udp.local_addr().unwrap();
-    let tcp = tokio::net::TcpListener::bind(addr).await.unwrap();
+    // UDP and TCP on one port: the port the system picks for UDP may be taken for TCP (by
+    // another test's connection, say), so try again with another.
+    let mut attempts = 0;
+    let (udp, tcp, addr) = loop {
+        let udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let addr = udp.local_addr().unwrap();
+        match tokio::net::TcpListener::bind(addr).await {
+            Ok(tcp) => break (udp, tcp, addr),
+            Err(_) if attempts < 50 => attempts += 1,
+            Err(e) => panic!("no port free for both UDP and TCP: {e}"),
+        }
+    };
     tokio::spawn(async move {
         let mut buf = vec![0u8; 4096];
         while let Ok((n, peer)) = udp.recv_from(&mut buf).await {

@@ -32,7 +32,8 @@ fn agent_of(user: &str) -> Option<Uuid> {
 
 /// Batches stored at the same time. A result that arrives while batches are in flight goes
 /// straight into a new one (up to this many), so a lone result never waits for another
-/// batch's commit; checks are locked in id order, so concurrent batches cannot deadlock.
+/// batch's commit. Each batch is one statement that needs no explicit lock (see
+/// [`store_results`]), so concurrent batches cannot deadlock.
 pub const CONCURRENT_BATCHES: usize = 4;
 
 /// Starts the collector; deliveries sent to the returned channel are stored in batches.
