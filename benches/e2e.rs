@@ -9,27 +9,15 @@
 //!
 //! Run: `cargo bench --bench e2e` (env BENCH_LATENCY_N, BENCH_RATE, BENCH_SECONDS).
 
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use netcheck::cli::ServerArgs;
-use netcheck::config::Settings;
-use netcheck::server::Application;
-use sea_orm::{ConnectionTrait, Database, Statement};
+use common::{count, cpu_secs, env_or, pct, rss_kib, sh, Bench};
 use serde_json::{json, Value};
 
 const AGENTS: usize = 5;
-
-fn env_or(key: &str, default: u64) -> u64 {
-    std::env::var(key)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn pct(sorted: &[f64], p: f64) -> f64 {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
 
 #[tokio::main]
 async fn main() {
@@ -37,93 +25,10 @@ async fn main() {
     let rate = env_or("BENCH_RATE", 500);
     let seconds = env_or("BENCH_SECONDS", 10);
 
-    let db_name = format!("nc_bench_{}", uuid::Uuid::new_v4().simple());
-    let admin_db = Database::connect("postgres://postgres@127.0.0.1:5432/postgres")
-        .await
-        .unwrap();
-    admin_db
-        .execute_unprepared(&format!("CREATE DATABASE {db_name}"))
-        .await
-        .unwrap();
-    let mut s = Settings::load_from(None, Vec::new()).unwrap();
-    s.http.listen = "127.0.0.1:0".parse().unwrap();
-    s.database.url = format!("postgres://postgres@127.0.0.1:5432/{db_name}").into();
-    s.database.max_connections = 32;
-    s.redis.key_prefix = format!("ncbench:{}", uuid::Uuid::new_v4().simple());
-    s.amqp.vhost = format!("nctest-bench-{}", uuid::Uuid::new_v4().simple());
-    s.checks.allowed_networks = vec![
-        "127.0.0.0/8".parse().unwrap(),
-        "10.213.250.0/30".parse().unwrap(),
-    ];
-    s.checks.rate_limit_per_minute = u32::MAX;
-    s.agents.heartbeat_interval_secs = 2;
-    s.log.level = "warn".into();
-    netcheck::telemetry::init(s.log.format, "warn");
-    let args = ServerArgs {
-        admin_username: "admin".into(),
-        admin_password: Some("bench-password".into()),
-        local_agent: None,
-    };
-    let app = Application::build(s.clone(), args).await.unwrap();
-    let base = format!("http://127.0.0.1:{}", app.port());
-    tokio::spawn(app.run_until_stopped());
-
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(256)
-        .build()
-        .unwrap();
-    let login: Value = http
-        .post(format!("{base}/api/v1/auth/login"))
-        .json(&json!({"username": "admin", "password": "bench-password"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = login["access_token"].as_str().unwrap().to_string();
-
-    let mut children = Vec::new();
-    for i in 0..AGENTS {
-        let created: Value = http
-            .post(format!("{base}/api/v1/agents"))
-            .bearer_auth(&token)
-            .json(&json!({"name": format!("bench-{i}")}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_netcheck"))
-            .args([
-                "agent",
-                "--server",
-                &base,
-                "--token",
-                created["token"].as_str().unwrap(),
-            ])
-            .env("RUST_LOG", "warn")
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        children.push(child);
-    }
-    loop {
-        let agents: Vec<Value> = http
-            .get(format!("{base}/api/v1/agents"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if agents.iter().filter(|a| a["status"] == "online").count() == AGENTS {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let bench = Bench::start(&["127.0.0.0/8", "10.213.250.0/30"]).await;
+    let children = bench.spawn_agents(AGENTS).await;
+    let (base, token) = (bench.base.clone(), bench.token.clone());
+    let http = bench.http.clone();
     tokio::time::sleep(Duration::from_secs(3)).await;
     let fresh: Vec<u64> = children.iter().map(|c| rss_kib(c.id())).collect();
     println!(
@@ -145,35 +50,11 @@ async fn main() {
     let mut overhead = Vec::with_capacity(latency_n);
     for _ in 0..latency_n {
         let t = Instant::now();
-        let created: Value = http
-            .post(format!("{base}/api/v1/checks"))
-            .bearer_auth(&token)
-            .json(&body)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let id = created["id"].as_str().unwrap();
-        let mut resp = http
-            .get(format!("{base}/api/v1/checks/{id}/events"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap();
-        let mut text = String::new();
-        while let Some(chunk) = resp.chunk().await.unwrap() {
-            text.push_str(&String::from_utf8_lossy(&chunk));
-            if text.contains("event: finished") {
-                break;
-            }
-        }
+        let id = bench.create_check(&body).await;
+        let results = bench.until_finished(&id).await;
         let elapsed = t.elapsed().as_secs_f64() * 1000.0;
-        let probe = text
-            .lines()
-            .filter_map(|l| l.strip_prefix("data: "))
-            .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+        let probe = results
+            .iter()
             .filter_map(|v| v["duration_ms"].as_f64())
             .fold(0.0f64, f64::max);
         total.push(elapsed);
@@ -196,9 +77,7 @@ async fn main() {
     );
 
     // 2. Throughput at an offered rate.
-    let db = Database::connect(format!("postgres://postgres@127.0.0.1:5432/{db_name}"))
-        .await
-        .unwrap();
+    let db = bench.db.clone();
     let before: i64 = count(&db, "SELECT count(*) AS n FROM checks").await;
     let http = Arc::new(http);
     let interval = Duration::from_secs_f64(1.0 / rate as f64);
@@ -367,13 +246,6 @@ async fn main() {
         idle.iter().max().unwrap()
     );
     let ns = "nc-bench";
-    let sh = |cmd: &str| {
-        std::process::Command::new("sh")
-            .args(["-c", cmd])
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false)
-    };
     sh(&format!("ip netns del {ns} 2>/dev/null; ip link del ncbh 2>/dev/null; ip netns add {ns} && ip link add ncbh type veth peer name ncbp && ip link set ncbp netns {ns} && ip addr add 10.213.250.1/30 dev ncbh && ip link set ncbh up && ip -n {ns} addr add 10.213.250.2/30 dev ncbp && ip -n {ns} link set ncbp up && printf 'table inet t {{\n chain i {{\n  type filter hook input priority 0;\n  icmp type echo-request drop\n }}\n}}\n' | ip netns exec {ns} nft -f -"));
     let body = json!({"type": "ping", "target": "10.213.250.2", "options": {"count": 1, "timeout_ms": 5000}, "agents": [first]});
     let fired = Instant::now();
@@ -414,42 +286,5 @@ async fn main() {
         let _ = c.kill();
         let _ = c.wait();
     }
-    db.close().await.ok();
-    admin_db
-        .execute_unprepared(&format!("DROP DATABASE {db_name} WITH (FORCE)"))
-        .await
-        .ok();
-}
-
-/// CPU time (user + system) a process has used, in seconds.
-fn cpu_secs(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name (which may contain spaces) start after the last ')'.
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
-        + f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
-    ticks / 100.0
-}
-
-/// Resident set size of a process, in KiB.
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
-async fn count(db: &sea_orm::DatabaseConnection, sql: &str) -> i64 {
-    let row = db
-        .query_one_raw(Statement::from_string(db.get_database_backend(), sql))
-        .await
-        .unwrap()
-        .unwrap();
-    row.try_get::<i64>("", "n").unwrap()
+    bench.finish().await;
 }

@@ -1,0 +1,213 @@
+//! Does netcheck tell the truth about the network, and how fast is an agent cut off?
+//! (issue: proof under faults, load and bad input)
+//!
+//! 1. RTT accuracy: netcheck's ping (through the whole pipeline, one real agent) against
+//!    iputils `ping` to the same hosts, in alternating runs of 16 echoes each: a fast host
+//!    (kernel echo in a network namespace behind a veth pair) and a slow host (kernel echo
+//!    off, `tests/fixtures/slow_icmp.py` answering after 50 ms). Reports each tool's median
+//!    of per-run average RTTs and the difference.
+//! 2. Revocation latency: `DELETE /api/v1/agents/{id}` → the broker closes that agent's live
+//!    AMQP connection, for many agents one after another (p50/p90/p99/max).
+//!
+//! Run as root: `cargo bench --bench accuracy` (env BENCH_RTT_ROUNDS, BENCH_REVOKE_N).
+
+#[allow(dead_code)] // the bench uses only part of the test client
+#[path = "../tests/it/amqp.rs"]
+mod amqp;
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{env_or, median, pct, sh, Bench};
+use serde_json::{json, Value};
+
+/// A namespace `name` reachable at 10.213.{net}.2 from this host's 10.213.{net}.1.
+struct Host {
+    name: String,
+    link: String,
+    addr: String,
+    responder: Option<std::process::Child>,
+}
+
+impl Host {
+    fn new(name: &str, net: u8) -> Host {
+        let link = format!("ncb{net}");
+        sh(&format!(
+            "ip netns del {name} 2>/dev/null; ip link del {link} 2>/dev/null"
+        ));
+        assert!(
+            sh(&format!(
+                "ip netns add {name} && ip link add {link} type veth peer name {link}p && \
+                 ip link set {link}p netns {name} && ip addr add 10.213.{net}.1/30 dev {link} && \
+                 ip link set {link} up && ip -n {name} addr add 10.213.{net}.2/30 dev {link}p && \
+                 ip -n {name} link set {link}p up && ip -n {name} link set lo up"
+            )),
+            "creating namespace {name} (needs root)"
+        );
+        Host {
+            name: name.into(),
+            link,
+            addr: format!("10.213.{net}.2"),
+            responder: None,
+        }
+    }
+
+    /// Turns the kernel's echo replies off and answers from user space after `delay_ms`.
+    fn slow(mut self, delay_ms: u64) -> Host {
+        assert!(sh(&format!(
+            "ip netns exec {} sysctl -qw net.ipv4.icmp_echo_ignore_all=1",
+            self.name
+        )));
+        let mut child = std::process::Command::new("ip")
+            .args(["netns", "exec", &self.name, "python3"])
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/fixtures/slow_icmp.py"
+            ))
+            .arg(delay_ms.to_string())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // It prints "ready" once its socket is open.
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        assert_eq!(line.trim(), "ready");
+        self.responder = Some(child);
+        self
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.responder.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        sh(&format!(
+            "ip netns del {} 2>/dev/null; ip link del {} 2>/dev/null",
+            self.name, self.link
+        ));
+    }
+}
+
+/// iputils ping: 16 echoes 100 ms apart; the average RTT in ms.
+fn iputils_avg(addr: &str) -> f64 {
+    let out = std::process::Command::new("ping")
+        .args(["-n", "-q", "-c", "16", "-i", "0.1", "-W", "2", addr])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    // "rtt min/avg/max/mdev = 0.041/0.052/0.080/0.010 ms"
+    let stats = text
+        .lines()
+        .find_map(|l| l.split_once(" = ").filter(|(k, _)| k.contains("min/avg")))
+        .unwrap_or_else(|| panic!("no rtt line in ping output: {text}"))
+        .1;
+    stats.split('/').nth(1).unwrap().parse().unwrap()
+}
+
+/// netcheck ping through the pipeline: the same 16 echoes 100 ms apart; the average RTT.
+async fn netcheck_avg(bench: &Bench, addr: &str) -> f64 {
+    let id = bench
+        .create_check(&json!({"type": "ping", "target": addr,
+            "options": {"count": 16, "interval_ms": 100, "timeout_ms": 2000}}))
+        .await;
+    let results = bench.until_finished(&id).await;
+    let r = &results[0];
+    assert_eq!(r["status"], "ok", "{r}");
+    assert_eq!(r["received"], 16, "{r}");
+    r["rtt_ms"]["avg"].as_f64().unwrap()
+}
+
+#[tokio::main]
+async fn main() {
+    let rounds = env_or("BENCH_RTT_ROUNDS", 9) as usize;
+    let revoke_n = env_or("BENCH_REVOKE_N", 200) as usize;
+    let bench = Bench::start(&["10.213.0.0/16"]).await;
+    let mut agents = bench.spawn_agents(1).await;
+
+    // 1. RTT accuracy.
+    let fast = Host::new("nc-bench-fast", 251);
+    let slow = Host::new("nc-bench-slow", 252).slow(50);
+    println!("RTT accuracy, {rounds} alternating runs of 16 echoes per tool and host (average RTT per run):");
+    for host in [&fast, &slow] {
+        let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+        for _ in 0..rounds {
+            theirs.push(iputils_avg(&host.addr));
+            ours.push(netcheck_avg(&bench, &host.addr).await);
+        }
+        let (m_ours, m_theirs) = (median(&ours), median(&theirs));
+        let fmt = |v: &[f64]| {
+            v.iter()
+                .map(|x| format!("{x:.3}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        println!(
+            "  {:<13} iputils median {m_theirs:.3} ms  netcheck median {m_ours:.3} ms  difference {:+.3} ms",
+            host.name,
+            m_ours - m_theirs
+        );
+        println!("    iputils  runs: {}", fmt(&theirs));
+        println!("    netcheck runs: {}", fmt(&ours));
+    }
+    drop((fast, slow));
+    for mut a in agents.drain(..) {
+        let _ = a.kill();
+        let _ = a.wait();
+    }
+
+    // 2. Revocation latency, each agent connected to the broker with its own credentials.
+    let mut closed_after = Vec::with_capacity(revoke_n);
+    let mut delete_took = Vec::with_capacity(revoke_n);
+    for i in 0..revoke_n {
+        let (id, token) = bench.create_agent(&format!("doomed-{i}")).await;
+        let reg: Value = bench
+            .http
+            .post(bench.url("/api/v1/agent/register"))
+            .bearer_auth(&token)
+            .json(&json!({ "hostname": "bench", "version": "0", "capabilities": ["tcp"] }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let (_conn, mut closed) = amqp::connect_as(&reg).await.unwrap();
+        let sent = Instant::now();
+        let resp = bench
+            .http
+            .delete(bench.url(&format!("/api/v1/agents/{id}")))
+            .bearer_auth(&bench.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 204);
+        delete_took.push(sent.elapsed().as_secs_f64() * 1000.0);
+        let (at, _) = tokio::time::timeout(Duration::from_secs(5), closed.recv())
+            .await
+            .expect("connection closed within 5 s")
+            .unwrap();
+        closed_after.push((at - sent).as_secs_f64() * 1000.0);
+    }
+    closed_after.sort_by(f64::total_cmp);
+    delete_took.sort_by(f64::total_cmp);
+    println!("revocation ({revoke_n} agents, each with a live AMQP connection):");
+    for (what, v) in [
+        ("DELETE -> connection closed", &closed_after),
+        ("DELETE round trip (204)", &delete_took),
+    ] {
+        println!(
+            "  {what:<28} p50 {:.2} ms  p90 {:.2} ms  p99 {:.2} ms  max {:.2} ms",
+            pct(v, 0.5),
+            pct(v, 0.9),
+            pct(v, 0.99),
+            v[v.len() - 1]
+        );
+    }
+    bench.finish().await;
+}

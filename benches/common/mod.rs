@@ -1,0 +1,248 @@
+//! What the benchmarks share: a real server in this process on a fresh database, a logged-in
+//! admin client, real agent processes, and readings of a process's CPU time and memory.
+#![allow(dead_code)] // each bench uses its own part of this
+
+use std::time::Duration;
+
+use netcheck::cli::ServerArgs;
+use netcheck::config::Settings;
+use netcheck::server::Application;
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
+use serde_json::{json, Value};
+
+pub fn env_or(key: &str, default: u64) -> u64 {
+    std::env::var(key)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The `p` quantile (0–1) of sorted values, nearest rank.
+pub fn pct(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// The median of unsorted values.
+pub fn median(values: &[f64]) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    pct(&v, 0.5)
+}
+
+/// Runs a shell command; true when it succeeded.
+pub fn sh(cmd: &str) -> bool {
+    std::process::Command::new("sh")
+        .args(["-c", cmd])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+pub struct Bench {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub token: String,
+    pub db: DatabaseConnection,
+    db_name: String,
+    admin_db: DatabaseConnection,
+}
+
+impl Bench {
+    /// Starts the server on a fresh database and vhost; targets in `allowed` may be checked.
+    pub async fn start(allowed: &[&str]) -> Bench {
+        let db_name = format!("nc_bench_{}", uuid::Uuid::new_v4().simple());
+        let admin_db = Database::connect("postgres://postgres@127.0.0.1:5432/postgres")
+            .await
+            .unwrap();
+        admin_db
+            .execute_unprepared(&format!("CREATE DATABASE {db_name}"))
+            .await
+            .unwrap();
+        let mut s = Settings::load_from(None, Vec::new()).unwrap();
+        s.http.listen = "127.0.0.1:0".parse().unwrap();
+        s.database.url = format!("postgres://postgres@127.0.0.1:5432/{db_name}").into();
+        s.database.max_connections = 32;
+        s.redis.key_prefix = format!("ncbench:{}", uuid::Uuid::new_v4().simple());
+        s.amqp.vhost = format!("nctest-bench-{}", uuid::Uuid::new_v4().simple());
+        s.checks.allowed_networks = allowed.iter().map(|n| n.parse().unwrap()).collect();
+        s.checks.rate_limit_per_minute = u32::MAX;
+        s.agents.heartbeat_interval_secs = 2;
+        s.log.level = "warn".into();
+        netcheck::telemetry::init(s.log.format, "warn");
+        let args = ServerArgs {
+            admin_username: "admin".into(),
+            admin_password: Some("bench-password".into()),
+            local_agent: None,
+        };
+        let app = Application::build(s, args).await.unwrap();
+        let base = format!("http://127.0.0.1:{}", app.port());
+        tokio::spawn(app.run_until_stopped());
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(256)
+            .build()
+            .unwrap();
+        let login: Value = http
+            .post(format!("{base}/api/v1/auth/login"))
+            .json(&json!({"username": "admin", "password": "bench-password"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let token = login["access_token"].as_str().unwrap().to_string();
+        let db = Database::connect(format!("postgres://postgres@127.0.0.1:5432/{db_name}"))
+            .await
+            .unwrap();
+        Bench {
+            base,
+            http,
+            token,
+            db,
+            db_name,
+            admin_db,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Creates an agent; returns its id and token.
+    pub async fn create_agent(&self, name: &str) -> (String, String) {
+        let created: Value = self
+            .http
+            .post(self.url("/api/v1/agents"))
+            .bearer_auth(&self.token)
+            .json(&json!({ "name": name }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        (
+            created["id"].as_str().unwrap().to_string(),
+            created["token"].as_str().unwrap().to_string(),
+        )
+    }
+
+    /// Starts `n` agent processes (`bench-0` …) and waits until all are online.
+    pub async fn spawn_agents(&self, n: usize) -> Vec<std::process::Child> {
+        let mut children = Vec::new();
+        for i in 0..n {
+            let (_, token) = self.create_agent(&format!("bench-{i}")).await;
+            let child = std::process::Command::new(env!("CARGO_BIN_EXE_netcheck"))
+                .args(["agent", "--server", &self.base, "--token", &token])
+                .env("RUST_LOG", "warn")
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+            children.push(child);
+        }
+        loop {
+            let agents: Vec<Value> = self
+                .http
+                .get(self.url("/api/v1/agents"))
+                .bearer_auth(&self.token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if agents.iter().filter(|a| a["status"] == "online").count() == n {
+                return children;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Creates a check; its id.
+    pub async fn create_check(&self, body: &Value) -> String {
+        let created: Value = self
+            .http
+            .post(self.url("/api/v1/checks"))
+            .bearer_auth(&self.token)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        created["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("check not created: {created}"))
+            .to_string()
+    }
+
+    /// Follows a check's live stream until `finished`; the result payloads streamed.
+    pub async fn until_finished(&self, id: &str) -> Vec<Value> {
+        let mut resp = self
+            .http
+            .get(self.url(&format!("/api/v1/checks/{id}/events")))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap();
+        let mut text = String::new();
+        while let Some(chunk) = resp.chunk().await.unwrap() {
+            text.push_str(&String::from_utf8_lossy(&chunk));
+            if text.contains("event: finished") {
+                break;
+            }
+        }
+        text.lines()
+            .filter_map(|l| l.strip_prefix("data: "))
+            .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+            .filter(|v| v.get("agent").is_some())
+            .collect()
+    }
+
+    pub async fn count(&self, sql: &str) -> i64 {
+        count(&self.db, sql).await
+    }
+
+    /// Drops the bench database.
+    pub async fn finish(self) {
+        self.db.close().await.ok();
+        self.admin_db
+            .execute_unprepared(&format!("DROP DATABASE {} WITH (FORCE)", self.db_name))
+            .await
+            .ok();
+    }
+}
+
+/// CPU time (user + system) a process has used, in seconds.
+pub fn cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may contain spaces) start after the last ')'.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+        + f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    ticks / 100.0
+}
+
+/// Resident set size of a process, in KiB.
+pub fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+pub async fn count(db: &DatabaseConnection, sql: &str) -> i64 {
+    let row = db
+        .query_one_raw(Statement::from_string(db.get_database_backend(), sql))
+        .await
+        .unwrap()
+        .unwrap();
+    row.try_get::<i64>("", "n").unwrap()
+}
