@@ -4,8 +4,8 @@
 //! 1. RTT accuracy: netcheck's ping (through the whole pipeline, one real agent) against
 //!    iputils `ping` to the same hosts, in alternating runs of 16 echoes each: a fast host
 //!    (kernel echo in a network namespace behind a veth pair) and a slow host (kernel echo
-//!    off, `tests/fixtures/slow_icmp.py` answering after 50 ms). Reports each tool's median
-//!    of per-run average RTTs and the difference.
+//!    off, `tests/fixtures/slow_icmp.py` answering after 50 ms). Reports the median and mean
+//!    RTT of every reply of each tool, and their differences.
 //! 2. Revocation latency: `DELETE /api/v1/agents/{id}` → the broker closes that agent's live
 //!    AMQP connection, for many agents one after another (p50/p90/p99/max).
 //!
@@ -94,24 +94,24 @@ impl Drop for Host {
     }
 }
 
-/// iputils ping: 16 echoes 100 ms apart; the average RTT in ms.
-fn iputils_avg(addr: &str) -> f64 {
+/// iputils ping: 16 echoes 100 ms apart; the RTT of each reply in ms.
+fn iputils_rtts(addr: &str) -> Vec<f64> {
     let out = std::process::Command::new("ping")
-        .args(["-n", "-q", "-c", "16", "-i", "0.1", "-W", "2", addr])
+        .args(["-n", "-c", "16", "-i", "0.1", "-W", "2", addr])
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    // "rtt min/avg/max/mdev = 0.041/0.052/0.080/0.010 ms"
-    let stats = text
+    // "64 bytes from 10.213.251.2: icmp_seq=1 ttl=64 time=0.041 ms"
+    let rtts: Vec<f64> = text
         .lines()
-        .find_map(|l| l.split_once(" = ").filter(|(k, _)| k.contains("min/avg")))
-        .unwrap_or_else(|| panic!("no rtt line in ping output: {text}"))
-        .1;
-    stats.split('/').nth(1).unwrap().parse().unwrap()
+        .filter_map(|l| l.split_once(" time=")?.1.strip_suffix(" ms")?.parse().ok())
+        .collect();
+    assert_eq!(rtts.len(), 16, "every echo answered: {text}");
+    rtts
 }
 
-/// netcheck ping through the pipeline: the same 16 echoes 100 ms apart; the average RTT.
-async fn netcheck_avg(bench: &Bench, addr: &str) -> f64 {
+/// netcheck ping through the pipeline: the same 16 echoes 100 ms apart; each reply's RTT.
+async fn netcheck_rtts(bench: &Bench, addr: &str) -> Vec<f64> {
     let id = bench
         .create_check(&json!({"type": "ping", "target": addr,
             "options": {"count": 16, "interval_ms": 100, "timeout_ms": 2000}}))
@@ -120,7 +120,16 @@ async fn netcheck_avg(bench: &Bench, addr: &str) -> f64 {
     let r = &results[0];
     assert_eq!(r["status"], "ok", "{r}");
     assert_eq!(r["received"], 16, "{r}");
-    r["rtt_ms"]["avg"].as_f64().unwrap()
+    r["replies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["rtt_ms"].as_f64().unwrap())
+        .collect()
+}
+
+fn mean(v: &[f64]) -> f64 {
+    v.iter().sum::<f64>() / v.len() as f64
 }
 
 #[tokio::main]
@@ -133,27 +142,37 @@ async fn main() {
     // 1. RTT accuracy.
     let fast = Host::new("nc-bench-fast", 251);
     let slow = Host::new("nc-bench-slow", 252).slow(50);
-    println!("RTT accuracy, {rounds} alternating runs of 16 echoes per tool and host (average RTT per run):");
+    println!("RTT accuracy, {rounds} alternating runs of 16 echoes per tool and host:");
     for host in [&fast, &slow] {
         let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+        let (mut run_ours, mut run_theirs) = (Vec::new(), Vec::new());
         for _ in 0..rounds {
-            theirs.push(iputils_avg(&host.addr));
-            ours.push(netcheck_avg(&bench, &host.addr).await);
+            let t = iputils_rtts(&host.addr);
+            run_theirs.push(mean(&t));
+            theirs.extend(t);
+            let o = netcheck_rtts(&bench, &host.addr).await;
+            run_ours.push(mean(&o));
+            ours.extend(o);
         }
         let (m_ours, m_theirs) = (median(&ours), median(&theirs));
+        println!(
+            "  {:<13} median of {} replies: iputils {m_theirs:.3} ms, netcheck {m_ours:.3} ms, difference {:+.3} ms; \
+             mean: iputils {:.3} ms, netcheck {:.3} ms, difference {:+.3} ms",
+            host.name,
+            ours.len(),
+            m_ours - m_theirs,
+            mean(&theirs),
+            mean(&ours),
+            mean(&ours) - mean(&theirs)
+        );
         let fmt = |v: &[f64]| {
             v.iter()
                 .map(|x| format!("{x:.3}"))
                 .collect::<Vec<_>>()
                 .join(" ")
         };
-        println!(
-            "  {:<13} iputils median {m_theirs:.3} ms  netcheck median {m_ours:.3} ms  difference {:+.3} ms",
-            host.name,
-            m_ours - m_theirs
-        );
-        println!("    iputils  runs: {}", fmt(&theirs));
-        println!("    netcheck runs: {}", fmt(&ours));
+        println!("    per-run mean, iputils:  {}", fmt(&run_theirs));
+        println!("    per-run mean, netcheck: {}", fmt(&run_ours));
     }
     drop((fast, slow));
     for mut a in agents.drain(..) {

@@ -122,7 +122,7 @@ impl Bench {
             .await
             .unwrap();
         (
-            created["id"].as_str().unwrap().to_string(),
+            created["agent"]["id"].as_str().unwrap().to_string(),
             created["token"].as_str().unwrap().to_string(),
         )
     }
