@@ -23,9 +23,10 @@ pub struct Stats {
     pub in_flight: AtomicU64,
     pub total: AtomicU64,
     pub metrics: Arc<super::metrics::AgentMetrics>,
-    /// Results whose publish failed (broker gone); sent again on the next session. Their
-    /// requests stay unacked, so the broker redelivers them and they are answered from here
-    /// instead of being probed twice.
+    /// Results whose publish failed (broker gone); sent at the start of the next session.
+    /// Their requests stay unacked: when the broker still holds one (the connection dropped,
+    /// the broker did not restart) it is redelivered and answered from here instead of being
+    /// probed twice; requests are transient, so after a broker restart only the outbox is left.
     pub outbox: std::sync::Mutex<std::collections::HashMap<uuid::Uuid, CheckResult>>,
     /// Checks answered recently, so a redelivered request is acked rather than probed again.
     pub answered: std::sync::Mutex<std::collections::HashMap<uuid::Uuid, Instant>>,
@@ -270,30 +271,9 @@ fn handle(
             result.status.as_str(),
             result.duration_ms / 1000.0,
         );
-        let body = serde_json::to_vec(&result).expect("results serialise");
-        let props = BasicProperties::default()
-            .with_persistence(true)
-            .with_content_type("application/json")
-            .with_user_id(&user)
-            .with_message_id(&format!("{}:{}", result.check_id, agent_id))
-            .with_timestamp(chrono::Utc::now().timestamp() as u64)
-            .finish();
-        match publisher
-            .publish(props, body, &exchange, "", Duration::from_secs(10))
-            .await
-        {
-            Ok(()) => {
-                let _ = publisher
-                    .channel()
-                    .basic_ack(BasicAckArguments::new(tag, false))
-                    .await;
-                tracing::debug!(check_id = %result.check_id, status = result.status.as_str(), "result published");
-            }
-            // Unacked, the request is redelivered on the next session and run again.
-            Err(e) => {
-                tracing::warn!(check_id = %result.check_id, error = %e, "could not publish result")
-            }
-        }
+        // Acked once confirmed; kept in the outbox when the broker is away, since a request
+        // is transient and may not be redelivered after a broker restart.
+        publish_result(&publisher, &stats, &user, &exchange, result, tag).await;
         stats.total.fetch_add(1, Ordering::Relaxed);
         stats.in_flight.fetch_sub(1, Ordering::Relaxed);
         stats.metrics.in_flight.dec();

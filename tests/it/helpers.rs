@@ -302,5 +302,16 @@ pub async fn broker_connections_of(user: &str) -> Option<usize> {
 
 /// Messages of a queue delivered to a consumer but not yet acknowledged.
 pub async fn unacked(vhost: &str, queue: &str) -> Option<u64> {
-    broker_api(&format!("queues/{vhost}/{queue}")).await?["messages_unacknowledged"].as_u64()
+    // From the broker itself: the management API's queue figures are samples refreshed every
+    // few seconds, too late to see a message that is unacknowledged for a moment.
+    let out = tokio::process::Command::new("rabbitmqctl")
+        .args(["list_queues", "-q", "--no-table-headers", "-p", vhost])
+        .args(["name", "messages_unacknowledged"])
+        .output()
+        .await
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout).lines().find_map(|l| {
+        let (name, n) = l.split_once('\t')?;
+        (name == queue).then(|| n.trim().parse().ok())?
+    })
 }
