@@ -166,6 +166,26 @@ async fn main() {
     println!("  checks created {created} (the client saw {accepted} answered 202), result rows still pending: {pending}");
     let dup = count(&db, "SELECT count(*) AS n FROM (SELECT check_id, agent_id FROM check_results GROUP BY 1, 2 HAVING count(*) > 1) d").await;
     println!("  duplicate rows: {dup}");
+    let metrics = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let metric = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or(f64::NAN)
+    };
+    let batches = metric("netcheck_result_batch_size_count ");
+    println!(
+        "  result batches: {batches} (all runs so far), {:.1} results and {:.2} ms each on average",
+        metric("netcheck_result_batch_size_sum ") / batches,
+        metric("netcheck_result_batch_seconds_sum ") / batches * 1000.0
+    );
 
     // 3. Agent probe capacity: CPU seconds the agents spend per probe, driven through the
     //    whole pipeline (receive, probe, publish with confirm, ack), per check type.

@@ -50,6 +50,10 @@ pub struct Metrics {
     pub results_dropped: Family<Reason, Counter>,
     /// Seconds from check creation to a result being stored.
     pub result_latency: Histogram,
+    /// Results stored per batch (one SQL statement each).
+    pub result_batch_size: Histogram,
+    /// Seconds one batch of results took to store.
+    pub result_batch_seconds: Histogram,
     agents: Family<Status, Gauge>,
     broker_connected: Gauge,
 }
@@ -66,6 +70,12 @@ impl Default for Metrics {
             results_dropped: Family::default(),
             result_latency: Histogram::new([
                 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+            ]),
+            result_batch_size: Histogram::new([
+                1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0,
+            ]),
+            result_batch_seconds: Histogram::new([
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
             ]),
             agents: Family::default(),
             broker_connected: Gauge::default(),
@@ -101,6 +111,16 @@ impl Default for Metrics {
             "result_latency_seconds",
             "Time from check creation to a result being stored",
             m.result_latency.clone(),
+        );
+        registry.register(
+            "result_batch_size",
+            "Results stored together in one statement",
+            m.result_batch_size.clone(),
+        );
+        registry.register(
+            "result_batch_seconds",
+            "Time one batch of results took to store",
+            m.result_batch_seconds.clone(),
         );
         registry.register("agents", "Agents by status", m.agents.clone());
         registry.register(

@@ -66,11 +66,7 @@ pub struct Application {
 impl Application {
     pub async fn build(settings: Settings, args: ServerArgs) -> anyhow::Result<Self> {
         let db = db::connect(&settings.database, settings.database.max_connections).await?;
-        let results_db = db::connect(
-            &settings.database,
-            checks::collector::CONCURRENT_BATCHES as u32 + 1,
-        )
-        .await?;
+        let results_db = db::connect(&settings.database, checks::collector::DB_CONNECTIONS).await?;
         db::migrate(&db).await?;
         if let Some(generated) =
             users::bootstrap_admin(&db, &args.admin_username, args.admin_password.as_deref())

@@ -18,7 +18,7 @@ use crate::amqp::{PublishError, Publisher, Watch};
 use crate::config::AmqpSettings;
 
 /// Results handled at the same time (the broker's prefetch window).
-pub const RESULT_PREFETCH: u16 = 256;
+pub const RESULT_PREFETCH: u16 = 1024;
 
 /// One delivery from the results queue, handed to the collector.
 pub struct Delivery {
