@@ -19,7 +19,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{env_or, median, pct, sh, Bench};
-use serde_json::{json, Value};
+use serde_json::json;
 
 /// A namespace `name` reachable at 10.213.{net}.2 from this host's 10.213.{net}.1.
 struct Host {
@@ -185,17 +185,13 @@ async fn main() {
     let mut delete_took = Vec::with_capacity(revoke_n);
     for i in 0..revoke_n {
         let (id, token) = bench.create_agent(&format!("doomed-{i}")).await;
-        let reg: Value = bench
-            .http
-            .post(bench.url("/api/v1/agent/register"))
-            .bearer_auth(&token)
-            .json(&json!({ "hostname": "bench", "version": "0", "capabilities": ["tcp"] }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let reg = bench
+            .post(
+                "/api/v1/agent/register",
+                &token,
+                &json!({ "hostname": "bench", "version": "0", "capabilities": ["tcp"] }),
+            )
+            .await;
         let (_conn, mut closed) = amqp::connect_as(&reg).await.unwrap();
         let sent = Instant::now();
         let resp = bench

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{count, cpu_secs, env_or, pct, rss_kib, sh, Bench};
-use serde_json::{json, Value};
+use serde_json::json;
 
 const AGENTS: usize = 5;
 
@@ -248,15 +248,7 @@ async fn main() {
 
     // 4. Agent memory: idle, then with 1 000 probes in flight on one agent (pings to a
     //    namespace that drops ICMP, so each waits for its 5 s timeout).
-    let agents: Vec<Value> = http
-        .get(format!("{base}/api/v1/agents"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let agents = bench.get("/api/v1/agents").await;
     let first = agents[0]["id"].as_str().unwrap().to_string();
     tokio::time::sleep(Duration::from_secs(3)).await;
     let idle: Vec<u64> = children.iter().map(|c| rss_kib(c.id())).collect();

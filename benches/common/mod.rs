@@ -38,6 +38,23 @@ pub fn sh(cmd: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// Sends a request with an optional bearer token and JSON body; the JSON answer.
+pub async fn call(
+    req: reqwest::RequestBuilder,
+    token: Option<&str>,
+    body: Option<&Value>,
+) -> Value {
+    let req = match token {
+        Some(t) => req.bearer_auth(t),
+        None => req,
+    };
+    let req = match body {
+        Some(b) => req.json(b),
+        None => req,
+    };
+    req.send().await.unwrap().json().await.unwrap()
+}
+
 pub struct Bench {
     pub base: String,
     pub http: reqwest::Client,
@@ -81,15 +98,12 @@ impl Bench {
             .pool_max_idle_per_host(256)
             .build()
             .unwrap();
-        let login: Value = http
-            .post(format!("{base}/api/v1/auth/login"))
-            .json(&json!({"username": "admin", "password": "bench-password"}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let login = call(
+            http.post(format!("{base}/api/v1/auth/login")),
+            None,
+            Some(&json!({"username": "admin", "password": "bench-password"})),
+        )
+        .await;
         let token = login["access_token"].as_str().unwrap().to_string();
         let db = Database::connect(format!("postgres://postgres@127.0.0.1:5432/{db_name}"))
             .await
@@ -108,19 +122,21 @@ impl Bench {
         format!("{}{path}", self.base)
     }
 
+    /// POST `body` to `path` as the holder of `token`; the JSON answer.
+    pub async fn post(&self, path: &str, token: &str, body: &Value) -> Value {
+        call(self.http.post(self.url(path)), Some(token), Some(body)).await
+    }
+
+    /// GET `path` as the admin; the JSON answer.
+    pub async fn get(&self, path: &str) -> Value {
+        call(self.http.get(self.url(path)), Some(&self.token), None).await
+    }
+
     /// Creates an agent; returns its id and token.
     pub async fn create_agent(&self, name: &str) -> (String, String) {
-        let created: Value = self
-            .http
-            .post(self.url("/api/v1/agents"))
-            .bearer_auth(&self.token)
-            .json(&json!({ "name": name }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let created = self
+            .post("/api/v1/agents", &self.token, &json!({ "name": name }))
+            .await;
         (
             created["agent"]["id"].as_str().unwrap().to_string(),
             created["token"].as_str().unwrap().to_string(),
@@ -141,16 +157,8 @@ impl Bench {
             children.push(child);
         }
         loop {
-            let agents: Vec<Value> = self
-                .http
-                .get(self.url("/api/v1/agents"))
-                .bearer_auth(&self.token)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let agents = self.get("/api/v1/agents").await;
+            let agents = agents.as_array().unwrap();
             if agents.iter().filter(|a| a["status"] == "online").count() == n {
                 return children;
             }
@@ -160,17 +168,7 @@ impl Bench {
 
     /// Creates a check; its id.
     pub async fn create_check(&self, body: &Value) -> String {
-        let created: Value = self
-            .http
-            .post(self.url("/api/v1/checks"))
-            .bearer_auth(&self.token)
-            .json(body)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let created = self.post("/api/v1/checks", &self.token, body).await;
         created["id"]
             .as_str()
             .unwrap_or_else(|| panic!("check not created: {created}"))

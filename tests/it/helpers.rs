@@ -248,10 +248,10 @@ impl TestApp {
             .unwrap()
     }
 
-    /// `GET /api/v1/checks/{id}` as the holder of `token`.
-    pub async fn check(&self, token: &str, id: &str) -> Value {
+    /// GET `path` as the holder of `token`; the JSON answer.
+    pub async fn get_json(&self, token: &str, path: &str) -> Value {
         self.client
-            .get(self.url(&format!("/api/v1/checks/{id}")))
+            .get(self.url(path))
             .bearer_auth(token)
             .send()
             .await
@@ -261,17 +261,14 @@ impl TestApp {
             .unwrap()
     }
 
+    /// `GET /api/v1/checks/{id}` as the holder of `token`.
+    pub async fn check(&self, token: &str, id: &str) -> Value {
+        self.get_json(token, &format!("/api/v1/checks/{id}")).await
+    }
+
     pub async fn agent(&self, id: &str) -> Value {
         let admin = self.admin_token().await;
-        self.client
-            .get(self.url(&format!("/api/v1/agents/{id}")))
-            .bearer_auth(&admin)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        self.get_json(&admin, &format!("/api/v1/agents/{id}")).await
     }
 }
 
