@@ -160,9 +160,23 @@ impl From<sea_orm::DbErr> for ApiError {
                 crate::server::metrics::dependency_error("database");
                 Self::unavailable("database")
             }
+            // PostgreSQL holds no NUL character in text or JSON; a value carrying one is the
+            // client's error, wherever it slipped past validation.
+            _ if is_nul_text(&err) => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_text",
+                "text values may not contain NUL (\\u0000) characters",
+            ),
             _ => Self::internal(err),
         }
     }
+}
+
+/// PostgreSQL's refusals of a NUL character: in text (22021) or in JSON (22P05).
+fn is_nul_text(err: &sea_orm::DbErr) -> bool {
+    let text = err.to_string();
+    text.contains("invalid byte sequence for encoding \"UTF8\": 0x00")
+        || text.contains("unsupported Unicode escape sequence")
 }
 
 /// sqlx reports a dropped connection inside `Exec`/`Query` errors as an I/O error.

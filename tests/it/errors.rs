@@ -153,3 +153,51 @@ async fn non_utf8_and_deeply_nested_bodies_do_not_crash() {
         StatusCode::OK
     );
 }
+
+#[tokio::test]
+async fn nul_characters_are_refused_with_4xx_everywhere() {
+    // PostgreSQL cannot hold U+0000; every place a string reaches the database must answer
+    // with a client error, never 500 (found by the schemathesis campaign on login).
+    let app = spawn_app().await;
+    let resp = app
+        .client
+        .post(app.url("/api/v1/auth/login"))
+        .json(&json!({"username": "ad\u{0}min", "password": "whatever-password"}))
+        .send()
+        .await
+        .unwrap();
+    let (code, _) = error_code(resp, StatusCode::UNAUTHORIZED).await;
+    assert_eq!(code, "invalid_credentials");
+
+    let admin = app.admin_token().await;
+    for (path, body) in [
+        ("/api/v1/agents", json!({"name": "probe\u{0}1"})),
+        (
+            "/api/v1/agents",
+            json!({"name": "probe-2", "region": "eu\u{0}"}),
+        ),
+        ("/api/v1/auth/api-keys", json!({"name": "key\u{0}"})),
+        (
+            "/api/v1/users",
+            json!({"username": "u\u{0}ser", "password": "a-long-enough-password", "role": "user"}),
+        ),
+        (
+            "/api/v1/checks",
+            json!({"type": "tcp", "target": "exa\u{0}mple.com", "options": {"port": 80}}),
+        ),
+    ] {
+        let resp = app
+            .client
+            .post(app.url(path))
+            .bearer_auth(&admin)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        assert!(status.is_client_error(), "{path} {body}: {status} {text}");
+        let err: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert!(err["error"]["code"].is_string(), "{text}");
+    }
+}

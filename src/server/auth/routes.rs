@@ -77,7 +77,9 @@ pub async fn login(
     body: Json<LoginRequest>,
 ) -> ApiResult<HttpResponse> {
     let LoginRequest { username, password } = body.0;
-    if username.len() > 256 || password.len() > password::MAX_LENGTH * 4 {
+    // No user name holds a NUL (PostgreSQL text cannot), so such a login cannot succeed.
+    if username.len() > 256 || username.contains('\0') || password.len() > password::MAX_LENGTH * 4
+    {
         return Err(bad_credentials());
     }
     let ip = crate::server::extract::client_ip(&req, &state.settings.http)
