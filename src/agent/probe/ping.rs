@@ -94,7 +94,13 @@ pub async fn run(prober: &Prober, target: &str, o: &PingOptions, policy: &Policy
             .await;
         let mut p = client.pinger(ip, ident).await;
         p.timeout(timeout);
-        (seq, p.ping(PingSequence(seq), &payload).await)
+        // Our own clock, started before the request is sent: surge-ping starts its clock
+        // after `sendto` returns, and a host that answers on this machine (or a reply
+        // that wakes another process first) can run before that, so its RTT reads short.
+        // This one never reads short; it adds only the few microseconds around the call.
+        let sent = tokio::time::Instant::now();
+        let outcome = p.ping(PingSequence(seq), &payload).await;
+        (seq, outcome.map(|(packet, _)| (packet, sent.elapsed())))
     });
     let mut last_error = None;
     for (seq, outcome) in join_all(pings).await {
