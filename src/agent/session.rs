@@ -273,10 +273,7 @@ fn handle(
         );
         // Acked once confirmed; kept in the outbox when the broker is away, since a request
         // is transient and may not be redelivered after a broker restart.
-        Box::pin(publish_result(
-            &publisher, &stats, &user, &exchange, result, tag,
-        ))
-        .await;
+        publish_result(&publisher, &stats, &user, &exchange, result, tag).await;
         stats.total.fetch_add(1, Ordering::Relaxed);
         stats.in_flight.fetch_sub(1, Ordering::Relaxed);
         stats.metrics.in_flight.dec();

@@ -101,14 +101,11 @@ impl Prober {
     }
 
     async fn dispatch(&self, req: &CheckRequest, policy: &Policy) -> Outcome {
-        // Each probe's future is boxed: inline, every task would be as large as the largest
-        // (HTTP, with TLS and resolver state), and tokio moves a task's future by value when
-        // it spawns and finishes it — callgrind showed memcpy at half of an agent's work.
         match &req.spec {
-            CheckSpec::Ping(o) => Box::pin(ping::run(self, &req.target, o, policy)).await,
-            CheckSpec::Tcp(o) => Box::pin(tcp::run(self, &req.target, o, policy)).await,
-            CheckSpec::Http(o) => Box::pin(http::run(self, &req.target, o, policy)).await,
-            CheckSpec::Dns(o) => Box::pin(dns::run(&req.target, o, policy)).await,
+            CheckSpec::Ping(o) => ping::run(self, &req.target, o, policy).await,
+            CheckSpec::Tcp(o) => tcp::run(self, &req.target, o, policy).await,
+            CheckSpec::Http(o) => http::run(self, &req.target, o, policy).await,
+            CheckSpec::Dns(o) => dns::run(&req.target, o, policy).await,
         }
     }
 
