@@ -186,6 +186,10 @@ pub struct AuthSettings {
     pub access_token_ttl_secs: u64,
     /// Lifetime of a refresh token in seconds.
     pub refresh_token_ttl_secs: u64,
+    /// Seconds after a rotation in which the old refresh token, presented again while its
+    /// successor is unused, gets that successor again instead of ending the session (a page
+    /// reloaded mid-refresh, two tabs refreshing at once). 0 turns this off.
+    pub refresh_reuse_grace_secs: u64,
     /// Mark the refresh cookie `Secure`. Unset: on when `server.public_url` is https.
     pub secure_cookie: Option<bool>,
     /// Failed logins allowed per username within the window.
@@ -202,6 +206,7 @@ impl Default for AuthSettings {
             jwt_secret: None,
             access_token_ttl_secs: 900,
             refresh_token_ttl_secs: 30 * 24 * 3600,
+            refresh_reuse_grace_secs: 10,
             secure_cookie: None,
             login_max_failures_per_user: 10,
             login_max_failures_per_ip: 50,
@@ -295,6 +300,9 @@ impl Settings {
         }
         if self.auth.refresh_token_ttl_secs < self.auth.access_token_ttl_secs {
             return bad("auth.refresh_token_ttl_secs must be at least auth.access_token_ttl_secs");
+        }
+        if self.auth.refresh_reuse_grace_secs > 60 {
+            return bad("auth.refresh_reuse_grace_secs must be at most 60");
         }
         if self.auth.login_window_secs == 0 {
             return bad("auth.login_window_secs must be positive");

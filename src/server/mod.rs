@@ -42,6 +42,8 @@ pub struct AppState {
     pub redis: deadpool_redis::Pool,
     pub settings: Arc<Settings>,
     pub jwt: JwtKeys,
+    /// Refresh-token rotation (lifetime, successor key, grace window).
+    pub rotation: auth::sessions::Rotation,
     pub provisioner: broker::Provisioner,
     /// The server's own AMQP session (check requests out, results in).
     pub broker: Arc<broker::link::BrokerLink>,
@@ -130,6 +132,11 @@ impl Application {
             shutdown: tokio_util::sync::CancellationToken::new(),
             jwt: JwtKeys::new(jwt_secret.as_bytes(), settings.auth.access_token_ttl_secs)
                 .context("auth.jwt_secret")?,
+            rotation: auth::sessions::Rotation::new(
+                jwt_secret.as_bytes(),
+                settings.auth.refresh_token_ttl_secs,
+                settings.auth.refresh_reuse_grace_secs,
+            ),
             db,
             results_db,
             redis,

@@ -124,8 +124,7 @@ pub async fn refresh(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<
             "no session; sign in",
         ));
     };
-    let ttl = state.settings.auth.refresh_token_ttl_secs;
-    let (user_id, new_token) = sessions::rotate(&state.db, cookie.value(), ttl).await?;
+    let (user_id, new_token) = sessions::rotate(&state.db, &state.rotation, cookie.value()).await?;
     let user = users::find(&state.db, user_id).await.map_err(|_| {
         ApiError::unauthorized(
             "invalid_refresh_token",

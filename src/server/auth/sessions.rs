@@ -1,9 +1,17 @@
 //! Login sessions as refresh-token families. Each login starts a family; each refresh rotates
 //! the token within it. Presenting a token that was already rotated means it leaked: the whole
 //! family is revoked. Only SHA-256 hashes of tokens are stored.
+//!
+//! One exception, so that a browser is not signed out by its own races: a token presented again
+//! within a short grace window after its rotation, while its successor is still unused, gets that
+//! same successor again. This happens when a page reloads while a refresh is in flight (the
+//! server rotated, the browser never saw the new cookie) or when two tabs refresh at once.
+//! The successor is derived from the token with a keyed HMAC, so it can be handed out again
+//! without being stored; outside the window, or once the successor was used, reuse revokes.
 
 use base64::Engine;
 use chrono::{Duration, Utc};
+use hmac::{KeyInit, Mac};
 use rand::RngCore;
 use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::Expr;
@@ -63,24 +71,53 @@ fn digest(raw: &str) -> Vec<u8> {
     Sha256::digest(raw.as_bytes()).to_vec()
 }
 
+/// How refresh tokens rotate: their lifetime, the key their successors are derived with, and
+/// the grace window in which a just-rotated token gets its successor again.
+#[derive(Clone)]
+pub struct Rotation {
+    key: [u8; 32],
+    ttl_secs: u64,
+    grace: Duration,
+}
+
+impl Rotation {
+    /// `secret` is the deployment's token key; a separate key is derived from it for this use.
+    pub fn new(secret: &[u8], ttl_secs: u64, grace_secs: u64) -> Self {
+        let mut mac = <hmac::Hmac<Sha256>>::new_from_slice(secret).expect("HMAC takes any key");
+        mac.update(b"netcheck refresh-token successor v1");
+        Self {
+            key: mac.finalize().into_bytes().into(),
+            ttl_secs,
+            grace: Duration::seconds(grace_secs as i64),
+        }
+    }
+
+    /// The token that replaces `raw` when it is rotated.
+    fn successor(&self, raw: &str) -> String {
+        let mut mac = <hmac::Hmac<Sha256>>::new_from_slice(&self.key).expect("HMAC takes any key");
+        mac.update(raw.as_bytes());
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    }
+}
+
 async fn insert_token(
     db: &impl ConnectionTrait,
     family_id: Uuid,
+    raw: &str,
     ttl_secs: u64,
-) -> ApiResult<String> {
-    let raw = new_secret();
+) -> ApiResult<()> {
     let now = Utc::now();
     token::ActiveModel {
         id: Set(Uuid::now_v7()),
         family_id: Set(family_id),
-        token_hash: Set(digest(&raw)),
+        token_hash: Set(digest(raw)),
         created_at: Set(now),
         expires_at: Set(now + Duration::seconds(ttl_secs as i64)),
         rotated_at: Set(None),
     }
     .insert(db)
     .await?;
-    Ok(raw)
+    Ok(())
 }
 
 /// Starts a session for `user_id` and returns its first refresh token.
@@ -96,7 +133,8 @@ pub async fn start(db: &DatabaseConnection, user_id: Uuid, ttl_secs: u64) -> Api
     }
     .insert(&txn)
     .await?;
-    let raw = insert_token(&txn, family_id, ttl_secs).await?;
+    let raw = new_secret();
+    insert_token(&txn, family_id, &raw, ttl_secs).await?;
     txn.commit().await?;
     Ok(raw)
 }
@@ -109,11 +147,12 @@ fn invalid() -> ApiError {
 }
 
 /// Exchanges a refresh token for a new one in the same family. Returns the user and the new
-/// token. A token that was already rotated revokes the family.
+/// token. A token that was already rotated revokes the family, unless the grace rule above
+/// applies.
 pub async fn rotate(
     db: &DatabaseConnection,
+    rotation: &Rotation,
     raw: &str,
-    ttl_secs: u64,
 ) -> ApiResult<(Uuid, String)> {
     let Some(tok) = token::Entity::find()
         .filter(token::Column::TokenHash.eq(digest(raw)))
@@ -138,8 +177,13 @@ pub async fn rotate(
         .await?
         .rows_affected
         == 1;
+    let successor = rotation.successor(raw);
     if !claimed {
         txn.rollback().await?;
+        if regranted(db, rotation, tok.id, fam.id, &successor).await? {
+            tracing::debug!(family_id = %fam.id, "refresh token presented again within the grace window");
+            return Ok((fam.user_id, successor));
+        }
         revoke_family(db, fam.id, "refresh token reused").await?;
         tracing::warn!(user_id = %fam.user_id, family_id = %fam.id, "refresh token reuse detected; session revoked");
         return Err(ApiError::unauthorized(
@@ -147,9 +191,39 @@ pub async fn rotate(
             "this session was ended because its refresh token was used twice; sign in again",
         ));
     }
-    let new_raw = insert_token(&txn, fam.id, ttl_secs).await?;
+    insert_token(&txn, fam.id, &successor, rotation.ttl_secs).await?;
     txn.commit().await?;
-    Ok((fam.user_id, new_raw))
+    Ok((fam.user_id, successor))
+}
+
+/// Whether an already-rotated token may have its successor again: it was rotated within the
+/// grace window, the successor has not been used, and the family is still live.
+async fn regranted(
+    db: &DatabaseConnection,
+    rotation: &Rotation,
+    token_id: Uuid,
+    family_id: Uuid,
+    successor: &str,
+) -> ApiResult<bool> {
+    let rotated_at = token::Entity::find_by_id(token_id)
+        .one(db)
+        .await?
+        .and_then(|t| t.rotated_at);
+    if rotation.grace.is_zero() || rotated_at.is_none_or(|at| Utc::now() - at > rotation.grace) {
+        return Ok(false);
+    }
+    let next_unused = token::Entity::find()
+        .filter(token::Column::TokenHash.eq(digest(successor)))
+        .filter(token::Column::FamilyId.eq(family_id))
+        .filter(token::Column::RotatedAt.is_null())
+        .one(db)
+        .await?
+        .is_some();
+    let live = family::Entity::find_by_id(family_id)
+        .one(db)
+        .await?
+        .is_some_and(|f| f.revoked_at.is_none());
+    Ok(next_unused && live)
 }
 
 async fn revoke_family(db: &impl ConnectionTrait, family_id: Uuid, reason: &str) -> ApiResult<()> {
