@@ -29,11 +29,44 @@ pub struct Stats {
     /// probed twice; requests are transient, so after a broker restart only the outbox is left.
     pub outbox: std::sync::Mutex<std::collections::HashMap<uuid::Uuid, CheckResult>>,
     /// Checks answered recently, so a redelivered request is acked rather than probed again.
-    pub answered: std::sync::Mutex<std::collections::HashMap<uuid::Uuid, Instant>>,
+    pub answered: std::sync::Mutex<Answered>,
 }
 
-/// How long an answered check is remembered.
-const ANSWERED_FOR: Duration = Duration::from_secs(600);
+/// Checks answered within the last [`ANSWERED_FOR`], forgotten oldest first: O(1) per answer
+/// however many are remembered (an agent doing 1 000 probes/s remembers 120 000).
+#[derive(Default)]
+pub struct Answered {
+    ids: std::collections::HashSet<uuid::Uuid>,
+    order: std::collections::VecDeque<(Instant, uuid::Uuid)>,
+}
+
+impl Answered {
+    pub fn insert(&mut self, check_id: uuid::Uuid) {
+        self.insert_at(check_id, Instant::now());
+    }
+
+    fn insert_at(&mut self, check_id: uuid::Uuid, now: Instant) {
+        while let Some(&(at, old)) = self.order.front() {
+            if now.duration_since(at) < ANSWERED_FOR {
+                break;
+            }
+            self.order.pop_front();
+            self.ids.remove(&old);
+        }
+        if self.ids.insert(check_id) {
+            self.order.push_back((now, check_id));
+        }
+    }
+
+    pub fn contains(&self, check_id: &uuid::Uuid) -> bool {
+        self.ids.contains(check_id)
+    }
+}
+
+/// How long an answered check is remembered. A request is valid for seconds (the server's
+/// `checks.grace_ms`) and an expired one is dropped anyway; two minutes cover clock skew. A
+/// request redelivered later still does no harm: the server stores one answer per agent.
+const ANSWERED_FOR: Duration = Duration::from_secs(120);
 
 /// Most results kept for a later session.
 const OUTBOX_MAX: usize = 10_000;
@@ -80,7 +113,7 @@ async fn flush_outbox(publisher: &Publisher, reg: &RegisterResponse, stats: &Sta
                 .answered
                 .lock()
                 .expect("answered lock")
-                .insert(result.check_id, Instant::now());
+                .insert(result.check_id);
             tracing::info!(check_id = %result.check_id, "delivered a result kept from a lost session");
         }
     }
@@ -243,7 +276,7 @@ fn handle(
         .answered
         .lock()
         .expect("answered lock")
-        .contains_key(&request.check_id)
+        .contains(&request.check_id)
     {
         tracing::debug!(check_id = %request.check_id, "redelivered request already answered");
         tokio::spawn(ack(publisher.clone()));
@@ -350,9 +383,11 @@ async fn publish_result(
                 .basic_ack(BasicAckArguments::new(tag, false))
                 .await;
             tracing::debug!(check_id = %result.check_id, status = result.status.as_str(), "result published");
-            let mut answered = stats.answered.lock().expect("answered lock");
-            answered.retain(|_, at| at.elapsed() < ANSWERED_FOR);
-            answered.insert(result.check_id, Instant::now());
+            stats
+                .answered
+                .lock()
+                .expect("answered lock")
+                .insert(result.check_id);
         }
         Err(e) => {
             tracing::warn!(check_id = %result.check_id, error = %e, "could not publish result; keeping it for the next session");
@@ -361,5 +396,32 @@ async fn publish_result(
                 outbox.insert(result.check_id, result);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answered_checks_are_forgotten_oldest_first_after_the_window() {
+        let mut a = Answered::default();
+        let t0 = Instant::now();
+        let (x, y, z) = (
+            uuid::Uuid::now_v7(),
+            uuid::Uuid::now_v7(),
+            uuid::Uuid::now_v7(),
+        );
+        a.insert_at(x, t0);
+        a.insert_at(x, t0 + Duration::from_secs(1));
+        a.insert_at(y, t0 + Duration::from_secs(60));
+        assert!(a.contains(&x) && a.contains(&y));
+        assert_eq!(a.order.len(), 2, "a repeated answer is remembered once");
+        a.insert_at(z, t0 + ANSWERED_FOR);
+        assert!(!a.contains(&x), "older than the window: forgotten");
+        assert!(a.contains(&y) && a.contains(&z));
+        a.insert_at(z, t0 + ANSWERED_FOR + Duration::from_secs(61));
+        assert!(!a.contains(&y));
+        assert_eq!((a.ids.len(), a.order.len()), (1, 1));
     }
 }
