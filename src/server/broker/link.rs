@@ -26,7 +26,12 @@ pub struct Delivery {
     pub body: Vec<u8>,
     pub tag: u64,
     pub channel: amqprs::channel::Channel,
+    /// Which broker session (connection) it came through; tags count per session.
+    pub session: u64,
 }
+
+/// Numbers broker sessions, so deliveries of different sessions are never acked together.
+static SESSIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 #[derive(Default)]
 pub struct BrokerLink {
@@ -131,6 +136,7 @@ impl BrokerLink {
             }
         };
         *self.publisher.write().await = Some(Arc::new(publisher));
+        let session = SESSIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         tracing::info!("broker session established");
         let watcher = conn.clone();
         let io_failure = watcher.listen_network_io_failure();
@@ -146,6 +152,7 @@ impl BrokerLink {
                             body: msg.content.unwrap_or_default(),
                             tag: msg.deliver.map(|d| d.delivery_tag()).unwrap_or_default(),
                             channel: consume.clone(),
+                            session,
                         };
                         if results.send(delivery).is_err() {
                             return "results collector stopped".into();

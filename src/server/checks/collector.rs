@@ -66,6 +66,29 @@ async fn ack(d: &Delivery) {
     }
 }
 
+/// Acks a settled run of deliveries with one frame per broker session: `multiple` up to the
+/// highest tag. Deliveries are handled in the order they arrive, one batch at a time, and
+/// every one before this run was acked or requeued already, so that covers exactly this run.
+async fn ack_through(deliveries: &[Delivery]) {
+    let mut last: Vec<&Delivery> = Vec::new();
+    for d in deliveries {
+        match last.iter_mut().find(|l| l.session == d.session) {
+            Some(l) if d.tag > l.tag => *l = d,
+            Some(_) => {}
+            None => last.push(d),
+        }
+    }
+    for d in last {
+        if let Err(e) = d
+            .channel
+            .basic_ack(BasicAckArguments::new(d.tag, true))
+            .await
+        {
+            tracing::warn!(error = %e, "could not ack results (they will be redelivered and deduplicated)");
+        }
+    }
+}
+
 async fn requeue(d: &Delivery) {
     let _ = d
         .channel
@@ -182,8 +205,8 @@ async fn settle(
 ) {
     let now = chrono::Utc::now().timestamp_micros() as f64 / 1e6;
     let mut rows = Vec::new();
-    for ((d, r), outcome) in deliveries.iter().zip(results).zip(batch.outcomes) {
-        ack(d).await;
+    ack_through(deliveries).await;
+    for (r, outcome) in results.iter().zip(batch.outcomes) {
         match outcome {
             Stored::New(row) => {
                 state.metrics.results_stored.inc();
