@@ -52,12 +52,17 @@ pub struct AgentSettings {
     /// Seconds between agent heartbeats (handed to agents at registration). An agent is
     /// `online` while its last heartbeat is at most three intervals old.
     pub heartbeat_interval_secs: u64,
+    /// How long check creation may use its cached copy of the agent table, in milliseconds
+    /// (0: read it for every check). Changes made through this instance clear the cache at
+    /// once; those made through another instance show within this time.
+    pub cache_ms: u64,
 }
 
 impl Default for AgentSettings {
     fn default() -> Self {
         Self {
             heartbeat_interval_secs: 10,
+            cache_ms: 1000,
         }
     }
 }
@@ -312,6 +317,9 @@ impl Settings {
         }
         if self.agents.heartbeat_interval_secs == 0 || self.agents.heartbeat_interval_secs > 3600 {
             return bad("agents.heartbeat_interval_secs must be between 1 and 3600");
+        }
+        if self.agents.cache_ms > 60_000 {
+            return bad("agents.cache_ms must be at most 60000");
         }
         if self.redis.key_prefix.is_empty() {
             return bad("redis.key_prefix must not be empty");

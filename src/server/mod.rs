@@ -52,6 +52,8 @@ pub struct AppState {
     pub policy: crate::policy::Policy,
     pub metrics: metrics::Metrics,
     pub geoip: lookup::GeoIp,
+    /// The agent table, cached briefly for check creation.
+    pub directory: agents::Directory,
     /// Resolves names for lookups (the system's resolvers).
     pub resolver: hickory_resolver::TokioResolver,
     /// Stops background tasks (broker session, sweeper) when the server stops.
@@ -125,6 +127,9 @@ impl Application {
             policy: crate::policy::Policy::new(settings.checks.allowed_networks.clone()),
             metrics: metrics::Metrics::default(),
             geoip: lookup::GeoIp::new(settings.geoip.clone()),
+            directory: agents::Directory::new(std::time::Duration::from_millis(
+                settings.agents.cache_ms,
+            )),
             resolver: hickory_resolver::TokioResolver::builder_tokio()
                 .context("reading the system resolver configuration")?
                 .build()

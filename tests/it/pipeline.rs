@@ -301,6 +301,83 @@ async fn two_server_instances_behave_as_one() {
     assert_eq!(check["results"].as_array().unwrap().len(), 1, "stored once");
 }
 
+/// The agent ids a check's results name.
+fn asked(check: &Value) -> Vec<String> {
+    let mut ids: Vec<String> = check["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["agent"]["id"].as_str().unwrap().to_string())
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[tokio::test]
+async fn agent_changes_reach_check_creation_at_once_despite_the_agent_cache() {
+    // A cache that would hide every change for a minute if nothing cleared it.
+    let rig: Rig = rig_with(&[], |s| s.agents.cache_ms = 60_000).await;
+    let ping = json!({"type": "ping", "target": "127.0.0.1", "options": {"count": 1}});
+    let (check, _) = rig.run(ping.clone()).await;
+    assert_eq!(asked(&check), vec![rig.agent_id.clone()]);
+
+    // Created and registered through this instance: asked by the very next fan-out.
+    let (b, token_b) = rig.app.create_agent("newcomer").await;
+    let b_id = b["id"].as_str().unwrap().to_string();
+    let _b = rig.app.spawn_agent_with(&token_b, &[]);
+    eventually("newcomer online", Duration::from_secs(20), || async {
+        (rig.app.agent(&b_id).await["status"] == "online").then_some(())
+    })
+    .await;
+    let (check, _) = rig.run(ping.clone()).await;
+    let mut both = vec![rig.agent_id.clone(), b_id.clone()];
+    both.sort();
+    assert_eq!(asked(&check), both);
+    assert!(check["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["status"] == "ok"));
+
+    // Deleted: not asked again (a stale copy would send it the check and mark it timeout).
+    let resp = rig
+        .app
+        .client
+        .delete(rig.app.url(&format!("/api/v1/agents/{b_id}")))
+        .bearer_auth(&rig.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    let (check, _) = rig.run(ping.clone()).await;
+    assert_eq!(asked(&check), vec![rig.agent_id.clone()]);
+
+    // Created through another instance, which cannot clear this one's cache: a check naming
+    // it reads the table again instead of calling it unknown.
+    let shared = rig.app.settings.clone();
+    let other = spawn_app_with(|s| {
+        s.database.url = shared.database.url.clone();
+        s.amqp.vhost = shared.amqp.vhost.clone();
+        s.redis.key_prefix = shared.redis.key_prefix.clone();
+    })
+    .await;
+    let (c, _) = other.create_agent("elsewhere").await;
+    let c_id = c["id"].as_str().unwrap().to_string();
+    let (check, _) = rig
+        .run(
+            json!({"type": "ping", "target": "127.0.0.1", "options": {"count": 1},
+                    "agents": [rig.agent_id, c_id]}),
+        )
+        .await;
+    let never_registered = check["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["agent"]["id"] == c_id.as_str())
+        .expect("the other instance's agent is part of the check");
+    assert_eq!(never_registered["status"], "offline");
+}
+
 /// Runs `netcheck server` as a real process with the settings' database, vhost and prefix.
 fn server_process(s: &netcheck::config::Settings, port: u16) -> Process {
     use secrecy::ExposeSecret;

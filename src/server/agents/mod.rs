@@ -85,6 +85,16 @@ pub struct Agent {
 impl Agent {
     /// Builds the view; `redis_seen` is the newer liveness kept in Redis, if any.
     pub fn from_model(m: Model, redis_seen: Option<DateTime<Utc>>, interval_secs: u64) -> Self {
+        Self::as_of(m, redis_seen, interval_secs, Utc::now())
+    }
+
+    /// The view with the status the agent had at `at` (for a row read at `at`).
+    pub fn as_of(
+        m: Model,
+        redis_seen: Option<DateTime<Utc>>,
+        interval_secs: u64,
+        at: DateTime<Utc>,
+    ) -> Self {
         let last_seen_at = match (m.last_seen_at, redis_seen) {
             (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),
@@ -92,7 +102,7 @@ impl Agent {
         let status = match (m.registered_at, last_seen_at) {
             (None, _) => AgentStatus::Pending,
             (Some(_), Some(seen))
-                if (Utc::now() - seen).num_milliseconds() <= 3 * 1000 * interval_secs as i64 =>
+                if (at - seen).num_milliseconds() <= 3 * 1000 * interval_secs as i64 =>
             {
                 AgentStatus::Online
             }
@@ -121,6 +131,71 @@ impl Agent {
             location,
             capabilities: serde_json::from_value(m.capabilities).unwrap_or_default(),
         }
+    }
+}
+
+/// The agent table as check creation reads it, kept for up to `agents.cache_ms`: every
+/// `POST /checks` would otherwise read the whole table. Changes made through this server
+/// instance (create, rename, delete, registration, an agent coming back online) clear it at
+/// once; changes made through another instance show here within `cache_ms`.
+pub struct Directory {
+    max_age: std::time::Duration,
+    inner: std::sync::Mutex<Cached>,
+}
+
+#[derive(Default)]
+struct Cached {
+    /// Bumped by every invalidation, so a read that raced with one is not kept.
+    generation: u64,
+    snapshot: Option<Snapshot>,
+}
+
+/// The agent rows as read at `read_at`.
+#[derive(Clone)]
+pub struct Snapshot {
+    pub read_at: DateTime<Utc>,
+    pub agents: std::sync::Arc<Vec<Model>>,
+}
+
+impl Directory {
+    pub fn new(max_age: std::time::Duration) -> Self {
+        Self {
+            max_age,
+            inner: Default::default(),
+        }
+    }
+
+    /// The agent rows, from the cache when it is fresh enough.
+    pub async fn agents(&self, db: &DatabaseConnection) -> Result<Snapshot, DbErr> {
+        let cached = self.inner.lock().expect("directory lock").snapshot.clone();
+        match cached {
+            Some(s) if (Utc::now() - s.read_at).to_std().unwrap_or_default() < self.max_age => {
+                Ok(s)
+            }
+            _ => self.reload(db).await,
+        }
+    }
+
+    /// The agent rows read now.
+    pub async fn reload(&self, db: &DatabaseConnection) -> Result<Snapshot, DbErr> {
+        let generation = self.inner.lock().expect("directory lock").generation;
+        let read_at = Utc::now();
+        let snapshot = Snapshot {
+            read_at,
+            agents: std::sync::Arc::new(Entity::find().all(db).await?),
+        };
+        let mut inner = self.inner.lock().expect("directory lock");
+        if inner.generation == generation {
+            inner.snapshot = Some(snapshot.clone());
+        }
+        Ok(snapshot)
+    }
+
+    /// Forgets the cached rows (an agent was added, changed or removed).
+    pub fn invalidate(&self) {
+        let mut inner = self.inner.lock().expect("directory lock");
+        inner.generation += 1;
+        inner.snapshot = None;
     }
 }
 

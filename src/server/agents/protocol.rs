@@ -116,6 +116,7 @@ pub async fn register(
     model.public_ip = Set(public_ip);
     model.update(&state.db).await?;
     super::touch(&state, id).await?;
+    state.directory.invalidate();
     tracing::info!(hostname = %body.hostname, version = %body.version, "agent registered");
     let amqp = &state.settings.amqp;
     Ok(HttpResponse::Ok()
@@ -153,6 +154,13 @@ pub async fn heartbeat(
             "agent_id does not match the token",
         ));
     }
+    let interval = state.settings.agents.heartbeat_interval_secs;
+    let was_online = super::Agent::from_model(agent.0.clone(), None, interval).status
+        == super::AgentStatus::Online;
     super::touch(&state, agent.0.id).await?;
+    if !was_online {
+        // Back online: checks created from now on include it.
+        state.directory.invalidate();
+    }
     Ok(HttpResponse::NoContent().finish())
 }

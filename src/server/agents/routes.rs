@@ -232,6 +232,7 @@ pub async fn create_agent(
         return Err(broker_error(err));
     }
     txn.commit().await?;
+    state.directory.invalidate();
     Ok((model, token.token))
 }
 
@@ -281,6 +282,7 @@ pub async fn update(
             Some(SqlErr::UniqueConstraintViolation(_)) => name_taken(name.as_deref().unwrap_or("")),
             _ => err.into(),
         })?;
+    state.directory.invalidate();
     Ok(HttpResponse::Ok().json(view(&state, m).await))
 }
 
@@ -302,6 +304,7 @@ pub async fn delete(
         .await
         .map_err(broker_error)?;
     Entity::delete_by_id(agent.id).exec(&state.db).await?;
+    state.directory.invalidate();
     super::forget(&state, agent.id).await;
     tracing::info!(name = %agent.name, "agent deleted");
     Ok(HttpResponse::NoContent().finish())

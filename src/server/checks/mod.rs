@@ -17,7 +17,7 @@ use sea_orm::entity::prelude::*;
 use sea_orm::{ConnectionTrait, FromQueryResult, Statement, TransactionTrait};
 use tokio_util::sync::CancellationToken;
 
-use super::agents::{self, seen_map, Agent, AgentStatus};
+use super::agents::{self, Agent, AgentStatus};
 use super::broker::{agent_queue, CHECKS_EXCHANGE};
 use super::error::{ApiError, ApiResult};
 use super::AppState;
@@ -75,47 +75,45 @@ pub async fn create(
     let policy = state.policy.clone();
     let (target, spec) = validate::spec(&body, &policy)?;
 
-    let interval = state.settings.agents.heartbeat_interval_secs;
-    let seen = seen_map(state).await;
-    let models = match &body.agents {
-        Some(ids) => {
-            let unique: HashSet<Uuid> = ids.iter().copied().collect();
-            if unique.is_empty() || unique.len() > MAX_AGENTS_PER_CHECK {
-                return Err(ApiError::invalid_field(
-                    "agents",
-                    format!("name 1 to {MAX_AGENTS_PER_CHECK} agents, or leave it out for all"),
-                ));
-            }
-            let found = agents::Entity::find()
-                .filter(agents::Column::Id.is_in(unique.iter().copied()))
-                .all(&state.db)
-                .await?;
-            if found.len() != unique.len() {
-                let known: HashSet<Uuid> = found.iter().map(|a| a.id).collect();
-                let missing: Vec<String> =
-                    unique.difference(&known).map(|u| u.to_string()).collect();
-                return Err(ApiError::invalid_field(
-                    "agents",
-                    format!("unknown agent(s): {}", missing.join(", ")),
-                ));
-            }
-            found
+    let wanted: Option<HashSet<Uuid>> = body
+        .agents
+        .as_ref()
+        .map(|ids| ids.iter().copied().collect());
+    if let Some(unique) = &wanted {
+        if unique.is_empty() || unique.len() > MAX_AGENTS_PER_CHECK {
+            return Err(ApiError::invalid_field(
+                "agents",
+                format!("name 1 to {MAX_AGENTS_PER_CHECK} agents, or leave it out for all"),
+            ));
         }
-        None => agents::Entity::find().all(&state.db).await?,
-    };
-    let views: Vec<(agents::Model, Agent)> = models
-        .into_iter()
-        .map(|m| {
-            let v = Agent::from_model(m.clone(), seen.get(&m.id).copied(), interval);
-            (m, v)
-        })
-        .collect();
-    let (online, offline): (Vec<_>, Vec<_>) = views
-        .into_iter()
-        .partition(|(_, v)| v.status == AgentStatus::Online);
+    }
+    let interval = state.settings.agents.heartbeat_interval_secs;
+    let asked_at = Utc::now();
+    let mut chosen = Chosen::from(
+        &state.directory.agents(&state.db).await?,
+        wanted.as_ref(),
+        interval,
+    );
+    // The cached table may be up to a second old: before refusing anything, or leaving an
+    // agent out, look again.
+    if !chosen.conclusive(wanted.is_some()) && chosen.read_at < asked_at {
+        chosen = Chosen::from(
+            &state.directory.reload(&state.db).await?,
+            wanted.as_ref(),
+            interval,
+        );
+    }
+    if !chosen.missing.is_empty() {
+        let missing: Vec<String> = chosen.missing.iter().map(|u| u.to_string()).collect();
+        return Err(ApiError::invalid_field(
+            "agents",
+            format!("unknown agent(s): {}", missing.join(", ")),
+        ));
+    }
+    let online = chosen.online;
     // Without an explicit list only online agents take part.
-    let offline = if body.agents.is_some() {
-        offline
+    let offline = if wanted.is_some() {
+        chosen.offline
     } else {
         Vec::new()
     };
@@ -205,6 +203,54 @@ pub async fn create(
     state.metrics.checks_created.inc();
     tracing::info!(check_id = %id, agents = online.len(), "check created");
     Ok((id, online.len() + offline.len(), !online.is_empty()))
+}
+
+/// The agents a check goes to, by their status when the table was read.
+struct Chosen {
+    read_at: chrono::DateTime<Utc>,
+    online: Vec<(agents::Model, Agent)>,
+    offline: Vec<(agents::Model, Agent)>,
+    /// Named but not in the table.
+    missing: Vec<Uuid>,
+}
+
+impl Chosen {
+    fn from(
+        snapshot: &agents::Snapshot,
+        wanted: Option<&HashSet<Uuid>>,
+        interval_secs: u64,
+    ) -> Self {
+        let (mut online, mut offline, mut found) = (Vec::new(), Vec::new(), HashSet::new());
+        for m in snapshot.agents.iter() {
+            if wanted.is_some_and(|w| !w.contains(&m.id)) {
+                continue;
+            }
+            found.insert(m.id);
+            // PostgreSQL's last_seen_at is written on every heartbeat, so the row alone says
+            // whether the agent was online when it was read.
+            let view = Agent::as_of(m.clone(), None, interval_secs, snapshot.read_at);
+            if view.status == AgentStatus::Online {
+                online.push((m.clone(), view));
+            } else {
+                offline.push((m.clone(), view));
+            }
+        }
+        let missing = wanted
+            .map(|w| w.difference(&found).copied().collect())
+            .unwrap_or_default();
+        Self {
+            read_at: snapshot.read_at,
+            online,
+            offline,
+            missing,
+        }
+    }
+
+    /// Whether a newer read could change the outcome in a way that matters: a named agent
+    /// unknown or not online, or no agent online at all.
+    fn conclusive(&self, named: bool) -> bool {
+        self.missing.is_empty() && !self.online.is_empty() && (!named || self.offline.is_empty())
+    }
 }
 
 const INSERT_CHECK_SQL: &str = "\
