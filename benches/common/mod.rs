@@ -60,6 +60,8 @@ pub struct Bench {
     pub http: reqwest::Client,
     pub token: String,
     pub db: DatabaseConnection,
+    /// The broker virtual host of this bench's server.
+    pub vhost: String,
     db_name: String,
     admin_db: DatabaseConnection,
 }
@@ -80,7 +82,8 @@ impl Bench {
         s.database.url = format!("postgres://postgres@127.0.0.1:5432/{db_name}").into();
         s.database.max_connections = 32;
         s.redis.key_prefix = format!("ncbench:{}", uuid::Uuid::new_v4().simple());
-        s.amqp.vhost = format!("nctest-bench-{}", uuid::Uuid::new_v4().simple());
+        let vhost = format!("nctest-bench-{}", uuid::Uuid::new_v4().simple());
+        s.amqp.vhost = vhost.clone();
         s.checks.allowed_networks = allowed.iter().map(|n| n.parse().unwrap()).collect();
         s.checks.rate_limit_per_minute = u32::MAX;
         s.agents.heartbeat_interval_secs = 2;
@@ -113,6 +116,7 @@ impl Bench {
             http,
             token,
             db,
+            vhost,
             db_name,
             admin_db,
         }

@@ -1,0 +1,185 @@
+//! Agent probe capacity at saturation (issue: proof under faults, load and bad input).
+//!
+//! One real agent process and a real server that stores every result. The checks and their
+//! pending result rows are written straight into the database and their requests published
+//! straight to the agent's queue, as fast as the broker takes them: the API's own rate (the
+//! e2e bench's figure) is not what this measures, the agent is. The agent takes requests as
+//! it can (prefetch = its concurrency), probes, publishes each result with a publisher
+//! confirm and acks the request — its whole pipeline. Reported per probe type: probes per
+//! second of wall time and per CPU-second of the agent.
+//!
+//! The peer, blackbox_exporter, is saturated the same way by `bench/blackbox.sh` (wrk on its
+//! `/probe` endpoint) against the same kind of loopback targets.
+//!
+//! Run: `cargo bench --bench capacity` (env BENCH_PROBES, default 6 000 per type).
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use amqprs::channel::BasicPublishArguments;
+use amqprs::connection::{Connection, OpenConnectionArguments};
+use amqprs::BasicProperties;
+use common::{count, cpu_secs, env_or, rss_kib, Bench};
+use netcheck::policy::Policy;
+use netcheck::proto::check::CheckRequest;
+use netcheck::proto::PROTOCOL_VERSION;
+use netcheck::server::broker::agent_queue;
+use netcheck::server::checks::validate::{self, CreateCheck};
+use sea_orm::{ConnectionTrait, Statement};
+use serde_json::json;
+use uuid::Uuid;
+
+/// Writes `ids` as in-progress checks, each waiting for one answer from `agent`.
+async fn insert_checks(
+    bench: &Bench,
+    ids: &[Uuid],
+    user: Uuid,
+    agent: (Uuid, &str),
+    request: &CheckRequest,
+) {
+    let spec = serde_json::to_value(&request.spec).unwrap();
+    let ids = json!(ids);
+    let db = &bench.db;
+    db.execute_raw(Statement::from_sql_and_values(
+        db.get_database_backend(),
+        "INSERT INTO checks (id, user_id, type, target, options, status, created_at, deadline_at, pending)
+         SELECT id::uuid, $2, $3, $4, $5, 'in_progress', now(), now() + interval '10 minutes', 1
+         FROM jsonb_array_elements_text($1) AS id",
+        [
+            ids.clone().into(),
+            user.into(),
+            request.spec.check_type().as_str().into(),
+            request.target.clone().into(),
+            spec["options"].clone().into(),
+        ],
+    ))
+    .await
+    .unwrap();
+    db.execute_raw(Statement::from_sql_and_values(
+        db.get_database_backend(),
+        "INSERT INTO check_results (check_id, agent_id, agent_name, status)
+         SELECT id::uuid, $2, $3, 'pending' FROM jsonb_array_elements_text($1) AS id",
+        [ids.into(), agent.0.into(), agent.1.into()],
+    ))
+    .await
+    .unwrap();
+}
+
+#[tokio::main]
+async fn main() {
+    let n = env_or("BENCH_PROBES", 6000) as usize;
+    let allowed = "127.0.0.0/8";
+    let bench = Bench::start(&[allowed]).await;
+    let mut children = bench.spawn_agents(1).await;
+    let pid = children[0].id();
+    let agents = bench.get("/api/v1/agents").await;
+    let agent_id: Uuid = agents[0]["id"].as_str().unwrap().parse().unwrap();
+    let agent_name = agents[0]["name"].as_str().unwrap().to_string();
+    let me = bench.get("/api/v1/auth/me").await;
+    let user_id: Uuid = me["id"].as_str().unwrap().parse().unwrap();
+
+    let target = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = target.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        loop {
+            let _ = target.accept().await;
+        }
+    });
+
+    let mut open = OpenConnectionArguments::new("127.0.0.1", 5672, "guest", "guest");
+    open.virtual_host(&bench.vhost);
+    let conn = Connection::open(&open).await.unwrap();
+    let channel = conn.open_channel(None).await.unwrap();
+    let queue = agent_queue(agent_id);
+    let policy = Policy::new(vec![allowed.parse().unwrap()]);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    println!(
+        "agent RSS idle: {} KiB; {n} probes per type, published as fast as the broker takes them",
+        rss_kib(pid)
+    );
+
+    for (kind, body) in [
+        (
+            "tcp",
+            json!({"type": "tcp", "target": "127.0.0.1", "options": {"port": port, "timeout_ms": 2000}}),
+        ),
+        (
+            "http",
+            json!({"type": "http", "target": bench.url("/healthz")}),
+        ),
+        (
+            "icmp",
+            json!({"type": "ping", "target": "127.0.0.1", "options": {"count": 1, "timeout_ms": 2000}}),
+        ),
+    ] {
+        let create: CreateCheck = serde_json::from_value(body).unwrap();
+        let (target, spec) = validate::spec(&create, &policy).unwrap();
+        let ids: Vec<Uuid> = (0..n).map(|_| Uuid::now_v7()).collect();
+        let template = CheckRequest {
+            protocol_version: PROTOCOL_VERSION,
+            check_id: ids[0],
+            target,
+            spec,
+            expires_at: chrono::Utc::now() + chrono::Duration::minutes(10),
+            agents: vec![agent_id],
+            allowed_networks: vec![allowed.into()],
+        };
+        insert_checks(&bench, &ids, user_id, (agent_id, &agent_name), &template).await;
+        let since = format!(
+            "SELECT count(*) AS n FROM check_results WHERE check_id >= '{}' AND status IN ('ok', 'failed')",
+            ids[0]
+        );
+        let cpu_before = cpu_secs(pid);
+        let started = Instant::now();
+        let mut peak_rss = 0;
+        for (i, id) in ids.iter().enumerate() {
+            let request = CheckRequest {
+                check_id: *id,
+                ..template.clone()
+            };
+            channel
+                .basic_publish(
+                    BasicProperties::default()
+                        .with_content_type("application/json")
+                        .finish(),
+                    serde_json::to_vec(&request).unwrap(),
+                    BasicPublishArguments::new("", &queue),
+                )
+                .await
+                .unwrap();
+            if i % 500 == 0 {
+                peak_rss = peak_rss.max(rss_kib(pid));
+            }
+        }
+        let until = Instant::now() + Duration::from_secs(300);
+        let mut stored = 0;
+        while Instant::now() < until {
+            stored = count(&bench.db, &since).await;
+            peak_rss = peak_rss.max(rss_kib(pid));
+            if stored >= n as i64 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let wall = started.elapsed().as_secs_f64();
+        let cpu = cpu_secs(pid) - cpu_before;
+        let failed = count(
+            &bench.db,
+            &since.replace("IN ('ok', 'failed')", "= 'failed'"),
+        )
+        .await;
+        println!(
+            "capacity {kind}: {stored} of {n} probes stored ({failed} failed) in {wall:.1} s = {:.0}/s; \
+             {cpu:.2} agent CPU-seconds = {:.0} probes per CPU-second; agent RSS peak {peak_rss} KiB",
+            stored as f64 / wall,
+            stored as f64 / cpu.max(0.01)
+        );
+    }
+    conn.close().await.ok();
+    for c in &mut children {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    bench.finish().await;
+}
