@@ -11,7 +11,7 @@
 //! The peer, blackbox_exporter, is saturated the same way by `bench/blackbox.sh` (wrk on its
 //! `/probe` endpoint) against the same kind of loopback targets.
 //!
-//! Run: `cargo bench --bench capacity` (env BENCH_PROBES, default 6 000 per type).
+//! Run: `cargo bench --bench capacity` (env BENCH_PROBES, default 20 000 per type).
 
 mod common;
 
@@ -68,7 +68,7 @@ async fn insert_checks(
 
 #[tokio::main]
 async fn main() {
-    let n = env_or("BENCH_PROBES", 6000) as usize;
+    let n = env_or("BENCH_PROBES", 20_000) as usize;
     let allowed = "127.0.0.0/8";
     let bench = Bench::start(&[allowed]).await;
     let mut children = bench.spawn_agents(1).await;
@@ -169,9 +169,26 @@ async fn main() {
             &since.replace("IN ('ok', 'failed')", "= 'failed'"),
         )
         .await;
+        let why = bench
+            .db
+            .query_all_raw(Statement::from_string(
+                bench.db.get_database_backend(),
+                format!(
+                    "SELECT coalesce(error->>'code', '?') || ' x' || count(*) AS why FROM check_results \
+                     WHERE check_id >= '{}' AND status = 'failed' GROUP BY 1",
+                    ids[0]
+                ),
+            ))
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.try_get::<String>("", "why").unwrap())
+            .collect::<Vec<_>>()
+            .join(", ");
         println!(
-            "capacity {kind}: {stored} of {n} probes stored ({failed} failed) in {wall:.1} s = {:.0}/s; \
+            "capacity {kind}: {stored} of {n} probes stored ({failed} failed{}) in {wall:.1} s = {:.0}/s; \
              {cpu:.2} agent CPU-seconds = {:.0} probes per CPU-second; agent RSS peak {peak_rss} KiB",
+            if why.is_empty() { String::new() } else { format!(": {why}") },
             stored as f64 / wall,
             stored as f64 / cpu.max(0.01)
         );
