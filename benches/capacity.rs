@@ -11,7 +11,8 @@
 //! The peer, blackbox_exporter, is saturated the same way by `bench/blackbox.sh` (wrk on its
 //! `/probe` endpoint) against the same kind of loopback targets.
 //!
-//! Run: `cargo bench --bench capacity` (env BENCH_PROBES, default 20 000 per type).
+//! Run: `cargo bench --bench capacity` (env BENCH_PROBES, default 9 000 per type; at most
+//! 10 000, the agent queue's length limit).
 
 mod common;
 
@@ -68,7 +69,9 @@ async fn insert_checks(
 
 #[tokio::main]
 async fn main() {
-    let n = env_or("BENCH_PROBES", 20_000) as usize;
+    // At most the agent queue's length limit (10 000): beyond it the broker drops the oldest.
+    let n = (env_or("BENCH_PROBES", 9_000) as usize)
+        .min(netcheck::server::broker::AGENT_QUEUE_MAX_LENGTH as usize);
     let allowed = "127.0.0.0/8";
     let bench = Bench::start(&[allowed]).await;
     let mut children = bench.spawn_agents(1).await;
@@ -174,7 +177,7 @@ async fn main() {
             .query_all_raw(Statement::from_string(
                 bench.db.get_database_backend(),
                 format!(
-                    "SELECT coalesce(error->>'code', '?') || ' x' || count(*) AS why FROM check_results \
+                    "SELECT coalesce(error->>'code', '?') AS code, count(*) AS n FROM check_results \
                      WHERE check_id >= '{}' AND status = 'failed' GROUP BY 1",
                     ids[0]
                 ),
@@ -182,7 +185,11 @@ async fn main() {
             .await
             .unwrap()
             .iter()
-            .map(|r| r.try_get::<String>("", "why").unwrap())
+            .map(|r| {
+                let code: String = r.try_get("", "code").unwrap();
+                let n: i64 = r.try_get("", "n").unwrap();
+                format!("{code} x{n}")
+            })
             .collect::<Vec<_>>()
             .join(", ");
         println!(

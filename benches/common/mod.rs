@@ -64,6 +64,8 @@ pub struct Bench {
     pub vhost: String,
     db_name: String,
     admin_db: DatabaseConnection,
+    server: actix_web::dev::ServerHandle,
+    state: actix_web::web::Data<netcheck::server::AppState>,
 }
 
 impl Bench {
@@ -96,6 +98,7 @@ impl Bench {
         };
         let app = Application::build(s, args).await.unwrap();
         let base = format!("http://127.0.0.1:{}", app.port());
+        let (server, state) = (app.handle(), app.state());
         tokio::spawn(app.run_until_stopped());
         let http = reqwest::Client::builder()
             .pool_max_idle_per_host(256)
@@ -119,6 +122,8 @@ impl Bench {
             vhost,
             db_name,
             admin_db,
+            server,
+            state,
         }
     }
 
@@ -206,8 +211,12 @@ impl Bench {
         count(&self.db, sql).await
     }
 
-    /// Drops the bench database.
+    /// Stops the server and its background tasks, then drops the bench database.
     pub async fn finish(self) {
+        self.server.stop(true).await;
+        self.state.shutdown.cancel();
+        // Let the background tasks see the cancellation before their database goes away.
+        tokio::time::sleep(Duration::from_millis(200)).await;
         self.db.close().await.ok();
         self.admin_db
             .execute_unprepared(&format!("DROP DATABASE {} WITH (FORCE)", self.db_name))

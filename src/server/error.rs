@@ -172,20 +172,43 @@ impl From<sea_orm::DbErr> for ApiError {
     }
 }
 
-/// PostgreSQL's refusals of a NUL character: in text (22021) or in JSON (22P05).
-fn is_nul_text(err: &sea_orm::DbErr) -> bool {
-    let text = err.to_string();
-    text.contains("invalid byte sequence for encoding \"UTF8\": 0x00")
-        || text.contains("unsupported Unicode escape sequence")
+/// The driver's error under a sea-orm error, when there is one.
+fn sqlx_error(err: &sea_orm::DbErr) -> Option<&sea_orm::sqlx::Error> {
+    use sea_orm::{DbErr, RuntimeErr};
+    match err {
+        DbErr::Exec(RuntimeErr::SqlxError(e))
+        | DbErr::Query(RuntimeErr::SqlxError(e))
+        | DbErr::Conn(RuntimeErr::SqlxError(e)) => Some(e),
+        _ => None,
+    }
 }
 
-/// sqlx reports a dropped connection inside `Exec`/`Query` errors as an I/O error.
+/// The SQLSTATE PostgreSQL answered with, when it answered.
+fn sqlstate(err: &sea_orm::DbErr) -> Option<String> {
+    match sqlx_error(err)? {
+        sea_orm::sqlx::Error::Database(e) => e.code().map(|c| c.into_owned()),
+        _ => None,
+    }
+}
+
+/// PostgreSQL's refusals of a NUL character: in text (22021 character_not_in_repertoire)
+/// or in JSON (22P05 untranslatable_character).
+fn is_nul_text(err: &sea_orm::DbErr) -> bool {
+    matches!(sqlstate(err).as_deref(), Some("22021" | "22P05"))
+}
+
+/// The database could not be reached or went away: the driver's I/O and pool errors, and
+/// PostgreSQL's connection-exception (08), shutdown (57P01-57P03) and too-many-connections
+/// (53300) answers.
 fn is_connection_failure(err: &sea_orm::DbErr) -> bool {
-    let text = err.to_string();
-    text.contains("error communicating with database")
-        || text.contains("pool timed out")
-        || text.contains("Connection refused")
-        || text.contains("connection closed")
+    use sea_orm::sqlx::Error;
+    match sqlx_error(err) {
+        Some(Error::Io(_) | Error::PoolTimedOut | Error::PoolClosed | Error::WorkerCrashed) => true,
+        Some(Error::Database(_)) => sqlstate(err).is_some_and(|code| {
+            code.starts_with("08") || matches!(code.as_str(), "57P01" | "57P02" | "57P03" | "53300")
+        }),
+        _ => false,
+    }
 }
 
 impl From<deadpool_redis::PoolError> for ApiError {

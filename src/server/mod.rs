@@ -228,6 +228,11 @@ impl Application {
         self.state.clone()
     }
 
+    /// Stops the HTTP server (and with it the background tasks) from outside.
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
         self.state.shutdown.cancel();

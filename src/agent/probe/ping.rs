@@ -1,6 +1,7 @@
 //! ICMP echo probe (surge-ping over raw or datagram sockets), IPv4 and IPv6.
 
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -12,10 +13,24 @@ use crate::policy::Policy;
 use crate::proto::check::{PingOptions, PingReply, PingResult, ProbeError, ResultData, Rtt};
 
 /// One ICMP socket per address family, opened on first use and shared by all pings.
-#[derive(Default)]
 pub struct Pinger {
     v4: OnceLock<Result<Client, String>>,
     v6: OnceLock<Result<Client, String>>,
+    /// Echo identifiers are handed out in turn, so pings in flight together never share one
+    /// (random ones collided: 256 concurrent pings share an identifier with 39 % probability,
+    /// and surge-ping refuses the second as an identical request).
+    next_ident: AtomicU16,
+}
+
+impl Default for Pinger {
+    fn default() -> Self {
+        Self {
+            v4: OnceLock::new(),
+            v6: OnceLock::new(),
+            // A random start keeps two agents on one host apart (raw sockets see every reply).
+            next_ident: AtomicU16::new(rand::random()),
+        }
+    }
 }
 
 fn open(kind: ICMP) -> Result<Client, String> {
@@ -33,6 +48,12 @@ impl Pinger {
         cell.get_or_init(|| open(if ip.is_ipv4() { ICMP::V4 } else { ICMP::V6 }))
             .as_ref()
             .map_err(Clone::clone)
+    }
+
+    /// An identifier no other ping in flight from this agent uses (as long as fewer than
+    /// 65 536 are in flight).
+    fn ident(&self) -> PingIdentifier {
+        PingIdentifier(self.next_ident.fetch_add(1, Ordering::Relaxed))
     }
 
     pub fn available(&self) -> Result<(), String> {
@@ -84,7 +105,7 @@ pub async fn run(prober: &Prober, target: &str, o: &PingOptions, policy: &Policy
             }
         }
     };
-    let ident = PingIdentifier(rand::random());
+    let ident = prober.pinger.ident();
     let timeout = Duration::from_millis(o.timeout_ms as u64);
     let payload = [0u8; 56];
     let start = tokio::time::Instant::now();
@@ -145,6 +166,13 @@ pub async fn run(prober: &Prober, target: &str, o: &PingOptions, policy: &Policy
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn identifiers_in_flight_together_are_distinct() {
+        let p = Pinger::default();
+        let ids: std::collections::HashSet<u16> = (0..65_536).map(|_| p.ident().0).collect();
+        assert_eq!(ids.len(), 65_536);
+    }
 
     #[test]
     fn stats_match_iputils_definitions() {
