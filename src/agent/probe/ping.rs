@@ -33,13 +33,27 @@ impl Default for Pinger {
     }
 }
 
+/// Receive buffer asked for the shared ICMP socket (the kernel caps it at net.core.rmem_max).
+/// Every reply to every ping in flight lands in that one socket, and a raw socket also gets
+/// every other ICMP packet of the host: the default (~200 KB) overflowed at ~2 500 replies per
+/// second here, and each dropped reply read as a timeout.
+const ICMP_RECV_BUFFER: usize = 4 << 20;
+
 fn open(kind: ICMP) -> Result<Client, String> {
-    Client::new(&Config::builder().kind(kind).build()).map_err(|e| {
+    let client = Client::new(&Config::builder().kind(kind).build()).map_err(|e| {
         format!(
             "cannot open an ICMP socket ({e}); ICMP needs root, CAP_NET_RAW, or a \
              net.ipv4.ping_group_range that includes this user's group"
         )
-    })
+    })?;
+    let socket = client.get_socket();
+    // SAFETY: the descriptor is the open socket `socket` owns; it outlives this borrow.
+    #[allow(unsafe_code)]
+    let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(socket.get_native_sock()) };
+    if let Err(e) = socket2::SockRef::from(&fd).set_recv_buffer_size(ICMP_RECV_BUFFER) {
+        tracing::warn!(error = %e, "could not enlarge the ICMP receive buffer");
+    }
+    Ok(client)
 }
 
 impl Pinger {
