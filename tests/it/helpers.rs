@@ -84,6 +84,19 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
     }
 }
 
+impl TestApp {
+    /// A second server instance on this one's database, broker vhost and Redis prefix.
+    pub async fn another_instance(&self) -> TestApp {
+        let shared = self.settings.clone();
+        spawn_app_with(|s| {
+            s.database.url = shared.database.url.clone();
+            s.amqp.vhost = shared.amqp.vhost.clone();
+            s.redis.key_prefix = shared.redis.key_prefix.clone();
+        })
+        .await
+    }
+}
+
 /// A client with its own cookie jar, like one browser.
 pub fn new_client() -> reqwest::Client {
     reqwest::Client::builder()

@@ -264,13 +264,7 @@ async fn an_offline_agent_never_runs_a_stale_check() {
 #[tokio::test]
 async fn two_server_instances_behave_as_one() {
     let first = crate::checks::rig().await;
-    let shared = first.app.settings.clone();
-    let second = spawn_app_with(|s| {
-        s.database.url = shared.database.url.clone();
-        s.amqp.vhost = shared.amqp.vhost.clone();
-        s.redis.key_prefix = shared.redis.key_prefix.clone();
-    })
-    .await;
+    let second = first.app.another_instance().await;
     let token = second.admin_token().await;
 
     // Created on the first instance, watched live on the second.
@@ -354,13 +348,7 @@ async fn agent_changes_reach_check_creation_at_once_despite_the_agent_cache() {
 
     // Created through another instance, which cannot clear this one's cache: a check naming
     // it reads the table again instead of calling it unknown.
-    let shared = rig.app.settings.clone();
-    let other = spawn_app_with(|s| {
-        s.database.url = shared.database.url.clone();
-        s.amqp.vhost = shared.amqp.vhost.clone();
-        s.redis.key_prefix = shared.redis.key_prefix.clone();
-    })
-    .await;
+    let other = rig.app.another_instance().await;
     let (c, _) = other.create_agent("elsewhere").await;
     let c_id = c["id"].as_str().unwrap().to_string();
     let (check, _) = rig
