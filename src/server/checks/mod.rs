@@ -94,8 +94,8 @@ pub async fn create(
         wanted.as_ref(),
         interval,
     );
-    // The cached table may be up to a second old: before refusing anything, or leaving an
-    // agent out, look again.
+    // The cached table may be up to `agents.cache_ms` old: before refusing the check, or
+    // leaving out an agent it names, read the table again.
     if !chosen.conclusive(wanted.is_some()) && chosen.read_at < asked_at {
         chosen = Chosen::from(
             &state.directory.reload(&state.db).await?,
@@ -246,8 +246,8 @@ impl Chosen {
         }
     }
 
-    /// Whether a newer read could change the outcome in a way that matters: a named agent
-    /// unknown or not online, or no agent online at all.
+    /// Whether this read settles who runs the check: every named agent known and online, and
+    /// at least one agent online. Otherwise a newer read might change the outcome.
     fn conclusive(&self, named: bool) -> bool {
         self.missing.is_empty() && !self.online.is_empty() && (!named || self.offline.is_empty())
     }
