@@ -105,13 +105,7 @@ async fn admin_creates_lists_updates_and_gets_agents() {
     let seen: Vec<Value> = resp.json().await.unwrap();
     assert_eq!(seen[0]["name"], "fra-1");
     assert!(seen[0]["hostname"].is_null() && seen[0]["public_ip"].is_null());
-    let resp = app
-        .client
-        .delete(app.url(&format!("/api/v1/agents/{id}")))
-        .bearer_auth(&user)
-        .send()
-        .await
-        .unwrap();
+    let resp = app.delete_agent(&user, id).await;
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
 }
 
@@ -340,13 +334,7 @@ async fn deleting_an_agent_closes_its_broker_connection_at_once() {
 
     let admin = app.admin_token().await;
     let sent = Instant::now();
-    let resp = app
-        .client
-        .delete(app.url(&format!("/api/v1/agents/{id}")))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
+    let resp = app.delete_agent(&admin, id).await;
     assert_eq!(resp.status(), StatusCode::NO_CONTENT);
     let answered = Instant::now();
     let (at, reason) = tokio::time::timeout(Duration::from_secs(5), closed.recv())
@@ -402,13 +390,7 @@ async fn a_deleted_agent_process_stops_with_exit_code_3() {
     })
     .await;
     let admin = app.admin_token().await;
-    let resp = app
-        .client
-        .delete(app.url(&format!("/api/v1/agents/{id}")))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
+    let resp = app.delete_agent(&admin, &id).await;
     assert_eq!(resp.status(), StatusCode::NO_CONTENT);
     let status = eventually("agent exit", Duration::from_secs(20), || {
         let s = proc.0.try_wait().unwrap();

@@ -85,6 +85,16 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
 }
 
 impl TestApp {
+    /// `DELETE /api/v1/agents/{id}` as the holder of `token`.
+    pub async fn delete_agent(&self, token: &str, id: &str) -> reqwest::Response {
+        self.client
+            .delete(self.url(&format!("/api/v1/agents/{id}")))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// A second server instance on this one's database, broker vhost and Redis prefix.
     pub async fn another_instance(&self) -> TestApp {
         let shared = self.settings.clone();

@@ -334,14 +334,7 @@ async fn agent_changes_reach_check_creation_at_once_despite_the_agent_cache() {
         .all(|r| r["status"] == "ok"));
 
     // Deleted: not asked again (a stale copy would send it the check and mark it timeout).
-    let resp = rig
-        .app
-        .client
-        .delete(rig.app.url(&format!("/api/v1/agents/{b_id}")))
-        .bearer_auth(&rig.token)
-        .send()
-        .await
-        .unwrap();
+    let resp = rig.app.delete_agent(&rig.token, &b_id).await;
     assert_eq!(resp.status(), StatusCode::NO_CONTENT);
     let (check, _) = rig.run(ping.clone()).await;
     assert_eq!(asked(&check), vec![rig.agent_id.clone()]);
