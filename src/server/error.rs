@@ -204,8 +204,8 @@ fn is_connection_failure(err: &sea_orm::DbErr) -> bool {
     use sea_orm::sqlx::Error;
     match sqlx_error(err) {
         Some(Error::Io(_) | Error::PoolTimedOut | Error::PoolClosed | Error::WorkerCrashed) => true,
-        Some(Error::Database(_)) => sqlstate(err).is_some_and(|code| {
-            code.starts_with("08") || matches!(code.as_str(), "57P01" | "57P02" | "57P03" | "53300")
+        Some(Error::Database(e)) => e.code().is_some_and(|code| {
+            code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03" | "53300")
         }),
         _ => false,
     }

@@ -57,6 +57,27 @@ pub enum AgentStatus {
     Offline,
 }
 
+impl AgentStatus {
+    /// The status at `at` of an agent registered at `registered_at` (if ever) and last seen
+    /// at `last_seen`: online while the last heartbeat is at most three intervals old.
+    pub fn of(
+        registered_at: Option<DateTime<Utc>>,
+        last_seen: Option<DateTime<Utc>>,
+        interval_secs: u64,
+        at: DateTime<Utc>,
+    ) -> Self {
+        match (registered_at, last_seen) {
+            (None, _) => Self::Pending,
+            (Some(_), Some(seen))
+                if (at - seen).num_milliseconds() <= 3 * 1000 * interval_secs as i64 =>
+            {
+                Self::Online
+            }
+            _ => Self::Offline,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
 pub struct Location {
     pub country_code: Option<String>,
@@ -99,15 +120,7 @@ impl Agent {
             (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),
         };
-        let status = match (m.registered_at, last_seen_at) {
-            (None, _) => AgentStatus::Pending,
-            (Some(_), Some(seen))
-                if (at - seen).num_milliseconds() <= 3 * 1000 * interval_secs as i64 =>
-            {
-                AgentStatus::Online
-            }
-            _ => AgentStatus::Offline,
-        };
+        let status = AgentStatus::of(m.registered_at, last_seen_at, interval_secs, at);
         let location = match (m.lat, m.lon) {
             (Some(lat), Some(lon)) => Some(Location {
                 country_code: m.country_code.clone(),

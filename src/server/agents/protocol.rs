@@ -154,9 +154,12 @@ pub async fn heartbeat(
             "agent_id does not match the token",
         ));
     }
-    let interval = state.settings.agents.heartbeat_interval_secs;
-    let was_online = super::Agent::from_model(agent.0.clone(), None, interval).status
-        == super::AgentStatus::Online;
+    let was_online = super::AgentStatus::of(
+        agent.0.registered_at,
+        agent.0.last_seen_at,
+        state.settings.agents.heartbeat_interval_secs,
+        Utc::now(),
+    ) == super::AgentStatus::Online;
     super::touch(&state, agent.0.id).await?;
     if !was_online {
         // Back online: checks created from now on include it.
