@@ -626,9 +626,23 @@ async fn ping_over_ipv6_and_an_unreachable_host() {
     assert_eq!(r["resolved_address"], "::1");
     assert_eq!(r["received"], 2);
 
-    // The namespace answers connection attempts with ICMP host-unreachable.
+    // The namespace answers echo requests and connection attempts with ICMP host-unreachable.
     let ns = NetNs::new();
-    ns.nft("table inet t {\n chain filter_in {\n  type filter hook input priority 0;\n  tcp dport 7 reject with icmp type host-unreachable\n }\n}\n");
+    ns.nft("table inet t {\n chain filter_in {\n  type filter hook input priority 0;\n  icmp type echo-request reject with icmp type host-unreachable\n  tcp dport 7 reject with icmp type host-unreachable\n }\n}\n");
+    let (check, _) = rig
+        .run(json!({"type": "ping", "target": ns.addr, "options": {"count": 2, "interval_ms": 100, "timeout_ms": 5000}}))
+        .await;
+    let r = only(&check);
+    assert_eq!(r["status"], "failed");
+    assert_eq!(r["received"], 0);
+    // Read from the ICMP error, not a timeout: the check ends long before its 5 s timeout.
+    assert_eq!(r["error"]["code"], "unreachable", "{r}");
+    let message = r["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("destination host unreachable"),
+        "{message}"
+    );
+    assert!(r["duration_ms"].as_f64().unwrap() < 2000.0, "{r}");
     let (check, _) = rig
         .run(json!({"type": "tcp", "target": ns.addr, "options": {"port": 7, "timeout_ms": 2000}}))
         .await;

@@ -3,6 +3,7 @@
 
 mod dns;
 mod http;
+mod icmp;
 mod ping;
 mod tcp;
 

@@ -1,4 +1,4 @@
-//! ICMP echo probe (surge-ping over raw or datagram sockets), IPv4 and IPv6.
+//! ICMP echo probe over the agent's own ICMP sockets (`icmp`), IPv4 and IPv6.
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU16, Ordering};
@@ -6,19 +6,18 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use futures_util::future::join_all;
-use surge_ping::{Client, Config, IcmpPacket, PingIdentifier, PingSequence, SurgeError, ICMP};
 
+use super::icmp::{Echo, Failure};
 use super::{ms, Outcome, Prober};
 use crate::policy::Policy;
 use crate::proto::check::{PingOptions, PingReply, PingResult, ProbeError, ResultData, Rtt};
 
 /// One ICMP socket per address family, opened on first use and shared by all pings.
 pub struct Pinger {
-    v4: OnceLock<Result<Client, String>>,
-    v6: OnceLock<Result<Client, String>>,
+    v4: OnceLock<Result<Echo, String>>,
+    v6: OnceLock<Result<Echo, String>>,
     /// Echo identifiers are handed out in turn, so pings in flight together never share one
-    /// (random ones collided: 256 concurrent pings share an identifier with 39 % probability,
-    /// and surge-ping refuses the second as an identical request).
+    /// (random ones collided: 256 concurrent pings share an identifier with 39 % probability).
     next_ident: AtomicU16,
 }
 
@@ -33,45 +32,31 @@ impl Default for Pinger {
     }
 }
 
-/// Receive buffer asked for the shared ICMP socket (the kernel caps it at net.core.rmem_max).
-/// Every reply to every ping in flight lands in that one socket, and a raw socket also gets
-/// every other ICMP packet of the host: the default (~200 KB) overflowed at ~2 500 replies per
-/// second here, and each dropped reply read as a timeout.
-const ICMP_RECV_BUFFER: usize = 4 << 20;
-
-fn open(kind: ICMP) -> Result<Client, String> {
-    let client = Client::new(&Config::builder().kind(kind).build()).map_err(|e| {
+fn open(v6: bool) -> Result<Echo, String> {
+    Echo::open(v6).map_err(|e| {
         format!(
             "cannot open an ICMP socket ({e}); ICMP needs root, CAP_NET_RAW, or a \
              net.ipv4.ping_group_range that includes this user's group"
         )
-    })?;
-    let socket = client.get_socket();
-    // SAFETY: the descriptor is the open socket `socket` owns; it outlives this borrow.
-    #[allow(unsafe_code)]
-    let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(socket.get_native_sock()) };
-    if let Err(e) = socket2::SockRef::from(&fd).set_recv_buffer_size(ICMP_RECV_BUFFER) {
-        tracing::warn!(error = %e, "could not enlarge the ICMP receive buffer");
-    }
-    Ok(client)
+    })
 }
 
 impl Pinger {
-    fn client(&self, ip: IpAddr) -> Result<&Client, String> {
+    fn socket(&self, ip: IpAddr) -> Result<&Echo, String> {
         let cell = if ip.is_ipv4() { &self.v4 } else { &self.v6 };
-        cell.get_or_init(|| open(if ip.is_ipv4() { ICMP::V4 } else { ICMP::V6 }))
+        cell.get_or_init(|| open(ip.is_ipv6()))
             .as_ref()
             .map_err(Clone::clone)
     }
 
     /// An identifier no other ping in flight from this agent uses (as long as fewer than
     /// 65 536 are in flight).
-    fn ident(&self) -> PingIdentifier {
-        PingIdentifier(self.next_ident.fetch_add(1, Ordering::Relaxed))
+    fn ident(&self) -> u16 {
+        self.next_ident.fetch_add(1, Ordering::Relaxed)
     }
 
     pub fn available(&self) -> Result<(), String> {
-        self.client(IpAddr::from([127, 0, 0, 1])).map(|_| ())
+        self.socket(IpAddr::from([127, 0, 0, 1])).map(|_| ())
     }
 }
 
@@ -110,8 +95,8 @@ pub async fn run(prober: &Prober, target: &str, o: &PingOptions, policy: &Policy
         }
     };
     result.resolved_address = Some(ip.to_string());
-    let client = match prober.pinger.client(ip) {
-        Ok(c) => c,
+    let socket = match prober.pinger.socket(ip) {
+        Ok(s) => s,
         Err(msg) => {
             return Outcome {
                 data: ResultData::Ping(result),
@@ -121,40 +106,27 @@ pub async fn run(prober: &Prober, target: &str, o: &PingOptions, policy: &Policy
     };
     let ident = prober.pinger.ident();
     let timeout = Duration::from_millis(o.timeout_ms as u64);
-    let payload = [0u8; 56];
     let start = tokio::time::Instant::now();
     let count = o.count.max(1) as u16;
     let pings = (0..count).map(|seq| async move {
         tokio::time::sleep_until(start + Duration::from_millis(o.interval_ms as u64 * seq as u64))
             .await;
-        let mut p = client.pinger(ip, ident).await;
-        p.timeout(timeout);
-        // Our own clock, started before the request is sent: surge-ping starts its clock
-        // after `sendto` returns, and a host that answers on this machine (or a reply
-        // that wakes another process first) can run before that, so its RTT reads short.
-        // This one never reads short; it adds only the few microseconds around the call.
-        let sent = tokio::time::Instant::now();
-        let outcome = p.ping(PingSequence(seq), &payload).await;
-        (seq, outcome.map(|(packet, _)| (packet, sent.elapsed())))
+        (seq, socket.ping(ip, ident, seq, timeout).await)
     });
     let mut last_error = None;
     for (seq, outcome) in join_all(pings).await {
         result.sent += 1;
         match outcome {
-            Ok((packet, rtt)) => {
-                let ttl = match packet {
-                    IcmpPacket::V4(p) => p.get_ttl(),
-                    IcmpPacket::V6(p) => Some(p.get_max_hop_limit()),
-                };
+            Ok(reply) => {
                 result.received += 1;
                 result.replies.push(PingReply {
                     seq,
-                    rtt_ms: ms(rtt),
-                    ttl,
+                    rtt_ms: ms(reply.rtt),
+                    ttl: reply.ttl,
                 });
             }
-            Err(SurgeError::Timeout { .. }) => {}
-            Err(e) => last_error = Some(e.to_string()),
+            Err(Failure::Timeout) => {}
+            Err(Failure::Unreachable(e)) => last_error = Some(format!("icmp_seq {seq}: {e}")),
         }
     }
     let rtts: Vec<f64> = result.replies.iter().map(|r| r.rtt_ms).collect();
@@ -184,7 +156,7 @@ mod tests {
     #[test]
     fn identifiers_in_flight_together_are_distinct() {
         let p = Pinger::default();
-        let ids: std::collections::HashSet<u16> = (0..65_536).map(|_| p.ident().0).collect();
+        let ids: std::collections::HashSet<u16> = (0..65_536).map(|_| p.ident()).collect();
         assert_eq!(ids.len(), 65_536);
     }
 
