@@ -23,7 +23,8 @@ FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY . .
 COPY --from=ui /src/frontend/dist frontend/dist
-RUN cargo build --release --locked --bin netcheck \
+# The image's runtime is bookworm (glibc 2.36), so its binary may pack its relocations (build.rs).
+RUN NETCHECK_PACK_RELOCS=1 cargo build --release --locked --bin netcheck \
  && strip target/release/netcheck
 
 # 3. Runtime: a non-root user; the agent needs only CAP_NET_RAW (for ICMP).
