@@ -101,7 +101,7 @@ enum Parsed<'a> {
         ident: u16,
         seq: u16,
         dst: IpAddr,
-        what: String,
+        what: &'static str,
     },
 }
 
@@ -112,7 +112,10 @@ struct Waiter {
 
 enum Answer {
     Reply(Datagram),
-    Error { from: Option<IpAddr>, what: String },
+    Error {
+        from: Option<IpAddr>,
+        what: &'static str,
+    },
 }
 
 struct Shared {
@@ -236,7 +239,7 @@ impl Echo {
             }),
             Ok(Ok(Answer::Error { from, what })) => Err(Failure::Unreachable(match from {
                 Some(from) => format!("{what} (reported by {from})"),
-                None => what,
+                None => what.to_string(),
             })),
             // The reader is gone (it only stops when the socket fails) or time is up.
             Ok(Err(_)) | Err(_) => Err(Failure::Timeout),
@@ -459,8 +462,8 @@ impl Family {
     }
 
     /// What an ICMP error type and code mean, in the words of iputils `ping`.
-    fn error(self, kind: u8, code: u8) -> Option<String> {
-        let text = match (self.v6, kind, code) {
+    fn error(self, kind: u8, code: u8) -> Option<&'static str> {
+        Some(match (self.v6, kind, code) {
             (false, 3, 0) => "destination net unreachable",
             (false, 3, 1) => "destination host unreachable",
             (false, 3, 2) => "destination protocol unreachable",
@@ -485,8 +488,7 @@ impl Family {
             (true, 3, _) => "hop limit exceeded",
             (true, 4, _) => "parameter problem",
             _ => return None,
-        };
-        Some(text.to_string())
+        })
     }
 }
 
@@ -556,7 +558,7 @@ mod tests {
                 ident: 42,
                 seq: 5,
                 dst: IpAddr::from([10, 0, 0, 9]),
-                what: "destination host unreachable".into()
+                what: "destination host unreachable"
             })
         );
         // An error about something else (here a UDP datagram) is not ours.
@@ -589,7 +591,7 @@ mod tests {
                 ident: 7,
                 seq: 1,
                 dst: IpAddr::V6(dst),
-                what: "address unreachable".into()
+                what: "address unreachable"
             })
         );
         let mut reply = request(V6, 7, 1);
