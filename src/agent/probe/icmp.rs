@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::io::{self, IoSliceMut};
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -27,7 +27,7 @@ use pnet_packet::icmp::{IcmpCode, IcmpType};
 use pnet_packet::ipv4::Ipv4Packet;
 use pnet_packet::ipv6::Ipv6Packet;
 use pnet_packet::{MutablePacket, Packet};
-use socket2::{Domain, Protocol, SockAddr, SockRef, Socket, Type};
+use socket2::{Domain, Protocol, SockAddr, SockFilter, SockRef, Socket, Type};
 use tokio::io::Interest;
 use tokio::net::UdpSocket;
 use tokio::sync::oneshot;
@@ -127,6 +127,8 @@ struct Shared {
     /// Starts every payload, so replies to another program's (or agent's) pings that happen
     /// to carry our identifier and sequence are not taken for ours.
     cookie: [u8; 8],
+    /// Packets read from the socket (all of them, ours or not).
+    packets_read: AtomicU64,
     /// Waiting requests by (identifier, sequence); the identifier is 0 on a datagram socket,
     /// where the kernel sets it and delivers only replies to this socket.
     waiting: Mutex<HashMap<(u16, u16), Waiter>>,
@@ -170,6 +172,9 @@ fn open_socket(family: Family, types: &[Type]) -> io::Result<(Socket, bool)> {
     } else {
         setsockopt(&socket, sockopt::Ipv4RecvTtl, &true)?;
     }
+    if raw {
+        socket.attach_filter(&family.raw_filter())?;
+    }
     Ok((socket, raw))
 }
 
@@ -188,6 +193,7 @@ impl Echo {
             family,
             raw,
             cookie: rand::random(),
+            packets_read: AtomicU64::new(0),
             waiting: Mutex::new(HashMap::new()),
         });
         let reader = tokio::spawn(read_loop(shared.clone()));
@@ -292,6 +298,7 @@ impl Shared {
 
     /// Hands a received packet to the request it answers, if one is waiting.
     fn deliver(&self, packet: &[u8], d: Datagram) {
+        self.packets_read.fetch_add(1, Ordering::Relaxed);
         let Some(parsed) = self.family.parse(packet, self.raw) else {
             return;
         };
@@ -406,6 +413,37 @@ fn receive(
 }
 
 impl Family {
+    /// A classic BPF program for a raw socket that keeps echo replies and the ICMP errors that
+    /// can answer an echo request, and drops in the kernel every other ICMP packet of the host
+    /// (echo requests the host receives, above all), so the agent does not wake up for them.
+    fn raw_filter(self) -> Vec<SockFilter> {
+        // Opcodes from linux/bpf_common.h.
+        const LDX_B_MSH: u16 = 0xb1; // X = 4 * (packet[k] & 0xf): the IPv4 header's length
+        const LD_B_IND: u16 = 0x50; // A = packet[X + k]
+        const LD_B_ABS: u16 = 0x30; // A = packet[k]
+        const JEQ_K: u16 = 0x15; // if A == k skip jt instructions, else skip jf
+        const RET_K: u16 = 0x06; // keep k bytes of the packet (0: drop it)
+        let (mut program, wanted): (Vec<SockFilter>, &[u8]) = if self.v6 {
+            // A raw IPv6 socket sees the packet from its ICMPv6 header.
+            (vec![SockFilter::new(LD_B_ABS, 0, 0, 0)], &[129, 1, 2, 3, 4])
+        } else {
+            // A raw IPv4 socket sees the packet from its IP header.
+            let load = vec![
+                SockFilter::new(LDX_B_MSH, 0, 0, 0),
+                SockFilter::new(LD_B_IND, 0, 0, 0),
+            ];
+            (load, &[0, 3, 11, 12])
+        };
+        for (i, &kind) in wanted.iter().enumerate() {
+            // On a match, jump over the remaining tests and the drop to the keep.
+            let to_keep = (wanted.len() - i) as u8;
+            program.push(SockFilter::new(JEQ_K, to_keep, 0, u32::from(kind)));
+        }
+        program.push(SockFilter::new(RET_K, 0, 0, 0));
+        program.push(SockFilter::new(RET_K, 0, 0, u32::MAX));
+        program
+    }
+
     /// Writes an echo request (header and payload) into `packet`.
     fn echo_request(self, packet: &mut [u8], ident: u16, seq: u16, cookie: &[u8; 8]) {
         let mut p = MutableEchoRequestPacket::new(packet).expect("room for the echo header");
@@ -606,47 +644,71 @@ mod tests {
         ));
     }
 
-    /// In a network namespace of its own (so the host's ICMP settings are left alone), with
-    /// datagram ICMP sockets allowed for root's group: the socket a non-root agent gets.
-    #[test]
-    fn a_datagram_socket_pings_without_privilege_and_numbers_its_requests_itself() {
-        std::thread::spawn(|| {
+    /// Runs `test` on a thread of its own in a network namespace of its own (only `lo`, up), after
+    /// running `setup` there, so that the host's ICMP settings are left alone.
+    fn in_own_netns<F: std::future::Future<Output = ()>>(
+        setup: &'static [&'static str],
+        test: impl FnOnce() -> F + Send + 'static,
+    ) {
+        std::thread::spawn(move || {
             nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("needs root");
-            for cmd in [
-                "ip link set lo up",
-                "sysctl -qw net.ipv4.ping_group_range='0 0'",
-            ] {
+            for cmd in ["ip link set lo up"].iter().chain(setup) {
                 let ok = std::process::Command::new("sh").args(["-c", cmd]).status();
                 assert!(ok.unwrap().success(), "{cmd}");
             }
-            let rt = tokio::runtime::Builder::new_current_thread()
+            tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
-                .unwrap();
-            rt.block_on(async {
-                let echo = Echo::open_as(false, &[Type::DGRAM]).unwrap();
-                assert!(!echo.shared.raw);
-                let lo = IpAddr::from([127, 0, 0, 1]);
-                // Ten pings in flight at once with the same identifier and sequence: the
-                // kernel sets the identifier, the socket numbers them apart.
-                let pings = (0..10).map(|_| echo.ping(lo, 1, 0, Duration::from_secs(2)));
-                for reply in futures_util::future::join_all(pings).await {
-                    let reply = reply.unwrap();
-                    assert_eq!(reply.ttl, Some(64));
-                    assert!(reply.rtt < Duration::from_secs(1));
-                }
-                assert!(echo.shared.waiting().is_empty());
-                // With echo answers turned off: a timeout, and the request is forgotten.
-                let off = "sysctl -qw net.ipv4.icmp_echo_ignore_all=1";
-                let ok = std::process::Command::new("sh").args(["-c", off]).status();
-                assert!(ok.unwrap().success());
-                let lost = echo.ping(lo, 1, 0, Duration::from_millis(200)).await;
-                assert_eq!(lost, Err(Failure::Timeout));
-                assert!(echo.shared.waiting().is_empty());
-            });
+                .unwrap()
+                .block_on(test());
         })
         .join()
         .unwrap();
+    }
+
+    /// Datagram ICMP sockets allowed for root's group: the socket a non-root agent gets.
+    #[test]
+    fn a_datagram_socket_pings_without_privilege_and_numbers_its_requests_itself() {
+        in_own_netns(&["sysctl -qw net.ipv4.ping_group_range='0 0'"], || async {
+            let echo = Echo::open_as(false, &[Type::DGRAM]).unwrap();
+            assert!(!echo.shared.raw);
+            let lo = IpAddr::from([127, 0, 0, 1]);
+            // Ten pings in flight at once with the same identifier and sequence: the kernel
+            // sets the identifier, the socket numbers them apart.
+            let pings = (0..10).map(|_| echo.ping(lo, 1, 0, Duration::from_secs(2)));
+            for reply in futures_util::future::join_all(pings).await {
+                let reply = reply.unwrap();
+                assert_eq!(reply.ttl, Some(64));
+                assert!(reply.rtt < Duration::from_secs(1));
+            }
+            assert!(echo.shared.waiting().is_empty());
+            // With echo answers turned off: a timeout, and the request is forgotten.
+            let off = "sysctl -qw net.ipv4.icmp_echo_ignore_all=1";
+            let ok = std::process::Command::new("sh").args(["-c", off]).status();
+            assert!(ok.unwrap().success());
+            let lost = echo.ping(lo, 1, 0, Duration::from_millis(200)).await;
+            assert_eq!(lost, Err(Failure::Timeout));
+            assert!(echo.shared.waiting().is_empty());
+        });
+    }
+
+    /// A raw socket gets a copy of every ICMP packet of the host; its filter lets through only
+    /// what can answer our requests. Pinging itself, the host receives each echo request too.
+    #[test]
+    fn a_raw_socket_reads_only_answers_not_the_hosts_other_icmp() {
+        in_own_netns(&[], || async {
+            for (v6, lo) in [(false, "127.0.0.1"), (true, "::1")] {
+                let echo = Echo::open_as(v6, &[Type::RAW]).unwrap();
+                assert!(echo.shared.raw);
+                for seq in 0..3 {
+                    let reply = echo.ping(lo.parse().unwrap(), 7, seq, Duration::from_secs(2));
+                    assert_eq!(reply.await.unwrap().ttl, Some(64), "{lo}");
+                }
+                // Three replies; without the filter also the three requests (and on IPv6
+                // whatever multicast listener reports the namespace sends).
+                assert_eq!(echo.shared.packets_read.load(Ordering::Relaxed), 3, "{lo}");
+            }
+        });
     }
 
     #[test]
