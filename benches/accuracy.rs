@@ -137,7 +137,7 @@ async fn main() {
     let rounds = env_or("BENCH_RTT_ROUNDS", 9) as usize;
     let revoke_n = env_or("BENCH_REVOKE_N", 200) as usize;
     let bench = Bench::start(&["10.213.0.0/16"]).await;
-    let mut agents = bench.spawn_agents(1).await;
+    let agents = bench.spawn_agents(1).await;
 
     // 1. RTT accuracy.
     let fast = Host::new("nc-bench-fast", 251);
@@ -174,11 +174,7 @@ async fn main() {
         println!("    per-run mean, iputils:  {}", fmt(&run_theirs));
         println!("    per-run mean, netcheck: {}", fmt(&run_ours));
     }
-    drop((fast, slow));
-    for mut a in agents.drain(..) {
-        let _ = a.kill();
-        let _ = a.wait();
-    }
+    drop((fast, slow, agents));
 
     // 2. Revocation latency, each agent connected to the broker with its own credentials.
     let mut closed_after = Vec::with_capacity(revoke_n);

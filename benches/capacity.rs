@@ -74,7 +74,7 @@ async fn main() {
         .min(netcheck::server::broker::AGENT_QUEUE_MAX_LENGTH as usize);
     let allowed = "127.0.0.0/8";
     let bench = Bench::start(&[allowed]).await;
-    let mut children = bench.spawn_agents(1).await;
+    let children = bench.spawn_agents(1).await;
     let pid = children[0].id();
     let agents = bench.get("/api/v1/agents").await;
     let agent_id: Uuid = agents[0]["id"].as_str().unwrap().parse().unwrap();
@@ -201,9 +201,6 @@ async fn main() {
         );
     }
     conn.close().await.ok();
-    for c in &mut children {
-        let _ = c.kill();
-        let _ = c.wait();
-    }
+    drop(children);
     bench.finish().await;
 }

@@ -294,9 +294,6 @@ async fn main() {
         peak
     );
     sh(&format!("ip netns del {ns}; ip link del ncbh 2>/dev/null"));
-    for mut c in children {
-        let _ = c.kill();
-        let _ = c.wait();
-    }
+    drop(children);
     bench.finish().await;
 }

@@ -55,6 +55,23 @@ pub async fn call(
     req.send().await.unwrap().json().await.unwrap()
 }
 
+/// An agent process, stopped when dropped: also when the bench panics, so that no agent is
+/// left holding the bench's output open.
+pub struct AgentProcess(std::process::Child);
+
+impl AgentProcess {
+    pub fn id(&self) -> u32 {
+        self.0.id()
+    }
+}
+
+impl Drop for AgentProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 pub struct Bench {
     pub base: String,
     pub http: reqwest::Client,
@@ -153,7 +170,7 @@ impl Bench {
     }
 
     /// Starts `n` agent processes (`bench-0` …) and waits until all are online.
-    pub async fn spawn_agents(&self, n: usize) -> Vec<std::process::Child> {
+    pub async fn spawn_agents(&self, n: usize) -> Vec<AgentProcess> {
         let mut children = Vec::new();
         for i in 0..n {
             let (_, token) = self.create_agent(&format!("bench-{i}")).await;
@@ -163,7 +180,7 @@ impl Bench {
                 .stderr(std::process::Stdio::null())
                 .spawn()
                 .unwrap();
-            children.push(child);
+            children.push(AgentProcess(child));
         }
         loop {
             let agents = self.get("/api/v1/agents").await;

@@ -154,6 +154,9 @@ impl Agent {
 pub struct Directory {
     max_age: std::time::Duration,
     inner: std::sync::Mutex<Cached>,
+    /// Held while the expired cache is read again, so that concurrent requests wait for that
+    /// one read instead of each reading the table.
+    refreshing: tokio::sync::Mutex<()>,
 }
 
 #[derive(Default)]
@@ -175,18 +178,30 @@ impl Directory {
         Self {
             max_age,
             inner: Default::default(),
+            refreshing: Default::default(),
         }
     }
 
     /// The agent rows, from the cache when it is fresh enough.
     pub async fn agents(&self, db: &DatabaseConnection) -> Result<Snapshot, DbErr> {
-        let cached = self.inner.lock().expect("directory lock").snapshot.clone();
-        match cached {
-            Some(s) if (Utc::now() - s.read_at).to_std().unwrap_or_default() < self.max_age => {
-                Ok(s)
-            }
-            _ => self.reload(db).await,
+        if let Some(s) = self.fresh() {
+            return Ok(s);
         }
+        if self.max_age.is_zero() {
+            // No cache: every request reads the table, none waits for another.
+            return self.reload(db).await;
+        }
+        let _refreshing = self.refreshing.lock().await;
+        match self.fresh() {
+            Some(s) => Ok(s),
+            None => self.reload(db).await,
+        }
+    }
+
+    /// The cached rows, unless they are older than `max_age` (or forgotten).
+    fn fresh(&self) -> Option<Snapshot> {
+        let cached = self.inner.lock().expect("directory lock").snapshot.clone();
+        cached.filter(|s| (Utc::now() - s.read_at).to_std().unwrap_or_default() < self.max_age)
     }
 
     /// The agent rows read now.
