@@ -3,11 +3,13 @@
 //! reply (`SO_TIMESTAMPNS`). Timing the reply when the agent's task wakes instead adds the
 //! wake-up latency (~0.2 ms after an idle 50 ms on a small VM) to every RTT.
 //!
-//! A raw socket (root or CAP_NET_RAW) is preferred: it also sees the ICMP errors (destination
-//! unreachable, time exceeded) that answer an echo request, so those read as `unreachable` at
-//! once instead of a timeout. Without the privilege, a datagram ("ping") socket is used, which
-//! `net.ipv4.ping_group_range` must allow; the kernel then picks the echo identifier and
-//! delivers only echo replies.
+//! A raw socket (root or CAP_NET_RAW) is preferred; it receives every ICMP packet of the host,
+//! so a socket filter keeps only echo replies and ICMP errors. Without the privilege, a
+//! datagram ("ping") socket is used, which `net.ipv4.ping_group_range` must allow; the kernel
+//! then picks the echo identifier, delivers only replies to this socket, and queues ICMP
+//! errors on its error queue (`IP_RECVERR`). Either way an ICMP error that answers one of our
+//! requests (destination unreachable, time exceeded) reads as `unreachable` at once, not as a
+//! timeout.
 
 use std::collections::HashMap;
 use std::io::{self, IoSliceMut};
@@ -174,6 +176,11 @@ fn open_socket(family: Family, types: &[Type]) -> io::Result<(Socket, bool)> {
     }
     if raw {
         socket.attach_filter(&family.raw_filter())?;
+    } else if family.v6 {
+        // ICMP errors reach a datagram socket only through its error queue.
+        setsockopt(&socket, sockopt::Ipv6RecvErr, &true)?;
+    } else {
+        setsockopt(&socket, sockopt::Ipv4RecvErr, &true)?;
     }
     Ok((socket, raw))
 }
@@ -227,17 +234,18 @@ impl Echo {
             .family
             .echo_request(&mut packet, ident, seq, &shared.cookie);
         let to = SockAddr::from(SocketAddr::new(dst, 0));
-        let (sent_wall, sent) = shared
-            .socket
-            .async_io(Interest::WRITABLE, || {
-                // Read the clocks as late as possible: the RTT runs from here.
-                let at = (SystemTime::now(), Instant::now());
-                SockRef::from(&shared.socket)
-                    .send_to(&packet, &to)
-                    .map(|_| at)
-            })
-            .await
-            .map_err(|e| Failure::Unreachable(format!("sending failed: {e}")))?;
+        let mut sent = shared.send(&packet, &to).await;
+        // A datagram socket also fails a send with the error an ICMP message reported for an
+        // earlier request (to any host; the details are in the error queue, for the reader),
+        // once per such message. An error that comes back on every try is this request's own.
+        for _ in 0..2 {
+            if sent.is_ok() || shared.raw {
+                break;
+            }
+            sent = shared.send(&packet, &to).await;
+        }
+        let (sent_wall, sent) =
+            sent.map_err(|e| Failure::Unreachable(format!("sending failed: {e}")))?;
         match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(Answer::Reply(d))) => Ok(Reply {
                 rtt: rtt(sent_wall, sent, &d),
@@ -296,13 +304,33 @@ impl Shared {
         Ok(Registration { shared: self, key })
     }
 
+    /// Sends a packet; the clocks as read right before it left.
+    async fn send(&self, packet: &[u8], to: &SockAddr) -> io::Result<(SystemTime, Instant)> {
+        self.socket
+            .async_io(Interest::WRITABLE, || {
+                // Read the clocks as late as possible: the RTT runs from here.
+                let at = (SystemTime::now(), Instant::now());
+                SockRef::from(&self.socket).send_to(packet, to).map(|_| at)
+            })
+            .await
+    }
+
+    /// Hands an ICMP error to the request it is about, if that one is still waiting for `dst`.
+    fn answer_error(&self, key: (u16, u16), dst: IpAddr, from: Option<IpAddr>, what: &'static str) {
+        let mut waiting = self.waiting();
+        if waiting.get(&key).is_some_and(|w| w.dst == dst) {
+            if let Some(w) = waiting.remove(&key) {
+                let _ = w.tx.send(Answer::Error { from, what });
+            }
+        }
+    }
+
     /// Hands a received packet to the request it answers, if one is waiting.
     fn deliver(&self, packet: &[u8], d: Datagram) {
         self.packets_read.fetch_add(1, Ordering::Relaxed);
         let Some(parsed) = self.family.parse(packet, self.raw) else {
             return;
         };
-        let mut waiting = self.waiting();
         let ident = |i: u16| if self.raw { i } else { 0 };
         match parsed {
             Parsed::Reply {
@@ -311,6 +339,7 @@ impl Shared {
                 data,
             } => {
                 let key = (ident(i), seq);
+                let mut waiting = self.waiting();
                 let ours = waiting
                     .get(&key)
                     .is_some_and(|w| Some(w.dst) == d.from && data.starts_with(&self.cookie));
@@ -325,11 +354,103 @@ impl Shared {
                 seq,
                 dst,
                 what,
-            } => {
-                let key = (ident(i), seq);
-                if waiting.get(&key).is_some_and(|w| w.dst == dst) {
-                    if let Some(w) = waiting.remove(&key) {
-                        let _ = w.tx.send(Answer::Error { from: d.from, what });
+            } => self.answer_error((ident(i), seq), dst, d.from, what),
+        }
+    }
+
+    /// Hands an entry of a datagram socket's error queue to the request it is about. The
+    /// entry holds the request as sent, its destination, and what the ICMP message said.
+    fn deliver_queued_error(&self, request: &[u8], e: QueuedError) {
+        let (Some(dst), Some(&kind)) = (e.dst, request.first()) else {
+            return;
+        };
+        let Some(echo) = EchoReplyPacket::new(request) else {
+            return;
+        };
+        if kind != self.family.echo_request {
+            return;
+        }
+        let icmp = e.origin
+            == if self.family.v6 {
+                nix::libc::SO_EE_ORIGIN_ICMP6
+            } else {
+                nix::libc::SO_EE_ORIGIN_ICMP
+            };
+        let what = if icmp {
+            self.family.error(e.kind, e.code)
+        } else {
+            None
+        };
+        let what = what.unwrap_or(match e.errno {
+            nix::errno::Errno::EMSGSIZE => "message too long",
+            nix::errno::Errno::EHOSTUNREACH => "host unreachable",
+            nix::errno::Errno::ENETUNREACH => "network unreachable",
+            _ => "sending failed",
+        });
+        self.answer_error((0, echo.get_sequence_number()), dst, e.from, what);
+    }
+}
+
+/// An entry of a datagram socket's error queue.
+struct QueuedError {
+    /// Where the request that caused it was sent.
+    dst: Option<IpAddr>,
+    /// Who reported it (the router or host that sent the ICMP message).
+    from: Option<IpAddr>,
+    origin: u8,
+    kind: u8,
+    code: u8,
+    errno: nix::errno::Errno,
+}
+
+async fn read_loop(shared: Arc<Shared>) {
+    // Big enough for any ICMP error (at most 576 bytes for IPv4, 1280 for IPv6) and for
+    // replies to our own requests; longer packets are not ours and are cut short.
+    let mut buf = vec![0u8; 1500];
+    // Room for every control message either queue may carry: the receive timestamp, the TTL
+    // or hop limit, and an error queue entry's description and reporter.
+    let mut control = nix::cmsg_space!(
+        TimeSpec,
+        i32,
+        nix::libc::sock_extended_err,
+        nix::libc::sockaddr_in6
+    );
+    let socket = &shared.socket;
+    loop {
+        let ready = match socket.ready(Interest::READABLE | Interest::ERROR).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = %e, "ICMP socket failed; pings will time out");
+                return;
+            }
+        };
+        // Drain everything queued; `try_io` clears readiness once the queue is empty.
+        if ready.is_error() && !shared.raw {
+            loop {
+                match socket.try_io(Interest::ERROR, || {
+                    receive_error(socket, &mut buf, &mut control)
+                }) {
+                    Ok((len, e)) => shared.deliver_queued_error(&buf[..len], e),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "reading the ICMP socket's error queue");
+                        break;
+                    }
+                }
+            }
+        }
+        if ready.is_readable() {
+            loop {
+                match socket.try_io(Interest::READABLE, || {
+                    receive(socket, &mut buf, &mut control)
+                }) {
+                    Ok((len, d)) => shared.deliver(&buf[..len], d),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    // A datagram socket returns a pending ICMP error once instead of a packet
+                    // (the error queue has the details); the packets are still there.
+                    Err(e) => {
+                        tracing::debug!(error = %e, "reading the ICMP socket");
+                        break;
                     }
                 }
             }
@@ -337,30 +458,56 @@ impl Shared {
     }
 }
 
-async fn read_loop(shared: Arc<Shared>) {
-    // Big enough for any ICMP error (at most 576 bytes for IPv4, 1280 for IPv6) and for
-    // replies to our own requests; longer packets are not ours and are cut short.
-    let mut buf = vec![0u8; 1500];
-    let mut control = nix::cmsg_space!(TimeSpec, i32);
-    loop {
-        if let Err(e) = shared.socket.readable().await {
-            tracing::error!(error = %e, "ICMP socket failed; pings will time out");
-            return;
-        }
-        // Drain everything queued; `try_io` clears readiness once the socket is empty.
-        loop {
-            let socket = &shared.socket;
-            match socket.try_io(Interest::READABLE, || {
-                receive(socket, &mut buf, &mut control)
-            }) {
-                Ok((len, d)) => shared.deliver(&buf[..len], d),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) => {
-                    tracing::debug!(error = %e, "reading the ICMP socket");
-                    break;
-                }
+/// Reads one entry of a datagram socket's error queue: the request it is about, and why.
+fn receive_error(
+    socket: &impl AsRawFd,
+    buf: &mut [u8],
+    control: &mut [u8],
+) -> io::Result<(usize, QueuedError)> {
+    let mut iov = [IoSliceMut::new(buf)];
+    let msg = recvmsg::<SockaddrStorage>(
+        socket.as_raw_fd(),
+        &mut iov,
+        Some(control),
+        MsgFlags::MSG_ERRQUEUE,
+    )?;
+    let mut e = QueuedError {
+        dst: msg.address.as_ref().and_then(ip_of),
+        from: None,
+        origin: 0,
+        kind: 0,
+        code: 0,
+        errno: nix::errno::Errno::UnknownErrno,
+    };
+    for cmsg in msg.cmsgs()? {
+        let (ee, from) = match cmsg {
+            ControlMessageOwned::Ipv4RecvErr(ee, from) => (
+                ee,
+                from.map(|a| IpAddr::from(u32::from_be(a.sin_addr.s_addr).to_be_bytes())),
+            ),
+            ControlMessageOwned::Ipv6RecvErr(ee, from) => {
+                (ee, from.map(|a| IpAddr::from(a.sin6_addr.s6_addr)))
             }
+            _ => continue,
+        };
+        e.from = from;
+        e.origin = ee.ee_origin;
+        e.kind = ee.ee_type;
+        e.code = ee.ee_code;
+        e.errno = nix::errno::Errno::from_raw(ee.ee_errno as i32);
+    }
+    Ok((msg.bytes, e))
+}
+
+fn ip_of(a: &SockaddrStorage) -> Option<IpAddr> {
+    match a.family() {
+        Some(nix::sys::socket::AddressFamily::Inet) => {
+            a.as_sockaddr_in().map(|s| IpAddr::V4(s.ip()))
         }
+        Some(nix::sys::socket::AddressFamily::Inet6) => {
+            a.as_sockaddr_in6().map(|s| IpAddr::V6(s.ip()))
+        }
+        _ => None,
     }
 }
 
@@ -377,15 +524,7 @@ fn receive(
         MsgFlags::empty(),
     )?;
     let read_at = Instant::now();
-    let from = msg.address.and_then(|a| match a.family() {
-        Some(nix::sys::socket::AddressFamily::Inet) => {
-            a.as_sockaddr_in().map(|s| IpAddr::V4(s.ip()))
-        }
-        Some(nix::sys::socket::AddressFamily::Inet6) => {
-            a.as_sockaddr_in6().map(|s| IpAddr::V6(s.ip()))
-        }
-        _ => None,
-    });
+    let from = msg.address.as_ref().and_then(ip_of);
     let mut kernel_at = None;
     let mut ttl = None;
     for cmsg in msg.cmsgs()? {
@@ -669,7 +808,13 @@ mod tests {
     /// Datagram ICMP sockets allowed for root's group: the socket a non-root agent gets.
     #[test]
     fn a_datagram_socket_pings_without_privilege_and_numbers_its_requests_itself() {
-        in_own_netns(&["sysctl -qw net.ipv4.ping_group_range='0 0'"], || async {
+        let setup = &[
+            "sysctl -qw net.ipv4.ping_group_range='0 0'",
+            "nft 'add table ip t; add chain ip t i { type filter hook input priority 0; }; \
+             add rule ip t i ip daddr 127.0.0.2 icmp type echo-request \
+             reject with icmp type host-unreachable'",
+        ];
+        in_own_netns(setup, || async {
             let echo = Echo::open_as(false, &[Type::DGRAM]).unwrap();
             assert!(!echo.shared.raw);
             let lo = IpAddr::from([127, 0, 0, 1]);
@@ -682,6 +827,24 @@ mod tests {
                 assert!(reply.rtt < Duration::from_secs(1));
             }
             assert!(echo.shared.waiting().is_empty());
+            // 127.0.0.2 rejects echo requests with host-unreachable. The error comes back
+            // through the socket's error queue, while pings to 127.0.0.1 sent at the same
+            // time are not failed by it.
+            let to = |ip: [u8; 4]| echo.ping(IpAddr::from(ip), 1, 0, Duration::from_secs(2));
+            let (rejected, answered) = futures_util::future::join(
+                futures_util::future::join_all((0..5).map(|_| to([127, 0, 0, 2]))),
+                futures_util::future::join_all((0..5).map(|_| to([127, 0, 0, 1]))),
+            )
+            .await;
+            for r in rejected {
+                let expected = "destination host unreachable (reported by 127.0.0.2)";
+                assert_eq!(r, Err(Failure::Unreachable(expected.into())));
+            }
+            assert!(answered.iter().all(Result::is_ok), "{answered:?}");
+            // No route at all (the namespace has only `lo`): the send itself fails.
+            let unrouted = echo.ping(IpAddr::from([10, 9, 9, 9]), 1, 0, Duration::from_secs(2));
+            let expected = "sending failed: Network is unreachable (os error 101)";
+            assert_eq!(unrouted.await, Err(Failure::Unreachable(expected.into())));
             // With echo answers turned off: a timeout, and the request is forgotten.
             let off = "sysctl -qw net.ipv4.icmp_echo_ignore_all=1";
             let ok = std::process::Command::new("sh").args(["-c", off]).status();
