@@ -416,43 +416,50 @@ async fn read_loop(shared: Arc<Shared>) {
         nix::libc::sockaddr_in6
     );
     let socket = &shared.socket;
+    // Only a datagram socket has an error queue to read; on a raw one, error readiness that
+    // nothing clears would wake this loop over and over.
+    let interest = if shared.raw {
+        Interest::READABLE
+    } else {
+        Interest::READABLE | Interest::ERROR
+    };
     loop {
-        let ready = match socket.ready(Interest::READABLE | Interest::ERROR).await {
+        let ready = match socket.ready(interest).await {
             Ok(r) => r,
             Err(e) => {
                 tracing::error!(error = %e, "ICMP socket failed; pings will time out");
                 return;
             }
         };
-        // Drain everything queued; `try_io` clears readiness once the queue is empty.
         if ready.is_error() && !shared.raw {
-            loop {
-                match socket.try_io(Interest::ERROR, || {
-                    receive_error(socket, &mut buf, &mut control)
-                }) {
-                    Ok((len, e)) => shared.deliver_queued_error(&buf[..len], e),
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(e) => {
-                        tracing::debug!(error = %e, "reading the ICMP socket's error queue");
-                        break;
-                    }
-                }
-            }
+            drain(socket, Interest::ERROR, || {
+                let (len, e) = receive_error(socket, &mut buf, &mut control)?;
+                shared.deliver_queued_error(&buf[..len], e);
+                Ok(())
+            });
         }
         if ready.is_readable() {
-            loop {
-                match socket.try_io(Interest::READABLE, || {
-                    receive(socket, &mut buf, &mut control)
-                }) {
-                    Ok((len, d)) => shared.deliver(&buf[..len], d),
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    // A datagram socket returns a pending ICMP error once instead of a packet
-                    // (the error queue has the details); the packets are still there.
-                    Err(e) => {
-                        tracing::debug!(error = %e, "reading the ICMP socket");
-                        break;
-                    }
-                }
+            drain(socket, Interest::READABLE, || {
+                let (len, d) = receive(socket, &mut buf, &mut control)?;
+                shared.deliver(&buf[..len], d);
+                Ok(())
+            });
+        }
+    }
+}
+
+/// Runs `read` (one packet or queue entry, read and handed on) until the queue is empty;
+/// `try_io` then clears the readiness. On another error it stops too: a datagram socket
+/// returns a pending ICMP error once in place of a packet (the error queue has the details),
+/// and the packets are still there for the next round.
+fn drain(socket: &UdpSocket, interest: Interest, mut read: impl FnMut() -> io::Result<()>) {
+    loop {
+        match socket.try_io(interest, &mut read) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+            Err(e) => {
+                tracing::debug!(error = %e, ?interest, "reading the ICMP socket");
+                return;
             }
         }
     }
