@@ -80,14 +80,17 @@ pub enum Failure {
     Unreachable(String),
 }
 
-/// A packet as the socket received it.
+/// A packet, or an entry of the error queue, as the socket received it.
 struct Datagram {
+    /// Who sent the packet; for an error queue entry, where the request it is about went.
     from: Option<IpAddr>,
     /// The kernel's receive timestamp (wall clock).
     kernel_at: Option<SystemTime>,
     /// When the agent read it.
     read_at: Instant,
     ttl: Option<u8>,
+    /// What an error queue entry says.
+    error: Option<QueuedError>,
 }
 
 /// What a received packet says about one of our echo requests.
@@ -360,8 +363,8 @@ impl Shared {
 
     /// Hands an entry of a datagram socket's error queue to the request it is about. The
     /// entry holds the request as sent, its destination, and what the ICMP message said.
-    fn deliver_queued_error(&self, request: &[u8], e: QueuedError) {
-        let (Some(dst), Some(&kind)) = (e.dst, request.first()) else {
+    fn deliver_queued_error(&self, request: &[u8], d: Datagram) {
+        let (Some(dst), Some(e), Some(&kind)) = (d.from, d.error, request.first()) else {
             return;
         };
         let Some(echo) = EchoReplyPacket::new(request) else {
@@ -391,10 +394,8 @@ impl Shared {
     }
 }
 
-/// An entry of a datagram socket's error queue.
+/// What an entry of a datagram socket's error queue says (`struct sock_extended_err`).
 struct QueuedError {
-    /// Where the request that caused it was sent.
-    dst: Option<IpAddr>,
     /// Who reported it (the router or host that sent the ICMP message).
     from: Option<IpAddr>,
     origin: u8,
@@ -433,14 +434,14 @@ async fn read_loop(shared: Arc<Shared>) {
         };
         if ready.is_error() && !shared.raw {
             drain(socket, Interest::ERROR, || {
-                let (len, e) = receive_error(socket, &mut buf, &mut control)?;
-                shared.deliver_queued_error(&buf[..len], e);
+                let (len, d) = receive(socket, &mut buf, &mut control, MsgFlags::MSG_ERRQUEUE)?;
+                shared.deliver_queued_error(&buf[..len], d);
                 Ok(())
             });
         }
         if ready.is_readable() {
             drain(socket, Interest::READABLE, || {
-                let (len, d) = receive(socket, &mut buf, &mut control)?;
+                let (len, d) = receive(socket, &mut buf, &mut control, MsgFlags::empty())?;
                 shared.deliver(&buf[..len], d);
                 Ok(())
             });
@@ -465,47 +466,6 @@ fn drain(socket: &UdpSocket, interest: Interest, mut read: impl FnMut() -> io::R
     }
 }
 
-/// Reads one entry of a datagram socket's error queue: the request it is about, and why.
-fn receive_error(
-    socket: &impl AsRawFd,
-    buf: &mut [u8],
-    control: &mut [u8],
-) -> io::Result<(usize, QueuedError)> {
-    let mut iov = [IoSliceMut::new(buf)];
-    let msg = recvmsg::<SockaddrStorage>(
-        socket.as_raw_fd(),
-        &mut iov,
-        Some(control),
-        MsgFlags::MSG_ERRQUEUE,
-    )?;
-    let mut e = QueuedError {
-        dst: msg.address.as_ref().and_then(ip_of),
-        from: None,
-        origin: 0,
-        kind: 0,
-        code: 0,
-        errno: nix::errno::Errno::UnknownErrno,
-    };
-    for cmsg in msg.cmsgs()? {
-        let (ee, from) = match cmsg {
-            ControlMessageOwned::Ipv4RecvErr(ee, from) => (
-                ee,
-                from.map(|a| IpAddr::from(u32::from_be(a.sin_addr.s_addr).to_be_bytes())),
-            ),
-            ControlMessageOwned::Ipv6RecvErr(ee, from) => {
-                (ee, from.map(|a| IpAddr::from(a.sin6_addr.s6_addr)))
-            }
-            _ => continue,
-        };
-        e.from = from;
-        e.origin = ee.ee_origin;
-        e.kind = ee.ee_type;
-        e.code = ee.ee_code;
-        e.errno = nix::errno::Errno::from_raw(ee.ee_errno as i32);
-    }
-    Ok((msg.bytes, e))
-}
-
 fn ip_of(a: &SockaddrStorage) -> Option<IpAddr> {
     match a.family() {
         Some(nix::sys::socket::AddressFamily::Inet) => {
@@ -518,44 +478,52 @@ fn ip_of(a: &SockaddrStorage) -> Option<IpAddr> {
     }
 }
 
+/// Reads one packet (or, with `MSG_ERRQUEUE`, one error queue entry) into `buf`.
 fn receive(
     socket: &impl AsRawFd,
     buf: &mut [u8],
     control: &mut [u8],
+    flags: MsgFlags,
 ) -> io::Result<(usize, Datagram)> {
     let mut iov = [IoSliceMut::new(buf)];
-    let msg = recvmsg::<SockaddrStorage>(
-        socket.as_raw_fd(),
-        &mut iov,
-        Some(control),
-        MsgFlags::empty(),
-    )?;
-    let read_at = Instant::now();
-    let from = msg.address.as_ref().and_then(ip_of);
-    let mut kernel_at = None;
-    let mut ttl = None;
+    let msg = recvmsg::<SockaddrStorage>(socket.as_raw_fd(), &mut iov, Some(control), flags)?;
+    let mut d = Datagram {
+        from: msg.address.as_ref().and_then(ip_of),
+        kernel_at: None,
+        read_at: Instant::now(),
+        ttl: None,
+        error: None,
+    };
     for cmsg in msg.cmsgs()? {
-        match cmsg {
+        let (ee, from) = match cmsg {
             ControlMessageOwned::ScmTimestampns(ts) => {
-                kernel_at = u64::try_from(ts.tv_sec())
+                d.kernel_at = u64::try_from(ts.tv_sec())
                     .ok()
                     .map(|s| UNIX_EPOCH + Duration::new(s, ts.tv_nsec() as u32));
+                continue;
             }
             ControlMessageOwned::Ipv4Ttl(t) | ControlMessageOwned::Ipv6HopLimit(t) => {
-                ttl = u8::try_from(t).ok();
+                d.ttl = u8::try_from(t).ok();
+                continue;
             }
-            _ => {}
-        }
-    }
-    Ok((
-        msg.bytes,
-        Datagram {
+            ControlMessageOwned::Ipv4RecvErr(ee, from) => (
+                ee,
+                from.map(|a| IpAddr::from(u32::from_be(a.sin_addr.s_addr).to_be_bytes())),
+            ),
+            ControlMessageOwned::Ipv6RecvErr(ee, from) => {
+                (ee, from.map(|a| IpAddr::from(a.sin6_addr.s6_addr)))
+            }
+            _ => continue,
+        };
+        d.error = Some(QueuedError {
             from,
-            kernel_at,
-            read_at,
-            ttl,
-        },
-    ))
+            origin: ee.ee_origin,
+            kind: ee.ee_type,
+            code: ee.ee_code,
+            errno: nix::errno::Errno::from_raw(ee.ee_errno as i32),
+        });
+    }
+    Ok((msg.bytes, d))
 }
 
 impl Family {
@@ -890,6 +858,7 @@ mod tests {
             kernel_at,
             read_at: sent + Duration::from_millis(10),
             ttl: None,
+            error: None,
         };
         let kernel = sent_wall + Duration::from_micros(9_800);
         assert_eq!(
