@@ -20,7 +20,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use nix::sys::socket::{
-    recvmsg, setsockopt, sockopt, ControlMessageOwned, MsgFlags, SockaddrLike, SockaddrStorage,
+    recvmsg, setsockopt, sockopt, ControlMessageOwned, MsgFlags, SockaddrIn, SockaddrIn6,
+    SockaddrLike, SockaddrStorage,
 };
 use nix::sys::time::TimeSpec;
 use pnet_packet::icmp::echo_reply::EchoReplyPacket;
@@ -52,17 +53,21 @@ struct Family {
     v6: bool,
     echo_request: u8,
     echo_reply: u8,
+    /// The types that can answer an echo request: the reply, and the errors `error` names.
+    answers: &'static [u8],
 }
 
 const V4: Family = Family {
     v6: false,
     echo_request: 8,
     echo_reply: 0,
+    answers: &[0, 3, 11, 12],
 };
 const V6: Family = Family {
     v6: true,
     echo_request: 128,
     echo_reply: 129,
+    answers: &[129, 1, 2, 3, 4],
 };
 
 /// What answered one echo request.
@@ -237,12 +242,13 @@ impl Echo {
             .family
             .echo_request(&mut packet, ident, seq, &shared.cookie);
         let to = SockAddr::from(SocketAddr::new(dst, 0));
-        let mut sent = shared.send(&packet, &to).await;
         // A datagram socket also fails a send with the error an ICMP message reported for an
         // earlier request (to any host; the details are in the error queue, for the reader),
         // once per such message. An error that comes back on every try is this request's own.
-        for _ in 0..2 {
-            if sent.is_ok() || shared.raw {
+        let tries = if shared.raw { 1 } else { 3 };
+        let mut sent = shared.send(&packet, &to).await;
+        for _ in 1..tries {
+            if sent.is_ok() {
                 break;
             }
             sent = shared.send(&packet, &to).await;
@@ -318,12 +324,12 @@ impl Shared {
             .await
     }
 
-    /// Hands an ICMP error to the request it is about, if that one is still waiting for `dst`.
-    fn answer_error(&self, key: (u16, u16), dst: IpAddr, from: Option<IpAddr>, what: &'static str) {
-        let mut waiting = self.waiting();
-        if waiting.get(&key).is_some_and(|w| w.dst == dst) {
-            if let Some(w) = waiting.remove(&key) {
-                let _ = w.tx.send(Answer::Error { from, what });
+    /// Hands `answer` to the request waiting under `key`, if `is_ours` says it answers that one.
+    fn answer(&self, key: (u16, u16), is_ours: impl FnOnce(&Waiter) -> bool, answer: Answer) {
+        use std::collections::hash_map::Entry;
+        if let Entry::Occupied(waiter) = self.waiting().entry(key) {
+            if is_ours(waiter.get()) {
+                let _ = waiter.remove().tx.send(answer);
             }
         }
     }
@@ -341,23 +347,19 @@ impl Shared {
                 seq,
                 data,
             } => {
-                let key = (ident(i), seq);
-                let mut waiting = self.waiting();
-                let ours = waiting
-                    .get(&key)
-                    .is_some_and(|w| Some(w.dst) == d.from && data.starts_with(&self.cookie));
-                if ours {
-                    if let Some(w) = waiting.remove(&key) {
-                        let _ = w.tx.send(Answer::Reply(d));
-                    }
-                }
+                let from = d.from;
+                let is_ours = |w: &Waiter| Some(w.dst) == from && data.starts_with(&self.cookie);
+                self.answer((ident(i), seq), is_ours, Answer::Reply(d));
             }
             Parsed::Error {
                 ident: i,
                 seq,
                 dst,
                 what,
-            } => self.answer_error((ident(i), seq), dst, d.from, what),
+            } => {
+                let answer = Answer::Error { from: d.from, what };
+                self.answer((ident(i), seq), |w| w.dst == dst, answer);
+            }
         }
     }
 
@@ -384,13 +386,10 @@ impl Shared {
         } else {
             None
         };
-        let what = what.unwrap_or(match e.errno {
-            nix::errno::Errno::EMSGSIZE => "message too long",
-            nix::errno::Errno::EHOSTUNREACH => "host unreachable",
-            nix::errno::Errno::ENETUNREACH => "network unreachable",
-            _ => "sending failed",
-        });
-        self.answer_error((0, echo.get_sequence_number()), dst, e.from, what);
+        // Not from an ICMP message (a local error such as a too-long message): its errno.
+        let what = what.unwrap_or(e.errno.desc());
+        let answer = Answer::Error { from: e.from, what };
+        self.answer((0, echo.get_sequence_number()), |w| w.dst == dst, answer);
     }
 }
 
@@ -506,12 +505,11 @@ fn receive(
                 d.ttl = u8::try_from(t).ok();
                 continue;
             }
-            ControlMessageOwned::Ipv4RecvErr(ee, from) => (
-                ee,
-                from.map(|a| IpAddr::from(u32::from_be(a.sin_addr.s_addr).to_be_bytes())),
-            ),
+            ControlMessageOwned::Ipv4RecvErr(ee, from) => {
+                (ee, from.map(|a| IpAddr::V4(SockaddrIn::from(a).ip())))
+            }
             ControlMessageOwned::Ipv6RecvErr(ee, from) => {
-                (ee, from.map(|a| IpAddr::from(a.sin6_addr.s6_addr)))
+                (ee, from.map(|a| IpAddr::V6(SockaddrIn6::from(a).ip())))
             }
             _ => continue,
         };
@@ -537,20 +535,19 @@ impl Family {
         const LD_B_ABS: u16 = 0x30; // A = packet[k]
         const JEQ_K: u16 = 0x15; // if A == k skip jt instructions, else skip jf
         const RET_K: u16 = 0x06; // keep k bytes of the packet (0: drop it)
-        let (mut program, wanted): (Vec<SockFilter>, &[u8]) = if self.v6 {
+        let mut program = if self.v6 {
             // A raw IPv6 socket sees the packet from its ICMPv6 header.
-            (vec![SockFilter::new(LD_B_ABS, 0, 0, 0)], &[129, 1, 2, 3, 4])
+            vec![SockFilter::new(LD_B_ABS, 0, 0, 0)]
         } else {
             // A raw IPv4 socket sees the packet from its IP header.
-            let load = vec![
+            vec![
                 SockFilter::new(LDX_B_MSH, 0, 0, 0),
                 SockFilter::new(LD_B_IND, 0, 0, 0),
-            ];
-            (load, &[0, 3, 11, 12])
+            ]
         };
-        for (i, &kind) in wanted.iter().enumerate() {
+        for (i, &kind) in self.answers.iter().enumerate() {
             // On a match, jump over the remaining tests and the drop to the keep.
-            let to_keep = (wanted.len() - i) as u8;
+            let to_keep = (self.answers.len() - i) as u8;
             program.push(SockFilter::new(JEQ_K, to_keep, 0, u32::from(kind)));
         }
         program.push(SockFilter::new(RET_K, 0, 0, 0));
@@ -663,6 +660,16 @@ mod tests {
         p.extend_from_slice(&dst);
         p.extend_from_slice(payload);
         p
+    }
+
+    #[test]
+    fn the_raw_socket_filter_keeps_exactly_the_types_parse_reads() {
+        for family in [V4, V6] {
+            for kind in 0..=255u8 {
+                let read = kind == family.echo_reply || family.error(kind, 0).is_some();
+                assert_eq!(read, family.answers.contains(&kind), "type {kind}");
+            }
+        }
     }
 
     #[test]
