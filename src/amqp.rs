@@ -3,14 +3,41 @@
 //! publisher confirms awaited per message.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use amqprs::callbacks::{ChannelCallback, ConnectionCallback};
 use amqprs::channel::{BasicPublishArguments, Channel, ConfirmSelectArguments};
-use amqprs::connection::Connection;
+use amqprs::connection::{Connection, OpenConnectionArguments};
 use amqprs::{Ack, BasicProperties, Cancel, Close, CloseChannel, Nack, Return};
 use tokio::sync::{mpsc, oneshot};
+
+/// Connection arguments from an `amqp://` or `amqps://` URL. For `amqps` the broker's
+/// certificate is verified against `ca_file` when given (else the Mozilla roots), and a bad CA
+/// file is an error here rather than a panic inside amqprs.
+pub fn open_arguments(
+    url: &str,
+    ca_file: Option<&Path>,
+) -> anyhow::Result<OpenConnectionArguments> {
+    let parsed = url::Url::parse(url).map_err(|e| anyhow::anyhow!("invalid AMQP URL: {e}"))?;
+    let tls = match parsed.scheme() {
+        "amqp" => None,
+        "amqps" => {
+            let host = parsed
+                .host_str()
+                .ok_or_else(|| anyhow::anyhow!("the AMQP URL has no host"))?;
+            Some(crate::tls::amqp_adaptor(host, ca_file)?)
+        }
+        other => anyhow::bail!("unsupported AMQP URL scheme {other:?} (amqp or amqps)"),
+    };
+    let mut args = OpenConnectionArguments::try_from(url)
+        .map_err(|e| anyhow::anyhow!("invalid AMQP URL: {e}"))?;
+    if let Some(tls) = tls {
+        args.tls_adaptor(tls);
+    }
+    Ok(args)
+}
 
 type Waiters = Arc<Mutex<BTreeMap<u64, oneshot::Sender<bool>>>>;
 

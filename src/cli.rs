@@ -51,7 +51,7 @@ pub enum Command {
     User(UserCommand),
 }
 
-#[derive(Debug, Args, Clone, Default)]
+#[derive(Args, Clone, Default)]
 pub struct ServerArgs {
     /// Username of the first administrator, created when the database has no users.
     #[arg(long, env = "NETCHECK_ADMIN_USERNAME", default_value = "admin")]
@@ -64,6 +64,20 @@ pub struct ServerArgs {
     /// any other agent.
     #[arg(long, env = "NETCHECK_LOCAL_AGENT")]
     pub local_agent: Option<String>,
+}
+
+/// The admin password stays out of debug output (and so out of logs).
+impl std::fmt::Debug for ServerArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerArgs")
+            .field("admin_username", &self.admin_username)
+            .field(
+                "admin_password",
+                &self.admin_password.as_ref().map(|_| "[redacted]"),
+            )
+            .field("local_agent", &self.local_agent)
+            .finish()
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -112,6 +126,7 @@ async fn run_server(settings: Settings, args: ServerArgs) -> anyhow::Result<()> 
                 resolver: None,
                 metrics_listen: None,
                 concurrency: 256,
+                ca_file: app.state().settings.amqp.ca_file.clone(),
             };
             let shutdown = CancellationToken::new();
             let handle = tokio::spawn(crate::agent::run(agent_args, shutdown.clone()));

@@ -156,6 +156,10 @@ pub struct AmqpSettings {
     pub public_port: u16,
     /// Whether agents must use TLS to reach the broker.
     pub public_tls: bool,
+    /// PEM file of the CA that signed the broker's certificate, for `amqps://` URLs and an
+    /// https management API with a private CA. Unset: the Mozilla roots (AMQP) and the
+    /// system's roots (management API).
+    pub ca_file: Option<std::path::PathBuf>,
     /// Queue type of the results queue: `classic` or `quorum` (for a RabbitMQ cluster).
     pub results_queue_type: QueueType,
 }
@@ -169,6 +173,7 @@ impl Default for AmqpSettings {
             public_host: "127.0.0.1".into(),
             public_port: 5672,
             public_tls: false,
+            ca_file: None,
             results_queue_type: QueueType::Classic,
         }
     }

@@ -210,18 +210,18 @@ impl Bench {
             .send()
             .await
             .unwrap();
-        let mut text = String::new();
+        let mut decoder = netcheck::client::sse::Decoder::default();
+        let mut results = Vec::new();
         while let Some(chunk) = resp.chunk().await.unwrap() {
-            text.push_str(&String::from_utf8_lossy(&chunk));
-            if text.contains("event: finished") {
-                break;
+            for event in decoder.push(&chunk) {
+                match event.name.as_str() {
+                    "result" => results.extend(serde_json::from_str::<Value>(&event.data).ok()),
+                    "finished" => return results,
+                    _ => {}
+                }
             }
         }
-        text.lines()
-            .filter_map(|l| l.strip_prefix("data: "))
-            .filter_map(|d| serde_json::from_str::<Value>(d).ok())
-            .filter(|v| v.get("agent").is_some())
-            .collect()
+        results
     }
 
     pub async fn count(&self, sql: &str) -> i64 {

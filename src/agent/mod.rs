@@ -10,14 +10,14 @@ mod session;
 use std::time::Duration;
 
 use clap::Args;
-use rand::Rng;
+use rand::RngExt;
 use tokio_util::sync::CancellationToken;
 
 use crate::proto::agent::{Capability, RegisterRequest, RegisterResponse};
 use crate::proto::PROTOCOL_VERSION;
 use probe::Prober;
 
-#[derive(Debug, Args, Clone)]
+#[derive(Args, Clone)]
 pub struct AgentArgs {
     /// Base URL of the netcheck server, e.g. https://netcheck.example.com
     #[arg(long, env = "NETCHECK_SERVER_URL")]
@@ -38,6 +38,25 @@ pub struct AgentArgs {
     /// Probes run at the same time at most.
     #[arg(long, env = "NETCHECK_AGENT_CONCURRENCY", default_value_t = 256)]
     pub concurrency: u16,
+    /// PEM file of a private CA: the broker's TLS certificate and the server's https
+    /// certificate are verified against it (the broker's only against it).
+    #[arg(long, env = "NETCHECK_AGENT_CA_FILE")]
+    pub ca_file: Option<std::path::PathBuf>,
+}
+
+/// The token stays out of debug output (and so out of logs).
+impl std::fmt::Debug for AgentArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AgentArgs")
+            .field("server", &self.server)
+            .field("token", &"[redacted]")
+            .field("hostname", &self.hostname)
+            .field("resolver", &self.resolver)
+            .field("metrics_listen", &self.metrics_listen)
+            .field("concurrency", &self.concurrency)
+            .field("ca_file", &self.ca_file)
+            .finish()
+    }
 }
 
 impl AgentArgs {
@@ -70,6 +89,19 @@ impl<T> Drop for AbortOnDrop<T> {
 
 /// Exit code of `netcheck agent` when its token is revoked (systemd: RestartPreventExitStatus=3).
 pub const EXIT_REVOKED: u8 = 3;
+
+/// An error with the errors that caused it, `a: b: c` (reqwest's own text stops at the first,
+/// which hides e.g. why a certificate was refused).
+fn causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
 
 enum RegisterError {
     Unauthorized,
@@ -106,7 +138,7 @@ async fn register(
         .json(&body)
         .send()
         .await
-        .map_err(|e| RegisterError::Retry(format!("cannot reach {url}: {e}")))?;
+        .map_err(|e| RegisterError::Retry(format!("cannot reach {url}: {}", causes(&e))))?;
     match resp.status() {
         s if s.is_success() => resp
             .json()
@@ -147,9 +179,13 @@ impl Backoff {
 pub async fn run(args: AgentArgs, shutdown: CancellationToken) -> Result<(), AgentError> {
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(15))
-        .user_agent(concat!("netcheck-agent/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| AgentError::Fatal(e.to_string()))?;
+        .user_agent(concat!("netcheck-agent/", env!("CARGO_PKG_VERSION")));
+    // Read the CA file once up front: a bad one stops the agent with a clear error.
+    let http = crate::tls::trust_ca_file(http, args.ca_file.as_deref())
+        .and_then(|b| Ok(b.build()?))
+        .map_err(|e| AgentError::Fatal(format!("{e:#}")))?;
+    crate::tls::root_store(args.ca_file.as_deref())
+        .map_err(|e| AgentError::Fatal(format!("{e:#}")))?;
     let started = std::time::Instant::now();
     let prober = std::sync::Arc::new(
         Prober::new(args.resolver.as_deref()).map_err(|e| AgentError::Fatal(e.to_string()))?,

@@ -141,11 +141,11 @@ pub async fn run(
         .heartbeat(20)
         .connection_name(&format!("netcheck-agent {}", args.hostname()));
     if creds.tls {
-        match amqprs::tls::TlsAdaptor::without_client_auth(None, creds.host.clone()) {
+        match crate::tls::amqp_adaptor(&creds.host, args.ca_file.as_deref()) {
             Ok(tls) => {
                 open.tls_adaptor(tls);
             }
-            Err(e) => return End::Lost(format!("TLS set-up failed: {e}")),
+            Err(e) => return End::Lost(format!("TLS set-up failed: {e:#}")),
         }
     }
     let conn = match Connection::open(&open).await {

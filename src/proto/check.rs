@@ -329,13 +329,40 @@ pub struct TcpResult {
     pub connect_ms: Option<f64>,
 }
 
+/// Phases of an HTTP check in milliseconds. They follow one another without overlap, so for a
+/// completed check `dns + connect + tls + first_byte + download = total` (each rounded down to
+/// the microsecond). With `follow_redirects` each phase is summed over the hops. A phase that
+/// did not happen (`dns` for an IP address, `tls` for http) or did not finish is null.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema, Default)]
 pub struct HttpTimings {
+    /// Resolving the host name.
     pub dns: Option<f64>,
+    /// The TCP handshake.
     pub connect: Option<f64>,
+    /// The TLS handshake.
     pub tls: Option<f64>,
+    /// Request sent → first byte of the response (the server's think time plus one round trip).
     pub first_byte: Option<f64>,
+    /// First byte of the response → the body read (at most 4 MiB are read).
+    pub download: Option<f64>,
+    /// The whole check, from its start to the last phase's end.
     pub total: Option<f64>,
+}
+
+impl HttpTimings {
+    /// Adds another hop's phases to these (a redirect followed).
+    pub fn add(&mut self, hop: &HttpTimings) {
+        fn sum(a: &mut Option<f64>, b: Option<f64>) {
+            if let Some(b) = b {
+                *a = Some(a.unwrap_or(0.0) + b);
+            }
+        }
+        sum(&mut self.dns, hop.dns);
+        sum(&mut self.connect, hop.connect);
+        sum(&mut self.tls, hop.tls);
+        sum(&mut self.first_byte, hop.first_byte);
+        sum(&mut self.download, hop.download);
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]

@@ -14,6 +14,8 @@ pub mod metrics;
 pub mod openapi;
 pub mod ui;
 pub mod users;
+pub mod versions;
+pub mod window;
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -22,7 +24,7 @@ use actix_web::dev::Server;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use anyhow::Context;
 use base64::Engine;
-use rand::RngCore;
+use rand::Rng;
 use sea_orm::DatabaseConnection;
 use secrecy::ExposeSecret;
 use utoipa::OpenApi;
@@ -69,8 +71,17 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings, args: ServerArgs) -> anyhow::Result<Self> {
+        crate::tls::install_crypto_provider();
+        // A bad broker URL or CA file is a configuration error: refuse to start, before any
+        // connection is made, instead of retrying forever in the background.
+        crate::amqp::open_arguments(
+            settings.amqp.url.expose_secret(),
+            settings.amqp.ca_file.as_deref(),
+        )
+        .context("amqp.url / amqp.ca_file")?;
         let db = db::connect(&settings.database, settings.database.max_connections).await?;
         let results_db = db::connect(&settings.database, checks::collector::DB_CONNECTIONS).await?;
+        versions::check_postgres(&db).await?;
         db::migrate(&db).await?;
         if let Some(generated) =
             users::bootstrap_admin(&db, &args.admin_username, args.admin_password.as_deref())
@@ -102,7 +113,9 @@ impl Application {
             .create_timeout(Some(std::time::Duration::from_secs(2)))
             .build()
             .context("building the Redis pool")?;
+        versions::check_redis(&redis).await?;
         let provisioner = broker::Provisioner::new(&settings.amqp).context("amqp settings")?;
+        versions::check_rabbitmq(provisioner.management()).await?;
         if let Err(err) = provisioner.ensure_topology().await {
             tracing::warn!(error = %err, "could not declare the broker topology yet; retrying in the background");
             let p = provisioner.clone();

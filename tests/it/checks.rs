@@ -117,23 +117,13 @@ impl Rig {
             resp.headers().get("content-type").unwrap(),
             "text/event-stream"
         );
-        let mut text = String::new();
+        let mut decoder = netcheck::client::sse::Decoder::default();
         let mut results = Vec::new();
         let read = async {
             while let Some(chunk) = resp.chunk().await.unwrap() {
-                text.push_str(&String::from_utf8_lossy(&chunk));
-                while let Some(end) = text.find("\n\n") {
-                    let frame: String = text.drain(..end + 2).collect();
-                    let event = frame
-                        .lines()
-                        .find_map(|l| l.strip_prefix("event: "))
-                        .unwrap_or("");
-                    let data = frame
-                        .lines()
-                        .find_map(|l| l.strip_prefix("data: "))
-                        .unwrap_or("null");
-                    match event {
-                        "result" => results.push(serde_json::from_str(data).unwrap()),
+                for event in decoder.push(&chunk) {
+                    match event.name.as_str() {
+                        "result" => results.push(serde_json::from_str(&event.data).unwrap()),
                         "finished" => return,
                         _ => {}
                     }

@@ -7,6 +7,8 @@ mod lookup;
 mod netns;
 mod pipeline;
 mod targets;
+mod timings;
+mod tls;
 
 mod agents;
 mod auth;

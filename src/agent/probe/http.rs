@@ -1,6 +1,8 @@
 //! HTTP(S) probe on hyper, driving each phase itself so it can time them: DNS, TCP connect,
-//! TLS handshake (with certificate facts), first byte and total. Redirects are reported, and
-//! followed only when asked — each hop re-resolved and re-checked against the target policy.
+//! TLS handshake (with certificate facts), first byte, download and total. Each phase starts
+//! where the previous one ended (one lap clock), so the phases add up to the total. Redirects
+//! are reported, and followed only when asked — each hop re-resolved and re-checked against
+//! the target policy.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -130,10 +132,16 @@ pub async fn run(prober: &Prober, target: &str, o: &HttpOptions, policy: &Policy
         }
     };
     let mut hops = 0;
+    let mut timings = HttpTimings::default();
+    let mut lap = Lap(start);
     let error = loop {
         result = empty_result();
-        let hop =
-            tokio::time::timeout_at(deadline, request(prober, &url, o, policy, &mut result)).await;
+        let hop = tokio::time::timeout_at(
+            deadline,
+            request(prober, &url, o, policy, &mut result, &mut lap),
+        )
+        .await;
+        timings.add(&result.timings_ms);
         match hop {
             Err(_) => {
                 break Some(ProbeError::new(
@@ -174,10 +182,23 @@ pub async fn run(prober: &Prober, target: &str, o: &HttpOptions, policy: &Policy
             }
         }
     };
-    result.timings_ms.total = Some(ms(start.elapsed()));
+    timings.total = Some(ms(start.elapsed()));
+    result.timings_ms = timings;
     Outcome {
         data: ResultData::Http(Box::new(result)),
         error,
+    }
+}
+
+/// Times consecutive phases: each lap runs from the end of the previous one.
+struct Lap(Instant);
+
+impl Lap {
+    fn next(&mut self) -> f64 {
+        let now = Instant::now();
+        let took = ms(now - self.0);
+        self.0 = now;
+        took
     }
 }
 
@@ -188,6 +209,7 @@ async fn request(
     o: &HttpOptions,
     policy: &Policy,
     r: &mut HttpResult,
+    lap: &mut Lap,
 ) -> Result<(), ProbeError> {
     let host = url
         .host_str()
@@ -195,18 +217,19 @@ async fn request(
     let port = url.port_or_known_default().unwrap_or(80);
     let (ip, dns_took) = prober.resolve(host, o.ip_version, policy).await?;
     r.resolved_address = Some(ip.to_string());
-    r.timings_ms.dns = dns_took.map(ms);
+    // An IP address needs no lookup: its few microseconds of checks count as connecting.
+    if dns_took.is_some() {
+        r.timings_ms.dns = Some(lap.next());
+    }
 
     let addr = SocketAddr::new(ip, port);
-    let t = Instant::now();
     let tcp = TcpStream::connect(addr)
         .await
         .map_err(|e| connect_error(&e, addr))?;
     let _ = tcp.set_nodelay(true);
-    r.timings_ms.connect = Some(ms(t.elapsed()));
+    r.timings_ms.connect = Some(lap.next());
 
     let req = build_request(url, o)?;
-    let sent = Instant::now();
     let response = if url.scheme() == "https" {
         let name = match url.host() {
             Some(url::Host::Domain(d)) => ServerName::try_from(d.to_string()),
@@ -220,14 +243,13 @@ async fn request(
         } else {
             &prober.tls.no_verify
         };
-        let t = Instant::now();
         let tls = tokio_rustls::TlsConnector::from(config.clone())
             .connect(name, tcp)
             .await
             .map_err(|e| {
                 ProbeError::new("tls", format!("TLS handshake with {addr} failed: {e}"))
             })?;
-        r.timings_ms.tls = Some(ms(t.elapsed()));
+        r.timings_ms.tls = Some(lap.next());
         let (_, session) = tls.get_ref();
         r.tls = tls_info(session);
         let h2 = session.alpn_protocol() == Some(b"h2");
@@ -235,7 +257,7 @@ async fn request(
     } else {
         exchange(TokioIo::new(tcp), false, req).await?
     };
-    r.timings_ms.first_byte = Some(ms(sent.elapsed()));
+    r.timings_ms.first_byte = Some(lap.next());
     r.status_code = Some(response.status().as_u16());
     r.http_version = Some(format!("{:?}", response.version()));
     for (name, value) in response.headers().iter() {
@@ -275,6 +297,7 @@ async fn request(
         }
     }
     r.body_bytes = Some(n);
+    r.timings_ms.download = Some(lap.next());
     Ok(())
 }
 

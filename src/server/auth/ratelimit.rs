@@ -74,19 +74,8 @@ impl LoginLimiter<'_> {
         let (user_key, ip_key) = self.keys(ip, username);
         let result: Result<(), ApiError> = async {
             let mut conn = self.redis.get().await?;
-            redis::pipe()
-                .incr(&user_key, 1)
-                .cmd("EXPIRE")
-                .arg(&user_key)
-                .arg(self.window_secs)
-                .arg("NX")
-                .incr(&ip_key, 1)
-                .cmd("EXPIRE")
-                .arg(&ip_key)
-                .arg(self.window_secs)
-                .arg("NX")
-                .query_async::<()>(&mut conn)
-                .await?;
+            crate::server::window::add(&mut conn, &user_key, 1, self.window_secs).await?;
+            crate::server::window::add(&mut conn, &ip_key, 1, self.window_secs).await?;
             Ok(())
         }
         .await;

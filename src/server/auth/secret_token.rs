@@ -3,7 +3,7 @@
 //! in constant time. The secret itself is never stored.
 
 use base64::Engine;
-use rand::RngCore;
+use rand::Rng;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 

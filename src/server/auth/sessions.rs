@@ -12,7 +12,7 @@
 use base64::Engine;
 use chrono::{Duration, Utc};
 use hmac::{KeyInit, Mac};
-use rand::RngCore;
+use rand::Rng;
 use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveValue::Set, ConnectionTrait, DatabaseConnection, TransactionTrait};

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use amqprs::channel::{BasicConsumeArguments, BasicQosArguments};
-use amqprs::connection::{Connection, OpenConnectionArguments};
+use amqprs::connection::Connection;
 use amqprs::BasicProperties;
 use secrecy::ExposeSecret;
 use tokio::sync::mpsc::UnboundedSender;
@@ -97,9 +97,12 @@ impl BrokerLink {
         settings: &AmqpSettings,
         results: &UnboundedSender<Delivery>,
     ) -> String {
-        let mut args = match OpenConnectionArguments::try_from(settings.url.expose_secret()) {
+        let mut args = match crate::amqp::open_arguments(
+            settings.url.expose_secret(),
+            settings.ca_file.as_deref(),
+        ) {
             Ok(a) => a,
-            Err(e) => return format!("invalid amqp.url: {e}"),
+            Err(e) => return format!("amqp.url / amqp.ca_file: {e:#}"),
         };
         args.virtual_host(&settings.vhost)
             .heartbeat(20)

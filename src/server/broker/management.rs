@@ -56,7 +56,8 @@ fn seg(s: &str) -> String {
 
 impl Management {
     /// `url` is like `http://user:password@host:15672`; the credentials are taken out of it.
-    pub fn new(url: &str) -> Result<Self, ManagementError> {
+    /// `ca_file` adds a private CA for an https management API.
+    pub fn new(url: &str, ca_file: Option<&std::path::Path>) -> Result<Self, ManagementError> {
         let mut base = Url::parse(url).map_err(|e| ManagementError::BadUrl(e.to_string()))?;
         let username = percent_decode(base.username());
         let password = percent_decode(base.password().unwrap_or(""));
@@ -67,9 +68,13 @@ impl Management {
         }
         let _ = base.set_username("");
         let _ = base.set_password(None);
-        let http = reqwest::Client::builder()
+        let builder = reqwest::Client::builder()
+            // Credentials are sent to this API: never through a proxy taken from the environment.
+            .no_proxy()
             .connect_timeout(Duration::from_secs(3))
-            .timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(10));
+        let http = crate::tls::trust_ca_file(builder, ca_file)
+            .map_err(|e| ManagementError::BadUrl(format!("amqp.ca_file: {e:#}")))?
             .build()
             .map_err(|e| ManagementError::BadUrl(e.to_string()))?;
         Ok(Self {
@@ -118,6 +123,16 @@ impl Management {
 
     pub async fn overview(&self) -> Result<(), ManagementError> {
         self.call(Method::GET, "overview", None).await.map(|_| ())
+    }
+
+    /// The broker's version (`rabbitmq_version` of the overview).
+    pub async fn version(&self) -> Result<String, ManagementError> {
+        let overview = self.call(Method::GET, "overview", None).await?;
+        Ok(overview
+            .as_ref()
+            .and_then(|o| o["rabbitmq_version"].as_str())
+            .unwrap_or_default()
+            .to_string())
     }
 
     pub async fn put_vhost(&self, vhost: &str) -> Result<(), ManagementError> {
@@ -278,12 +293,12 @@ mod tests {
 
     #[test]
     fn credentials_are_taken_out_of_the_url() {
-        let m = Management::new("http://ad%40min:p%2Fw@127.0.0.1:15672").unwrap();
+        let m = Management::new("http://ad%40min:p%2Fw@127.0.0.1:15672", None).unwrap();
         assert_eq!(m.username, "ad@min");
         assert_eq!(m.password, "p/w");
         assert_eq!(m.base.as_str(), "http://127.0.0.1:15672/");
         assert!(!format!("{m:?}").contains("p/w"));
-        assert!(Management::new("http://127.0.0.1:15672").is_err());
+        assert!(Management::new("http://127.0.0.1:15672", None).is_err());
     }
 
     #[test]

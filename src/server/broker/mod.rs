@@ -42,7 +42,10 @@ pub struct Provisioner {
 
 impl Provisioner {
     pub fn new(settings: &AmqpSettings) -> Result<Self, ManagementError> {
-        let mgmt = Management::new(settings.management_url.expose_secret())?;
+        let mgmt = Management::new(
+            settings.management_url.expose_secret(),
+            settings.ca_file.as_deref(),
+        )?;
         let amqp = reqwest::Url::parse(settings.url.expose_secret())
             .map_err(|e| ManagementError::BadUrl(format!("amqp.url: {e}")))?;
         let server_user = percent_encoding::percent_decode_str(amqp.username())

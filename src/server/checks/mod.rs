@@ -36,16 +36,7 @@ async fn take_quota(state: &AppState, user_id: Uuid, cost: u64) -> ApiResult<()>
         tracing::warn!("check rate limiter unavailable (redis); allowing");
         return Ok(());
     };
-    let r: Result<(u64, i64), _> = redis::pipe()
-        .incr(&key, cost)
-        .cmd("EXPIRE")
-        .arg(&key)
-        .arg(60)
-        .arg("NX")
-        .ignore()
-        .ttl(&key)
-        .query_async(&mut conn)
-        .await;
+    let r = crate::server::window::add(&mut conn, &key, cost, 60).await;
     match r {
         Ok((used, ttl)) if used > limit => {
             // Give the budget back: the check is not created.

@@ -1,6 +1,8 @@
 //! `netcheck check …` and `netcheck agents`: a terminal client of the HTTP API, for people
 //! and scripts. Results print live, one line per agent, as they arrive.
 
+pub mod sse;
+
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
@@ -20,6 +22,9 @@ pub struct ClientArgs {
     /// Client settings file with `server` and `api_key` (default ~/.config/netcheck/client.toml).
     #[arg(long, env = "NETCHECK_CLIENT_CONFIG", global = true)]
     pub client_config: Option<PathBuf>,
+    /// PEM file of a private CA that signed the server's https certificate.
+    #[arg(long, env = "NETCHECK_CA_FILE", global = true)]
+    pub ca_file: Option<PathBuf>,
     /// Print JSON instead of a table.
     #[arg(long, global = true)]
     pub json: bool,
@@ -100,8 +105,10 @@ impl Client {
         let Some(key) = args.api_key.clone().or(file.api_key) else {
             bail!("no API key: pass --api-key, set NETCHECK_API_KEY, or put api_key in ~/.config/netcheck/client.toml");
         };
+        let http = crate::tls::trust_ca_file(reqwest::Client::builder(), args.ca_file.as_deref())?
+            .build()?;
         Ok(Self {
-            http: reqwest::Client::new(),
+            http,
             base: base.trim_end_matches('/').to_string(),
             key,
         })
@@ -253,22 +260,12 @@ pub async fn run_check(args: CheckArgs) -> anyhow::Result<u8> {
                 .get(format!("{}/api/v1/checks/{id}/events", client.base)),
         )
         .await?;
-    let mut buf = String::new();
+    let mut decoder = sse::Decoder::default();
     'outer: while let Some(chunk) = resp.chunk().await? {
-        buf.push_str(&String::from_utf8_lossy(&chunk));
-        while let Some(end) = buf.find("\n\n") {
-            let frame: String = buf.drain(..end + 2).collect();
-            let event = frame
-                .lines()
-                .find_map(|l| l.strip_prefix("event: "))
-                .unwrap_or("");
-            let data = frame
-                .lines()
-                .find_map(|l| l.strip_prefix("data: "))
-                .unwrap_or("null");
-            match event {
+        for event in decoder.push(&chunk) {
+            match event.name.as_str() {
                 "result" if !args.client.json => {
-                    let r: Value = serde_json::from_str(data)?;
+                    let r: Value = serde_json::from_str(&event.data)?;
                     let name = r["agent"]["name"].as_str().unwrap_or("?");
                     println!(
                         "  {name:<20} {} {}",
