@@ -1,5 +1,5 @@
 import { useEffect, useState } from "react";
-import { NavLink, Navigate, Route, Routes, useLocation } from "react-router-dom";
+import { NavLink, Navigate, Route, Routes, useLocation } from "react-router";
 import { auth } from "./api/auth";
 import { useSession } from "./session";
 import { LoginPage } from "./pages/LoginPage";

@@ -1,5 +1,5 @@
 import { useEffect, useState, type FormEvent } from "react";
-import { useNavigate } from "react-router-dom";
+import { useNavigate } from "react-router";
 import { ApiError } from "../api/auth";
 import { api, must, type Agent } from "../api/client";
 import { useSession } from "../session";

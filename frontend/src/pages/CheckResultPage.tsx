@@ -1,5 +1,5 @@
 import { useEffect, useState } from "react";
-import { Link, useParams } from "react-router-dom";
+import { Link, useParams } from "react-router";
 import { ApiError } from "../api/auth";
 import { api, followCheck, must, type CheckView, type ResultView } from "../api/client";
 import { Details, Summary, statusClass } from "../components/results";

@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useState } from "react";
-import { Link } from "react-router-dom";
+import { Link } from "react-router";
 import { api, must, type CheckSummary } from "../api/client";
 
 export function HistoryPage() {

@@ -1,5 +1,5 @@
 import { useEffect, useState, type FormEvent } from "react";
-import { useNavigate, useParams } from "react-router-dom";
+import { useNavigate, useParams } from "react-router";
 import { ApiError } from "../api/auth";
 import { api, must, type Agent, type LookupResult } from "../api/client";
 import { WorldMap, type Marker } from "../components/WorldMap";
