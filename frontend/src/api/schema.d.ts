@@ -604,16 +604,42 @@ export interface components {
             timings_ms: components["schemas"]["HttpTimings"];
             tls?: null | components["schemas"]["TlsInfo"];
         };
+        /**
+         * @description Phases of an HTTP check in milliseconds. They follow one another without overlap, so for a
+         *     completed check `dns + connect + tls + first_byte + download = total` (each rounded down to
+         *     the microsecond). With `follow_redirects` each phase is summed over the hops. A phase that
+         *     did not happen (`dns` for an IP address, `tls` for http) or did not finish is null.
+         */
         HttpTimings: {
-            /** Format: double */
+            /**
+             * Format: double
+             * @description The TCP handshake.
+             */
             connect?: number | null;
-            /** Format: double */
+            /**
+             * Format: double
+             * @description Resolving the host name.
+             */
             dns?: number | null;
-            /** Format: double */
+            /**
+             * Format: double
+             * @description First byte of the response → the body read (at most 4 MiB are read).
+             */
+            download?: number | null;
+            /**
+             * Format: double
+             * @description Request sent → first byte of the response (the server's think time plus one round trip).
+             */
             first_byte?: number | null;
-            /** Format: double */
+            /**
+             * Format: double
+             * @description The TLS handshake.
+             */
             tls?: number | null;
-            /** Format: double */
+            /**
+             * Format: double
+             * @description The whole check, from its start to the last phase's end.
+             */
             total?: number | null;
         };
         Location: {

@@ -89,7 +89,7 @@ export function Details({ type, r }: { type: string; r: ResultView }) {
       {type === "http" && r.timings_ms && (
         <>
           <div className="timings" aria-label="timing breakdown">
-            {(["dns", "connect", "tls", "first_byte", "total"] as const).map((k) => (
+            {(["dns", "connect", "tls", "first_byte", "download", "total"] as const).map((k) => (
               <span key={k}>
                 {k.replace("_", " ")} <b>{ms(r.timings_ms?.[k])}</b>
               </span>
