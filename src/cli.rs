@@ -224,7 +224,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             } else {
                 (server::auth::password::generate(), true)
             };
-            let user = server::users::create(&db, &username, &password, role)
+            let user = server::users::create(
+                &db,
+                &server::auth::password::HashGate::new(1),
+                &username,
+                &password,
+                role,
+            )
                 .await
                 .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
             println!(

@@ -7,11 +7,14 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use ipnet::IpNet;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 /// Prefix of environment variables that override configuration keys.
 pub const ENV_PREFIX: &str = "NETCHECK";
+
+/// Shortest accepted `auth.jwt_secret`: an HMAC-SHA256 key should be as long as the hash.
+pub const MIN_JWT_SECRET_BYTES: usize = 32;
 
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
@@ -74,8 +77,13 @@ pub struct HttpSettings {
     pub listen: SocketAddr,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
-    /// Take the client address from `X-Forwarded-For` (only behind a trusted reverse proxy).
-    pub trust_forwarded_for: bool,
+    /// Reverse proxies (addresses or networks) whose `X-Forwarded-For` is believed: for a
+    /// request from one of them, the client is the rightmost entry that is not a trusted proxy.
+    /// Empty: the client is always the socket peer.
+    pub trusted_proxies: Vec<IpNet>,
+    /// Replaced by `trusted_proxies` (it believed the leftmost entry, which the client writes);
+    /// accepted only to say so at start.
+    pub trust_forwarded_for: Option<bool>,
     /// Worker threads for the HTTP server; 0 = one per CPU.
     pub workers: usize,
 }
@@ -85,7 +93,8 @@ impl Default for HttpSettings {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             max_body_bytes: 64 * 1024,
-            trust_forwarded_for: false,
+            trusted_proxies: Vec::new(),
+            trust_forwarded_for: None,
             workers: 0,
         }
     }
@@ -202,8 +211,11 @@ pub struct AuthSettings {
     pub refresh_reuse_grace_secs: u64,
     /// Mark the refresh cookie `Secure`. Unset: on when `server.public_url` is https.
     pub secure_cookie: Option<bool>,
-    /// Failed logins allowed per username within the window.
+    /// Failed logins allowed per (username, client address) within the window.
     pub login_max_failures_per_user: u32,
+    /// Password hashes computed at once (19 MiB each); sign-ins past that answer 503 at once.
+    /// 0 = one per CPU.
+    pub max_concurrent_hashes: usize,
     /// Failed logins allowed per client address within the window.
     pub login_max_failures_per_ip: u32,
     /// Length of the login rate-limit window in seconds.
@@ -219,6 +231,7 @@ impl Default for AuthSettings {
             refresh_reuse_grace_secs: 10,
             secure_cookie: None,
             login_max_failures_per_user: 10,
+            max_concurrent_hashes: 0,
             login_max_failures_per_ip: 50,
             login_window_secs: 300,
         }
@@ -295,6 +308,7 @@ impl Settings {
                 .separator("__")
                 .list_separator(",")
                 .with_list_parse_key("checks.allowed_networks")
+                .with_list_parse_key("http.trusted_proxies")
                 .try_parsing(true)
                 .source(Some(env)),
         );
@@ -303,7 +317,9 @@ impl Settings {
         Ok(settings)
     }
 
-    fn validate(&self) -> Result<(), config::ConfigError> {
+    /// Checks what the types cannot. Runs when settings are loaded, so a bad value stops the
+    /// process before it connects to anything.
+    pub fn validate(&self) -> Result<(), config::ConfigError> {
         let bad = |msg: &str| Err(config::ConfigError::Message(msg.to_string()));
         if self.auth.access_token_ttl_secs == 0 || self.auth.access_token_ttl_secs > 900 {
             return bad("auth.access_token_ttl_secs must be between 1 and 900");
@@ -313,6 +329,17 @@ impl Settings {
         }
         if self.auth.refresh_reuse_grace_secs > 60 {
             return bad("auth.refresh_reuse_grace_secs must be at most 60");
+        }
+        if self
+            .auth
+            .jwt_secret
+            .as_ref()
+            .is_some_and(|s| s.expose_secret().len() < MIN_JWT_SECRET_BYTES)
+        {
+            return bad("auth.jwt_secret must be at least 32 bytes (e.g. `openssl rand -base64 32`); unset, a random key is generated and kept in the database");
+        }
+        if self.http.trust_forwarded_for.is_some() {
+            return bad("http.trust_forwarded_for was replaced by http.trusted_proxies: list the reverse proxies' addresses or networks whose X-Forwarded-For is to be believed");
         }
         if self.auth.login_window_secs == 0 {
             return bad("auth.login_window_secs must be positive");

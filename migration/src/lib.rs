@@ -7,6 +7,7 @@ mod m20261128_000002_agents;
 mod m20261128_000003_checks;
 mod m20261128_000004_api_keys;
 mod m20261128_000005_check_pending;
+mod m20261201_000006_api_key_expiry;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000003_checks::Migration),
             Box::new(m20261128_000004_api_keys::Migration),
             Box::new(m20261128_000005_check_pending::Migration),
+            Box::new(m20261201_000006_api_key_expiry::Migration),
         ]
     }
 }

@@ -89,6 +89,19 @@ impl ApiError {
         err
     }
 
+    /// Sets the `Retry-After` header (seconds).
+    pub fn retry_after(mut self, secs: u64) -> Self {
+        self.retry_after_secs = Some(secs.max(1));
+        self
+    }
+
+    /// The server is at a capacity limit of its own (503, retry in a second).
+    pub fn busy(message: &str) -> Self {
+        let mut err = Self::new(StatusCode::SERVICE_UNAVAILABLE, "busy", message);
+        err.retry_after_secs = Some(1);
+        err
+    }
+
     pub fn unavailable(dependency: &str) -> Self {
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -122,13 +122,63 @@ pub fn query_error(err: QueryPayloadError, _req: &HttpRequest) -> actix_web::Err
     ApiError::bad_request("invalid_query", format!("invalid query string: {err}")).into()
 }
 
-/// The client's address: the peer, or `X-Forwarded-For` when `http.trust_forwarded_for` is on.
+/// The client's address: the socket peer, unless the peer is one of `http.trusted_proxies`;
+/// then the rightmost `X-Forwarded-For` entry that is not a trusted proxy (entries left of it
+/// are written by the client and prove nothing). `Forwarded` is not read.
 pub fn client_ip(req: &HttpRequest, http: &crate::config::HttpSettings) -> Option<String> {
-    if http.trust_forwarded_for {
-        req.connection_info()
-            .realip_remote_addr()
-            .map(str::to_string)
-    } else {
-        req.peer_addr().map(|a| a.ip().to_string())
+    let peer = req.peer_addr()?.ip();
+    let forwarded = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .filter_map(|v| v.to_str().ok());
+    Some(client_address(peer, forwarded, &http.trusted_proxies).to_string())
+}
+
+/// [`client_ip`] over plain values: `headers` are the `X-Forwarded-For` header lines in order.
+pub fn client_address<'a>(
+    peer: std::net::IpAddr,
+    headers: impl Iterator<Item = &'a str>,
+    trusted: &[ipnet::IpNet],
+) -> std::net::IpAddr {
+    let is_trusted = |ip: &std::net::IpAddr| trusted.iter().any(|net| net.contains(ip));
+    if !is_trusted(&peer) {
+        return peer;
+    }
+    let hops: Vec<&str> = headers.flat_map(|h| h.split(',')).map(str::trim).collect();
+    let mut client = peer;
+    for hop in hops.iter().rev() {
+        // An entry that is not an address (or carries a port) ends the chain we can follow.
+        let Ok(ip) = hop.parse::<std::net::IpAddr>() else {
+            break;
+        };
+        client = ip;
+        if !is_trusted(&ip) {
+            break;
+        }
+    }
+    client
+}
+
+#[cfg(test)]
+mod client_address_tests {
+    use super::client_address;
+
+    #[test]
+    fn only_trusted_proxies_are_believed_and_the_rightmost_untrusted_entry_wins() {
+        let trusted = ["10.0.0.0/8".parse().unwrap(), "192.0.2.1/32".parse().unwrap()];
+        let ip = |s: &str| s.parse().unwrap();
+        let at = |peer: &str, xff: &[&str]| client_address(ip(peer), xff.iter().copied(), &trusted);
+        // Not from a trusted proxy: the header is ignored.
+        assert_eq!(at("203.0.113.9", &["1.2.3.4"]), ip("203.0.113.9"));
+        // From a proxy: the client's own spoofed entries on the left are skipped.
+        assert_eq!(at("10.1.1.1", &["6.6.6.6, 198.51.100.7"]), ip("198.51.100.7"));
+        // Two proxies in a row, over two header lines.
+        assert_eq!(at("10.1.1.1", &["6.6.6.6, 198.51.100.7", "192.0.2.1"]), ip("198.51.100.7"));
+        // Nothing but proxies: the leftmost proxy is the best we know.
+        assert_eq!(at("10.1.1.1", &["10.2.2.2"]), ip("10.2.2.2"));
+        // No header: the proxy itself.
+        assert_eq!(at("10.1.1.1", &[]), ip("10.1.1.1"));
+        // Garbage stops the walk at what was proven.
+        assert_eq!(at("10.1.1.1", &["1.1.1.1, junk"]), ip("10.1.1.1"));
     }
 }

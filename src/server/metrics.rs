@@ -56,6 +56,8 @@ pub struct Metrics {
     pub result_batch_seconds: Histogram,
     agents: Family<Status, Gauge>,
     broker_connected: Gauge,
+    live_streams: Gauge,
+    live_events_subscribed: Gauge,
 }
 
 impl Default for Metrics {
@@ -79,6 +81,8 @@ impl Default for Metrics {
             ]),
             agents: Family::default(),
             broker_connected: Gauge::default(),
+            live_streams: Gauge::default(),
+            live_events_subscribed: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register("checks_created", "Checks created", m.checks_created.clone());
@@ -127,6 +131,16 @@ impl Default for Metrics {
             "broker_connected",
             "1 while the server's AMQP session is up",
             m.broker_connected.clone(),
+        );
+        registry.register(
+            "live_streams",
+            "Open live-result streams (Server-Sent Events) on this instance",
+            m.live_streams.clone(),
+        );
+        registry.register(
+            "live_events_subscribed",
+            "1 while this instance's one Redis subscription to live events is up",
+            m.live_events_subscribed.clone(),
         );
         Metrics { registry, ..m }
     }
@@ -178,6 +192,9 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     }
     m.broker_connected
         .set(state.broker.is_connected().await as i64);
+    m.live_streams.set(state.events.open_streams() as i64);
+    m.live_events_subscribed
+        .set(state.events.subscribed() as i64);
     let mut body = String::new();
     if prometheus_client::encoding::text::encode(&mut body, &m.registry).is_err() {
         return HttpResponse::InternalServerError().finish();

@@ -60,6 +60,10 @@ pub struct AppState {
     pub resolver: hickory_resolver::TokioResolver,
     /// Stops background tasks (broker session, sweeper) when the server stops.
     pub shutdown: tokio_util::sync::CancellationToken,
+    /// The instance's one subscription to live check events, and its open streams.
+    pub events: Arc<checks::events::Hub>,
+    /// Bounds concurrent password hashing (`auth.max_concurrent_hashes`).
+    pub hash_gate: auth::password::HashGate,
 }
 
 /// A built, bound, not yet running server. Tests build it on port 0 and read [`Application::port`].
@@ -67,6 +71,30 @@ pub struct Application {
     port: u16,
     server: Server,
     state: web::Data<AppState>,
+}
+
+/// Headers every response carries (a handler's own value wins). The UI needs nothing beyond
+/// its own origin, plus `data:` images (the favicon, Swagger UI's icons) and inline styles
+/// (Swagger UI sets `style` attributes in markup).
+fn security_headers(settings: &Settings) -> actix_web::middleware::DefaultHeaders {
+    let mut headers = actix_web::middleware::DefaultHeaders::new()
+        .add((
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; \
+             object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'",
+        ))
+        .add(("X-Content-Type-Options", "nosniff"))
+        .add(("Referrer-Policy", "no-referrer"))
+        .add(("X-Frame-Options", "DENY"));
+    if settings
+        .server
+        .public_url
+        .as_deref()
+        .is_some_and(|u| u.starts_with("https://"))
+    {
+        headers = headers.add(("Strict-Transport-Security", "max-age=31536000"));
+    }
+    headers
 }
 
 impl Application {
@@ -148,6 +176,8 @@ impl Application {
                 .build()
                 .context("building the resolver")?,
             shutdown: tokio_util::sync::CancellationToken::new(),
+            hash_gate: auth::password::HashGate::new(settings.auth.max_concurrent_hashes),
+            events: Arc::default(),
             jwt: JwtKeys::new(jwt_secret.as_bytes(), settings.auth.access_token_ttl_secs)
                 .context("auth.jwt_secret")?,
             rotation: auth::sessions::Rotation::new(
@@ -169,6 +199,11 @@ impl Application {
                 state.shutdown.clone(),
             ));
             checks::spawn_sweeper(state.clone(), state.shutdown.clone());
+            tokio::spawn(state.events.clone().run(
+                state.redis_client.clone(),
+                state.settings.redis.key_prefix.clone(),
+                state.shutdown.clone(),
+            ));
         }
         let listener = TcpListener::bind(state.settings.http.listen)
             .with_context(|| format!("binding {}", state.settings.http.listen))?;
@@ -181,6 +216,7 @@ impl Application {
         let server = HttpServer::new(move || {
             let max_body = data.settings.http.max_body_bytes;
             App::new()
+                .wrap(security_headers(&data.settings))
                 .wrap(tracing_actix_web::TracingLogger::default())
                 .app_data(data.clone())
                 .app_data(web::PayloadConfig::new(max_body))

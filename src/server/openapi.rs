@@ -12,6 +12,7 @@ use super::{agents, auth, checks, error, health, lookup, users};
         health::healthz, health::readyz,
         auth::routes::login, auth::routes::refresh, auth::routes::logout, auth::routes::me,
         auth::api_keys::create, auth::api_keys::list, auth::api_keys::revoke,
+        auth::api_keys::list_of_user, auth::api_keys::revoke_of_user,
         users::routes::list, users::routes::create, users::routes::get, users::routes::update,
         users::routes::delete,
         agents::routes::list, agents::routes::create, agents::routes::get, agents::routes::update,

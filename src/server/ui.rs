@@ -25,7 +25,6 @@ fn serve(path: &str) -> Option<HttpResponse> {
                     "no-cache"
                 },
             ))
-            .insert_header(("X-Content-Type-Options", "nosniff"))
             .body(file.data.into_owned()),
     )
 }
@@ -36,9 +35,10 @@ pub async fn ui(req: HttpRequest) -> HttpResponse {
     if let Some(resp) = serve(path) {
         return resp;
     }
-    // A missing file (has an extension, or lives under assets/) is a real 404.
-    let last = path.rsplit('/').next().unwrap_or("");
-    if path.starts_with("assets/") || last.contains('.') {
+    // A missing file is a real 404: anything under assets/, or a top-level name with an
+    // extension (favicon.ico). Deeper paths are the app's routes, dots and all
+    // (`/lookup/example.com`, `/lookup/8.8.8.8`).
+    if path.starts_with("assets/") || (!path.contains('/') && path.contains('.')) {
         return HttpResponse::NotFound()
             .content_type("text/plain")
             .body("not found");

@@ -2,16 +2,16 @@
 
 use deadpool_redis::redis::{self, aio::ConnectionLike};
 
-/// Adds `by` to the counter at `key` and starts its window of `window_secs` if it has none;
+/// Adds `by` (negative to give back) to the counter at `key` and starts its window of `window_secs` if it has none;
 /// returns the count and the seconds left in the window. One script, so it is atomic and
 /// needs nothing newer than Redis 2.6 (`EXPIRE … NX` would need Redis 7, and a key left
 /// without an expiry would lock a user out for good).
 pub async fn add(
     conn: &mut impl ConnectionLike,
     key: &str,
-    by: u64,
+    by: i64,
     window_secs: u64,
-) -> redis::RedisResult<(u64, i64)> {
+) -> redis::RedisResult<(i64, i64)> {
     // EVAL with the text each time: the script is short, and EVALSHA would need a retry
     // path for a Redis that restarted and forgot it.
     redis::cmd("EVAL")

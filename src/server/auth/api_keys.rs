@@ -1,5 +1,7 @@
-//! Personal API keys: long-lived credentials for scripts and the CLI, usable wherever an
-//! access token is (`Authorization: Bearer nck_…`). Shown once, stored hashed, revocable.
+//! Personal API keys: credentials for scripts and the CLI, usable wherever an access token is
+//! (`Authorization: Bearer nck_…`). Shown once, stored hashed, revocable by their owner and by
+//! administrators. They expire (90 days unless asked otherwise, a year at most), end when their
+//! owner's password changes, and cannot create further keys.
 
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
@@ -8,7 +10,7 @@ use sea_orm::{ActiveValue::Set, QueryOrder};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{secret_token, AuthUser};
+use super::{secret_token, AdminUser, AuthUser, Credential};
 use crate::server::error::{ApiError, ApiResult, ErrorBody};
 use crate::server::extract::Json;
 use crate::server::AppState;
@@ -66,11 +68,19 @@ pub struct CreatedApiKey {
     pub key: String,
 }
 
+/// Default lifetime of a key, in days.
+pub const DEFAULT_DAYS: i64 = 90;
+/// Longest lifetime of a key, in days.
+pub const MAX_DAYS: i64 = 365;
+
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateApiKey {
     pub name: String,
-    /// Optional expiry.
+    /// Lifetime in days, 1-365 (default 90).
+    #[schema(minimum = 1, maximum = 365)]
+    pub expires_in_days: Option<i64>,
+    /// Or an exact expiry, at most 365 days ahead (instead of `expires_in_days`).
     pub expires_at: Option<DateTime<Utc>>,
 }
 
@@ -79,6 +89,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/api-keys", web::post().to(create))
         .route("/api-keys", web::get().to(list))
         .route("/api-keys/{id}", web::delete().to(revoke));
+}
+
+/// Administrators' routes inside the `/api/v1/users` scope.
+pub fn configure_admin(cfg: &mut web::ServiceConfig) {
+    cfg.route("/{id}/api-keys", web::get().to(list_of_user))
+        .route("/{id}/api-keys/{key_id}", web::delete().to(revoke_of_user));
 }
 
 /// Whether a bearer credential is an API key (rather than a JWT).
@@ -113,35 +129,75 @@ pub async fn authenticate(db: &DatabaseConnection, token: &str) -> ApiResult<Opt
     Ok(Some(key.user_id))
 }
 
+/// Revokes every key of a user (their password changed: the keys were issued on the old one).
+pub async fn revoke_all_for_user(db: &impl ConnectionTrait, user_id: Uuid) -> ApiResult<u64> {
+    Ok(Entity::delete_many()
+        .filter(Column::UserId.eq(user_id))
+        .exec(db)
+        .await?
+        .rows_affected)
+}
+
+/// When a new key expires: `expires_in_days` or `expires_at`, within a year, 90 days if neither.
+fn expiry(body: &CreateApiKey) -> ApiResult<DateTime<Utc>> {
+    let now = Utc::now();
+    let latest = now + chrono::Duration::days(MAX_DAYS);
+    match (body.expires_in_days, body.expires_at) {
+        (Some(_), Some(_)) => Err(ApiError::invalid_field(
+            "expires_at",
+            "Give either expires_in_days or expires_at, not both.",
+        )),
+        (Some(days), None) if !(1..=MAX_DAYS).contains(&days) => Err(ApiError::invalid_field(
+            "expires_in_days",
+            "expires_in_days must be between 1 and 365.",
+        )),
+        (Some(days), None) => Ok(now + chrono::Duration::days(days)),
+        (None, Some(at)) if at <= now => Err(ApiError::invalid_field(
+            "expires_at",
+            "expires_at must be in the future.",
+        )),
+        (None, Some(at)) if at > latest + chrono::Duration::minutes(1) => Err(
+            ApiError::invalid_field("expires_at", "A key can live at most 365 days."),
+        ),
+        (None, Some(at)) => Ok(at),
+        (None, None) => Ok(now + chrono::Duration::days(DEFAULT_DAYS)),
+    }
+}
+
 #[utoipa::path(post, operation_id = "create_api_key", path = "/api/v1/auth/api-keys", tag = "auth", request_body = CreateApiKey,
-    responses((status = 201, body = CreatedApiKey), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
+    responses((status = 201, body = CreatedApiKey),
+              (status = 403, body = ErrorBody, description = "`api_key_cannot_mint`: keys are created from a signed-in session, not with another key"),
+              (status = 422, body = ErrorBody)), security(("bearer" = [])))]
 pub async fn create(
     state: web::Data<AppState>,
     user: AuthUser,
     body: Json<CreateApiKey>,
 ) -> ApiResult<HttpResponse> {
-    let CreateApiKey { name, expires_at } = body.0;
-    if name.trim().is_empty() || name.chars().count() > 64 {
+    if user.1 == Credential::ApiKey {
+        return Err(ApiError::new(
+            actix_web::http::StatusCode::FORBIDDEN,
+            "api_key_cannot_mint",
+            "An API key cannot create API keys; sign in with your password to make one.",
+        ));
+    }
+    let body = body.0;
+    let name = body.name.trim();
+    if name.is_empty() || name.chars().count() > 64 {
         return Err(ApiError::invalid_field(
             "name",
             "name must be 1-64 characters",
         ));
     }
-    if expires_at.is_some_and(|e| e <= Utc::now()) {
-        return Err(ApiError::invalid_field(
-            "expires_at",
-            "expires_at must be in the future",
-        ));
-    }
+    let expires_at = expiry(&body)?;
     let minted = secret_token::mint(PREFIX);
     let model = ActiveModel {
         id: Set(Uuid::now_v7()),
         user_id: Set(user.0.id),
-        name: Set(name.trim().to_string()),
+        name: Set(name.to_string()),
         key_id: Set(minted.id),
         key_hash: Set(minted.hash),
         created_at: Set(Utc::now()),
-        expires_at: Set(expires_at),
+        expires_at: Set(Some(expires_at)),
         last_used_at: Set(None),
     }
     .insert(&state.db)
@@ -154,18 +210,34 @@ pub async fn create(
         }))
 }
 
-#[utoipa::path(get, operation_id = "list_api_keys", path = "/api/v1/auth/api-keys", tag = "auth",
-    responses((status = 200, body = [ApiKey])), security(("bearer" = [])))]
-pub async fn list(state: web::Data<AppState>, user: AuthUser) -> ApiResult<HttpResponse> {
-    let keys: Vec<ApiKey> = Entity::find()
-        .filter(Column::UserId.eq(user.0.id))
+async fn keys_of(db: &DatabaseConnection, user_id: Uuid) -> ApiResult<Vec<ApiKey>> {
+    Ok(Entity::find()
+        .filter(Column::UserId.eq(user_id))
         .order_by_asc(Column::CreatedAt)
-        .all(&state.db)
+        .all(db)
         .await?
         .into_iter()
         .map(Into::into)
-        .collect();
-    Ok(HttpResponse::Ok().json(keys))
+        .collect())
+}
+
+async fn delete_key(db: &DatabaseConnection, user_id: Uuid, id: Uuid) -> ApiResult<HttpResponse> {
+    let deleted = Entity::delete_many()
+        .filter(Column::Id.eq(id))
+        .filter(Column::UserId.eq(user_id))
+        .exec(db)
+        .await?
+        .rows_affected;
+    if deleted == 0 {
+        return Err(ApiError::not_found("API key"));
+    }
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[utoipa::path(get, operation_id = "list_api_keys", path = "/api/v1/auth/api-keys", tag = "auth",
+    responses((status = 200, body = [ApiKey])), security(("bearer" = [])))]
+pub async fn list(state: web::Data<AppState>, user: AuthUser) -> ApiResult<HttpResponse> {
+    Ok(HttpResponse::Ok().json(keys_of(&state.db, user.0.id).await?))
 }
 
 #[utoipa::path(delete, operation_id = "revoke_api_key", path = "/api/v1/auth/api-keys/{id}", tag = "auth",
@@ -175,14 +247,30 @@ pub async fn revoke(
     user: AuthUser,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    let deleted = Entity::delete_many()
-        .filter(Column::Id.eq(*id))
-        .filter(Column::UserId.eq(user.0.id))
-        .exec(&state.db)
-        .await?
-        .rows_affected;
-    if deleted == 0 {
-        return Err(ApiError::not_found("API key"));
-    }
-    Ok(HttpResponse::NoContent().finish())
+    delete_key(&state.db, user.0.id, *id).await
+}
+
+#[utoipa::path(get, operation_id = "list_user_api_keys", path = "/api/v1/users/{id}/api-keys", tag = "users",
+    responses((status = 200, body = [ApiKey]), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn list_of_user(
+    state: web::Data<AppState>,
+    _admin: AdminUser,
+    id: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
+    let user = crate::server::users::find(&state.db, *id).await?;
+    Ok(HttpResponse::Ok().json(keys_of(&state.db, user.id).await?))
+}
+
+#[utoipa::path(delete, operation_id = "revoke_user_api_key", path = "/api/v1/users/{id}/api-keys/{key_id}", tag = "users",
+    responses((status = 204), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+#[tracing::instrument(skip_all, fields(admin = %admin.0.id))]
+pub async fn revoke_of_user(
+    state: web::Data<AppState>,
+    admin: AdminUser,
+    path: web::Path<(Uuid, Uuid)>,
+) -> ApiResult<HttpResponse> {
+    let (user_id, key_id) = path.into_inner();
+    let answer = delete_key(&state.db, user_id, key_id).await?;
+    tracing::info!(%user_id, %key_id, "API key revoked by an administrator");
+    Ok(answer)
 }

@@ -23,7 +23,16 @@ use super::AppState;
 /// The signed-in user behind a request, loaded fresh from the database so that deleted users
 /// and changed roles take effect at once.
 #[derive(Debug, Clone)]
-pub struct AuthUser(pub users::Model);
+pub struct AuthUser(pub users::Model, pub Credential);
+
+/// What a request was authenticated with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credential {
+    /// An access token from a password sign-in.
+    Session,
+    /// A personal API key.
+    ApiKey,
+}
 
 /// A signed-in administrator; anyone else gets 403.
 #[derive(Debug, Clone)]
@@ -59,18 +68,20 @@ impl FromRequest for AuthUser {
         Box::pin(async move {
             let state = state.ok_or_else(|| ApiError::internal("AppState missing"))?;
             let token = token.ok_or_else(unauthenticated)?;
-            let user_id = if api_keys::is_api_key(&token) {
-                api_keys::authenticate(&state.db, &token)
+            let (user_id, credential) = if api_keys::is_api_key(&token) {
+                let id = api_keys::authenticate(&state.db, &token)
                     .await?
-                    .ok_or_else(unauthenticated)?
+                    .ok_or_else(unauthenticated)?;
+                (id, Credential::ApiKey)
             } else {
-                state.jwt.verify(&token).ok_or_else(unauthenticated)?.sub
+                let id = state.jwt.verify(&token).ok_or_else(unauthenticated)?.sub;
+                (id, Credential::Session)
             };
             let user = users::Entity::find_by_id(user_id)
                 .one(&state.db)
                 .await?
                 .ok_or_else(unauthenticated)?;
-            Ok(AuthUser(user))
+            Ok(AuthUser(user, credential))
         })
     }
 }
@@ -82,7 +93,7 @@ impl FromRequest for AdminUser {
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let user = AuthUser::from_request(req, payload);
         Box::pin(async move {
-            let AuthUser(user) = user.await?;
+            let AuthUser(user, _) = user.await?;
             if user.role != Role::Admin {
                 return Err(ApiError::forbidden("administrators only"));
             }

@@ -41,21 +41,65 @@ pub fn verify(password: &str, phc: &str) -> bool {
     }
 }
 
-/// Runs [`hash`] off the async executor (it takes tens of milliseconds by design).
-pub async fn hash_blocking(password: String) -> String {
-    tokio::task::spawn_blocking(move || hash(&password))
-        .await
-        .expect("hashing task panicked")
+/// Bounds how many argon2 runs happen at once: each holds 19 MiB for tens of milliseconds,
+/// so an unbounded burst of logins would grow memory by 19 MiB per request in flight.
+#[derive(Clone)]
+pub struct HashGate(std::sync::Arc<tokio::sync::Semaphore>);
+
+/// A slot of the [`HashGate`], held while one hash runs.
+pub struct HashSlot(#[allow(dead_code)] tokio::sync::OwnedSemaphorePermit);
+
+impl HashGate {
+    /// `slots` at once; 0 means one per CPU.
+    pub fn new(slots: usize) -> Self {
+        let slots = match slots {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            n => n,
+        };
+        Self(std::sync::Arc::new(tokio::sync::Semaphore::new(slots)))
+    }
+
+    /// A slot if one is free now (logins: refuse rather than queue).
+    pub fn try_enter(&self) -> Option<HashSlot> {
+        self.0.clone().try_acquire_owned().ok().map(HashSlot)
+    }
+
+    /// Waits for a slot (administrators setting passwords).
+    pub async fn enter(&self) -> HashSlot {
+        HashSlot(
+            self.0
+                .clone()
+                .acquire_owned()
+                .await
+                .expect("the hash gate is never closed"),
+        )
+    }
 }
 
-/// Runs [`verify`] off the async executor. With `None` it verifies against a fixed dummy hash,
-/// so an unknown username costs the same time as a wrong password.
-pub async fn verify_blocking(password: String, phc: Option<String>) -> bool {
-    tokio::task::spawn_blocking(move || match phc {
+/// Runs [`hash`] off the async executor (it takes tens of milliseconds by design), holding a
+/// slot of `gate` until it is done.
+pub async fn hash_blocking(gate: &HashGate, password: String) -> String {
+    let slot = gate.enter().await;
+    tokio::task::spawn_blocking(move || {
+        let _slot = slot;
+        hash(&password)
+    })
+    .await
+    .expect("hashing task panicked")
+}
+
+/// Runs [`verify`] off the async executor, holding `slot` until it is done (also when the
+/// request is cancelled meanwhile). With `None` it verifies against a fixed dummy hash, so an
+/// unknown username costs the same time as a wrong password.
+pub async fn verify_blocking(slot: HashSlot, password: String, phc: Option<String>) -> bool {
+    tokio::task::spawn_blocking(move || {
+        let _slot = slot;
+        match phc {
         Some(phc) => verify(&password, &phc),
-        None => {
-            verify(&password, dummy_hash());
-            false
+            None => {
+                verify(&password, dummy_hash());
+                false
+            }
         }
     })
     .await

@@ -69,7 +69,8 @@ fn session_response(state: &AppState, user: users::Model, refresh_token: String)
 
 #[utoipa::path(operation_id = "login", post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = TokenResponse, description = "Signed in; sets the refresh cookie"),
-              (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
+              (status = 401, body = ErrorBody), (status = 429, body = ErrorBody),
+              (status = 503, body = ErrorBody, description = "Too many sign-ins being verified at once (`busy`, with `Retry-After`), or the rate limiter's store is down")))]
 #[tracing::instrument(skip_all)]
 pub async fn login(
     req: HttpRequest,
@@ -92,18 +93,24 @@ pub async fn login(
         max_per_ip: auth.login_max_failures_per_ip,
         window_secs: auth.login_window_secs,
     };
-    limiter.check(&ip, &username).await?;
+    let attempt = limiter.attempt(&ip, &username).await?;
+    let Some(slot) = state.hash_gate.try_enter() else {
+        limiter.not_verified(attempt).await;
+        return Err(ApiError::busy(
+            "too many sign-ins are being checked right now; try again in a second",
+        ));
+    };
     let user = users::find_by_username(&state.db, &username).await?;
-    let ok =
-        password::verify_blocking(password, user.as_ref().map(|u| u.password_hash.clone())).await;
+    let ok = password::verify_blocking(slot, password, user.as_ref().map(|u| u.password_hash.clone()))
+        .await;
     let user = match (ok, user) {
         (true, Some(user)) => user,
         _ => {
-            limiter.record_failure(&ip, &username).await;
             tracing::info!(%ip, "failed login");
             return Err(bad_credentials());
         }
     };
+    limiter.succeeded(attempt).await;
     let refresh = sessions::start(&state.db, user.id, auth.refresh_token_ttl_secs).await?;
     tracing::info!(user_id = %user.id, "signed in");
     Ok(session_response(&state, user, refresh))

@@ -1,8 +1,12 @@
 //! Live check events. Whoever stores a result (any server instance) publishes it on a Redis
-//! channel per check; `GET /api/v1/checks/{id}/events` subscribes, replays what is stored,
-//! and streams the rest as Server-Sent Events. Without Redis the stream polls PostgreSQL.
+//! channel per check. Each server instance holds one pattern subscription to all of them (the
+//! [`Hub`]) and fans messages out in-process to its open streams; `GET
+//! /api/v1/checks/{id}/events` registers with the hub, replays what is stored, and streams the
+//! rest as Server-Sent Events. Without Redis the streams poll PostgreSQL.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix_web::web::Bytes;
@@ -10,7 +14,7 @@ use deadpool_redis::redis;
 use futures_util::StreamExt;
 use sea_orm::entity::prelude::*;
 use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
 
 use super::model::{check, result, CheckResultView};
 use crate::server::AppState;
@@ -20,6 +24,151 @@ fn channel(state: &AppState, check_id: Uuid) -> String {
         "{}:check-events:{check_id}",
         state.settings.redis.key_prefix
     )
+}
+
+/// Open live streams one user may hold (per server instance).
+pub const MAX_STREAMS_PER_USER: usize = 20;
+
+/// The instance's one Redis subscription to every check's events, and the streams fed by it.
+#[derive(Default)]
+pub struct Hub {
+    watchers: Mutex<HashMap<Uuid, broadcast::Sender<Arc<str>>>>,
+    subscribed: AtomicBool,
+    streams: Mutex<HashMap<Uuid, usize>>,
+}
+
+/// A stream's registration for one check's events; unregisters when dropped.
+pub struct Watcher {
+    hub: Arc<Hub>,
+    check_id: Uuid,
+    rx: Option<broadcast::Receiver<Arc<str>>>,
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        drop(self.rx.take());
+        let mut watchers = self.hub.watchers.lock().expect("watchers lock");
+        if watchers
+            .get(&self.check_id)
+            .is_some_and(|tx| tx.receiver_count() == 0)
+        {
+            watchers.remove(&self.check_id);
+        }
+    }
+}
+
+/// One of a user's [`MAX_STREAMS_PER_USER`] stream slots; freed when dropped.
+pub struct StreamSlot {
+    hub: Arc<Hub>,
+    user_id: Uuid,
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        let mut streams = self.hub.streams.lock().expect("streams lock");
+        if let Some(n) = streams.get_mut(&self.user_id) {
+            *n -= 1;
+            if *n == 0 {
+                streams.remove(&self.user_id);
+            }
+        }
+    }
+}
+
+impl Hub {
+    /// A stream slot for `user_id`, or `None` when they hold the maximum already.
+    pub fn open_stream(self: &Arc<Self>, user_id: Uuid) -> Option<StreamSlot> {
+        let mut streams = self.streams.lock().expect("streams lock");
+        let n = streams.entry(user_id).or_insert(0);
+        if *n >= MAX_STREAMS_PER_USER {
+            return None;
+        }
+        *n += 1;
+        Some(StreamSlot {
+            hub: self.clone(),
+            user_id,
+        })
+    }
+
+    /// Open streams, over all users.
+    pub fn open_streams(&self) -> usize {
+        self.streams.lock().expect("streams lock").values().sum()
+    }
+
+    /// Whether the Redis subscription is up (otherwise streams poll).
+    pub fn subscribed(&self) -> bool {
+        self.subscribed.load(Ordering::Relaxed)
+    }
+
+    /// Registers for `check_id`'s events.
+    pub fn watch(self: &Arc<Self>, check_id: Uuid) -> Watcher {
+        let rx = self
+            .watchers
+            .lock()
+            .expect("watchers lock")
+            .entry(check_id)
+            // A stream reads its messages at once; 64 covers a burst of results meanwhile
+            // (a lagging stream replays from the database).
+            .or_insert_with(|| broadcast::channel(64).0)
+            .subscribe();
+        Watcher {
+            hub: self.clone(),
+            check_id,
+            rx: Some(rx),
+        }
+    }
+
+    fn deliver(&self, check_id: Uuid, payload: Arc<str>) {
+        if let Some(tx) = self.watchers.lock().expect("watchers lock").get(&check_id) {
+            let _ = tx.send(payload);
+        }
+    }
+
+    /// Keeps the subscription up until `shutdown`, reconnecting after a second.
+    pub async fn run(
+        self: Arc<Self>,
+        client: redis::Client,
+        prefix: String,
+        shutdown: tokio_util::sync::CancellationToken,
+    ) {
+        let pattern = format!("{prefix}:check-events:*");
+        let strip = format!("{prefix}:check-events:");
+        loop {
+            let session = async {
+                let mut pubsub = client.get_async_pubsub().await?;
+                pubsub.psubscribe(&pattern).await?;
+                self.subscribed.store(true, Ordering::Relaxed);
+                tracing::debug!("live events subscribed");
+                let mut messages = pubsub.on_message();
+                while let Some(msg) = messages.next().await {
+                    let Some(id) = msg
+                        .get_channel_name()
+                        .strip_prefix(&strip)
+                        .and_then(|id| id.parse().ok())
+                    else {
+                        continue;
+                    };
+                    if let Ok(payload) = msg.get_payload::<String>() {
+                        self.deliver(id, payload.into());
+                    }
+                }
+                Ok::<_, redis::RedisError>(())
+            };
+            let outcome = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                r = session => r,
+            };
+            self.subscribed.store(false, Ordering::Relaxed);
+            match outcome {
+                Ok(()) => tracing::warn!("live events subscription ended; streams poll meanwhile"),
+                Err(e) => tracing::debug!(error = %e, "live events subscription unavailable; streams poll meanwhile"),
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -117,41 +266,35 @@ pub async fn stream(
     state: actix_web::web::Data<AppState>,
     check_id: Uuid,
     out: mpsc::Sender<Bytes>,
+    _slot: StreamSlot,
 ) {
     let mut sent = HashSet::new();
-    // Subscribe before replaying, so nothing published in between is missed.
-    let mut pubsub = match state.redis_client.get_async_pubsub().await {
-        Ok(mut ps) => match ps.subscribe(channel(&state, check_id)).await {
-            Ok(()) => Some(ps),
-            Err(_) => None,
-        },
-        Err(_) => None,
-    };
-    if pubsub.is_none() {
-        tracing::debug!(%check_id, "redis unavailable; event stream falls back to polling");
-    }
+    // Register before replaying, so nothing published in between is missed.
+    let mut watcher = state.events.watch(check_id);
     match replay(&state, check_id, &mut sent, &out).await {
         Ok(true) | Err(()) => return,
         Ok(false) => {}
     }
     let mut keepalive = tokio::time::interval(Duration::from_secs(15));
-    let mut poll = tokio::time::interval(Duration::from_secs(if pubsub.is_some() { 5 } else { 1 }));
+    // A safety net: catches anything missed while Redis was away (often, when it is away now).
+    let mut poll = tokio::time::interval(Duration::from_millis(500));
+    let mut last_replay = tokio::time::Instant::now();
     keepalive.tick().await;
     poll.tick().await;
     loop {
-        let message = async {
-            match pubsub.as_mut() {
-                Some(ps) => ps.on_message().next().await,
-                None => std::future::pending().await,
-            }
-        };
+        let rx = watcher.rx.as_mut().expect("receiver until dropped");
         tokio::select! {
-            msg = message => {
-                let Some(msg) = msg else {
-                    pubsub = None;
-                    continue;
+            msg = rx.recv() => {
+                let payload = match msg {
+                    Ok(p) => p,
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        match replay(&state, check_id, &mut sent, &out).await {
+                            Ok(true) | Err(()) => return,
+                            Ok(false) => continue,
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return,
                 };
-                let Ok(payload) = msg.get_payload::<String>() else { continue };
                 match serde_json::from_str::<Event>(&payload) {
                     Ok(Event::Result(r)) => {
                         if sent.insert(r.agent.id) && out.send(frame(&Event::Result(r))).await.is_err() {
@@ -166,16 +309,23 @@ pub async fn stream(
                     Err(_) => {}
                 }
             }
-            // A safety net: catches anything missed while Redis was away.
-            _ = poll.tick() => match replay(&state, check_id, &mut sent, &out).await {
-                Ok(true) | Err(()) => return,
-                Ok(false) => {}
-            },
+            _ = poll.tick() => {
+                let every = if state.events.subscribed() { Duration::from_secs(5) } else { Duration::from_secs(1) };
+                if last_replay.elapsed() >= every {
+                    last_replay = tokio::time::Instant::now();
+                    match replay(&state, check_id, &mut sent, &out).await {
+                        Ok(true) | Err(()) => return,
+                        Ok(false) => {}
+                    }
+                }
+            }
             _ = keepalive.tick() => {
                 if out.send(Bytes::from_static(b": keepalive\n\n")).await.is_err() {
                     return;
                 }
             }
+            // The client left: free the slot now, not at the next keep-alive.
+            _ = out.closed() => return,
         }
     }
 }

@@ -36,9 +36,9 @@ async fn take_quota(state: &AppState, user_id: Uuid, cost: u64) -> ApiResult<()>
         tracing::warn!("check rate limiter unavailable (redis); allowing");
         return Ok(());
     };
-    let r = crate::server::window::add(&mut conn, &key, cost, 60).await;
+    let r = crate::server::window::add(&mut conn, &key, cost as i64, 60).await;
     match r {
-        Ok((used, ttl)) if used > limit => {
+        Ok((used, ttl)) if used > limit as i64 => {
             // Give the budget back: the check is not created.
             let _: Result<(), _> = redis::cmd("DECRBY")
                 .arg(&key)

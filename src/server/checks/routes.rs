@@ -138,7 +138,8 @@ pub async fn list(
 #[utoipa::path(operation_id = "check_events", get, path = "/api/v1/checks/{id}/events", tag = "checks",
     responses((status = 200, content_type = "text/event-stream",
                description = "`result` events (one per agent, data = a result) then `finished`"),
-              (status = 404, body = ErrorBody)),
+              (status = 404, body = ErrorBody),
+              (status = 429, body = ErrorBody, description = "`too_many_streams`: the user already holds 20 open streams")),
     security(("bearer" = [])))]
 pub async fn events(
     state: web::Data<AppState>,
@@ -146,8 +147,19 @@ pub async fn events(
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
     let c = super::load_visible(&state, &user.0, *id).await?;
+    let Some(slot) = state.events.open_stream(user.0.id) else {
+        return Err(ApiError::new(
+            actix_web::http::StatusCode::TOO_MANY_REQUESTS,
+            "too_many_streams",
+            format!(
+                "You have {} live result streams open; close one first.",
+                super::events::MAX_STREAMS_PER_USER
+            ),
+        )
+        .retry_after(5));
+    };
     let (tx, rx) = tokio::sync::mpsc::channel(64);
-    tokio::spawn(super::events::stream(state.clone(), c.id, tx));
+    tokio::spawn(super::events::stream(state.clone(), c.id, tx, slot));
     let body = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|b| (Ok::<_, actix_web::Error>(b), rx))
     });

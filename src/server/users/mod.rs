@@ -140,6 +140,7 @@ pub async fn count(db: &impl ConnectionTrait) -> ApiResult<u64> {
 /// Creates a user; 409 `username_taken` when the name exists in any letter case.
 pub async fn create(
     db: &impl ConnectionTrait,
+    gate: &password::HashGate,
     username: &str,
     password: &str,
     role: Role,
@@ -150,7 +151,7 @@ pub async fn create(
     let model = ActiveModel {
         id: Set(Uuid::now_v7()),
         username: Set(username.to_string()),
-        password_hash: Set(password::hash_blocking(password.to_string()).await),
+        password_hash: Set(password::hash_blocking(gate, password.to_string()).await),
         role: Set(role),
         created_at: Set(now),
         updated_at: Set(now),
@@ -183,7 +184,7 @@ pub async fn bootstrap_admin(
         Some(p) => (p.to_string(), false),
         None => (password::generate(), true),
     };
-    match create(db, username, &password, Role::Admin).await {
+    match create(db, &password::HashGate::new(1), username, &password, Role::Admin).await {
         Ok(_) => Ok(generated.then_some(password)),
         // Another server instance bootstrapped at the same moment.
         Err(e) if e.code() == "username_taken" => Ok(None),

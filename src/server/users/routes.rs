@@ -20,7 +20,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("", web::post().to(create))
             .route("/{id}", web::get().to(get))
             .route("/{id}", web::patch().to(update))
-            .route("/{id}", web::delete().to(delete)),
+            .route("/{id}", web::delete().to(delete))
+            .configure(crate::server::auth::api_keys::configure_admin),
     );
 }
 
@@ -69,7 +70,7 @@ pub async fn create(
     body: Json<CreateUser>,
 ) -> ApiResult<HttpResponse> {
     let body = body.0;
-    let user = super::create(&state.db, &body.username, &body.password, body.role).await?;
+    let user = super::create(&state.db, &state.hash_gate, &body.username, &body.password, body.role).await?;
     tracing::info!(user_id = %user.id, role = user.role.as_str(), "user created");
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/api/v1/users/{}", user.id)))
@@ -123,7 +124,7 @@ pub async fn update(
     let new_hash = match &body.password {
         Some(pw) => {
             validate_password(pw)?;
-            Some(password::hash_blocking(pw.clone()).await)
+            Some(password::hash_blocking(&state.hash_gate, pw.clone()).await)
         }
         None => None,
     };
@@ -156,6 +157,8 @@ pub async fn update(
         })?;
     if password_changed {
         sessions::revoke_all_for_user(&txn, user.id, "password changed").await?;
+        // Keys were issued on the strength of the old password.
+        crate::server::auth::api_keys::revoke_all_for_user(&txn, user.id).await?;
     }
     txn.commit().await?;
     Ok(HttpResponse::Ok().json(User::from(user)))
