@@ -126,7 +126,6 @@ async fn main() {
             spec,
             expires_at: chrono::Utc::now() + chrono::Duration::minutes(10),
             agents: vec![agent_id],
-            allowed_networks: vec![allowed.into()],
         };
         insert_checks(&bench, &ids, user_id, (agent_id, &agent_name), &template).await;
         let since = format!(

@@ -73,9 +73,18 @@ ssl_options.fail_if_no_peer_cert = false
 CONF
   tls_changed=1
 fi
-# The listener is read at node start: restart a running broker that lacks it.
+# Messages over 256 KiB (the server's own limit for a result; real ones are a few KB) are
+# refused by the broker itself, so an agent's credentials cannot push large messages at the
+# server.
+if ! grep -qx 'max_message_size = 262144' "$conf" 2>/dev/null; then
+  log "limiting messages to 256 KiB in $conf"
+  sed -i '/^max_message_size/d; /^# Added by netcheck: no message over/d' "$conf"
+  printf '# Added by netcheck: no message over 256 KiB.\nmax_message_size = 262144\n' >> "$conf"
+  tls_changed=1
+fi
+# Listeners and limits are read at node start: restart a running broker that lacks them.
 if [ -n "${tls_changed:-}" ] && rabbitmq-diagnostics -q check_running >/dev/null 2>&1; then
-  log "restarting RabbitMQ for its TLS listener"
+  log "restarting RabbitMQ for its new settings"
   rabbitmqctl -q stop >/dev/null 2>&1 || true
   for _ in $(seq 60); do rabbitmq-diagnostics -q check_running >/dev/null 2>&1 || break; sleep 1; done
 fi

@@ -127,6 +127,7 @@ async fn run_server(settings: Settings, args: ServerArgs) -> anyhow::Result<()> 
                 metrics_listen: None,
                 concurrency: 256,
                 ca_file: app.state().settings.amqp.ca_file.clone(),
+                allowed_networks: None,
             };
             let shutdown = CancellationToken::new();
             let handle = tokio::spawn(crate::agent::run(agent_args, shutdown.clone()));
@@ -231,8 +232,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 &password,
                 role,
             )
-                .await
-                .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
             println!(
                 "created {} user {} ({})",
                 user.role.as_str(),

@@ -272,6 +272,9 @@ pub struct CheckSettings {
     /// Milliseconds added to a probe's own timeout before agents that did not answer are
     /// marked `timeout` (covers queueing and transport).
     pub grace_ms: u64,
+    /// After the server's broker session comes back from an outage, how long checks that came
+    /// due meanwhile wait for answers agents held back (agents reconnect with backoff).
+    pub outage_grace_ms: u64,
     /// Agent runs one user may start per minute (a check on 5 agents costs 5).
     pub rate_limit_per_minute: u32,
 }
@@ -281,6 +284,7 @@ impl Default for CheckSettings {
         Self {
             allowed_networks: Vec::new(),
             grace_ms: 3000,
+            outage_grace_ms: 20_000,
             rate_limit_per_minute: 1200,
         }
     }

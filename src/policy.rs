@@ -123,9 +123,30 @@ impl Policy {
         Self { allowed }
     }
 
-    /// Parses the allowed networks as carried in a check request (bad entries are ignored).
+    /// Parses the allowed networks as handed to agents (bad entries are ignored).
     pub fn from_strings(allowed: &[String]) -> Self {
         Self::new(allowed.iter().filter_map(|s| s.parse().ok()).collect())
+    }
+
+    /// The server's policy narrowed by an agent's own `--allowed-networks`: only what both
+    /// allow (each pair of overlapping networks contributes the smaller). `None` keeps it.
+    pub fn narrowed(server: Policy, agent: Option<&[IpNet]>) -> Policy {
+        let Some(agent) = agent else {
+            return server;
+        };
+        let mut allowed = Vec::new();
+        for s in &server.allowed {
+            for a in agent {
+                if s.contains(a) {
+                    allowed.push(*a);
+                } else if a.contains(s) {
+                    allowed.push(*s);
+                }
+            }
+        }
+        allowed.sort();
+        allowed.dedup();
+        Policy::new(allowed)
     }
 
     pub fn check(&self, ip: IpAddr) -> Result<(), Refused> {
@@ -209,6 +230,30 @@ fn parse_inet_aton(s: &str) -> Option<Ipv4Addr> {
         _ => return None,
     };
     Some(Ipv4Addr::from(value as u32))
+}
+
+#[cfg(test)]
+mod narrowing_tests {
+    use super::*;
+
+    #[test]
+    fn an_agent_can_only_narrow_the_servers_policy() {
+        let nets = |v: &[&str]| v.iter().map(|s| s.parse().unwrap()).collect::<Vec<IpNet>>();
+        let server = Policy::new(nets(&["10.0.0.0/8", "192.168.1.0/24"]));
+        assert_eq!(
+            Policy::narrowed(server.clone(), None).allowed,
+            server.allowed
+        );
+        let agent = nets(&["10.1.0.0/16", "192.168.0.0/16", "172.16.0.0/12"]);
+        let narrowed = Policy::narrowed(server, Some(&agent));
+        assert_eq!(narrowed.allowed, nets(&["10.1.0.0/16", "192.168.1.0/24"]));
+        assert!(narrowed.check("10.2.0.1".parse().unwrap()).is_err());
+        assert!(
+            narrowed.check("172.16.0.1".parse().unwrap()).is_err(),
+            "not the server's"
+        );
+        assert!(narrowed.check("10.1.2.3".parse().unwrap()).is_ok());
+    }
 }
 
 #[cfg(test)]

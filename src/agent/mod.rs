@@ -42,6 +42,10 @@ pub struct AgentArgs {
     /// certificate are verified against it (the broker's only against it).
     #[arg(long, env = "NETCHECK_AGENT_CA_FILE")]
     pub ca_file: Option<std::path::PathBuf>,
+    /// Narrows the server's target policy on this host: of the networks the server allows
+    /// beyond the public internet, only those within these (comma-separated CIDRs).
+    #[arg(long, env = "NETCHECK_AGENT_ALLOWED_NETWORKS", value_delimiter = ',')]
+    pub allowed_networks: Option<Vec<ipnet::IpNet>>,
 }
 
 /// The token stays out of debug output (and so out of logs).
@@ -55,6 +59,7 @@ impl std::fmt::Debug for AgentArgs {
             .field("metrics_listen", &self.metrics_listen)
             .field("concurrency", &self.concurrency)
             .field("ca_file", &self.ca_file)
+            .field("allowed_networks", &self.allowed_networks)
             .finish()
     }
 }
@@ -159,7 +164,9 @@ struct Backoff {
 
 impl Backoff {
     const BASE: Duration = Duration::from_millis(250);
-    const MAX: Duration = Duration::from_secs(30);
+    // Low enough that agents are back well within the server's `checks.outage_grace_ms`
+    // after a broker outage, with the answers they held.
+    const MAX: Duration = Duration::from_secs(10);
 
     fn next(&mut self) -> Duration {
         let cap = Self::BASE

@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use super::probe::Prober;
 use super::AgentArgs;
 use crate::amqp::{Publisher, Watch};
+use crate::policy::Policy;
 use crate::proto::agent::{Heartbeat, RegisterResponse};
 use crate::proto::check::{CheckRequest, CheckResult};
 
@@ -135,6 +136,11 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> End {
     let creds = &reg.amqp;
+    let policy = Arc::new(Policy::narrowed(
+        Policy::from_strings(&reg.policy.allowed_networks),
+        args.allowed_networks.as_deref(),
+    ));
+    tracing::info!(allowed_networks = ?policy.allowed, "target policy from the server");
     let mut open =
         OpenConnectionArguments::new(&creds.host, creds.port, &creds.username, &creds.password);
     open.virtual_host(&creds.vhost)
@@ -208,7 +214,7 @@ pub async fn run(
             delivery = deliveries.recv() => match delivery {
                 Some(msg) => {
                     let tag = msg.deliver.map(|d| d.delivery_tag()).unwrap_or_default();
-                    handle(&publisher, reg, &prober, &stats, msg.content.unwrap_or_default(), tag);
+                    handle(&publisher, reg, &policy, &prober, &stats, msg.content.unwrap_or_default(), tag);
                 }
                 None => break End::Lost("consumer stream ended".into()),
             },
@@ -234,6 +240,7 @@ pub async fn run(
 fn handle(
     publisher: &Arc<Publisher>,
     reg: &RegisterResponse,
+    policy: &Arc<Policy>,
     prober: &Arc<Prober>,
     stats: &Arc<Stats>,
     body: Vec<u8>,
@@ -292,13 +299,18 @@ fn handle(
         tokio::spawn(ack(publisher.clone()));
         return;
     }
-    let (publisher, prober, stats) = (publisher.clone(), prober.clone(), stats.clone());
+    let (publisher, prober, stats, policy) = (
+        publisher.clone(),
+        prober.clone(),
+        stats.clone(),
+        policy.clone(),
+    );
     let user = reg.amqp.username.clone();
     let exchange = reg.amqp.results_exchange.clone();
     stats.in_flight.fetch_add(1, Ordering::Relaxed);
     stats.metrics.in_flight.inc();
     tokio::spawn(async move {
-        let result = prober.run(&request, agent_id).await;
+        let result = prober.run(&request, agent_id, &policy).await;
         stats.metrics.observe(
             request.spec.check_type().as_str(),
             result.status.as_str(),

@@ -33,6 +33,17 @@ pub struct RegisterResponse {
     pub amqp: AmqpCredentials,
     pub heartbeat: HeartbeatConfig,
     pub protocol_version: u32,
+    /// The target policy the agent enforces. It arrives here, over HTTPS from the server, and
+    /// never in a check message. (Older servers send none: then only public targets.)
+    #[serde(default)]
+    pub policy: TargetPolicy,
+}
+
+/// What an agent may send packets to beyond the public internet.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TargetPolicy {
+    /// Networks (CIDR) allowed although the default policy refuses them (private ranges, …).
+    pub allowed_networks: Vec<String>,
 }
 
 /// Broker access of one agent session. The password is new at every registration.

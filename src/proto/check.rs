@@ -247,10 +247,10 @@ pub struct CheckRequest {
     /// Do not start the probe after this instant (the agent was offline or backlogged).
     pub expires_at: DateTime<Utc>,
     /// Agents asked to run it; others that receive it through the fanout ignore it.
+    /// (The target policy is not here: agents take it from their registration answer, so a
+    /// message forged on the broker cannot widen it. Older servers sent `allowed_networks`;
+    /// it is ignored.)
     pub agents: Vec<Uuid>,
-    /// Networks the target may resolve to although the policy refuses them by default.
-    #[serde(default)]
-    pub allowed_networks: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -282,7 +282,7 @@ impl ResultStatus {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ProbeError {
-    /// Stable code: `timeout`, `refused`, `unreachable`, `dns`, `forbidden_target`, `tls`, …
+    /// Stable code: `timeout`, `refused`, `unreachable`, `dns`, `target_refused`, `tls`, …
     pub code: String,
     pub message: String,
 }
@@ -443,7 +443,6 @@ mod tests {
             }),
             expires_at: Utc::now(),
             agents: vec![Uuid::nil()],
-            allowed_networks: vec![],
         };
         let json = serde_json::to_value(&req).unwrap();
         assert_eq!(json["type"], "tcp");

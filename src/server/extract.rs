@@ -165,15 +165,24 @@ mod client_address_tests {
 
     #[test]
     fn only_trusted_proxies_are_believed_and_the_rightmost_untrusted_entry_wins() {
-        let trusted = ["10.0.0.0/8".parse().unwrap(), "192.0.2.1/32".parse().unwrap()];
+        let trusted = [
+            "10.0.0.0/8".parse().unwrap(),
+            "192.0.2.1/32".parse().unwrap(),
+        ];
         let ip = |s: &str| s.parse().unwrap();
         let at = |peer: &str, xff: &[&str]| client_address(ip(peer), xff.iter().copied(), &trusted);
         // Not from a trusted proxy: the header is ignored.
         assert_eq!(at("203.0.113.9", &["1.2.3.4"]), ip("203.0.113.9"));
         // From a proxy: the client's own spoofed entries on the left are skipped.
-        assert_eq!(at("10.1.1.1", &["6.6.6.6, 198.51.100.7"]), ip("198.51.100.7"));
+        assert_eq!(
+            at("10.1.1.1", &["6.6.6.6, 198.51.100.7"]),
+            ip("198.51.100.7")
+        );
         // Two proxies in a row, over two header lines.
-        assert_eq!(at("10.1.1.1", &["6.6.6.6, 198.51.100.7", "192.0.2.1"]), ip("198.51.100.7"));
+        assert_eq!(
+            at("10.1.1.1", &["6.6.6.6, 198.51.100.7", "192.0.2.1"]),
+            ip("198.51.100.7")
+        );
         // Nothing but proxies: the leftmost proxy is the best we know.
         assert_eq!(at("10.1.1.1", &["10.2.2.2"]), ip("10.2.2.2"));
         // No header: the proxy itself.

@@ -82,3 +82,21 @@ pub async fn channel(conn: &Connection) -> (Channel, Arc<Mutex<Vec<String>>>) {
     ch.register_callback(closes).await.unwrap();
     (ch, list)
 }
+
+/// Opens a connection as the server does (its administrator account, its vhost).
+pub async fn connect_server(
+    settings: &netcheck::config::Settings,
+) -> (Connection, mpsc::UnboundedReceiver<(Instant, String)>) {
+    use secrecy::ExposeSecret;
+    let mut args = OpenConnectionArguments::try_from(settings.amqp.url.expose_secret()).unwrap();
+    args.virtual_host(&settings.amqp.vhost);
+    let conn = Connection::open(&args).await.unwrap();
+    let (tx, rx) = mpsc::unbounded_channel();
+    conn.register_callback(Closes {
+        connection: Some(tx),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    (conn, rx)
+}

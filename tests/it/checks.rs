@@ -447,12 +447,12 @@ async fn the_agent_refuses_a_name_that_resolves_to_a_private_address() {
         .await;
     let r = only(&check);
     assert_eq!(r["status"], "failed");
-    assert_eq!(r["error"]["code"], "forbidden_target", "{r}");
+    assert_eq!(r["error"]["code"], "target_refused", "{r}");
     assert!(r["error"]["message"].as_str().unwrap().contains("10.1.2.3"));
     let (check, _) = rig
         .run(json!({"type": "http", "target": "http://rebind.test/"}))
         .await;
-    assert_eq!(only(&check)["error"]["code"], "forbidden_target");
+    assert_eq!(only(&check)["error"]["code"], "target_refused");
 }
 
 #[tokio::test]

@@ -244,3 +244,106 @@ fn scopeguard_restart() -> impl Drop {
     }
     Restart
 }
+
+/// The scenario with the shipped settings: a 12 s ping from two agents, the broker
+/// away for about 10 s in the middle of it. Nothing may be lost, and the API must work again
+/// as soon as the broker is back.
+#[tokio::test]
+async fn disruptive_broker_outage_mid_check_loses_nothing_with_default_settings() {
+    let defaults = netcheck::config::Settings::default();
+    let rig = crate::checks::rig_with(&[], |s| {
+        s.checks.grace_ms = defaults.checks.grace_ms;
+        s.checks.outage_grace_ms = defaults.checks.outage_grace_ms;
+    })
+    .await;
+    let (second, token) = rig.app.create_agent("probe-2").await;
+    let second_id = second["id"].as_str().unwrap().to_string();
+    let _second = rig.app.spawn_agent(&token);
+    eventually("second agent online", Duration::from_secs(20), || async {
+        (rig.app.agent(&second_id).await["status"] == "online").then_some(())
+    })
+    .await;
+    let resp = rig
+        .create(serde_json::json!({"type": "ping", "target": "127.0.0.1",
+            "options": {"count": 12, "interval_ms": 1000}}))
+        .await;
+    assert_eq!(resp.status(), reqwest::StatusCode::ACCEPTED);
+    let id = resp.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let vhost = rig.app.settings.amqp.vhost.clone();
+    for agent in [&rig.agent_id, &second_id] {
+        let queue = format!("netcheck.agent.{}", agent.replace('-', ""));
+        eventually("request delivered", Duration::from_secs(10), || async {
+            (unacked(&vhost, &queue).await == Some(1)).then_some(())
+        })
+        .await;
+    }
+    let outage = std::time::Instant::now();
+    let _restart = broker_started_on_drop();
+    rabbitmqctl(&["stop_app"]);
+    eventually(
+        "server sees the outage",
+        Duration::from_secs(10),
+        || async { (!rig.app.state.broker.is_connected().await).then_some(()) },
+    )
+    .await;
+    let resp = rig
+        .create(serde_json::json!({"type": "tcp", "target": "127.0.0.1", "options": {"port": 9}}))
+        .await;
+    assert_eq!(resp.status(), reqwest::StatusCode::SERVICE_UNAVAILABLE);
+    tokio::time::sleep(Duration::from_secs(8).saturating_sub(outage.elapsed())).await;
+    rabbitmqctl(&["start_app"]);
+    rabbitmqctl(&["await_startup"]);
+    let back = std::time::Instant::now();
+    eventually("server session back", Duration::from_secs(10), || async {
+        rig.app.state.broker.is_connected().await.then_some(())
+    })
+    .await;
+    let reconnect = back.elapsed();
+    eprintln!(
+        "outage {:?}; server session back {:?} after the broker",
+        back - outage,
+        reconnect
+    );
+    assert!(reconnect < Duration::from_secs(2), "{reconnect:?}");
+    // A check created now works.
+    let open = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = open.local_addr().unwrap().port();
+    let resp = rig
+        .create(
+            serde_json::json!({"type": "tcp", "target": "127.0.0.1", "options": {"port": port},
+                                   "agents": [rig.agent_id]}),
+        )
+        .await;
+    assert_eq!(resp.status(), reqwest::StatusCode::ACCEPTED);
+
+    // Both agents' answers to the ping were held back and are stored, not written off.
+    let results = eventually("ping finished", Duration::from_secs(60), || async {
+        let check = rig.app.check(&rig.token, &id).await;
+        (check["status"] == "finished").then(|| check["results"].as_array().unwrap().clone())
+    })
+    .await;
+    eprintln!(
+        "ping stored {:?} after the broker came back",
+        back.elapsed()
+    );
+    assert_eq!(results.len(), 2);
+    for r in &results {
+        assert_eq!(r["status"], "ok", "{r}");
+        assert_eq!(r["received"], 12, "{r}");
+    }
+    assert_eq!(rig.app.state.metrics.results_timed_out.get(), 0);
+}
+
+/// Starts the broker's application when dropped, so a failing test does not leave it stopped.
+fn broker_started_on_drop() -> impl Drop {
+    struct Start;
+    impl Drop for Start {
+        fn drop(&mut self) {
+            let _ = Command::new("rabbitmqctl").arg("start_app").status();
+        }
+    }
+    Start
+}

@@ -16,5 +16,6 @@ mod checks;
 mod cli;
 mod disruptive;
 mod errors;
+mod hardening;
 mod health;
 mod users;

@@ -74,12 +74,21 @@ async fn server_and_agent_work_over_amqps_with_verified_certificates() {
 
     // Both the server's session and the agent's ran over TLS on 5671.
     let vhost = &rig.app.settings.amqp.vhost;
-    let conns = broker_api(&format!("vhosts/{vhost}/connections?columns=user,ssl,port"))
-        .await
-        .expect("management API");
-    let conns = conns.as_array().unwrap();
-    assert!(conns.len() >= 2, "server and agent connections: {conns:?}");
-    for c in conns {
+    // The management API lists connections from its statistics, which may lag a moment.
+    let conns = eventually(
+        "both connections listed",
+        Duration::from_secs(15),
+        || async {
+            let conns =
+                broker_api(&format!("vhosts/{vhost}/connections?columns=user,ssl,port")).await?;
+            let conns = conns.as_array()?.clone();
+            let agent = conns.iter().any(|c| c["user"] != "guest");
+            let server = conns.iter().any(|c| c["user"] == "guest");
+            (agent && server).then_some(conns)
+        },
+    )
+    .await;
+    for c in &conns {
         assert_eq!(c["ssl"], true, "{c}");
         assert_eq!(c["port"], 5671, "{c}");
     }

@@ -81,7 +81,7 @@ pub async fn run(target: &str, o: &DnsOptions, policy: &Policy) -> Outcome {
                 Err(refused) => {
                     return Outcome {
                         data: ResultData::Dns(result),
-                        error: Some(ProbeError::new("forbidden_target", refused.to_string())),
+                        error: Some(ProbeError::new("target_refused", refused.to_string())),
                     }
                 }
             },

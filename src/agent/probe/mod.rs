@@ -69,14 +69,19 @@ impl Prober {
         self.pinger.available()
     }
 
-    /// Runs the request's probe and builds the result message.
-    pub async fn run(&self, req: &CheckRequest, agent_id: uuid::Uuid) -> CheckResult {
+    /// Runs the request's probe under the agent's own target `policy` and builds the result
+    /// message. A target the policy refuses is answered `target_refused` before any packet.
+    pub async fn run(
+        &self,
+        req: &CheckRequest,
+        agent_id: uuid::Uuid,
+        policy: &Policy,
+    ) -> CheckResult {
         let started_at = Utc::now();
         let start = Instant::now();
-        let policy = Policy::from_strings(&req.allowed_networks);
         // The server's deadline for this check, with a margin so the result still arrives.
         let budget = Duration::from_millis(req.spec.budget_ms() + 500);
-        let outcome = tokio::time::timeout(budget, self.dispatch(req, &policy)).await;
+        let outcome = tokio::time::timeout(budget, self.dispatch(req, policy)).await;
         let (status, error, data) = match outcome {
             Ok(Outcome { data, error: None }) => (ResultStatus::Ok, None, Some(data)),
             Ok(Outcome {
@@ -136,11 +141,11 @@ impl Prober {
             }
             policy
                 .check(ip)
-                .map_err(|r| ProbeError::new("forbidden_target", r.to_string()))?;
+                .map_err(|r| ProbeError::new("target_refused", r.to_string()))?;
             return Ok((ip, None));
         }
         if let Err(msg) = policy.check_host(host) {
-            return Err(ProbeError::new("forbidden_target", msg));
+            return Err(ProbeError::new("target_refused", msg));
         }
         let start = Instant::now();
         let lookup = self
@@ -172,7 +177,7 @@ impl Prober {
         }
         let r = refusal.expect("at least one candidate");
         Err(ProbeError::new(
-            "forbidden_target",
+            "target_refused",
             format!("{host} resolves to {r}"),
         ))
     }

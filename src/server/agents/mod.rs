@@ -232,7 +232,7 @@ pub fn new_token() -> secret_token::Minted {
     secret_token::mint(TOKEN_PREFIX)
 }
 
-fn invalid_token() -> ApiError {
+pub(crate) fn invalid_token() -> ApiError {
     ApiError::unauthorized("invalid_agent_token", "agent token is invalid or revoked")
 }
 

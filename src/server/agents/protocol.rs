@@ -97,6 +97,18 @@ pub async fn register(
         .issue_credentials(agent.id)
         .await
         .map_err(broker_error)?;
+    // A rotation or deletion that committed while the credentials were issued must win: look
+    // at the token again, and if it changed, take the credentials back. (One that commits
+    // after this look ends the broker session itself, after these credentials were set.)
+    let still_valid = super::Entity::find_by_id(agent.id)
+        .one(&state.db)
+        .await?
+        .is_some_and(|now| now.token_id == agent.token_id && now.token_hash == agent.token_hash);
+    if !still_valid {
+        let _ = state.provisioner.end_sessions(agent.id).await;
+        tracing::warn!("token rotated or agent deleted during registration; credentials withdrawn");
+        return Err(super::invalid_token());
+    }
     let public_ip = crate::server::extract::client_ip(&req, &state.settings.http);
     let now = Utc::now();
     let id = agent.id;
@@ -138,6 +150,15 @@ pub async fn register(
                 interval_secs: state.settings.agents.heartbeat_interval_secs,
             },
             protocol_version: PROTOCOL_VERSION,
+            policy: crate::proto::agent::TargetPolicy {
+                allowed_networks: state
+                    .settings
+                    .checks
+                    .allowed_networks
+                    .iter()
+                    .map(|n| n.to_string())
+                    .collect(),
+            },
         }))
 }
 

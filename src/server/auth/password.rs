@@ -95,7 +95,7 @@ pub async fn verify_blocking(slot: HashSlot, password: String, phc: Option<Strin
     tokio::task::spawn_blocking(move || {
         let _slot = slot;
         match phc {
-        Some(phc) => verify(&password, &phc),
+            Some(phc) => verify(&password, &phc),
             None => {
                 verify(&password, dummy_hash());
                 false

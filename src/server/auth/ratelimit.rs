@@ -56,7 +56,10 @@ impl LoginLimiter<'_> {
             }
         };
         let mut retry_after = 0;
-        let (pair_over, ip_over) = (pair > self.max_per_user as i64, per_ip > self.max_per_ip as i64);
+        let (pair_over, ip_over) = (
+            pair > self.max_per_user as i64,
+            per_ip > self.max_per_ip as i64,
+        );
         if pair_over {
             retry_after = pair_ttl;
         }

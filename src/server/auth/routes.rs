@@ -101,8 +101,12 @@ pub async fn login(
         ));
     };
     let user = users::find_by_username(&state.db, &username).await?;
-    let ok = password::verify_blocking(slot, password, user.as_ref().map(|u| u.password_hash.clone()))
-        .await;
+    let ok = password::verify_blocking(
+        slot,
+        password,
+        user.as_ref().map(|u| u.password_hash.clone()),
+    )
+    .await;
     let user = match (ok, user) {
         (true, Some(user)) => user,
         _ => {

@@ -1,6 +1,7 @@
 //! The server's own AMQP session: publishes check requests (with confirms) and consumes the
-//! results queue. amqprs does not recover by itself, so this loop reconnects with backoff;
-//! while it is down, creating a check answers 503.
+//! results queue. amqprs does not recover by itself, so this loop reconnects with a backoff
+//! capped at a second; while it is down, creating a check answers 503. It also tells the
+//! sweeper when results could not be received ([`BrokerLink::receiving`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +19,7 @@ use crate::amqp::{PublishError, Publisher, Watch};
 use crate::config::AmqpSettings;
 
 /// Results handled at the same time (the broker's prefetch window).
-pub const RESULT_PREFETCH: u16 = 1024;
+pub const RESULT_PREFETCH: u16 = 256;
 
 /// One delivery from the results queue, handed to the collector.
 pub struct Delivery {
@@ -33,12 +34,80 @@ pub struct Delivery {
 /// Numbers broker sessions, so deliveries of different sessions are never acked together.
 static SESSIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
-#[derive(Default)]
 pub struct BrokerLink {
     publisher: RwLock<Option<Arc<Publisher>>>,
+    sessions: std::sync::Mutex<SessionTimes>,
+}
+
+/// When the current session began and when the one before it ended.
+struct SessionTimes {
+    up_since: Option<std::time::Instant>,
+    /// When the last session ended; the process start before the first one.
+    lost_at: chrono::DateTime<chrono::Utc>,
+    /// Whether a session was ever lost (the current one is a reconnection).
+    reconnected: bool,
+}
+
+/// Whether results can be received, as the sweeper needs to know it.
+pub enum Receiving {
+    /// No session: results held back by the broker or by agents cannot arrive.
+    No,
+    /// A session, up for `up_for`. The one before ended at `lost_at` (for the first session of
+    /// the process, `lost_at` is its start and `reconnected` is false).
+    Since {
+        up_for: Duration,
+        lost_at: chrono::DateTime<chrono::Utc>,
+        reconnected: bool,
+    },
+}
+
+impl Default for BrokerLink {
+    fn default() -> Self {
+        Self {
+            publisher: RwLock::default(),
+            sessions: std::sync::Mutex::new(SessionTimes {
+                up_since: None,
+                lost_at: chrono::Utc::now(),
+                reconnected: false,
+            }),
+        }
+    }
+}
+
+/// Backoff between reconnection attempts: doubling from 100 ms to at most 1 s, with jitter,
+/// so the session is back within about a second of the broker.
+fn reconnect_wait(attempt: u32) -> Duration {
+    use rand::RngExt;
+    let cap = (100u64 << attempt.min(4)).min(1000);
+    Duration::from_millis(rand::rng().random_range(cap / 2..=cap))
 }
 
 impl BrokerLink {
+    /// Whether results can be received now, and since when.
+    pub fn receiving(&self) -> Receiving {
+        let s = self.sessions.lock().expect("sessions lock");
+        match s.up_since {
+            None => Receiving::No,
+            Some(t) => Receiving::Since {
+                up_for: t.elapsed(),
+                lost_at: s.lost_at,
+                reconnected: s.reconnected,
+            },
+        }
+    }
+
+    fn session_up(&self) {
+        self.sessions.lock().expect("sessions lock").up_since = Some(std::time::Instant::now());
+    }
+
+    fn session_lost(&self) {
+        let mut s = self.sessions.lock().expect("sessions lock");
+        if s.up_since.take().is_some() {
+            s.lost_at = chrono::Utc::now();
+            s.reconnected = true;
+        }
+    }
+
     pub async fn is_connected(&self) -> bool {
         self.publisher.read().await.is_some()
     }
@@ -78,11 +147,12 @@ impl BrokerLink {
                 r = self.session(&settings, &results) => r,
             };
             *self.publisher.write().await = None;
+            self.session_lost();
             crate::server::metrics::dependency_error("broker");
             if started.elapsed() > Duration::from_secs(30) {
                 attempt = 0;
             }
-            let wait = Duration::from_millis((250u64 << attempt.min(5)).min(10_000));
+            let wait = reconnect_wait(attempt);
             attempt += 1;
             tracing::warn!(%reason, retry_in_ms = wait.as_millis() as u64, "broker session lost");
             tokio::select! {
@@ -139,6 +209,7 @@ impl BrokerLink {
             }
         };
         *self.publisher.write().await = Some(Arc::new(publisher));
+        self.session_up();
         let session = SESSIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         tracing::info!("broker session established");
         let watcher = conn.clone();

@@ -241,6 +241,44 @@ impl Management {
         .map(|_| ())
     }
 
+    /// Sets one of `user`'s limits (`max-connections`, `max-channels`).
+    pub async fn put_user_limit(
+        &self,
+        user: &str,
+        limit: &str,
+        value: u32,
+    ) -> Result<(), ManagementError> {
+        self.call(
+            Method::PUT,
+            &format!("user-limits/{}/{}", seg(user), seg(limit)),
+            Some(json!({ "value": value })),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Creates or updates a policy applied to the queues whose names match `pattern`.
+    pub async fn put_queue_policy(
+        &self,
+        vhost: &str,
+        name: &str,
+        pattern: &str,
+        definition: Value,
+    ) -> Result<(), ManagementError> {
+        self.call(
+            Method::PUT,
+            &format!("policies/{}/{}", seg(vhost), seg(name)),
+            Some(json!({
+                "pattern": pattern,
+                "definition": definition,
+                "priority": 10,
+                "apply-to": "queues",
+            })),
+        )
+        .await
+        .map(|_| ())
+    }
+
     pub async fn delete_user(&self, user: &str) -> Result<(), ManagementError> {
         self.call(Method::DELETE, &format!("users/{}", seg(user)), None)
             .await

@@ -5,6 +5,9 @@
 pub mod link;
 pub mod management;
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use rand::distr::{Alphanumeric, SampleString};
 use secrecy::ExposeSecret;
 use serde_json::json;
@@ -21,6 +24,15 @@ pub const RESULTS_EXCHANGE: &str = "netcheck.results";
 pub const RESULTS_QUEUE: &str = "netcheck.results";
 /// Upper bound of requests waiting in one agent's queue; the oldest are dropped beyond it.
 pub const AGENT_QUEUE_MAX_LENGTH: u32 = 10_000;
+/// Results waiting for the server at most; past it the broker refuses publishes (agents keep
+/// their results and retry), so a flood cannot fill the broker's memory.
+pub const RESULTS_QUEUE_MAX_LENGTH: u32 = 200_000;
+/// Bytes of results waiting at most (legitimate results are a few KB).
+pub const RESULTS_QUEUE_MAX_BYTES: u64 = 512 * 1024 * 1024;
+/// Connections one agent's broker user may hold.
+pub const AGENT_MAX_CONNECTIONS: u32 = 2;
+/// Channels one agent's broker user may open (per connection).
+pub const AGENT_MAX_CHANNELS: u32 = 2;
 
 /// Name of an agent's own queue.
 pub fn agent_queue(agent_id: Uuid) -> String {
@@ -38,6 +50,14 @@ pub struct Provisioner {
     vhost: String,
     server_user: String,
     results_queue_type: QueueType,
+    /// One provisioning at a time per agent: a registration and a token rotation both delete
+    /// and re-create the agent's broker user, and interleaved they fail each other.
+    agent_locks: Arc<std::sync::Mutex<HashMap<Uuid, Arc<tokio::sync::Mutex<()>>>>>,
+}
+
+/// Held while one agent's broker user is changed.
+struct AgentLock {
+    _guard: tokio::sync::OwnedMutexGuard<()>,
 }
 
 impl Provisioner {
@@ -60,7 +80,20 @@ impl Provisioner {
                 server_user
             },
             results_queue_type: settings.results_queue_type,
+            agent_locks: Arc::default(),
         })
+    }
+
+    async fn lock_agent(&self, agent_id: Uuid) -> AgentLock {
+        let lock = {
+            let mut locks = self.agent_locks.lock().expect("agent locks");
+            // Forget locks nobody holds or waits for, so the map stays as small as the work.
+            locks.retain(|_, l| Arc::strong_count(l) > 1);
+            locks.entry(agent_id).or_default().clone()
+        };
+        AgentLock {
+            _guard: lock.lock_owned().await,
+        }
     }
 
     pub fn management(&self) -> &Management {
@@ -93,6 +126,20 @@ impl Provisioner {
         self.mgmt
             .bind_queue(v, RESULTS_EXCHANGE, RESULTS_QUEUE, "")
             .await?;
+        // A policy rather than queue arguments: it also bounds a results queue declared by an
+        // older version, which redeclaring with new arguments would refuse.
+        self.mgmt
+            .put_queue_policy(
+                v,
+                "netcheck-results-bounds",
+                &format!("^{}$", regex_escape(RESULTS_QUEUE)),
+                json!({
+                    "max-length": RESULTS_QUEUE_MAX_LENGTH,
+                    "max-length-bytes": RESULTS_QUEUE_MAX_BYTES,
+                    "overflow": "reject-publish",
+                }),
+            )
+            .await?;
         Ok(())
     }
 
@@ -101,6 +148,14 @@ impl Provisioner {
     async fn grant(&self, agent_id: Uuid, password: &str) -> Result<(), ManagementError> {
         let user = agent_user(agent_id);
         self.mgmt.put_user(&user, password).await?;
+        // One session needs one connection with one channel; the spare lets a reconnect
+        // overlap a session the broker has not yet noticed is gone.
+        self.mgmt
+            .put_user_limit(&user, "max-connections", AGENT_MAX_CONNECTIONS)
+            .await?;
+        self.mgmt
+            .put_user_limit(&user, "max-channels", AGENT_MAX_CHANNELS)
+            .await?;
         self.mgmt
             .put_permissions(
                 &self.vhost,
@@ -115,6 +170,7 @@ impl Provisioner {
     /// Creates the agent's user (with a throw-away password: real ones are issued at
     /// registration), its queue bound to the checks exchange, and its permissions.
     pub async fn provision_agent(&self, agent_id: Uuid) -> Result<(), ManagementError> {
+        let _lock = self.lock_agent(agent_id).await;
         let v = &self.vhost;
         let queue = agent_queue(agent_id);
         self.grant(agent_id, &random_password()).await?;
@@ -137,6 +193,7 @@ impl Provisioner {
     /// deleted and re-created: RabbitMQ closes a deleted user's connections at once, whereas
     /// the management API lists new connections only after its statistics interval.
     pub async fn issue_credentials(&self, agent_id: Uuid) -> Result<String, ManagementError> {
+        let _lock = self.lock_agent(agent_id).await;
         let password = random_password();
         self.mgmt.delete_user(&agent_user(agent_id)).await?;
         self.grant(agent_id, &password).await?;
@@ -145,6 +202,7 @@ impl Provisioner {
 
     /// Ends the agent's live broker session without revoking it (token rotation).
     pub async fn end_sessions(&self, agent_id: Uuid) -> Result<(), ManagementError> {
+        let _lock = self.lock_agent(agent_id).await;
         self.mgmt.delete_user(&agent_user(agent_id)).await?;
         self.grant(agent_id, &random_password()).await
     }
@@ -152,6 +210,7 @@ impl Provisioner {
     /// Removes every broker right of the agent: its user (RabbitMQ closes its connections),
     /// any connection still open, then its queue.
     pub async fn revoke_agent(&self, agent_id: Uuid) -> Result<(), ManagementError> {
+        let _lock = self.lock_agent(agent_id).await;
         let user = agent_user(agent_id);
         self.mgmt.delete_user(&user).await?;
         self.mgmt

@@ -161,7 +161,9 @@ impl Hub {
             self.subscribed.store(false, Ordering::Relaxed);
             match outcome {
                 Ok(()) => tracing::warn!("live events subscription ended; streams poll meanwhile"),
-                Err(e) => tracing::debug!(error = %e, "live events subscription unavailable; streams poll meanwhile"),
+                Err(e) => {
+                    tracing::debug!(error = %e, "live events subscription unavailable; streams poll meanwhile")
+                }
             }
             tokio::select! {
                 _ = shutdown.cancelled() => return,

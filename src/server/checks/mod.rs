@@ -65,6 +65,11 @@ pub async fn create(
 ) -> ApiResult<(Uuid, usize, bool)> {
     let policy = state.policy.clone();
     let (target, spec) = validate::spec(&body, &policy)?;
+    // Without a broker session nothing can be asked or answered: say so before choosing
+    // agents (whose heartbeats stop while their own sessions are down).
+    if !state.broker.is_connected().await {
+        return Err(ApiError::unavailable("message broker"));
+    }
 
     let wanted: Option<HashSet<Uuid>> = body
         .agents
@@ -177,13 +182,6 @@ pub async fn create(
             spec,
             expires_at,
             agents: online.iter().map(|(m, _)| m.id).collect(),
-            allowed_networks: state
-                .settings
-                .checks
-                .allowed_networks
-                .iter()
-                .map(|n| n.to_string())
-                .collect(),
         };
         if let Err(err) = publish(state, &request, body.agents.is_none()).await {
             // Nothing was sent: take the check back so no one waits for it.
@@ -454,7 +452,9 @@ pub const SWEEP_BATCH: i64 = 500;
 /// the collector never deadlock; several server instances may sweep at once (a check another
 /// instance or the collector finished meanwhile is left alone).
 pub async fn finish_due(state: &AppState) -> Result<usize, DbErr> {
-    let cutoff = Utc::now();
+    let Some(cutoff) = sweep_cutoff(state) else {
+        return Ok(0);
+    };
     let backend = state.db.get_database_backend();
     let due: Vec<Uuid> = state
         .db
@@ -501,6 +501,29 @@ pub async fn finish_due(state: &AppState) -> Result<usize, DbErr> {
     state.metrics.checks_finished.inc_by(ids.len() as u64);
     events::publish(state, timed_out, &ids).await;
     Ok(ids.len())
+}
+
+/// How long a new broker session drains the results queue before anything is timed out.
+const DRAIN_MS: u64 = 2_000;
+
+/// Checks due before this instant may be finished with `timeout` for missing answers; `None`
+/// while results cannot be received. After a broker outage, answers agents held back arrive
+/// once they reconnect, so checks due since the outage began wait `checks.outage_grace_ms`
+/// more; checks due before it had their chance.
+fn sweep_cutoff(state: &AppState) -> Option<chrono::DateTime<Utc>> {
+    use crate::server::broker::link::Receiving;
+    match state.broker.receiving() {
+        Receiving::No => None,
+        Receiving::Since { up_for, .. } if up_for < Duration::from_millis(DRAIN_MS) => None,
+        Receiving::Since {
+            up_for,
+            lost_at,
+            reconnected: true,
+        } if up_for < Duration::from_millis(state.settings.checks.outage_grace_ms) => {
+            Some(lost_at.min(Utc::now()))
+        }
+        Receiving::Since { .. } => Some(Utc::now()),
+    }
 }
 
 /// Runs [`finish_due`] twice a second (and again at once while it finds a full batch) until

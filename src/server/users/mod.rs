@@ -184,7 +184,15 @@ pub async fn bootstrap_admin(
         Some(p) => (p.to_string(), false),
         None => (password::generate(), true),
     };
-    match create(db, &password::HashGate::new(1), username, &password, Role::Admin).await {
+    match create(
+        db,
+        &password::HashGate::new(1),
+        username,
+        &password,
+        Role::Admin,
+    )
+    .await
+    {
         Ok(_) => Ok(generated.then_some(password)),
         // Another server instance bootstrapped at the same moment.
         Err(e) if e.code() == "username_taken" => Ok(None),

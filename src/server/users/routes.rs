@@ -70,7 +70,14 @@ pub async fn create(
     body: Json<CreateUser>,
 ) -> ApiResult<HttpResponse> {
     let body = body.0;
-    let user = super::create(&state.db, &state.hash_gate, &body.username, &body.password, body.role).await?;
+    let user = super::create(
+        &state.db,
+        &state.hash_gate,
+        &body.username,
+        &body.password,
+        body.role,
+    )
+    .await?;
     tracing::info!(user_id = %user.id, role = user.role.as_str(), "user created");
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/api/v1/users/{}", user.id)))

@@ -1,0 +1,783 @@
+//! Abuse and misuse, tried the way an attacker or an unlucky operator would: login bursts and
+//! lockouts, API keys, live-stream exhaustion, broker floods, forged check requests, weak
+//! settings and missing security headers.
+
+use std::time::Duration;
+
+use amqprs::channel::{BasicPublishArguments, ConfirmSelectArguments};
+use amqprs::BasicProperties;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::amqp;
+use crate::checks::rig_with;
+use crate::helpers::*;
+use crate::netns::NetNs;
+
+/// Resident memory of this process (the server runs in it), in bytes.
+fn rss() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .unwrap()
+        .trim()
+        .trim_end_matches(" kB")
+        .trim()
+        .parse()
+        .unwrap();
+    kb * 1024
+}
+
+/// A login from `address` (behind the trusted proxy 127.0.0.1).
+async fn login_from(app: &TestApp, address: &str, user: &str, password: &str) -> reqwest::Response {
+    new_client()
+        .post(app.url("/api/v1/auth/login"))
+        .header("x-forwarded-for", address)
+        .json(&json!({ "username": user, "password": password }))
+        .send()
+        .await
+        .unwrap()
+}
+
+fn behind_proxy(s: &mut netcheck::config::Settings) {
+    s.http.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+}
+
+#[tokio::test]
+async fn a_login_burst_is_counted_before_hashing_and_memory_stays_bounded() {
+    let app = spawn_app().await;
+    // Warm up: one hash, so the allocator's first arena is counted before the burst.
+    assert_eq!(
+        app.login_with(&new_client(), ADMIN_USER, ADMIN_PASSWORD)
+            .await
+            .0,
+        StatusCode::OK
+    );
+    let before = rss();
+    let logins = (0..64).map(|_| {
+        let (client, url) = (new_client(), app.url("/api/v1/auth/login"));
+        async move {
+            client
+                .post(url)
+                .json(&json!({ "username": ADMIN_USER, "password": "wrong-password" }))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    });
+    let statuses = futures_util::future::join_all(logins).await;
+    let growth = rss().saturating_sub(before);
+    let verified = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::UNAUTHORIZED)
+        .count();
+    let refused = statuses
+        .iter()
+        .filter(|s| {
+            matches!(
+                **s,
+                StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
+            )
+        })
+        .count();
+    assert_eq!(verified + refused, 64, "{statuses:?}");
+    assert!(
+        verified <= app.settings.auth.login_max_failures_per_user as usize,
+        "at most the limit was verified: {verified}"
+    );
+    assert!(growth < 100 << 20, "memory grew by {} MiB", growth >> 20);
+    eprintln!(
+        "login burst: {verified} verified, {refused} refused, RSS +{} MiB",
+        growth >> 20
+    );
+}
+
+#[tokio::test]
+async fn failures_from_other_addresses_never_lock_out_the_owner() {
+    let app = spawn_app_with(behind_proxy).await;
+    let limit = app.settings.auth.login_max_failures_per_user;
+    for _ in 0..limit {
+        let resp = login_from(&app, "203.0.113.5", ADMIN_USER, "guess").await;
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    }
+    // The attacker is stopped, also when it writes a fake address to the left of the header.
+    let resp = login_from(
+        &app,
+        "198.51.100.1, 203.0.113.5",
+        ADMIN_USER,
+        ADMIN_PASSWORD,
+    )
+    .await;
+    let (code, _) = error_code(resp, StatusCode::TOO_MANY_REQUESTS).await;
+    assert_eq!(code, "rate_limited");
+    // The owner, from an address of their own, is not.
+    let resp = login_from(&app, "198.51.100.1", ADMIN_USER, ADMIN_PASSWORD).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    // And a right password starts the pair's count over.
+    for _ in 0..limit - 1 {
+        login_from(&app, "198.51.100.1", ADMIN_USER, "typo").await;
+    }
+    assert_eq!(
+        login_from(&app, "198.51.100.1", ADMIN_USER, ADMIN_PASSWORD)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        login_from(&app, "198.51.100.1", ADMIN_USER, "typo")
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn hashing_beyond_capacity_answers_503_at_once() {
+    let app = spawn_app_with(|s| {
+        behind_proxy(s);
+        s.auth.max_concurrent_hashes = 1;
+    })
+    .await;
+    // Different users from different addresses: no limiter stands in the way.
+    let logins = (0..16).map(|i| {
+        let app = &app;
+        async move {
+            let resp = login_from(app, &format!("192.0.2.{}", i + 1), &format!("u{i}"), "x").await;
+            let retry = resp.headers().get("retry-after").cloned();
+            let status = resp.status();
+            let body: Value = resp.json().await.unwrap();
+            (status, retry, body)
+        }
+    });
+    let answers = futures_util::future::join_all(logins).await;
+    let busy: Vec<_> = answers
+        .iter()
+        .filter(|(s, _, _)| *s == StatusCode::SERVICE_UNAVAILABLE)
+        .collect();
+    assert!(!busy.is_empty(), "some logins found no hashing slot");
+    for (_, retry, body) in &busy {
+        assert_eq!(body["error"]["code"], "busy", "{body}");
+        assert!(retry.is_some());
+    }
+    assert!(answers
+        .iter()
+        .any(|(s, _, _)| *s == StatusCode::UNAUTHORIZED));
+    assert!(answers.iter().all(|(s, _, _)| matches!(
+        *s,
+        StatusCode::UNAUTHORIZED | StatusCode::SERVICE_UNAVAILABLE
+    )));
+}
+
+#[tokio::test]
+async fn logins_fail_closed_when_redis_is_unreachable() {
+    let app = spawn_app_with(|s| s.redis.url = "redis://127.0.0.1:1".into()).await;
+    let (status, body) = app
+        .login_with(&new_client(), ADMIN_USER, ADMIN_PASSWORD)
+        .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["error"]["code"], "dependency_unavailable");
+}
+
+async fn create_key(app: &TestApp, credential: &str, body: Value) -> reqwest::Response {
+    app.client
+        .post(app.url("/api/v1/auth/api-keys"))
+        .bearer_auth(credential)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn me_status(app: &TestApp, credential: &str) -> StatusCode {
+    app.client
+        .get(app.url("/api/v1/auth/me"))
+        .bearer_auth(credential)
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+#[tokio::test]
+async fn api_keys_cannot_mint_keys_expire_and_end_with_a_password_change() {
+    let app = spawn_app().await;
+    let token = app.user_token("scripter").await;
+    let resp = create_key(&app, &token, json!({"name": "cron"})).await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let key: Value = resp.json().await.unwrap();
+    let secret = key["key"].as_str().unwrap().to_string();
+    let expires: chrono::DateTime<chrono::Utc> =
+        key["expires_at"].as_str().unwrap().parse().unwrap();
+    let days = (expires - chrono::Utc::now()).num_hours() as f64 / 24.0;
+    assert!((89.9..=90.0).contains(&days), "90 days by default: {days}");
+    assert_eq!(me_status(&app, &secret).await, StatusCode::OK);
+
+    let resp = create_key(&app, &secret, json!({"name": "child"})).await;
+    let (code, _) = error_code(resp, StatusCode::FORBIDDEN).await;
+    assert_eq!(code, "api_key_cannot_mint");
+
+    let resp = create_key(
+        &app,
+        &token,
+        json!({"name": "long", "expires_in_days": 400}),
+    )
+    .await;
+    let (_, body) = error_code(resp, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(body["error"]["details"]["field"], "expires_in_days");
+    let far = (chrono::Utc::now() + chrono::Duration::days(400)).to_rfc3339();
+    let resp = create_key(&app, &token, json!({"name": "long", "expires_at": far})).await;
+    let (_, body) = error_code(resp, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(body["error"]["details"]["field"], "expires_at");
+    let resp = create_key(
+        &app,
+        &token,
+        json!({"name": "year", "expires_in_days": 365}),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+
+    // The admin changes the user's password: every key of theirs stops working.
+    let admin = app.admin_token().await;
+    let me: Value = app.get_json(&token, "/api/v1/auth/me").await;
+    let resp = app
+        .client
+        .patch(app.url(&format!("/api/v1/users/{}", me["id"].as_str().unwrap())))
+        .bearer_auth(&admin)
+        .json(&json!({"password": "a-new-password-1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(me_status(&app, &secret).await, StatusCode::UNAUTHORIZED);
+    let keys = app
+        .get_json(
+            &admin,
+            &format!("/api/v1/users/{}/api-keys", me["id"].as_str().unwrap()),
+        )
+        .await;
+    assert_eq!(keys, json!([]));
+}
+
+#[tokio::test]
+async fn admins_list_and_revoke_any_users_api_keys() {
+    let app = spawn_app().await;
+    let token = app.user_token("owner").await;
+    let key: Value = create_key(&app, &token, json!({"name": "ci"}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let secret = key["key"].as_str().unwrap();
+    let user_id = app.get_json(&token, "/api/v1/auth/me").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let admin = app.admin_token().await;
+    let path = format!("/api/v1/users/{user_id}/api-keys");
+    let keys = app.get_json(&admin, &path).await;
+    assert_eq!(keys[0]["id"], key["id"]);
+    assert!(keys[0].get("key").is_none(), "the secret is never listed");
+    // Not for anyone else.
+    let other = app.user_token("nosy").await;
+    let resp = app
+        .client
+        .get(app.url(&path))
+        .bearer_auth(&other)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    let revoke = |credential: String| {
+        let url = app.url(&format!("{path}/{}", key["id"].as_str().unwrap()));
+        let client = app.client.clone();
+        async move {
+            client
+                .delete(url)
+                .bearer_auth(credential)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(revoke(other).await, StatusCode::FORBIDDEN);
+    assert_eq!(revoke(admin.clone()).await, StatusCode::NO_CONTENT);
+    assert_eq!(revoke(admin).await, StatusCode::NOT_FOUND);
+    assert_eq!(me_status(&app, secret).await, StatusCode::UNAUTHORIZED);
+}
+
+fn assert_security_headers(resp: &reqwest::Response, what: &str) {
+    let h = |name: &str| {
+        resp.headers()
+            .get(name)
+            .unwrap_or_else(|| panic!("{what}: no {name}"))
+            .to_str()
+            .unwrap()
+            .to_string()
+    };
+    let csp = h("content-security-policy");
+    assert!(csp.contains("default-src 'self'"), "{what}: {csp}");
+    assert!(csp.contains("frame-ancestors 'none'"), "{what}: {csp}");
+    assert_eq!(h("x-content-type-options"), "nosniff", "{what}");
+    assert_eq!(h("referrer-policy"), "no-referrer", "{what}");
+}
+
+#[tokio::test]
+async fn every_response_carries_the_security_headers() {
+    let app = spawn_app().await;
+    for (path, status) in [
+        ("/", None),
+        ("/lookup/8.8.8.8", None),
+        ("/healthz", Some(StatusCode::OK)),
+        ("/api/v1/auth/me", Some(StatusCode::UNAUTHORIZED)),
+        ("/api/v1/nowhere", Some(StatusCode::NOT_FOUND)),
+        ("/api/openapi.json", Some(StatusCode::OK)),
+    ] {
+        let resp = app.client.get(app.url(path)).send().await.unwrap();
+        if let Some(s) = status {
+            assert_eq!(resp.status(), s, "{path}");
+        }
+        assert_security_headers(&resp, path);
+        assert!(resp.headers().get("strict-transport-security").is_none());
+    }
+    // A UI route whose last segment has a dot is the app, not a missing file.
+    let resp = app
+        .client
+        .get(app.url("/lookup/8.8.8.8"))
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(resp.status(), StatusCode::NOT_FOUND);
+    let resp = app
+        .client
+        .get(app.url("/assets/missing.js"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+
+    let https =
+        spawn_app_with(|s| s.server.public_url = Some("https://netcheck.example".into())).await;
+    let resp = https
+        .client
+        .get(https.url("/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp
+        .headers()
+        .get("strict-transport-security")
+        .is_some_and(|v| v.to_str().unwrap().contains("max-age=")));
+}
+
+#[tokio::test]
+async fn a_short_jwt_secret_is_refused_before_any_connection() {
+    let err = netcheck::config::Settings::load_from(
+        None,
+        [(
+            "NETCHECK__AUTH__JWT_SECRET".to_string(),
+            "too-short".to_string(),
+        )],
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("auth.jwt_secret"), "{err}");
+    // The binary, with a database that is not there: the secret is what it complains about.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_netcheck"))
+        .arg("server")
+        .env("NETCHECK__AUTH__JWT_SECRET", "too-short")
+        .env(
+            "NETCHECK__DATABASE__URL",
+            "postgres://nobody@127.0.0.1:1/none",
+        )
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("auth.jwt_secret") && stderr.contains("32 bytes"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("127.0.0.1:1"),
+        "no connection was tried: {stderr}"
+    );
+    let err = netcheck::config::Settings::load_from(
+        None,
+        [(
+            "NETCHECK__HTTP__TRUST_FORWARDED_FOR".to_string(),
+            "true".to_string(),
+        )],
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("http.trusted_proxies"), "{err}");
+}
+
+/// Opens the live stream of check `id`; the response (headers read).
+async fn open_stream(app: &TestApp, token: &str, id: &str) -> reqwest::Response {
+    new_client()
+        .get(app.url(&format!("/api/v1/checks/{id}/events")))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn one_redis_subscription_feeds_every_stream_and_a_user_holds_at_most_20() {
+    // An agent that registers but never consumes: the check stays in progress until its
+    // deadline, and every stream then gets `finished` through the one subscription.
+    let app = spawn_app_with(|s| {
+        s.checks.allowed_networks = vec!["127.0.0.0/8".parse().unwrap()];
+        s.checks.grace_ms = 6000;
+    })
+    .await;
+    let (agent, agent_token) = app.create_agent("silent").await;
+    assert_eq!(app.register(&agent_token).await.status(), StatusCode::OK);
+    let token = app.admin_token().await;
+    let resp = app
+        .client
+        .post(app.url("/api/v1/checks"))
+        .bearer_auth(&token)
+        .json(
+            &json!({"type": "tcp", "target": "127.0.0.1", "options": {"port": 9, "timeout_ms": 500},
+                      "agents": [agent["id"]]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::ACCEPTED);
+    let id = resp.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let mut streams = Vec::new();
+    for _ in 0..20 {
+        let resp = open_stream(&app, &token, &id).await;
+        assert_eq!(resp.status(), StatusCode::OK);
+        streams.push(resp);
+    }
+    let resp = open_stream(&app, &token, &id).await;
+    assert!(resp.headers().get("retry-after").is_some());
+    let (code, _) = error_code(resp, StatusCode::TOO_MANY_REQUESTS).await;
+    assert_eq!(code, "too_many_streams");
+    // Another user is not affected.
+    let other = app.user_token("watcher").await;
+    let resp = app
+        .client
+        .get(app.url("/api/v1/checks"))
+        .bearer_auth(&other)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+
+    // No Redis subscription of its own per stream on the check's channel.
+    let channel = format!("{}:check-events:{id}", app.settings.redis.key_prefix);
+    let out = std::process::Command::new("redis-cli")
+        .args(["PUBSUB", "NUMSUB", &channel])
+        .output()
+        .unwrap();
+    let numsub = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(numsub.lines().nth(1).map(str::trim), Some("0"), "{numsub}");
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("netcheck_live_streams 20"), "{metrics}");
+    assert!(
+        metrics.contains("netcheck_live_events_subscribed 1"),
+        "{metrics}"
+    );
+
+    // Every stream gets the result and `finished` when the deadline passes.
+    let reads = streams.into_iter().map(|mut resp| async move {
+        let mut decoder = netcheck::client::sse::Decoder::default();
+        let mut names = Vec::new();
+        while let Some(chunk) = resp.chunk().await.unwrap() {
+            for e in decoder.push(&chunk) {
+                names.push(e.name.clone());
+                if e.name == "finished" {
+                    return names;
+                }
+            }
+        }
+        names
+    });
+    let all = tokio::time::timeout(
+        Duration::from_secs(30),
+        futures_util::future::join_all(reads),
+    )
+    .await
+    .expect("every stream finished");
+    for names in all {
+        assert_eq!(names, ["result", "finished"]);
+    }
+    // The slots are free again.
+    eventually("slots freed", Duration::from_secs(5), || async {
+        let resp = open_stream(&app, &token, &id).await;
+        (resp.status() == StatusCode::OK).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_broker_bounds_the_results_queue_and_agent_users() {
+    let app = spawn_app().await;
+    let (_, token) = app.create_agent("bounded").await;
+    let reg: Value = app.register(&token).await.json().await.unwrap();
+    let user = reg["amqp"]["username"].as_str().unwrap();
+    let vhost = &app.settings.amqp.vhost;
+    let policies = broker_api(&format!("policies/{vhost}")).await.unwrap();
+    let bounds = policies
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "netcheck-results-bounds")
+        .expect("results queue policy");
+    assert_eq!(bounds["definition"]["overflow"], "reject-publish");
+    assert!(bounds["definition"]["max-length"].as_u64().unwrap() > 0);
+    let limits = broker_api(&format!("user-limits/{user}")).await.unwrap();
+    assert!(
+        limits[0]["value"]["max-connections"].as_u64().unwrap() <= 2,
+        "{limits}"
+    );
+    assert!(
+        limits[0]["value"]["max-channels"].as_u64().unwrap() <= 2,
+        "{limits}"
+    );
+
+    // A third connection with the agent's credentials is refused.
+    let (c1, _) = amqp::connect_as(&reg).await.unwrap();
+    let (c2, _) = amqp::connect_as(&reg).await.unwrap();
+    assert!(amqp::connect_as(&reg).await.is_err(), "max-connections");
+    // A message over 1 MiB (indeed over 256 KiB) is refused by the broker itself.
+    let (ch, closes) = amqp::channel(&c1).await;
+    let mut props = BasicProperties::default();
+    ch.basic_publish(
+        props.with_user_id(user).finish(),
+        vec![b'x'; 2 << 20],
+        BasicPublishArguments::new("netcheck.results", ""),
+    )
+    .await
+    .ok();
+    let reason = eventually(
+        "oversized message refused",
+        Duration::from_secs(10),
+        || async { closes.lock().unwrap().first().cloned() },
+    )
+    .await;
+    assert!(
+        reason.contains("size") || reason.contains("PRECONDITION"),
+        "{reason}"
+    );
+    c1.close().await.ok();
+    c2.close().await.ok();
+}
+
+/// Messages the junk flood publishes (half of them 250 KiB).
+const FLOOD: u32 = 3000;
+
+#[tokio::test]
+async fn a_flood_of_junk_results_leaves_server_memory_bounded_and_checks_working() {
+    let rig = rig_with(&[], |_| {}).await;
+    let (_, token) = rig.app.create_agent("flooder").await;
+    let reg: Value = rig.app.register(&token).await.json().await.unwrap();
+    let user = reg["amqp"]["username"].as_str().unwrap().to_string();
+    let (conn, _) = amqp::connect_as(&reg).await.unwrap();
+    let (ch, _) = amqp::channel(&conn).await;
+    ch.confirm_select(ConfirmSelectArguments::default())
+        .await
+        .unwrap();
+    let m = &rig.app.state.metrics;
+    let dropped = || m.dropped("malformed") + m.dropped("too_large");
+    let before = rss();
+    // Just under the broker's 256 KiB limit, as large as junk can get to the server.
+    let junk = vec![b'{'; 250 * 1024];
+    let start = std::time::Instant::now();
+    for i in 0..FLOOD {
+        // The publisher lives in this process too: keep its own send buffer small (a backlog
+        // of 512 on the broker still keeps the server's prefetch window full), so the figure
+        // is the server's.
+        if i % 64 == 0 {
+            eventually("the server keeps up", Duration::from_secs(30), || async {
+                (dropped() + 512 >= i as u64).then_some(())
+            })
+            .await;
+        }
+        let mut props = BasicProperties::default();
+        let body = if i % 2 == 0 {
+            junk.clone()
+        } else {
+            format!("{{\"n\":{i}}}").into_bytes()
+        };
+        if ch
+            .basic_publish(
+                props.with_user_id(&user).finish(),
+                body,
+                BasicPublishArguments::new("netcheck.results", ""),
+            )
+            .await
+            .is_err()
+        {
+            break;
+        }
+    }
+    eventually("the flood is drained", Duration::from_secs(60), || async {
+        (dropped() >= FLOOD as u64).then_some(())
+    })
+    .await;
+    let growth = rss().saturating_sub(before);
+    eprintln!(
+        "junk flood: {FLOOD} messages ({} of 250 KiB) drained in {:?}, server RSS +{} MiB",
+        FLOOD / 2,
+        start.elapsed(),
+        growth >> 20
+    );
+    // At most the prefetch window (256) of 256 KiB messages is ever held: 64 MiB.
+    assert!(growth < 100 << 20, "memory grew by {} MiB", growth >> 20);
+    conn.close().await.ok();
+    // Everything else still works.
+    let open = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = open.local_addr().unwrap().port();
+    let (check, _) = rig
+        .run(json!({"type": "tcp", "target": "127.0.0.1", "options": {"port": port}, "agents": [rig.agent_id]}))
+        .await;
+    assert_eq!(check["results"][0]["status"], "ok", "{check}");
+}
+
+#[tokio::test]
+async fn a_forged_check_request_cannot_widen_the_agents_policy() {
+    let rig = rig_with(&[], |s| {
+        // Loopback only: the namespaces' network is refused.
+        s.checks.allowed_networks = vec!["127.0.0.0/8".parse().unwrap()];
+    })
+    .await;
+    let ns = NetNs::new();
+    ns.nft("table inet t {\n counter probes {}\n chain filter_in {\n  type filter hook input priority 0;\n  tcp dport 80 counter name probes\n }\n}\n");
+    // The API refuses the target.
+    let resp = rig
+        .create(json!({"type": "tcp", "target": ns.addr, "options": {"port": 80}}))
+        .await;
+    let (code, _) = error_code(resp, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(code, "forbidden_target");
+    // A request forged on the broker with the policy widened in the message: answered
+    // target_refused, and no packet reaches the host.
+    let check_id = uuid::Uuid::now_v7();
+    let forged = json!({
+        "protocol_version": 1, "check_id": check_id, "target": ns.addr, "type": "tcp",
+        "options": {"port": 80, "timeout_ms": 1000},
+        "expires_at": (chrono::Utc::now() + chrono::Duration::seconds(30)).to_rfc3339(),
+        "agents": [rig.agent_id], "allowed_networks": ["0.0.0.0/0", "10.0.0.0/8"],
+    });
+    sqlx_insert_check(&rig, check_id).await;
+    let (conn, _) = amqp::connect_server(&rig.app.settings).await;
+    let (ch, _) = amqp::channel(&conn).await;
+    ch.basic_publish(
+        BasicProperties::default(),
+        serde_json::to_vec(&forged).unwrap(),
+        BasicPublishArguments::new(
+            "",
+            &format!("netcheck.agent.{}", rig.agent_id.replace('-', "")),
+        ),
+    )
+    .await
+    .unwrap();
+    let result = eventually("the agent's answer", Duration::from_secs(20), || async {
+        let check = rig.app.check(&rig.token, &check_id.to_string()).await;
+        let r = check["results"][0].clone();
+        (r["status"] != "pending" && !r.is_null()).then_some(r)
+    })
+    .await;
+    assert_eq!(result["status"], "failed", "{result}");
+    assert_eq!(result["error"]["code"], "target_refused", "{result}");
+    let out = ns
+        .command("nft")
+        .args(["list", "counter", "inet", "t", "probes"])
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        listing.contains("packets 0"),
+        "no packet was sent: {listing}"
+    );
+    conn.close().await.ok();
+}
+
+/// Stores a check (and its pending result) the way the API would, for a request published by
+/// hand, so the agent's answer has somewhere to land.
+async fn sqlx_insert_check(rig: &crate::checks::Rig, check_id: uuid::Uuid) {
+    use sea_orm::{ConnectionTrait, Statement};
+    let db = &rig.app.state.db;
+    let admin = rig.app.get_json(&rig.token, "/api/v1/auth/me").await;
+    let backend = db.get_database_backend();
+    db.execute_raw(Statement::from_sql_and_values(
+        backend,
+        "INSERT INTO checks (id, user_id, type, target, options, status, created_at, deadline_at, pending) \
+         VALUES ($1, $2, 'tcp', 'forged', '{\"port\": 80}', 'in_progress', now(), now() + interval '30 seconds', 1)",
+        [check_id.into(), uuid::Uuid::parse_str(admin["id"].as_str().unwrap()).unwrap().into()],
+    ))
+    .await
+    .unwrap();
+    db.execute_raw(Statement::from_sql_and_values(
+        backend,
+        "INSERT INTO check_results (check_id, agent_id, agent_name, status) VALUES ($1, $2, 'probe-1', 'pending')",
+        [check_id.into(), uuid::Uuid::parse_str(&rig.agent_id).unwrap().into()],
+    ))
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn a_registration_racing_a_rotation_never_keeps_working_credentials() {
+    let app = spawn_app().await;
+    let (agent, first) = app.create_agent("racer").await;
+    let id = agent["id"].as_str().unwrap().to_string();
+    let admin = app.admin_token().await;
+    let mut token = first;
+    for round in 0..5 {
+        let rotate = async {
+            tokio::time::sleep(Duration::from_millis(round * 3)).await;
+            let resp = app
+                .client
+                .post(app.url(&format!("/api/v1/agents/{id}/token")))
+                .bearer_auth(&admin)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), StatusCode::OK);
+            resp.json::<Value>().await.unwrap()["token"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        };
+        let (reg, next) = tokio::join!(app.register(&token), rotate);
+        if reg.status() == StatusCode::OK {
+            let reg: Value = reg.json().await.unwrap();
+            // Whatever the interleaving, the old token's credentials do not work once both
+            // requests have answered.
+            assert!(
+                amqp::connect_as(&reg).await.is_err(),
+                "round {round}: old token kept access"
+            );
+        } else {
+            // Refused: the token was rotated, or the two provisionings collided on the broker.
+            assert!(
+                matches!(
+                    reg.status(),
+                    StatusCode::UNAUTHORIZED | StatusCode::SERVICE_UNAVAILABLE
+                ),
+                "{}",
+                reg.status()
+            );
+        }
+        token = next;
+    }
+}
