@@ -8,6 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ./scripts/services.sh
-./scripts/build-ui.sh
+# The UI is built with the API types committed beside it (CI checks they match the server), so
+# the crate is compiled once, in release mode.
+./scripts/build-ui.sh --committed-types
 cargo build --release --locked
 exec ./target/release/netcheck server --local-agent local "$@"

@@ -476,7 +476,10 @@ mod tests {
             None,
             env(&[
                 ("NETCHECK__DATABASE__URL", "postgres://u:hunter2@db/x"),
-                ("NETCHECK__AUTH__JWT_SECRET", "s3cr3t-signing-key"),
+                (
+                    "NETCHECK__AUTH__JWT_SECRET",
+                    "s3cr3t-signing-key-long-enough-for-hs256",
+                ),
             ]),
         )
         .unwrap();

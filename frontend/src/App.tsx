@@ -9,6 +9,7 @@ import { HistoryPage } from "./pages/HistoryPage";
 import { LookupPage } from "./pages/LookupPage";
 import { AgentsPage } from "./pages/AgentsPage";
 import { UsersPage } from "./pages/UsersPage";
+import { ApiKeysPage } from "./pages/ApiKeysPage";
 
 export function App() {
   const session = useSession();
@@ -42,6 +43,7 @@ export function App() {
           <NavLink to="/lookup">Lookup</NavLink>
           {admin && <NavLink to="/admin/agents">Agents</NavLink>}
           {admin && <NavLink to="/admin/users">Users</NavLink>}
+          <NavLink to="/settings/api-keys">API keys</NavLink>
         </nav>
         <span className="who">
           {session.user.username}
@@ -57,6 +59,7 @@ export function App() {
           <Route path="/lookup/:host" element={<LookupPage />} />
           {admin && <Route path="/admin/agents" element={<AgentsPage />} />}
           {admin && <Route path="/admin/users" element={<UsersPage />} />}
+          <Route path="/settings/api-keys" element={<ApiKeysPage />} />
           <Route path="/login" element={<Navigate to="/" replace />} />
           <Route path="*" element={<p className="empty">Nothing here. <NavLink to="/">Run a check</NavLink>.</p>} />
         </Routes>

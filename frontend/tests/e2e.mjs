@@ -225,6 +225,24 @@ await test("users page", async () => {
   await shot("14-users");
 });
 
+await test("API keys: made once, listed, and revoked by an administrator", async () => {
+  await nav("API keys");
+  await page.fill("input[name=key-name]", "e2e-script");
+  await page.click("text=Create key");
+  const secret = (await page.getByTestId("new-api-key").textContent()).trim();
+  assert(/^nck_/.test(secret), `key shown once: ${secret}`);
+  const asKey = () => fetch(`${base}/api/v1/auth/me`, { headers: { authorization: `Bearer ${secret}` } });
+  assert((await asKey()).ok, "the new key works");
+  await page.locator("tr[data-key=e2e-script]").waitFor();
+  await shot("14b-api-keys");
+  await nav("Users");
+  await page.locator("tr[data-user=admin] button", { hasText: "API keys" }).click();
+  await page.locator("li[data-key=e2e-script] button", { hasText: "Revoke" }).click();
+  await page.getByText("admin has no API keys.").waitFor();
+  await shot("14c-user-keys-revoked");
+  assert((await asKey()).status === 401, "the revoked key no longer works");
+});
+
 await test("delete an agent and see it go away", async () => {
   await nav("Agents");
   await page.locator("tr[data-agent=e2e-probe] button", { hasText: "Delete" }).click();

@@ -33,11 +33,12 @@ async fn readyz_is_503_when_redis_is_unreachable() {
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["checks"]["database"], "ok");
     assert_ne!(body["checks"]["redis"], "ok");
-    // Logins keep working without Redis (the limiter fails open).
+    // Logins are refused without Redis: the limiter fails closed (nothing would bound
+    // password guessing otherwise).
     let (status, _) = app
         .login_with(&new_client(), ADMIN_USER, ADMIN_PASSWORD)
         .await;
-    assert_eq!(status, StatusCode::OK);
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
 }
 
 #[tokio::test]

@@ -541,16 +541,31 @@ async fn an_oversized_result_is_dropped_and_counted() {
     let (_, token) = app.create_agent("big").await;
     let reg: Value = app.register(&token).await.json().await.unwrap();
     let (conn, _) = amqp::connect_as(&reg).await.unwrap();
+    let user = reg["amqp"]["username"].as_str().unwrap();
+    // Over the broker's limit (256 KiB): refused by RabbitMQ, the server never sees it.
+    let (refused, closes) = amqp::channel(&conn).await;
+    let mut props = BasicProperties::default();
+    refused
+        .basic_publish(
+            props.with_user_id(user).finish(),
+            vec![b'x'; 2 * 1024 * 1024],
+            BasicPublishArguments::new("netcheck.results", ""),
+        )
+        .await
+        .ok();
+    eventually("the broker refuses it", Duration::from_secs(10), || async {
+        closes.lock().unwrap().first().cloned()
+    })
+    .await;
+    // Under the broker's limit but over the server's own (128 KiB): dropped unparsed.
     let (ch, _) = amqp::channel(&conn).await;
     ch.confirm_select(ConfirmSelectArguments::default())
         .await
         .unwrap();
     let mut props = BasicProperties::default();
-    let huge = vec![b'x'; 2 * 1024 * 1024];
+    let huge = vec![b'x'; 200 * 1024];
     ch.basic_publish(
-        props
-            .with_user_id(reg["amqp"]["username"].as_str().unwrap())
-            .finish(),
+        props.with_user_id(user).finish(),
         huge,
         BasicPublishArguments::new("netcheck.results", ""),
     )

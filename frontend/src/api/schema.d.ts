@@ -277,6 +277,38 @@ export interface paths {
         patch: operations["update_user"];
         trace?: never;
     };
+    "/api/v1/users/{id}/api-keys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["list_user_api_keys"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/users/{id}/api-keys/{key_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        delete: operations["revoke_user_api_key"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/healthz": {
         parameters: {
             query?: never;
@@ -451,9 +483,14 @@ export interface components {
         CreateApiKey: {
             /**
              * Format: date-time
-             * @description Optional expiry.
+             * @description Or an exact expiry, at most 365 days ahead (instead of `expires_in_days`).
              */
             expires_at?: string | null;
+            /**
+             * Format: int64
+             * @description Lifetime in days, 1-365 (default 90).
+             */
+            expires_in_days?: number | null;
             name: string;
         };
         CreateCheck: {
@@ -705,7 +742,7 @@ export interface components {
             sent: number;
         };
         ProbeError: {
-            /** @description Stable code: `timeout`, `refused`, `unreachable`, `dns`, `forbidden_target`, `tls`, … */
+            /** @description Stable code: `timeout`, `refused`, `unreachable`, `dns`, `target_refused`, `tls`, … */
             code: string;
             message: string;
         };
@@ -727,6 +764,11 @@ export interface components {
             agent_id: string;
             amqp: components["schemas"]["AmqpCredentials"];
             heartbeat: components["schemas"]["HeartbeatConfig"];
+            /**
+             * @description The target policy the agent enforces. It arrives here, over HTTPS from the server, and
+             *     never in a check message. (Older servers send none: then only public targets.)
+             */
+            policy?: components["schemas"]["TargetPolicy"];
             /** Format: int32 */
             protocol_version: number;
         };
@@ -749,6 +791,11 @@ export interface components {
             mdev: number;
             /** Format: double */
             min: number;
+        };
+        /** @description What an agent may send packets to beyond the public internet. */
+        TargetPolicy: {
+            /** @description Networks (CIDR) allowed although the default policy refuses them (private ranges, …). */
+            allowed_networks: string[];
         };
         TcpOptions: {
             /** Format: int32 */
@@ -1134,6 +1181,15 @@ export interface operations {
                     "application/json": components["schemas"]["CreatedApiKey"];
                 };
             };
+            /** @description `api_key_cannot_mint`: keys are created from a signed-in session, not with another key */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -1202,6 +1258,15 @@ export interface operations {
                 };
             };
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many sign-ins being verified at once (`busy`, with `Retry-After`), or the rate limiter's store is down */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1422,6 +1487,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `too_many_streams`: the user already holds 20 open streams */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     lookup: {
@@ -1624,6 +1698,63 @@ export interface operations {
                 };
             };
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_user_api_keys: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiKey"][];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    revoke_user_api_key: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                key_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -1,6 +1,43 @@
-import { useCallback, useEffect, useState, type FormEvent } from "react";
+import { Fragment, useCallback, useEffect, useState, type FormEvent } from "react";
 import { ApiError, type User } from "../api/auth";
-import { api, must } from "../api/client";
+import { api, must, type Schemas } from "../api/client";
+
+/** An administrator's view of one user's API keys, with revoke. */
+function KeysOf({ user, onError }: { user: User; onError: (err: unknown) => void }) {
+  const [keys, setKeys] = useState<Schemas["ApiKey"][] | null>(null);
+  const reload = useCallback(() => {
+    must(api.GET("/api/v1/users/{id}/api-keys", { params: { path: { id: user.id } } }))
+      .then(setKeys)
+      .catch(onError);
+  }, [user.id, onError]);
+  useEffect(reload, [reload]);
+
+  async function revoke(k: Schemas["ApiKey"]) {
+    if (!window.confirm(`Revoke ${user.username}'s key "${k.name}"?`)) return;
+    try {
+      await must(api.DELETE("/api/v1/users/{id}/api-keys/{key_id}", { params: { path: { id: user.id, key_id: k.id } } }));
+      reload();
+    } catch (err) {
+      onError(err);
+    }
+  }
+
+  if (keys === null) return <p className="muted">Loading keys…</p>;
+  if (keys.length === 0) return <p className="empty">{user.username} has no API keys.</p>;
+  return (
+    <ul aria-label={`API keys of ${user.username}`}>
+      {keys.map((k) => (
+        <li key={k.id} data-key={k.name}>
+          <b>{k.name}</b> <code>nck_{k.key_id}_…</code> · expires {k.expires_at ? new Date(k.expires_at).toLocaleDateString() : "never"}
+          {" · "}last used {k.last_used_at ? new Date(k.last_used_at).toLocaleDateString() : "never"}{" "}
+          <button className="danger" onClick={() => void revoke(k)}>
+            Revoke
+          </button>
+        </li>
+      ))}
+    </ul>
+  );
+}
 
 export function UsersPage() {
   const [users, setUsers] = useState<User[]>([]);
@@ -8,13 +45,17 @@ export function UsersPage() {
   const [password, setPassword] = useState("");
   const [role, setRole] = useState<"user" | "admin">("user");
   const [error, setError] = useState<string | null>(null);
+  const [keysOf, setKeysOf] = useState<string | null>(null);
 
   const reload = useCallback(() => {
     must(api.GET("/api/v1/users")).then(setUsers).catch(() => setError("Users could not be loaded."));
   }, []);
   useEffect(reload, [reload]);
 
-  const fail = (err: unknown) => setError(err instanceof ApiError ? err.message : "The server cannot be reached.");
+  const fail = useCallback(
+    (err: unknown) => setError(err instanceof ApiError ? err.message : "The server cannot be reached."),
+    [],
+  );
 
   async function create(e: FormEvent) {
     e.preventDefault();
@@ -67,7 +108,8 @@ export function UsersPage() {
         </thead>
         <tbody>
           {users.map((u) => (
-            <tr key={u.id}>
+            <Fragment key={u.id}>
+            <tr data-user={u.username}>
               <td>{u.username}</td>
               <td>
                 <select aria-label={`Role of ${u.username}`} value={u.role} onChange={(e) => void setUserRole(u, e.target.value as "user" | "admin")}>
@@ -76,8 +118,25 @@ export function UsersPage() {
                 </select>
               </td>
               <td>{new Date(u.created_at).toLocaleDateString()}</td>
-              <td className="actions"><button className="danger" onClick={() => void remove(u)}>Delete</button></td>
+              <td className="actions">
+                <button
+                  className="link"
+                  aria-expanded={keysOf === u.id}
+                  onClick={() => setKeysOf(keysOf === u.id ? null : u.id)}
+                >
+                  API keys
+                </button>{" "}
+                <button className="danger" onClick={() => void remove(u)}>Delete</button>
+              </td>
             </tr>
+            {keysOf === u.id && (
+              <tr className="keys-of">
+                <td colSpan={4}>
+                  <KeysOf user={u} onError={fail} />
+                </td>
+              </tr>
+            )}
+            </Fragment>
           ))}
         </tbody>
       </table>

@@ -14,8 +14,9 @@ use crate::proto::check::{CheckResult, ResultStatus};
 use crate::server::broker::link::Delivery;
 use crate::server::AppState;
 
-/// Largest result message accepted.
-pub const MAX_RESULT_BYTES: usize = 256 * 1024;
+/// Largest result message accepted (a real one is a few KB; the broker itself refuses
+/// anything over 256 KiB, this is the server's own line for a broker without that limit).
+pub const MAX_RESULT_BYTES: usize = 128 * 1024;
 
 /// Most results stored in one statement. Results that arrive while a batch is being stored
 /// form the next one; a lone result is stored at once.
