@@ -781,3 +781,41 @@ async fn a_registration_racing_a_rotation_never_keeps_working_credentials() {
         token = next;
     }
 }
+
+#[tokio::test]
+async fn the_management_client_never_goes_through_a_proxy_from_the_environment() {
+    // A "proxy" that only counts who connects: credentials sent to it would be lost.
+    let proxy = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy_url = format!("http://user:secret@{}", proxy.local_addr().unwrap());
+    let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((_conn, _)) = proxy.accept().await {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    });
+    // This test runs in a process of its own (nextest), so the variables reach no other test.
+    for var in [
+        "http_proxy",
+        "HTTP_PROXY",
+        "https_proxy",
+        "HTTPS_PROXY",
+        "all_proxy",
+        "ALL_PROXY",
+    ] {
+        std::env::set_var(var, &proxy_url);
+    }
+    std::env::remove_var("no_proxy");
+    std::env::remove_var("NO_PROXY");
+    let app = spawn_app().await;
+    let (agent, _) = app.create_agent("no-proxy").await;
+    assert!(
+        agent["id"].is_string(),
+        "provisioned through the management API"
+    );
+    assert_eq!(
+        seen.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "nothing went to the proxy"
+    );
+}

@@ -107,10 +107,12 @@ impl TestApp {
     }
 }
 
-/// A client with its own cookie jar, like one browser.
+/// A client with its own cookie jar, like one browser (and never through a proxy from the
+/// environment, which one test sets for the server's sake).
 pub fn new_client() -> reqwest::Client {
     reqwest::Client::builder()
         .cookie_store(true)
+        .no_proxy()
         .build()
         .unwrap()
 }
