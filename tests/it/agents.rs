@@ -422,13 +422,7 @@ async fn each_registration_ends_the_previous_session_and_rotation_ends_the_token
     let (_c2, mut closed2) = amqp::connect_as(&second).await.unwrap();
 
     let admin = app.admin_token().await;
-    let resp = app
-        .client
-        .post(app.url(&format!("/api/v1/agents/{id}/token")))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
+    let resp = app.rotate_token(&admin, id).await;
     assert_eq!(resp.status(), StatusCode::OK);
     let new_token = resp.json::<Value>().await.unwrap()["token"]
         .as_str()

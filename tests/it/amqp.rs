@@ -100,3 +100,30 @@ pub async fn connect_server(
     .unwrap();
     (conn, rx)
 }
+
+/// Publishes `body` to the results exchange on a channel of its own, stamped with `user_id`,
+/// and returns why the broker then closed that channel (it must refuse the message).
+pub async fn refused_publish(conn: &Connection, user_id: &str, body: Vec<u8>) -> String {
+    use amqprs::channel::BasicPublishArguments;
+    let (ch, closes) = channel(conn).await;
+    let mut props = BasicProperties::default();
+    ch.basic_publish(
+        props.with_user_id(user_id).finish(),
+        body,
+        BasicPublishArguments::new("netcheck.results", ""),
+    )
+    .await
+    .ok();
+    // (This file is shared with the benches, which lack the test helpers' `eventually`.)
+    let deadline = Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        if let Some(reason) = closes.lock().unwrap().first().cloned() {
+            return reason;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the broker did not refuse the message"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}

@@ -559,25 +559,8 @@ async fn the_broker_bounds_the_results_queue_and_agent_users() {
     let (c2, _) = amqp::connect_as(&reg).await.unwrap();
     assert!(amqp::connect_as(&reg).await.is_err(), "max-connections");
     // A message over 1 MiB (indeed over 256 KiB) is refused by the broker itself.
-    let (ch, closes) = amqp::channel(&c1).await;
-    let mut props = BasicProperties::default();
-    ch.basic_publish(
-        props.with_user_id(user).finish(),
-        vec![b'x'; 2 << 20],
-        BasicPublishArguments::new("netcheck.results", ""),
-    )
-    .await
-    .ok();
-    let reason = eventually(
-        "oversized message refused",
-        Duration::from_secs(10),
-        || async { closes.lock().unwrap().first().cloned() },
-    )
-    .await;
-    assert!(
-        reason.contains("size") || reason.contains("PRECONDITION"),
-        "{reason}"
-    );
+    let reason = amqp::refused_publish(&c1, user, vec![b'x'; 2 << 20]).await;
+    assert!(reason.contains("PRECONDITION_FAILED"), "{reason}");
     c1.close().await.ok();
     c2.close().await.ok();
 }
@@ -745,13 +728,7 @@ async fn a_registration_racing_a_rotation_never_keeps_working_credentials() {
     for round in 0..5 {
         let rotate = async {
             tokio::time::sleep(Duration::from_millis(round * 3)).await;
-            let resp = app
-                .client
-                .post(app.url(&format!("/api/v1/agents/{id}/token")))
-                .bearer_auth(&admin)
-                .send()
-                .await
-                .unwrap();
+            let resp = app.rotate_token(&admin, &id).await;
             assert_eq!(resp.status(), StatusCode::OK);
             resp.json::<Value>().await.unwrap()["token"]
                 .as_str()

@@ -95,6 +95,16 @@ impl TestApp {
             .unwrap()
     }
 
+    /// `POST /api/v1/agents/{id}/token` as the holder of `token` (a rotation).
+    pub async fn rotate_token(&self, token: &str, id: &str) -> reqwest::Response {
+        self.client
+            .post(self.url(&format!("/api/v1/agents/{id}/token")))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// A second server instance on this one's database, broker vhost and Redis prefix.
     pub async fn another_instance(&self) -> TestApp {
         let shared = self.settings.clone();

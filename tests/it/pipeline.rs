@@ -156,21 +156,7 @@ async fn redelivered_and_unvouched_results_are_stored_once_or_dropped() {
     assert_eq!(results[0]["status"], "ok");
 
     // A user_id that is not the connection's own is refused by the broker itself.
-    let (ch2, closes) = amqp::channel(&conn).await;
-    let mut props = BasicProperties::default();
-    ch2.basic_publish(
-        props.with_user_id("netcheck-agent-someone-else").finish(),
-        b"{}".to_vec(),
-        BasicPublishArguments::new("netcheck.results", ""),
-    )
-    .await
-    .unwrap();
-    let reason = eventually(
-        "broker refuses a forged user_id",
-        Duration::from_secs(5),
-        || async { closes.lock().unwrap().first().cloned() },
-    )
-    .await;
+    let reason = amqp::refused_publish(&conn, "netcheck-agent-someone-else", b"{}".to_vec()).await;
     assert!(reason.contains("PRECONDITION_FAILED"), "{reason}");
     conn.close().await.ok();
 }
@@ -543,20 +529,8 @@ async fn an_oversized_result_is_dropped_and_counted() {
     let (conn, _) = amqp::connect_as(&reg).await.unwrap();
     let user = reg["amqp"]["username"].as_str().unwrap();
     // Over the broker's limit (256 KiB): refused by RabbitMQ, the server never sees it.
-    let (refused, closes) = amqp::channel(&conn).await;
-    let mut props = BasicProperties::default();
-    refused
-        .basic_publish(
-            props.with_user_id(user).finish(),
-            vec![b'x'; 2 * 1024 * 1024],
-            BasicPublishArguments::new("netcheck.results", ""),
-        )
-        .await
-        .ok();
-    eventually("the broker refuses it", Duration::from_secs(10), || async {
-        closes.lock().unwrap().first().cloned()
-    })
-    .await;
+    let reason = amqp::refused_publish(&conn, user, vec![b'x'; 2 << 20]).await;
+    assert!(reason.contains("PRECONDITION_FAILED"), "{reason}");
     // Under the broker's limit but over the server's own (128 KiB): dropped unparsed.
     let (ch, _) = amqp::channel(&conn).await;
     ch.confirm_select(ConfirmSelectArguments::default())
