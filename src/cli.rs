@@ -4,7 +4,7 @@ use std::io::BufRead;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use clap::{Args, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{LogFormat, Settings};
@@ -30,7 +30,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the REST API, the web UI and the result collector.
-    Server(ServerArgs),
+    Server(server::ServerArgs),
     /// Run a probe agent: register with the server, consume checks, publish results.
     Agent(crate::agent::AgentArgs),
     /// Apply pending database migrations and exit.
@@ -49,35 +49,6 @@ pub enum Command {
     /// Manage users from the command line.
     #[command(subcommand)]
     User(UserCommand),
-}
-
-#[derive(Args, Clone, Default)]
-pub struct ServerArgs {
-    /// Username of the first administrator, created when the database has no users.
-    #[arg(long, env = "NETCHECK_ADMIN_USERNAME", default_value = "admin")]
-    pub admin_username: String,
-    /// Password of the first administrator; when unset a random one is generated and printed once.
-    #[arg(long, env = "NETCHECK_ADMIN_PASSWORD", hide_env_values = true)]
-    pub admin_password: Option<String>,
-    /// Also run an agent of this name inside the server process (single-host mode). It is
-    /// created if missing, gets a fresh token at every start and goes through the broker like
-    /// any other agent.
-    #[arg(long, env = "NETCHECK_LOCAL_AGENT")]
-    pub local_agent: Option<String>,
-}
-
-/// The admin password stays out of debug output (and so out of logs).
-impl std::fmt::Debug for ServerArgs {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ServerArgs")
-            .field("admin_username", &self.admin_username)
-            .field(
-                "admin_password",
-                &self.admin_password.as_ref().map(|_| "[redacted]"),
-            )
-            .field("local_agent", &self.local_agent)
-            .finish()
-    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -111,7 +82,7 @@ fn shutdown_on_signal() -> CancellationToken {
 }
 
 /// `netcheck server`, with the optional in-process local agent.
-async fn run_server(settings: Settings, args: ServerArgs) -> anyhow::Result<()> {
+async fn run_server(settings: Settings, args: server::ServerArgs) -> anyhow::Result<()> {
     let app = server::Application::build(settings, args.clone()).await?;
     tracing::info!(port = app.port(), "netcheck server listening");
     let local = match &args.local_agent {

@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
-use netcheck::cli::ServerArgs;
 use netcheck::config::Settings;
 use netcheck::server::Application;
+use netcheck::server::ServerArgs;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
 use serde_json::{json, Value};
 

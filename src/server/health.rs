@@ -1,4 +1,5 @@
-//! `/healthz` (the process is up) and `/readyz` (its dependencies answer).
+//! Operations endpoints: `/healthz` (the process is up), `/readyz` (its dependencies answer)
+//! and `/metrics` (Prometheus text format).
 
 use std::time::Duration;
 
@@ -81,4 +82,45 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     } else {
         HttpResponse::ServiceUnavailable().json(body)
     }
+}
+
+/// `GET /metrics` (Prometheus text format).
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    // Without the database the agent gauges keep their last values.
+    let agents = match <super::agents::Entity as sea_orm::EntityTrait>::find()
+        .all(&state.db)
+        .await
+    {
+        Ok(models) => Some(agent_counts(&state, models).await),
+        Err(_) => None,
+    };
+    let now = super::metrics::Snapshot {
+        agents,
+        broker_connected: state.broker.is_connected().await,
+        live_streams: state.events.open_streams(),
+        live_events_subscribed: state.events.subscribed(),
+    };
+    match state.metrics.render(now) {
+        Some(body) => HttpResponse::Ok()
+            .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
+            .body(body),
+        None => HttpResponse::InternalServerError().finish(),
+    }
+}
+
+/// Agents online, offline and pending.
+async fn agent_counts(state: &AppState, models: Vec<super::agents::Model>) -> [i64; 3] {
+    use super::agents::{Agent, AgentStatus};
+    let seen = super::agents::seen_map(state).await;
+    let interval = state.settings.agents.heartbeat_interval_secs;
+    let mut counts = [0i64; 3];
+    for a in models {
+        let s = seen.get(&a.id).copied();
+        counts[match Agent::from_model(a, s, interval).status {
+            AgentStatus::Online => 0,
+            AgentStatus::Offline => 1,
+            AgentStatus::Pending => 2,
+        }] += 1;
+    }
+    counts
 }

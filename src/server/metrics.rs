@@ -1,15 +1,11 @@
-//! Prometheus metrics of the server, rendered on `/metrics`.
+//! The server's Prometheus registry and what it counts; `/metrics` (in `health`) renders it.
 
-use actix_web::{web, HttpResponse};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
-
-use super::agents::{seen_map, Agent, AgentStatus};
-use super::AppState;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct Reason {
@@ -164,42 +160,33 @@ impl Metrics {
     }
 }
 
-/// `GET /metrics` (Prometheus text format).
-pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    let m = &state.metrics;
-    if let Ok(models) = <super::agents::Entity as sea_orm::EntityTrait>::find()
-        .all(&state.db)
-        .await
-    {
-        let seen = seen_map(&state).await;
-        let interval = state.settings.agents.heartbeat_interval_secs;
-        let mut counts = [0i64; 3];
-        for a in models {
-            let s = seen.get(&a.id).copied();
-            counts[match Agent::from_model(a, s, interval).status {
-                AgentStatus::Online => 0,
-                AgentStatus::Offline => 1,
-                AgentStatus::Pending => 2,
-            }] += 1;
+/// What the gauges show, read by the `/metrics` handler when it is scraped.
+pub struct Snapshot {
+    /// Agents online, offline and pending (`None`: unknown now, keep the last values).
+    pub agents: Option<[i64; 3]>,
+    pub broker_connected: bool,
+    pub live_streams: usize,
+    pub live_events_subscribed: bool,
+}
+
+impl Metrics {
+    /// Sets the gauges from `now` and renders everything in the Prometheus text format.
+    pub fn render(&self, now: Snapshot) -> Option<String> {
+        if let Some(counts) = now.agents {
+            for (i, name) in ["online", "offline", "pending"].iter().enumerate() {
+                self.agents
+                    .get_or_create(&Status {
+                        status: name.to_string(),
+                    })
+                    .set(counts[i]);
+            }
         }
-        for (i, name) in ["online", "offline", "pending"].iter().enumerate() {
-            m.agents
-                .get_or_create(&Status {
-                    status: name.to_string(),
-                })
-                .set(counts[i]);
-        }
+        self.broker_connected.set(now.broker_connected as i64);
+        self.live_streams.set(now.live_streams as i64);
+        self.live_events_subscribed
+            .set(now.live_events_subscribed as i64);
+        let mut body = String::new();
+        prometheus_client::encoding::text::encode(&mut body, &self.registry).ok()?;
+        Some(body)
     }
-    m.broker_connected
-        .set(state.broker.is_connected().await as i64);
-    m.live_streams.set(state.events.open_streams() as i64);
-    m.live_events_subscribed
-        .set(state.events.subscribed() as i64);
-    let mut body = String::new();
-    if prometheus_client::encoding::text::encode(&mut body, &m.registry).is_err() {
-        return HttpResponse::InternalServerError().finish();
-    }
-    HttpResponse::Ok()
-        .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
-        .body(body)
 }

@@ -2,6 +2,7 @@
 //! provisioning, result collection and the embedded web UI.
 
 pub mod agents;
+mod args;
 pub mod auth;
 pub mod broker;
 pub mod checks;
@@ -30,8 +31,8 @@ use secrecy::ExposeSecret;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::cli::ServerArgs;
 use crate::config::Settings;
+pub use args::ServerArgs;
 use auth::tokens::JwtKeys;
 use error::ApiError;
 
@@ -224,7 +225,7 @@ impl Application {
                 .app_data(web::QueryConfig::default().error_handler(extract::query_error))
                 .route("/healthz", web::get().to(health::healthz))
                 .route("/readyz", web::get().to(health::readyz))
-                .route("/metrics", web::get().to(metrics::metrics))
+                .route("/metrics", web::get().to(health::metrics))
                 .service(
                     SwaggerUi::new("/api/docs/{_:.*}")
                         .url("/api/openapi.json", openapi::ApiDoc::openapi()),

@@ -1,8 +1,8 @@
 //! Test harness: a fresh database and Redis key space per test, the real server on port 0.
 
-use netcheck::cli::ServerArgs;
 use netcheck::config::Settings;
 use netcheck::server::Application;
+use netcheck::server::ServerArgs;
 use reqwest::StatusCode;
 use sea_orm::{ConnectionTrait, Database};
 use serde_json::{json, Value};
