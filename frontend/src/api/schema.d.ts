@@ -411,8 +411,8 @@ export interface components {
             agents: number;
             /** Format: uuid */
             id: string;
-            /** @description Always `in_progress` (or `finished` when every chosen agent was offline). */
-            status: string;
+            /** @description `in_progress` (or `finished` when every chosen agent was offline). */
+            status: components["schemas"]["CheckStatus"];
         };
         CheckPage: {
             checks: components["schemas"]["CheckSummary"][];
@@ -436,6 +436,12 @@ export interface components {
             /** @description `ok`, `failed`, `timeout`, `offline` or `pending`. */
             status: string;
         };
+        /**
+         * @description Where a check stands: waiting for answers, or done (every agent answered, or its deadline
+         *     passed and the silent ones were marked `timeout`).
+         * @enum {string}
+         */
+        CheckStatus: "in_progress" | "finished";
         /** @description A line of the history. */
         CheckSummary: {
             /**
@@ -454,7 +460,7 @@ export interface components {
              * @description Agents whose probe succeeded.
              */
             ok: number;
-            status: string;
+            status: components["schemas"]["CheckStatus"];
             target: string;
             type: string;
         };
@@ -470,8 +476,7 @@ export interface components {
             id: string;
             options: Record<string, never>;
             results: components["schemas"]["CheckResultView"][];
-            /** @description `in_progress` or `finished`. */
-            status: string;
+            status: components["schemas"]["CheckStatus"];
             target: string;
             type: string;
         };

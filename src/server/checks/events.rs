@@ -253,7 +253,7 @@ async fn replay(
                 .map_err(|_| ())?;
         }
     }
-    if c.status == "finished" {
+    if c.status == super::model::CheckStatus::Finished {
         let done = serde_json::json!({ "id": check_id, "status": "finished", "finished_at": c.finished_at });
         out.send(frame(&Event::Finished(done)))
             .await

@@ -160,10 +160,11 @@ pub async fn create(
                     .clone()
                     .into(),
                 (if online.is_empty() {
-                    "finished"
+                    model::CheckStatus::Finished
                 } else {
-                    "in_progress"
+                    model::CheckStatus::InProgress
                 })
+                .as_str()
                 .into(),
                 now.into(),
                 deadline.into(),

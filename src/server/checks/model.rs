@@ -5,8 +5,33 @@ use sea_orm::entity::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+/// Where a check stands: waiting for answers, or done (every agent answered, or its deadline
+/// passed and the silent ones were marked `timeout`).
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, EnumIter, DeriveActiveEnum, Serialize, Deserialize, ToSchema,
+)]
+#[sea_orm(rs_type = "String", db_type = "Text")]
+#[serde(rename_all = "snake_case")]
+pub enum CheckStatus {
+    #[sea_orm(string_value = "in_progress")]
+    InProgress,
+    #[sea_orm(string_value = "finished")]
+    Finished,
+}
+
+impl CheckStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckStatus::InProgress => "in_progress",
+            CheckStatus::Finished => "finished",
+        }
+    }
+}
+
 pub mod check {
     use sea_orm::entity::prelude::*;
+
+    use super::CheckStatus;
 
     #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
     #[sea_orm(table_name = "checks")]
@@ -18,7 +43,7 @@ pub mod check {
         pub check_type: String,
         pub target: String,
         pub options: Json,
-        pub status: String,
+        pub status: CheckStatus,
         pub created_at: DateTimeUtc,
         pub deadline_at: DateTimeUtc,
         pub finished_at: Option<DateTimeUtc>,
@@ -117,8 +142,7 @@ pub struct CheckView {
     pub target: String,
     #[schema(value_type = Object)]
     pub options: serde_json::Value,
-    /// `in_progress` or `finished`.
-    pub status: String,
+    pub status: CheckStatus,
     pub created_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
     pub results: Vec<CheckResultView>,
@@ -147,7 +171,7 @@ pub struct CheckSummary {
     #[serde(rename = "type")]
     pub check_type: String,
     pub target: String,
-    pub status: String,
+    pub status: CheckStatus,
     pub created_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
     /// Agents asked.

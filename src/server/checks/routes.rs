@@ -6,7 +6,7 @@ use sea_orm::{QueryOrder, QuerySelect};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::model::{check, result, CheckSummary, CheckView};
+use super::model::{check, result, CheckStatus, CheckSummary, CheckView};
 use super::validate::CreateCheck;
 use crate::server::auth::AuthUser;
 use crate::server::error::{ApiError, ApiResult, ErrorBody};
@@ -27,8 +27,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 #[derive(Serialize, Deserialize, ToSchema)]
 pub struct CheckCreated {
     pub id: Uuid,
-    /// Always `in_progress` (or `finished` when every chosen agent was offline).
-    pub status: String,
+    /// `in_progress` (or `finished` when every chosen agent was offline).
+    pub status: CheckStatus,
     /// Agents asked to run it.
     pub agents: usize,
 }
@@ -45,7 +45,11 @@ pub async fn create(
     body: Json<CreateCheck>,
 ) -> ApiResult<HttpResponse> {
     let (id, agents, ran) = super::create(&state, user.0.id, body.0).await?;
-    let status = if ran { "in_progress" } else { "finished" }.to_string();
+    let status = if ran {
+        CheckStatus::InProgress
+    } else {
+        CheckStatus::Finished
+    };
     Ok(HttpResponse::Accepted()
         .insert_header(("Location", format!("/api/v1/checks/{id}")))
         .json(CheckCreated { id, status, agents }))
