@@ -1,10 +1,11 @@
-//! Wire types shared by the server and the agent: registration, heartbeat, check requests and
-//! results. Only serde, uuid and chrono here, so both roles compile against one definition.
+//! Wire types shared by the server and the agent (registration, heartbeat, check requests and
+//! results) and by the server and its HTTP clients (`api`: the error body and its codes). Only serde, uuid and chrono here, so both roles compile against one definition.
 //!
 //! Evolution rule: fields are only ever added, as `#[serde(default)]` options, so an older peer
 //! keeps working; anything else bumps [`PROTOCOL_VERSION`].
 
 pub mod agent;
+pub mod api;
 pub mod check;
 
 /// Version of the agent protocol; carried in every message so peers can detect drift.

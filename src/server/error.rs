@@ -3,38 +3,21 @@
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
-use serde::Serialize;
 use serde_json::Value;
-use utoipa::ToSchema;
 
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
-    code: &'static str,
+    code: ErrorCode,
     message: String,
     details: Option<Value>,
     retry_after_secs: Option<u64>,
 }
 
-/// Body of every non-2xx answer.
-#[derive(Serialize, ToSchema)]
-pub struct ErrorBody {
-    pub error: ErrorObject,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ErrorObject {
-    /// Stable, machine-readable code, e.g. `invalid_credentials`.
-    pub code: String,
-    /// Explanation for humans.
-    pub message: String,
-    /// Extra facts, e.g. `{"field": "password"}`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub details: Option<Value>,
-}
+pub use crate::proto::api::{ErrorBody, ErrorCode, ErrorObject};
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
             status,
             code,
@@ -49,40 +32,44 @@ impl ApiError {
         self
     }
 
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn bad_request(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, message)
     }
 
     /// 422 for a value that parsed but is not acceptable; names the field.
     pub fn invalid_field(field: &str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", message)
-            .with_details(serde_json::json!({ "field": field }))
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::InvalidField,
+            message,
+        )
+        .with_details(serde_json::json!({ "field": field }))
     }
 
-    pub fn unauthorized(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn unauthorized(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, code, message)
     }
 
     pub fn forbidden(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+        Self::new(StatusCode::FORBIDDEN, ErrorCode::Forbidden, message)
     }
 
     pub fn not_found(what: &str) -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
-            "not_found",
+            ErrorCode::NotFound,
             format!("{what} not found"),
         )
     }
 
-    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn conflict(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, code, message)
     }
 
     pub fn rate_limited(retry_after_secs: u64) -> Self {
         let mut err = Self::new(
             StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
+            ErrorCode::RateLimited,
             format!("too many attempts; retry in {retry_after_secs} s"),
         );
         err.retry_after_secs = Some(retry_after_secs.max(1));
@@ -97,7 +84,7 @@ impl ApiError {
 
     /// The server is at a capacity limit of its own (503, retry in a second).
     pub fn busy(message: &str) -> Self {
-        let mut err = Self::new(StatusCode::SERVICE_UNAVAILABLE, "busy", message);
+        let mut err = Self::new(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Busy, message);
         err.retry_after_secs = Some(1);
         err
     }
@@ -105,7 +92,7 @@ impl ApiError {
     pub fn unavailable(dependency: &str) -> Self {
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "dependency_unavailable",
+            ErrorCode::DependencyUnavailable,
             format!("{dependency} is unavailable; try again shortly"),
         )
         .with_details(serde_json::json!({ "dependency": dependency }))
@@ -116,12 +103,12 @@ impl ApiError {
         tracing::error!(error = %err, "internal error");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "internal_error",
+            ErrorCode::InternalError,
             "internal error",
         )
     }
 
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         self.code
     }
 
@@ -151,7 +138,7 @@ impl ResponseError for ApiError {
         }
         resp.json(ErrorBody {
             error: ErrorObject {
-                code: self.code.to_string(),
+                code: self.code,
                 message: self.message.clone(),
                 details: self.details.clone(),
             },
@@ -177,7 +164,7 @@ impl From<sea_orm::DbErr> for ApiError {
             // client's error, wherever it slipped past validation.
             _ if is_nul_text(&err) => Self::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_text",
+                ErrorCode::InvalidText,
                 "text values may not contain NUL (\\u0000) characters",
             ),
             _ => Self::internal(err),

@@ -11,6 +11,7 @@ use actix_web::{web, FromRequest, HttpRequest};
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
+use crate::server::error::ErrorCode;
 
 /// A JSON request body. Unlike `actix_web::web::Json`, a failure says which field is wrong
 /// (`details.field`) and distinguishes malformed JSON (400) from wrong content (422).
@@ -40,7 +41,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
             if !content_type_ok {
                 return Err(ApiError::new(
                     StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    "unsupported_media_type",
+                    ErrorCode::UnsupportedMediaType,
                     "request body must be JSON (Content-Type: application/json)",
                 ));
             }
@@ -57,13 +58,13 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         let path = err.path().to_string();
         let inner = err.into_inner();
         if inner.is_syntax() || inner.is_eof() {
-            ApiError::bad_request("invalid_json", format!("malformed JSON: {inner}"))
+            ApiError::bad_request(ErrorCode::InvalidJson, format!("malformed JSON: {inner}"))
         } else {
             let field = missing_field(&inner.to_string()).unwrap_or(path);
             let message = strip_position(&inner.to_string());
             ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_body",
+                ErrorCode::InvalidBody,
                 if field == "." || field.is_empty() {
                     message
                 } else {
@@ -93,7 +94,7 @@ fn payload_error(err: actix_web::Error) -> ApiError {
         Some(PayloadError::Overflow) => too_large(),
         _ if err.as_response_error().status_code() == StatusCode::PAYLOAD_TOO_LARGE => too_large(),
         _ => ApiError::bad_request(
-            "invalid_body",
+            ErrorCode::InvalidBody,
             format!("could not read request body: {err}"),
         ),
     }
@@ -102,7 +103,7 @@ fn payload_error(err: actix_web::Error) -> ApiError {
 fn too_large() -> ApiError {
     ApiError::new(
         StatusCode::PAYLOAD_TOO_LARGE,
-        "payload_too_large",
+        ErrorCode::PayloadTooLarge,
         "request body is too large",
     )
 }
@@ -111,7 +112,7 @@ fn too_large() -> ApiError {
 pub fn path_error(err: PathError, _req: &HttpRequest) -> actix_web::Error {
     ApiError::new(
         StatusCode::NOT_FOUND,
-        "not_found",
+        ErrorCode::NotFound,
         format!("no such resource: {err}"),
     )
     .into()
@@ -119,7 +120,11 @@ pub fn path_error(err: PathError, _req: &HttpRequest) -> actix_web::Error {
 
 /// Error handler for `web::Query`.
 pub fn query_error(err: QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
-    ApiError::bad_request("invalid_query", format!("invalid query string: {err}")).into()
+    ApiError::bad_request(
+        ErrorCode::InvalidQuery,
+        format!("invalid query string: {err}"),
+    )
+    .into()
 }
 
 /// The client's address: the socket peer, unless the peer is one of `http.trusted_proxies`;

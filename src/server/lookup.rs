@@ -15,6 +15,7 @@ use super::error::{ApiError, ApiResult, ErrorBody};
 use super::AppState;
 use crate::config::GeoIpSettings;
 use crate::policy::{parse_ip_loose, special_range};
+use crate::server::error::ErrorCode;
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
 pub struct Geo {
@@ -162,7 +163,7 @@ pub async fn lookup(
     let ips = resolve(&state.resolver, &host).await.map_err(|e| {
         ApiError::new(
             actix_web::http::StatusCode::NOT_FOUND,
-            "not_resolvable",
+            ErrorCode::NotResolvable,
             format!("{host} does not resolve: {e}"),
         )
     })?;

@@ -32,6 +32,7 @@ use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::config::Settings;
+use crate::server::error::ErrorCode;
 pub use args::ServerArgs;
 use auth::tokens::JwtKeys;
 use error::ApiError;
@@ -297,7 +298,7 @@ async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     }
     Err(ApiError::new(
         actix_web::http::StatusCode::NOT_FOUND,
-        "not_found",
+        ErrorCode::NotFound,
         format!("no route for {} {}", req.method(), req.path()),
     ))
 }

@@ -554,11 +554,16 @@ export interface components {
         ErrorBody: {
             error: components["schemas"]["ErrorObject"];
         };
+        /**
+         * @description Every stable error code the API answers with (`error.code`).
+         * @enum {string}
+         */
+        ErrorCode: "invalid_field" | "invalid_body" | "invalid_json" | "invalid_query" | "invalid_text" | "unsupported_media_type" | "payload_too_large" | "unauthenticated" | "invalid_credentials" | "missing_refresh_token" | "invalid_refresh_token" | "refresh_token_reused" | "invalid_agent_token" | "forbidden" | "api_key_cannot_mint" | "not_found" | "username_taken" | "name_taken" | "last_admin" | "no_agents_online" | "forbidden_target" | "not_resolvable" | "rate_limited" | "too_many_streams" | "busy" | "dependency_unavailable" | "internal_error";
         ErrorObject: {
-            /** @description Stable, machine-readable code, e.g. `invalid_credentials`. */
-            code: string;
+            /** @description Stable, machine-readable code. */
+            code: components["schemas"]["ErrorCode"];
             /** @description Extra facts, e.g. `{"field": "password"}`. */
-            details?: unknown;
+            details?: Record<string, never> | null;
             /** @description Explanation for humans. */
             message: string;
         };

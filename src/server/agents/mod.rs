@@ -13,6 +13,7 @@ use utoipa::ToSchema;
 use super::auth::secret_token;
 use super::error::{ApiError, ApiResult};
 use super::AppState;
+use crate::server::error::ErrorCode;
 
 /// Prefix that marks a netcheck agent token.
 pub const TOKEN_PREFIX: &str = "nca";
@@ -233,7 +234,10 @@ pub fn new_token() -> secret_token::Minted {
 }
 
 pub(crate) fn invalid_token() -> ApiError {
-    ApiError::unauthorized("invalid_agent_token", "agent token is invalid or revoked")
+    ApiError::unauthorized(
+        ErrorCode::InvalidAgentToken,
+        "agent token is invalid or revoked",
+    )
 }
 
 /// Finds the agent a token belongs to; the same 401 for every kind of bad token.

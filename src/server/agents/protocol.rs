@@ -16,6 +16,7 @@ use crate::proto::agent::{
 };
 use crate::proto::PROTOCOL_VERSION;
 use crate::server::broker::{agent_queue, agent_user, RESULTS_EXCHANGE};
+use crate::server::error::ErrorCode;
 use crate::server::error::{ApiError, ApiResult, ErrorBody};
 use crate::server::extract::Json;
 use crate::server::AppState;
@@ -41,7 +42,10 @@ impl FromRequest for AgentAuth {
         Box::pin(async move {
             let state = state.ok_or_else(|| ApiError::internal("AppState missing"))?;
             let token = token.ok_or_else(|| {
-                ApiError::unauthorized("invalid_agent_token", "agent token is invalid or revoked")
+                ApiError::unauthorized(
+                    ErrorCode::InvalidAgentToken,
+                    "agent token is invalid or revoked",
+                )
             })?;
             Ok(AgentAuth(super::authenticate(&state.db, &token).await?))
         })

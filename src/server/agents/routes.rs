@@ -11,6 +11,7 @@ use utoipa::ToSchema;
 use super::{new_token, seen_map, Agent, Column, Entity};
 use crate::server::auth::{AdminUser, AuthUser};
 use crate::server::broker::ManagementError;
+use crate::server::error::ErrorCode;
 use crate::server::error::{ApiError, ApiResult, ErrorBody};
 use crate::server::extract::Json;
 use crate::server::AppState;
@@ -105,7 +106,7 @@ fn validate_labels(labels: &[String]) -> ApiResult<()> {
 
 fn name_taken(name: &str) -> ApiError {
     ApiError::conflict(
-        "name_taken",
+        ErrorCode::NameTaken,
         format!("an agent named '{name}' already exists"),
     )
     .with_details(serde_json::json!({ "field": "name" }))

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{secret_token, AdminUser, AuthUser, Credential};
+use crate::server::error::ErrorCode;
 use crate::server::error::{ApiError, ApiResult, ErrorBody};
 use crate::server::extract::Json;
 use crate::server::AppState;
@@ -176,7 +177,7 @@ pub async fn create(
     if user.1 == Credential::ApiKey {
         return Err(ApiError::new(
             actix_web::http::StatusCode::FORBIDDEN,
-            "api_key_cannot_mint",
+            ErrorCode::ApiKeyCannotMint,
             "An API key cannot create API keys; sign in with your password to make one.",
         ));
     }

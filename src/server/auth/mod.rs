@@ -19,6 +19,7 @@ use sea_orm::EntityTrait;
 use super::error::ApiError;
 use super::users::{self, Role};
 use super::AppState;
+use crate::server::error::ErrorCode;
 
 /// The signed-in user behind a request, loaded fresh from the database so that deleted users
 /// and changed roles take effect at once.
@@ -53,7 +54,7 @@ pub fn bearer(req: &HttpRequest) -> Option<String> {
 
 fn unauthenticated() -> ApiError {
     ApiError::unauthorized(
-        "unauthenticated",
+        ErrorCode::Unauthenticated,
         "a valid access token is required (Authorization: Bearer …)",
     )
 }

@@ -41,13 +41,20 @@ impl LoginLimiter<'_> {
     /// Counts the attempt; refuses it (429) when it is over either limit.
     pub async fn attempt(&self, ip: &str, username: &str) -> ApiResult<Attempt> {
         let attempt = self.keys(ip, username);
-        let counts = async {
+        let count = || async {
             let mut conn = self.redis.get().await?;
             let pair = window::add(&mut conn, &attempt.pair_key, 1, self.window_secs).await?;
             let ip = window::add(&mut conn, &attempt.ip_key, 1, self.window_secs).await?;
             Ok::<_, ApiError>((pair, ip))
-        }
-        .await;
+        };
+        // One more try after a moment: a blip of Redis should not refuse a sign-in.
+        let counts = match count().await {
+            Ok(c) => Ok(c),
+            Err(_) => {
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                count().await
+            }
+        };
         let ((pair, pair_ttl), (per_ip, ip_ttl)) = match counts {
             Ok(c) => c,
             Err(e) => {

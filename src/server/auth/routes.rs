@@ -7,6 +7,7 @@ use utoipa::ToSchema;
 
 use super::ratelimit::LoginLimiter;
 use super::{password, sessions, AuthUser};
+use crate::server::error::ErrorCode;
 use crate::server::error::{ApiError, ApiResult, ErrorBody};
 use crate::server::extract::Json;
 use crate::server::users::{self, User};
@@ -121,7 +122,7 @@ pub async fn login(
 }
 
 fn bad_credentials() -> ApiError {
-    ApiError::unauthorized("invalid_credentials", "wrong username or password")
+    ApiError::unauthorized(ErrorCode::InvalidCredentials, "wrong username or password")
 }
 
 #[utoipa::path(operation_id = "refresh", post, path = "/api/v1/auth/refresh", tag = "auth",
@@ -131,14 +132,14 @@ fn bad_credentials() -> ApiError {
 pub async fn refresh(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
     let Some(cookie) = req.cookie(REFRESH_COOKIE) else {
         return Err(ApiError::unauthorized(
-            "missing_refresh_token",
+            ErrorCode::MissingRefreshToken,
             "no session; sign in",
         ));
     };
     let (user_id, new_token) = sessions::rotate(&state.db, &state.rotation, cookie.value()).await?;
     let user = users::find(&state.db, user_id).await.map_err(|_| {
         ApiError::unauthorized(
-            "invalid_refresh_token",
+            ErrorCode::InvalidRefreshToken,
             "session expired or invalid; sign in again",
         )
     })?;

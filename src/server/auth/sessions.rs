@@ -18,6 +18,7 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveValue::Set, ConnectionTrait, DatabaseConnection, TransactionTrait};
 use sha2::{Digest, Sha256};
 
+use crate::server::error::ErrorCode;
 use crate::server::error::{ApiError, ApiResult};
 
 pub mod family {
@@ -141,7 +142,7 @@ pub async fn start(db: &DatabaseConnection, user_id: Uuid, ttl_secs: u64) -> Api
 
 fn invalid() -> ApiError {
     ApiError::unauthorized(
-        "invalid_refresh_token",
+        ErrorCode::InvalidRefreshToken,
         "session expired or invalid; sign in again",
     )
 }
@@ -187,7 +188,7 @@ pub async fn rotate(
         revoke_family(db, fam.id, "refresh token reused").await?;
         tracing::warn!(user_id = %fam.user_id, family_id = %fam.id, "refresh token reuse detected; session revoked");
         return Err(ApiError::unauthorized(
-            "refresh_token_reused",
+            ErrorCode::RefreshTokenReused,
             "this session was ended because its refresh token was used twice; sign in again",
         ));
     }

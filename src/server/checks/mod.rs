@@ -23,6 +23,7 @@ use super::error::{ApiError, ApiResult};
 use super::AppState;
 use crate::proto::check::{CheckRequest, CheckResult, ResultStatus};
 use crate::proto::PROTOCOL_VERSION;
+use crate::server::error::ErrorCode;
 use model::{check, result};
 
 /// Largest number of agents one check may name.
@@ -115,7 +116,7 @@ pub async fn create(
     };
     if online.is_empty() && offline.is_empty() {
         return Err(ApiError::conflict(
-            "no_agents_online",
+            ErrorCode::NoAgentsOnline,
             "no agent is online to run this check",
         ));
     }

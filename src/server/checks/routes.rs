@@ -9,6 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::model::{check, result, CheckStatus, CheckSummary, CheckView};
 use super::validate::CreateCheck;
 use crate::server::auth::AuthUser;
+use crate::server::error::ErrorCode;
 use crate::server::error::{ApiError, ApiResult, ErrorBody};
 use crate::server::extract::Json;
 use crate::server::users::Role;
@@ -154,7 +155,7 @@ pub async fn events(
     let Some(slot) = state.events.open_stream(user.0.id) else {
         return Err(ApiError::new(
             actix_web::http::StatusCode::TOO_MANY_REQUESTS,
-            "too_many_streams",
+            ErrorCode::TooManyStreams,
             format!(
                 "You have {} live result streams open; close one first.",
                 super::events::MAX_STREAMS_PER_USER

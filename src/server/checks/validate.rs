@@ -9,6 +9,7 @@ use crate::policy::{parse_ip_loose, Policy};
 use crate::proto::check::{
     CheckSpec, CheckType, DnsOptions, HttpOptions, PingOptions, RecordType, TcpOptions,
 };
+use crate::server::error::ErrorCode;
 use crate::server::error::{ApiError, ApiResult};
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -78,7 +79,7 @@ fn validate_host(host: &str) -> ApiResult<()> {
 fn forbidden(msg: String) -> ApiError {
     ApiError::new(
         actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
-        "forbidden_target",
+        ErrorCode::ForbiddenTarget,
         msg,
     )
     .with_details(serde_json::json!({ "field": "target" }))
@@ -168,7 +169,7 @@ pub fn spec(body: &CreateCheck, policy: &Policy) -> ApiResult<(String, CheckSpec
                 policy.check(sa.ip()).map_err(|r| {
                     ApiError::new(
                         actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
-                        "forbidden_target",
+                        ErrorCode::ForbiddenTarget,
                         r.to_string(),
                     )
                     .with_details(serde_json::json!({ "field": "options.resolver" }))

@@ -12,6 +12,7 @@ use utoipa::ToSchema;
 
 use super::auth::password;
 use super::error::{ApiError, ApiResult};
+use crate::server::error::ErrorCode;
 
 #[derive(
     Debug,
@@ -164,7 +165,7 @@ pub async fn create(
 
 fn username_taken(username: &str) -> ApiError {
     ApiError::conflict(
-        "username_taken",
+        ErrorCode::UsernameTaken,
         format!("username '{username}' is already taken"),
     )
     .with_details(serde_json::json!({ "field": "username" }))
@@ -195,7 +196,7 @@ pub async fn bootstrap_admin(
     {
         Ok(_) => Ok(generated.then_some(password)),
         // Another server instance bootstrapped at the same moment.
-        Err(e) if e.code() == "username_taken" => Ok(None),
+        Err(e) if e.code() == ErrorCode::UsernameTaken => Ok(None),
         Err(e) => Err(anyhow::anyhow!("creating the first admin: {e}")),
     }
 }

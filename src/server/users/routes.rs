@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 
 use super::{validate_password, validate_username, Column, Entity, Role, User};
 use crate::server::auth::{password, sessions, AdminUser};
+use crate::server::error::ErrorCode;
 use crate::server::error::{ApiError, ApiResult};
 use crate::server::extract::Json;
 use crate::server::AppState;
@@ -106,7 +107,7 @@ async fn ensure_admin_remains(txn: &impl ConnectionTrait, leaving: Uuid) -> ApiR
         .await?;
     if admins.iter().all(|a| a.id == leaving) {
         return Err(ApiError::conflict(
-            "last_admin",
+            ErrorCode::LastAdmin,
             "this is the last administrator; create or promote another first",
         ));
     }
@@ -157,7 +158,7 @@ pub async fn update(
         .await
         .map_err(|err| match err.sql_err() {
             Some(SqlErr::UniqueConstraintViolation(_)) => {
-                ApiError::conflict("username_taken", "username is already taken")
+                ApiError::conflict(ErrorCode::UsernameTaken, "username is already taken")
                     .with_details(serde_json::json!({ "field": "username" }))
             }
             _ => err.into(),
