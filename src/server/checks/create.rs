@@ -1,0 +1,288 @@
+//! Creating a check: validate the request, choose the agents, insert the check with a pending
+//! row per agent, and publish the request to the broker.
+
+use std::collections::HashSet;
+
+use amqprs::BasicProperties;
+use chrono::Utc;
+use deadpool_redis::redis;
+use sea_orm::entity::prelude::*;
+use sea_orm::{ConnectionTrait, Statement};
+
+use super::model::check;
+use super::validate;
+use crate::proto::check::{CheckRequest, ResultStatus};
+use crate::proto::PROTOCOL_VERSION;
+use crate::server::agents::{self, Agent, AgentStatus};
+use crate::server::broker::{agent_queue, CHECKS_EXCHANGE};
+use crate::server::error::ErrorCode;
+use crate::server::error::{ApiError, ApiResult};
+use crate::server::AppState;
+
+/// Largest number of agents one check may name.
+pub const MAX_AGENTS_PER_CHECK: usize = 500;
+
+/// Takes `cost` from the user's per-minute budget (fails open when Redis is down).
+async fn take_quota(state: &AppState, user_id: Uuid, cost: u64) -> ApiResult<()> {
+    let limit = state.settings.checks.rate_limit_per_minute as u64;
+    let key = format!("{}:quota:checks:{user_id}", state.settings.redis.key_prefix);
+    let Ok(mut conn) = state.redis.get().await else {
+        tracing::warn!("check rate limiter unavailable (redis); allowing");
+        return Ok(());
+    };
+    let r = crate::server::window::add(&mut conn, &key, cost as i64, 60).await;
+    match r {
+        Ok((used, ttl)) if used > limit as i64 => {
+            // Give the budget back: the check is not created.
+            let _: Result<(), _> = redis::cmd("DECRBY")
+                .arg(&key)
+                .arg(cost)
+                .query_async(&mut conn)
+                .await;
+            Err(ApiError::rate_limited(ttl.max(1) as u64))
+        }
+        Ok(_) => Ok(()),
+        Err(e) => {
+            tracing::warn!(error = %e, "check rate limiter unavailable (redis); allowing");
+            Ok(())
+        }
+    }
+}
+
+/// Creates a check, stores one pending row per agent and publishes the request.
+/// Returns the check id, the number of agents asked, and whether any of them was online
+/// (when none was, the check is finished at once with every result `offline`).
+pub async fn create(
+    state: &AppState,
+    user_id: Uuid,
+    body: validate::CreateCheck,
+) -> ApiResult<(Uuid, usize, bool)> {
+    let policy = state.policy.clone();
+    let (target, spec) = validate::spec(&body, &policy)?;
+    // Without a broker session nothing can be asked or answered: say so before choosing
+    // agents (whose heartbeats stop while their own sessions are down).
+    if !state.broker.is_connected().await {
+        return Err(ApiError::unavailable("message broker"));
+    }
+
+    let wanted: Option<HashSet<Uuid>> = body
+        .agents
+        .as_ref()
+        .map(|ids| ids.iter().copied().collect());
+    if let Some(unique) = &wanted {
+        if unique.is_empty() || unique.len() > MAX_AGENTS_PER_CHECK {
+            return Err(ApiError::invalid_field(
+                "agents",
+                format!("name 1 to {MAX_AGENTS_PER_CHECK} agents, or leave it out for all"),
+            ));
+        }
+    }
+    let interval = state.settings.agents.heartbeat_interval_secs;
+    let asked_at = Utc::now();
+    let mut chosen = Chosen::from(
+        &state.directory.agents(&state.db).await?,
+        wanted.as_ref(),
+        interval,
+    );
+    // The cached table may be up to `agents.cache_ms` old: before refusing the check, or
+    // leaving out an agent it names, read the table again.
+    if !chosen.conclusive(wanted.is_some()) && chosen.read_at < asked_at {
+        chosen = Chosen::from(
+            &state.directory.reload(&state.db).await?,
+            wanted.as_ref(),
+            interval,
+        );
+    }
+    if !chosen.missing.is_empty() {
+        let missing: Vec<String> = chosen.missing.iter().map(|u| u.to_string()).collect();
+        return Err(ApiError::invalid_field(
+            "agents",
+            format!("unknown agent(s): {}", missing.join(", ")),
+        ));
+    }
+    let online = chosen.online;
+    // Without an explicit list only online agents take part.
+    let offline = if wanted.is_some() {
+        chosen.offline
+    } else {
+        Vec::new()
+    };
+    if online.is_empty() && offline.is_empty() {
+        return Err(ApiError::conflict(
+            ErrorCode::NoAgentsOnline,
+            "no agent is online to run this check",
+        ));
+    }
+    take_quota(state, user_id, (online.len() + offline.len()) as u64).await?;
+
+    let now = Utc::now();
+    let grace = state.settings.checks.grace_ms;
+    let deadline = now + chrono::Duration::milliseconds((spec.budget_ms() + grace) as i64);
+    let expires_at = now + chrono::Duration::milliseconds(grace as i64);
+    let id = Uuid::now_v7();
+    let rows: Vec<serde_json::Value> = online
+        .iter()
+        .map(|a| (a, ResultStatus::Pending))
+        .chain(offline.iter().map(|a| (a, ResultStatus::Offline)))
+        .map(|((m, v), status)| {
+            serde_json::json!({
+                "agent_id": m.id,
+                "agent_name": m.name,
+                "agent_region": m.region,
+                "agent_location": v.location,
+                "status": status.as_str(),
+                "error": (status == ResultStatus::Offline).then(|| serde_json::json!({
+                    "code": "agent_offline",
+                    "message": "the agent was offline when the check was created",
+                })),
+            })
+        })
+        .collect();
+    // The check and its result rows in one statement: atomic without an explicit transaction,
+    // and one round trip instead of four.
+    state
+        .db
+        .execute_raw(Statement::from_sql_and_values(
+            state.db.get_database_backend(),
+            INSERT_CHECK_SQL,
+            [
+                id.into(),
+                user_id.into(),
+                spec.check_type().as_str().into(),
+                target.clone().into(),
+                serde_json::to_value(&spec).expect("spec serialises")["options"]
+                    .clone()
+                    .into(),
+                (if online.is_empty() {
+                    super::model::CheckStatus::Finished
+                } else {
+                    super::model::CheckStatus::InProgress
+                })
+                .as_str()
+                .into(),
+                now.into(),
+                deadline.into(),
+                online.is_empty().then_some(now).into(),
+                (online.len() as i32).into(),
+                serde_json::Value::Array(rows).into(),
+            ],
+        ))
+        .await?;
+
+    if !online.is_empty() {
+        let request = CheckRequest {
+            protocol_version: PROTOCOL_VERSION,
+            check_id: id,
+            target,
+            spec,
+            expires_at,
+            agents: online.iter().map(|(m, _)| m.id).collect(),
+        };
+        if let Err(err) = publish(state, &request, body.agents.is_none()).await {
+            // Nothing was sent: take the check back so no one waits for it.
+            check::Entity::delete_by_id(id).exec(&state.db).await.ok();
+            return Err(err);
+        }
+    }
+    state.metrics.checks_created.inc();
+    tracing::info!(check_id = %id, agents = online.len(), "check created");
+    Ok((id, online.len() + offline.len(), !online.is_empty()))
+}
+
+/// The agents a check goes to, by their status when the table was read.
+struct Chosen {
+    read_at: chrono::DateTime<Utc>,
+    online: Vec<(agents::Model, Agent)>,
+    offline: Vec<(agents::Model, Agent)>,
+    /// Named but not in the table.
+    missing: Vec<Uuid>,
+}
+
+impl Chosen {
+    fn from(
+        snapshot: &agents::Snapshot,
+        wanted: Option<&HashSet<Uuid>>,
+        interval_secs: u64,
+    ) -> Self {
+        let (mut online, mut offline, mut found) = (Vec::new(), Vec::new(), HashSet::new());
+        for m in snapshot.agents.iter() {
+            if wanted.is_some_and(|w| !w.contains(&m.id)) {
+                continue;
+            }
+            found.insert(m.id);
+            // PostgreSQL's last_seen_at is written on every heartbeat, so the row alone says
+            // whether the agent was online when it was read.
+            let view = Agent::as_of(m.clone(), None, interval_secs, snapshot.read_at);
+            if view.status == AgentStatus::Online {
+                online.push((m.clone(), view));
+            } else {
+                offline.push((m.clone(), view));
+            }
+        }
+        let missing = wanted
+            .map(|w| w.difference(&found).copied().collect())
+            .unwrap_or_default();
+        Self {
+            read_at: snapshot.read_at,
+            online,
+            offline,
+            missing,
+        }
+    }
+
+    /// Whether this read settles who runs the check: every named agent known and online, and
+    /// at least one agent online. Otherwise a newer read might change the outcome.
+    fn conclusive(&self, named: bool) -> bool {
+        self.missing.is_empty() && !self.online.is_empty() && (!named || self.offline.is_empty())
+    }
+}
+
+const INSERT_CHECK_SQL: &str = "\
+WITH c AS (
+    INSERT INTO checks (id, user_id, type, target, options, status, created_at, deadline_at,
+                        finished_at, pending)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+)
+INSERT INTO check_results (check_id, agent_id, agent_name, agent_region, agent_location,
+                           status, error)
+SELECT $1, agent_id, agent_name, agent_region, agent_location, status, error
+FROM jsonb_to_recordset($11) AS x(agent_id uuid, agent_name text, agent_region text,
+                                   agent_location jsonb, status text, error jsonb)";
+
+/// Sends the request: once through the fanout exchange when every online agent runs it,
+/// otherwise to each chosen agent's queue. The broker drops it when it expires.
+async fn publish(state: &AppState, request: &CheckRequest, fanout: bool) -> ApiResult<()> {
+    let body = serde_json::to_vec(request).expect("request serialises");
+    let ttl_ms = (request.expires_at - Utc::now()).num_milliseconds().max(1);
+    // Transient: a request lives for seconds (its TTL), so writing it to disk would only add
+    // an fsync to every check. If the broker restarts meanwhile, the agents' answers time out
+    // honestly; results, which carry what was measured, are persistent.
+    let props = || {
+        BasicProperties::default()
+            .with_persistence(false)
+            .with_content_type("application/json")
+            .with_message_id(&request.check_id.to_string())
+            .with_expiration(&ttl_ms.to_string())
+            .finish()
+    };
+    let unavailable = |e: crate::amqp::PublishError| {
+        tracing::error!(error = %e, "could not publish check request");
+        ApiError::unavailable("broker")
+    };
+    if fanout {
+        state
+            .broker
+            .publish(props(), body, CHECKS_EXCHANGE, "")
+            .await
+            .map_err(unavailable)?;
+    } else {
+        for agent in &request.agents {
+            state
+                .broker
+                .publish(props(), body.clone(), "", &agent_queue(*agent))
+                .await
+                .map_err(unavailable)?;
+        }
+    }
+    Ok(())
+}
