@@ -173,7 +173,7 @@ async fn api_keys_work_like_tokens_until_revoked() {
 
 #[tokio::test]
 async fn the_cli_runs_checks_live_with_exit_codes_and_json() {
-    let rig = crate::checks::rig().await;
+    let rig = crate::rig::rig().await;
     let key = new_api_key(&rig.app, &rig.token).await["key"]
         .as_str()
         .unwrap()

@@ -111,7 +111,7 @@ fn redis_start() {
 
 #[tokio::test]
 async fn disruptive_broker_restart_mid_check_the_result_lands_once() {
-    let rig = crate::checks::rig_with(&[], |s| s.checks.grace_ms = 45_000).await;
+    let rig = crate::rig::rig_with(&[], |s| s.checks.grace_ms = 45_000).await;
     let resp = rig.create(serde_json::json!({"type": "ping", "target": "127.0.0.1", "options": {"count": 8, "interval_ms": 500}})).await;
     let id = resp.json::<Value>().await.unwrap()["id"]
         .as_str()
@@ -140,7 +140,7 @@ async fn disruptive_broker_restart_mid_check_the_result_lands_once() {
 
 #[tokio::test]
 async fn disruptive_postgres_restart_is_503_meanwhile_and_loses_no_result() {
-    let rig = crate::checks::rig_with(&[], |s| {
+    let rig = crate::rig::rig_with(&[], |s| {
         s.checks.grace_ms = 45_000;
         s.database.connect_timeout_secs = 1;
     })
@@ -191,7 +191,7 @@ async fn disruptive_postgres_restart_is_503_meanwhile_and_loses_no_result() {
 
 #[tokio::test]
 async fn disruptive_redis_down_checks_still_run_and_live_events_resume() {
-    let rig = crate::checks::rig().await;
+    let rig = crate::rig::rig().await;
     let out = Command::new("redis-cli")
         .args(["shutdown", "nosave"])
         .output()
@@ -251,7 +251,7 @@ fn scopeguard_restart() -> impl Drop {
 #[tokio::test]
 async fn disruptive_broker_outage_mid_check_loses_nothing_with_default_settings() {
     let defaults = netcheck::config::Settings::default();
-    let rig = crate::checks::rig_with(&[], |s| {
+    let rig = crate::rig::rig_with(&[], |s| {
         s.checks.grace_ms = defaults.checks.grace_ms;
         s.checks.outage_grace_ms = defaults.checks.outage_grace_ms;
     })

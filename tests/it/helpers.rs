@@ -347,3 +347,18 @@ pub async fn unacked(vhost: &str, queue: &str) -> Option<u64> {
         (name == queue).then(|| n.trim().parse().ok())?
     })
 }
+
+/// Resident memory of this process (the server runs in it), in bytes.
+pub fn rss() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .unwrap()
+        .trim()
+        .trim_end_matches(" kB")
+        .trim()
+        .parse()
+        .unwrap();
+    kb * 1024
+}

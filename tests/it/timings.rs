@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::checks::rig;
+use crate::rig::rig;
 use crate::targets;
 
 /// The phases of a result and how far their sum is from `total`, in ms.

@@ -10,8 +10,8 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
-use crate::checks::rig_with;
 use crate::helpers::*;
+use crate::rig::rig_with;
 use crate::targets::{tls_acceptor, TestCa};
 
 /// The CA of the local broker's TLS listener.

@@ -1,0 +1,392 @@
+//! Abuse of the sign-in and the API, tried the way an attacker or an unlucky operator would:
+//! login bursts and lockouts, API keys, weak settings and missing security headers.
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+/// A login from `address` (behind the trusted proxy 127.0.0.1).
+async fn login_from(app: &TestApp, address: &str, user: &str, password: &str) -> reqwest::Response {
+    new_client()
+        .post(app.url("/api/v1/auth/login"))
+        .header("x-forwarded-for", address)
+        .json(&json!({ "username": user, "password": password }))
+        .send()
+        .await
+        .unwrap()
+}
+
+fn behind_proxy(s: &mut netcheck::config::Settings) {
+    s.http.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+}
+
+#[tokio::test]
+async fn a_login_burst_is_counted_before_hashing_and_memory_stays_bounded() {
+    let app = spawn_app().await;
+    // Warm up: one hash, so the allocator's first arena is counted before the burst.
+    assert_eq!(
+        app.login_with(&new_client(), ADMIN_USER, ADMIN_PASSWORD)
+            .await
+            .0,
+        StatusCode::OK
+    );
+    let before = rss();
+    let logins = (0..64).map(|_| {
+        let (client, url) = (new_client(), app.url("/api/v1/auth/login"));
+        async move {
+            client
+                .post(url)
+                .json(&json!({ "username": ADMIN_USER, "password": "wrong-password" }))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    });
+    let statuses = futures_util::future::join_all(logins).await;
+    let growth = rss().saturating_sub(before);
+    let verified = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::UNAUTHORIZED)
+        .count();
+    let refused = statuses
+        .iter()
+        .filter(|s| {
+            matches!(
+                **s,
+                StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
+            )
+        })
+        .count();
+    assert_eq!(verified + refused, 64, "{statuses:?}");
+    assert!(
+        verified <= app.settings.auth.login_max_failures_per_user as usize,
+        "at most the limit was verified: {verified}"
+    );
+    assert!(growth < 100 << 20, "memory grew by {} MiB", growth >> 20);
+    eprintln!(
+        "login burst: {verified} verified, {refused} refused, RSS +{} MiB",
+        growth >> 20
+    );
+}
+
+#[tokio::test]
+async fn failures_from_other_addresses_never_lock_out_the_owner() {
+    let app = spawn_app_with(behind_proxy).await;
+    let limit = app.settings.auth.login_max_failures_per_user;
+    for _ in 0..limit {
+        let resp = login_from(&app, "203.0.113.5", ADMIN_USER, "guess").await;
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    }
+    // The attacker is stopped, also when it writes a fake address to the left of the header.
+    let resp = login_from(
+        &app,
+        "198.51.100.1, 203.0.113.5",
+        ADMIN_USER,
+        ADMIN_PASSWORD,
+    )
+    .await;
+    let (code, _) = error_code(resp, StatusCode::TOO_MANY_REQUESTS).await;
+    assert_eq!(code, "rate_limited");
+    // The owner, from an address of their own, is not.
+    let resp = login_from(&app, "198.51.100.1", ADMIN_USER, ADMIN_PASSWORD).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    // And a right password starts the pair's count over.
+    for _ in 0..limit - 1 {
+        login_from(&app, "198.51.100.1", ADMIN_USER, "typo").await;
+    }
+    assert_eq!(
+        login_from(&app, "198.51.100.1", ADMIN_USER, ADMIN_PASSWORD)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        login_from(&app, "198.51.100.1", ADMIN_USER, "typo")
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn hashing_beyond_capacity_answers_503_at_once() {
+    let app = spawn_app_with(|s| {
+        behind_proxy(s);
+        s.auth.max_concurrent_hashes = 1;
+    })
+    .await;
+    // Different users from different addresses: no limiter stands in the way.
+    let logins = (0..16).map(|i| {
+        let app = &app;
+        async move {
+            let resp = login_from(app, &format!("192.0.2.{}", i + 1), &format!("u{i}"), "x").await;
+            let retry = resp.headers().get("retry-after").cloned();
+            let status = resp.status();
+            let body: Value = resp.json().await.unwrap();
+            (status, retry, body)
+        }
+    });
+    let answers = futures_util::future::join_all(logins).await;
+    let busy: Vec<_> = answers
+        .iter()
+        .filter(|(s, _, _)| *s == StatusCode::SERVICE_UNAVAILABLE)
+        .collect();
+    assert!(!busy.is_empty(), "some logins found no hashing slot");
+    for (_, retry, body) in &busy {
+        assert_eq!(body["error"]["code"], "busy", "{body}");
+        assert!(retry.is_some());
+    }
+    assert!(answers
+        .iter()
+        .any(|(s, _, _)| *s == StatusCode::UNAUTHORIZED));
+    assert!(answers.iter().all(|(s, _, _)| matches!(
+        *s,
+        StatusCode::UNAUTHORIZED | StatusCode::SERVICE_UNAVAILABLE
+    )));
+}
+
+#[tokio::test]
+async fn logins_fail_closed_when_redis_is_unreachable() {
+    let app = spawn_app_with(|s| s.redis.url = "redis://127.0.0.1:1".into()).await;
+    let (status, body) = app
+        .login_with(&new_client(), ADMIN_USER, ADMIN_PASSWORD)
+        .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["error"]["code"], "dependency_unavailable");
+}
+
+async fn create_key(app: &TestApp, credential: &str, body: Value) -> reqwest::Response {
+    app.client
+        .post(app.url("/api/v1/auth/api-keys"))
+        .bearer_auth(credential)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn me_status(app: &TestApp, credential: &str) -> StatusCode {
+    app.client
+        .get(app.url("/api/v1/auth/me"))
+        .bearer_auth(credential)
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+#[tokio::test]
+async fn api_keys_cannot_mint_keys_expire_and_end_with_a_password_change() {
+    let app = spawn_app().await;
+    let token = app.user_token("scripter").await;
+    let resp = create_key(&app, &token, json!({"name": "cron"})).await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let key: Value = resp.json().await.unwrap();
+    let secret = key["key"].as_str().unwrap().to_string();
+    let expires: chrono::DateTime<chrono::Utc> =
+        key["expires_at"].as_str().unwrap().parse().unwrap();
+    let days = (expires - chrono::Utc::now()).num_hours() as f64 / 24.0;
+    assert!((89.9..=90.0).contains(&days), "90 days by default: {days}");
+    assert_eq!(me_status(&app, &secret).await, StatusCode::OK);
+
+    let resp = create_key(&app, &secret, json!({"name": "child"})).await;
+    let (code, _) = error_code(resp, StatusCode::FORBIDDEN).await;
+    assert_eq!(code, "api_key_cannot_mint");
+
+    let resp = create_key(
+        &app,
+        &token,
+        json!({"name": "long", "expires_in_days": 400}),
+    )
+    .await;
+    let (_, body) = error_code(resp, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(body["error"]["details"]["field"], "expires_in_days");
+    let far = (chrono::Utc::now() + chrono::Duration::days(400)).to_rfc3339();
+    let resp = create_key(&app, &token, json!({"name": "long", "expires_at": far})).await;
+    let (_, body) = error_code(resp, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(body["error"]["details"]["field"], "expires_at");
+    let resp = create_key(
+        &app,
+        &token,
+        json!({"name": "year", "expires_in_days": 365}),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+
+    // The admin changes the user's password: every key of theirs stops working.
+    let admin = app.admin_token().await;
+    let me: Value = app.get_json(&token, "/api/v1/auth/me").await;
+    let resp = app
+        .client
+        .patch(app.url(&format!("/api/v1/users/{}", me["id"].as_str().unwrap())))
+        .bearer_auth(&admin)
+        .json(&json!({"password": "a-new-password-1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(me_status(&app, &secret).await, StatusCode::UNAUTHORIZED);
+    let keys = app
+        .get_json(
+            &admin,
+            &format!("/api/v1/users/{}/api-keys", me["id"].as_str().unwrap()),
+        )
+        .await;
+    assert_eq!(keys, json!([]));
+}
+
+#[tokio::test]
+async fn admins_list_and_revoke_any_users_api_keys() {
+    let app = spawn_app().await;
+    let token = app.user_token("owner").await;
+    let key: Value = create_key(&app, &token, json!({"name": "ci"}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let secret = key["key"].as_str().unwrap();
+    let user_id = app.get_json(&token, "/api/v1/auth/me").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let admin = app.admin_token().await;
+    let path = format!("/api/v1/users/{user_id}/api-keys");
+    let keys = app.get_json(&admin, &path).await;
+    assert_eq!(keys[0]["id"], key["id"]);
+    assert!(keys[0].get("key").is_none(), "the secret is never listed");
+    // Not for anyone else.
+    let other = app.user_token("nosy").await;
+    let resp = app
+        .client
+        .get(app.url(&path))
+        .bearer_auth(&other)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    let revoke = |credential: String| {
+        let url = app.url(&format!("{path}/{}", key["id"].as_str().unwrap()));
+        let client = app.client.clone();
+        async move {
+            client
+                .delete(url)
+                .bearer_auth(credential)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(revoke(other).await, StatusCode::FORBIDDEN);
+    assert_eq!(revoke(admin.clone()).await, StatusCode::NO_CONTENT);
+    assert_eq!(revoke(admin).await, StatusCode::NOT_FOUND);
+    assert_eq!(me_status(&app, secret).await, StatusCode::UNAUTHORIZED);
+}
+
+fn assert_security_headers(resp: &reqwest::Response, what: &str) {
+    let h = |name: &str| {
+        resp.headers()
+            .get(name)
+            .unwrap_or_else(|| panic!("{what}: no {name}"))
+            .to_str()
+            .unwrap()
+            .to_string()
+    };
+    let csp = h("content-security-policy");
+    assert!(csp.contains("default-src 'self'"), "{what}: {csp}");
+    assert!(csp.contains("frame-ancestors 'none'"), "{what}: {csp}");
+    assert_eq!(h("x-content-type-options"), "nosniff", "{what}");
+    assert_eq!(h("referrer-policy"), "no-referrer", "{what}");
+}
+
+#[tokio::test]
+async fn every_response_carries_the_security_headers() {
+    let app = spawn_app().await;
+    for (path, status) in [
+        ("/", None),
+        ("/lookup/8.8.8.8", None),
+        ("/healthz", Some(StatusCode::OK)),
+        ("/api/v1/auth/me", Some(StatusCode::UNAUTHORIZED)),
+        ("/api/v1/nowhere", Some(StatusCode::NOT_FOUND)),
+        ("/api/openapi.json", Some(StatusCode::OK)),
+    ] {
+        let resp = app.client.get(app.url(path)).send().await.unwrap();
+        if let Some(s) = status {
+            assert_eq!(resp.status(), s, "{path}");
+        }
+        assert_security_headers(&resp, path);
+        assert!(resp.headers().get("strict-transport-security").is_none());
+    }
+    // A UI route whose last segment has a dot is the app, not a missing file.
+    let resp = app
+        .client
+        .get(app.url("/lookup/8.8.8.8"))
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(resp.status(), StatusCode::NOT_FOUND);
+    let resp = app
+        .client
+        .get(app.url("/assets/missing.js"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+
+    let https =
+        spawn_app_with(|s| s.server.public_url = Some("https://netcheck.example".into())).await;
+    let resp = https
+        .client
+        .get(https.url("/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp
+        .headers()
+        .get("strict-transport-security")
+        .is_some_and(|v| v.to_str().unwrap().contains("max-age=")));
+}
+
+#[tokio::test]
+async fn a_short_jwt_secret_is_refused_before_any_connection() {
+    let err = netcheck::config::Settings::load_from(
+        None,
+        [(
+            "NETCHECK__AUTH__JWT_SECRET".to_string(),
+            "too-short".to_string(),
+        )],
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("auth.jwt_secret"), "{err}");
+    // The binary, with a database that is not there: the secret is what it complains about.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_netcheck"))
+        .arg("server")
+        .env("NETCHECK__AUTH__JWT_SECRET", "too-short")
+        .env(
+            "NETCHECK__DATABASE__URL",
+            "postgres://nobody@127.0.0.1:1/none",
+        )
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("auth.jwt_secret") && stderr.contains("32 bytes"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("127.0.0.1:1"),
+        "no connection was tried: {stderr}"
+    );
+    let err = netcheck::config::Settings::load_from(
+        None,
+        [(
+            "NETCHECK__HTTP__TRUST_FORWARDED_FOR".to_string(),
+            "true".to_string(),
+        )],
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("http.trusted_proxies"), "{err}");
+}

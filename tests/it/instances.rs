@@ -1,0 +1,294 @@
+//! Several server instances and server restarts: they behave as one server, agent changes
+//! reach check creation at once despite each instance's cache, and a server killed between
+//! taking a result and committing it loses nothing.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+use crate::rig::{rig_with, Rig};
+
+#[tokio::test]
+async fn two_server_instances_behave_as_one() {
+    let first = crate::rig::rig().await;
+    let second = first.app.another_instance().await;
+    let token = second.admin_token().await;
+
+    // Created on the first instance, watched live on the second.
+    let resp = first.create(json!({"type": "ping", "target": "127.0.0.1", "options": {"count": 5, "interval_ms": 300}})).await;
+    assert_eq!(resp.status(), StatusCode::ACCEPTED);
+    let id = resp.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let started = std::time::Instant::now();
+    let watcher = Rig {
+        app: second,
+        token,
+        agent_id: first.agent_id.clone(),
+        _agent: None,
+    };
+    let streamed = watcher.events(&id).await;
+    assert_eq!(streamed.len(), 1);
+    assert_eq!(streamed[0]["received"], 5);
+    // The probe takes 1.2 s; the stream's fallback poll runs every 5 s, so an answer this fast
+    // came through Redis pub/sub from the instance that stored it.
+    assert!(
+        started.elapsed() < Duration::from_millis(4800),
+        "{:?}",
+        started.elapsed()
+    );
+    let check: Value = watcher.app.check(&watcher.token, &id).await;
+    assert_eq!(check["results"].as_array().unwrap().len(), 1, "stored once");
+}
+
+/// The agent ids a check's results name.
+fn asked(check: &Value) -> Vec<String> {
+    let mut ids: Vec<String> = check["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["agent"]["id"].as_str().unwrap().to_string())
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[tokio::test]
+async fn agent_changes_reach_check_creation_at_once_despite_the_agent_cache() {
+    // A cache that would hide every change for a minute if nothing cleared it.
+    let rig: Rig = rig_with(&[], |s| s.agents.cache_ms = 60_000).await;
+    let ping = json!({"type": "ping", "target": "127.0.0.1", "options": {"count": 1}});
+    let (check, _) = rig.run(ping.clone()).await;
+    assert_eq!(asked(&check), vec![rig.agent_id.clone()]);
+
+    // Created and registered through this instance: asked by the very next fan-out.
+    let (b, token_b) = rig.app.create_agent("newcomer").await;
+    let b_id = b["id"].as_str().unwrap().to_string();
+    let _b = rig.app.spawn_agent_with(&token_b, &[]);
+    eventually("newcomer online", Duration::from_secs(20), || async {
+        (rig.app.agent(&b_id).await["status"] == "online").then_some(())
+    })
+    .await;
+    let (check, _) = rig.run(ping.clone()).await;
+    let mut both = vec![rig.agent_id.clone(), b_id.clone()];
+    both.sort();
+    assert_eq!(asked(&check), both);
+    assert!(check["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["status"] == "ok"));
+
+    // Deleted: not asked again (a stale copy would send it the check and mark it timeout).
+    let resp = rig.app.delete_agent(&rig.token, &b_id).await;
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    let (check, _) = rig.run(ping.clone()).await;
+    assert_eq!(asked(&check), vec![rig.agent_id.clone()]);
+
+    // Created through another instance, which cannot clear this one's cache: a check naming
+    // it reads the table again instead of calling it unknown.
+    let other = rig.app.another_instance().await;
+    let (c, _) = other.create_agent("elsewhere").await;
+    let c_id = c["id"].as_str().unwrap().to_string();
+    let (check, _) = rig
+        .run(
+            json!({"type": "ping", "target": "127.0.0.1", "options": {"count": 1},
+                    "agents": [rig.agent_id, c_id]}),
+        )
+        .await;
+    let never_registered = check["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["agent"]["id"] == c_id.as_str())
+        .expect("the other instance's agent is part of the check");
+    assert_eq!(never_registered["status"], "offline");
+}
+
+/// Runs `netcheck server` as a real process with the settings' database, vhost and prefix.
+fn server_process(s: &netcheck::config::Settings, port: u16) -> Process {
+    use secrecy::ExposeSecret;
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_netcheck"))
+        .arg("server")
+        .env("NETCHECK__HTTP__LISTEN", format!("127.0.0.1:{port}"))
+        .env("NETCHECK__DATABASE__URL", s.database.url.expose_secret())
+        .env("NETCHECK__AMQP__VHOST", &s.amqp.vhost)
+        .env("NETCHECK__REDIS__KEY_PREFIX", &s.redis.key_prefix)
+        .env("NETCHECK__AUTH__JWT_SECRET", JWT_SECRET)
+        .env("NETCHECK__CHECKS__ALLOWED_NETWORKS", "127.0.0.0/8")
+        .env("NETCHECK__CHECKS__GRACE_MS", "60000")
+        .env("NETCHECK__AGENTS__HEARTBEAT_INTERVAL_SECS", "1")
+        .env("NETCHECK_ADMIN_USERNAME", ADMIN_USER)
+        .env("NETCHECK_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env("RUST_LOG", "warn")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    Process(child)
+}
+
+#[tokio::test]
+async fn a_server_killed_between_delivery_and_commit_loses_nothing() {
+    use sea_orm::{ConnectionTrait, Database, Statement, TransactionTrait};
+    let settings = test_settings().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let ready = || async {
+        eventually("server ready", Duration::from_secs(30), || async {
+            (http
+                .get(format!("{base}/readyz"))
+                .send()
+                .await
+                .ok()?
+                .status()
+                == StatusCode::OK)
+                .then_some(())
+        })
+        .await
+    };
+    let mut server = server_process(&settings, port);
+    ready().await;
+    let login: Value = http
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({"username": ADMIN_USER, "password": ADMIN_PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = login["access_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("login: {login}"))
+        .to_string();
+    let created: Value = http
+        .post(format!("{base}/api/v1/agents"))
+        .bearer_auth(&token)
+        .json(&json!({"name": "survivor"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let agent_id = created["agent"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("agent not created: {created}"))
+        .to_string();
+    let _agent = Process(
+        std::process::Command::new(env!("CARGO_BIN_EXE_netcheck"))
+            .args([
+                "agent",
+                "--server",
+                &base,
+                "--token",
+                created["token"].as_str().unwrap(),
+            ])
+            .env("RUST_LOG", "warn")
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    eventually("agent online", Duration::from_secs(20), || async {
+        let a: Value = http
+            .get(format!("{base}/api/v1/agents/{agent_id}"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        (a["status"] == "online").then_some(())
+    })
+    .await;
+
+    let resp = http.post(format!("{base}/api/v1/checks")).bearer_auth(&token)
+        .json(&json!({"type": "ping", "target": "127.0.0.1", "options": {"count": 3, "interval_ms": 300}})).send().await.unwrap();
+    let id = resp.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Hold the check's row lock: the collector receives the result but cannot commit it.
+    use secrecy::ExposeSecret;
+    let db = Database::connect(settings.database.url.expose_secret())
+        .await
+        .unwrap();
+    let lock = db.begin().await.unwrap();
+    lock.execute_raw(Statement::from_string(
+        lock.get_database_backend(),
+        format!("SELECT 1 FROM checks WHERE id = '{id}' FOR UPDATE"),
+    ))
+    .await
+    .unwrap();
+    let vhost = settings.amqp.vhost.clone();
+    eventually(
+        "result delivered to the server, not yet acked",
+        Duration::from_secs(30),
+        || async { (unacked(&vhost, "netcheck.results").await == Some(1)).then_some(()) },
+    )
+    .await;
+    server.0.kill().unwrap();
+    server.0.wait().unwrap();
+    lock.rollback().await.unwrap();
+
+    // A new server process gets the result again from the broker and stores it once.
+    let _server = server_process(&settings, port);
+    ready().await;
+    let login: Value = http
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({"username": ADMIN_USER, "password": ADMIN_PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = login["access_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("login: {login}"))
+        .to_string();
+    let check = eventually(
+        "check finished after the restart",
+        Duration::from_secs(30),
+        || async {
+            let c: Value = http
+                .get(format!("{base}/api/v1/checks/{id}"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .ok()?
+                .json()
+                .await
+                .ok()?;
+            (c["status"] == "finished").then_some(c)
+        },
+    )
+    .await;
+    let results = check["results"].as_array().unwrap();
+    assert_eq!(results.len(), 1);
+    assert_eq!(results[0]["status"], "ok", "{check}");
+    assert_eq!(results[0]["received"], 3);
+    let metrics = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    // The redelivered copy is either stored by the new process or, when the killed process's
+    // statement went through once the lock was released (PostgreSQL finishes a statement
+    // whose client has gone), recognised as already stored. Never both.
+    let stored = metrics.contains("netcheck_results_stored_total 1");
+    let duplicate = metrics.contains("netcheck_results_duplicate_total 1");
+    assert!(stored != duplicate, "{metrics}");
+}
