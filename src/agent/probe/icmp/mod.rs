@@ -11,64 +11,27 @@
 //! requests (destination unreachable, time exceeded) reads as `unreachable` at once, not as a
 //! timeout.
 
+mod packet;
+mod socket;
+
 use std::collections::HashMap;
-use std::io::{self, IoSliceMut};
+use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
-use nix::sys::socket::{
-    recvmsg, setsockopt, sockopt, ControlMessageOwned, MsgFlags, SockaddrIn, SockaddrIn6,
-    SockaddrLike, SockaddrStorage,
-};
+use nix::sys::socket::MsgFlags;
 use nix::sys::time::TimeSpec;
 use pnet_packet::icmp::echo_reply::EchoReplyPacket;
-use pnet_packet::icmp::echo_request::MutableEchoRequestPacket;
-use pnet_packet::icmp::{IcmpCode, IcmpType};
-use pnet_packet::ipv4::Ipv4Packet;
-use pnet_packet::ipv6::Ipv6Packet;
-use pnet_packet::{MutablePacket, Packet};
-use socket2::{Domain, Protocol, SockAddr, SockFilter, SockRef, Socket, Type};
+use socket2::{SockAddr, SockRef, Type};
 use tokio::io::Interest;
 use tokio::net::UdpSocket;
 use tokio::sync::oneshot;
 
 use crate::agent::AbortOnDrop;
-
-/// Receive buffer asked for a shared ICMP socket (the kernel caps it at net.core.rmem_max).
-/// Every reply to every ping in flight lands in that one socket, and a raw socket also gets
-/// every other ICMP packet of the host: the default (~200 KB) overflowed at ~2 500 replies per
-/// second here, and each dropped reply read as a timeout.
-const RECV_BUFFER: usize = 4 << 20;
-
-/// Bytes of data after the echo header, as iputils sends by default (84-byte IPv4 packets).
-const PAYLOAD_LEN: usize = 56;
-
-/// ICMP and ICMPv6 echo messages share one layout (RFC 792, RFC 4443 §4): type, code,
-/// checksum, identifier, sequence number, data. Only the type numbers differ.
-#[derive(Clone, Copy)]
-struct Family {
-    v6: bool,
-    echo_request: u8,
-    echo_reply: u8,
-    /// The types that can answer an echo request: the reply, and the errors `error` names.
-    answers: &'static [u8],
-}
-
-const V4: Family = Family {
-    v6: false,
-    echo_request: 8,
-    echo_reply: 0,
-    answers: &[0, 3, 11, 12],
-};
-const V6: Family = Family {
-    v6: true,
-    echo_request: 128,
-    echo_reply: 129,
-    answers: &[129, 1, 2, 3, 4],
-};
+use packet::{Family, Parsed, PAYLOAD_LEN, V4, V6};
+use socket::{drain, open_socket, receive, Datagram};
 
 /// What answered one echo request.
 #[derive(Debug, Clone, PartialEq)]
@@ -83,36 +46,6 @@ pub enum Failure {
     Timeout,
     /// The request could not be sent, or a router or the host answered with an ICMP error.
     Unreachable(String),
-}
-
-/// A packet, or an entry of the error queue, as the socket received it.
-struct Datagram {
-    /// Who sent the packet; for an error queue entry, where the request it is about went.
-    from: Option<IpAddr>,
-    /// The kernel's receive timestamp (wall clock).
-    kernel_at: Option<SystemTime>,
-    /// When the agent read it.
-    read_at: Instant,
-    ttl: Option<u8>,
-    /// What an error queue entry says.
-    error: Option<QueuedError>,
-}
-
-/// What a received packet says about one of our echo requests.
-#[derive(Debug, PartialEq)]
-enum Parsed<'a> {
-    Reply {
-        ident: u16,
-        seq: u16,
-        data: &'a [u8],
-    },
-    /// An ICMP error quoting our request to `dst`.
-    Error {
-        ident: u16,
-        seq: u16,
-        dst: IpAddr,
-        what: &'static str,
-    },
 }
 
 struct Waiter {
@@ -150,47 +83,6 @@ pub struct Echo {
     /// Sequence numbers of a datagram socket, whose identifier is fixed.
     next_seq: AtomicU16,
     _reader: AbortOnDrop<()>,
-}
-
-fn open_socket(family: Family, types: &[Type]) -> io::Result<(Socket, bool)> {
-    let (domain, protocol) = if family.v6 {
-        (Domain::IPV6, Protocol::ICMPV6)
-    } else {
-        (Domain::IPV4, Protocol::ICMPV4)
-    };
-    let mut first_error = None;
-    let Some((socket, raw)) =
-        types
-            .iter()
-            .find_map(|&t| match Socket::new(domain, t, Some(protocol)) {
-                Ok(s) => Some((s, t == Type::RAW)),
-                Err(e) => {
-                    first_error.get_or_insert(e);
-                    None
-                }
-            })
-    else {
-        return Err(first_error.unwrap_or_else(|| io::ErrorKind::Unsupported.into()));
-    };
-    socket.set_nonblocking(true)?;
-    if let Err(e) = socket.set_recv_buffer_size(RECV_BUFFER) {
-        tracing::warn!(error = %e, "could not enlarge the ICMP receive buffer");
-    }
-    setsockopt(&socket, sockopt::ReceiveTimestampns, &true)?;
-    if family.v6 {
-        setsockopt(&socket, sockopt::Ipv6RecvHopLimit, &true)?;
-    } else {
-        setsockopt(&socket, sockopt::Ipv4RecvTtl, &true)?;
-    }
-    if raw {
-        socket.attach_filter(&family.raw_filter())?;
-    } else if family.v6 {
-        // ICMP errors reach a datagram socket only through its error queue.
-        setsockopt(&socket, sockopt::Ipv6RecvErr, &true)?;
-    } else {
-        setsockopt(&socket, sockopt::Ipv4RecvErr, &true)?;
-    }
-    Ok((socket, raw))
 }
 
 impl Echo {
@@ -393,16 +285,6 @@ impl Shared {
     }
 }
 
-/// What an entry of a datagram socket's error queue says (`struct sock_extended_err`).
-struct QueuedError {
-    /// Who reported it (the router or host that sent the ICMP message).
-    from: Option<IpAddr>,
-    origin: u8,
-    kind: u8,
-    code: u8,
-    errno: nix::errno::Errno,
-}
-
 async fn read_loop(shared: Arc<Shared>) {
     // Big enough for any ICMP error (at most 576 bytes for IPv4, 1280 for IPv6) and for
     // replies to our own requests; longer packets are not ours and are cut short.
@@ -448,322 +330,9 @@ async fn read_loop(shared: Arc<Shared>) {
     }
 }
 
-/// Runs `read` (one packet or queue entry, read and handed on) until the queue is empty;
-/// `try_io` then clears the readiness. On another error it stops too: a datagram socket
-/// returns a pending ICMP error once in place of a packet (the error queue has the details),
-/// and the packets are still there for the next round.
-fn drain(socket: &UdpSocket, interest: Interest, mut read: impl FnMut() -> io::Result<()>) {
-    loop {
-        match socket.try_io(interest, &mut read) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-            Err(e) => {
-                tracing::debug!(error = %e, ?interest, "reading the ICMP socket");
-                return;
-            }
-        }
-    }
-}
-
-fn ip_of(a: &SockaddrStorage) -> Option<IpAddr> {
-    match a.family() {
-        Some(nix::sys::socket::AddressFamily::Inet) => {
-            a.as_sockaddr_in().map(|s| IpAddr::V4(s.ip()))
-        }
-        Some(nix::sys::socket::AddressFamily::Inet6) => {
-            a.as_sockaddr_in6().map(|s| IpAddr::V6(s.ip()))
-        }
-        _ => None,
-    }
-}
-
-/// Reads one packet (or, with `MSG_ERRQUEUE`, one error queue entry) into `buf`.
-fn receive(
-    socket: &impl AsRawFd,
-    buf: &mut [u8],
-    control: &mut [u8],
-    flags: MsgFlags,
-) -> io::Result<(usize, Datagram)> {
-    let mut iov = [IoSliceMut::new(buf)];
-    let msg = recvmsg::<SockaddrStorage>(socket.as_raw_fd(), &mut iov, Some(control), flags)?;
-    let mut d = Datagram {
-        from: msg.address.as_ref().and_then(ip_of),
-        kernel_at: None,
-        read_at: Instant::now(),
-        ttl: None,
-        error: None,
-    };
-    for cmsg in msg.cmsgs()? {
-        let (ee, from) = match cmsg {
-            ControlMessageOwned::ScmTimestampns(ts) => {
-                d.kernel_at = u64::try_from(ts.tv_sec())
-                    .ok()
-                    .map(|s| UNIX_EPOCH + Duration::new(s, ts.tv_nsec() as u32));
-                continue;
-            }
-            ControlMessageOwned::Ipv4Ttl(t) | ControlMessageOwned::Ipv6HopLimit(t) => {
-                d.ttl = u8::try_from(t).ok();
-                continue;
-            }
-            ControlMessageOwned::Ipv4RecvErr(ee, from) => {
-                (ee, from.map(|a| IpAddr::V4(SockaddrIn::from(a).ip())))
-            }
-            ControlMessageOwned::Ipv6RecvErr(ee, from) => {
-                (ee, from.map(|a| IpAddr::V6(SockaddrIn6::from(a).ip())))
-            }
-            _ => continue,
-        };
-        d.error = Some(QueuedError {
-            from,
-            origin: ee.ee_origin,
-            kind: ee.ee_type,
-            code: ee.ee_code,
-            errno: nix::errno::Errno::from_raw(ee.ee_errno as i32),
-        });
-    }
-    Ok((msg.bytes, d))
-}
-
-impl Family {
-    /// A classic BPF program for a raw socket that keeps echo replies and the ICMP errors that
-    /// can answer an echo request, and drops in the kernel every other ICMP packet of the host
-    /// (echo requests the host receives, above all), so the agent does not wake up for them.
-    fn raw_filter(self) -> Vec<SockFilter> {
-        // Opcodes from linux/bpf_common.h.
-        const LDX_B_MSH: u16 = 0xb1; // X = 4 * (packet[k] & 0xf): the IPv4 header's length
-        const LD_B_IND: u16 = 0x50; // A = packet[X + k]
-        const LD_B_ABS: u16 = 0x30; // A = packet[k]
-        const JEQ_K: u16 = 0x15; // if A == k skip jt instructions, else skip jf
-        const RET_K: u16 = 0x06; // keep k bytes of the packet (0: drop it)
-        let mut program = if self.v6 {
-            // A raw IPv6 socket sees the packet from its ICMPv6 header.
-            vec![SockFilter::new(LD_B_ABS, 0, 0, 0)]
-        } else {
-            // A raw IPv4 socket sees the packet from its IP header.
-            vec![
-                SockFilter::new(LDX_B_MSH, 0, 0, 0),
-                SockFilter::new(LD_B_IND, 0, 0, 0),
-            ]
-        };
-        for (i, &kind) in self.answers.iter().enumerate() {
-            // On a match, jump over the remaining tests and the drop to the keep.
-            let to_keep = (self.answers.len() - i) as u8;
-            program.push(SockFilter::new(JEQ_K, to_keep, 0, u32::from(kind)));
-        }
-        program.push(SockFilter::new(RET_K, 0, 0, 0));
-        program.push(SockFilter::new(RET_K, 0, 0, u32::MAX));
-        program
-    }
-
-    /// Writes an echo request (header and payload) into `packet`.
-    fn echo_request(self, packet: &mut [u8], ident: u16, seq: u16, cookie: &[u8; 8]) {
-        let mut p = MutableEchoRequestPacket::new(packet).expect("room for the echo header");
-        p.set_icmp_type(IcmpType(self.echo_request));
-        p.set_icmp_code(IcmpCode(0));
-        p.set_identifier(ident);
-        p.set_sequence_number(seq);
-        p.payload_mut()[..cookie.len()].copy_from_slice(cookie);
-        // The kernel fills in the ICMPv6 checksum (it covers a pseudo-header with the source
-        // address, which only the kernel knows) and that of datagram sockets.
-        if !self.v6 {
-            let sum = pnet_packet::util::checksum(p.packet(), 1);
-            p.set_checksum(sum);
-        }
-    }
-
-    /// Reads an ICMP packet as received: behind its IPv4 header on a raw IPv4 socket, bare
-    /// otherwise. `None` for anything that is neither an echo reply nor an ICMP error quoting
-    /// an echo request.
-    fn parse(self, packet: &[u8], raw: bool) -> Option<Parsed<'_>> {
-        let icmp = if raw && !self.v6 {
-            let ip = Ipv4Packet::new(packet)?;
-            packet.get(usize::from(ip.get_header_length()) * 4..)?
-        } else {
-            packet
-        };
-        let (kind, code) = (*icmp.first()?, *icmp.get(1)?);
-        if kind == self.echo_reply {
-            let echo = EchoReplyPacket::new(icmp)?;
-            return Some(Parsed::Reply {
-                ident: echo.get_identifier(),
-                seq: echo.get_sequence_number(),
-                data: &icmp[8..],
-            });
-        }
-        let what = self.error(kind, code)?;
-        // An ICMP error quotes the IP header and the start of the packet that caused it.
-        let quoted = icmp.get(8..)?;
-        let (dst, inner) = if self.v6 {
-            let ip = Ipv6Packet::new(quoted)?;
-            (IpAddr::V6(ip.get_destination()), quoted.get(40..)?)
-        } else {
-            let ip = Ipv4Packet::new(quoted)?;
-            let len = usize::from(ip.get_header_length()) * 4;
-            (IpAddr::V4(ip.get_destination()), quoted.get(len..)?)
-        };
-        let echo = EchoReplyPacket::new(inner)?;
-        (echo.get_icmp_type().0 == self.echo_request).then(|| Parsed::Error {
-            ident: echo.get_identifier(),
-            seq: echo.get_sequence_number(),
-            dst,
-            what,
-        })
-    }
-
-    /// What an ICMP error type and code mean, in the words of iputils `ping`.
-    fn error(self, kind: u8, code: u8) -> Option<&'static str> {
-        Some(match (self.v6, kind, code) {
-            (false, 3, 0) => "destination net unreachable",
-            (false, 3, 1) => "destination host unreachable",
-            (false, 3, 2) => "destination protocol unreachable",
-            (false, 3, 3) => "destination port unreachable",
-            (false, 3, 4) => "fragmentation needed",
-            (false, 3, 5) => "source route failed",
-            (false, 3, 6) => "destination net unknown",
-            (false, 3, 7) => "destination host unknown",
-            (false, 3, 9 | 10 | 13) => "communication administratively prohibited",
-            (false, 3, _) => "destination unreachable",
-            (false, 11, _) => "time to live exceeded",
-            (false, 12, _) => "parameter problem",
-            (true, 1, 0) => "no route to destination",
-            (true, 1, 1) => "communication administratively prohibited",
-            (true, 1, 2) => "beyond scope of source address",
-            (true, 1, 3) => "address unreachable",
-            (true, 1, 4) => "port unreachable",
-            (true, 1, 5) => "source address failed ingress/egress policy",
-            (true, 1, 6) => "reject route to destination",
-            (true, 1, _) => "destination unreachable",
-            (true, 2, _) => "packet too big",
-            (true, 3, _) => "hop limit exceeded",
-            (true, 4, _) => "parameter problem",
-            _ => return None,
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const COOKIE: [u8; 8] = *b"netcheck";
-
-    fn request(family: Family, ident: u16, seq: u16) -> Vec<u8> {
-        let mut p = vec![0u8; 8 + PAYLOAD_LEN];
-        family.echo_request(&mut p, ident, seq, &COOKIE);
-        p
-    }
-
-    /// An IPv4 header (no options) from `src` to `dst` in front of `payload`.
-    fn ipv4(src: [u8; 4], dst: [u8; 4], payload: &[u8]) -> Vec<u8> {
-        let mut p = vec![0x45, 0, 0, 0, 0, 0, 0, 0, 64, 1, 0, 0];
-        p.extend_from_slice(&src);
-        p.extend_from_slice(&dst);
-        p.extend_from_slice(payload);
-        p
-    }
-
-    #[test]
-    fn the_raw_socket_filter_keeps_exactly_the_types_parse_reads() {
-        for family in [V4, V6] {
-            for kind in 0..=255u8 {
-                let read = kind == family.echo_reply || family.error(kind, 0).is_some();
-                assert_eq!(read, family.answers.contains(&kind), "type {kind}");
-            }
-        }
-    }
-
-    #[test]
-    fn an_ipv4_echo_request_has_a_valid_checksum_and_our_payload() {
-        let p = request(V4, 0x1234, 7);
-        assert_eq!(&p[..2], &[8, 0]);
-        assert_eq!(&p[4..8], &[0x12, 0x34, 0, 7]);
-        assert_eq!(&p[8..16], &COOKIE);
-        // The one's-complement sum over a packet with a correct checksum is zero.
-        assert_eq!(pnet_packet::util::checksum(&p, 99), 0);
-    }
-
-    #[test]
-    fn replies_are_read_behind_the_ip_header_of_a_raw_ipv4_socket() {
-        let mut reply = request(V4, 42, 3);
-        reply[0] = 0;
-        let packet = ipv4([10, 0, 0, 2], [10, 0, 0, 1], &reply);
-        assert_eq!(
-            V4.parse(&packet, true),
-            Some(Parsed::Reply {
-                ident: 42,
-                seq: 3,
-                data: &reply[8..]
-            })
-        );
-        // A datagram socket delivers the bare ICMP message.
-        assert!(matches!(
-            V4.parse(&reply, false),
-            Some(Parsed::Reply { seq: 3, .. })
-        ));
-        // Someone's echo request (raw sockets see incoming ones too) is not an answer.
-        let req = ipv4([10, 0, 0, 2], [10, 0, 0, 1], &request(V4, 42, 3));
-        assert_eq!(V4.parse(&req, true), None);
-    }
-
-    #[test]
-    fn an_icmp_error_is_matched_to_the_request_it_quotes() {
-        let quoted = ipv4([10, 0, 0, 1], [10, 0, 0, 9], &request(V4, 42, 5));
-        let mut error = vec![3, 1, 0, 0, 0, 0, 0, 0];
-        error.extend_from_slice(&quoted);
-        let packet = ipv4([10, 0, 0, 254], [10, 0, 0, 1], &error);
-        assert_eq!(
-            V4.parse(&packet, true),
-            Some(Parsed::Error {
-                ident: 42,
-                seq: 5,
-                dst: IpAddr::from([10, 0, 0, 9]),
-                what: "destination host unreachable"
-            })
-        );
-        // An error about something else (here a UDP datagram) is not ours.
-        let mut udp = vec![3, 3, 0, 0, 0, 0, 0, 0];
-        udp.extend_from_slice(&ipv4(
-            [10, 0, 0, 1],
-            [10, 0, 0, 9],
-            &[0, 53, 0, 53, 0, 8, 0, 0],
-        ));
-        let packet = ipv4([10, 0, 0, 254], [10, 0, 0, 1], &udp);
-        assert_eq!(V4.parse(&packet, true), None);
-        // Truncated packets are dropped, not read past their end.
-        for cut in 0..packet.len() {
-            let _ = V4.parse(&packet[..cut], true);
-        }
-    }
-
-    #[test]
-    fn icmpv6_errors_quote_the_ipv6_header() {
-        let mut quoted = vec![0x60, 0, 0, 0, 0, 64, 58, 64];
-        quoted.extend_from_slice(&[0xfd; 16]);
-        let dst: std::net::Ipv6Addr = "fd00::9".parse().unwrap();
-        quoted.extend_from_slice(&dst.octets());
-        quoted.extend_from_slice(&request(V6, 7, 1));
-        let mut error = vec![1, 3, 0, 0, 0, 0, 0, 0];
-        error.extend_from_slice(&quoted);
-        assert_eq!(
-            V6.parse(&error, true),
-            Some(Parsed::Error {
-                ident: 7,
-                seq: 1,
-                dst: IpAddr::V6(dst),
-                what: "address unreachable"
-            })
-        );
-        let mut reply = request(V6, 7, 1);
-        reply[0] = 129;
-        assert!(matches!(
-            V6.parse(&reply, true),
-            Some(Parsed::Reply {
-                ident: 7,
-                seq: 1,
-                ..
-            })
-        ));
-    }
 
     /// Runs `test` on a thread of its own in a network namespace of its own (only `lo`, up), after
     /// running `setup` there, so that the host's ICMP settings are left alone.
