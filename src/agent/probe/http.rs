@@ -18,8 +18,9 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
 use tokio::net::TcpStream;
 
+use super::resolve::TargetResolver;
 use super::tcp::connect_error;
-use super::{ms, Outcome, Prober};
+use super::{ms, Outcome};
 use crate::policy::Policy;
 use crate::proto::check::{HttpOptions, HttpResult, HttpTimings, ProbeError, ResultData, TlsInfo};
 
@@ -118,7 +119,13 @@ fn empty_result() -> HttpResult {
     }
 }
 
-pub async fn run(prober: &Prober, target: &str, o: &HttpOptions, policy: &Policy) -> Outcome {
+pub async fn run(
+    targets: &TargetResolver,
+    tls: &TlsConfigs,
+    target: &str,
+    o: &HttpOptions,
+    policy: &Policy,
+) -> Outcome {
     let start = Instant::now();
     let deadline = tokio::time::Instant::now() + Duration::from_millis(o.timeout_ms as u64);
     let mut result = empty_result();
@@ -138,7 +145,7 @@ pub async fn run(prober: &Prober, target: &str, o: &HttpOptions, policy: &Policy
         result = empty_result();
         let hop = tokio::time::timeout_at(
             deadline,
-            request(prober, &url, o, policy, &mut result, &mut lap),
+            request(targets, tls, &url, o, policy, &mut result, &mut lap),
         )
         .await;
         timings.add(&result.timings_ms);
@@ -204,7 +211,8 @@ impl Lap {
 
 /// One request/response exchange, filling `r` as each phase completes.
 async fn request(
-    prober: &Prober,
+    targets: &TargetResolver,
+    tls_configs: &TlsConfigs,
     url: &Url,
     o: &HttpOptions,
     policy: &Policy,
@@ -215,7 +223,7 @@ async fn request(
         .host_str()
         .ok_or_else(|| ProbeError::new("invalid_target", "URL has no host"))?;
     let port = url.port_or_known_default().unwrap_or(80);
-    let (ip, dns_took) = prober.resolve(host, o.ip_version, policy).await?;
+    let (ip, dns_took) = targets.resolve(host, o.ip_version, policy).await?;
     r.resolved_address = Some(ip.to_string());
     // An IP address needs no lookup: its few microseconds of checks count as connecting.
     if dns_took.is_some() {
@@ -239,9 +247,9 @@ async fn request(
         }
         .map_err(|e| ProbeError::new("invalid_target", format!("bad TLS server name: {e}")))?;
         let config = if o.verify_tls {
-            &prober.tls.verify
+            &tls_configs.verify
         } else {
-            &prober.tls.no_verify
+            &tls_configs.no_verify
         };
         let tls = tokio_rustls::TlsConnector::from(config.clone())
             .connect(name, tcp)

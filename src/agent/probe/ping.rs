@@ -8,7 +8,8 @@ use std::time::Duration;
 use futures_util::future::join_all;
 
 use super::icmp::{Echo, Failure};
-use super::{ms, Outcome, Prober};
+use super::resolve::TargetResolver;
+use super::{ms, Outcome};
 use crate::policy::Policy;
 use crate::proto::check::{PingOptions, PingReply, PingResult, ProbeError, ResultData, Rtt};
 
@@ -76,7 +77,13 @@ pub fn stats(rtts: &[f64]) -> Option<Rtt> {
     })
 }
 
-pub async fn run(prober: &Prober, target: &str, o: &PingOptions, policy: &Policy) -> Outcome {
+pub async fn run(
+    targets: &TargetResolver,
+    pinger: &Pinger,
+    target: &str,
+    o: &PingOptions,
+    policy: &Policy,
+) -> Outcome {
     let mut result = PingResult {
         resolved_address: None,
         sent: 0,
@@ -85,7 +92,7 @@ pub async fn run(prober: &Prober, target: &str, o: &PingOptions, policy: &Policy
         rtt_ms: None,
         replies: Vec::new(),
     };
-    let ip = match prober.resolve(target, o.ip_version, policy).await {
+    let ip = match targets.resolve(target, o.ip_version, policy).await {
         Ok((ip, _)) => ip,
         Err(e) => {
             return Outcome {
@@ -95,7 +102,7 @@ pub async fn run(prober: &Prober, target: &str, o: &PingOptions, policy: &Policy
         }
     };
     result.resolved_address = Some(ip.to_string());
-    let socket = match prober.pinger.socket(ip) {
+    let socket = match pinger.socket(ip) {
         Ok(s) => s,
         Err(msg) => {
             return Outcome {
@@ -104,7 +111,7 @@ pub async fn run(prober: &Prober, target: &str, o: &PingOptions, policy: &Policy
             }
         }
     };
-    let ident = prober.pinger.ident();
+    let ident = pinger.ident();
     let timeout = Duration::from_millis(o.timeout_ms as u64);
     let start = tokio::time::Instant::now();
     let count = o.count.max(1) as u16;

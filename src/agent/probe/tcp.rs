@@ -5,7 +5,8 @@ use std::time::{Duration, Instant};
 
 use tokio::net::TcpStream;
 
-use super::{ms, Outcome, Prober};
+use super::resolve::TargetResolver;
+use super::{ms, Outcome};
 use crate::policy::Policy;
 use crate::proto::check::{ProbeError, ResultData, TcpOptions, TcpResult};
 
@@ -23,7 +24,12 @@ pub fn connect_error(err: &std::io::Error, addr: SocketAddr) -> ProbeError {
     }
 }
 
-pub async fn run(prober: &Prober, target: &str, o: &TcpOptions, policy: &Policy) -> Outcome {
+pub async fn run(
+    targets: &TargetResolver,
+    target: &str,
+    o: &TcpOptions,
+    policy: &Policy,
+) -> Outcome {
     let mut result = TcpResult {
         resolved_address: None,
         port: o.port,
@@ -33,7 +39,7 @@ pub async fn run(prober: &Prober, target: &str, o: &TcpOptions, policy: &Policy)
     let deadline = Instant::now() + Duration::from_millis(o.timeout_ms as u64);
     let ip = match tokio::time::timeout_at(
         deadline.into(),
-        prober.resolve(target, o.ip_version, policy),
+        targets.resolve(target, o.ip_version, policy),
     )
     .await
     {
