@@ -30,11 +30,24 @@ fn channel(state: &AppState, check_id: Uuid) -> String {
 pub const MAX_STREAMS_PER_USER: usize = 20;
 
 /// The instance's one Redis subscription to every check's events, and the streams fed by it.
-#[derive(Default)]
 pub struct Hub {
     watchers: Mutex<HashMap<Uuid, broadcast::Sender<Arc<str>>>>,
     subscribed: AtomicBool,
+    /// Counts (re)subscriptions: messages published while the subscription was down are lost,
+    /// so every stream replays from the database when it changes.
+    resubscribed: tokio::sync::watch::Sender<u64>,
     streams: Mutex<HashMap<Uuid, usize>>,
+}
+
+impl Default for Hub {
+    fn default() -> Self {
+        Self {
+            watchers: Mutex::default(),
+            subscribed: AtomicBool::new(false),
+            resubscribed: tokio::sync::watch::Sender::new(0),
+            streams: Mutex::default(),
+        }
+    }
 }
 
 /// A stream's registration for one check's events; unregisters when dropped.
@@ -124,7 +137,7 @@ impl Hub {
         }
     }
 
-    /// Keeps the subscription up until `shutdown`, reconnecting after a second.
+    /// Keeps the subscription up until `shutdown`, reconnecting after half a second.
     pub async fn run(
         self: Arc<Self>,
         client: redis::Client,
@@ -138,18 +151,38 @@ impl Hub {
                 let mut pubsub = client.get_async_pubsub().await?;
                 pubsub.psubscribe(&pattern).await?;
                 self.subscribed.store(true, Ordering::Relaxed);
+                self.resubscribed.send_modify(|n| *n += 1);
                 tracing::debug!("live events subscribed");
-                let mut messages = pubsub.on_message();
-                while let Some(msg) = messages.next().await {
-                    let Some(id) = msg
-                        .get_channel_name()
-                        .strip_prefix(&strip)
-                        .and_then(|id| id.parse().ok())
-                    else {
-                        continue;
-                    };
-                    if let Ok(payload) = msg.get_payload::<String>() {
-                        self.deliver(id, payload.into());
+                let (mut sink, mut messages) = pubsub.split();
+                // A quiet subscription is pinged, so a connection that died without a word is
+                // noticed (and replaced) within seconds rather than never.
+                let mut keepalive = tokio::time::interval(Duration::from_secs(5));
+                keepalive.tick().await;
+                loop {
+                    tokio::select! {
+                        msg = messages.next() => {
+                            let Some(msg) = msg else { break };
+                            let Some(id) = msg
+                                .get_channel_name()
+                                .strip_prefix(&strip)
+                                .and_then(|id| id.parse().ok())
+                            else {
+                                continue;
+                            };
+                            if let Ok(payload) = msg.get_payload::<String>() {
+                                self.deliver(id, payload.into());
+                            }
+                        }
+                        _ = keepalive.tick() => {
+                            let pong = tokio::time::timeout(
+                                Duration::from_secs(2),
+                                sink.ping::<redis::Value>(),
+                            )
+                            .await;
+                            if !matches!(pong, Ok(Ok(_))) {
+                                break;
+                            }
+                        }
                     }
                 }
                 Ok::<_, redis::RedisError>(())
@@ -167,7 +200,7 @@ impl Hub {
             }
             tokio::select! {
                 _ = shutdown.cancelled() => return,
-                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
             }
         }
     }
@@ -273,6 +306,8 @@ pub async fn stream(
     let mut sent = HashSet::new();
     // Register before replaying, so nothing published in between is missed.
     let mut watcher = state.events.watch(check_id);
+    let mut resubscribed = state.events.resubscribed.subscribe();
+    resubscribed.borrow_and_update();
     match replay(&state, check_id, &mut sent, &out).await {
         Ok(true) | Err(()) => return,
         Ok(false) => {}
@@ -311,6 +346,11 @@ pub async fn stream(
                     Err(_) => {}
                 }
             }
+            // The subscription came back: what was published while it was down never arrives.
+            Ok(()) = resubscribed.changed() => match replay(&state, check_id, &mut sent, &out).await {
+                Ok(true) | Err(()) => return,
+                Ok(false) => {}
+            },
             _ = poll.tick() => {
                 let every = if state.events.subscribed() { Duration::from_secs(5) } else { Duration::from_secs(1) };
                 if last_replay.elapsed() >= every {
