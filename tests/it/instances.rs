@@ -156,19 +156,23 @@ async fn a_server_killed_between_delivery_and_commit_loses_nothing() {
     };
     let mut server = server_process(&settings, port);
     ready().await;
-    let login: Value = http
-        .post(format!("{base}/api/v1/auth/login"))
-        .json(&json!({"username": ADMIN_USER, "password": ADMIN_PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = login["access_token"]
-        .as_str()
-        .unwrap_or_else(|| panic!("login: {login}"))
-        .to_string();
+    // Signs the admin in on whichever server process is up; its access token.
+    let admin_token = || async {
+        let login: Value = http
+            .post(format!("{base}/api/v1/auth/login"))
+            .json(&json!({"username": ADMIN_USER, "password": ADMIN_PASSWORD}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        login["access_token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("login: {login}"))
+            .to_string()
+    };
+    let token = admin_token().await;
     let created: Value = http
         .post(format!("{base}/api/v1/agents"))
         .bearer_auth(&token)
@@ -243,19 +247,7 @@ async fn a_server_killed_between_delivery_and_commit_loses_nothing() {
     // A new server process gets the result again from the broker and stores it once.
     let _server = server_process(&settings, port);
     ready().await;
-    let login: Value = http
-        .post(format!("{base}/api/v1/auth/login"))
-        .json(&json!({"username": ADMIN_USER, "password": ADMIN_PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = login["access_token"]
-        .as_str()
-        .unwrap_or_else(|| panic!("login: {login}"))
-        .to_string();
+    let token = admin_token().await;
     let check = eventually(
         "check finished after the restart",
         Duration::from_secs(30),
