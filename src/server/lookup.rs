@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::OnceCell;
 use utoipa::ToSchema;
 
+use super::asn::{AsnTable, Network};
 use super::auth::AuthUser;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::AppState;
@@ -24,6 +25,10 @@ pub struct Geo {
     pub city: Option<String>,
     pub lat: f64,
     pub lon: f64,
+    /// The autonomous system announcing the address.
+    pub asn: Option<u32>,
+    /// The organisation holding that AS.
+    pub network: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -41,7 +46,8 @@ pub struct Lookup {
     pub attribution: String,
 }
 
-pub const ATTRIBUTION: &str = "IP Geolocation by DB-IP (https://db-ip.com), CC BY 4.0";
+pub const ATTRIBUTION: &str = "IP Geolocation by DB-IP (https://db-ip.com), CC BY 4.0; \
+     ASN data by ip-location-db (DB-IP, RouteViews, RIRs), CC BY 4.0";
 
 /// Record layout of the ip-location-db DB-IP city MMDB files.
 #[derive(Deserialize)]
@@ -60,9 +66,11 @@ fn coordinate(v: f32) -> f64 {
 struct Databases {
     v4: Option<maxminddb::Reader<Vec<u8>>>,
     v6: Option<maxminddb::Reader<Vec<u8>>>,
+    asn: Option<AsnTable>,
 }
 
-/// The GeoIP databases, loaded on first use (about 130 MB) off the async executor.
+/// The GeoIP databases (about 130 MB) and the ASN table (about 11 MB), loaded on first use off
+/// the async executor.
 pub struct GeoIp {
     settings: GeoIpSettings,
     dbs: OnceCell<Arc<Databases>>,
@@ -88,7 +96,14 @@ impl GeoIp {
                             None
                         }
                     };
-                    Arc::new(Databases { v4: open(&s.ipv4_db), v6: open(&s.ipv6_db) })
+                    let asn = match AsnTable::open(&s.asn_ipv4_db, &s.asn_ipv6_db) {
+                        Ok(t) => Some(t),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "ASN data unavailable; run scripts/geoip.sh");
+                            None
+                        }
+                    };
+                    Arc::new(Databases { v4: open(&s.ipv4_db), v6: open(&s.ipv6_db), asn })
                 })
                 .await
                 .expect("loading GeoIP databases")
@@ -108,6 +123,7 @@ impl GeoIp {
             IpAddr::V6(_) => dbs.v6.as_ref()?,
         };
         let rec: Record = reader.lookup(ip).ok()?.decode().ok()??;
+        let network = dbs.asn.as_ref().and_then(|t| t.lookup(ip));
         let country_code = rec.country_code.filter(|c| !c.is_empty());
         Some(Geo {
             country: country_code
@@ -118,7 +134,17 @@ impl GeoIp {
             city: rec.city.filter(|c| !c.is_empty()),
             lat: coordinate(rec.latitude?),
             lon: coordinate(rec.longitude?),
+            asn: network.as_ref().map(|n| n.asn),
+            network: network.map(|n| n.name),
         })
+    }
+
+    /// The network announcing a public address; `None` for reserved ranges and unknown ones.
+    pub async fn network(&self, ip: IpAddr) -> Option<Network> {
+        if special_range(ip).is_some() {
+            return None;
+        }
+        self.databases().await.asn.as_ref()?.lookup(ip)
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod agents;
 mod args;
+pub mod asn;
 pub mod auth;
 pub mod broker;
 pub mod checks;

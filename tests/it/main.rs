@@ -21,4 +21,5 @@ mod disruptive;
 mod errors;
 mod health;
 mod instances;
+mod selection;
 mod users;

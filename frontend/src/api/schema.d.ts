@@ -369,6 +369,33 @@ export interface components {
             status: components["schemas"]["AgentStatus"];
             version?: string | null;
         };
+        /**
+         * @description How a check chooses its agents: at most one of `agents`, `locations` and
+         *     `same_agents_as`, optionally capped by `limit`. Given nothing, every online agent runs it.
+         */
+        AgentSelection: {
+            /**
+             * @description Agent ids or names (names match in any letter case). Named agents that are offline get
+             *     an `offline` result.
+             */
+            agents?: string[] | null;
+            /**
+             * Format: int32
+             * @description Caps the number of agents (1..500). Alone, it picks that many online agents spread over
+             *     as many countries, then cities and networks, as possible.
+             */
+            limit?: number | null;
+            /**
+             * @description Places, networks and labels; each entry picks up to its `limit` online agents that match
+             *     every field it gives, and the union runs the check.
+             */
+            locations?: components["schemas"]["LocationFilter"][] | null;
+            /**
+             * Format: uuid
+             * @description The agents of an earlier check the caller may see.
+             */
+            same_agents_as?: string | null;
+        };
         /** @enum {string} */
         AgentStatus: "pending" | "online" | "offline";
         AgentToken: {
@@ -498,9 +525,7 @@ export interface components {
             expires_in_days?: number | null;
             name: string;
         };
-        CreateCheck: {
-            /** @description Agents to run it; unset: every online agent. */
-            agents?: string[] | null;
+        CreateCheck: components["schemas"]["AgentSelection"] & {
             /** @description Options of the type (see API.md); defaults apply to what is left out. */
             options?: Record<string, never> | null;
             target: string;
@@ -558,7 +583,7 @@ export interface components {
          * @description Every stable error code the API answers with (`error.code`).
          * @enum {string}
          */
-        ErrorCode: "invalid_field" | "invalid_body" | "invalid_json" | "invalid_query" | "invalid_text" | "unsupported_media_type" | "payload_too_large" | "unauthenticated" | "invalid_credentials" | "missing_refresh_token" | "invalid_refresh_token" | "refresh_token_reused" | "invalid_agent_token" | "forbidden" | "api_key_cannot_mint" | "not_found" | "username_taken" | "name_taken" | "last_admin" | "no_agents_online" | "forbidden_target" | "not_resolvable" | "rate_limited" | "too_many_streams" | "busy" | "dependency_unavailable" | "internal_error";
+        ErrorCode: "invalid_field" | "invalid_body" | "invalid_json" | "invalid_query" | "invalid_text" | "unsupported_media_type" | "payload_too_large" | "unauthenticated" | "invalid_credentials" | "missing_refresh_token" | "invalid_refresh_token" | "refresh_token_reused" | "invalid_agent_token" | "forbidden" | "api_key_cannot_mint" | "not_found" | "username_taken" | "name_taken" | "last_admin" | "no_agents_online" | "no_matching_agents" | "invalid_selection" | "forbidden_target" | "not_resolvable" | "rate_limited" | "too_many_streams" | "busy" | "dependency_unavailable" | "internal_error";
         ErrorObject: {
             /** @description Stable, machine-readable code. */
             code: components["schemas"]["ErrorCode"];
@@ -567,7 +592,35 @@ export interface components {
             /** @description Explanation for humans. */
             message: string;
         };
+        /** @description A place set by hand for an agent whose address GeoIP cannot place (private networks). */
+        FixedLocation: {
+            /**
+             * Format: int32
+             * @description The network's autonomous system number, when the ASN data cannot tell it.
+             */
+            asn?: number | null;
+            city?: string | null;
+            /** @description ISO 3166-1 alpha-2 country code. */
+            country_code: string;
+            /**
+             * Format: double
+             * @description Latitude in degrees (-90..90); with `lon`, places the agent on the map.
+             */
+            lat?: number | null;
+            /**
+             * Format: double
+             * @description Longitude in degrees (-180..180).
+             */
+            lon?: number | null;
+            /** @description The organisation holding that network. */
+            network?: string | null;
+        };
         Geo: {
+            /**
+             * Format: int32
+             * @description The autonomous system announcing the address.
+             */
+            asn?: number | null;
             city?: string | null;
             country?: string | null;
             country_code?: string | null;
@@ -575,6 +628,8 @@ export interface components {
             lat: number;
             /** Format: double */
             lon: number;
+            /** @description The organisation holding that AS. */
+            network?: string | null;
         };
         Health: {
             /** @description Per dependency: `ok` or what went wrong. */
@@ -689,13 +744,48 @@ export interface components {
              */
             total?: number | null;
         };
+        /** @description Where an agent is: set by hand (`fixed`), or measured from its address (GeoIP and ASN data). */
         Location: {
+            /**
+             * Format: int32
+             * @description Autonomous system number of the agent's network.
+             */
+            asn?: number | null;
             city?: string | null;
+            /** @description ISO 3166-1 alpha-2 code. */
             country_code?: string | null;
+            /** @description Set by an administrator rather than measured. */
+            fixed?: boolean;
+            /**
+             * Format: double
+             * @description Unknown for a fixed place given without coordinates.
+             */
+            lat?: number | null;
             /** Format: double */
-            lat: number;
-            /** Format: double */
-            lon: number;
+            lon?: number | null;
+            /** @description The organisation holding that network. */
+            network?: string | null;
+        };
+        /** @description One entry of `locations`: the online agents whose attributes equal every field given. */
+        LocationFilter: {
+            /**
+             * Format: int32
+             * @description Autonomous system number of the agent's network.
+             */
+            asn?: number | null;
+            /** @description City name, any letter case. */
+            city?: string | null;
+            /** @description ISO 3166-1 alpha-2 country code, any letter case. */
+            country?: string | null;
+            /** @description A label the agent carries (exact). */
+            label?: string | null;
+            /**
+             * Format: int32
+             * @description How many agents this entry contributes at most (1..500, default 1).
+             */
+            limit?: number | null;
+            /** @description The agent's region, as set by its administrator (any letter case). */
+            region?: string | null;
         };
         LoginRequest: {
             password: string;
@@ -846,6 +936,7 @@ export interface components {
         };
         UpdateAgent: {
             labels?: string[] | null;
+            location?: null | components["schemas"]["FixedLocation"];
             name?: string | null;
             region?: string | null;
         };
@@ -1104,6 +1195,14 @@ export interface operations {
                 };
             };
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

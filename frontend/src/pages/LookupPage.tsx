@@ -39,9 +39,12 @@ export function LookupPage() {
     ...(result?.addresses ?? [])
       .filter((a) => a.geo)
       .map((a) => ({ lat: a.geo!.lat, lon: a.geo!.lon, label: `${a.ip} — ${a.geo!.city ?? ""} ${a.geo!.country ?? ""}`, kind: "address" as const })),
-    ...agents
-      .filter((a) => a.location)
-      .map((a) => ({ lat: a.location!.lat, lon: a.location!.lon, label: `agent ${a.name}`, kind: "agent" as const })),
+    // Agents placed by hand without coordinates have no point on the map.
+    ...agents.flatMap((a) =>
+      a.location?.lat != null && a.location.lon != null
+        ? [{ lat: a.location.lat, lon: a.location.lon, label: `agent ${a.name}`, kind: "agent" as const }]
+        : [],
+    ),
   ];
   return (
     <section className="card">

@@ -1,8 +1,10 @@
 //! Agents: the table of probe hosts, their enrollment tokens (`nca_<id>_<secret>`, only a hash
 //! of the secret is stored), liveness from heartbeats, and the API representation.
 
+pub mod fleet;
 pub mod protocol;
 pub mod routes;
+pub mod spread;
 
 use chrono::{DateTime, Utc};
 use deadpool_redis::redis;
@@ -13,6 +15,7 @@ use utoipa::ToSchema;
 use super::auth::secret_token;
 use super::error::{ApiError, ApiResult};
 use super::AppState;
+use crate::proto::api::FixedLocation;
 use crate::server::error::ErrorCode;
 
 /// Prefix that marks a netcheck agent token.
@@ -40,6 +43,11 @@ pub struct Model {
     pub city: Option<String>,
     pub lat: Option<f64>,
     pub lon: Option<f64>,
+    /// Autonomous system of `public_ip` (ASN data), as measured at registration.
+    pub asn: Option<i64>,
+    pub network: Option<String>,
+    /// A place set by an administrator ([`FixedLocation`]); overrides the measured one.
+    pub fixed_location: Option<Json>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -79,12 +87,61 @@ impl AgentStatus {
     }
 }
 
+/// Where an agent is: set by hand (`fixed`), or measured from its address (GeoIP and ASN data).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
 pub struct Location {
+    /// ISO 3166-1 alpha-2 code.
     pub country_code: Option<String>,
     pub city: Option<String>,
-    pub lat: f64,
-    pub lon: f64,
+    /// Unknown for a fixed place given without coordinates.
+    pub lat: Option<f64>,
+    pub lon: Option<f64>,
+    /// Autonomous system number of the agent's network.
+    pub asn: Option<u32>,
+    /// The organisation holding that network.
+    pub network: Option<String>,
+    /// Set by an administrator rather than measured.
+    #[serde(default)]
+    pub fixed: bool,
+}
+
+impl Location {
+    /// The place of an agent row: the fixed one if set (its network falling back to the
+    /// measured one), otherwise the measured one; `None` when nothing is known.
+    pub fn of(m: &Model) -> Option<Self> {
+        let asn = m.asn.and_then(|a| u32::try_from(a).ok());
+        let fixed = m
+            .fixed_location
+            .as_ref()
+            .and_then(|v| serde_json::from_value::<FixedLocation>(v.clone()).ok());
+        if let Some(f) = fixed {
+            let (asn, network) = match f.asn {
+                Some(a) => (Some(a), f.network),
+                None => (asn, f.network.or_else(|| m.network.clone())),
+            };
+            return Some(Self {
+                country_code: Some(f.country_code),
+                city: f.city,
+                lat: f.lat,
+                lon: f.lon,
+                asn,
+                network,
+                fixed: true,
+            });
+        }
+        if m.country_code.is_none() && m.lat.is_none() && asn.is_none() {
+            return None;
+        }
+        Some(Self {
+            country_code: m.country_code.clone(),
+            city: m.city.clone(),
+            lat: m.lat,
+            lon: m.lon,
+            asn,
+            network: m.network.clone(),
+            fixed: false,
+        })
+    }
 }
 
 /// An agent as the API shows it.
@@ -122,15 +179,7 @@ impl Agent {
             (a, b) => a.or(b),
         };
         let status = AgentStatus::of(m.registered_at, last_seen_at, interval_secs, at);
-        let location = match (m.lat, m.lon) {
-            (Some(lat), Some(lon)) => Some(Location {
-                country_code: m.country_code.clone(),
-                city: m.city.clone(),
-                lat,
-                lon,
-            }),
-            _ => None,
-        };
+        let location = Location::of(&m);
         Self {
             id: m.id,
             name: m.name,
@@ -167,11 +216,12 @@ struct Cached {
     snapshot: Option<Snapshot>,
 }
 
-/// The agent rows as read at `read_at`.
+/// The agent rows as read at `read_at`, with their index for choosing among them.
 #[derive(Clone)]
 pub struct Snapshot {
     pub read_at: DateTime<Utc>,
     pub agents: std::sync::Arc<Vec<Model>>,
+    pub fleet: std::sync::Arc<fleet::Fleet>,
 }
 
 impl Directory {
@@ -209,9 +259,11 @@ impl Directory {
     pub async fn reload(&self, db: &DatabaseConnection) -> Result<Snapshot, DbErr> {
         let generation = self.inner.lock().expect("directory lock").generation;
         let read_at = Utc::now();
+        let agents = Entity::find().all(db).await?;
         let snapshot = Snapshot {
             read_at,
-            agents: std::sync::Arc::new(Entity::find().all(db).await?),
+            fleet: std::sync::Arc::new(fleet::Fleet::new(&agents)),
+            agents: std::sync::Arc::new(agents),
         };
         let mut inner = self.inner.lock().expect("directory lock");
         if inner.generation == generation {

@@ -121,14 +121,17 @@ pub async fn register(
     model.hostname = Set(Some(body.hostname.clone()));
     model.version = Set(Some(body.version.clone()));
     model.capabilities = Set(serde_json::json!(body.capabilities));
-    let geo = match public_ip.as_deref().and_then(|ip| ip.parse().ok()) {
-        Some(ip) => state.geoip.locate(ip).await,
-        None => None,
+    let ip: Option<std::net::IpAddr> = public_ip.as_deref().and_then(|ip| ip.parse().ok());
+    let (geo, network) = match ip {
+        Some(ip) => (state.geoip.locate(ip).await, state.geoip.network(ip).await),
+        None => (None, None),
     };
     model.country_code = Set(geo.as_ref().and_then(|g| g.country_code.clone()));
     model.city = Set(geo.as_ref().and_then(|g| g.city.clone()));
     model.lat = Set(geo.as_ref().map(|g| g.lat));
     model.lon = Set(geo.as_ref().map(|g| g.lon));
+    model.asn = Set(network.as_ref().map(|n| n.asn as i64));
+    model.network = Set(network.map(|n| n.name));
     model.public_ip = Set(public_ip);
     model.update(&state.db).await?;
     super::touch(&state, id).await?;

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{new_token, seen_map, Agent, Column, Entity};
+use crate::proto::api::FixedLocation;
 use crate::server::auth::{AdminUser, AuthUser};
 use crate::server::broker::ManagementError;
 use crate::server::error::ErrorCode;
@@ -43,6 +44,60 @@ pub struct UpdateAgent {
     pub name: Option<String>,
     pub region: Option<String>,
     pub labels: Option<Vec<String>>,
+    /// A place set by hand (for agents GeoIP cannot place); `null` returns the agent to its
+    /// measured place; left out, the place is unchanged.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<FixedLocation>, nullable)]
+    pub location: Option<Option<FixedLocation>>,
+}
+
+/// Tells a field given as `null` (`Some(None)`) from one left out (`None`, via `default`).
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// Checks a hand-set place and normalises its country code to upper case.
+fn validate_location(mut l: FixedLocation) -> ApiResult<FixedLocation> {
+    let bad =
+        |field: &str, msg: &str| Err(ApiError::invalid_field(&format!("location.{field}"), msg));
+    if l.country_code.len() != 2 || !l.country_code.chars().all(|c| c.is_ascii_alphabetic()) {
+        return bad(
+            "country_code",
+            "country_code is an ISO 3166 alpha-2 code, e.g. DE",
+        );
+    }
+    l.country_code = l.country_code.to_ascii_uppercase();
+    if isocountry::CountryCode::for_alpha2(&l.country_code).is_err() {
+        return bad("country_code", "not an ISO 3166 country code");
+    }
+    for (field, v) in [("city", &l.city), ("network", &l.network)] {
+        if v.as_ref().is_some_and(|v| {
+            v.trim().is_empty() || v.chars().count() > 128 || v.chars().any(char::is_control)
+        }) {
+            return bad(field, "must be 1-128 printable characters");
+        }
+    }
+    match (l.lat, l.lon) {
+        (Some(lat), Some(lon)) => {
+            if !(-90.0..=90.0).contains(&lat) {
+                return bad("lat", "lat must be between -90 and 90");
+            }
+            if !(-180.0..=180.0).contains(&lon) {
+                return bad("lon", "lon must be between -180 and 180");
+            }
+        }
+        (None, None) => {}
+        (None, Some(_)) => return bad("lat", "give lat and lon together"),
+        (Some(_), None) => return bad("lon", "give lat and lon together"),
+    }
+    if l.asn == Some(0) {
+        return bad("asn", "asn must be a positive number");
+    }
+    Ok(l)
 }
 
 #[derive(Serialize, Deserialize, ToSchema)]
@@ -154,6 +209,8 @@ pub async fn list(state: web::Data<AppState>, user: AuthUser) -> ApiResult<HttpR
             if !admin {
                 a.hostname = None;
                 a.public_ip = None;
+                a.version = None;
+                a.capabilities = Vec::new();
             }
             a
         })
@@ -217,6 +274,9 @@ pub async fn create_agent(
         city: Set(None),
         lat: Set(None),
         lon: Set(None),
+        asn: Set(None),
+        network: Set(None),
+        fixed_location: Set(None),
     }
     .insert(&txn)
     .await
@@ -249,7 +309,8 @@ pub async fn get(
 }
 
 #[utoipa::path(operation_id = "update_agent", patch, path = "/api/v1/agents/{id}", tag = "agents", request_body = UpdateAgent,
-    responses((status = 200, body = Agent), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    responses((status = 200, body = Agent), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+              (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn update(
     state: web::Data<AppState>,
@@ -261,7 +322,12 @@ pub async fn update(
         name,
         region,
         labels,
+        location,
     } = body.0;
+    let location = match location {
+        Some(Some(l)) => Some(Some(validate_location(l)?)),
+        other => other,
+    };
     let current = find(&state, *id).await?;
     let mut model: super::ActiveModel = current.into();
     if let Some(name) = &name {
@@ -275,6 +341,9 @@ pub async fn update(
     if let Some(labels) = labels {
         validate_labels(&labels)?;
         model.labels = Set(serde_json::json!(labels));
+    }
+    if let Some(location) = location {
+        model.fixed_location = Set(location.map(|l| serde_json::json!(l)));
     }
     let m = model
         .update(&state.db)

@@ -1,26 +1,24 @@
 //! Creating a check: validate the request, choose the agents, insert the check with a pending
 //! row per agent, and publish the request to the broker.
 
-use std::collections::HashSet;
-
 use amqprs::BasicProperties;
 use chrono::Utc;
 use deadpool_redis::redis;
 use sea_orm::entity::prelude::*;
 use sea_orm::{ConnectionTrait, Statement};
 
-use super::model::check;
-use super::validate;
+use sea_orm::QuerySelect;
+
+use super::model::{check, result};
+use super::{choose, validate};
 use crate::proto::check::{CheckRequest, ResultStatus};
 use crate::proto::PROTOCOL_VERSION;
-use crate::server::agents::{self, Agent, AgentStatus};
+use crate::server::agents::Agent;
 use crate::server::broker::{agent_queue, CHECKS_EXCHANGE};
 use crate::server::error::ErrorCode;
 use crate::server::error::{ApiError, ApiResult};
+use crate::server::users;
 use crate::server::AppState;
-
-/// Largest number of agents one check may name.
-pub const MAX_AGENTS_PER_CHECK: usize = 500;
 
 /// Takes `cost` from the user's per-minute budget (fails open when Redis is down).
 async fn take_quota(state: &AppState, user_id: Uuid, cost: u64) -> ApiResult<()> {
@@ -54,82 +52,59 @@ async fn take_quota(state: &AppState, user_id: Uuid, cost: u64) -> ApiResult<()>
 /// (when none was, the check is finished at once with every result `offline`).
 pub async fn create(
     state: &AppState,
-    user_id: Uuid,
+    user: &users::Model,
     body: validate::CreateCheck,
 ) -> ApiResult<(Uuid, usize, bool)> {
     let policy = state.policy.clone();
     let (target, spec) = validate::spec(&body, &policy)?;
+    let selection = &body.selection;
+    choose::validate(selection)?;
+    let earlier = match selection.same_agents_as {
+        Some(id) => Some(earlier_agents(state, user, id).await?),
+        None => None,
+    };
     // Without a broker session nothing can be asked or answered: say so before choosing
     // agents (whose heartbeats stop while their own sessions are down).
     if !state.broker.is_connected().await {
         return Err(ApiError::unavailable("message broker"));
     }
 
-    let wanted: Option<HashSet<Uuid>> = body
-        .agents
-        .as_ref()
-        .map(|ids| ids.iter().copied().collect());
-    if let Some(unique) = &wanted {
-        if unique.is_empty() || unique.len() > MAX_AGENTS_PER_CHECK {
-            return Err(ApiError::invalid_field(
-                "agents",
-                format!("name 1 to {MAX_AGENTS_PER_CHECK} agents, or leave it out for all"),
-            ));
-        }
-    }
+    let id = Uuid::now_v7();
+    // The id's random bits rotate the pick among equally good agents from check to check.
+    let seed = id.as_u128() as u64;
     let interval = state.settings.agents.heartbeat_interval_secs;
     let asked_at = Utc::now();
-    let mut chosen = Chosen::from(
-        &state.directory.agents(&state.db).await?,
-        wanted.as_ref(),
-        interval,
-    );
+    let mut snapshot = state.directory.agents(&state.db).await?;
+    let mut outcome = choose::choose(&snapshot, selection, earlier.as_deref(), interval, seed);
     // The cached table may be up to `agents.cache_ms` old: before refusing the check, or
     // leaving out an agent it names, read the table again.
-    if !chosen.conclusive(wanted.is_some()) && chosen.read_at < asked_at {
-        chosen = Chosen::from(
-            &state.directory.reload(&state.db).await?,
-            wanted.as_ref(),
-            interval,
-        );
+    if choose::worth_rereading(&outcome, snapshot.read_at, asked_at) {
+        snapshot = state.directory.reload(&state.db).await?;
+        outcome = choose::choose(&snapshot, selection, earlier.as_deref(), interval, seed);
     }
-    if !chosen.missing.is_empty() {
-        let missing: Vec<String> = chosen.missing.iter().map(|u| u.to_string()).collect();
-        return Err(ApiError::invalid_field(
-            "agents",
-            format!("unknown agent(s): {}", missing.join(", ")),
-        ));
-    }
-    let online = chosen.online;
-    // Without an explicit list only online agents take part.
-    let offline = if wanted.is_some() {
-        chosen.offline
-    } else {
-        Vec::new()
+    let chosen = outcome.map_err(choose::Refusal::into_error)?;
+    let view = |i: &usize| {
+        let m = snapshot.agents[*i].clone();
+        Agent::as_of(m, None, interval, snapshot.read_at)
     };
-    if online.is_empty() && offline.is_empty() {
-        return Err(ApiError::conflict(
-            ErrorCode::NoAgentsOnline,
-            "no agent is online to run this check",
-        ));
-    }
-    take_quota(state, user_id, (online.len() + offline.len()) as u64).await?;
+    let online: Vec<Agent> = chosen.online.iter().map(view).collect();
+    let offline: Vec<Agent> = chosen.offline.iter().map(view).collect();
+    take_quota(state, user.id, (online.len() + offline.len()) as u64).await?;
 
     let now = Utc::now();
     let grace = state.settings.checks.grace_ms;
     let deadline = now + chrono::Duration::milliseconds((spec.budget_ms() + grace) as i64);
     let expires_at = now + chrono::Duration::milliseconds(grace as i64);
-    let id = Uuid::now_v7();
     let rows: Vec<serde_json::Value> = online
         .iter()
         .map(|a| (a, ResultStatus::Pending))
         .chain(offline.iter().map(|a| (a, ResultStatus::Offline)))
-        .map(|((m, v), status)| {
+        .map(|(a, status)| {
             serde_json::json!({
-                "agent_id": m.id,
-                "agent_name": m.name,
-                "agent_region": m.region,
-                "agent_location": v.location,
+                "agent_id": a.id,
+                "agent_name": a.name,
+                "agent_region": a.region,
+                "agent_location": a.location,
                 "status": status.as_str(),
                 "error": (status == ResultStatus::Offline).then(|| serde_json::json!({
                     "code": "agent_offline",
@@ -147,7 +122,7 @@ pub async fn create(
             INSERT_CHECK_SQL,
             [
                 id.into(),
-                user_id.into(),
+                user.id.into(),
                 spec.check_type().as_str().into(),
                 target.clone().into(),
                 serde_json::to_value(&spec).expect("spec serialises")["options"]
@@ -176,9 +151,9 @@ pub async fn create(
             target,
             spec,
             expires_at,
-            agents: online.iter().map(|(m, _)| m.id).collect(),
+            agents: online.iter().map(|a| a.id).collect(),
         };
-        if let Err(err) = publish(state, &request, body.agents.is_none()).await {
+        if let Err(err) = publish(state, &request, selection.is_everyone()).await {
             // Nothing was sent: take the check back so no one waits for it.
             check::Entity::delete_by_id(id).exec(&state.db).await.ok();
             return Err(err);
@@ -189,52 +164,24 @@ pub async fn create(
     Ok((id, online.len() + offline.len(), !online.is_empty()))
 }
 
-/// The agents a check goes to, by their status when the table was read.
-struct Chosen {
-    read_at: chrono::DateTime<Utc>,
-    online: Vec<(agents::Model, Agent)>,
-    offline: Vec<(agents::Model, Agent)>,
-    /// Named but not in the table.
-    missing: Vec<Uuid>,
-}
-
-impl Chosen {
-    fn from(
-        snapshot: &agents::Snapshot,
-        wanted: Option<&HashSet<Uuid>>,
-        interval_secs: u64,
-    ) -> Self {
-        let (mut online, mut offline, mut found) = (Vec::new(), Vec::new(), HashSet::new());
-        for m in snapshot.agents.iter() {
-            if wanted.is_some_and(|w| !w.contains(&m.id)) {
-                continue;
-            }
-            found.insert(m.id);
-            // PostgreSQL's last_seen_at is written on every heartbeat, so the row alone says
-            // whether the agent was online when it was read.
-            let view = Agent::as_of(m.clone(), None, interval_secs, snapshot.read_at);
-            if view.status == AgentStatus::Online {
-                online.push((m.clone(), view));
-            } else {
-                offline.push((m.clone(), view));
-            }
+/// The agents that ran a check the user may see (for `same_agents_as`).
+async fn earlier_agents(state: &AppState, user: &users::Model, id: Uuid) -> ApiResult<Vec<Uuid>> {
+    let not_found =
+        || ApiError::invalid_field("same_agents_as", format!("no check {id} that you can see"));
+    let c = super::load_visible(state, user, id).await.map_err(|e| {
+        if e.code() == ErrorCode::NotFound {
+            not_found()
+        } else {
+            e
         }
-        let missing = wanted
-            .map(|w| w.difference(&found).copied().collect())
-            .unwrap_or_default();
-        Self {
-            read_at: snapshot.read_at,
-            online,
-            offline,
-            missing,
-        }
-    }
-
-    /// Whether this read settles who runs the check: every named agent known and online, and
-    /// at least one agent online. Otherwise a newer read might change the outcome.
-    fn conclusive(&self, named: bool) -> bool {
-        self.missing.is_empty() && !self.online.is_empty() && (!named || self.offline.is_empty())
-    }
+    })?;
+    Ok(result::Entity::find()
+        .select_only()
+        .column(result::Column::AgentId)
+        .filter(result::Column::CheckId.eq(c.id))
+        .into_tuple()
+        .all(&state.db)
+        .await?)
 }
 
 const INSERT_CHECK_SQL: &str = "\

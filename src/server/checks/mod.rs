@@ -2,6 +2,7 @@
 //! arrive (`collector`), finishing at the deadline (`sweeper`), and the live event stream
 //! (`events`). A result's way into the database is all in `collector`.
 
+mod choose;
 pub mod collector;
 mod create;
 pub mod events;
@@ -17,7 +18,7 @@ use super::AppState;
 use model::check;
 
 pub use collector::{store_results, Stored, StoredBatch};
-pub use create::{create, MAX_AGENTS_PER_CHECK};
+pub use create::create;
 pub use sweeper::{finish_due, spawn_sweeper, SWEEP_BATCH};
 
 /// Loads a check the user may see (their own, or any for admins); 404 otherwise.

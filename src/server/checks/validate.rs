@@ -1,9 +1,12 @@
 //! Turns a `POST /api/v1/checks` body into a check spec, or a 422 that names the field.
 
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
 use serde_json::Value;
 use utoipa::ToSchema;
-use uuid::Uuid;
+
+use crate::proto::api::AgentSelection;
 
 use crate::policy::{parse_ip_loose, Policy};
 use crate::proto::check::{
@@ -13,7 +16,6 @@ use crate::server::error::ErrorCode;
 use crate::server::error::{ApiError, ApiResult};
 
 #[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct CreateCheck {
     #[serde(rename = "type")]
     pub check_type: CheckType,
@@ -21,8 +23,29 @@ pub struct CreateCheck {
     /// Options of the type (see API.md); defaults apply to what is left out.
     #[schema(value_type = Option<Object>)]
     pub options: Option<Value>,
-    /// Agents to run it; unset: every online agent.
-    pub agents: Option<Vec<Uuid>>,
+    /// Which agents run it; nothing chosen: every online agent.
+    #[serde(flatten)]
+    pub selection: AgentSelection,
+    /// Fields that belong to neither: refused by [`CreateCheck::refuse_unknown`] (serde's
+    /// `deny_unknown_fields` does not combine with `flatten`).
+    #[serde(flatten)]
+    #[schema(ignore)]
+    pub unknown: BTreeMap<String, Value>,
+}
+
+impl CreateCheck {
+    /// 422 naming the first field that is not part of the request.
+    pub fn refuse_unknown(&self) -> ApiResult<()> {
+        match self.unknown.keys().next() {
+            Some(field) => Err(ApiError::new(
+                actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
+                ErrorCode::InvalidBody,
+                format!("{field}: unknown field `{field}`"),
+            )
+            .with_details(serde_json::json!({ "field": field }))),
+            None => Ok(()),
+        }
+    }
 }
 
 fn options<T: serde::de::DeserializeOwned>(v: Option<Value>) -> ApiResult<T> {
@@ -87,6 +110,7 @@ fn forbidden(msg: String) -> ApiError {
 
 /// Validates the body; returns the normalised target and the spec.
 pub fn spec(body: &CreateCheck, policy: &Policy) -> ApiResult<(String, CheckSpec)> {
+    body.refuse_unknown()?;
     let target = body.target.trim().to_string();
     if target.is_empty() {
         return Err(ApiError::invalid_field("target", "target is required"));

@@ -4,6 +4,9 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+mod selection;
+pub use selection::{AgentSelection, FixedLocation, LocationFilter, MAX_SELECTION_LIMIT};
+
 /// Every stable error code the API answers with (`error.code`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -48,6 +51,11 @@ pub enum ErrorCode {
     LastAdmin,
     /// 409: none of the chosen agents is online.
     NoAgentsOnline,
+    /// 422: the agent selection matches no agent (no online agent in those places).
+    NoMatchingAgents,
+    /// 422: more than one way of choosing agents at once (`agents`, `locations`,
+    /// `same_agents_as`).
+    InvalidSelection,
     /// 422: the target is in a range the target policy refuses.
     ForbiddenTarget,
     /// 422: the target name does not resolve.
@@ -88,6 +96,8 @@ impl ErrorCode {
             ErrorCode::NameTaken => "name_taken",
             ErrorCode::LastAdmin => "last_admin",
             ErrorCode::NoAgentsOnline => "no_agents_online",
+            ErrorCode::NoMatchingAgents => "no_matching_agents",
+            ErrorCode::InvalidSelection => "invalid_selection",
             ErrorCode::ForbiddenTarget => "forbidden_target",
             ErrorCode::NotResolvable => "not_resolvable",
             ErrorCode::RateLimited => "rate_limited",
@@ -134,6 +144,8 @@ mod tests {
             ErrorCode::ApiKeyCannotMint,
             ErrorCode::DependencyUnavailable,
             ErrorCode::TooManyStreams,
+            ErrorCode::NoMatchingAgents,
+            ErrorCode::InvalidSelection,
             ErrorCode::InternalError,
         ] {
             let wire = serde_json::to_value(code).unwrap();
