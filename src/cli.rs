@@ -130,7 +130,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Check(args) => {
             crate::telemetry::init(LogFormat::Human, "warn");
-            let code = crate::client::run_check(args).await?;
+            // 0: ok somewhere, 1: failed everywhere, 2: the check could not be run (refused
+            // by the server, or the server unreachable), like a usage error.
+            let code = match crate::client::run_check(args).await {
+                Ok(code) => code,
+                Err(err) => {
+                    eprintln!("error: {err:#}");
+                    2
+                }
+            };
             std::process::exit(code.into());
         }
         Command::Agents(args) => {

@@ -65,7 +65,8 @@ export function App() {
         </Routes>
       </main>
       <footer>
-        Locations: <a href="https://db-ip.com" target="_blank" rel="noreferrer">IP Geolocation by DB-IP</a> (CC BY 4.0) ·{" "}
+        Locations: <a href="https://db-ip.com" target="_blank" rel="noreferrer">IP Geolocation by DB-IP</a>, networks:{" "}
+        <a href="https://github.com/sapics/ip-location-db" target="_blank" rel="noreferrer">ip-location-db</a> (CC BY 4.0) ·{" "}
         <a href="/api/docs/">API</a>
       </footer>
     </div>

@@ -216,6 +216,101 @@ await test("lookup shows addresses with locations and map markers", async () => 
   await shot("13-lookup");
 });
 
+/** Waits for a real agent process to stop with exit code 3 (its token was revoked). */
+function revoked(proc) {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error("agent did not exit")), 20_000);
+    proc.on("exit", (code) => (clearTimeout(t), code === 3 ? resolve() : reject(new Error(`agent exit code ${code}`))));
+    if (proc.exitCode !== null) proc.emit("exit", proc.exitCode);
+  });
+}
+
+/** Opens an agent's editor, fills `fields` (input name → value) and saves. */
+async function editAgent(name, fields) {
+  await page.locator(`tr[data-agent=${name}] button`, { hasText: "Edit" }).click();
+  const form = page.getByRole("form", { name: `Edit ${name}` });
+  for (const [field, value] of Object.entries(fields)) await form.locator(`input[name=${field}]`).fill(value);
+  await form.getByRole("button", { name: "Save" }).click();
+  return form;
+}
+
+await test("agents get places and labels, checks run from chosen places, results group by country", async () => {
+  await nav("Agents");
+  let form = await editAgent("e2e-probe", { labels: "dc1, edge", country_code: "de", city: "Berlin", asn: "3320", network: "Deutsche Telekom AG" });
+  await form.waitFor({ state: "detached" });
+  const row = page.locator("tr[data-agent=e2e-probe]");
+  await row.locator("[data-testid=agent-place]", { hasText: "Berlin, DE" }).waitFor();
+  assert((await row.locator("[data-testid=agent-network]").innerText()) === "AS3320 Deutsche Telekom AG", "network shown");
+  assert((await row.innerText()).includes("edge"), "labels shown");
+  assert(await page.getByText("ip-location-db ASN data").isVisible(), "ASN attribution shown");
+  // The server's refusal shows next to the form, and marks the field.
+  form = await editAgent("e2e-probe", { country_code: "ZZ" });
+  await form.getByRole("alert").filter({ hasText: "not an ISO 3166 country code" }).waitFor();
+  assert((await form.locator("input[name=country_code]").getAttribute("aria-invalid")) === "true", "field marked invalid");
+  await shot("17-agent-edit-error");
+  await form.getByRole("button", { name: "Cancel" }).click();
+
+  // A second real agent, in another country, also labelled dc1.
+  await page.fill("input[aria-label='Agent name']", "e2e-probe-2");
+  await page.fill("input[aria-label='Region']", "");
+  await page.click("text=Create agent");
+  const command = await page.locator("[data-testid=token-box] pre").innerText();
+  const second = spawn(bin, ["agent", "--server", base, "--token", command.split("--token ")[1].trim()], { env: { ...process.env, RUST_LOG: "warn" }, stdio: "ignore" });
+  children.push(second);
+  await page.locator("tr[data-agent=e2e-probe-2] [data-testid=agent-status]", { hasText: "online" }).waitFor({ timeout: 30_000 });
+  await page.getByRole("button", { name: "Done" }).click();
+  form = await editAgent("e2e-probe-2", { labels: "dc1", country_code: "US", city: "New York" });
+  await form.waitFor({ state: "detached" });
+  await page.locator("tr[data-agent=e2e-probe-2] [data-testid=agent-place]", { hasText: "New York, US" }).waitFor();
+  await shot("18-agents-places");
+
+  // The picker offers the places with their online agents and previews who runs the check.
+  await nav("Check");
+  await page.getByRole("tab", { name: "TCP" }).click();
+  await page.fill("input[aria-label=Target]", "127.0.0.1");
+  await page.fill("input[name=port]", String(port));
+  await page.getByRole("radio", { name: "By place, network or label" }).click();
+  const add = page.locator("select[aria-label='Add a place']");
+  const offered = await add.locator("option").allInnerTexts();
+  for (const o of ["Germany (DE) — 1 online", "United States (US) — 1 online", "Label dc1 — 2 online", "AS3320 Deutsche Telekom AG — 1 online"])
+    assert(offered.includes(o), `offered ${o}: ${offered.join(" | ")}`);
+  await add.selectOption("country:DE");
+  await page.click("text=Add place");
+  await add.selectOption("label:dc1");
+  await page.click("text=Add place");
+  const preview = page.getByTestId("place-preview");
+  assert((await preview.locator("li[data-place='country:DE']").innerText()).includes("1 of e2e-probe"), await preview.innerText());
+  assert((await preview.locator("li[data-place='label:dc1']").innerText()).includes("1 of e2e-probe-2"), "the label takes the agent DE left");
+  await page.getByText("Run from (up to 2 agents from 2 places)").waitFor();
+  await shot("19-place-picker");
+  await page.click("button[type=submit]");
+  await page.waitForURL(/\/checks\/[0-9a-f-]+$/);
+  await page.getByText("Finished").waitFor({ timeout: 30_000 });
+  assert((await page.locator("[data-testid=result]").count()) === 2, "both places ran it");
+  const groups = await page.locator("section.country-group").evaluateAll((els) => els.map((e) => e.dataset.country));
+  assert(groups.join(",") === "DE,US", `grouped by country: ${groups}`);
+  await page.getByRole("heading", { name: /Germany\s*1 of 1 ok/ }).waitFor();
+  await shot("20-results-by-country");
+
+  // One place with a limit: only that country's agent runs it.
+  await nav("Check");
+  await page.getByRole("tab", { name: "TCP" }).click();
+  await page.fill("input[aria-label=Target]", "127.0.0.1");
+  await page.fill("input[name=port]", String(port));
+  await page.getByRole("radio", { name: "By place, network or label" }).click();
+  await add.selectOption("country:US");
+  await page.click("text=Add place");
+  await page.click("button[type=submit]");
+  await page.waitForURL(/\/checks\/[0-9a-f-]+$/);
+  await page.getByText("Finished").waitFor({ timeout: 30_000 });
+  const only = await page.locator("[data-testid=result]").allInnerTexts();
+  assert(only.length === 1 && only[0].includes("e2e-probe-2"), `only the US agent: ${only}`);
+
+  await nav("Agents");
+  await page.locator("tr[data-agent=e2e-probe-2] button", { hasText: "Delete" }).click();
+  await revoked(second);
+});
+
 await test("users page", async () => {
   await nav("Users");
   await page.fill("input[aria-label='New username']", "viewer");
@@ -248,11 +343,7 @@ await test("delete an agent and see it go away", async () => {
   await page.locator("tr[data-agent=e2e-probe] button", { hasText: "Delete" }).click();
   await page.getByText("No agents yet").waitFor();
   // The real agent process stops: its token was revoked.
-  await new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error("agent did not exit")), 20_000);
-    agentProc.on("exit", (code) => (clearTimeout(t), code === 3 ? resolve() : reject(new Error(`agent exit code ${code}`))));
-    if (agentProc.exitCode !== null) agentProc.emit("exit", agentProc.exitCode);
-  });
+  await revoked(agentProc);
   await shot("15-agent-deleted");
 });
 

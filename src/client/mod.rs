@@ -11,6 +11,8 @@ use clap::{Args, Subcommand};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::proto::api::{AgentSelection, LocationFilter};
+
 #[derive(Debug, Args, Clone)]
 pub struct ClientArgs {
     /// Base URL of the netcheck server.
@@ -67,9 +69,21 @@ pub enum CheckKind {
 pub struct CheckArgs {
     #[command(subcommand)]
     pub kind: CheckKind,
-    /// Run only on these agents (ids); default: every online agent.
-    #[arg(long = "agent", global = true)]
+    /// Run only on this agent (name or id; repeat for more). Default: every online agent.
+    #[arg(long = "agent", value_name = "NAME|ID", global = true)]
     pub agents: Vec<String>,
+    /// Run from agents in a place, network or with a label: `key:value` pairs joined by commas
+    /// (keys country, region, city, asn, label, limit), e.g. `country:DE`, `label:dc1`,
+    /// `asn:3320,limit:2`. Repeat for more places.
+    #[arg(long = "from", value_name = "PLACE", global = true)]
+    pub from: Vec<LocationFilter>,
+    /// Run on the agents of an earlier check.
+    #[arg(long = "same-as", value_name = "CHECK_ID", global = true)]
+    pub same_as: Option<uuid::Uuid>,
+    /// At most this many agents, spread over countries and networks. With --from, each place
+    /// without its own limit may contribute up to this many.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=500), global = true)]
+    pub limit: Option<u32>,
     #[command(flatten)]
     pub client: ClientArgs,
 }
@@ -200,6 +214,29 @@ pub fn describe(kind: &str, r: &Value) -> String {
     }
 }
 
+impl CheckArgs {
+    /// The agents asked for on the command line.
+    pub fn selection(&self) -> AgentSelection {
+        let locations = (!self.from.is_empty()).then(|| {
+            self.from
+                .iter()
+                .cloned()
+                .map(|mut l| {
+                    // `--from A --from B --limit 3` reads as "up to 3 agents from A or B".
+                    l.limit = l.limit.or(self.limit);
+                    l
+                })
+                .collect()
+        });
+        AgentSelection {
+            agents: (!self.agents.is_empty()).then(|| self.agents.clone()),
+            locations,
+            same_agents_as: self.same_as,
+            limit: self.limit,
+        }
+    }
+}
+
 /// Runs a check and prints results live. Returns the process exit code: 0 when at least one
 /// agent succeeded, 1 when the check failed everywhere.
 pub async fn run_check(args: CheckArgs) -> anyhow::Result<u8> {
@@ -227,9 +264,10 @@ pub async fn run_check(args: CheckArgs) -> anyhow::Result<u8> {
         ),
     };
     let mut body = json!({ "type": kind, "target": target, "options": options });
-    if !args.agents.is_empty() {
-        body["agents"] = json!(args.agents);
-    }
+    let selection = serde_json::to_value(args.selection())?;
+    body.as_object_mut()
+        .expect("body is an object")
+        .extend(selection.as_object().cloned().unwrap_or_default());
     let created: Value = client
         .call(
             client
@@ -310,20 +348,40 @@ pub async fn list_agents(args: ClientArgs) -> anyhow::Result<()> {
     }
     let paint = Paint(std::io::stdout().is_terminal());
     println!(
-        "{:<20} {:<8} {:<25} {:<10} REGION",
-        "NAME", "STATUS", "LAST SEEN", "VERSION"
+        "{:<20} {:<8} {:<14} {:<3} {:<16} {:<28} {:<25} LABELS",
+        "NAME", "STATUS", "REGION", "CC", "CITY", "NETWORK", "LAST SEEN"
     );
+    let text = |v: &Value| v.as_str().unwrap_or("—").to_string();
     for a in agents {
         let status = a["status"].as_str().unwrap_or("?");
+        let loc = &a["location"];
+        let network = match (loc["asn"].as_u64(), loc["network"].as_str()) {
+            (Some(asn), Some(name)) => format!("AS{asn} {name}"),
+            (Some(asn), None) => format!("AS{asn}"),
+            (None, Some(name)) => name.to_string(),
+            (None, None) => "—".into(),
+        };
+        let labels = a["labels"]
+            .as_array()
+            .map(|l| {
+                l.iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
+            .unwrap_or_default();
         println!(
-            "{:<20} {} {:<25} {:<10} {}",
-            a["name"].as_str().unwrap_or("?"),
+            "{:<20} {} {:<14} {:<3} {:<16} {:<28} {:<25} {}",
+            text(&a["name"]),
             paint
                 .status(if status == "online" { "ok" } else { status })
                 .replace("ok      ", "online  "),
+            text(&a["region"]),
+            text(&loc["country_code"]),
+            text(&loc["city"]),
+            network.chars().take(28).collect::<String>(),
             a["last_seen_at"].as_str().unwrap_or("never"),
-            a["version"].as_str().unwrap_or("—"),
-            a["region"].as_str().unwrap_or("—"),
+            if labels.is_empty() { "—" } else { &labels },
         );
     }
     Ok(())

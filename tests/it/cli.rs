@@ -232,6 +232,52 @@ async fn the_cli_runs_checks_live_with_exit_codes_and_json() {
     assert_eq!(agents[0]["name"], "probe-1");
     assert_eq!(agents[0]["status"], "online");
 
+    // Places, networks and labels: set by hand (loopback has no GeoIP place), then chosen.
+    let resp = rig
+        .app
+        .client
+        .patch(rig.app.url(&format!("/api/v1/agents/{}", rig.agent_id)))
+        .bearer_auth(&rig.token)
+        .json(&serde_json::json!({"labels": ["dc1"], "location": {"country_code": "DE", "city": "Berlin", "asn": 3320, "network": "Deutsche Telekom AG"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let tcp = |extra: &[&str]| {
+        let mut v = s(&["check", "tcp", "127.0.0.1", "--port", &open_port]);
+        v.extend(s(extra));
+        cli(v)
+    };
+    let out = tcp(&[
+        "--from",
+        "country:de",
+        "--from",
+        "label:dc1",
+        "--limit",
+        "3",
+    ])
+    .await
+    .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("on 1 agent(s)") && text.contains("probe-1"),
+        "{text}"
+    );
+    let out = tcp(&["--agent", "PROBE-1"]).await.unwrap();
+    assert_eq!(out.status.code(), Some(0), "an agent by name");
+    let out = tcp(&["--from", "country:FR"]).await.unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("no online agent matches"), "{err}");
+    let out = tcp(&["--from", "planet:mars"]).await.unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown key 'planet'"));
+    let out = cli(s(&["agents"])).await.unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    for expected in ["DE", "Berlin", "AS3320 Deutsche Telekom AG", "dc1"] {
+        assert!(table.contains(expected), "{expected}: {table}");
+    }
+
     let out = Command::new(env!("CARGO_BIN_EXE_netcheck"))
         .args(["agents"])
         .env("HOME", "/nonexistent")

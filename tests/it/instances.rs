@@ -217,9 +217,10 @@ async fn a_server_killed_between_delivery_and_commit_loses_nothing() {
 
     let resp = http.post(format!("{base}/api/v1/checks")).bearer_auth(&token)
         .json(&json!({"type": "ping", "target": "127.0.0.1", "options": {"count": 3, "interval_ms": 300}})).send().await.unwrap();
-    let id = resp.json::<Value>().await.unwrap()["id"]
+    let created: Value = resp.json().await.unwrap();
+    let id = created["id"]
         .as_str()
-        .unwrap()
+        .unwrap_or_else(|| panic!("check not created: {created}"))
         .to_string();
     // Hold the check's row lock: the collector receives the result but cannot commit it.
     use secrecy::ExposeSecret;

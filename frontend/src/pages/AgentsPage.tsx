@@ -1,6 +1,111 @@
-import { useCallback, useEffect, useState, type FormEvent } from "react";
+import { Fragment, useCallback, useEffect, useState, type FormEvent } from "react";
 import { ApiError } from "../api/auth";
 import { api, must, type Agent } from "../api/client";
+import { countryName } from "../components/AgentPicker";
+
+/** The editable facts of an agent, as text fields. */
+interface Draft {
+  region: string;
+  labels: string;
+  country_code: string;
+  city: string;
+  lat: string;
+  lon: string;
+  asn: string;
+  network: string;
+}
+
+function draftOf(a: Agent): Draft {
+  const l = a.location?.fixed ? a.location : null;
+  const text = (v?: string | number | null) => (v === null || v === undefined ? "" : String(v));
+  return {
+    region: a.region ?? "",
+    labels: a.labels.join(", "),
+    country_code: text(l?.country_code),
+    city: text(l?.city),
+    lat: text(l?.lat),
+    lon: text(l?.lon),
+    asn: text(l?.asn),
+    network: text(l?.network),
+  };
+}
+
+const num = (v: string) => (v.trim() === "" ? undefined : Number(v));
+
+function EditAgent({ agent, onDone }: { agent: Agent; onDone: (saved: boolean) => void }) {
+  const [d, setD] = useState<Draft>(() => draftOf(agent));
+  const [error, setError] = useState<{ field?: string; message: string } | null>(null);
+  const field = (name: keyof Draft, label: string, props: Record<string, string> = {}) => (
+    <label>
+      {label}
+      <input
+        name={name}
+        value={d[name]}
+        aria-invalid={error?.field?.endsWith(name) || undefined}
+        onChange={(e) => setD({ ...d, [name]: e.target.value })}
+        {...props}
+      />
+    </label>
+  );
+  async function save(location: "keep" | "clear") {
+    setError(null);
+    const labels = d.labels.split(",").map((l) => l.trim()).filter(Boolean);
+    const fixed = d.country_code.trim()
+      ? {
+          country_code: d.country_code.trim(),
+          city: d.city.trim() || undefined,
+          lat: num(d.lat),
+          lon: num(d.lon),
+          asn: num(d.asn),
+          network: d.network.trim() || undefined,
+        }
+      : null;
+    try {
+      await must(
+        api.PATCH("/api/v1/agents/{id}", {
+          params: { path: { id: agent.id } },
+          body: {
+            region: d.region.trim() || undefined,
+            labels,
+            // Without a country the place is left as it is (unless cleared).
+            ...(location === "clear" ? { location: null } : fixed ? { location: fixed } : {}),
+          },
+        }),
+      );
+      onDone(true);
+    } catch (err) {
+      setError(err instanceof ApiError ? { field: err.field, message: err.message } : { message: "The server cannot be reached." });
+    }
+  }
+  return (
+    <form
+      className="edit-agent"
+      aria-label={`Edit ${agent.name}`}
+      onSubmit={(e) => {
+        e.preventDefault();
+        void save("keep");
+      }}
+    >
+      {field("region", "Region")}
+      {field("labels", "Labels (comma-separated)", { placeholder: "dc1, edge" })}
+      {field("country_code", "Country code", { placeholder: "DE", maxLength: "2" })}
+      {field("city", "City")}
+      {field("lat", "Latitude", { inputMode: "decimal" })}
+      {field("lon", "Longitude", { inputMode: "decimal" })}
+      {field("asn", "ASN", { inputMode: "numeric" })}
+      {field("network", "Network name")}
+      <div className="row">
+        <button type="submit">Save</button>
+        {agent.location?.fixed && (
+          <button type="button" className="secondary" onClick={() => void save("clear")}>Use measured place</button>
+        )}
+        <button type="button" className="link" onClick={() => onDone(false)}>Cancel</button>
+      </div>
+      {error && <p className="error-text" role="alert">{error.message}</p>}
+      <p className="hint">A place set here replaces the one measured from the agent's address (for agents in private networks).</p>
+    </form>
+  );
+}
 
 function ago(ts?: string | null): string {
   if (!ts) return "never";
@@ -16,6 +121,7 @@ export function AgentsPage() {
   const [region, setRegion] = useState("");
   const [token, setToken] = useState<{ name: string; token: string } | null>(null);
   const [error, setError] = useState<string | null>(null);
+  const [editing, setEditing] = useState<string | null>(null);
 
   const reload = useCallback(() => {
     must(api.GET("/api/v1/agents"))
@@ -87,26 +193,54 @@ export function AgentsPage() {
       {agents && agents.length > 0 && (
         <table className="list" data-testid="agents">
           <thead>
-            <tr><th>Name</th><th>Status</th><th>Last heartbeat</th><th>Version</th><th>Region</th><th>Location</th><th /></tr>
+            <tr><th>Name</th><th>Status</th><th>Last heartbeat</th><th>Version</th><th>Region</th><th>Place</th><th>Network</th><th>Labels</th><th><span className="sr-only">Actions</span></th></tr>
           </thead>
           <tbody>
             {agents.map((a) => (
-              <tr key={a.id} data-agent={a.name}>
-                <td><b>{a.name}</b><br /><small className="muted">{a.hostname ?? ""}</small></td>
-                <td><span className={`pill ${a.status === "online" ? "ok" : a.status === "offline" ? "bad" : "muted"}`} data-testid="agent-status">{a.status}</span></td>
-                <td>{ago(a.last_seen_at)}</td>
-                <td>{a.version ?? "—"}</td>
-                <td>{a.region ?? "—"}</td>
-                <td>{a.location ? `${a.location.city ?? ""} ${a.location.country_code ?? ""}` : <span className="muted">{a.public_ip ?? "—"}</span>}</td>
-                <td className="actions">
-                  <button className="secondary" onClick={() => void rotate(a)}>Rotate token</button>
-                  <button className="danger" onClick={() => void remove(a)}>Delete</button>
-                </td>
-              </tr>
+              <Fragment key={a.id}>
+                <tr data-agent={a.name}>
+                  <td><b>{a.name}</b><br /><small className="muted">{a.hostname ?? ""}</small></td>
+                  <td><span className={`pill ${a.status === "online" ? "ok" : a.status === "offline" ? "bad" : "muted"}`} data-testid="agent-status">{a.status}</span></td>
+                  <td>{ago(a.last_seen_at)}</td>
+                  <td>{a.version ?? "—"}</td>
+                  <td>{a.region ?? "—"}</td>
+                  <td data-testid="agent-place">
+                    {a.location?.country_code ? (
+                      <span title={countryName(a.location.country_code)}>
+                        {a.location.city ? `${a.location.city}, ` : ""}{a.location.country_code}
+                        {a.location.fixed && <small className="muted"> (set by hand)</small>}
+                      </span>
+                    ) : (
+                      <span className="muted">{a.public_ip ?? "—"}</span>
+                    )}
+                  </td>
+                  <td data-testid="agent-network">{a.location?.asn ? `AS${a.location.asn}${a.location.network ? ` ${a.location.network}` : ""}` : "—"}</td>
+                  <td><span className="labels">{a.labels.map((l) => <span key={l} className="label">{l}</span>)}</span></td>
+                  <td className="actions">
+                    <button className="secondary" aria-expanded={editing === a.id} onClick={() => setEditing(editing === a.id ? null : a.id)}>Edit</button>
+                    <button className="secondary" onClick={() => void rotate(a)}>Rotate token</button>
+                    <button className="danger" onClick={() => void remove(a)}>Delete</button>
+                  </td>
+                </tr>
+                {editing === a.id && (
+                  <tr>
+                    <td colSpan={9}>
+                      <EditAgent
+                        agent={a}
+                        onDone={(saved) => {
+                          setEditing(null);
+                          if (saved) reload();
+                        }}
+                      />
+                    </td>
+                  </tr>
+                )}
+              </Fragment>
             ))}
           </tbody>
         </table>
       )}
+      <p className="hint">Places: IP Geolocation by DB-IP (db-ip.com), networks: ip-location-db ASN data — both CC BY 4.0.</p>
     </section>
   );
 }

@@ -3,6 +3,7 @@ import { useNavigate } from "react-router";
 import { ApiError } from "../api/auth";
 import { api, must, type Agent } from "../api/client";
 import { useSession } from "../session";
+import { AgentPicker, EVERYONE, selectionBody, type Selection } from "../components/AgentPicker";
 
 type Kind = "ping" | "http" | "tcp" | "dns";
 const KINDS: { kind: Kind; label: string; placeholder: string }[] = [
@@ -36,7 +37,7 @@ export function CheckPage() {
   const [resolver, setResolver] = useState("");
   const [ipVersion, setIpVersion] = useState<"" | "4" | "6">("");
   const [agents, setAgents] = useState<Agent[]>([]);
-  const [chosen, setChosen] = useState<string[]>([]);
+  const [selection, setSelection] = useState<Selection>(EVERYONE);
   const [touched, setTouched] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
@@ -65,7 +66,7 @@ export function CheckPage() {
       const created = await must(
         api.POST("/api/v1/checks", {
           // `options` is free-form in the schema (its shape depends on `type`).
-          body: { type: kind, target: target.trim(), options: options as Record<string, never>, agents: chosen.length ? chosen : undefined },
+          body: { type: kind, target: target.trim(), options: options as Record<string, never>, ...selectionBody(selection) },
         }),
       );
       navigate(`/checks/${created.id}`);
@@ -76,7 +77,6 @@ export function CheckPage() {
     }
   }
 
-  const online = agents.filter((a) => a.status === "online");
   return (
     <form className="card check-form" onSubmit={submit} noValidate>
       <div className="tabs" role="tablist">
@@ -135,20 +135,7 @@ export function CheckPage() {
           </label>
         )}
       </div>
-      <fieldset className="agents-pick">
-          <legend>Agents ({chosen.length ? `${chosen.length} chosen` : `all ${online.length} online`})</legend>
-          {agents.length === 0 && <span className="muted">{admin ? "No agents yet — add one under Agents." : "No agents yet — ask an administrator to add one."}</span>}
-          {agents.map((a) => (
-            <label key={a.id} className={`chip ${a.status}`}>
-              <input
-                type="checkbox"
-                checked={chosen.includes(a.id)}
-                onChange={(e) => setChosen(e.target.checked ? [...chosen, a.id] : chosen.filter((c) => c !== a.id))}
-              />
-              {a.name} <small>{a.status}</small>
-            </label>
-          ))}
-        </fieldset>
+      <AgentPicker agents={agents} value={selection} onChange={setSelection} admin={admin} />
       {error && <p className="error-text" role="alert">{error}</p>}
     </form>
   );
