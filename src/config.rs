@@ -283,6 +283,9 @@ pub struct CheckSettings {
     pub outage_grace_ms: u64,
     /// Agent runs one user may start per minute (a check on 5 agents costs 5).
     pub rate_limit_per_minute: u32,
+    /// Checks (with their results and share links) older than this many days are deleted,
+    /// a bounded batch at a time; 0 keeps them forever.
+    pub retention_days: u32,
 }
 
 impl Default for CheckSettings {
@@ -292,6 +295,7 @@ impl Default for CheckSettings {
             grace_ms: 3000,
             outage_grace_ms: 20_000,
             rate_limit_per_minute: 1200,
+            retention_days: 30,
         }
     }
 }
@@ -359,6 +363,9 @@ impl Settings {
         }
         if self.agents.heartbeat_interval_secs == 0 || self.agents.heartbeat_interval_secs > 3600 {
             return bad("agents.heartbeat_interval_secs must be between 1 and 3600");
+        }
+        if self.checks.retention_days > 36_500 {
+            return bad("checks.retention_days must be at most 36500 (0 keeps checks forever)");
         }
         if self.agents.cache_ms > 60_000 {
             return bad("agents.cache_ms must be at most 60000");

@@ -148,6 +148,12 @@ impl Bench {
         format!("{}{path}", self.base)
     }
 
+    /// The running server's state (settings, pools, agent directory).
+    #[allow(dead_code)] // used by some benches only
+    pub fn state(&self) -> &netcheck::server::AppState {
+        &self.state
+    }
+
     /// POST `body` to `path` as the holder of `token`; the JSON answer.
     pub async fn post(&self, path: &str, token: &str, body: &Value) -> Value {
         call(self.http.post(self.url(path)), Some(token), Some(body)).await

@@ -9,6 +9,7 @@ mod m20261128_000004_api_keys;
 mod m20261128_000005_check_pending;
 mod m20261201_000006_api_key_expiry;
 mod m20261201_000007_agent_places;
+mod m20261201_000008_history_and_shares;
 
 pub struct Migrator;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000005_check_pending::Migration),
             Box::new(m20261201_000006_api_key_expiry::Migration),
             Box::new(m20261201_000007_agent_places::Migration),
+            Box::new(m20261201_000008_history_and_shares::Migration),
         ]
     }
 }

@@ -7,6 +7,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::expect::{Assertion, DnsExpect, HttpExpect, PingExpect, TcpExpect};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CheckType {
@@ -78,6 +80,9 @@ pub struct PingOptions {
     #[serde(with = "ip_version_serde", skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<u8>)]
     pub ip_version: Option<IpVersion>,
+    /// What the result must show to be `ok`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expect: Option<PingExpect>,
 }
 
 impl Default for PingOptions {
@@ -87,6 +92,7 @@ impl Default for PingOptions {
             interval_ms: 500,
             timeout_ms: 2000,
             ip_version: None,
+            expect: None,
         }
     }
 }
@@ -104,6 +110,9 @@ pub struct TcpOptions {
     )]
     #[schema(value_type = Option<u8>)]
     pub ip_version: Option<IpVersion>,
+    /// What the result must show to be `ok`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect: Option<TcpExpect>,
 }
 
 fn default_tcp_timeout() -> u32 {
@@ -142,6 +151,9 @@ pub struct HttpOptions {
     pub ip_version: Option<IpVersion>,
     /// Verify the server certificate (when false, certificate facts are still reported).
     pub verify_tls: bool,
+    /// What the result must show to be `ok`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expect: Option<HttpExpect>,
 }
 
 impl Default for HttpOptions {
@@ -153,6 +165,7 @@ impl Default for HttpOptions {
             timeout_ms: 10_000,
             ip_version: None,
             verify_tls: true,
+            expect: None,
         }
     }
 }
@@ -190,6 +203,9 @@ pub struct DnsOptions {
     pub resolver: Option<String>,
     pub protocol: DnsProtocol,
     pub timeout_ms: u32,
+    /// What the result must show to be `ok`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expect: Option<DnsExpect>,
 }
 
 impl Default for DnsOptions {
@@ -199,11 +215,23 @@ impl Default for DnsOptions {
             resolver: None,
             protocol: DnsProtocol::Udp,
             timeout_ms: 5000,
+            expect: None,
         }
     }
 }
 
 /// What to run, with its options.
+/// The options of a check, by its `type` (for the API schema: the request's `type` says which
+/// of these applies).
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum CheckOptions {
+    Ping(PingOptions),
+    Tcp(TcpOptions),
+    Http(HttpOptions),
+    Dns(DnsOptions),
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "options", rename_all = "snake_case")]
 pub enum CheckSpec {
@@ -319,6 +347,9 @@ pub struct PingResult {
     pub loss_pct: f64,
     pub rtt_ms: Option<Rtt>,
     pub replies: Vec<PingReply>,
+    /// The verdict on each expectation in `options.expect` (empty without expectations).
+    #[serde(default)]
+    pub assertions: Vec<Assertion>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -327,6 +358,9 @@ pub struct TcpResult {
     pub port: u16,
     pub connected: bool,
     pub connect_ms: Option<f64>,
+    /// The verdict on each expectation in `options.expect` (empty without expectations).
+    #[serde(default)]
+    pub assertions: Vec<Assertion>,
 }
 
 /// Phases of an HTTP check in milliseconds. They follow one another without overlap, so for a
@@ -385,6 +419,9 @@ pub struct HttpResult {
     pub timings_ms: HttpTimings,
     pub tls: Option<TlsInfo>,
     pub redirect_to: Option<String>,
+    /// The verdict on each expectation in `options.expect` (empty without expectations).
+    #[serde(default)]
+    pub assertions: Vec<Assertion>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -401,6 +438,9 @@ pub struct DnsResult {
     pub resolver: Option<String>,
     pub rcode: Option<String>,
     pub answers: Vec<DnsAnswer>,
+    /// The verdict on each expectation in `options.expect` (empty without expectations).
+    #[serde(default)]
+    pub assertions: Vec<Assertion>,
 }
 
 /// Type-specific facts of a result.
@@ -414,6 +454,18 @@ pub enum ResultData {
 }
 
 /// One agent's answer to one check.
+impl ResultData {
+    /// Where the verdicts on the expectations go.
+    pub fn assertions_mut(&mut self) -> &mut Vec<Assertion> {
+        match self {
+            ResultData::Ping(r) => &mut r.assertions,
+            ResultData::Tcp(r) => &mut r.assertions,
+            ResultData::Http(r) => &mut r.assertions,
+            ResultData::Dns(r) => &mut r.assertions,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CheckResult {
     pub protocol_version: u32,
@@ -440,6 +492,7 @@ mod tests {
                 port: 443,
                 timeout_ms: 1000,
                 ip_version: Some(IpVersion::V6),
+                expect: None,
             }),
             expires_at: Utc::now(),
             agents: vec![Uuid::nil()],
@@ -459,6 +512,7 @@ mod tests {
             port: 80,
             connected: true,
             connect_ms: Some(1.5),
+            assertions: Vec::new(),
         });
         let json = serde_json::to_value(&data).unwrap();
         assert_eq!(json["type"], "tcp");
@@ -472,6 +526,7 @@ mod tests {
             interval_ms: 500,
             timeout_ms: 2000,
             ip_version: None,
+            expect: None,
         });
         assert_eq!(spec.budget_ms(), 3000);
     }
@@ -503,7 +558,7 @@ mod properties {
                 error: None,
                 started_at: chrono::Utc::now(),
                 duration_ms: 1.0,
-                data: Some(ResultData::Tcp(TcpResult { resolved_address: Some("192.0.2.1".into()), port: 80, connected: true, connect_ms: Some(1.0) })),
+                data: Some(ResultData::Tcp(TcpResult { resolved_address: Some("192.0.2.1".into()), port: 80, connected: true, connect_ms: Some(1.0), assertions: Vec::new() })),
             };
             let mut json = serde_json::to_vec(&r).unwrap();
             if flip < json.len() { json[flip] = byte; }

@@ -7,6 +7,7 @@
 pub mod agent;
 pub mod api;
 pub mod check;
+pub mod expect;
 
 /// Version of the agent protocol; carried in every message so peers can detect drift.
 pub const PROTOCOL_VERSION: u32 = 1;

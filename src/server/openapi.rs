@@ -19,6 +19,7 @@ use super::{agents, auth, checks, error, health, lookup, users};
         agents::routes::delete, agents::routes::rotate_token,
         agents::protocol::register, agents::protocol::heartbeat,
         checks::routes::create, checks::routes::get, checks::routes::list, checks::routes::events,
+        checks::share::share, checks::share::unshare, checks::share::shared,
         lookup::lookup,
     ),
     components(schemas(
@@ -27,6 +28,7 @@ use super::{agents, auth, checks, error, health, lookup, users};
         crate::proto::check::HttpOptions, crate::proto::check::DnsOptions,
         crate::proto::check::PingResult, crate::proto::check::TcpResult,
         crate::proto::check::HttpResult, crate::proto::check::DnsResult,
+        crate::proto::check::CheckType, checks::routes::OutcomeFilter,
     )),
     modifiers(&BearerAuth),
     tags((name = "auth"), (name = "users"), (name = "agents"), (name = "agent protocol"), (name = "checks"), (name = "lookup"), (name = "operations"))

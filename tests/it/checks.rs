@@ -66,7 +66,8 @@ async fn http_status_headers_redirects_and_tls_certificate() {
 
     let (check, _) = rig.run(json!({"type": "http", "target": format!("http://{addr}/status/418"), "options": {"headers": {"x-probe": "1"}}})).await;
     let r = only(&check);
-    assert_eq!(r["status"], "ok", "{r}");
+    assert_eq!(r["status"], "failed", "a 4xx answer fails by default: {r}");
+    assert_eq!(r["error"]["code"], "http_status");
     assert_eq!(r["status_code"], 418);
     assert_eq!(r["http_version"], "HTTP/1.1");
     assert_eq!(r["headers"]["x-netcheck-test"], "yes");

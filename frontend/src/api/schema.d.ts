@@ -229,6 +229,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/checks/{id}/share": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description A link that shows the check without login. A new link replaces the check's previous one. */
+        post: operations["share_check"];
+        delete: operations["unshare_check"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/lookup/{host}": {
         parameters: {
             query?: never;
@@ -237,6 +254,23 @@ export interface paths {
             cookie?: never;
         };
         get: operations["lookup"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/shared/{token}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description No login needed. Unknown, withdrawn and expired links all answer 404. */
+        get: operations["get_shared_check"];
         put?: never;
         post?: never;
         delete?: never;
@@ -428,6 +462,14 @@ export interface components {
             last_used_at?: string | null;
             name: string;
         };
+        /** @description The verdict on one expectation. */
+        Assertion: {
+            /** @description What was expected and what was seen, for people. */
+            detail: string;
+            /** @description The expectation, e.g. `status`, `body_regex`, `header.content-type`, `max_loss_pct`. */
+            name: string;
+            ok: boolean;
+        };
         /**
          * @description Probe kinds an agent can run.
          * @enum {string}
@@ -441,6 +483,12 @@ export interface components {
             /** @description `in_progress` (or `finished` when every chosen agent was offline). */
             status: components["schemas"]["CheckStatus"];
         };
+        /**
+         * @description What to run, with its options.
+         *     The options of a check, by its `type` (for the API schema: the request's `type` says which
+         *     of these applies).
+         */
+        CheckOptions: components["schemas"]["PingOptions"] | components["schemas"]["TcpOptions"] | components["schemas"]["HttpOptions"] | components["schemas"]["DnsOptions"];
         CheckPage: {
             checks: components["schemas"]["CheckSummary"][];
             /**
@@ -483,6 +531,11 @@ export interface components {
             /** Format: uuid */
             id: string;
             /**
+             * Format: uuid
+             * @description The monitor whose run this is, if any.
+             */
+            monitor_id?: string | null;
+            /**
              * Format: int64
              * @description Agents whose probe succeeded.
              */
@@ -501,7 +554,12 @@ export interface components {
             finished_at?: string | null;
             /** Format: uuid */
             id: string;
-            options: Record<string, never>;
+            /**
+             * Format: uuid
+             * @description The monitor whose run this is, if any.
+             */
+            monitor_id?: string | null;
+            options: components["schemas"]["CheckOptions"];
             results: components["schemas"]["CheckResultView"][];
             status: components["schemas"]["CheckStatus"];
             target: string;
@@ -526,8 +584,7 @@ export interface components {
             name: string;
         };
         CreateCheck: components["schemas"]["AgentSelection"] & {
-            /** @description Options of the type (see API.md); defaults apply to what is left out. */
-            options?: Record<string, never> | null;
+            options?: null | components["schemas"]["CheckOptions"];
             target: string;
             type: components["schemas"]["CheckType"];
         };
@@ -552,7 +609,21 @@ export interface components {
             type: string;
             value: string;
         };
+        /** @description DNS expectations. */
+        DnsExpect: {
+            /** @description Text one of the answers' values must contain (any letter case). */
+            answer_contains?: string | null;
+            /**
+             * Format: int32
+             * @description Fewest acceptable answers.
+             */
+            min_answers?: number | null;
+            /** @description The response code the answer must carry, e.g. `NOERROR` or `NXDOMAIN`. */
+            rcode?: string | null;
+        };
         DnsOptions: {
+            /** @default null */
+            expect: null | components["schemas"]["DnsExpect"];
             /** @default udp */
             protocol: components["schemas"]["DnsProtocol"];
             /** @default A */
@@ -572,6 +643,8 @@ export interface components {
         DnsProtocol: "udp" | "tcp";
         DnsResult: {
             answers: components["schemas"]["DnsAnswer"][];
+            /** @description The verdict on each expectation in `options.expect` (empty without expectations). */
+            assertions?: components["schemas"]["Assertion"][];
             rcode?: string | null;
             resolver?: string | null;
         };
@@ -662,9 +735,40 @@ export interface components {
             /** @description Absolute URL to POST heartbeats to. */
             url: string;
         };
+        /**
+         * @description HTTP expectations. Without `status`, a 2xx or 3xx answer is ok and a 4xx/5xx fails with
+         *     code `http_status`.
+         */
+        HttpExpect: {
+            /** @description Text the first 1 MiB of the body must contain. */
+            body_contains?: string | null;
+            /**
+             * @description A regular expression (RE2 syntax: linear time, no backtracking) the first 1 MiB of the
+             *     body must match.
+             */
+            body_regex?: string | null;
+            /**
+             * Format: int64
+             * @description The certificate must stay valid at least this many more days (https only).
+             */
+            cert_min_days?: number | null;
+            /** @description Response headers (name, any letter case) whose value must match a regular expression. */
+            header?: {
+                [key: string]: string;
+            } | null;
+            /**
+             * Format: double
+             * @description The whole exchange must take at most this many milliseconds.
+             */
+            max_total_ms?: number | null;
+            /** @description Accepted status codes or classes, e.g. `["2xx", "301"]`. */
+            status?: string[] | null;
+        };
         /** @enum {string} */
         HttpMethod: "GET" | "HEAD" | "OPTIONS";
         HttpOptions: {
+            /** @default null */
+            expect: null | components["schemas"]["HttpExpect"];
             /** @default false */
             follow_redirects: boolean;
             /**
@@ -693,6 +797,8 @@ export interface components {
             verify_tls: boolean;
         };
         HttpResult: {
+            /** @description The verdict on each expectation in `options.expect` (empty without expectations). */
+            assertions?: components["schemas"]["Assertion"][];
             /** Format: int64 */
             body_bytes?: number | null;
             headers: {
@@ -797,6 +903,24 @@ export interface components {
             attribution: string;
             host: string;
         };
+        /**
+         * @description `ok`: every agent's result is ok; `failed`: at least one failed, timed out or was offline.
+         * @enum {string}
+         */
+        OutcomeFilter: "ok" | "failed";
+        /** @description Ping expectations. */
+        PingExpect: {
+            /**
+             * Format: double
+             * @description Highest acceptable average round trip, in milliseconds.
+             */
+            max_avg_rtt_ms?: number | null;
+            /**
+             * Format: double
+             * @description Highest acceptable packet loss, in percent.
+             */
+            max_loss_pct?: number | null;
+        };
         PingOptions: {
             /**
              * Format: int32
@@ -804,6 +928,8 @@ export interface components {
              * @default 3
              */
             count: number;
+            /** @default null */
+            expect: null | components["schemas"]["PingExpect"];
             /**
              * Format: int32
              * @description Milliseconds between requests (100–10000).
@@ -831,6 +957,8 @@ export interface components {
             ttl?: number | null;
         };
         PingResult: {
+            /** @description The verdict on each expectation in `options.expect` (empty without expectations). */
+            assertions?: components["schemas"]["Assertion"][];
             /** Format: double */
             loss_pct: number;
             /** Format: int32 */
@@ -892,12 +1020,79 @@ export interface components {
             /** Format: double */
             min: number;
         };
+        ShareLink: {
+            /** Format: date-time */
+            expires_at: string;
+            /** @description 256 random bits, URL-safe; shown only here. */
+            token: string;
+            /** @description The page to give people: `<server>/s/<token>`. */
+            url: string;
+        };
+        ShareRequest: {
+            /**
+             * Format: int64
+             * @description Days until the link stops working (1..365, default 30).
+             */
+            expires_in_days?: number | null;
+        };
+        /** @description An agent in a shared result: enough to read the result, nothing to find the host. */
+        SharedAgent: {
+            location?: null | components["schemas"]["SharedPlace"];
+            name: string;
+            region?: string | null;
+        };
+        /** @description A check as a share link shows it. */
+        SharedCheck: {
+            /** Format: date-time */
+            created_at: string;
+            /**
+             * Format: date-time
+             * @description When the link stops working.
+             */
+            expires_at: string;
+            /** Format: date-time */
+            finished_at?: string | null;
+            /** Format: uuid */
+            id: string;
+            /** @description The check's options; request header values are hidden (they may hold credentials). */
+            options: components["schemas"]["CheckOptions"];
+            results: components["schemas"]["SharedResult"][];
+            status: components["schemas"]["CheckStatus"];
+            target: string;
+            type: string;
+        };
+        SharedPlace: {
+            city?: string | null;
+            country_code?: string | null;
+        };
+        /**
+         * @description One agent's result in a shared check; the check type's result fields are merged in, as in
+         *     `CheckResultView` (without the agent's own resolver address).
+         */
+        SharedResult: {
+            agent: components["schemas"]["SharedAgent"];
+            /** Format: double */
+            duration_ms?: number | null;
+            error?: null | components["schemas"]["ProbeError"];
+            /** Format: date-time */
+            started_at?: string | null;
+            status: string;
+        };
         /** @description What an agent may send packets to beyond the public internet. */
         TargetPolicy: {
             /** @description Networks (CIDR) allowed although the default policy refuses them (private ranges, …). */
             allowed_networks: string[];
         };
+        /** @description TCP expectations. */
+        TcpExpect: {
+            /**
+             * Format: double
+             * @description Slowest acceptable connect, in milliseconds.
+             */
+            max_connect_ms?: number | null;
+        };
         TcpOptions: {
+            expect?: null | components["schemas"]["TcpExpect"];
             /** Format: int32 */
             ip_version?: number | null;
             /** Format: int32 */
@@ -906,6 +1101,8 @@ export interface components {
             timeout_ms?: number;
         };
         TcpResult: {
+            /** @description The verdict on each expectation in `options.expect` (empty without expectations). */
+            assertions?: components["schemas"]["Assertion"][];
             /** Format: double */
             connect_ms?: number | null;
             connected: boolean;
@@ -1465,6 +1662,20 @@ export interface operations {
                 limit?: number | null;
                 /** @description Only checks older than this check id (ids are time-ordered). */
                 before?: string | null;
+                /** @description Only checks of this type. */
+                type?: null | components["schemas"]["CheckType"];
+                /** @description Only checks whose target contains this text (any letter case). */
+                target?: string | null;
+                /** @description Only checks that went well everywhere (`ok`) or failed somewhere (`failed`). */
+                status?: null | components["schemas"]["OutcomeFilter"];
+                /** @description Only checks this agent (id or name) took part in. */
+                agent?: string | null;
+                /** @description Only runs of this monitor. */
+                monitor?: string | null;
+                /** @description Only checks created at or after this time (RFC 3339). */
+                since?: string | null;
+                /** @description Only checks created before this time (RFC 3339). */
+                until?: string | null;
             };
             header?: never;
             path?: never;
@@ -1607,6 +1818,76 @@ export interface operations {
             };
         };
     };
+    share_check: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        /** @description optional; an empty body means 30 days */
+        requestBody?: {
+            content: {
+                "application/json": null | components["schemas"]["ShareRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ShareLink"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    unshare_check: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The link no longer works */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     lookup: {
         parameters: {
             query?: never;
@@ -1636,6 +1917,35 @@ export interface operations {
                 };
             };
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_shared_check: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                token: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SharedCheck"];
+                };
+            };
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

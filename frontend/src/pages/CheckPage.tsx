@@ -1,7 +1,7 @@
 import { useEffect, useState, type FormEvent } from "react";
 import { useNavigate } from "react-router";
 import { ApiError } from "../api/auth";
-import { api, must, type Agent } from "../api/client";
+import { api, must, type Agent, type Schemas } from "../api/client";
 import { useSession } from "../session";
 import { AgentPicker, EVERYONE, selectionBody, type Selection } from "../components/AgentPicker";
 
@@ -65,8 +65,9 @@ export function CheckPage() {
     try {
       const created = await must(
         api.POST("/api/v1/checks", {
-          // `options` is free-form in the schema (its shape depends on `type`).
-          body: { type: kind, target: target.trim(), options: options as Record<string, never>, ...selectionBody(selection) },
+          // The generated types make every option with a default required; the server fills
+          // in what is left out.
+          body: { type: kind, target: target.trim(), options: options as unknown as Schemas["CreateCheck"]["options"], ...selectionBody(selection) },
         }),
       );
       navigate(`/checks/${created.id}`);

@@ -72,6 +72,7 @@ pub async fn run(target: &str, o: &DnsOptions, policy: &Policy) -> Outcome {
         resolver: None,
         rcode: None,
         answers: Vec::new(),
+        assertions: Vec::new(),
     };
     let resolver = match &o.resolver {
         Some(r) => match parse_resolver(r) {

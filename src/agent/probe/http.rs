@@ -18,6 +18,7 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
 use tokio::net::TcpStream;
 
+use super::expect::MAX_JUDGED_BODY;
 use super::resolve::TargetResolver;
 use super::tcp::connect_error;
 use super::{ms, Outcome};
@@ -116,6 +117,7 @@ fn empty_result() -> HttpResult {
         timings_ms: HttpTimings::default(),
         tls: None,
         redirect_to: None,
+        assertions: Vec::new(),
     }
 }
 
@@ -125,17 +127,22 @@ pub async fn run(
     target: &str,
     o: &HttpOptions,
     policy: &Policy,
-) -> Outcome {
+) -> (Outcome, Vec<u8>) {
     let start = Instant::now();
+    let keep_body = o.expect.as_ref().is_some_and(|e| e.needs_body());
+    let mut body = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_millis(o.timeout_ms as u64);
     let mut result = empty_result();
     let mut url = match Url::parse(target) {
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => u,
         _ => {
-            return Outcome {
-                data: ResultData::Http(Box::new(result)),
-                error: Some(ProbeError::new("invalid_target", "not an http(s) URL")),
-            }
+            return (
+                Outcome {
+                    data: ResultData::Http(Box::new(result)),
+                    error: Some(ProbeError::new("invalid_target", "not an http(s) URL")),
+                },
+                body,
+            )
         }
     };
     let mut hops = 0;
@@ -145,7 +152,16 @@ pub async fn run(
         result = empty_result();
         let hop = tokio::time::timeout_at(
             deadline,
-            request(targets, tls, &url, o, policy, &mut result, &mut lap),
+            request(
+                targets,
+                tls,
+                &url,
+                o,
+                policy,
+                &mut result,
+                &mut lap,
+                (keep_body, &mut body),
+            ),
         )
         .await;
         timings.add(&result.timings_ms);
@@ -179,8 +195,11 @@ pub async fn run(
                 }
             }
             _ => {
+                // Accepted statuses given in `expect.status` are judged with the other
+                // expectations; without them a 4xx or 5xx answer is a failure.
+                let judged = o.expect.as_ref().is_some_and(|e| e.status.is_some());
                 break match result.status_code {
-                    Some(code) if code >= 500 => Some(ProbeError::new(
+                    Some(code) if code >= 400 && !judged => Some(ProbeError::new(
                         "http_status",
                         format!("the server answered {code}"),
                     )),
@@ -191,10 +210,13 @@ pub async fn run(
     };
     timings.total = Some(ms(start.elapsed()));
     result.timings_ms = timings;
-    Outcome {
-        data: ResultData::Http(Box::new(result)),
-        error,
-    }
+    (
+        Outcome {
+            data: ResultData::Http(Box::new(result)),
+            error,
+        },
+        body,
+    )
 }
 
 /// Times consecutive phases: each lap runs from the end of the previous one.
@@ -209,7 +231,9 @@ impl Lap {
     }
 }
 
-/// One request/response exchange, filling `r` as each phase completes.
+/// One request/response exchange, filling `r` as each phase completes; with `keep.0`, the
+/// first [`MAX_JUDGED_BODY`] bytes of the body go to `keep.1`.
+#[allow(clippy::too_many_arguments)]
 async fn request(
     targets: &TargetResolver,
     tls_configs: &TlsConfigs,
@@ -218,7 +242,10 @@ async fn request(
     policy: &Policy,
     r: &mut HttpResult,
     lap: &mut Lap,
+    keep: (bool, &mut Vec<u8>),
 ) -> Result<(), ProbeError> {
+    let (keep_body, kept) = keep;
+    kept.clear();
     let host = url
         .host_str()
         .ok_or_else(|| ProbeError::new("invalid_target", "URL has no host"))?;
@@ -299,6 +326,10 @@ async fn request(
         let frame = frame.map_err(|e| ProbeError::new("http", format!("reading the body: {e}")))?;
         if let Some(data) = frame.data_ref() {
             n += data.len() as u64;
+            if keep_body && kept.len() < MAX_JUDGED_BODY {
+                let room = MAX_JUDGED_BODY - kept.len();
+                kept.extend_from_slice(&data[..data.len().min(room)]);
+            }
         }
         if n >= MAX_BODY_BYTES {
             break;

@@ -2,6 +2,7 @@
 //! address it is about to contact against the target policy.
 
 mod dns;
+mod expect;
 mod http;
 mod icmp;
 mod ping;
@@ -60,18 +61,38 @@ impl Prober {
         // The server's deadline for this check, with a margin so the result still arrives.
         let budget = Duration::from_millis(req.spec.budget_ms() + 500);
         let outcome = tokio::time::timeout(budget, self.dispatch(req, policy)).await;
-        let (status, error, data) = match outcome {
-            Ok(Outcome { data, error: None }) => (ResultStatus::Ok, None, Some(data)),
-            Ok(Outcome {
-                data,
-                error: Some(e),
-            }) => (ResultStatus::Failed, Some(e), Some(data)),
+        let (status, error, mut data, body) = match outcome {
+            Ok((Outcome { data, error: None }, body)) => (ResultStatus::Ok, None, Some(data), body),
+            Ok((
+                Outcome {
+                    data,
+                    error: Some(e),
+                },
+                body,
+            )) => (ResultStatus::Failed, Some(e), Some(data), body),
             Err(_) => (
                 ResultStatus::Failed,
                 Some(ProbeError::new("timeout", "the probe ran out of time")),
                 None,
+                Vec::new(),
             ),
         };
+        let assertions = expect::judge(&req.spec, data.as_ref(), &body);
+        // A probe that failed keeps its own error (it says more); one that worked fails on
+        // the first expectation it does not meet.
+        let (status, error) = match assertions.iter().find(|a| !a.ok) {
+            Some(first) if status == ResultStatus::Ok => (
+                ResultStatus::Failed,
+                Some(ProbeError::new(
+                    "expectation_failed",
+                    format!("{}: {}", first.name, first.detail),
+                )),
+            ),
+            _ => (status, error),
+        };
+        if let Some(d) = data.as_mut() {
+            *d.assertions_mut() = assertions;
+        }
         CheckResult {
             protocol_version: PROTOCOL_VERSION,
             check_id: req.check_id,
@@ -84,14 +105,19 @@ impl Prober {
         }
     }
 
-    async fn dispatch(&self, req: &CheckRequest, policy: &Policy) -> Outcome {
+    /// The probe's outcome, and the start of the response body when expectations need it.
+    async fn dispatch(&self, req: &CheckRequest, policy: &Policy) -> (Outcome, Vec<u8>) {
         match &req.spec {
-            CheckSpec::Ping(o) => {
-                ping::run(&self.targets, &self.pinger, &req.target, o, policy).await
-            }
-            CheckSpec::Tcp(o) => tcp::run(&self.targets, &req.target, o, policy).await,
+            CheckSpec::Ping(o) => (
+                ping::run(&self.targets, &self.pinger, &req.target, o, policy).await,
+                Vec::new(),
+            ),
+            CheckSpec::Tcp(o) => (
+                tcp::run(&self.targets, &req.target, o, policy).await,
+                Vec::new(),
+            ),
             CheckSpec::Http(o) => http::run(&self.targets, &self.tls, &req.target, o, policy).await,
-            CheckSpec::Dns(o) => dns::run(&req.target, o, policy).await,
+            CheckSpec::Dns(o) => (dns::run(&req.target, o, policy).await, Vec::new()),
         }
     }
 }

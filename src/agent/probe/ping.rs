@@ -91,6 +91,7 @@ pub async fn run(
         loss_pct: 100.0,
         rtt_ms: None,
         replies: Vec::new(),
+        assertions: Vec::new(),
     };
     let ip = match targets.resolve(target, o.ip_version, policy).await {
         Ok((ip, _)) => ip,

@@ -35,6 +35,7 @@ pub async fn run(
         port: o.port,
         connected: false,
         connect_ms: None,
+        assertions: Vec::new(),
     };
     let deadline = Instant::now() + Duration::from_millis(o.timeout_ms as u64);
     let ip = match tokio::time::timeout_at(

@@ -60,6 +60,9 @@ pub struct Spread {
     asns: Counts,
 }
 
+/// Agents with the same (country, city, network), as (rank, index), best rank last.
+type Cell = ((u32, u32, u32), Vec<(u64, usize)>);
+
 /// SplitMix64: a cheap, well-mixed hash of the seed and the agent's key.
 fn mix(mut x: u64) -> u64 {
     x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
@@ -79,31 +82,47 @@ impl Spread {
         k: usize,
         seed: u64,
     ) -> Vec<usize> {
-        let mut left: Vec<(usize, u64)> = candidates
-            .iter()
-            .map(|&i| (i, mix(places[i].key ^ seed)))
+        // Agents in the same country, city and network are interchangeable but for their
+        // rank: group them into cells (each cell's agents by rank, best last), so each step
+        // compares cells, not agents. Real fleets have far fewer cells than agents.
+        let mut cells: HashMap<(u32, u32, u32), Vec<(u64, usize)>> = HashMap::new();
+        for &i in candidates {
+            let p = &places[i];
+            cells
+                .entry((p.country, p.city, p.asn))
+                .or_default()
+                .push((mix(p.key ^ seed), i));
+        }
+        let mut cells: Vec<Cell> = cells
+            .into_iter()
+            .map(|(place, mut agents)| {
+                agents.sort_unstable_by(|a, b| b.cmp(a));
+                (place, agents)
+            })
             .collect();
-        let mut picked = Vec::with_capacity(k.min(left.len()));
-        while picked.len() < k && !left.is_empty() {
-            let score = |&(i, rank): &(usize, u64)| {
-                let p = &places[i];
+        let mut picked = Vec::with_capacity(k.min(candidates.len()));
+        while picked.len() < k && !cells.is_empty() {
+            let score = |((country, city, asn), agents): &Cell| {
                 (
-                    self.countries.get(p.country),
-                    self.cities.get(p.city),
-                    self.asns.get(p.asn),
-                    rank,
+                    self.countries.get(*country),
+                    self.cities.get(*city),
+                    self.asns.get(*asn),
+                    agents.last().map(|a| a.0),
                 )
             };
-            let (best, _) = left
+            let (best, _) = cells
                 .iter()
                 .enumerate()
                 .min_by_key(|(_, c)| score(c))
-                .expect("left is not empty");
-            let (i, _) = left.swap_remove(best);
-            let p = places[i];
-            self.countries.add(p.country);
-            self.cities.add(p.city);
-            self.asns.add(p.asn);
+                .expect("cells is not empty");
+            let ((country, city, asn), agents) = &mut cells[best];
+            let (_, i) = agents.pop().expect("cells are never empty");
+            self.countries.add(*country);
+            self.cities.add(*city);
+            self.asns.add(*asn);
+            if agents.is_empty() {
+                cells.swap_remove(best);
+            }
             picked.push(i);
         }
         picked

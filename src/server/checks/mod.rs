@@ -2,12 +2,13 @@
 //! arrive (`collector`), finishing at the deadline (`sweeper`), and the live event stream
 //! (`events`). A result's way into the database is all in `collector`.
 
-mod choose;
+pub mod choose;
 pub mod collector;
 mod create;
 pub mod events;
 pub mod model;
 pub mod routes;
+pub mod share;
 mod sweeper;
 pub mod validate;
 
@@ -19,7 +20,7 @@ use model::check;
 
 pub use collector::{store_results, Stored, StoredBatch};
 pub use create::create;
-pub use sweeper::{finish_due, spawn_sweeper, SWEEP_BATCH};
+pub use sweeper::{finish_due, prune_old, spawn_sweeper, PRUNE_BATCH, SWEEP_BATCH};
 
 /// Loads a check the user may see (their own, or any for admins); 404 otherwise.
 pub async fn load_visible(

@@ -49,6 +49,8 @@ pub mod check {
         pub finished_at: Option<DateTimeUtc>,
         /// Agents whose answer is still awaited.
         pub pending: i32,
+        /// The monitor whose run this is.
+        pub monitor_id: Option<Uuid>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -140,11 +142,13 @@ pub struct CheckView {
     #[serde(rename = "type")]
     pub check_type: String,
     pub target: String,
-    #[schema(value_type = Object)]
+    #[schema(value_type = crate::proto::check::CheckOptions)]
     pub options: serde_json::Value,
     pub status: CheckStatus,
     pub created_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// The monitor whose run this is, if any.
+    pub monitor_id: Option<Uuid>,
     pub results: Vec<CheckResultView>,
 }
 
@@ -159,6 +163,7 @@ impl CheckView {
             status: c.status,
             created_at: c.created_at,
             finished_at: c.finished_at,
+            monitor_id: c.monitor_id,
             results: results.into_iter().map(Into::into).collect(),
         }
     }
@@ -174,6 +179,8 @@ pub struct CheckSummary {
     pub status: CheckStatus,
     pub created_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// The monitor whose run this is, if any.
+    pub monitor_id: Option<Uuid>,
     /// Agents asked.
     pub agents: u64,
     /// Agents whose probe succeeded.

@@ -1,10 +1,14 @@
 //! `/api/v1/checks`: create (202), read, history, and the live event stream.
 
 use actix_web::{web, HttpResponse};
+use chrono::{DateTime, Utc};
 use sea_orm::entity::prelude::*;
+use sea_orm::sea_query::Expr;
 use sea_orm::{QueryOrder, QuerySelect};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
+
+use crate::proto::check::CheckType;
 
 use super::model::{check, result, CheckStatus, CheckSummary, CheckView};
 use super::validate::CreateCheck;
@@ -21,8 +25,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("", web::post().to(create))
             .route("", web::get().to(list))
             .route("/{id}", web::get().to(get))
-            .route("/{id}/events", web::get().to(events)),
+            .route("/{id}/events", web::get().to(events))
+            .route("/{id}/share", web::post().to(super::share::share))
+            .route("/{id}/share", web::delete().to(super::share::unshare)),
     );
+    cfg.route("/shared/{token}", web::get().to(super::share::shared));
 }
 
 #[derive(Serialize, Deserialize, ToSchema)]
@@ -71,12 +78,69 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(CheckView::new(c, results)))
 }
 
+/// `ok`: every agent's result is ok; `failed`: at least one failed, timed out or was offline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OutcomeFilter {
+    Ok,
+    Failed,
+}
+
 #[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// At most this many (1–100, default 20).
     pub limit: Option<u64>,
     /// Only checks older than this check id (ids are time-ordered).
     pub before: Option<Uuid>,
+    /// Only checks of this type.
+    #[serde(rename = "type")]
+    #[param(rename = "type")]
+    pub check_type: Option<CheckType>,
+    /// Only checks whose target contains this text (any letter case).
+    pub target: Option<String>,
+    /// Only checks that went well everywhere (`ok`) or failed somewhere (`failed`).
+    pub status: Option<OutcomeFilter>,
+    /// Only checks this agent (id or name) took part in.
+    pub agent: Option<String>,
+    /// Only runs of this monitor.
+    pub monitor: Option<Uuid>,
+    /// Only checks created at or after this time (RFC 3339).
+    pub since: Option<DateTime<Utc>>,
+    /// Only checks created before this time (RFC 3339).
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// `%`, `_` and `\` match themselves in a LIKE pattern only when escaped.
+fn like_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The agent a filter names: an id, or a name of a current agent (any letter case).
+async fn agent_filter(state: &AppState, agent: &str) -> ApiResult<Uuid> {
+    if let Ok(id) = agent.parse() {
+        return Ok(id);
+    }
+    use crate::server::agents;
+    use sea_orm::sea_query::ExprTrait;
+    agents::Entity::find()
+        .filter(
+            sea_orm::sea_query::Expr::expr(sea_orm::sea_query::Func::lower(
+                sea_orm::sea_query::Expr::col(agents::Column::Name),
+            ))
+            .eq(agent.to_lowercase()),
+        )
+        .one(&state.db)
+        .await?
+        .map(|a| a.id)
+        .ok_or_else(|| ApiError::invalid_field("agent", format!("no agent named '{agent}'")))
 }
 
 #[derive(Serialize, Deserialize, ToSchema)]
@@ -109,6 +173,51 @@ pub async fn list(
     if let Some(before) = q.before {
         query = query.filter(check::Column::Id.lt(before));
     }
+    if let Some(t) = q.check_type {
+        query = query.filter(check::Column::CheckType.eq(t.as_str()));
+    }
+    if let Some(t) = q.target.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+        if t.len() > 253 {
+            return Err(ApiError::invalid_field(
+                "target",
+                "target is at most 253 characters",
+            ));
+        }
+        query = query.filter(Expr::cust_with_values(
+            "checks.target ILIKE $1",
+            [format!("%{}%", like_escape(t))],
+        ));
+    }
+    match q.status {
+        Some(OutcomeFilter::Ok) => {
+            query = query.filter(Expr::cust(
+                "NOT EXISTS (SELECT 1 FROM check_results r WHERE r.check_id = checks.id AND r.status <> 'ok')",
+            ))
+        }
+        Some(OutcomeFilter::Failed) => {
+            query = query.filter(Expr::cust(
+                "EXISTS (SELECT 1 FROM check_results r WHERE r.check_id = checks.id \
+                 AND r.status <> 'ok' AND r.status <> 'pending')",
+            ))
+        }
+        None => {}
+    }
+    if let Some(agent) = q.agent.as_deref().map(str::trim).filter(|a| !a.is_empty()) {
+        let id = agent_filter(&state, agent).await?;
+        query = query.filter(Expr::cust_with_values(
+            "EXISTS (SELECT 1 FROM check_results r WHERE r.check_id = checks.id AND r.agent_id = $1)",
+            [id],
+        ));
+    }
+    if let Some(m) = q.monitor {
+        query = query.filter(check::Column::MonitorId.eq(m));
+    }
+    if let Some(since) = q.since {
+        query = query.filter(check::Column::CreatedAt.gte(since));
+    }
+    if let Some(until) = q.until {
+        query = query.filter(check::Column::CreatedAt.lt(until));
+    }
     let checks = query.all(&state.db).await?;
     let ids: Vec<Uuid> = checks.iter().map(|c| c.id).collect();
     let results = result::Entity::find()
@@ -131,6 +240,7 @@ pub async fn list(
                 status: c.status,
                 created_at: c.created_at,
                 finished_at: c.finished_at,
+                monitor_id: c.monitor_id,
             }
         })
         .collect();

@@ -73,6 +73,47 @@ pub async fn finish_due(state: &AppState) -> Result<usize, DbErr> {
     Ok(ids.len())
 }
 
+/// Most checks one pruning statement deletes (their results and share links go with them).
+pub const PRUNE_BATCH: i64 = 1_000;
+
+/// The smallest UUIDv7 of the millisecond `at`: every check id made before `at` is lower.
+fn first_id_at(at: chrono::DateTime<Utc>) -> Uuid {
+    let ms = at.timestamp_millis().max(0) as u64;
+    let mut b = [0u8; 16];
+    b[..6].copy_from_slice(&ms.to_be_bytes()[2..]);
+    b[6] = 0x70;
+    b[8] = 0x80;
+    Uuid::from_bytes(b)
+}
+
+/// Deletes up to [`PRUNE_BATCH`] checks older than `checks.retention_days` (and expired share
+/// links); returns how many checks went. Ids are time-ordered, so the primary key finds them.
+pub async fn prune_old(state: &AppState) -> Result<u64, DbErr> {
+    let days = state.settings.checks.retention_days;
+    if days == 0 {
+        return Ok(0);
+    }
+    let cutoff = first_id_at(Utc::now() - chrono::Duration::days(days as i64));
+    let backend = state.db.get_database_backend();
+    state
+        .db
+        .execute_raw(Statement::from_string(
+            backend,
+            "DELETE FROM check_shares WHERE expires_at < now()",
+        ))
+        .await?;
+    let done = state
+        .db
+        .execute_raw(Statement::from_sql_and_values(
+            backend,
+            "DELETE FROM checks WHERE id IN \
+             (SELECT id FROM checks WHERE id < $1 ORDER BY id LIMIT $2)",
+            [cutoff.into(), PRUNE_BATCH.into()],
+        ))
+        .await?;
+    Ok(done.rows_affected())
+}
+
 /// How long a new broker session drains the results queue before anything is timed out.
 const DRAIN_MS: u64 = 2_000;
 
@@ -97,8 +138,34 @@ fn sweep_cutoff(state: &AppState) -> Option<chrono::DateTime<Utc>> {
 }
 
 /// Runs [`finish_due`] twice a second (and again at once while it finds a full batch) until
-/// `shutdown`.
+/// `shutdown`, and [`prune_old`] every ten minutes (in batches until nothing is left).
 pub fn spawn_sweeper(state: actix_web::web::Data<AppState>, shutdown: CancellationToken) {
+    let pruner = state.clone();
+    let stop = shutdown.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(600));
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            loop {
+                match prune_old(&pruner).await {
+                    Ok(n) if n as i64 == PRUNE_BATCH => tokio::task::yield_now().await,
+                    Ok(n) => {
+                        if n > 0 {
+                            tracing::info!(deleted = n, "old checks pruned");
+                        }
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "pruning old checks failed");
+                        break;
+                    }
+                }
+            }
+        }
+    });
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_millis(500));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -119,4 +186,24 @@ pub fn spawn_sweeper(state: actix_web::web::Data<AppState>, shutdown: Cancellati
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cutoff_id_sorts_between_ids_made_before_and_after() {
+        let at = Utc::now();
+        let before = Uuid::new_v7(uuid::Timestamp::from_unix(
+            uuid::NoContext,
+            (at.timestamp_millis() as u64 - 1) / 1000,
+            (((at.timestamp_millis() as u64 - 1) % 1000) * 1_000_000) as u32,
+        ));
+        let after = Uuid::now_v7();
+        let cut = first_id_at(at);
+        assert!(before < cut, "{before} < {cut}");
+        assert!(cut <= after, "{cut} <= {after}");
+        assert_eq!(cut.get_version_num(), 7);
+    }
 }

@@ -7,6 +7,9 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::proto::api::AgentSelection;
+use crate::proto::expect::{
+    valid_status_entry, DnsExpect, HttpExpect, PingExpect, TcpExpect, REGEX_SIZE_LIMIT,
+};
 
 use crate::policy::{parse_ip_loose, Policy};
 use crate::proto::check::{
@@ -21,7 +24,7 @@ pub struct CreateCheck {
     pub check_type: CheckType,
     pub target: String,
     /// Options of the type (see API.md); defaults apply to what is left out.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<crate::proto::check::CheckOptions>)]
     pub options: Option<Value>,
     /// Which agents run it; nothing chosen: every online agent.
     #[serde(flatten)]
@@ -60,6 +63,147 @@ fn options<T: serde::de::DeserializeOwned>(v: Option<Value>) -> ApiResult<T> {
         };
         ApiError::invalid_field(&field, format!("{field}: {msg}"))
     })
+}
+
+/// A limit an expectation sets: a finite number in `lo..=hi`.
+fn limit(field: &str, v: Option<f64>, lo: f64, hi: f64) -> ApiResult<()> {
+    match v {
+        Some(x) if !x.is_finite() || x < lo || x > hi => Err(ApiError::invalid_field(
+            field,
+            format!("{field} must be between {lo} and {hi}"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn text(field: &str, v: &Option<String>) -> ApiResult<()> {
+    match v {
+        Some(t) if t.is_empty() || t.chars().count() > 1024 => Err(ApiError::invalid_field(
+            field,
+            format!("{field} must be 1-1024 characters"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// A regular expression an expectation gives: RE2 syntax (no look-around, no
+/// backreferences), so matching stays linear in the body's length.
+fn pattern(field: &str, p: &str) -> ApiResult<()> {
+    if p.is_empty() || p.chars().count() > 1024 {
+        return Err(ApiError::invalid_field(
+            field,
+            format!("{field} must be 1-1024 characters"),
+        ));
+    }
+    regex::RegexBuilder::new(p)
+        .size_limit(REGEX_SIZE_LIMIT)
+        .build()
+        .map(|_| ())
+        .map_err(|e| {
+            ApiError::invalid_field(field, format!("{field}: invalid regular expression: {e}"))
+        })
+}
+
+const RCODES: [&str; 10] = [
+    "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "YXDOMAIN", "YXRRSET",
+    "NXRRSET", "NOTAUTH",
+];
+
+fn expect_ping(e: &Option<PingExpect>) -> ApiResult<()> {
+    let Some(e) = e else { return Ok(()) };
+    limit("options.expect.max_loss_pct", e.max_loss_pct, 0.0, 100.0)?;
+    limit(
+        "options.expect.max_avg_rtt_ms",
+        e.max_avg_rtt_ms,
+        0.0,
+        60_000.0,
+    )
+}
+
+fn expect_tcp(e: &Option<TcpExpect>) -> ApiResult<()> {
+    let Some(e) = e else { return Ok(()) };
+    limit(
+        "options.expect.max_connect_ms",
+        e.max_connect_ms,
+        0.0,
+        60_000.0,
+    )
+}
+
+fn expect_http(e: &Option<HttpExpect>) -> ApiResult<()> {
+    let Some(e) = e else { return Ok(()) };
+    if let Some(status) = &e.status {
+        if status.is_empty() || status.len() > 32 {
+            return Err(ApiError::invalid_field(
+                "options.expect.status",
+                "give 1 to 32 statuses, e.g. [\"2xx\", \"301\"]",
+            ));
+        }
+        for (i, s) in status.iter().enumerate() {
+            if !valid_status_entry(s) {
+                return Err(ApiError::invalid_field(
+                    &format!("options.expect.status[{i}]"),
+                    format!("'{s}' is neither a status code (100-599) nor a class (1xx-5xx)"),
+                ));
+            }
+        }
+    }
+    text("options.expect.body_contains", &e.body_contains)?;
+    if let Some(p) = &e.body_regex {
+        pattern("options.expect.body_regex", p)?;
+    }
+    if let Some(headers) = &e.header {
+        if headers.len() > 32 {
+            return Err(ApiError::invalid_field(
+                "options.expect.header",
+                "at most 32 headers",
+            ));
+        }
+        for (name, p) in headers {
+            let field = format!("options.expect.header.{name}");
+            if hyper::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                return Err(ApiError::invalid_field(
+                    &field,
+                    format!("'{name}' is not a header name"),
+                ));
+            }
+            pattern(&field, p)?;
+        }
+    }
+    if let Some(d) = e.cert_min_days {
+        if !(0..=3650).contains(&d) {
+            return Err(ApiError::invalid_field(
+                "options.expect.cert_min_days",
+                "options.expect.cert_min_days must be between 0 and 3650",
+            ));
+        }
+    }
+    limit(
+        "options.expect.max_total_ms",
+        e.max_total_ms,
+        0.0,
+        600_000.0,
+    )
+}
+
+fn expect_dns(e: &Option<DnsExpect>) -> ApiResult<()> {
+    let Some(e) = e else { return Ok(()) };
+    if let Some(r) = &e.rcode {
+        if !RCODES.iter().any(|c| c.eq_ignore_ascii_case(r)) {
+            return Err(ApiError::invalid_field(
+                "options.expect.rcode",
+                format!("rcode must be one of {}", RCODES.join(", ")),
+            ));
+        }
+    }
+    text("options.expect.answer_contains", &e.answer_contains)?;
+    if e.min_answers.is_some_and(|n| n > 1000) {
+        return Err(ApiError::invalid_field(
+            "options.expect.min_answers",
+            "options.expect.min_answers must be at most 1000",
+        ));
+    }
+    Ok(())
 }
 
 fn range(field: &str, v: u32, lo: u32, hi: u32) -> ApiResult<()> {
@@ -122,6 +266,7 @@ pub fn spec(body: &CreateCheck, policy: &Policy) -> ApiResult<(String, CheckSpec
             range("options.count", o.count as u32, 1, 16)?;
             range("options.interval_ms", o.interval_ms, 100, 10_000)?;
             range("options.timeout_ms", o.timeout_ms, 100, 10_000)?;
+            expect_ping(&o.expect)?;
             validate_host(&target)?;
             policy.check_host(&target).map_err(forbidden)?;
             CheckSpec::Ping(o)
@@ -130,6 +275,7 @@ pub fn spec(body: &CreateCheck, policy: &Policy) -> ApiResult<(String, CheckSpec
             let o: TcpOptions = options(opts)?;
             range("options.port", o.port as u32, 1, 65_535)?;
             range("options.timeout_ms", o.timeout_ms, 100, 30_000)?;
+            expect_tcp(&o.expect)?;
             validate_host(&target)?;
             policy.check_host(&target).map_err(forbidden)?;
             CheckSpec::Tcp(o)
@@ -171,12 +317,14 @@ pub fn spec(body: &CreateCheck, policy: &Policy) -> ApiResult<(String, CheckSpec
                     "credentials in the URL are not allowed",
                 ));
             }
+            expect_http(&o.expect)?;
             policy.check_host(host).map_err(forbidden)?;
             CheckSpec::Http(o)
         }
         CheckType::Dns => {
             let o: DnsOptions = options(opts)?;
             range("options.timeout_ms", o.timeout_ms, 100, 30_000)?;
+            expect_dns(&o.expect)?;
             if o.record_type == RecordType::Ptr && parse_ip_loose(&target).is_some() {
                 // A reverse lookup of an address: the address itself is never contacted.
             } else {

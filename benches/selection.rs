@@ -1,0 +1,267 @@
+//! Choosing agents among many (issue: choose agents by place, network and label).
+//!
+//! The real server with five real agent processes, then 995 more agent rows kept online by
+//! simulated heartbeats (the same PostgreSQL and Redis writes a heartbeat makes, each agent
+//! every `heartbeat_interval_secs`). Measures:
+//! 1. POST /api/v1/checks → 202, sequentially, for the same selections with 5 agents in the
+//!    table and with 1 000 (p50/p90/p99; the agent cache is re-read every `agents.cache_ms`
+//!    while the heartbeats run, as in production);
+//! 2. the selection itself, in process: building the index of the table (once per cache
+//!    refresh) and choosing (per check), for 1 000 and 10 000 agents.
+//!
+//! Run: `cargo bench --bench selection` (env BENCH_N: POSTs per selection, default 400).
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use common::{env_or, pct, Bench};
+use netcheck::proto::api::AgentSelection;
+use netcheck::server::agents::{fleet::Fleet, Model, Snapshot};
+use netcheck::server::checks::choose;
+use sea_orm::{ConnectionTrait, Statement};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+const COUNTRIES: [&str; 30] = [
+    "DE", "US", "FR", "GB", "NL", "SE", "PL", "IT", "ES", "BR", "AR", "CA", "MX", "JP", "KR", "SG",
+    "IN", "AU", "NZ", "ZA", "NG", "KE", "EG", "TR", "UA", "FI", "NO", "CH", "AT", "CZ",
+];
+
+/// A plausible place for fake agent `i`: skewed towards the first countries, three cities and
+/// five networks per country.
+fn place(i: usize) -> (String, String, u32) {
+    let c = (i * i + 7 * i) % COUNTRIES.len() % (1 + i % COUNTRIES.len());
+    let country = COUNTRIES[c].to_string();
+    let city = format!("{country}-city-{}", i % 3);
+    let asn = 64_512 + (c * 5 + i % 5) as u32;
+    (country, city, asn)
+}
+
+fn selections() -> Vec<(&'static str, Value)> {
+    vec![
+        ("limit 5", json!({"limit": 5})),
+        (
+            "DE x2 + US x2",
+            json!({"locations": [{"country": "DE", "limit": 2}, {"country": "US", "limit": 2}]}),
+        ),
+        (
+            "label edge x3",
+            json!({"locations": [{"label": "edge", "limit": 3}]}),
+        ),
+    ]
+}
+
+async fn post_latency(bench: &Bench, body: &Value, n: usize) -> Vec<f64> {
+    let mut times = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        bench.create_check(body).await;
+        times.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    times.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    times
+}
+
+/// Inserts `n` registered agent rows with places and labels; their ids.
+async fn insert_fleet(bench: &Bench, n: usize) -> Vec<Uuid> {
+    let rows: Vec<Value> = (0..n)
+        .map(|i| {
+            let (country, city, asn) = place(i);
+            let id = Uuid::now_v7();
+            json!({
+                "id": id, "name": format!("fleet-{i}"),
+                "labels": if i % 4 == 0 { json!(["edge"]) } else { json!(["core"]) },
+                "token_id": format!("bench{i}"), "broker_user": format!("agent-{id}"),
+                "fixed_location": {"country_code": country, "city": city, "asn": asn},
+            })
+        })
+        .collect();
+    let db = &bench.db;
+    db.execute_raw(Statement::from_sql_and_values(
+        db.get_database_backend(),
+        "INSERT INTO agents (id, name, labels, token_id, token_hash, broker_user, created_at,
+                             registered_at, last_seen_at, capabilities, fixed_location)
+         SELECT id, name, labels, token_id, '\\x00'::bytea, broker_user, now(), now(), now(),
+                '[\"tcp\"]'::jsonb, fixed_location
+         FROM jsonb_to_recordset($1) AS x(id uuid, name text, labels jsonb, token_id text,
+                                           broker_user text, fixed_location jsonb)",
+        [Value::Array(rows.clone()).into()],
+    ))
+    .await
+    .unwrap();
+    rows.iter()
+        .map(|r| r["id"].as_str().unwrap().parse().unwrap())
+        .collect()
+}
+
+/// Keeps the fake agents online with heartbeat-shaped writes: every 100 ms, a twentieth of
+/// them (each agent every 2 s, the bench's heartbeat interval), one UPDATE and one ZADD each.
+fn simulate_heartbeats(bench: &Bench, ids: Vec<Uuid>) -> tokio::task::JoinHandle<()> {
+    let db = bench.db.clone();
+    let redis = bench.state().redis.clone();
+    let key = format!(
+        "{}:agents:last_seen",
+        bench.state().settings.redis.key_prefix
+    );
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        for slot in (0..20).cycle() {
+            tick.tick().await;
+            for id in ids.iter().skip(slot).step_by(20) {
+                let _ = db
+                    .execute_raw(Statement::from_sql_and_values(
+                        db.get_database_backend(),
+                        "UPDATE agents SET last_seen_at = now() WHERE id = $1",
+                        [(*id).into()],
+                    ))
+                    .await;
+                if let Ok(mut conn) = redis.get().await {
+                    let _: Result<(), _> = deadpool_redis::redis::cmd("ZADD")
+                        .arg(&key)
+                        .arg(Utc::now().timestamp_millis())
+                        .arg(id.to_string())
+                        .query_async(&mut conn)
+                        .await;
+                }
+            }
+        }
+    })
+}
+
+/// Microseconds per call of `f`, over enough calls to take about 300 ms.
+fn per_call_us(mut f: impl FnMut()) -> f64 {
+    let t = Instant::now();
+    let mut n = 0u32;
+    while t.elapsed() < Duration::from_millis(300) {
+        f();
+        n += 1;
+    }
+    t.elapsed().as_secs_f64() * 1e6 / n as f64
+}
+
+/// The cost of indexing `models` and of each selection against them, printed as a table row.
+fn selection_cost(label: &str, models: Vec<Model>) {
+    let models = Arc::new(models);
+    let index_us = per_call_us(|| {
+        std::hint::black_box(Fleet::new(&models));
+    });
+    let snapshot = Snapshot {
+        read_at: Utc::now(),
+        fleet: Arc::new(Fleet::new(&models)),
+        agents: models.clone(),
+    };
+    print!("  {label:<14} index {index_us:>8.1} us");
+    let mut seed = 0u64;
+    for (name, sel) in selections().into_iter().chain([
+        ("every agent", json!({})),
+        ("limit 500", json!({"limit": 500})),
+    ]) {
+        let sel: AgentSelection = serde_json::from_value(sel).unwrap();
+        let us = per_call_us(|| {
+            seed += 1;
+            let c = choose::choose(&snapshot, &sel, None, 2, seed).unwrap();
+            std::hint::black_box(c);
+        });
+        print!(" | {name} {us:.1} us");
+    }
+    println!();
+}
+
+#[tokio::main]
+async fn main() {
+    let n = env_or("BENCH_N", 400) as usize;
+    let bench = Bench::start(&["127.0.0.0/8"]).await;
+    let _agents = bench.spawn_agents(5).await;
+    // The five real agents, in five countries; two carry the `edge` label.
+    let live = bench.get("/api/v1/agents").await;
+    for (i, a) in live.as_array().unwrap().iter().enumerate() {
+        let (country, city, asn) = place(i);
+        let id = a["id"].as_str().unwrap();
+        let body = json!({"labels": if i < 2 { ["edge"] } else { ["core"] },
+                          "location": {"country_code": if i == 1 { "US" } else { &country }, "city": city, "asn": asn}});
+        let resp = bench
+            .http
+            .patch(bench.url(&format!("/api/v1/agents/{id}")))
+            .bearer_auth(&bench.token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().is_success());
+    }
+    let target = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = target.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        loop {
+            let _ = target.accept().await;
+        }
+    });
+    let check = |sel: &Value| {
+        let mut body = json!({"type": "tcp", "target": "127.0.0.1", "options": {"port": port, "timeout_ms": 1000}});
+        body.as_object_mut()
+            .unwrap()
+            .extend(sel.as_object().unwrap().clone());
+        body
+    };
+
+    let mut before = Vec::new();
+    for (name, sel) in selections() {
+        post_latency(&bench, &check(&sel), 20).await; // warm-up
+        before.push((name, post_latency(&bench, &check(&sel), n).await));
+    }
+    let ids = insert_fleet(&bench, 995).await;
+    let heartbeats = simulate_heartbeats(&bench, ids);
+    bench.state().directory.invalidate();
+    let online = bench.get("/api/v1/agents").await;
+    let online = online
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["status"] == "online")
+        .count();
+    println!("POST /api/v1/checks -> 202, {n} sequential per selection (ms):");
+    println!(
+        "  {:<16} {:>26} | {:>26} | p50 delta",
+        "selection",
+        "5 agents p50/p90/p99",
+        format!("{online} online p50/p90/p99")
+    );
+    for (name, sel) in selections() {
+        post_latency(&bench, &check(&sel), 20).await;
+        let after = post_latency(&bench, &check(&sel), n).await;
+        let b = &before.iter().find(|(x, _)| *x == name).unwrap().1;
+        println!(
+            "  {name:<16} {:>8.2} {:>8.2} {:>8.2} | {:>8.2} {:>8.2} {:>8.2} | {:+.2}",
+            pct(b, 0.5),
+            pct(b, 0.9),
+            pct(b, 0.99),
+            pct(&after, 0.5),
+            pct(&after, 0.9),
+            pct(&after, 0.99),
+            pct(&after, 0.5) - pct(b, 0.5)
+        );
+    }
+    heartbeats.abort();
+
+    println!("selection in process (index: once per cache refresh; choose: per check):");
+    let rows = bench.state().directory.reload(&bench.db).await.unwrap();
+    selection_cost("1 000 agents", rows.agents.as_ref().clone());
+    let template = rows.agents.as_ref().clone();
+    let big: Vec<Model> = (0..10_000)
+        .map(|i| {
+            let mut m = template[i % template.len()].clone();
+            m.id = Uuid::now_v7();
+            m.name = format!("big-{i}");
+            m.last_seen_at = Some(Utc::now());
+            m.registered_at = Some(Utc::now());
+            let (country, city, asn) = place(i);
+            m.fixed_location = Some(json!({"country_code": country, "city": city, "asn": asn}));
+            m
+        })
+        .collect();
+    selection_cost("10 000 agents", big);
+    bench.finish().await;
+}

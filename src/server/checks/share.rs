@@ -1,0 +1,266 @@
+//! Share links: a check shown without login at `/s/{token}` until the link expires or is
+//! withdrawn. Only a SHA-256 of each token is stored; the shared view names agents by name,
+//! region, country and city only (no ids, host names or addresses).
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use rand::Rng;
+use sea_orm::entity::prelude::*;
+use sea_orm::{ConnectionTrait, Statement};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
+
+use super::model::{result, CheckResultView, CheckStatus, CheckView};
+use crate::server::auth::AuthUser;
+use crate::server::error::{ApiError, ApiResult, ErrorBody};
+use crate::server::AppState;
+
+/// Longest a link may live, in days.
+pub const MAX_SHARE_DAYS: i64 = 365;
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ShareRequest {
+    /// Days until the link stops working (1..365, default 30).
+    #[schema(minimum = 1, maximum = 365)]
+    pub expires_in_days: Option<i64>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ShareLink {
+    /// The page to give people: `<server>/s/<token>`.
+    pub url: String,
+    /// 256 random bits, URL-safe; shown only here.
+    pub token: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// An agent in a shared result: enough to read the result, nothing to find the host.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SharedAgent {
+    pub name: String,
+    pub region: Option<String>,
+    pub location: Option<SharedPlace>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SharedPlace {
+    pub country_code: Option<String>,
+    pub city: Option<String>,
+}
+
+/// One agent's result in a shared check; the check type's result fields are merged in, as in
+/// `CheckResultView` (without the agent's own resolver address).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SharedResult {
+    pub agent: SharedAgent,
+    pub status: String,
+    pub error: Option<crate::proto::check::ProbeError>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub duration_ms: Option<f64>,
+    #[serde(flatten)]
+    #[schema(ignore)]
+    pub data: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A check as a share link shows it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SharedCheck {
+    pub id: Uuid,
+    #[serde(rename = "type")]
+    pub check_type: String,
+    pub target: String,
+    /// The check's options; request header values are hidden (they may hold credentials).
+    #[schema(value_type = crate::proto::check::CheckOptions)]
+    pub options: serde_json::Value,
+    pub status: CheckStatus,
+    pub created_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub results: Vec<SharedResult>,
+    /// When the link stops working.
+    pub expires_at: DateTime<Utc>,
+}
+
+fn shared_result(r: CheckResultView, own_resolver: bool) -> SharedResult {
+    let mut data = r.data;
+    if !own_resolver {
+        // The agent's system resolver is an address in the agent's network.
+        data.remove("resolver");
+    }
+    SharedResult {
+        agent: SharedAgent {
+            name: r.agent.name,
+            region: r.agent.region,
+            location: r.agent.location.map(|l| SharedPlace {
+                country_code: l.country_code,
+                city: l.city,
+            }),
+        },
+        status: r.status,
+        error: r.error,
+        started_at: r.started_at,
+        duration_ms: r.duration_ms,
+        data,
+    }
+}
+
+impl SharedCheck {
+    pub fn new(view: CheckView, expires_at: DateTime<Utc>) -> Self {
+        let mut options = view.options;
+        if let Some(headers) = options.get_mut("headers").and_then(|h| h.as_object_mut()) {
+            for v in headers.values_mut() {
+                *v = serde_json::Value::String("(hidden)".into());
+            }
+        }
+        let own_resolver = options.get("resolver").is_some_and(|r| !r.is_null());
+        Self {
+            id: view.id,
+            check_type: view.check_type,
+            target: view.target,
+            options,
+            status: view.status,
+            created_at: view.created_at,
+            finished_at: view.finished_at,
+            results: view
+                .results
+                .into_iter()
+                .map(|r| shared_result(r, own_resolver))
+                .collect(),
+            expires_at,
+        }
+    }
+}
+
+fn hash(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+/// The server's address as people reach it.
+fn public_base(state: &AppState, req: &HttpRequest) -> String {
+    match &state.settings.server.public_url {
+        Some(url) => url.trim_end_matches('/').to_string(),
+        None => {
+            let info = req.connection_info();
+            format!("{}://{}", info.scheme(), info.host())
+        }
+    }
+}
+
+#[utoipa::path(operation_id = "share_check", post, path = "/api/v1/checks/{id}/share", tag = "checks",
+    request_body(content = Option<ShareRequest>, description = "optional; an empty body means 30 days"),
+    description = "A link that shows the check without login. A new link replaces the check's previous one.",
+    responses((status = 201, body = ShareLink), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn share(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<Uuid>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> ApiResult<HttpResponse> {
+    let request: ShareRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        ShareRequest::default()
+    } else {
+        crate::server::extract::decode(&body)?
+    };
+    let days = request.expires_in_days.unwrap_or(30);
+    if !(1..=MAX_SHARE_DAYS).contains(&days) {
+        return Err(ApiError::invalid_field(
+            "expires_in_days",
+            format!("expires_in_days must be between 1 and {MAX_SHARE_DAYS}"),
+        ));
+    }
+    let c = super::load_visible(&state, &user.0, *id).await?;
+    let mut secret = [0u8; 32];
+    rand::rng().fill_bytes(&mut secret);
+    let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret);
+    let now = Utc::now();
+    let expires_at = now + chrono::Duration::days(days);
+    state
+        .db
+        .execute_raw(Statement::from_sql_and_values(
+            state.db.get_database_backend(),
+            "INSERT INTO check_shares (check_id, token_hash, created_by, created_at, expires_at)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (check_id) DO UPDATE SET token_hash = EXCLUDED.token_hash,
+                 created_by = EXCLUDED.created_by, created_at = EXCLUDED.created_at,
+                 expires_at = EXCLUDED.expires_at",
+            [
+                c.id.into(),
+                hash(&token).into(),
+                user.0.id.into(),
+                now.into(),
+                expires_at.into(),
+            ],
+        ))
+        .await?;
+    tracing::info!(check_id = %c.id, days, "check shared");
+    Ok(HttpResponse::Created()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(ShareLink {
+            url: format!("{}/s/{token}", public_base(&state, &req)),
+            token,
+            expires_at,
+        }))
+}
+
+#[utoipa::path(operation_id = "unshare_check", delete, path = "/api/v1/checks/{id}/share", tag = "checks",
+    responses((status = 204, description = "The link no longer works"), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn unshare(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
+    let c = super::load_visible(&state, &user.0, *id).await?;
+    let done = state
+        .db
+        .execute_raw(Statement::from_sql_and_values(
+            state.db.get_database_backend(),
+            "DELETE FROM check_shares WHERE check_id = $1",
+            [c.id.into()],
+        ))
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(ApiError::not_found("share link"));
+    }
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[utoipa::path(operation_id = "get_shared_check", get, path = "/api/v1/shared/{token}", tag = "checks",
+    description = "No login needed. Unknown, withdrawn and expired links all answer 404.",
+    responses((status = 200, body = SharedCheck), (status = 404, body = ErrorBody)), security(()))]
+pub async fn shared(
+    state: web::Data<AppState>,
+    token: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let not_found = || ApiError::not_found("shared check");
+    if token.len() > 128 {
+        return Err(not_found());
+    }
+    let row = state
+        .db
+        .query_one_raw(Statement::from_sql_and_values(
+            state.db.get_database_backend(),
+            "SELECT check_id, expires_at FROM check_shares WHERE token_hash = $1 AND expires_at > now()",
+            [hash(&token).into()],
+        ))
+        .await?
+        .ok_or_else(not_found)?;
+    let check_id: Uuid = row.try_get("", "check_id")?;
+    let expires_at: DateTime<Utc> = row.try_get("", "expires_at")?;
+    let c = super::model::check::Entity::find_by_id(check_id)
+        .one(&state.db)
+        .await?
+        .ok_or_else(not_found)?;
+    let results = result::Entity::find()
+        .filter(result::Column::CheckId.eq(c.id))
+        .all(&state.db)
+        .await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .insert_header(("X-Robots-Tag", "noindex"))
+        .json(SharedCheck::new(CheckView::new(c, results), expires_at)))
+}
