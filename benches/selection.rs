@@ -40,8 +40,18 @@ fn place(i: usize) -> (String, String, u32) {
     (country, city, asn)
 }
 
+/// The first two pick the five live agents in both phases (same work after the 202, so the
+/// comparison is fair); the others pick among all 1 000 in the second phase.
 fn selections() -> Vec<(&'static str, Value)> {
     vec![
+        (
+            "label live x5",
+            json!({"locations": [{"label": "live", "limit": 5}]}),
+        ),
+        (
+            "5 by name",
+            json!({"agents": ["bench-0", "bench-1", "bench-2", "bench-3", "bench-4"]}),
+        ),
         ("limit 5", json!({"limit": 5})),
         (
             "DE x2 + US x2",
@@ -180,7 +190,7 @@ async fn main() {
     for (i, a) in live.as_array().unwrap().iter().enumerate() {
         let (country, city, asn) = place(i);
         let id = a["id"].as_str().unwrap();
-        let body = json!({"labels": if i < 2 { ["edge"] } else { ["core"] },
+        let body = json!({"labels": if i < 2 { ["edge", "live"] } else { ["core", "live"] },
                           "location": {"country_code": if i == 1 { "US" } else { &country }, "city": city, "asn": asn}});
         let resp = bench
             .http

@@ -36,7 +36,7 @@ pub enum Command {
     /// Apply pending database migrations and exit.
     Migrate,
     /// Run a check from the terminal and print results live (needs an API key).
-    Check(crate::client::CheckArgs),
+    Check(Box<crate::client::CheckArgs>),
     /// List agents and their status.
     Agents(crate::client::ClientArgs),
     /// Exit 0 when URL answers 2xx within 3 s (a container healthcheck without curl).
@@ -132,7 +132,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             crate::telemetry::init(LogFormat::Human, "warn");
             // 0: ok somewhere, 1: failed everywhere, 2: the check could not be run (refused
             // by the server, or the server unreachable), like a usage error.
-            let code = match crate::client::run_check(args).await {
+            let code = match crate::client::run_check(*args).await {
                 Ok(code) => code,
                 Err(err) => {
                     eprintln!("error: {err:#}");

@@ -10,6 +10,7 @@ import { LookupPage } from "./pages/LookupPage";
 import { AgentsPage } from "./pages/AgentsPage";
 import { UsersPage } from "./pages/UsersPage";
 import { ApiKeysPage } from "./pages/ApiKeysPage";
+import { SharedPage } from "./pages/SharedPage";
 
 export function App() {
   const session = useSession();
@@ -21,6 +22,13 @@ export function App() {
     auth.refresh().finally(() => setRestoring(false));
   }, []);
 
+  // Shared results are for people without an account: no sign-in, no session needed.
+  if (location.pathname.startsWith("/s/"))
+    return (
+      <Routes>
+        <Route path="/s/:token" element={<SharedPage />} />
+      </Routes>
+    );
   if (restoring) return <div className="splash">netcheck</div>;
   if (!session) {
     return (

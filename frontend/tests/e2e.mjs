@@ -311,6 +311,61 @@ await test("agents get places and labels, checks run from chosen places, results
   await revoked(second);
 });
 
+await test("history filters live in the URL, Run again repeats a check, and a share link opens without login", async () => {
+  // A 4xx answer is a failure now, explained in words.
+  const text = await runCheck("HTTP", `${base}/api/v1/no-such-path`);
+  assert(/error status \(4xx or 5xx\)/.test(text), `http 404: ${text}`);
+
+  await nav("History");
+  await page.locator("select[name=type]").selectOption("tcp");
+  await page.locator("select[name=status]").selectOption("ok");
+  await page.getByRole("button", { name: "Filter" }).click();
+  await page.waitForURL(/type=tcp/);
+  assert(/status=ok/.test(page.url()), page.url());
+  await page.locator("[data-testid=history] tbody tr").first().waitFor();
+  const types = await page.locator("[data-testid=history] tbody td:nth-child(2)").allInnerTexts();
+  assert(types.length > 0 && types.every((t) => t === "TCP"), `only TCP: ${types}`);
+  const oks = await page.locator("[data-testid=history] tbody td:nth-child(4)").allInnerTexts();
+  assert(oks.every((t) => t.split("/")[0] === t.split("/")[1]), `only checks ok everywhere: ${oks}`);
+  // The filters survive a reload.
+  await page.reload();
+  await page.locator("[data-testid=history] tbody tr").first().waitFor();
+  assert((await page.locator("select[name=type]").inputValue()) === "tcp", "type kept");
+  await shot("21-history-filtered");
+  await page.locator("select[name=type]").selectOption("dns");
+  await page.getByRole("button", { name: "Filter" }).click();
+  await page.getByText("No checks match these filters.").waitFor();
+  await page.getByRole("button", { name: "Clear filters" }).click();
+  await page.waitForURL((u) => !u.search);
+
+  // Run again: same type, target and options, on the same agents.
+  const first = page.locator("[data-testid=history] tbody tr").first();
+  const target = await first.locator("td:nth-child(3)").innerText();
+  await first.getByRole("button", { name: "Run again" }).click();
+  await page.waitForURL(/\/checks\/[0-9a-f-]+$/);
+  await page.getByText("Finished").waitFor({ timeout: 30_000 });
+  assert((await page.locator("h2").innerText()).includes(target), "the same target ran again");
+
+  // Share, open in a fresh browser without a session, then withdraw.
+  await page.getByRole("button", { name: "Share" }).click();
+  const url = await page.getByTestId("share-url").inputValue();
+  assert(url.startsWith(`${base}/s/`), url);
+  await shot("22-shared-link");
+  const stranger = await browser.newContext();
+  const view = await stranger.newPage();
+  await view.goto(url);
+  await view.getByText("A shared result, read-only.").waitFor();
+  const shared = await view.locator("[data-testid=result]").allInnerTexts();
+  assert(shared.length > 0 && shared.every((t) => t.includes("e2e-probe")), `results by agent name: ${shared}`);
+  assert((await view.getByText("Sign out").count()) === 0, "no session in the stranger's browser");
+  await view.screenshot({ path: join(shots, "23-shared-view.png"), fullPage: true });
+  await page.getByRole("button", { name: "Stop sharing" }).click();
+  await page.getByText("The link no longer works.").waitFor();
+  await view.reload();
+  await view.getByText("This link does not work").waitFor();
+  await stranger.close();
+});
+
 await test("users page", async () => {
   await nav("Users");
   await page.fill("input[aria-label='New username']", "viewer");

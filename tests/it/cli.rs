@@ -264,8 +264,30 @@ async fn the_cli_runs_checks_live_with_exit_codes_and_json() {
         text.contains("on 1 agent(s)") && text.contains("probe-1"),
         "{text}"
     );
-    let out = tcp(&["--agent", "PROBE-1"]).await.unwrap();
+    let out = tcp(&["--agent", "PROBE-1", "--share"]).await.unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "an agent by name");
+    let url = text
+        .lines()
+        .find_map(|l| l.strip_prefix("shared: "))
+        .unwrap_or_else(|| panic!("--share prints the link: {text}"));
+    let token = url.rsplit('/').next().unwrap();
+    let shared = reqwest::get(rig.app.url(&format!("/api/v1/shared/{token}")))
+        .await
+        .unwrap();
+    assert_eq!(
+        shared.status(),
+        StatusCode::OK,
+        "the link works without login"
+    );
+    let out = tcp(&["--expect-max-connect-ms", "0.0001"]).await.unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "an unmet expectation fails: {text}"
+    );
+    assert!(text.contains("max_connect_ms"), "{text}");
     let out = tcp(&["--from", "country:FR"]).await.unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
@@ -311,4 +333,57 @@ async fn health_subcommand_reflects_readiness() {
         .status()
         .unwrap();
     assert!(!down.success());
+}
+
+#[test]
+fn every_check_option_in_the_api_schema_has_a_cli_flag() {
+    let out = Command::new(env!("CARGO_BIN_EXE_netcheck"))
+        .arg("openapi")
+        .output()
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let schemas = &doc["components"]["schemas"];
+    let props = |name: &str| -> Vec<String> {
+        schemas[name]["properties"]
+            .as_object()
+            .unwrap_or_else(|| panic!("no schema {name}"))
+            .keys()
+            .cloned()
+            .collect()
+    };
+    let mut missing = Vec::new();
+    for (kind, options, expect) in [
+        ("ping", "PingOptions", "PingExpect"),
+        ("tcp", "TcpOptions", "TcpExpect"),
+        ("http", "HttpOptions", "HttpExpect"),
+        ("dns", "DnsOptions", "DnsExpect"),
+    ] {
+        let help = Command::new(env!("CARGO_BIN_EXE_netcheck"))
+            .args(["check", kind, "--help"])
+            .output()
+            .unwrap();
+        let help = String::from_utf8_lossy(&help.stdout).to_string();
+        let flags = props(options)
+            .into_iter()
+            .filter(|f| f != "expect")
+            .map(|f| format!("--{}", f.replace('_', "-")))
+            .chain(
+                props(expect)
+                    .into_iter()
+                    .map(|f| format!("--expect-{}", f.replace('_', "-"))),
+            );
+        for flag in flags {
+            // A flag is there when its name is followed by a space, a comma or `]` (aliases).
+            if ![" ", ",", "]", "\n"]
+                .iter()
+                .any(|end| help.contains(&format!("{flag}{end}")))
+            {
+                missing.push(format!("{kind} {flag}"));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "options without a CLI flag: {missing:?}"
+    );
 }

@@ -11,7 +11,8 @@ const ERROR_WORDS: Record<string, string> = {
   dns: "The name could not be resolved.",
   forbidden_target: "The target is in a range checks may not reach.",
   tls: "The TLS handshake failed (untrusted or invalid certificate?).",
-  http_status: "The server answered with an error status.",
+  http_status: "The server answered with an error status (4xx or 5xx).",
+  expectation_failed: "An expectation was not met.",
   http: "The HTTP exchange failed.",
   dns_rcode: "The resolver answered with an error code.",
   agent_timeout: "The agent did not answer in time.",
@@ -69,6 +70,16 @@ export function Details({ type, r }: { type: string; r: ResultView }) {
   return (
     <div className="details">
       {r.error && <p className="error-text">{explain(r.error.code, r.error.message)}</p>}
+      {r.assertions && r.assertions.length > 0 && (
+        <ul className="assertions" aria-label="expectations">
+          {r.assertions.map((a, i) => (
+            <li key={i} className={a.ok ? "ok" : "bad"}>
+              <span aria-hidden="true">{a.ok ? "✓" : "✗"}</span>
+              <span className="sr-only">{a.ok ? "met:" : "not met:"}</span> <b>{a.name}</b> {a.detail}
+            </li>
+          ))}
+        </ul>
+      )}
       {r.resolved_address && (
         <p>
           Address <code>{r.resolved_address}</code>

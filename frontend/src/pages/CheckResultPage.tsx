@@ -3,6 +3,7 @@ import { Link, useParams } from "react-router";
 import { ApiError } from "../api/auth";
 import { api, followCheck, must, type CheckView, type ResultView } from "../api/client";
 import { ResultList } from "../components/ResultList";
+import { ShareButton } from "../components/ShareButton";
 
 export function CheckResultPage() {
   const { id = "" } = useParams();
@@ -43,6 +44,7 @@ export function CheckResultPage() {
         {check.status === "finished" ? "Finished" : `Running… ${done}/${rows.length} agents answered`} · started{" "}
         {new Date(check.created_at).toLocaleString()} · <Link to={`/checks/${check.id}`}>permalink</Link>
       </p>
+      <ShareButton checkId={check.id} />
       {rows.length === 0 && <p className="empty">No agent took part.</p>}
       <ResultList type={check.type} rows={rows} />
     </section>

@@ -1,0 +1,61 @@
+// A shared check, shown without login at /s/{token}: read-only, agents by name and place only.
+
+import { useEffect, useState } from "react";
+import { useParams } from "react-router";
+import { errorFrom } from "../api/auth";
+import type { Schemas } from "../api/client";
+import { ResultList } from "../components/ResultList";
+
+type SharedCheck = Schemas["SharedCheck"];
+
+export function SharedPage() {
+  const { token = "" } = useParams();
+  const [check, setCheck] = useState<SharedCheck | null>(null);
+  const [error, setError] = useState<string | null>(null);
+
+  useEffect(() => {
+    fetch(`/api/v1/shared/${encodeURIComponent(token)}`)
+      .then(async (resp) => {
+        if (!resp.ok) throw await errorFrom(resp);
+        setCheck(await resp.json());
+      })
+      .catch((err) =>
+        setError(err?.status === 404 ? "This link does not work: it expired, was withdrawn, or was never made." : "The server cannot be reached."),
+      );
+  }, [token]);
+
+  useEffect(() => {
+    document.title = check ? `${check.type.toUpperCase()} ${check.target} — netcheck` : "Shared check — netcheck";
+  }, [check]);
+
+  return (
+    <div className="shell">
+      <header className="topbar">
+        <span className="brand">
+          <span className="dot" /> netcheck
+        </span>
+        <nav />
+        <a href="/" className="who">Sign in</a>
+      </header>
+      <main>
+        {error && <p className="error-text card">{error}</p>}
+        {!error && !check && <p className="muted">Loading…</p>}
+        {check && (
+          <section className="card">
+            <p className="shared-banner">
+              A shared result, read-only. The link works until {new Date(check.expires_at).toLocaleDateString()}.
+            </p>
+            <h1>
+              <span className="badge">{check.type.toUpperCase()}</span> {check.target}
+            </h1>
+            <p className="muted">
+              {check.status === "finished" ? "Finished" : "Was still running when last loaded"} · started {new Date(check.created_at).toLocaleString()} ·{" "}
+              {check.results.filter((r) => r.status === "ok").length} of {check.results.length} agents ok
+            </p>
+            <ResultList type={check.type} rows={check.results as never} />
+          </section>
+        )}
+      </main>
+    </div>
+  );
+}
