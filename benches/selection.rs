@@ -107,8 +107,10 @@ async fn insert_fleet(bench: &Bench, n: usize) -> Vec<Uuid> {
         .collect()
 }
 
-/// Keeps the fake agents online with heartbeat-shaped writes: every 100 ms, a twentieth of
-/// them (each agent every 2 s, the bench's heartbeat interval), one UPDATE and one ZADD each.
+const HEARTBEAT_SECS: u64 = 10;
+
+/// Keeps the fake agents online with heartbeat-shaped writes: every 100 ms, a hundredth of
+/// them (each agent every [`HEARTBEAT_SECS`]), one UPDATE and one ZADD each.
 fn simulate_heartbeats(bench: &Bench, ids: Vec<Uuid>) -> tokio::task::JoinHandle<()> {
     let db = bench.db.clone();
     let redis = bench.state().redis.clone();
@@ -118,9 +120,10 @@ fn simulate_heartbeats(bench: &Bench, ids: Vec<Uuid>) -> tokio::task::JoinHandle
     );
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_millis(100));
-        for slot in (0..20).cycle() {
+        let slots = (HEARTBEAT_SECS * 10) as usize;
+        for slot in (0..slots).cycle() {
             tick.tick().await;
-            for id in ids.iter().skip(slot).step_by(20) {
+            for id in ids.iter().skip(slot).step_by(slots) {
                 let _ = db
                     .execute_raw(Statement::from_sql_and_values(
                         db.get_database_backend(),
@@ -172,7 +175,7 @@ fn selection_cost(label: &str, models: Vec<Model>) {
         let sel: AgentSelection = serde_json::from_value(sel).unwrap();
         let us = per_call_us(|| {
             seed += 1;
-            let c = choose::choose(&snapshot, &sel, None, 2, seed).unwrap();
+            let c = choose::choose(&snapshot, &sel, None, HEARTBEAT_SECS, seed).unwrap();
             std::hint::black_box(c);
         });
         print!(" | {name} {us:.1} us");
@@ -183,7 +186,11 @@ fn selection_cost(label: &str, models: Vec<Model>) {
 #[tokio::main]
 async fn main() {
     let n = env_or("BENCH_N", 400) as usize;
-    let bench = Bench::start(&["127.0.0.0/8"]).await;
+    // The default heartbeat interval: 1 000 agents make 100 heartbeats a second.
+    let bench = Bench::start_with(&["127.0.0.0/8"], |s| {
+        s.agents.heartbeat_interval_secs = HEARTBEAT_SECS
+    })
+    .await;
     let _agents = bench.spawn_agents(5).await;
     // The five real agents, in five countries; two carry the `edge` label.
     let live = bench.get("/api/v1/agents").await;
@@ -219,12 +226,15 @@ async fn main() {
 
     let mut before = Vec::new();
     for (name, sel) in selections() {
-        post_latency(&bench, &check(&sel), 20).await; // warm-up
+        post_latency(&bench, &check(&sel), 100).await; // warm-up
         before.push((name, post_latency(&bench, &check(&sel), n).await));
     }
     let ids = insert_fleet(&bench, 995).await;
     let heartbeats = simulate_heartbeats(&bench, ids);
     bench.state().directory.invalidate();
+    // Let the table settle (statistics, the first heartbeats) before measuring.
+    bench.db.execute_unprepared("ANALYZE agents").await.unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
     let online = bench.get("/api/v1/agents").await;
     let online = online
         .as_array()
@@ -240,7 +250,7 @@ async fn main() {
         format!("{online} online p50/p90/p99")
     );
     for (name, sel) in selections() {
-        post_latency(&bench, &check(&sel), 20).await;
+        post_latency(&bench, &check(&sel), 100).await; // warm-up
         let after = post_latency(&bench, &check(&sel), n).await;
         let b = &before.iter().find(|(x, _)| *x == name).unwrap().1;
         println!(
@@ -259,12 +269,17 @@ async fn main() {
     println!("selection in process (index: once per cache refresh; choose: per check):");
     let rows = bench.state().directory.reload(&bench.db).await.unwrap();
     selection_cost("1 000 agents", rows.agents.as_ref().clone());
-    let template = rows.agents.as_ref().clone();
+    let mut template = rows.agents.as_ref().clone();
+    // The live agents first, so the copies' first five are they.
+    template.sort_by_key(|m| !m.name.starts_with("bench-"));
     let big: Vec<Model> = (0..10_000)
         .map(|i| {
             let mut m = template[i % template.len()].clone();
             m.id = Uuid::now_v7();
-            m.name = format!("big-{i}");
+            // The five live agents keep their names (the by-name selection finds them).
+            if i >= 5 {
+                m.name = format!("big-{i}");
+            }
             m.last_seen_at = Some(Utc::now());
             m.registered_at = Some(Utc::now());
             let (country, city, asn) = place(i);

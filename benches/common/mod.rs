@@ -88,6 +88,11 @@ pub struct Bench {
 impl Bench {
     /// Starts the server on a fresh database and vhost; targets in `allowed` may be checked.
     pub async fn start(allowed: &[&str]) -> Bench {
+        Self::start_with(allowed, |_| {}).await
+    }
+
+    /// Like [`Bench::start`], with settings changed by `customize` last.
+    pub async fn start_with(allowed: &[&str], customize: impl FnOnce(&mut Settings)) -> Bench {
         let db_name = format!("nc_bench_{}", uuid::Uuid::new_v4().simple());
         let admin_db = Database::connect("postgres://postgres@127.0.0.1:5432/postgres")
             .await
@@ -107,6 +112,7 @@ impl Bench {
         s.checks.rate_limit_per_minute = u32::MAX;
         s.agents.heartbeat_interval_secs = 2;
         s.log.level = "warn".into();
+        customize(&mut s);
         netcheck::telemetry::init(s.log.format, "warn");
         let args = ServerArgs {
             admin_username: "admin".into(),

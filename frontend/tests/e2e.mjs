@@ -173,6 +173,7 @@ async function runCheck(tab, target, setup) {
 await test("run each check type and see live results", async () => {
   let text = await runCheck("PING", "127.0.0.1");
   assert(/3\/3 replies, loss 0%/.test(text), `ping: ${text}`);
+  assert((await page.getByTestId("rtt-chart").locator("rect.rtt").count()) === 3, "an RTT bar per reply");
   await shot("07-result-ping");
   text = await runCheck("TCP", "127.0.0.1", () => page.fill("input[name=port]", String(port)));
   assert(/connected in/.test(text), `tcp: ${text}`);
@@ -180,6 +181,8 @@ await test("run each check type and see live results", async () => {
   text = await runCheck("HTTP", `${base}/healthz`);
   assert(/HTTP 200/.test(text), `http: ${text}`);
   assert(/first byte/.test(text), `http timings: ${text}`);
+  assert((await page.getByTestId("summary").innerText()) === "ok 1 of 1", "summary line");
+  assert((await page.getByTestId("timing-bar").count()) === 1, "a timing bar per agent");
   await shot("09-result-http");
   text = await runCheck("DNS", "example.com", () => page.fill("input[placeholder=system]", `127.0.0.1:${dns.port}`));
   assert(/NOERROR · 1 answer/.test(text) && text.includes("192.0.2.44"), `dns: ${text}`);
@@ -236,7 +239,7 @@ async function editAgent(name, fields) {
 
 await test("agents get places and labels, checks run from chosen places, results group by country", async () => {
   await nav("Agents");
-  let form = await editAgent("e2e-probe", { labels: "dc1, edge", country_code: "de", city: "Berlin", asn: "3320", network: "Deutsche Telekom AG" });
+  let form = await editAgent("e2e-probe", { labels: "dc1, edge", country_code: "de", city: "Berlin", lat: "52.52", lon: "13.40", asn: "3320", network: "Deutsche Telekom AG" });
   await form.waitFor({ state: "detached" });
   const row = page.locator("tr[data-agent=e2e-probe]");
   await row.locator("[data-testid=agent-place]", { hasText: "Berlin, DE" }).waitFor();
@@ -290,7 +293,21 @@ await test("agents get places and labels, checks run from chosen places, results
   const groups = await page.locator("section.country-group").evaluateAll((els) => els.map((e) => e.dataset.country));
   assert(groups.join(",") === "DE,US", `grouped by country: ${groups}`);
   await page.getByRole("heading", { name: /Germany\s*1 of 1 ok/ }).waitFor();
+  assert((await page.getByTestId("summary").innerText()) === "ok 2 of 2", "summary line");
+  // The Berlin agent has coordinates: it is on the map, green.
+  await page.locator("[data-testid=marker-agent][data-status=ok]").first().waitFor();
   await shot("20-results-by-country");
+
+  // DNS answers compared across the two agents.
+  await nav("Check");
+  await page.getByRole("tab", { name: "DNS" }).click();
+  await page.fill("input[aria-label=Target]", "example.com");
+  await page.fill("input[placeholder=system]", `127.0.0.1:${dns.port}`);
+  await page.getByRole("radio", { name: "All online agents" }).click();
+  await page.click("button[type=submit]");
+  await page.waitForURL(/\/checks\/[0-9a-f-]+$/);
+  await page.getByText("Finished").waitFor({ timeout: 30_000 });
+  await page.getByTestId("dns-compare").getByText("Every agent got the same answer").waitFor();
 
   // One place with a limit: only that country's agent runs it.
   await nav("Check");
@@ -319,21 +336,26 @@ await test("history filters live in the URL, Run again repeats a check, and a sh
   await nav("History");
   await page.locator("select[name=type]").selectOption("tcp");
   await page.locator("select[name=status]").selectOption("ok");
-  await page.getByRole("button", { name: "Filter" }).click();
+  await page.getByRole("button", { name: "Filter", exact: true }).click();
   await page.waitForURL(/type=tcp/);
   assert(/status=ok/.test(page.url()), page.url());
-  await page.locator("[data-testid=history] tbody tr").first().waitFor();
+  const onlyTcp = () =>
+    page.waitForFunction(() => {
+      const cells = [...document.querySelectorAll("[data-testid=history] tbody td:nth-child(2)")];
+      return cells.length > 0 && cells.every((td) => td.textContent === "TCP");
+    });
+  await onlyTcp();
   const types = await page.locator("[data-testid=history] tbody td:nth-child(2)").allInnerTexts();
   assert(types.length > 0 && types.every((t) => t === "TCP"), `only TCP: ${types}`);
   const oks = await page.locator("[data-testid=history] tbody td:nth-child(4)").allInnerTexts();
   assert(oks.every((t) => t.split("/")[0] === t.split("/")[1]), `only checks ok everywhere: ${oks}`);
   // The filters survive a reload.
   await page.reload();
-  await page.locator("[data-testid=history] tbody tr").first().waitFor();
+  await onlyTcp();
   assert((await page.locator("select[name=type]").inputValue()) === "tcp", "type kept");
   await shot("21-history-filtered");
-  await page.locator("select[name=type]").selectOption("dns");
-  await page.getByRole("button", { name: "Filter" }).click();
+  await page.fill("input[name=target]", "no-such-target");
+  await page.getByRole("button", { name: "Filter", exact: true }).click();
   await page.getByText("No checks match these filters.").waitFor();
   await page.getByRole("button", { name: "Clear filters" }).click();
   await page.waitForURL((u) => !u.search);

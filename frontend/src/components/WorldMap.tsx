@@ -11,6 +11,8 @@ export interface Marker {
   lon: number;
   label: string;
   kind: "address" | "agent";
+  /** Colours an agent by its result (`ok`, `bad`, `warn`, `muted`). */
+  status?: string;
 }
 
 const WIDTH = 960;
@@ -21,16 +23,16 @@ const projection = geoNaturalEarth1().fitSize([WIDTH, HEIGHT], countries);
 const path = geoPath(projection);
 const outlines = countries.features.map((f, i) => <path key={i} d={path(f) ?? undefined} className="land" />);
 
-export function WorldMap({ markers }: { markers: Marker[] }) {
+export function WorldMap({ markers, label = "World map" }: { markers: Marker[]; label?: string }) {
   return (
-    <svg viewBox={`0 0 ${WIDTH} ${HEIGHT}`} className="worldmap" role="img" aria-label="World map">
+    <svg viewBox={`0 0 ${WIDTH} ${HEIGHT}`} className="worldmap" role="img" aria-label={label}>
       <rect width={WIDTH} height={HEIGHT} className="sea" />
       {outlines}
       {markers.map((m, i) => {
         const p = projection([m.lon, m.lat]);
         if (!p) return null;
         return (
-          <g key={i} transform={`translate(${p[0]},${p[1]})`} className={`marker ${m.kind}`} data-testid={`marker-${m.kind}`}>
+          <g key={i} transform={`translate(${p[0]},${p[1]})`} className={`marker ${m.kind} ${m.status ?? ""}`} data-testid={`marker-${m.kind}`} data-status={m.status}>
             <circle r={m.kind === "agent" ? 6 : 7} />
             <title>{m.label}</title>
           </g>

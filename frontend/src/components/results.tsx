@@ -1,6 +1,7 @@
 // How one agent's result reads: the facts that matter for each check type, and errors in words.
 
 import type { ResultView } from "../api/client";
+import { RttChart } from "./ResultPictures";
 
 const ms = (v?: number | null) => (v === null || v === undefined ? "—" : `${v < 10 ? v.toFixed(2) : v.toFixed(1)} ms`);
 
@@ -85,6 +86,7 @@ export function Details({ type, r }: { type: string; r: ResultView }) {
           Address <code>{r.resolved_address}</code>
         </p>
       )}
+      {type === "ping" && <RttChart r={r} />}
       {type === "ping" && r.replies && r.replies.length > 0 && (
         <table className="mini">
           <thead>

@@ -4,6 +4,7 @@ import { ApiError } from "../api/auth";
 import { api, followCheck, must, type CheckView, type ResultView } from "../api/client";
 import { ResultList } from "../components/ResultList";
 import { ShareButton } from "../components/ShareButton";
+import { DnsComparison, ResultMap, TimingBars, summaryLine } from "../components/ResultPictures";
 
 export function CheckResultPage() {
   const { id = "" } = useParams();
@@ -44,7 +45,13 @@ export function CheckResultPage() {
         {check.status === "finished" ? "Finished" : `Running… ${done}/${rows.length} agents answered`} · started{" "}
         {new Date(check.created_at).toLocaleString()} · <Link to={`/checks/${check.id}`}>permalink</Link>
       </p>
+      <p className="summary-line" data-testid="summary" aria-live="polite">
+        {summaryLine(rows)}
+      </p>
       <ShareButton checkId={check.id} />
+      <ResultMap type={check.type} target={check.target} rows={rows} />
+      {check.type === "http" && <TimingBars rows={rows} />}
+      {check.type === "dns" && <DnsComparison rows={rows} />}
       {rows.length === 0 && <p className="empty">No agent took part.</p>}
       <ResultList type={check.type} rows={rows} />
     </section>

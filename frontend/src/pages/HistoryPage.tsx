@@ -43,6 +43,11 @@ export function HistoryPage() {
     async (before?: string) => {
       try {
         setError(null);
+        if (!before) {
+          // New filters: no stale rows while the page loads.
+          setChecks([]);
+          setNext(undefined);
+        }
         const page = await must(api.GET("/api/v1/checks", { params: { query: { ...query(), limit: 25, before } } }));
         setChecks((prev) => (before ? [...prev, ...page.checks] : page.checks));
         setNext(page.next_before ?? null);

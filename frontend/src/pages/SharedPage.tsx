@@ -5,6 +5,7 @@ import { useParams } from "react-router";
 import { errorFrom } from "../api/auth";
 import type { Schemas } from "../api/client";
 import { ResultList } from "../components/ResultList";
+import { DnsComparison, ResultMap, TimingBars, summaryLine } from "../components/ResultPictures";
 
 type SharedCheck = Schemas["SharedCheck"];
 
@@ -52,6 +53,10 @@ export function SharedPage() {
               {check.status === "finished" ? "Finished" : "Was still running when last loaded"} · started {new Date(check.created_at).toLocaleString()} ·{" "}
               {check.results.filter((r) => r.status === "ok").length} of {check.results.length} agents ok
             </p>
+            <p className="summary-line" data-testid="summary">{summaryLine(check.results as never)}</p>
+            <ResultMap type={check.type} target={check.target} rows={check.results as never} lookup={false} />
+            {check.type === "http" && <TimingBars rows={check.results as never} />}
+            {check.type === "dns" && <DnsComparison rows={check.results as never} />}
             <ResultList type={check.type} rows={check.results as never} />
           </section>
         )}

@@ -1,0 +1,157 @@
+// Pictures of a check's results: a one-line summary, a map of the agents coloured by status
+// with the target, HTTP timing bars, ping RTT charts, and DNS answers compared across agents.
+
+import { useEffect, useState } from "react";
+import { api, must } from "../api/client";
+import { countryName } from "./AgentPicker";
+import type { ResultLike } from "./ResultList";
+import { statusClass } from "./results";
+import { WorldMap, type Marker } from "./WorldMap";
+
+/** Why a result is not ok, in a few words: `timeout`, `http 403`, `refused`. */
+function reason(r: ResultLike): string {
+  if (r.status === "timeout" || r.status === "offline" || r.status === "pending") return r.status;
+  if (r.error?.code === "http_status" && r.status_code) return `http ${r.status_code}`;
+  if (r.error?.code === "expectation_failed") return r.assertions?.find((a) => !a.ok)?.name ?? "expectation";
+  return r.error?.code ?? r.status;
+}
+
+/** "ok 7 of 9 · failing: DE (timeout), BR (http 403)". */
+export function summaryLine(rows: ResultLike[]): string {
+  const done = rows.filter((r) => r.status !== "pending");
+  const ok = rows.filter((r) => r.status === "ok").length;
+  const failing = done.filter((r) => r.status !== "ok").map((r) => `${r.agent.location?.country_code ?? r.agent.name} (${reason(r)})`);
+  const pending = rows.length - done.length;
+  return [`ok ${ok} of ${rows.length}`, failing.length ? `failing: ${failing.join(", ")}` : null, pending ? `${pending} waiting` : null]
+    .filter(Boolean)
+    .join(" · ");
+}
+
+/** The host a check's target names (the URL's host for HTTP). */
+function targetHost(type: string, target: string): string {
+  if (type !== "http") return target;
+  try {
+    return new URL(target).hostname.replace(/^\[|\]$/g, "");
+  } catch {
+    return target;
+  }
+}
+
+export function ResultMap({ type, target, rows, lookup = true }: { type: string; target: string; rows: ResultLike[]; lookup?: boolean }) {
+  const [where, setWhere] = useState<Marker[]>([]);
+  useEffect(() => {
+    if (!lookup) return;
+    must(api.GET("/api/v1/lookup/{host}", { params: { path: { host: targetHost(type, target) } } }))
+      .then((l) =>
+        setWhere(
+          l.addresses.flatMap((a) => (a.geo ? [{ lat: a.geo.lat, lon: a.geo.lon, label: `target ${a.ip} — ${a.geo.city ?? ""} ${a.geo.country_code ?? ""}`, kind: "address" as const }] : [])),
+        ),
+      )
+      .catch(() => setWhere([]));
+  }, [type, target, lookup]);
+  const agents: Marker[] = rows.flatMap((r) => {
+    const l = r.agent.location as { lat?: number | null; lon?: number | null; city?: string | null; country_code?: string | null } | null | undefined;
+    return l?.lat != null && l.lon != null
+      ? [{ lat: l.lat, lon: l.lon, label: `${r.agent.name} — ${r.status}${l.city ? `, ${l.city}` : ""}`, kind: "agent" as const, status: statusClass(r.status) }]
+      : [];
+  });
+  if (agents.length === 0 && where.length === 0) return null;
+  return (
+    <figure className="result-map">
+      <WorldMap markers={[...agents, ...where]} label={`Map: ${agents.length} agents by status${where.length ? " and the target" : ""}`} />
+      <figcaption className="legend">
+        <span className="marker-key agent ok" /> ok <span className="marker-key agent bad" /> failed <span className="marker-key agent warn" /> timeout{" "}
+        <span className="marker-key address" /> target
+      </figcaption>
+    </figure>
+  );
+}
+
+const PHASES = ["dns", "connect", "tls", "first_byte", "download"] as const;
+
+/** HTTP timings of every agent as stacked bars on one scale. */
+export function TimingBars({ rows }: { rows: ResultLike[] }) {
+  const timed = rows.filter((r) => r.timings_ms?.total);
+  if (timed.length === 0) return null;
+  const max = Math.max(...timed.map((r) => r.timings_ms!.total ?? 0));
+  return (
+    <figure className="timing-bars" aria-label="HTTP timings per agent">
+      <figcaption className="legend">
+        {PHASES.map((p) => (
+          <span key={p}>
+            <span className={`swatch ${p}`} /> {p.replace("_", " ")}
+          </span>
+        ))}
+      </figcaption>
+      {timed.map((r) => (
+        <div key={r.agent.id ?? r.agent.name} className="bar-row" data-testid="timing-bar">
+          <span className="bar-label">{r.agent.name}</span>
+          <span className="bar" role="img" aria-label={`${r.agent.name}: ${PHASES.map((p) => `${p} ${r.timings_ms?.[p]?.toFixed(1) ?? 0} ms`).join(", ")}`}>
+            {PHASES.map((p) => {
+              const v = r.timings_ms?.[p] ?? 0;
+              return v > 0 ? <span key={p} className={`seg ${p}`} style={{ width: `${(100 * v) / max}%` }} title={`${p} ${v.toFixed(2)} ms`} /> : null;
+            })}
+          </span>
+          <span className="bar-total">{r.timings_ms!.total!.toFixed(1)} ms</span>
+        </div>
+      ))}
+    </figure>
+  );
+}
+
+/** Each ping reply's RTT as a small bar chart (missing replies leave a gap). */
+export function RttChart({ r }: { r: ResultLike }) {
+  if (!r.replies || !r.sent) return null;
+  const max = Math.max(1, ...r.replies.map((p) => p.rtt_ms));
+  const w = 8;
+  return (
+    <svg className="rtt-chart" width={r.sent * (w + 2)} height={24} role="img" aria-label={`RTTs: ${r.replies.map((p) => `${p.rtt_ms.toFixed(2)} ms`).join(", ") || "no replies"}`} data-testid="rtt-chart">
+      {Array.from({ length: r.sent }, (_, seq) => {
+        const p = r.replies!.find((x) => x.seq === seq);
+        const h = p ? Math.max(2, (22 * p.rtt_ms) / max) : 0;
+        return p ? <rect key={seq} x={seq * (w + 2)} y={24 - h} width={w} height={h} className="rtt" /> : <rect key={seq} x={seq * (w + 2)} y={22} width={w} height={2} className="lost" />;
+      })}
+    </svg>
+  );
+}
+
+/** The answer set of a DNS result, as one comparable string. */
+function answerSet(r: ResultLike): string {
+  return (r.answers ?? [])
+    .map((a) => `${a.type} ${a.value}`)
+    .sort()
+    .join(" | ");
+}
+
+/** Which agents got a different DNS answer than most: their names. */
+export function differentAnswers(rows: ResultLike[]): Set<string> {
+  const answered = rows.filter((r) => r.status !== "pending" && r.answers);
+  const counts = new Map<string, number>();
+  for (const r of answered) counts.set(answerSet(r), (counts.get(answerSet(r)) ?? 0) + 1);
+  const common = [...counts.entries()].sort((a, b) => b[1] - a[1])[0]?.[0];
+  return new Set(counts.size > 1 ? answered.filter((r) => answerSet(r) !== common).map((r) => r.agent.name) : []);
+}
+
+export function DnsComparison({ rows }: { rows: ResultLike[] }) {
+  const answered = rows.filter((r) => r.status !== "pending" && r.answers);
+  if (answered.length < 2) return null;
+  const odd = differentAnswers(answered);
+  return (
+    <table className="list dns-compare" data-testid="dns-compare">
+      <caption>{odd.size ? `${odd.size} agent${odd.size === 1 ? "" : "s"} got a different answer` : "Every agent got the same answer"}</caption>
+      <thead>
+        <tr><th>Agent</th><th>Country</th><th>rcode</th><th>Answers</th></tr>
+      </thead>
+      <tbody>
+        {answered.map((r) => (
+          <tr key={r.agent.name} className={odd.has(r.agent.name) ? "differs" : ""} data-differs={odd.has(r.agent.name) || undefined}>
+            <td>{r.agent.name}</td>
+            <td>{countryName(r.agent.location?.country_code)}</td>
+            <td>{r.rcode ?? "—"}</td>
+            <td><code>{answerSet(r) || "none"}</code>{odd.has(r.agent.name) && <span className="sr-only"> (differs)</span>}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
