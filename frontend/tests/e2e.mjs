@@ -206,6 +206,41 @@ await test("run each check type and see live results", async () => {
   await shot("12-history");
 });
 
+await test("the check form has a field for every option and expectation in the API", async () => {
+  const doc = await (await fetch(`${base}/api/openapi.json`)).json();
+  const props = (name) => Object.keys(doc.components.schemas[name].properties);
+  await nav("Check");
+  const missing = [];
+  for (const [tab, type] of [["PING", "Ping"], ["TCP", "Tcp"], ["HTTP", "Http"], ["DNS", "Dns"]]) {
+    await page.getByRole("tab", { name: tab }).click();
+    const names = new Set(await page.locator("form.check-form [name]").evaluateAll((els) => els.map((e) => e.getAttribute("name"))));
+    const wanted = [...props(`${type}Options`).filter((p) => p !== "expect"), ...props(`${type}Expect`).map((p) => `expect.${p}`)];
+    for (const w of wanted) if (!names.has(w)) missing.push(`${tab} ${w}`);
+  }
+  assert(missing.length === 0, `options without a form field: ${missing.join(", ")}`);
+  // An expectation goes out with the check, and its verdict comes back.
+  await page.getByRole("tab", { name: "HTTP" }).click();
+  await page.fill("input[aria-label=Target]", `${base}/healthz`);
+  await page.getByText("Expectations").click();
+  await page.fill("input[name='expect.status']", "2xx");
+  await page.fill("input[name='expect.body_regex']", "^nope$");
+  await page.click("button[type=submit]");
+  await page.waitForURL(/\/checks\/[0-9a-f-]+$/);
+  await page.getByText("Finished").waitFor({ timeout: 30_000 });
+  const verdicts = await page.getByRole("list", { name: "expectations" }).innerText();
+  assert(/status/.test(verdicts) && /body_regex/.test(verdicts) && /does not match/.test(verdicts), verdicts);
+  await shot("09b-expectations");
+  // A refused option marks its field.
+  await nav("Check");
+  await page.getByRole("tab", { name: "HTTP" }).click();
+  await page.fill("input[aria-label=Target]", `${base}/healthz`);
+  await page.getByText("Expectations").click();
+  await page.fill("input[name='expect.body_regex']", "(unclosed");
+  await page.click("button[type=submit]");
+  await page.getByRole("alert").filter({ hasText: "invalid regular expression" }).waitFor();
+  assert((await page.locator("input[name='expect.body_regex']").getAttribute("aria-invalid")) === "true", "field marked");
+});
+
 await test("lookup shows addresses with locations and map markers", async () => {
   await nav("Lookup");
   await page.getByText("Enter a host to see").waitFor();
@@ -339,9 +374,10 @@ await test("history filters live in the URL, Run again repeats a check, and a sh
   await page.getByRole("button", { name: "Filter", exact: true }).click();
   await page.waitForURL(/type=tcp/);
   assert(/status=ok/.test(page.url()), page.url());
+  // Runs in the page, where `globalThis` is the window.
   const onlyTcp = () =>
     page.waitForFunction(() => {
-      const cells = [...document.querySelectorAll("[data-testid=history] tbody td:nth-child(2)")];
+      const cells = [...globalThis.document.querySelectorAll("[data-testid=history] tbody td:nth-child(2)")];
       return cells.length > 0 && cells.every((td) => td.textContent === "TCP");
     });
   await onlyTcp();

@@ -4,15 +4,14 @@ import { ApiError } from "../api/auth";
 import { api, must, type Agent, type Schemas } from "../api/client";
 import { useSession } from "../session";
 import { AgentPicker, EVERYONE, selectionBody, type Selection } from "../components/AgentPicker";
+import { CheckOptions, DEFAULTS, buildOptions, type Kind, type Values } from "../components/CheckOptions";
 
-type Kind = "ping" | "http" | "tcp" | "dns";
 const KINDS: { kind: Kind; label: string; placeholder: string }[] = [
   { kind: "ping", label: "PING", placeholder: "example.com or 192.0.2.1" },
   { kind: "http", label: "HTTP", placeholder: "https://example.com/" },
   { kind: "tcp", label: "TCP", placeholder: "example.com" },
   { kind: "dns", label: "DNS", placeholder: "example.com" },
 ];
-const RECORDS = ["A", "AAAA", "CNAME", "MX", "NS", "TXT", "SOA", "PTR", "SRV", "CAA"] as const;
 
 /** Client-side checks, so mistakes show before a round trip. */
 export function validateTarget(kind: Kind, target: string): string | null {
@@ -29,13 +28,8 @@ export function CheckPage() {
   const navigate = useNavigate();
   const [kind, setKind] = useState<Kind>("ping");
   const [target, setTarget] = useState("");
-  const [count, setCount] = useState(3);
-  const [port, setPort] = useState(443);
-  const [method, setMethod] = useState<"GET" | "HEAD" | "OPTIONS">("GET");
-  const [follow, setFollow] = useState(false);
-  const [record, setRecord] = useState<(typeof RECORDS)[number]>("A");
-  const [resolver, setResolver] = useState("");
-  const [ipVersion, setIpVersion] = useState<"" | "4" | "6">("");
+  const [values, setValues] = useState<Values>(DEFAULTS);
+  const [errorField, setErrorField] = useState<string | undefined>(undefined);
   const [agents, setAgents] = useState<Agent[]>([]);
   const [selection, setSelection] = useState<Selection>(EVERYONE);
   const [touched, setTouched] = useState(false);
@@ -47,21 +41,17 @@ export function CheckPage() {
   }, []);
 
   const targetError = validateTarget(kind, target);
+  const port = Number(values.port);
   const portError = kind === "tcp" && (!Number.isInteger(port) || port < 1 || port > 65535) ? "Port must be 1–65535." : null;
 
   async function submit(e: FormEvent) {
     e.preventDefault();
     setTouched(true);
     if (targetError || portError) return;
-    const v = ipVersion ? Number(ipVersion) : undefined;
-    const options: Record<string, unknown> = {
-      ping: { count, ip_version: v },
-      tcp: { port, ip_version: v },
-      http: { method, follow_redirects: follow, ip_version: v },
-      dns: { record_type: record, resolver: resolver.trim() || undefined },
-    }[kind];
+    const options = buildOptions(kind, values);
     setBusy(true);
     setError(null);
+    setErrorField(undefined);
     try {
       const created = await must(
         api.POST("/api/v1/checks", {
@@ -73,6 +63,7 @@ export function CheckPage() {
       navigate(`/checks/${created.id}`);
     } catch (err) {
       setError(err instanceof ApiError ? err.message : "The server cannot be reached.");
+      setErrorField(err instanceof ApiError ? err.field : undefined);
     } finally {
       setBusy(false);
     }
@@ -101,43 +92,9 @@ export function CheckPage() {
         <button type="submit" disabled={busy}>{busy ? "Starting…" : "Check"}</button>
       </div>
       {touched && (targetError || portError) && <p className="error-text">{targetError ?? portError}</p>}
-      <div className="options">
-        {kind === "ping" && (
-          <label>Packets <input type="number" min={1} max={16} value={count} onChange={(e) => setCount(Number(e.target.value))} /></label>
-        )}
-        {kind === "tcp" && (
-          <label>Port <input name="port" type="number" min={1} max={65535} value={port} onChange={(e) => setPort(Number(e.target.value))} /></label>
-        )}
-        {kind === "http" && (
-          <>
-            <label>Method
-              <select value={method} onChange={(e) => setMethod(e.target.value as typeof method)}>
-                <option>GET</option><option>HEAD</option><option>OPTIONS</option>
-              </select>
-            </label>
-            <label className="inline"><input type="checkbox" checked={follow} onChange={(e) => setFollow(e.target.checked)} /> Follow redirects</label>
-          </>
-        )}
-        {kind === "dns" && (
-          <>
-            <label>Record
-              <select name="record_type" value={record} onChange={(e) => setRecord(e.target.value as typeof record)}>
-                {RECORDS.map((r) => <option key={r}>{r}</option>)}
-              </select>
-            </label>
-            <label>Resolver <input placeholder="system" value={resolver} onChange={(e) => setResolver(e.target.value)} /></label>
-          </>
-        )}
-        {kind !== "dns" && (
-          <label>IP
-            <select value={ipVersion} onChange={(e) => setIpVersion(e.target.value as typeof ipVersion)}>
-              <option value="">any</option><option value="4">IPv4</option><option value="6">IPv6</option>
-            </select>
-          </label>
-        )}
-      </div>
+      <CheckOptions kind={kind} values={values} onChange={setValues} errorField={errorField} />
       <AgentPicker agents={agents} value={selection} onChange={setSelection} admin={admin} />
-      {error && <p className="error-text" role="alert">{error}</p>}
+      {error && <p className="error-text" role="alert" id="check-error">{error}</p>}
     </form>
   );
 }

@@ -1,0 +1,176 @@
+// Every option of every check type, and its expectations, as form fields. Each control's
+// `name` is the option's path in the API (`timeout_ms`, `expect.body_regex`), so the
+// browser suite can compare the form with the OpenAPI schema.
+
+export type Kind = "ping" | "http" | "tcp" | "dns";
+
+interface Field {
+  name: string;
+  label: string;
+  kind: "number" | "text" | "select" | "checkbox" | "lines" | "list";
+  choices?: { value: string; label: string }[];
+  placeholder?: string;
+  /** Shown at once (the rest sit under "More options" or "Expectations"). */
+  main?: boolean;
+}
+
+const IP: Field = { name: "ip_version", label: "IP version", kind: "select", choices: [{ value: "", label: "any" }, { value: "4", label: "IPv4" }, { value: "6", label: "IPv6" }], main: true };
+const RECORDS = ["A", "AAAA", "CNAME", "MX", "NS", "TXT", "SOA", "PTR", "SRV", "CAA"];
+
+export const FIELDS: Record<Kind, Field[]> = {
+  ping: [
+    { name: "count", label: "Packets", kind: "number", main: true },
+    IP,
+    { name: "interval_ms", label: "Interval (ms)", kind: "number", placeholder: "500" },
+    { name: "timeout_ms", label: "Timeout per reply (ms)", kind: "number", placeholder: "2000" },
+    { name: "expect.max_loss_pct", label: "Most loss (%)", kind: "number" },
+    { name: "expect.max_avg_rtt_ms", label: "Slowest average RTT (ms)", kind: "number" },
+  ],
+  tcp: [
+    { name: "port", label: "Port", kind: "number", main: true },
+    IP,
+    { name: "timeout_ms", label: "Timeout (ms)", kind: "number", placeholder: "3000" },
+    { name: "expect.max_connect_ms", label: "Slowest connect (ms)", kind: "number" },
+  ],
+  http: [
+    { name: "method", label: "Method", kind: "select", choices: ["GET", "HEAD", "OPTIONS"].map((m) => ({ value: m, label: m })), main: true },
+    { name: "follow_redirects", label: "Follow redirects", kind: "checkbox", main: true },
+    IP,
+    { name: "headers", label: "Request headers (one `Name: value` per line)", kind: "lines", placeholder: "Accept-Language: de" },
+    { name: "timeout_ms", label: "Timeout (ms)", kind: "number", placeholder: "10000" },
+    { name: "verify_tls", label: "Verify the certificate", kind: "checkbox" },
+    { name: "expect.status", label: "Accepted statuses (comma-separated)", kind: "list", placeholder: "2xx, 301" },
+    { name: "expect.body_contains", label: "Body contains", kind: "text" },
+    { name: "expect.body_regex", label: "Body matches (regex)", kind: "text" },
+    { name: "expect.header", label: "Headers match (one `name=regex` per line)", kind: "lines", placeholder: "content-type=^text/html" },
+    { name: "expect.cert_min_days", label: "Certificate valid at least (days)", kind: "number" },
+    { name: "expect.max_total_ms", label: "Slowest total (ms)", kind: "number" },
+  ],
+  dns: [
+    { name: "record_type", label: "Record", kind: "select", choices: RECORDS.map((r) => ({ value: r, label: r })), main: true },
+    { name: "resolver", label: "Resolver", kind: "text", placeholder: "system", main: true },
+    { name: "protocol", label: "Protocol", kind: "select", choices: [{ value: "udp", label: "UDP" }, { value: "tcp", label: "TCP" }] },
+    { name: "timeout_ms", label: "Timeout (ms)", kind: "number", placeholder: "5000" },
+    { name: "expect.rcode", label: "Response code", kind: "select", choices: ["", "NOERROR", "NXDOMAIN", "SERVFAIL", "REFUSED"].map((r) => ({ value: r, label: r || "any" })) },
+    { name: "expect.answer_contains", label: "An answer contains", kind: "text" },
+    { name: "expect.min_answers", label: "At least this many answers", kind: "number" },
+  ],
+};
+
+export type Values = Record<string, string | boolean>;
+
+export const DEFAULTS: Values = { count: "3", port: "443", method: "GET", follow_redirects: false, verify_tls: true, record_type: "A", protocol: "udp" };
+
+/** `Name: value` / `name=regex` lines → an object. */
+function pairs(text: string, sep: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of text.split("\n")) {
+    const i = line.indexOf(sep);
+    if (i > 0) out[line.slice(0, i).trim()] = line.slice(i + 1).trim();
+  }
+  return out;
+}
+
+/** The request's `options` for `kind`: what was filled in, typed; the server fills in the rest. */
+export function buildOptions(kind: Kind, values: Values): Record<string, unknown> {
+  const options: Record<string, unknown> = {};
+  const expect: Record<string, unknown> = {};
+  for (const f of FIELDS[kind]) {
+    const v = values[f.name];
+    if (v === undefined || v === "") continue;
+    let typed: unknown;
+    switch (f.kind) {
+      case "number":
+        typed = Number(v);
+        break;
+      case "checkbox":
+        typed = Boolean(v);
+        break;
+      case "lines":
+        typed = pairs(String(v), f.name === "headers" ? ":" : "=");
+        if (Object.keys(typed as object).length === 0) continue;
+        break;
+      case "list":
+        typed = String(v).split(",").map((s) => s.trim()).filter(Boolean);
+        break;
+      default:
+        typed = f.name === "ip_version" ? Number(v) : String(v).trim();
+    }
+    if (f.name.startsWith("expect.")) expect[f.name.slice(7)] = typed;
+    else options[f.name] = typed;
+  }
+  if (Object.keys(expect).length) options.expect = expect;
+  return options;
+}
+
+function Control({ f, values, set, invalid, describedBy }: { f: Field; values: Values; set: (name: string, v: string | boolean) => void; invalid: boolean; describedBy?: string }) {
+  const common = { name: f.name, "aria-invalid": invalid || undefined, "aria-describedby": invalid ? describedBy : undefined };
+  const value = values[f.name] ?? "";
+  switch (f.kind) {
+    case "checkbox":
+      return (
+        <label className="inline">
+          <input type="checkbox" {...common} checked={Boolean(value)} onChange={(e) => set(f.name, e.target.checked)} /> {f.label}
+        </label>
+      );
+    case "select":
+      return (
+        <label>
+          {f.label}
+          <select {...common} value={String(value)} onChange={(e) => set(f.name, e.target.value)}>
+            {f.choices!.map((c) => (
+              <option key={c.value} value={c.value}>{c.label}</option>
+            ))}
+          </select>
+        </label>
+      );
+    case "lines":
+      return (
+        <label className="wide">
+          {f.label}
+          <textarea {...common} rows={2} placeholder={f.placeholder} value={String(value)} onChange={(e) => set(f.name, e.target.value)} />
+        </label>
+      );
+    default:
+      return (
+        <label>
+          {f.label}
+          <input
+            {...common}
+            type={f.kind === "number" ? "number" : "text"}
+            inputMode={f.kind === "number" ? "decimal" : undefined}
+            placeholder={f.placeholder}
+            value={String(value)}
+            onChange={(e) => set(f.name, e.target.value)}
+          />
+        </label>
+      );
+  }
+}
+
+/** The option fields of `kind`; `errorField` (an API `details.field`) marks the one refused. */
+export function CheckOptions({ kind, values, onChange, errorField }: { kind: Kind; values: Values; onChange: (v: Values) => void; errorField?: string }) {
+  const set = (name: string, v: string | boolean) => onChange({ ...values, [name]: v });
+  const field = errorField?.replace(/^options\./, "").replace(/\[\d+\]$/, "");
+  const render = (f: Field) => <Control key={f.name} f={f} values={values} set={set} invalid={field === f.name || (!!field && field.startsWith(`${f.name}.`))} describedBy="check-error" />;
+  const fields = FIELDS[kind];
+  const more = fields.filter((f) => !f.main && !f.name.startsWith("expect."));
+  const expect = fields.filter((f) => f.name.startsWith("expect."));
+  const open = (list: Field[]) => list.some((f) => values[f.name] !== undefined && values[f.name] !== "" && values[f.name] !== DEFAULTS[f.name]) || list.some((f) => f.name === field);
+  return (
+    <>
+      <div className="options">{fields.filter((f) => f.main).map(render)}</div>
+      {more.length > 0 && (
+        <details className="more-options" open={open(more)}>
+          <summary>More options</summary>
+          <div className="options">{more.map(render)}</div>
+        </details>
+      )}
+      <details className="more-options" open={open(expect)}>
+        <summary>Expectations</summary>
+        <p className="hint">{kind === "http" ? "Without accepted statuses, 2xx and 3xx are ok and 4xx/5xx fail." : "A result that misses one is failed."}</p>
+        <div className="options">{expect.map(render)}</div>
+      </details>
+    </>
+  );
+}
