@@ -29,6 +29,15 @@ pub struct Settings {
     pub agents: AgentSettings,
     pub checks: CheckSettings,
     pub geoip: GeoIpSettings,
+    pub notify: NotifySettings,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotifySettings {
+    /// Networks webhook URLs may point into although the target policy refuses them (on top
+    /// of `checks.allowed_networks`), e.g. `["10.0.0.0/8"]` for an internal alert relay.
+    pub allowed_networks: Vec<IpNet>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -322,6 +331,7 @@ impl Settings {
                 .separator("__")
                 .list_separator(",")
                 .with_list_parse_key("checks.allowed_networks")
+                .with_list_parse_key("notify.allowed_networks")
                 .with_list_parse_key("http.trusted_proxies")
                 .try_parsing(true)
                 .source(Some(env)),

@@ -10,6 +10,7 @@ mod m20261128_000005_check_pending;
 mod m20261201_000006_api_key_expiry;
 mod m20261201_000007_agent_places;
 mod m20261201_000008_history_and_shares;
+mod m20261201_000009_monitors;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000006_api_key_expiry::Migration),
             Box::new(m20261201_000007_agent_places::Migration),
             Box::new(m20261201_000008_history_and_shares::Migration),
+            Box::new(m20261201_000009_monitors::Migration),
         ]
     }
 }

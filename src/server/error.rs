@@ -27,6 +27,15 @@ impl ApiError {
         }
     }
 
+    /// The field a 4xx names (`details.field`), if any.
+    pub fn field(&self) -> Option<String> {
+        self.details
+            .as_ref()?
+            .get("field")?
+            .as_str()
+            .map(str::to_string)
+    }
+
     pub fn with_details(mut self, details: Value) -> Self {
         self.details = Some(details);
         self

@@ -100,7 +100,14 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         live_streams: state.events.open_streams(),
         live_events_subscribed: state.events.subscribed(),
     };
-    match state.metrics.render(now) {
+    let monitors = super::monitors::metrics::render(&state).await;
+    match state
+        .metrics
+        .render(now)
+        .map(|body| match body.strip_suffix("# EOF\n") {
+            Some(head) => format!("{head}{monitors}# EOF\n"),
+            None => body,
+        }) {
         Some(body) => HttpResponse::Ok()
             .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
             .body(body),

@@ -13,6 +13,7 @@ pub mod extract;
 pub mod health;
 pub mod lookup;
 pub mod metrics;
+pub mod monitors;
 pub mod openapi;
 pub mod ui;
 pub mod users;
@@ -202,6 +203,8 @@ impl Application {
                 state.shutdown.clone(),
             ));
             checks::spawn_sweeper(state.clone(), state.shutdown.clone());
+            monitors::runner::spawn_runner(state.clone(), state.shutdown.clone());
+            monitors::webhooks::spawn_deliverer(state.clone(), state.shutdown.clone());
             tokio::spawn(state.events.clone().run(
                 state.redis_client.clone(),
                 state.settings.redis.key_prefix.clone(),
@@ -239,6 +242,7 @@ impl Application {
                         .configure(agents::routes::configure)
                         .configure(agents::protocol::configure)
                         .configure(checks::routes::configure)
+                        .configure(monitors::routes::configure)
                         .configure(lookup::configure),
                 )
                 .default_service(web::to(not_found))

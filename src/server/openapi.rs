@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{agents, auth, checks, error, health, lookup, users};
+use super::{agents, auth, checks, error, health, lookup, monitors, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -20,6 +20,10 @@ use super::{agents, auth, checks, error, health, lookup, users};
         agents::protocol::register, agents::protocol::heartbeat,
         checks::routes::create, checks::routes::get, checks::routes::list, checks::routes::events,
         checks::share::share, checks::share::unshare, checks::share::shared,
+        monitors::routes::create, monitors::routes::list, monitors::routes::get,
+        monitors::routes::update, monitors::routes::delete, monitors::routes::incidents,
+        monitors::routes::series, monitors::routes::rotate_secret, monitors::routes::test_event,
+        monitors::routes::deliveries,
         lookup::lookup,
     ),
     components(schemas(
@@ -29,9 +33,10 @@ use super::{agents, auth, checks, error, health, lookup, users};
         crate::proto::check::PingResult, crate::proto::check::TcpResult,
         crate::proto::check::HttpResult, crate::proto::check::DnsResult,
         crate::proto::check::CheckType, checks::routes::OutcomeFilter,
+        crate::proto::api::monitors::MonitorState, crate::proto::api::monitors::WebhookEvent,
     )),
     modifiers(&BearerAuth),
-    tags((name = "auth"), (name = "users"), (name = "agents"), (name = "agent protocol"), (name = "checks"), (name = "lookup"), (name = "operations"))
+    tags((name = "auth"), (name = "users"), (name = "agents"), (name = "agent protocol"), (name = "checks"), (name = "monitors"), (name = "lookup"), (name = "operations"))
 )]
 pub struct ApiDoc;
 

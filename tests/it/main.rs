@@ -23,5 +23,6 @@ mod expectations;
 mod health;
 mod history;
 mod instances;
+mod monitors;
 mod selection;
 mod users;

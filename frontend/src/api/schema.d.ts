@@ -262,6 +262,125 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/monitors": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Users see their own monitors, administrators all. Ordered by id (creation), paged with `after`. */
+        get: operations["list_monitors"];
+        put?: never;
+        post: operations["create_monitor"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/monitors/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["get_monitor"];
+        put?: never;
+        post?: never;
+        /** @description Its incidents and pending webhook deliveries go with it; its runs stay in the history. */
+        delete: operations["delete_monitor"];
+        options?: never;
+        head?: never;
+        /** @description `paused: true` pauses (state `paused`); `paused: false` resumes (state `pending`, a run at once). */
+        patch: operations["update_monitor"];
+        trace?: never;
+    };
+    "/api/v1/monitors/{id}/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Webhook deliveries, newest first (at most 100): attempts, last status, next retry. */
+        get: operations["monitor_deliveries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/monitors/{id}/incidents": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Newest first, at most 200. */
+        get: operations["monitor_incidents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/monitors/{id}/secret": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description A new webhook signing key; deliveries from now on are signed with it. */
+        post: operations["rotate_monitor_secret"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/monitors/{id}/series": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["monitor_series"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/monitors/{id}/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Queues a `test` event to every webhook of the monitor; watch it under `deliveries`. */
+        post: operations["test_monitor_webhooks"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/shared/{token}": {
         parameters: {
             query?: never;
@@ -430,10 +549,30 @@ export interface components {
              */
             same_agents_as?: string | null;
         };
+        AgentSeries: {
+            agent: components["schemas"]["SeriesAgent"];
+            points: components["schemas"]["SeriesPoint"][];
+        };
         /** @enum {string} */
         AgentStatus: "pending" | "online" | "offline";
         AgentToken: {
             token: string;
+        };
+        /**
+         * @description When a monitor goes `down`: at least `min_failing_agents` agents answered `failed` or
+         *     `timeout` in each of the last `for_runs` runs. One run below that brings it back `up`.
+         */
+        AlertRule: {
+            /**
+             * Format: int32
+             * @default 2
+             */
+            for_runs: number;
+            /**
+             * Format: int32
+             * @default 1
+             */
+            min_failing_agents: number;
         };
         /** @description Broker access of one agent session. The password is new at every registration. */
         AmqpCredentials: {
@@ -588,6 +727,19 @@ export interface components {
             target: string;
             type: components["schemas"]["CheckType"];
         };
+        /** @description `POST /api/v1/monitors`. Agents are chosen as for a check (`agents`, `locations`, `limit`). */
+        CreateMonitor: components["schemas"]["AgentSelection"] & {
+            alert?: null | components["schemas"]["AlertRule"];
+            check: components["schemas"]["MonitorCheck"];
+            /**
+             * Format: int32
+             * @description Seconds between runs (10..86400, default 60).
+             */
+            interval_secs?: number | null;
+            name: string;
+            notify?: components["schemas"]["Notify"][];
+            paused?: boolean;
+        };
         CreateUser: {
             password: string;
             role?: components["schemas"]["Role"];
@@ -601,6 +753,43 @@ export interface components {
         CreatedApiKey: components["schemas"]["ApiKey"] & {
             /** @description The key itself: shown only here. */
             key: string;
+        };
+        CreatedMonitor: {
+            monitor: components["schemas"]["Monitor"];
+            /**
+             * @description Key of the `X-Netcheck-Signature` HMAC-SHA256; shown only here (rotate it with
+             *     `POST /api/v1/monitors/{id}/secret`).
+             */
+            webhook_secret: string;
+        };
+        /** @description One webhook delivery and how it went. */
+        Delivery: {
+            /** Format: int32 */
+            attempts: number;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            delivered_at?: string | null;
+            event: string;
+            /**
+             * Format: date-time
+             * @description Retries stopped (after 24 hours of failures).
+             */
+            gave_up_at?: string | null;
+            /** Format: int64 */
+            id: number;
+            last_error?: string | null;
+            /**
+             * Format: int32
+             * @description HTTP status of the last attempt.
+             */
+            last_status?: number | null;
+            /**
+             * Format: date-time
+             * @description When the next attempt is due (while not delivered).
+             */
+            next_attempt_at?: string | null;
+            url: string;
         };
         DnsAnswer: {
             name: string;
@@ -664,6 +853,15 @@ export interface components {
             details?: Record<string, never> | null;
             /** @description Explanation for humans. */
             message: string;
+        };
+        /** @description An agent that failed in a run, as incidents and webhooks name it. */
+        FailingAgent: {
+            country_code?: string | null;
+            /** @description The result's error code (`timeout` when the agent never answered). */
+            error_code?: string | null;
+            /** Format: uuid */
+            id: string;
+            name: string;
         };
         /** @description A place set by hand for an agent whose address GeoIP cannot place (private networks). */
         FixedLocation: {
@@ -850,6 +1048,20 @@ export interface components {
              */
             total?: number | null;
         };
+        Incident: {
+            failing_agents: components["schemas"]["FailingAgent"][];
+            /**
+             * Format: uuid
+             * @description The run that opened it.
+             */
+            first_check_id: string;
+            /** Format: uuid */
+            id: string;
+            /** Format: date-time */
+            resolved_at?: string | null;
+            /** Format: date-time */
+            started_at: string;
+        };
         /** @description Where an agent is: set by hand (`fixed`), or measured from its address (GeoIP and ASN data). */
         Location: {
             /**
@@ -902,6 +1114,57 @@ export interface components {
             /** @description Where the locations come from (show it wherever they are shown). */
             attribution: string;
             host: string;
+        };
+        Monitor: components["schemas"]["AgentSelection"] & {
+            alert: components["schemas"]["AlertRule"];
+            check: components["schemas"]["MonitorCheck"];
+            /** Format: date-time */
+            created_at: string;
+            /** Format: uuid */
+            id: string;
+            /** Format: int32 */
+            interval_secs: number;
+            /** Format: uuid */
+            last_check_id?: string | null;
+            /** Format: date-time */
+            last_run_at?: string | null;
+            name: string;
+            /** Format: date-time */
+            next_run_at: string;
+            notify: components["schemas"]["Notify"][];
+            paused: boolean;
+            state: components["schemas"]["MonitorState"];
+            /**
+             * Format: uuid
+             * @description The owner.
+             */
+            user_id: string;
+        };
+        /** @description What a monitor runs. */
+        MonitorCheck: {
+            options?: null | components["schemas"]["CheckOptions"];
+            target: string;
+            type: components["schemas"]["CheckType"];
+        };
+        MonitorPage: {
+            monitors: components["schemas"]["Monitor"][];
+            /**
+             * Format: uuid
+             * @description Pass as `after` for the next page; absent on the last.
+             */
+            next_after?: string | null;
+            /**
+             * Format: int64
+             * @description Monitors matching the filters.
+             */
+            total: number;
+        };
+        /** @enum {string} */
+        MonitorState: "pending" | "up" | "down" | "paused";
+        /** @description Where state changes are sent. */
+        Notify: {
+            /** @description An http(s) URL that receives a signed JSON POST on `down` and on recovery. */
+            webhook: string;
         };
         /**
          * @description `ok`: every agent's result is ok; `failed`: at least one failed, timed out or was offline.
@@ -1020,6 +1283,23 @@ export interface components {
             /** Format: double */
             min: number;
         };
+        SeriesAgent: {
+            /** Format: uuid */
+            id: string;
+            name: string;
+        };
+        /** @description A run's result for one agent, for charts. */
+        SeriesPoint: {
+            /** Format: date-time */
+            at: string;
+            /** @description `ok`, `failed`, `timeout` or `offline`. */
+            status: string;
+            /**
+             * Format: double
+             * @description The type's headline time: ping average RTT, tcp connect, http total, dns query time.
+             */
+            value_ms?: number | null;
+        };
         ShareLink: {
             /** Format: date-time */
             expires_at: string;
@@ -1137,6 +1417,19 @@ export interface components {
             name?: string | null;
             region?: string | null;
         };
+        /**
+         * @description `PATCH /api/v1/monitors/{id}`: what is given changes. Any of `agents`, `locations`,
+         *     `limit` replaces the whole selection.
+         */
+        UpdateMonitor: components["schemas"]["AgentSelection"] & {
+            alert?: null | components["schemas"]["AlertRule"];
+            check?: null | components["schemas"]["MonitorCheck"];
+            /** Format: int32 */
+            interval_secs?: number | null;
+            name?: string | null;
+            notify?: components["schemas"]["Notify"][] | null;
+            paused?: boolean | null;
+        };
         UpdateUser: {
             /** @description New password; ends every session of the user. */
             password?: string | null;
@@ -1151,6 +1444,30 @@ export interface components {
             id: string;
             role: components["schemas"]["Role"];
             username: string;
+        };
+        /** @description The JSON body of a webhook POST (header `X-Netcheck-Signature: sha256=<hex HMAC>`). */
+        WebhookEvent: {
+            /** Format: date-time */
+            at: string;
+            /** Format: uuid */
+            check_id?: string | null;
+            /** @description `down`, `up`, or `test` (from the "send test event" button). */
+            event: string;
+            failing_agents: components["schemas"]["FailingAgent"][];
+            /** Format: uuid */
+            incident_id?: string | null;
+            monitor: components["schemas"]["WebhookMonitor"];
+        };
+        /** @description The monitor the webhook is about. */
+        WebhookMonitor: {
+            /** Format: uuid */
+            id: string;
+            name: string;
+            target: string;
+            type: components["schemas"]["CheckType"];
+        };
+        WebhookSecret: {
+            webhook_secret: string;
         };
     };
     responses: never;
@@ -1908,6 +2225,328 @@ export interface operations {
                 };
             };
             /** @description the name does not resolve */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_monitors: {
+        parameters: {
+            query?: {
+                /** @description At most this many (1–200, default 50). */
+                limit?: number | null;
+                /** @description Only monitors after this id (the previous page's `next_after`). */
+                after?: string | null;
+                /** @description Only monitors in this state. */
+                state?: null | components["schemas"]["MonitorState"];
+                /** @description Only monitors whose name or target contains this text (any letter case). */
+                q?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MonitorPage"];
+                };
+            };
+        };
+    };
+    create_monitor: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateMonitor"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreatedMonitor"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_monitor: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Monitor"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    delete_monitor: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    update_monitor: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateMonitor"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Monitor"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    monitor_deliveries: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Delivery"][];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    monitor_incidents: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Incident"][];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    rotate_monitor_secret: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookSecret"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    monitor_series: {
+        parameters: {
+            query?: {
+                /** @description From (RFC 3339; default 24 hours ago). */
+                since?: string | null;
+                /** @description Until, exclusive (RFC 3339; default now). At most 31 days after `since`. */
+                until?: string | null;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AgentSeries"][];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    test_monitor_webhooks: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Delivery"][];
+                };
+            };
             404: {
                 headers: {
                     [name: string]: unknown;

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+pub mod monitors;
 mod selection;
 pub use selection::{AgentSelection, FixedLocation, LocationFilter, MAX_SELECTION_LIMIT};
 

@@ -54,6 +54,7 @@ pub async fn create(
     state: &AppState,
     user: &users::Model,
     body: validate::CreateCheck,
+    monitor: Option<Uuid>,
 ) -> ApiResult<(Uuid, usize, bool)> {
     let policy = state.policy.clone();
     let (target, spec) = validate::spec(&body, &policy)?;
@@ -140,6 +141,7 @@ pub async fn create(
                 online.is_empty().then_some(now).into(),
                 (online.len() as i32).into(),
                 serde_json::Value::Array(rows).into(),
+                monitor.into(),
             ],
         ))
         .await?;
@@ -187,8 +189,8 @@ async fn earlier_agents(state: &AppState, user: &users::Model, id: Uuid) -> ApiR
 const INSERT_CHECK_SQL: &str = "\
 WITH c AS (
     INSERT INTO checks (id, user_id, type, target, options, status, created_at, deadline_at,
-                        finished_at, pending)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                        finished_at, pending, monitor_id)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $12)
 )
 INSERT INTO check_results (check_id, agent_id, agent_name, agent_region, agent_location,
                            status, error)

@@ -52,7 +52,7 @@ pub async fn create(
     user: AuthUser,
     body: Json<CreateCheck>,
 ) -> ApiResult<HttpResponse> {
-    let (id, agents, ran) = super::create(&state, &user.0, body.0).await?;
+    let (id, agents, ran) = super::create(&state, &user.0, body.0, None).await?;
     let status = if ran {
         CheckStatus::InProgress
     } else {

@@ -1,0 +1,254 @@
+//! Monitors: a check definition run every `interval_secs` from chosen agents, an alert rule,
+//! and webhooks told when the state changes.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::AgentSelection;
+use crate::proto::check::{CheckOptions, CheckType};
+
+/// What a monitor runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MonitorCheck {
+    #[serde(rename = "type")]
+    pub check_type: CheckType,
+    pub target: String,
+    /// Options of the type, expectations included; defaults apply to what is left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<CheckOptions>)]
+    pub options: Option<serde_json::Value>,
+}
+
+/// When a monitor goes `down`: at least `min_failing_agents` agents answered `failed` or
+/// `timeout` in each of the last `for_runs` runs. One run below that brings it back `up`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AlertRule {
+    #[serde(default = "one")]
+    #[schema(minimum = 1, default = 1)]
+    pub min_failing_agents: u32,
+    #[serde(default = "two")]
+    #[schema(minimum = 1, maximum = 100, default = 2)]
+    pub for_runs: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+fn two() -> u32 {
+    2
+}
+
+impl Default for AlertRule {
+    fn default() -> Self {
+        Self {
+            min_failing_agents: 1,
+            for_runs: 2,
+        }
+    }
+}
+
+/// Where state changes are sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Notify {
+    /// An http(s) URL that receives a signed JSON POST on `down` and on recovery.
+    pub webhook: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MonitorState {
+    /// No run judged yet.
+    Pending,
+    Up,
+    Down,
+    Paused,
+}
+
+impl MonitorState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MonitorState::Pending => "pending",
+            MonitorState::Up => "up",
+            MonitorState::Down => "down",
+            MonitorState::Paused => "paused",
+        }
+    }
+
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "up" => MonitorState::Up,
+            "down" => MonitorState::Down,
+            "paused" => MonitorState::Paused,
+            _ => MonitorState::Pending,
+        }
+    }
+}
+
+/// `POST /api/v1/monitors`. Agents are chosen as for a check (`agents`, `locations`, `limit`).
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct CreateMonitor {
+    pub name: String,
+    pub check: MonitorCheck,
+    #[serde(flatten)]
+    pub selection: AgentSelection,
+    /// Seconds between runs (10..86400, default 60).
+    #[schema(minimum = 10, maximum = 86400)]
+    pub interval_secs: Option<u32>,
+    pub alert: Option<AlertRule>,
+    #[serde(default)]
+    pub notify: Vec<Notify>,
+    #[serde(default)]
+    pub paused: bool,
+    /// Fields that belong to none of the above (refused with a 422).
+    #[serde(flatten)]
+    #[schema(ignore)]
+    pub unknown: std::collections::BTreeMap<String, serde_json::Value>,
+}
+
+/// `PATCH /api/v1/monitors/{id}`: what is given changes. Any of `agents`, `locations`,
+/// `limit` replaces the whole selection.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+pub struct UpdateMonitor {
+    pub name: Option<String>,
+    pub check: Option<MonitorCheck>,
+    #[serde(flatten)]
+    pub selection: AgentSelection,
+    #[schema(minimum = 10, maximum = 86400)]
+    pub interval_secs: Option<u32>,
+    pub alert: Option<AlertRule>,
+    pub notify: Option<Vec<Notify>>,
+    pub paused: Option<bool>,
+    #[serde(flatten)]
+    #[schema(ignore)]
+    pub unknown: std::collections::BTreeMap<String, serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Monitor {
+    pub id: Uuid,
+    pub name: String,
+    pub check: MonitorCheck,
+    /// How the runs choose their agents (`agents`, `locations`, `limit`, as given).
+    #[serde(flatten)]
+    pub selection: AgentSelection,
+    pub interval_secs: u32,
+    pub alert: AlertRule,
+    pub notify: Vec<Notify>,
+    pub paused: bool,
+    pub state: MonitorState,
+    pub last_check_id: Option<Uuid>,
+    pub last_run_at: Option<DateTime<Utc>>,
+    pub next_run_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    /// The owner.
+    pub user_id: Uuid,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CreatedMonitor {
+    pub monitor: Monitor,
+    /// Key of the `X-Netcheck-Signature` HMAC-SHA256; shown only here (rotate it with
+    /// `POST /api/v1/monitors/{id}/secret`).
+    pub webhook_secret: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct WebhookSecret {
+    pub webhook_secret: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct MonitorPage {
+    pub monitors: Vec<Monitor>,
+    /// Pass as `after` for the next page; absent on the last.
+    pub next_after: Option<Uuid>,
+    /// Monitors matching the filters.
+    pub total: u64,
+}
+
+/// An agent that failed in a run, as incidents and webhooks name it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct FailingAgent {
+    pub id: Uuid,
+    pub name: String,
+    pub country_code: Option<String>,
+    /// The result's error code (`timeout` when the agent never answered).
+    pub error_code: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Incident {
+    pub id: Uuid,
+    pub started_at: DateTime<Utc>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub failing_agents: Vec<FailingAgent>,
+    /// The run that opened it.
+    pub first_check_id: Uuid,
+}
+
+/// A run's result for one agent, for charts.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SeriesPoint {
+    pub at: DateTime<Utc>,
+    /// `ok`, `failed`, `timeout` or `offline`.
+    pub status: String,
+    /// The type's headline time: ping average RTT, tcp connect, http total, dns query time.
+    pub value_ms: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SeriesAgent {
+    pub id: Uuid,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AgentSeries {
+    pub agent: SeriesAgent,
+    pub points: Vec<SeriesPoint>,
+}
+
+/// The monitor the webhook is about.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct WebhookMonitor {
+    pub id: Uuid,
+    pub name: String,
+    #[serde(rename = "type")]
+    pub check_type: CheckType,
+    pub target: String,
+}
+
+/// The JSON body of a webhook POST (header `X-Netcheck-Signature: sha256=<hex HMAC>`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct WebhookEvent {
+    /// `down`, `up`, or `test` (from the "send test event" button).
+    pub event: String,
+    pub monitor: WebhookMonitor,
+    pub incident_id: Option<Uuid>,
+    pub failing_agents: Vec<FailingAgent>,
+    pub check_id: Option<Uuid>,
+    pub at: DateTime<Utc>,
+}
+
+/// One webhook delivery and how it went.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Delivery {
+    pub id: i64,
+    pub url: String,
+    pub event: String,
+    pub created_at: DateTime<Utc>,
+    pub attempts: i32,
+    /// HTTP status of the last attempt.
+    pub last_status: Option<i32>,
+    pub last_error: Option<String>,
+    /// When the next attempt is due (while not delivered).
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub delivered_at: Option<DateTime<Utc>>,
+    /// Retries stopped (after 24 hours of failures).
+    pub gave_up_at: Option<DateTime<Utc>>,
+}

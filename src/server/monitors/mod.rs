@@ -1,0 +1,109 @@
+//! Monitors: recurring checks from chosen agents, judged by an alert rule. Runs are ordinary
+//! checks carrying `monitor_id`; `runner` starts them (one per due tick across instances) and
+//! judges them as they finish; state changes go to `webhooks` through an outbox.
+
+pub mod metrics;
+pub mod routes;
+pub mod runner;
+pub mod webhooks;
+
+use chrono::{DateTime, Utc};
+use sea_orm::entity::prelude::*;
+
+use crate::proto::api::monitors::{AlertRule, Monitor, MonitorCheck, MonitorState, Notify};
+use crate::proto::check::CheckType;
+use crate::server::error::{ApiError, ApiResult};
+use crate::server::users::{self, Role};
+use crate::server::AppState;
+
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[sea_orm(table_name = "monitors")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub name: String,
+    pub check_type: String,
+    pub target: String,
+    pub options: Json,
+    pub selection: Json,
+    pub interval_secs: i32,
+    pub min_failing_agents: i32,
+    pub for_runs: i32,
+    pub notify: Json,
+    pub webhook_secret: String,
+    pub paused: bool,
+    pub state: String,
+    pub failing_runs: i32,
+    pub last_check_id: Option<Uuid>,
+    pub last_evaluated_check_id: Option<Uuid>,
+    pub last_run_at: Option<DateTime<Utc>>,
+    pub next_run_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
+
+impl Model {
+    pub fn check_type(&self) -> CheckType {
+        serde_json::from_value(serde_json::Value::String(self.check_type.clone()))
+            .unwrap_or(CheckType::Ping)
+    }
+
+    pub fn notify_list(&self) -> Vec<Notify> {
+        serde_json::from_value(self.notify.clone()).unwrap_or_default()
+    }
+
+    pub fn view(&self) -> Monitor {
+        Monitor {
+            id: self.id,
+            name: self.name.clone(),
+            check: MonitorCheck {
+                check_type: self.check_type(),
+                target: self.target.clone(),
+                options: Some(self.options.clone()),
+            },
+            selection: serde_json::from_value(self.selection.clone()).unwrap_or_default(),
+            interval_secs: self.interval_secs as u32,
+            alert: AlertRule {
+                min_failing_agents: self.min_failing_agents as u32,
+                for_runs: self.for_runs as u32,
+            },
+            notify: self.notify_list(),
+            paused: self.paused,
+            state: MonitorState::parse(&self.state),
+            last_check_id: self.last_check_id,
+            last_run_at: self.last_run_at,
+            next_run_at: self.next_run_at,
+            created_at: self.created_at,
+            user_id: self.user_id,
+        }
+    }
+}
+
+/// A monitor the user may see (their own, or any for admins); 404 otherwise.
+pub async fn load_visible(state: &AppState, user: &users::Model, id: Uuid) -> ApiResult<Model> {
+    let m = Entity::find_by_id(id)
+        .one(&state.db)
+        .await?
+        .ok_or_else(|| ApiError::not_found("monitor"))?;
+    if m.user_id != user.id && user.role != Role::Admin {
+        return Err(ApiError::not_found("monitor"));
+    }
+    Ok(m)
+}
+
+/// A fresh webhook signing key: 256 random bits, URL-safe.
+pub fn new_secret() -> String {
+    use base64::Engine;
+    use rand::Rng;
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    format!(
+        "whsec_{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    )
+}

@@ -1,0 +1,323 @@
+//! Running monitors: every second, each instance takes the due monitors no other instance is
+//! holding (`FOR UPDATE SKIP LOCKED`), starts one run each and moves the next run one interval
+//! on (after downtime: one catch-up run, then a random phase so they do not all fire in the same
+//! second). Finished runs are judged in order, each once, under the monitor's row lock; a state
+//! change writes its incident and its webhook events in the same transaction.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rand::RngExt;
+use sea_orm::entity::prelude::*;
+use sea_orm::{ConnectionTrait, Statement, TransactionTrait};
+use tokio_util::sync::CancellationToken;
+
+use super::{webhooks, Entity, Model};
+use crate::proto::api::monitors::{FailingAgent, MonitorState, WebhookEvent, WebhookMonitor};
+use crate::server::checks::model::result;
+use crate::server::checks::validate::CreateCheck;
+use crate::server::AppState;
+
+/// Most monitors one round starts.
+pub const RUN_BATCH: u64 = 50;
+
+/// When the run after one due at `due` is: an interval later, or — when that is already past
+/// (the server was down) — a random point within the next interval.
+pub fn next_run(due: DateTime<Utc>, interval_secs: i32, now: DateTime<Utc>) -> DateTime<Utc> {
+    let interval = chrono::Duration::seconds(interval_secs.max(1) as i64);
+    let next = due + interval;
+    if next > now {
+        next
+    } else {
+        let phase = rand::rng().random_range(0..interval.num_milliseconds().max(1));
+        now + chrono::Duration::milliseconds(phase)
+    }
+}
+
+/// Starts the due monitors (up to [`RUN_BATCH`]); returns how many were started.
+pub async fn start_due(state: &AppState) -> Result<usize, DbErr> {
+    let txn = state.db.begin().await?;
+    let due = Entity::find()
+        .from_raw_sql(Statement::from_sql_and_values(
+            txn.get_database_backend(),
+            "SELECT * FROM monitors WHERE NOT paused AND next_run_at <= now()
+             ORDER BY next_run_at LIMIT $1 FOR NO KEY UPDATE SKIP LOCKED",
+            [(RUN_BATCH as i64).into()],
+        ))
+        .all(&txn)
+        .await?;
+    let now = Utc::now();
+    for m in &due {
+        // The run starts while the row is locked, so no other instance starts it too. (The
+        // lock is NO KEY UPDATE: the new check's foreign key takes KEY SHARE on this row from
+        // another connection, which FOR UPDATE would block.)
+        let check = run(state, m).await;
+        let next = next_run(m.next_run_at, m.interval_secs, now);
+        txn.execute_raw(Statement::from_sql_and_values(
+            txn.get_database_backend(),
+            "UPDATE monitors SET next_run_at = $2, last_run_at = $3,
+                 last_check_id = COALESCE($4, last_check_id) WHERE id = $1",
+            [m.id.into(), next.into(), now.into(), check.into()],
+        ))
+        .await?;
+    }
+    txn.commit().await?;
+    Ok(due.len())
+}
+
+/// Creates the monitor's run as its owner would; `None` when the check could not be created
+/// (the reason is logged; the next tick tries again).
+async fn run(state: &AppState, m: &Model) -> Option<Uuid> {
+    let owner = crate::server::users::Entity::find_by_id(m.user_id)
+        .one(&state.db)
+        .await
+        .ok()??;
+    let body = CreateCheck {
+        check_type: m.check_type(),
+        target: m.target.clone(),
+        options: Some(m.options.clone()),
+        selection: serde_json::from_value(m.selection.clone()).unwrap_or_default(),
+        unknown: Default::default(),
+    };
+    match crate::server::checks::create(state, &owner, body, Some(m.id)).await {
+        Ok((id, _, _)) => Some(id),
+        Err(e) => {
+            tracing::warn!(monitor_id = %m.id, code = %e.code(), error = %e.message(), "monitor run not started");
+            None
+        }
+    }
+}
+
+/// The agents that failed a run: `failed` or `timeout` (never `offline`).
+fn failing(results: &[result::Model]) -> Vec<FailingAgent> {
+    results
+        .iter()
+        .filter(|r| r.status == "failed" || r.status == "timeout")
+        .map(|r| FailingAgent {
+            id: r.agent_id,
+            name: r.agent_name.clone(),
+            country_code: r
+                .agent_location
+                .as_ref()
+                .and_then(|l| l.get("country_code"))
+                .and_then(|c| c.as_str())
+                .map(str::to_string),
+            error_code: r
+                .error
+                .as_ref()
+                .and_then(|e| e.get("code"))
+                .and_then(|c| c.as_str())
+                .map(str::to_string)
+                .or_else(|| Some(r.status.clone())),
+        })
+        .collect()
+}
+
+/// What a finished run does to a monitor: its new state and failing streak.
+pub fn judge(
+    state: MonitorState,
+    failing_runs: i32,
+    failing_agents: usize,
+    min_failing: i32,
+    for_runs: i32,
+) -> (MonitorState, i32) {
+    let failed = failing_agents as i32 >= min_failing;
+    let streak = if failed { failing_runs + 1 } else { 0 };
+    let next = match state {
+        MonitorState::Paused => MonitorState::Paused,
+        _ if streak >= for_runs => MonitorState::Down,
+        _ if !failed => MonitorState::Up,
+        other => other,
+    };
+    (next, streak)
+}
+
+/// Judges the finished runs no one has judged yet, oldest first; returns how many.
+pub async fn judge_finished(state: &AppState) -> Result<usize, DbErr> {
+    let backend = state.db.get_database_backend();
+    let pending = state
+        .db
+        .query_all_raw(Statement::from_string(
+            backend,
+            "SELECT m.id AS monitor_id, c.id AS check_id FROM monitors m
+             JOIN LATERAL (SELECT c.id FROM checks c
+                           WHERE c.monitor_id = m.id AND c.status = 'finished'
+                             AND c.id > COALESCE(m.last_evaluated_check_id, '00000000-0000-0000-0000-000000000000')
+                           ORDER BY c.id LIMIT 10) c ON true
+             ORDER BY c.id LIMIT 200",
+        ))
+        .await?;
+    let mut judged = 0;
+    for row in pending {
+        let monitor_id: Uuid = row.try_get("", "monitor_id")?;
+        let check_id: Uuid = row.try_get("", "check_id")?;
+        if judge_one(state, monitor_id, check_id).await? {
+            judged += 1;
+        }
+    }
+    Ok(judged)
+}
+
+/// Judges one run under the monitor's lock; `false` when it was judged already (by another
+/// instance) or the monitor is being judged elsewhere right now.
+async fn judge_one(state: &AppState, monitor_id: Uuid, check_id: Uuid) -> Result<bool, DbErr> {
+    let txn = state.db.begin().await?;
+    let Some(m) = Entity::find()
+        .from_raw_sql(Statement::from_sql_and_values(
+            txn.get_database_backend(),
+            "SELECT * FROM monitors WHERE id = $1 FOR NO KEY UPDATE SKIP LOCKED",
+            [monitor_id.into()],
+        ))
+        .one(&txn)
+        .await?
+    else {
+        return Ok(false);
+    };
+    if m.last_evaluated_check_id
+        .is_some_and(|last| last >= check_id)
+    {
+        return Ok(false);
+    }
+    let results = result::Entity::find()
+        .filter(result::Column::CheckId.eq(check_id))
+        .all(&txn)
+        .await?;
+    let failing = failing(&results);
+    let before = MonitorState::parse(&m.state);
+    let (after, streak) = judge(
+        before,
+        m.failing_runs,
+        failing.len(),
+        m.min_failing_agents,
+        m.for_runs,
+    );
+    txn.execute_raw(Statement::from_sql_and_values(
+        txn.get_database_backend(),
+        "UPDATE monitors SET state = $2, failing_runs = $3, last_evaluated_check_id = $4 WHERE id = $1",
+        [m.id.into(), after.as_str().into(), streak.into(), check_id.into()],
+    ))
+    .await?;
+    let now = Utc::now();
+    let event = |kind: &str, incident: Uuid, agents: Vec<FailingAgent>| WebhookEvent {
+        event: kind.to_string(),
+        monitor: WebhookMonitor {
+            id: m.id,
+            name: m.name.clone(),
+            check_type: m.check_type(),
+            target: m.target.clone(),
+        },
+        incident_id: Some(incident),
+        failing_agents: agents,
+        check_id: Some(check_id),
+        at: now,
+    };
+    let urls: Vec<String> = m.notify_list().into_iter().map(|n| n.webhook).collect();
+    if after == MonitorState::Down && before != MonitorState::Down {
+        let incident = Uuid::now_v7();
+        txn.execute_raw(Statement::from_sql_and_values(
+            txn.get_database_backend(),
+            "INSERT INTO monitor_incidents (id, monitor_id, started_at, failing_agents, first_check_id)
+             VALUES ($1, $2, $3, $4, $5)",
+            [
+                incident.into(),
+                m.id.into(),
+                now.into(),
+                serde_json::to_value(&failing).expect("agents serialise").into(),
+                check_id.into(),
+            ],
+        ))
+        .await?;
+        webhooks::enqueue(&txn, m.id, &urls, &event("down", incident, failing)).await?;
+        tracing::warn!(monitor_id = %m.id, name = %m.name, "monitor down");
+    } else if before == MonitorState::Down && after == MonitorState::Up {
+        let open = txn
+            .query_one_raw(Statement::from_sql_and_values(
+                txn.get_database_backend(),
+                "UPDATE monitor_incidents SET resolved_at = $2
+                 WHERE monitor_id = $1 AND resolved_at IS NULL RETURNING id",
+                [m.id.into(), now.into()],
+            ))
+            .await?;
+        if let Some(row) = open {
+            let incident: Uuid = row.try_get("", "id")?;
+            webhooks::enqueue(&txn, m.id, &urls, &event("up", incident, Vec::new())).await?;
+        }
+        tracing::info!(monitor_id = %m.id, name = %m.name, "monitor up");
+    }
+    txn.commit().await?;
+    Ok(true)
+}
+
+/// Starts due monitors and judges finished runs every second until `shutdown`.
+pub fn spawn_runner(state: actix_web::web::Data<AppState>, shutdown: CancellationToken) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            loop {
+                match start_due(&state).await {
+                    Ok(n) if n as u64 == RUN_BATCH => continue,
+                    Ok(_) => break,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "starting monitor runs failed");
+                        break;
+                    }
+                }
+            }
+            if let Err(e) = judge_finished(&state).await {
+                tracing::warn!(error = %e, "judging monitor runs failed");
+            }
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn down_after_for_runs_failing_runs_and_up_after_one_good_one() {
+        use MonitorState::*;
+        // min 2 failing agents, 2 runs.
+        assert_eq!(
+            judge(Pending, 0, 1, 2, 2),
+            (Up, 0),
+            "one failing agent is below the rule"
+        );
+        assert_eq!(
+            judge(Up, 0, 2, 2, 2),
+            (Up, 1),
+            "one failing run is not enough"
+        );
+        assert_eq!(judge(Up, 1, 3, 2, 2), (Down, 2));
+        assert_eq!(judge(Down, 2, 2, 2, 2), (Down, 3));
+        assert_eq!(
+            judge(Down, 3, 0, 2, 2),
+            (Up, 0),
+            "one run below the rule brings it up"
+        );
+        assert_eq!(judge(Pending, 0, 2, 2, 2), (Pending, 1), "no verdict yet");
+        assert_eq!(judge(Paused, 5, 9, 1, 1), (Paused, 6));
+        assert_eq!(judge(Pending, 0, 1, 1, 1), (Down, 1));
+    }
+
+    #[test]
+    fn the_next_run_keeps_the_phase_or_catches_up_once() {
+        let now = Utc::now();
+        let due = now - chrono::Duration::seconds(5);
+        assert_eq!(next_run(due, 60, now), due + chrono::Duration::seconds(60));
+        // Down for an hour: the next run is within one interval from now, not 60 runs behind.
+        let stale = now - chrono::Duration::hours(1);
+        for _ in 0..100 {
+            let next = next_run(stale, 60, now);
+            assert!(
+                next >= now && next < now + chrono::Duration::seconds(60),
+                "{next}"
+            );
+        }
+    }
+}

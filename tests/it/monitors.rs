@@ -1,0 +1,531 @@
+//! Monitors through the HTTP API with a real agent: runs, the alert rule, incidents, signed
+//! webhooks delivered in order with retries, series, metrics, pause/resume, ownership, and
+//! exactly one run per due tick across server instances.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use hmac::{KeyInit, Mac};
+use reqwest::StatusCode;
+use sea_orm::ConnectionTrait;
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+use crate::rig::{rig_with, Rig};
+
+/// Webhook deliveries received: (signature header, body).
+type Received = Arc<Mutex<Vec<(String, String)>>>;
+
+/// A webhook receiver on loopback that answers 500 to its first request, then 200.
+async fn receiver() -> (String, Received) {
+    let got: Received = Default::default();
+    let seen = got.clone();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let calls = Arc::new(Mutex::new(0u32));
+    let server = HttpServer::new(move || {
+        let seen = seen.clone();
+        let calls = calls.clone();
+        App::new().route(
+            "/hook",
+            web::post().to(move |req: HttpRequest, body: web::Bytes| {
+                let seen = seen.clone();
+                let calls = calls.clone();
+                async move {
+                    let mut n = calls.lock().unwrap();
+                    *n += 1;
+                    if *n == 1 {
+                        return HttpResponse::InternalServerError().finish();
+                    }
+                    let sig = req
+                        .headers()
+                        .get("x-netcheck-signature")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_string();
+                    seen.lock()
+                        .unwrap()
+                        .push((sig, String::from_utf8_lossy(&body).to_string()));
+                    HttpResponse::Ok().finish()
+                }
+            }),
+        )
+    })
+    .workers(1)
+    .listen(listener)
+    .unwrap()
+    .run();
+    tokio::spawn(server);
+    (url, got)
+}
+
+fn signed(secret: &str, body: &str) -> String {
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(body.as_bytes());
+    let hex: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("sha256={hex}")
+}
+
+async fn monitor_rig() -> Rig {
+    rig_with(&[], |s| {
+        s.notify.allowed_networks = vec!["127.0.0.0/8".parse().unwrap()];
+    })
+    .await
+}
+
+async fn call(
+    rig: &Rig,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> reqwest::Response {
+    let req = rig
+        .app
+        .client
+        .request(method, rig.app.url(path))
+        .bearer_auth(&rig.token);
+    match body {
+        Some(b) => req.json(&b),
+        None => req,
+    }
+    .send()
+    .await
+    .unwrap()
+}
+
+/// Makes the monitor due now (instead of waiting its interval).
+async fn due_now(rig: &Rig, id: &str) {
+    rig.app
+        .state
+        .db
+        .execute_unprepared(&format!(
+            "UPDATE monitors SET next_run_at = now() WHERE id = '{id}'"
+        ))
+        .await
+        .unwrap();
+}
+
+async fn monitor(rig: &Rig, id: &str) -> Value {
+    rig.app
+        .get_json(&rig.token, &format!("/api/v1/monitors/{id}"))
+        .await
+}
+
+#[tokio::test]
+async fn a_monitor_alerts_when_agents_agree_and_webhooks_arrive_signed_and_in_order() {
+    let rig = monitor_rig().await;
+    let (hook, received) = receiver().await;
+    let open = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let open_port = open.local_addr().unwrap().port();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let resp = call(&rig, reqwest::Method::POST, "/api/v1/monitors", Some(json!({
+        "name": "shop \"tcp\"", "check": {"type": "tcp", "target": "127.0.0.1", "options": {"port": closed, "timeout_ms": 500}},
+        "interval_secs": 3600, "alert": {"min_failing_agents": 1, "for_runs": 2}, "notify": [{"webhook": hook}],
+    }))).await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let created: Value = resp.json().await.unwrap();
+    let secret = created["webhook_secret"].as_str().unwrap().to_string();
+    assert!(secret.starts_with("whsec_") && secret.len() > 40);
+    let id = created["monitor"]["id"].as_str().unwrap().to_string();
+    assert_eq!(created["monitor"]["state"], "pending");
+    assert_eq!(
+        created["monitor"]["alert"],
+        json!({"min_failing_agents": 1, "for_runs": 2})
+    );
+
+    // First failing run: still pending (the rule wants two in a row).
+    let first = eventually("first run judged", Duration::from_secs(20), || async {
+        let m = monitor(&rig, &id).await;
+        let runs = rig
+            .app
+            .get_json(&rig.token, &format!("/api/v1/checks?monitor={id}"))
+            .await;
+        let done = runs["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["status"] == "finished");
+        (done && m["last_check_id"].is_string()).then_some(m)
+    })
+    .await;
+    let first_check = first["last_check_id"].as_str().unwrap().to_string();
+    // The run is judged within a second of finishing.
+    eventually("first run judged", Duration::from_secs(10), || async {
+        let row = rig
+            .app
+            .state
+            .db
+            .query_one_raw(sea_orm::Statement::from_string(
+                sea_orm::DatabaseBackend::Postgres,
+                format!("SELECT failing_runs FROM monitors WHERE id = '{id}'"),
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        (row.try_get::<i32>("", "failing_runs").unwrap() == 1).then_some(())
+    })
+    .await;
+    assert_eq!(monitor(&rig, &id).await["state"], "pending");
+
+    due_now(&rig, &id).await;
+    let down = eventually(
+        "down after two failing runs",
+        Duration::from_secs(20),
+        || async {
+            let m = monitor(&rig, &id).await;
+            (m["state"] == "down").then_some(m)
+        },
+    )
+    .await;
+    let second_check = down["last_check_id"].as_str().unwrap().to_string();
+    assert_ne!(first_check, second_check);
+    let incidents = rig
+        .app
+        .get_json(&rig.token, &format!("/api/v1/monitors/{id}/incidents"))
+        .await;
+    assert_eq!(incidents.as_array().unwrap().len(), 1, "{incidents}");
+    let incident = &incidents[0];
+    assert!(incident["resolved_at"].is_null());
+    assert_eq!(incident["first_check_id"], second_check.as_str());
+    assert_eq!(incident["failing_agents"][0]["name"], "probe-1");
+    assert_eq!(incident["failing_agents"][0]["error_code"], "refused");
+    let runs = rig
+        .app
+        .get_json(&rig.token, &format!("/api/v1/checks?monitor={id}"))
+        .await;
+    assert_eq!(
+        runs["checks"].as_array().unwrap().len(),
+        2,
+        "each run is an ordinary check"
+    );
+    assert_eq!(runs["checks"][0]["monitor_id"], id.as_str());
+
+    // The webhook answered 500 first: the event is retried, then arrives signed.
+    let (sig, body) = eventually("down delivered", Duration::from_secs(30), || async {
+        received.lock().unwrap().first().cloned()
+    })
+    .await;
+    assert_eq!(
+        sig,
+        signed(&secret, &body),
+        "X-Netcheck-Signature is the HMAC of the body"
+    );
+    let event: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(event["event"], "down");
+    assert_eq!(
+        event["monitor"],
+        json!({"id": id, "name": "shop \"tcp\"", "type": "tcp", "target": "127.0.0.1"})
+    );
+    assert_eq!(event["incident_id"], incident["id"]);
+    assert_eq!(event["check_id"], second_check.as_str());
+    assert_eq!(event["failing_agents"][0]["id"], rig.agent_id.as_str());
+    assert_eq!(event["failing_agents"][0]["error_code"], "refused");
+    let deliveries = rig
+        .app
+        .get_json(&rig.token, &format!("/api/v1/monitors/{id}/deliveries"))
+        .await;
+    assert_eq!(deliveries[0]["event"], "down");
+    assert_eq!(deliveries[0]["attempts"], 2, "{deliveries}");
+    assert_eq!(deliveries[0]["last_status"], 200);
+    assert!(deliveries[0]["delivered_at"].is_string());
+
+    // Metrics for Alertmanager.
+    let metrics = rig
+        .app
+        .client
+        .get(rig.app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(&format!(
+            "netcheck_monitor_up{{id=\"{id}\",monitor=\"shop \\\"tcp\\\"\"}} 0"
+        )),
+        "{metrics}"
+    );
+    assert!(metrics.contains(&format!("netcheck_monitor_agent_success{{id=\"{id}\",monitor=\"shop \\\"tcp\\\"\",agent=\"probe-1\"}} 0")));
+    assert!(metrics.trim_end().ends_with("# EOF"));
+
+    // Fixed: one good run brings it up, resolves the incident and says so, after `down`.
+    let resp = call(
+        &rig,
+        reqwest::Method::PATCH,
+        &format!("/api/v1/monitors/{id}"),
+        Some(json!({
+            "check": {"type": "tcp", "target": "127.0.0.1", "options": {"port": open_port}},
+        })),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    due_now(&rig, &id).await;
+    eventually("up again", Duration::from_secs(20), || async {
+        (monitor(&rig, &id).await["state"] == "up").then_some(())
+    })
+    .await;
+    let incidents = rig
+        .app
+        .get_json(&rig.token, &format!("/api/v1/monitors/{id}/incidents"))
+        .await;
+    assert!(incidents[0]["resolved_at"].is_string());
+    let events = eventually("up delivered", Duration::from_secs(20), || async {
+        let got = received.lock().unwrap().clone();
+        (got.len() >= 2).then_some(got)
+    })
+    .await;
+    let kinds: Vec<String> = events
+        .iter()
+        .map(|(_, b)| {
+            serde_json::from_str::<Value>(b).unwrap()["event"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(kinds, ["down", "up"], "in order");
+    let metrics = rig
+        .app
+        .client
+        .get(rig.app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains(&format!(
+        "netcheck_monitor_up{{id=\"{id}\",monitor=\"shop \\\"tcp\\\"\"}} 1"
+    )));
+    assert!(metrics.contains("netcheck_monitor_duration_seconds{"));
+
+    // Series: one point per run for the agent.
+    let series = rig
+        .app
+        .get_json(&rig.token, &format!("/api/v1/monitors/{id}/series"))
+        .await;
+    assert_eq!(series[0]["agent"]["name"], "probe-1");
+    let statuses: Vec<&str> = series[0]["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["failed", "failed", "ok"]);
+    assert!(series[0]["points"][2]["value_ms"].as_f64().unwrap() > 0.0);
+
+    // A test event, signed with a rotated secret.
+    let rotated: Value = call(
+        &rig,
+        reqwest::Method::POST,
+        &format!("/api/v1/monitors/{id}/secret"),
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let new_secret = rotated["webhook_secret"].as_str().unwrap().to_string();
+    assert_ne!(new_secret, secret);
+    let resp = call(
+        &rig,
+        reqwest::Method::POST,
+        &format!("/api/v1/monitors/{id}/test"),
+        None,
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::ACCEPTED);
+    let (sig, body) = eventually("test delivered", Duration::from_secs(20), || async {
+        received.lock().unwrap().get(2).cloned()
+    })
+    .await;
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["event"],
+        "test"
+    );
+    assert_eq!(sig, signed(&new_secret, &body));
+
+    // Pause and resume.
+    let paused: Value = call(
+        &rig,
+        reqwest::Method::PATCH,
+        &format!("/api/v1/monitors/{id}"),
+        Some(json!({"paused": true})),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(
+        (paused["paused"].as_bool(), paused["state"].as_str()),
+        (Some(true), Some("paused"))
+    );
+    let resumed: Value = call(
+        &rig,
+        reqwest::Method::PATCH,
+        &format!("/api/v1/monitors/{id}"),
+        Some(json!({"paused": false})),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(resumed["state"], "pending");
+
+    // Owners only (admins see all).
+    let eve = rig.app.user_token("eve").await;
+    let resp = rig
+        .app
+        .client
+        .get(rig.app.url(&format!("/api/v1/monitors/{id}")))
+        .bearer_auth(&eve)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    let mine = rig.app.get_json(&eve, "/api/v1/monitors").await;
+    assert_eq!(mine["total"], 0);
+    let all = rig
+        .app
+        .get_json(&rig.token, "/api/v1/monitors?q=SHOP")
+        .await;
+    assert_eq!(all["total"], 1, "a name substring, any letter case");
+    assert_eq!(all["monitors"][0]["id"], id.as_str());
+    let none = rig
+        .app
+        .get_json(&rig.token, "/api/v1/monitors?state=down")
+        .await;
+    assert_eq!(none["total"], 0);
+    let resp = call(
+        &rig,
+        reqwest::Method::DELETE,
+        &format!("/api/v1/monitors/{id}"),
+        None,
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    let history = rig.app.check(&rig.token, &first_check).await;
+    assert!(history["monitor_id"].is_null(), "runs stay in the history");
+}
+
+#[tokio::test]
+async fn exactly_one_run_per_due_tick_across_instances_and_one_catch_up() {
+    let rig = monitor_rig().await;
+    let shared = rig.app.settings.clone();
+    let _second = spawn_app_with(|s| *s = shared).await;
+    let resp = call(&rig, reqwest::Method::POST, "/api/v1/monitors", Some(json!({
+        "name": "twins", "check": {"type": "tcp", "target": "127.0.0.1", "options": {"port": 9, "timeout_ms": 200}},
+        "interval_secs": 3600,
+    }))).await;
+    let id = resp.json::<Value>().await.unwrap()["monitor"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let runs = || async {
+        let row = rig
+            .app
+            .state
+            .db
+            .query_one_raw(sea_orm::Statement::from_string(
+                sea_orm::DatabaseBackend::Postgres,
+                format!("SELECT count(*) AS n FROM checks WHERE monitor_id = '{id}'"),
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        row.try_get::<i64>("", "n").unwrap()
+    };
+    for expected in 1..=4 {
+        if expected > 1 {
+            // Down for five hours: one catch-up run, not five.
+            rig.app
+                .state
+                .db
+                .execute_unprepared(&format!(
+                "UPDATE monitors SET next_run_at = now() - interval '5 hours' WHERE id = '{id}'"
+            ))
+                .await
+                .unwrap();
+        }
+        eventually("the run", Duration::from_secs(20), || async {
+            let m = monitor(&rig, &id).await;
+            let next =
+                chrono::DateTime::parse_from_rfc3339(m["next_run_at"].as_str().unwrap()).unwrap();
+            (next > chrono::Utc::now() && runs().await == expected).then_some(())
+        })
+        .await;
+        // Two instances tick every second; give both a few ticks to (not) run it again.
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        assert_eq!(runs().await, expected, "exactly one run per due tick");
+        let m = monitor(&rig, &id).await;
+        let next =
+            chrono::DateTime::parse_from_rfc3339(m["next_run_at"].as_str().unwrap()).unwrap();
+        assert!(
+            next <= chrono::Utc::now() + chrono::Duration::hours(1),
+            "within one interval: {next}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn bad_monitors_get_422_naming_the_field() {
+    let rig = monitor_rig().await;
+    let base = json!({"name": "m", "check": {"type": "tcp", "target": "127.0.0.1", "options": {"port": 80}}});
+    for (patch, field) in [
+        (json!({"interval_secs": 5}), "interval_secs"),
+        (json!({"interval_secs": 86401}), "interval_secs"),
+        (json!({"name": ""}), "name"),
+        (
+            json!({"alert": {"min_failing_agents": 0}}),
+            "alert.min_failing_agents",
+        ),
+        (json!({"alert": {"for_runs": 101}}), "alert.for_runs"),
+        (
+            json!({"notify": [{"webhook": "ftp://127.0.0.1/"}]}),
+            "notify[0].webhook",
+        ),
+        (
+            json!({"notify": [{"webhook": "http://10.1.2.3/hook"}]}),
+            "notify[0].webhook",
+        ),
+        (
+            json!({"same_agents_as": "0190a8a4-0000-7000-8000-000000000000"}),
+            "same_agents_as",
+        ),
+        (
+            json!({"locations": [{"country": "DEU"}]}),
+            "locations[0].country",
+        ),
+        (
+            json!({"check": {"type": "tcp", "target": "bad host!", "options": {"port": 80}}}),
+            "check.target",
+        ),
+        (
+            json!({"check": {"type": "http", "target": "http://127.0.0.1/", "options": {"expect": {"body_regex": "("}}}}),
+            "check.options.expect.body_regex",
+        ),
+        (json!({"colour": "red"}), "colour"),
+    ] {
+        let mut body = base.clone();
+        body.as_object_mut()
+            .unwrap()
+            .extend(patch.as_object().unwrap().clone());
+        let resp = call(&rig, reqwest::Method::POST, "/api/v1/monitors", Some(body)).await;
+        let (_, err) = error_code(resp, StatusCode::UNPROCESSABLE_ENTITY).await;
+        assert_eq!(err["error"]["details"]["field"], field, "{patch}: {err}");
+    }
+    let resp = call(&rig, reqwest::Method::POST, "/api/v1/monitors", Some(json!({"name": "m", "check": {"type": "tcp", "target": "127.0.0.1", "options": {"port": 80}}, "agents": ["nobody"], "locations": [{"country": "DE"}]}))).await;
+    let (code, _) = error_code(resp, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(code, "invalid_selection");
+}
