@@ -11,6 +11,8 @@ import { AgentsPage } from "./pages/AgentsPage";
 import { UsersPage } from "./pages/UsersPage";
 import { ApiKeysPage } from "./pages/ApiKeysPage";
 import { SharedPage } from "./pages/SharedPage";
+import { MonitorsPage } from "./pages/MonitorsPage";
+import { MonitorPage } from "./pages/MonitorPage";
 
 export function App() {
   const session = useSession();
@@ -48,6 +50,7 @@ export function App() {
         <nav>
           <NavLink to="/" end>Check</NavLink>
           <NavLink to="/history">History</NavLink>
+          <NavLink to="/monitors">Monitors</NavLink>
           <NavLink to="/lookup">Lookup</NavLink>
           {admin && <NavLink to="/admin/agents">Agents</NavLink>}
           {admin && <NavLink to="/admin/users">Users</NavLink>}
@@ -63,6 +66,8 @@ export function App() {
           <Route path="/" element={<CheckPage />} />
           <Route path="/checks/:id" element={<CheckResultPage />} />
           <Route path="/history" element={<HistoryPage />} />
+          <Route path="/monitors" element={<MonitorsPage />} />
+          <Route path="/monitors/:id" element={<MonitorPage />} />
           <Route path="/lookup" element={<LookupPage />} />
           <Route path="/lookup/:host" element={<LookupPage />} />
           {admin && <Route path="/admin/agents" element={<AgentsPage />} />}

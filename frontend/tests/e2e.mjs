@@ -424,6 +424,39 @@ await test("history filters live in the URL, Run again repeats a check, and a sh
   await stranger.close();
 });
 
+await test("a monitor goes down, shows its incident, pauses, and is listed by state", async () => {
+  await nav("Monitors");
+  await page.getByText("No monitors yet.").waitFor();
+  await page.getByRole("button", { name: "New monitor" }).click();
+  const form = page.getByRole("form", { name: "New monitor" });
+  await form.locator("input[name=name]").fill("e2e-mon");
+  await form.locator("select[name=type]").selectOption("tcp");
+  await form.locator("input[name=target]").fill("127.0.0.1");
+  await form.locator("input[name=port]").fill("1");
+  await form.locator("input[name=interval_secs]").fill("10");
+  await form.locator("input[name=for_runs]").fill("1");
+  await form.getByRole("button", { name: "Create monitor" }).click();
+  await page.waitForURL(/\/monitors\/[0-9a-f-]+$/);
+  await page.getByTestId("monitor-state").filter({ hasText: "down" }).waitFor({ timeout: 30_000 });
+  await page.getByTestId("incidents").getByText("Open", { exact: true }).waitFor();
+  assert((await page.getByTestId("uptime").innerText()) === "0.0 %", "uptime over the failing runs");
+  await shot("24-monitor-down");
+  await page.getByRole("button", { name: "Pause" }).click();
+  await page.getByTestId("monitor-state").filter({ hasText: "paused" }).waitFor();
+  await nav("Monitors");
+  await page.locator("select[name=state]").selectOption("paused");
+  await page.waitForURL(/state=paused/);
+  await page.locator("tr[data-monitor=e2e-mon]").waitFor();
+  await page.locator("select[name=state]").selectOption("down");
+  await page.getByText("No monitors match.").waitFor();
+  await shot("25-monitors");
+  await page.locator("select[name=state]").selectOption("");
+  await page.locator("tr[data-monitor=e2e-mon]").getByRole("link", { name: "e2e-mon" }).click();
+  await page.getByRole("button", { name: "Delete" }).click();
+  await page.waitForURL(/\/monitors$/);
+  await page.getByText("No monitors yet.").waitFor();
+});
+
 await test("users page", async () => {
   await nav("Users");
   await page.fill("input[aria-label='New username']", "viewer");

@@ -479,6 +479,51 @@ async fn exactly_one_run_per_due_tick_across_instances_and_one_catch_up() {
 }
 
 #[tokio::test]
+async fn a_paused_monitor_does_not_run() {
+    let rig = monitor_rig().await;
+    let resp = call(&rig, reqwest::Method::POST, "/api/v1/monitors", Some(json!({
+        "name": "resting", "check": {"type": "tcp", "target": "127.0.0.1", "options": {"port": 9}},
+        "interval_secs": 10, "paused": true,
+    }))).await;
+    let created: Value = resp.json().await.unwrap();
+    let id = created["monitor"]["id"].as_str().unwrap().to_string();
+    assert_eq!(created["monitor"]["state"], "paused");
+    // Due for an hour, yet paused: rounds of the runner leave it alone.
+    rig.app
+        .state
+        .db
+        .execute_unprepared(&format!(
+            "UPDATE monitors SET next_run_at = now() - interval '1 hour' WHERE id = '{id}'"
+        ))
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        netcheck::server::monitors::runner::start_due(&rig.app.state)
+            .await
+            .unwrap();
+    }
+    let m = monitor(&rig, &id).await;
+    assert!(
+        m["last_check_id"].is_null() && m["last_run_at"].is_null(),
+        "{m}"
+    );
+    // Resumed, it runs at once.
+    call(
+        &rig,
+        reqwest::Method::PATCH,
+        &format!("/api/v1/monitors/{id}"),
+        Some(json!({"paused": false})),
+    )
+    .await;
+    eventually("a run after resuming", Duration::from_secs(20), || async {
+        monitor(&rig, &id).await["last_check_id"]
+            .as_str()
+            .map(str::to_string)
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn bad_monitors_get_422_naming_the_field() {
     let rig = monitor_rig().await;
     let base = json!({"name": "m", "check": {"type": "tcp", "target": "127.0.0.1", "options": {"port": 80}}});

@@ -5,7 +5,8 @@ import { api, must, type Agent, type CheckSummary, type Schemas } from "../api/c
 import type { paths } from "../api/schema";
 
 type Query = NonNullable<paths["/api/v1/checks"]["get"]["parameters"]["query"]>;
-const FILTERS = ["type", "target", "status", "agent", "since", "until"] as const;
+// `monitor` has no field: it comes from a monitor's "all runs" link and stays until cleared.
+const FILTERS = ["type", "target", "status", "agent", "since", "until", "monitor"] as const;
 
 /** `datetime-local` value → RFC 3339 (the browser's time zone), and back. */
 const toRfc3339 = (local: string) => (local ? new Date(local).toISOString() : undefined);

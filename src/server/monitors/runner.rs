@@ -277,7 +277,31 @@ pub fn spawn_runner(state: actix_web::web::Data<AppState>, shutdown: Cancellatio
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+
+    proptest! {
+        /// Over any sequence of runs: the monitor is down exactly when the last `for_runs` runs
+        /// each had at least `min` failing agents, and up after any run below that.
+        #[test]
+        fn the_state_follows_the_rule(
+            runs in prop::collection::vec(0usize..5, 1..40), min in 1i32..4, for_runs in 1i32..5
+        ) {
+            let (mut state, mut streak) = (MonitorState::Pending, 0);
+            for (i, &failing) in runs.iter().enumerate() {
+                (state, streak) = judge(state, streak, failing, min, for_runs);
+                let start = (i + 1).saturating_sub(for_runs as usize);
+                let window = &runs[start..=i];
+                let all_failing = window.len() == for_runs as usize
+                    && window.iter().all(|&f| f as i32 >= min);
+                prop_assert_eq!(state == MonitorState::Down, all_failing, "run {}: {:?}", i, state);
+                if (failing as i32) < min {
+                    prop_assert_eq!((state, streak), (MonitorState::Up, 0));
+                }
+            }
+        }
+    }
 
     #[test]
     fn down_after_for_runs_failing_runs_and_up_after_one_good_one() {

@@ -1,0 +1,183 @@
+// One monitor: its state and rule, uptime and latency per agent over 24 hours, incidents,
+// webhook deliveries (last status, next retry), and its controls.
+
+import { useCallback, useEffect, useState } from "react";
+import { Link, useLocation, useNavigate, useParams } from "react-router";
+import { ApiError } from "../api/auth";
+import { api, must, type Schemas } from "../api/client";
+import { StatePill } from "./MonitorsPage";
+
+type Series = Schemas["AgentSeries"][];
+
+/** Share of runs in the series that were not failing by the monitor's rule, in percent. */
+export function uptime(series: Series, minFailing: number): number | null {
+  const runs = new Map<string, number>();
+  for (const s of series)
+    for (const p of s.points) runs.set(p.at, (runs.get(p.at) ?? 0) + (p.status === "failed" || p.status === "timeout" ? 1 : 0));
+  if (runs.size === 0) return null;
+  const good = [...runs.values()].filter((failing) => failing < minFailing).length;
+  return (100 * good) / runs.size;
+}
+
+function Sparkline({ points }: { points: Schemas["SeriesPoint"][] }) {
+  const values = points.map((p) => p.value_ms ?? 0);
+  const max = Math.max(1, ...values);
+  const w = 160;
+  const h = 28;
+  const step = points.length > 1 ? w / (points.length - 1) : w;
+  const line = points.map((p, i) => `${i === 0 ? "M" : "L"}${(i * step).toFixed(1)},${(h - (h * (p.value_ms ?? 0)) / max).toFixed(1)}`).join(" ");
+  return (
+    <svg width={w} height={h} className="sparkline" role="img" aria-label={`${points.length} runs, slowest ${max.toFixed(1)} ms`}>
+      <path d={line} />
+      {points.map((p, i) => (p.status === "ok" ? null : <circle key={i} cx={i * step} cy={h - 2} r={2} className="bad" />))}
+    </svg>
+  );
+}
+
+export function MonitorPage() {
+  const { id = "" } = useParams();
+  const location = useLocation();
+  const navigate = useNavigate();
+  const [secret, setSecret] = useState<string | null>((location.state as { secret?: string } | null)?.secret ?? null);
+  const [monitor, setMonitor] = useState<Schemas["Monitor"] | null>(null);
+  const [incidents, setIncidents] = useState<Schemas["Incident"][]>([]);
+  const [deliveries, setDeliveries] = useState<Schemas["Delivery"][]>([]);
+  const [series, setSeries] = useState<Series>([]);
+  const [error, setError] = useState<string | null>(null);
+  const [note, setNote] = useState<string | null>(null);
+
+  const load = useCallback(async () => {
+    try {
+      const path = { params: { path: { id } } };
+      setMonitor(await must(api.GET("/api/v1/monitors/{id}", path)));
+      setIncidents(await must(api.GET("/api/v1/monitors/{id}/incidents", path)));
+      setDeliveries(await must(api.GET("/api/v1/monitors/{id}/deliveries", path)));
+      setSeries(await must(api.GET("/api/v1/monitors/{id}/series", path)));
+    } catch (err) {
+      setError(err instanceof ApiError ? err.message : "The monitor could not be loaded.");
+    }
+  }, [id]);
+
+  useEffect(() => {
+    void load();
+    const t = setInterval(() => void load(), 3000);
+    return () => clearInterval(t);
+  }, [load]);
+
+  async function act(what: () => Promise<unknown>, done: string) {
+    setNote(null);
+    try {
+      await what();
+      setNote(done);
+      await load();
+    } catch (err) {
+      setNote(err instanceof ApiError ? err.message : "The server cannot be reached.");
+    }
+  }
+
+  if (error) return <p className="error-text card">{error}</p>;
+  if (!monitor) return <p className="muted">Loading…</p>;
+  const path = { params: { path: { id } } };
+  const up = uptime(series, monitor.alert.min_failing_agents);
+  return (
+    <section className="card">
+      {secret && (
+        <div className="token-box" data-testid="webhook-secret">
+          <p>Webhook signing secret — shown only now. Verify <code>X-Netcheck-Signature</code> (HMAC-SHA256 of the body) with it:</p>
+          <code>{secret}</code>
+          <button type="button" className="link" onClick={() => setSecret(null)}>Done</button>
+        </div>
+      )}
+      <h1>
+        <StatePill state={monitor.state} /> {monitor.name}
+      </h1>
+      <p className="muted">
+        <span className="badge">{monitor.check.type.toUpperCase()}</span> {monitor.check.target} · every {monitor.interval_secs} s · down when at least{" "}
+        {monitor.alert.min_failing_agents} agent(s) fail in {monitor.alert.for_runs} run(s) in a row
+      </p>
+      <p>
+        Uptime 24 h: <b data-testid="uptime">{up === null ? "no runs yet" : `${up.toFixed(1)} %`}</b> · last run{" "}
+        {monitor.last_check_id ? <Link to={`/checks/${monitor.last_check_id}`}>{new Date(monitor.last_run_at!).toLocaleString()}</Link> : "not yet"} · next{" "}
+        {monitor.paused ? "paused" : new Date(monitor.next_run_at).toLocaleString()} · <Link to={`/history?monitor=${monitor.id}`}>all runs</Link>
+      </p>
+      <div className="row">
+        <button type="button" className="secondary" onClick={() => void act(() => must(api.PATCH("/api/v1/monitors/{id}", { ...path, body: { paused: !monitor.paused } })), monitor.paused ? "Resumed." : "Paused.")}>
+          {monitor.paused ? "Resume" : "Pause"}
+        </button>
+        {monitor.notify.length > 0 && (
+          <button type="button" className="secondary" onClick={() => void act(() => must(api.POST("/api/v1/monitors/{id}/test", path)), "Test event queued.")}>
+            Send test event
+          </button>
+        )}
+        {monitor.notify.length > 0 && (
+          <button type="button" className="secondary" onClick={() => void act(async () => setSecret((await must(api.POST("/api/v1/monitors/{id}/secret", path))).webhook_secret), "New secret made.")}>
+            New secret
+          </button>
+        )}
+        <button
+          type="button"
+          className="danger"
+          onClick={() => {
+            if (window.confirm(`Delete monitor ${monitor.name}? Its runs stay in the history.`))
+              void must(api.DELETE("/api/v1/monitors/{id}", path)).then(() => navigate("/monitors"));
+          }}
+        >
+          Delete
+        </button>
+        {note && <span role="status" className="muted">{note}</span>}
+      </div>
+
+      <h2>Agents, last 24 hours</h2>
+      {series.length === 0 && <p className="empty">No runs yet.</p>}
+      <table className="list">
+        <tbody>
+          {series.map((s) => (
+            <tr key={s.agent.id}>
+              <td>{s.agent.name}</td>
+              <td><Sparkline points={s.points} /></td>
+              <td>{s.points.filter((p) => p.status === "ok").length} of {s.points.length} ok</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+
+      <h2>Incidents</h2>
+      {incidents.length === 0 && <p className="empty">None.</p>}
+      <ul className="results" data-testid="incidents">
+        {incidents.map((i) => (
+          <li key={i.id} className={`result ${i.resolved_at ? "ok" : "bad"}`}>
+            <b>{i.resolved_at ? "Resolved" : "Open"}</b> · from {new Date(i.started_at).toLocaleString()}
+            {i.resolved_at && ` to ${new Date(i.resolved_at).toLocaleString()}`} · failing: {i.failing_agents.map((a) => `${a.name} (${a.error_code ?? "?"})`).join(", ")} ·{" "}
+            <Link to={`/checks/${i.first_check_id}`}>the run that opened it</Link>
+          </li>
+        ))}
+      </ul>
+
+      {monitor.notify.length > 0 && (
+        <>
+          <h2>Webhook deliveries</h2>
+          <p className="muted">{monitor.notify.map((n) => n.webhook).join(", ")}</p>
+          {deliveries.length === 0 && <p className="empty">Nothing sent yet.</p>}
+          {deliveries.length > 0 && (
+            <table className="list" data-testid="deliveries">
+              <thead>
+                <tr><th>Event</th><th>Made</th><th>Attempts</th><th>Last answer</th><th>Delivered / next retry</th></tr>
+              </thead>
+              <tbody>
+                {deliveries.map((d) => (
+                  <tr key={d.id}>
+                    <td>{d.event}</td>
+                    <td>{new Date(d.created_at).toLocaleString()}</td>
+                    <td>{d.attempts}</td>
+                    <td>{d.last_status ?? d.last_error ?? "—"}</td>
+                    <td>{d.delivered_at ? `delivered ${new Date(d.delivered_at).toLocaleString()}` : d.gave_up_at ? "gave up" : `next try ${new Date(d.next_attempt_at!).toLocaleString()}`}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )}
+        </>
+      )}
+    </section>
+  );
+}
