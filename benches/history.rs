@@ -35,6 +35,12 @@ CREATE TEMP TABLE bench_ids AS
                  || lpad(to_hex(g % 4096), 3, '0') || '8' || lpad(to_hex(g), 15, '0'))::uuid AS id
   FROM (SELECT g, now() - (g::double precision / {checks} * interval '30 days') AS at
         FROM generate_series(1, {checks}) g) x;
+INSERT INTO monitors (id, user_id, name, check_type, target, options, selection, interval_secs,
+                      min_failing_agents, for_runs, notify, webhook_secret, paused, state,
+                      next_run_at, created_at)
+SELECT ('00000000-0000-7000-8000-0000000000' || lpad(k::text, 2, '0'))::uuid, '{user}', 'bench ' || k,
+       'tcp', 'host', '{{}}', '{{}}', 60, 1, 1, '[]', 'x', true, 'paused', now(), now()
+FROM generate_series(0, 6) k;
 INSERT INTO checks (id, user_id, type, target, options, status, created_at, deadline_at, finished_at, pending, monitor_id)
 SELECT id, '{user}',
        (ARRAY['ping', 'tcp', 'http', 'dns'])[1 + g % 4],

@@ -39,6 +39,11 @@ pub enum Command {
     Check(Box<crate::client::CheckArgs>),
     /// List agents and their status.
     Agents(crate::client::ClientArgs),
+    /// List monitors and their state.
+    Monitors(crate::client::ClientArgs),
+    /// Create, pause, resume or delete a monitor.
+    #[command(subcommand)]
+    Monitor(crate::client::monitors::MonitorCommand),
     /// Exit 0 when URL answers 2xx within 3 s (a container healthcheck without curl).
     Health {
         #[arg(default_value = "http://127.0.0.1:8080/readyz")]
@@ -145,6 +150,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             crate::telemetry::init(LogFormat::Human, "warn");
             return crate::client::list_agents(args).await;
         }
+        Command::Monitors(args) => {
+            crate::telemetry::init(LogFormat::Human, "warn");
+            return crate::client::monitors::list(args).await;
+        }
+        Command::Monitor(command) => {
+            crate::telemetry::init(LogFormat::Human, "warn");
+            return crate::client::monitors::run(command).await;
+        }
         Command::Health { url } => {
             let resp = reqwest::Client::builder()
                 .timeout(std::time::Duration::from_secs(3))
@@ -162,7 +175,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
     let settings = load_settings(&cli)?;
     match cli.command {
-        Command::Check(_) | Command::Agents(_) | Command::Health { .. } => {
+        Command::Check(_)
+        | Command::Agents(_)
+        | Command::Monitors(_)
+        | Command::Monitor(_)
+        | Command::Health { .. } => {
             unreachable!("handled above")
         }
         Command::Server(args) => run_server(settings, args).await,
@@ -224,5 +241,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        // clap checks its own rules (no required global flags, no clashing names) here
+        // rather than when a user first runs the subcommand.
+        super::Cli::command().debug_assert();
     }
 }

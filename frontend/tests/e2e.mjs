@@ -455,6 +455,18 @@ await test("a monitor goes down, shows its incident, pauses, and is listed by st
   await page.getByRole("button", { name: "Delete" }).click();
   await page.waitForURL(/\/monitors$/);
   await page.getByText("No monitors yet.").waitFor();
+
+  // "Monitor this" on a result: the same check, the same agents, every minute.
+  await nav("History");
+  const row = page.locator("[data-testid=history] tbody tr").first();
+  const target = await row.locator("td:nth-child(3)").innerText();
+  await row.getByRole("link").click();
+  await page.getByRole("button", { name: "Monitor this" }).click();
+  await page.waitForURL(/\/monitors\/[0-9a-f-]+$/);
+  assert((await page.locator("h1").innerText()).includes(target), "named after the check");
+  await page.getByRole("button", { name: "Delete" }).click();
+  await page.waitForURL(/\/monitors$/);
+  await page.getByText("No monitors yet.").waitFor();
 });
 
 await test("users page", async () => {

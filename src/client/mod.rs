@@ -1,6 +1,7 @@
 //! `netcheck check …` and `netcheck agents`: a terminal client of the HTTP API, for people
 //! and scripts. Results print live, one line per agent, as they arrive.
 
+pub mod monitors;
 pub mod sse;
 
 use std::io::IsTerminal;
@@ -262,6 +263,18 @@ impl DnsArgs {
 pub struct CheckArgs {
     #[command(subcommand)]
     pub kind: CheckKind,
+    #[command(flatten)]
+    pub agents: SelectionArgs,
+    /// Make a share link (30 days, no login needed) once the check finished, and print it.
+    #[arg(long, global = true)]
+    pub share: bool,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+/// Which agents run a check (or a monitor's runs).
+#[derive(Debug, Args, Clone)]
+pub struct SelectionArgs {
     /// Run only on this agent (name or id; repeat for more). Default: every online agent.
     #[arg(long = "agent", value_name = "NAME|ID", global = true)]
     pub agents: Vec<String>,
@@ -270,9 +283,6 @@ pub struct CheckArgs {
     /// `asn:3320,limit:2`. Repeat for more places.
     #[arg(long = "from", value_name = "PLACE", global = true)]
     pub from: Vec<LocationFilter>,
-    /// Make a share link (30 days, no login needed) once the check finished, and print it.
-    #[arg(long, global = true)]
-    pub share: bool,
     /// Run on the agents of an earlier check.
     #[arg(long = "same-as", value_name = "CHECK_ID", global = true)]
     pub same_as: Option<uuid::Uuid>,
@@ -280,8 +290,18 @@ pub struct CheckArgs {
     /// without its own limit may contribute up to this many.
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=500), global = true)]
     pub limit: Option<u32>,
-    #[command(flatten)]
-    pub client: ClientArgs,
+}
+
+impl CheckKind {
+    /// The check's type, target and options as the API takes them.
+    pub fn definition(&self) -> anyhow::Result<(&'static str, String, Value)> {
+        Ok(match self {
+            CheckKind::Ping(a) => ("ping", a.target.clone(), serde_json::to_value(a.options())?),
+            CheckKind::Tcp(a) => ("tcp", a.target.clone(), serde_json::to_value(a.options())?),
+            CheckKind::Http(a) => ("http", a.url.clone(), serde_json::to_value(a.options())?),
+            CheckKind::Dns(a) => ("dns", a.name.clone(), serde_json::to_value(a.options()?)?),
+        })
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -291,14 +311,14 @@ struct FileConfig {
     api_key: Option<String>,
 }
 
-struct Client {
-    http: reqwest::Client,
-    base: String,
+pub(crate) struct Client {
+    pub(crate) http: reqwest::Client,
+    pub(crate) base: String,
     key: String,
 }
 
 impl Client {
-    fn new(args: &ClientArgs) -> anyhow::Result<Self> {
+    pub(crate) fn new(args: &ClientArgs) -> anyhow::Result<Self> {
         let path = args.client_config.clone().or_else(|| {
             std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config/netcheck/client.toml"))
         });
@@ -324,7 +344,10 @@ impl Client {
         })
     }
 
-    async fn call(&self, req: reqwest::RequestBuilder) -> anyhow::Result<reqwest::Response> {
+    pub(crate) async fn call(
+        &self,
+        req: reqwest::RequestBuilder,
+    ) -> anyhow::Result<reqwest::Response> {
         let resp = req
             .bearer_auth(&self.key)
             .send()
@@ -342,10 +365,10 @@ impl Client {
     }
 }
 
-struct Paint(bool);
+pub(crate) struct Paint(pub(crate) bool);
 
 impl Paint {
-    fn status(&self, s: &str) -> String {
+    pub(crate) fn status(&self, s: &str) -> String {
         let code = match s {
             "ok" => "32",
             "failed" => "31",
@@ -410,7 +433,7 @@ pub fn describe(kind: &str, r: &Value) -> String {
     }
 }
 
-impl CheckArgs {
+impl SelectionArgs {
     /// The agents asked for on the command line.
     pub fn selection(&self) -> AgentSelection {
         let locations = (!self.from.is_empty()).then(|| {
@@ -437,14 +460,9 @@ impl CheckArgs {
 /// agent succeeded, 1 when the check failed everywhere.
 pub async fn run_check(args: CheckArgs) -> anyhow::Result<u8> {
     let client = Client::new(&args.client)?;
-    let (kind, target, options) = match &args.kind {
-        CheckKind::Ping(a) => ("ping", a.target.clone(), serde_json::to_value(a.options())?),
-        CheckKind::Tcp(a) => ("tcp", a.target.clone(), serde_json::to_value(a.options())?),
-        CheckKind::Http(a) => ("http", a.url.clone(), serde_json::to_value(a.options())?),
-        CheckKind::Dns(a) => ("dns", a.name.clone(), serde_json::to_value(a.options()?)?),
-    };
+    let (kind, target, options) = args.kind.definition()?;
     let mut body = json!({ "type": kind, "target": target, "options": options });
-    let selection = serde_json::to_value(args.selection())?;
+    let selection = serde_json::to_value(args.agents.selection())?;
     body.as_object_mut()
         .expect("body is an object")
         .extend(selection.as_object().cloned().unwrap_or_default());

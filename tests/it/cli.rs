@@ -294,6 +294,46 @@ async fn the_cli_runs_checks_live_with_exit_codes_and_json() {
     assert!(err.contains("no online agent matches"), "{err}");
     let out = tcp(&["--from", "planet:mars"]).await.unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown key 'planet'"));
+    // Monitors from the terminal: the same check options and agent choice.
+    let out = cli(s(&[
+        "monitor",
+        "add",
+        "--name",
+        "cli-mon",
+        "--interval",
+        "3600",
+        "tcp",
+        "127.0.0.1",
+        "--port",
+        &open_port,
+        "--from",
+        "country:DE",
+    ]))
+    .await
+    .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let id = text.split_whitespace().nth(1).unwrap().to_string();
+    let out = cli(s(&["monitors"])).await.unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table.contains(&id) && table.contains("cli-mon") && table.contains("TCP 127.0.0.1"),
+        "{table}"
+    );
+    let out = cli(s(&["monitor", "pause", &id])).await.unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("is paused"));
+    let out = cli(s(&["monitor", "delete", &id])).await.unwrap();
+    assert!(out.status.success());
+    let out = cli(s(&["monitors", "--json"])).await.unwrap();
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap(),
+        serde_json::json!([])
+    );
+
     let out = cli(s(&["agents"])).await.unwrap();
     let table = String::from_utf8_lossy(&out.stdout);
     for expected in ["DE", "Berlin", "AS3320 Deutsche Telekom AG", "dc1"] {

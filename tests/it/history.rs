@@ -255,7 +255,20 @@ async fn history_filters_combine() {
     assert!(page(&format!("agent={}", other["id"].as_str().unwrap()))
         .await
         .is_empty());
-    let monitor = uuid::Uuid::now_v7();
+    // A paused monitor (it never runs), to stamp one of the checks as its run.
+    let created: Value = rig
+        .app
+        .client
+        .post(rig.app.url("/api/v1/monitors"))
+        .bearer_auth(&rig.token)
+        .json(&json!({"name": "m", "check": {"type": "tcp", "target": "127.0.0.1", "options": {"port": 9}}, "paused": true}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let monitor = created["monitor"]["id"].as_str().unwrap().to_string();
     assert!(page(&format!("monitor={monitor}")).await.is_empty());
     rig.app
         .state

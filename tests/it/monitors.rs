@@ -479,6 +479,62 @@ async fn exactly_one_run_per_due_tick_across_instances_and_one_catch_up() {
 }
 
 #[tokio::test]
+async fn one_failing_agent_of_two_raises_nothing_when_two_must_agree() {
+    let rig = monitor_rig().await;
+    // A second agent whose own policy refuses loopback: its results fail (target_refused).
+    let (_, token) = rig.app.create_agent("probe-2").await;
+    let _second = rig
+        .app
+        .spawn_agent_with(&token, &["--allowed-networks", "10.0.0.0/8"]);
+    eventually("probe-2 online", Duration::from_secs(20), || async {
+        let list = rig.app.get_json(&rig.token, "/api/v1/agents").await;
+        list.as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["name"] == "probe-2" && a["status"] == "online")
+            .then_some(())
+    })
+    .await;
+    let open = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = open.local_addr().unwrap().port();
+    let resp = call(&rig, reqwest::Method::POST, "/api/v1/monitors", Some(json!({
+        "name": "two must agree", "check": {"type": "tcp", "target": "127.0.0.1", "options": {"port": port, "timeout_ms": 500}},
+        "agents": ["probe-1", "probe-2"], "interval_secs": 3600, "alert": {"min_failing_agents": 2, "for_runs": 1},
+    }))).await;
+    let id = resp.json::<Value>().await.unwrap()["monitor"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let judged = eventually("first run judged", Duration::from_secs(20), || async {
+        let m = monitor(&rig, &id).await;
+        (m["state"] != "pending").then_some(m)
+    })
+    .await;
+    assert_eq!(
+        judged["state"], "up",
+        "one failing agent of two is below the rule"
+    );
+    let run = rig
+        .app
+        .check(&rig.token, judged["last_check_id"].as_str().unwrap())
+        .await;
+    let codes: Vec<&str> = run["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["error"]["code"].as_str().unwrap_or("ok"))
+        .collect();
+    assert_eq!(codes, ["ok", "target_refused"], "{run}");
+    // Both fail: down.
+    drop(open);
+    due_now(&rig, &id).await;
+    eventually("down when both fail", Duration::from_secs(20), || async {
+        (monitor(&rig, &id).await["state"] == "down").then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn a_paused_monitor_does_not_run() {
     let rig = monitor_rig().await;
     let resp = call(&rig, reqwest::Method::POST, "/api/v1/monitors", Some(json!({

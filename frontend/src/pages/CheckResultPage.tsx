@@ -1,10 +1,41 @@
 import { useEffect, useState } from "react";
-import { Link, useParams } from "react-router";
+import { Link, useNavigate, useParams } from "react-router";
 import { ApiError } from "../api/auth";
-import { api, followCheck, must, type CheckView, type ResultView } from "../api/client";
+import { api, followCheck, must, type CheckView, type ResultView, type Schemas } from "../api/client";
 import { ResultList } from "../components/ResultList";
 import { ShareButton } from "../components/ShareButton";
 import { DnsComparison, ResultMap, TimingBars, summaryLine } from "../components/ResultPictures";
+
+/** Makes a monitor of this check: same type, target, options and agents, every minute. */
+function MonitorThis({ check }: { check: CheckView }) {
+  const navigate = useNavigate();
+  const [error, setError] = useState<string | null>(null);
+  async function create() {
+    try {
+      const created = await must(
+        api.POST("/api/v1/monitors", {
+          body: {
+            name: `${check.type.toUpperCase()} ${check.target}`.slice(0, 128),
+            check: { type: check.type as Schemas["CheckType"], target: check.target, options: check.options },
+            agents: check.results.map((r) => r.agent.id),
+            interval_secs: 60,
+          } as Schemas["CreateMonitor"],
+        }),
+      );
+      navigate(`/monitors/${created.monitor.id}`);
+    } catch (err) {
+      setError(err instanceof ApiError ? err.message : "The server cannot be reached.");
+    }
+  }
+  return (
+    <>
+      <button type="button" className="secondary" onClick={() => void create()}>
+        Monitor this
+      </button>
+      {error && <span role="alert" className="error-text">{error}</span>}
+    </>
+  );
+}
 
 export function CheckResultPage() {
   const { id = "" } = useParams();
@@ -48,7 +79,10 @@ export function CheckResultPage() {
       <p className="summary-line" data-testid="summary" aria-live="polite">
         {summaryLine(rows)}
       </p>
-      <ShareButton checkId={check.id} />
+      <div className="row">
+        <ShareButton checkId={check.id} />
+        <MonitorThis check={check} />
+      </div>
       <ResultMap type={check.type} target={check.target} rows={rows} />
       {check.type === "http" && <TimingBars rows={rows} />}
       {check.type === "dns" && <DnsComparison rows={rows} />}
