@@ -434,6 +434,15 @@ pub fn describe(kind: &str, r: &Value) -> String {
 }
 
 impl SelectionArgs {
+    /// Adds the selection's fields to a request body (a check or a monitor).
+    pub fn add_to(&self, body: &mut Value) -> anyhow::Result<()> {
+        let selection = serde_json::to_value(self.selection())?;
+        if let (Some(body), Value::Object(fields)) = (body.as_object_mut(), selection) {
+            body.extend(fields);
+        }
+        Ok(())
+    }
+
     /// The agents asked for on the command line.
     pub fn selection(&self) -> AgentSelection {
         let locations = (!self.from.is_empty()).then(|| {
@@ -462,10 +471,7 @@ pub async fn run_check(args: CheckArgs) -> anyhow::Result<u8> {
     let client = Client::new(&args.client)?;
     let (kind, target, options) = args.kind.definition()?;
     let mut body = json!({ "type": kind, "target": target, "options": options });
-    let selection = serde_json::to_value(args.agents.selection())?;
-    body.as_object_mut()
-        .expect("body is an object")
-        .extend(selection.as_object().cloned().unwrap_or_default());
+    args.agents.add_to(&mut body)?;
     let created: Value = client
         .call(
             client

@@ -111,10 +111,7 @@ pub async fn run(command: MonitorCommand) -> anyhow::Result<()> {
                 "alert": {"min_failing_agents": a.min_failing_agents, "for_runs": a.for_runs},
                 "notify": a.webhooks.iter().map(|w| json!({"webhook": w})).collect::<Vec<_>>(),
             });
-            let selection = serde_json::to_value(a.agents.selection())?;
-            body.as_object_mut()
-                .expect("body is an object")
-                .extend(selection.as_object().cloned().unwrap_or_default());
+            a.agents.add_to(&mut body)?;
             let created: Value = client
                 .call(
                     client

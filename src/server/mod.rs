@@ -15,6 +15,7 @@ pub mod lookup;
 pub mod metrics;
 pub mod monitors;
 pub mod openapi;
+pub mod periodic;
 pub mod ui;
 pub mod users;
 pub mod versions;

@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::events;
 use super::model::result;
+use crate::server::periodic::every;
 use crate::server::AppState;
 
 /// Most overdue checks one sweep finishes; a sweep that fills it is followed by another at
@@ -93,7 +94,8 @@ pub async fn prune_old(state: &AppState) -> Result<u64, DbErr> {
     if days == 0 {
         return Ok(0);
     }
-    let cutoff = first_id_at(Utc::now() - chrono::Duration::days(days as i64));
+    let before = Utc::now() - chrono::Duration::days(days as i64);
+    let cutoff = first_id_at(before);
     let backend = state.db.get_database_backend();
     state
         .db
@@ -106,11 +108,16 @@ pub async fn prune_old(state: &AppState) -> Result<u64, DbErr> {
         .db
         .execute_raw(Statement::from_sql_and_values(
             backend,
+            // The id range finds them through the primary key; `created_at` keeps ids that
+            // are not time-ordered (imported, or made by hand) from being taken for old ones.
             "DELETE FROM checks WHERE id IN \
-             (SELECT id FROM checks WHERE id < $1 ORDER BY id LIMIT $2)",
-            [cutoff.into(), PRUNE_BATCH.into()],
+             (SELECT id FROM checks WHERE id < $1 AND created_at < $3 ORDER BY id LIMIT $2)",
+            [cutoff.into(), PRUNE_BATCH.into(), before.into()],
         ))
         .await?;
+    if done.rows_affected() > 0 {
+        tracing::info!(deleted = done.rows_affected(), "old checks pruned");
+    }
     Ok(done.rows_affected())
 }
 
@@ -141,51 +148,24 @@ fn sweep_cutoff(state: &AppState) -> Option<chrono::DateTime<Utc>> {
 /// `shutdown`, and [`prune_old`] every ten minutes (in batches until nothing is left).
 pub fn spawn_sweeper(state: actix_web::web::Data<AppState>, shutdown: CancellationToken) {
     let pruner = state.clone();
-    let stop = shutdown.clone();
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(600));
-        loop {
-            tokio::select! {
-                _ = stop.cancelled() => return,
-                _ = tick.tick() => {}
-            }
-            loop {
-                match prune_old(&pruner).await {
-                    Ok(n) if n as i64 == PRUNE_BATCH => tokio::task::yield_now().await,
-                    Ok(n) => {
-                        if n > 0 {
-                            tracing::info!(deleted = n, "old checks pruned");
-                        }
-                        break;
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "pruning old checks failed");
-                        break;
-                    }
-                }
-            }
-        }
-    });
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_millis(500));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-        loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => return,
-                _ = tick.tick() => {}
-            }
-            loop {
-                match finish_due(&state).await {
-                    Ok(n) if n as i64 == SWEEP_BATCH => continue,
-                    Ok(_) => break,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "finishing due checks failed");
-                        break;
-                    }
-                }
-            }
-        }
-    });
+    every(
+        Duration::from_secs(600),
+        shutdown.clone(),
+        "pruning old checks",
+        move || {
+            let state = pruner.clone();
+            async move { Ok(prune_old(&state).await? as i64 == PRUNE_BATCH) }
+        },
+    );
+    every(
+        Duration::from_millis(500),
+        shutdown,
+        "finishing due checks",
+        move || {
+            let state = state.clone();
+            async move { Ok(finish_due(&state).await? as i64 == SWEEP_BATCH) }
+        },
+    );
 }
 
 #[cfg(test)]

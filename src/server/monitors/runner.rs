@@ -250,29 +250,19 @@ async fn judge_one(state: &AppState, monitor_id: Uuid, check_id: Uuid) -> Result
 
 /// Starts due monitors and judges finished runs every second until `shutdown`.
 pub fn spawn_runner(state: actix_web::web::Data<AppState>, shutdown: CancellationToken) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-        loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => return,
-                _ = tick.tick() => {}
+    crate::server::periodic::every(
+        Duration::from_secs(1),
+        shutdown,
+        "monitor round",
+        move || {
+            let state = state.clone();
+            async move {
+                let full = start_due(&state).await? as u64 == RUN_BATCH;
+                judge_finished(&state).await?;
+                Ok(full)
             }
-            loop {
-                match start_due(&state).await {
-                    Ok(n) if n as u64 == RUN_BATCH => continue,
-                    Ok(_) => break,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "starting monitor runs failed");
-                        break;
-                    }
-                }
-            }
-            if let Err(e) = judge_finished(&state).await {
-                tracing::warn!(error = %e, "judging monitor runs failed");
-            }
-        }
-    });
+        },
+    );
 }
 
 #[cfg(test)]

@@ -205,24 +205,13 @@ pub async fn deliver_due(state: &AppState) -> Result<usize, DbErr> {
 
 /// Runs [`deliver_due`] every second (at once again while it finds work) until `shutdown`.
 pub fn spawn_deliverer(state: actix_web::web::Data<AppState>, shutdown: CancellationToken) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-        loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => return,
-                _ = tick.tick() => {}
-            }
-            loop {
-                match deliver_due(&state).await {
-                    Ok(0) => break,
-                    Ok(_) => continue,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "webhook delivery round failed");
-                        break;
-                    }
-                }
-            }
-        }
-    });
+    crate::server::periodic::every(
+        Duration::from_secs(1),
+        shutdown,
+        "webhook delivery round",
+        move || {
+            let state = state.clone();
+            async move { Ok(deliver_due(&state).await? > 0) }
+        },
+    );
 }
