@@ -26,3 +26,4 @@ mod instances;
 mod monitors;
 mod selection;
 mod users;
+mod webhook_receiver;

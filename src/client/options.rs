@@ -1,0 +1,296 @@
+//! The command line's check options (one flag per API option, expectations included) and
+//! agent selection, shared by `netcheck check` and `netcheck monitor add`.
+
+use clap::{Args, Subcommand};
+use serde_json::{json, Value};
+
+use crate::proto::api::{AgentSelection, LocationFilter};
+use crate::proto::check::{
+    DnsOptions, DnsProtocol, HttpMethod, HttpOptions, IpVersion, PingOptions, TcpOptions,
+};
+use crate::proto::expect::{DnsExpect, HttpExpect, PingExpect, TcpExpect};
+
+#[derive(Debug, Subcommand, Clone)]
+pub enum CheckKind {
+    /// ICMP echo.
+    Ping(PingArgs),
+    /// TCP connect.
+    Tcp(TcpArgs),
+    /// HTTP(S) request.
+    Http(HttpArgs),
+    /// DNS query.
+    Dns(DnsArgs),
+}
+
+fn ip_version_arg(s: &str) -> Result<u8, String> {
+    match s {
+        "4" => Ok(4),
+        "6" => Ok(6),
+        _ => Err("4 or 6".into()),
+    }
+}
+
+fn ip_version(v: Option<u8>) -> Option<IpVersion> {
+    match v {
+        Some(4) => Some(IpVersion::V4),
+        Some(6) => Some(IpVersion::V6),
+        _ => None,
+    }
+}
+
+/// `Some(x)` when any expectation is given.
+fn some_if<T: Default + PartialEq>(x: T) -> Option<T> {
+    (x != T::default()).then_some(x)
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct PingArgs {
+    pub target: String,
+    /// Echo requests to send (1-16).
+    #[arg(long, default_value_t = 3)]
+    pub count: u8,
+    /// Milliseconds between requests (100-10000).
+    #[arg(long, default_value_t = 500)]
+    pub interval_ms: u32,
+    /// Milliseconds to wait for each reply (100-10000).
+    #[arg(long, default_value_t = 2000)]
+    pub timeout_ms: u32,
+    /// Use only IPv4 or only IPv6.
+    #[arg(long, value_name = "4|6", value_parser = ip_version_arg)]
+    pub ip_version: Option<u8>,
+    /// Fail when more than this percentage of packets is lost.
+    #[arg(long)]
+    pub expect_max_loss_pct: Option<f64>,
+    /// Fail when the average round trip is slower (ms).
+    #[arg(long)]
+    pub expect_max_avg_rtt_ms: Option<f64>,
+}
+
+impl PingArgs {
+    fn options(&self) -> PingOptions {
+        PingOptions {
+            count: self.count,
+            interval_ms: self.interval_ms,
+            timeout_ms: self.timeout_ms,
+            ip_version: ip_version(self.ip_version),
+            expect: some_if(PingExpect {
+                max_loss_pct: self.expect_max_loss_pct,
+                max_avg_rtt_ms: self.expect_max_avg_rtt_ms,
+            }),
+        }
+    }
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct TcpArgs {
+    pub target: String,
+    #[arg(long)]
+    pub port: u16,
+    /// Milliseconds to wait for the connection (100-30000).
+    #[arg(long, default_value_t = 3000)]
+    pub timeout_ms: u32,
+    /// Use only IPv4 or only IPv6.
+    #[arg(long, value_name = "4|6", value_parser = ip_version_arg)]
+    pub ip_version: Option<u8>,
+    /// Fail when connecting takes longer (ms).
+    #[arg(long)]
+    pub expect_max_connect_ms: Option<f64>,
+}
+
+impl TcpArgs {
+    fn options(&self) -> TcpOptions {
+        TcpOptions {
+            port: self.port,
+            timeout_ms: self.timeout_ms,
+            ip_version: ip_version(self.ip_version),
+            expect: some_if(TcpExpect {
+                max_connect_ms: self.expect_max_connect_ms,
+            }),
+        }
+    }
+}
+
+/// `NAME: value` (a request header) or `NAME=regex` (an expected header).
+fn pair(s: &str, sep: char) -> Result<(String, String), String> {
+    let (k, v) = s
+        .split_once(sep)
+        .ok_or_else(|| format!("expected NAME{sep}VALUE, got '{s}'"))?;
+    Ok((k.trim().to_string(), v.trim().to_string()))
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct HttpArgs {
+    pub url: String,
+    #[arg(long, default_value = "GET", value_parser = ["GET", "HEAD", "OPTIONS"], ignore_case = true)]
+    pub method: String,
+    /// A request header, `NAME: value` (repeat for more).
+    #[arg(long = "header", visible_alias = "headers", value_name = "NAME: VALUE", value_parser = |s: &str| pair(s, ':'))]
+    pub headers: Vec<(String, String)>,
+    /// Follow redirects (up to 10).
+    #[arg(long)]
+    pub follow_redirects: bool,
+    /// Milliseconds for the whole exchange (100-60000).
+    #[arg(long, default_value_t = 10_000)]
+    pub timeout_ms: u32,
+    /// Use only IPv4 or only IPv6.
+    #[arg(long, value_name = "4|6", value_parser = ip_version_arg)]
+    pub ip_version: Option<u8>,
+    /// Verify the server's certificate (`--verify-tls false` reports it without judging it).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub verify_tls: bool,
+    /// Accepted status codes or classes, e.g. `2xx`, `301` (repeat or separate with commas).
+    /// Without it, 2xx and 3xx are ok and 4xx/5xx fail.
+    #[arg(long, value_delimiter = ',')]
+    pub expect_status: Vec<String>,
+    /// Text the body (its first 1 MiB) must contain.
+    #[arg(long)]
+    pub expect_body_contains: Option<String>,
+    /// A regular expression the body (its first 1 MiB) must match.
+    #[arg(long)]
+    pub expect_body_regex: Option<String>,
+    /// A response header that must match a regular expression, `NAME=regex` (repeat for more).
+    #[arg(long, value_name = "NAME=REGEX", value_parser = |s: &str| pair(s, '='))]
+    pub expect_header: Vec<(String, String)>,
+    /// Fail when the certificate expires in fewer days.
+    #[arg(long)]
+    pub expect_cert_min_days: Option<i64>,
+    /// Fail when the exchange takes longer (ms).
+    #[arg(long)]
+    pub expect_max_total_ms: Option<f64>,
+}
+
+impl HttpArgs {
+    fn options(&self) -> HttpOptions {
+        HttpOptions {
+            method: match self.method.to_uppercase().as_str() {
+                "HEAD" => HttpMethod::Head,
+                "OPTIONS" => HttpMethod::Options,
+                _ => HttpMethod::Get,
+            },
+            headers: self.headers.iter().cloned().collect(),
+            follow_redirects: self.follow_redirects,
+            timeout_ms: self.timeout_ms,
+            ip_version: ip_version(self.ip_version),
+            verify_tls: self.verify_tls,
+            expect: some_if(HttpExpect {
+                status: (!self.expect_status.is_empty()).then(|| self.expect_status.clone()),
+                body_contains: self.expect_body_contains.clone(),
+                body_regex: self.expect_body_regex.clone(),
+                header: (!self.expect_header.is_empty())
+                    .then(|| self.expect_header.iter().cloned().collect()),
+                cert_min_days: self.expect_cert_min_days,
+                max_total_ms: self.expect_max_total_ms,
+            }),
+        }
+    }
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct DnsArgs {
+    pub name: String,
+    /// A, AAAA, CNAME, MX, NS, TXT, SOA, PTR, SRV or CAA.
+    #[arg(long = "type", visible_alias = "record-type", default_value = "A")]
+    pub record_type: String,
+    /// ip or ip:port; default: each agent's system resolver.
+    #[arg(long)]
+    pub resolver: Option<String>,
+    /// udp or tcp.
+    #[arg(long, default_value = "udp", value_parser = ["udp", "tcp"])]
+    pub protocol: String,
+    /// Milliseconds to wait for the answer (100-30000).
+    #[arg(long, default_value_t = 5000)]
+    pub timeout_ms: u32,
+    /// The response code the answer must carry, e.g. NOERROR or NXDOMAIN.
+    #[arg(long)]
+    pub expect_rcode: Option<String>,
+    /// Text one of the answers must contain.
+    #[arg(long)]
+    pub expect_answer_contains: Option<String>,
+    /// Fewest acceptable answers.
+    #[arg(long)]
+    pub expect_min_answers: Option<u32>,
+}
+
+impl DnsArgs {
+    fn options(&self) -> anyhow::Result<DnsOptions> {
+        Ok(DnsOptions {
+            record_type: serde_json::from_value(json!(self.record_type.to_uppercase()))
+                .map_err(|_| anyhow::anyhow!("unknown record type '{}'", self.record_type))?,
+            resolver: self.resolver.clone(),
+            protocol: if self.protocol == "tcp" {
+                DnsProtocol::Tcp
+            } else {
+                DnsProtocol::Udp
+            },
+            timeout_ms: self.timeout_ms,
+            expect: some_if(DnsExpect {
+                rcode: self.expect_rcode.clone(),
+                answer_contains: self.expect_answer_contains.clone(),
+                min_answers: self.expect_min_answers,
+            }),
+        })
+    }
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct SelectionArgs {
+    /// Run only on this agent (name or id; repeat for more). Default: every online agent.
+    #[arg(long = "agent", value_name = "NAME|ID", global = true)]
+    pub agents: Vec<String>,
+    /// Run from agents in a place, network or with a label: `key:value` pairs joined by commas
+    /// (keys country, region, city, asn, label, limit), e.g. `country:DE`, `label:dc1`,
+    /// `asn:3320,limit:2`. Repeat for more places.
+    #[arg(long = "from", value_name = "PLACE", global = true)]
+    pub from: Vec<LocationFilter>,
+    /// Run on the agents of an earlier check.
+    #[arg(long = "same-as", value_name = "CHECK_ID", global = true)]
+    pub same_as: Option<uuid::Uuid>,
+    /// At most this many agents, spread over countries and networks. With --from, each place
+    /// without its own limit may contribute up to this many.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=500), global = true)]
+    pub limit: Option<u32>,
+}
+
+impl CheckKind {
+    /// The check's type, target and options as the API takes them.
+    pub fn definition(&self) -> anyhow::Result<(&'static str, String, Value)> {
+        Ok(match self {
+            CheckKind::Ping(a) => ("ping", a.target.clone(), serde_json::to_value(a.options())?),
+            CheckKind::Tcp(a) => ("tcp", a.target.clone(), serde_json::to_value(a.options())?),
+            CheckKind::Http(a) => ("http", a.url.clone(), serde_json::to_value(a.options())?),
+            CheckKind::Dns(a) => ("dns", a.name.clone(), serde_json::to_value(a.options()?)?),
+        })
+    }
+}
+
+impl SelectionArgs {
+    /// Adds the selection's fields to a request body (a check or a monitor).
+    pub fn add_to(&self, body: &mut Value) -> anyhow::Result<()> {
+        let selection = serde_json::to_value(self.selection())?;
+        if let (Some(body), Value::Object(fields)) = (body.as_object_mut(), selection) {
+            body.extend(fields);
+        }
+        Ok(())
+    }
+
+    /// The agents asked for on the command line.
+    pub fn selection(&self) -> AgentSelection {
+        let locations = (!self.from.is_empty()).then(|| {
+            self.from
+                .iter()
+                .cloned()
+                .map(|mut l| {
+                    // `--from A --from B --limit 3` reads as "up to 3 agents from A or B".
+                    l.limit = l.limit.or(self.limit);
+                    l
+                })
+                .collect()
+        });
+        AgentSelection {
+            agents: (!self.agents.is_empty()).then(|| self.agents.clone()),
+            locations,
+            same_agents_as: self.same_as,
+            limit: self.limit,
+        }
+    }
+}
