@@ -168,6 +168,47 @@ pub fn client_address<'a>(
     client
 }
 
+/// 422 naming the first field a request body carried that is not part of it (for bodies that
+/// flatten shared parts, where serde's `deny_unknown_fields` cannot be used).
+pub fn refuse_unknown(
+    unknown: &std::collections::BTreeMap<String, serde_json::Value>,
+) -> Result<(), ApiError> {
+    match unknown.keys().next() {
+        Some(field) => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::InvalidBody,
+            format!("{field}: unknown field `{field}`"),
+        )
+        .with_details(serde_json::json!({ "field": field }))),
+        None => Ok(()),
+    }
+}
+
+/// A `%text%` pattern for ILIKE in which `%`, `_` and `\` match themselves.
+pub fn contains_pattern(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+/// The server's address as people reach it: `server.public_url`, or what the request used.
+pub fn public_base(settings: &crate::config::Settings, req: &HttpRequest) -> String {
+    match &settings.server.public_url {
+        Some(url) => url.trim_end_matches('/').to_string(),
+        None => {
+            let info = req.connection_info();
+            format!("{}://{}", info.scheme(), info.host())
+        }
+    }
+}
+
 #[cfg(test)]
 mod client_address_tests {
     use super::client_address;

@@ -53,13 +53,7 @@ impl FromRequest for AgentAuth {
 }
 
 fn heartbeat_url(state: &AppState, req: &HttpRequest) -> String {
-    let base = match &state.settings.server.public_url {
-        Some(url) => url.trim_end_matches('/').to_string(),
-        None => {
-            let info = req.connection_info();
-            format!("{}://{}", info.scheme(), info.host())
-        }
-    };
+    let base = crate::server::extract::public_base(&state.settings, req);
     format!("{base}/api/v1/agent/heartbeat")
 }
 

@@ -111,18 +111,6 @@ pub struct ListQuery {
     pub until: Option<DateTime<Utc>>,
 }
 
-/// `%`, `_` and `\` match themselves in a LIKE pattern only when escaped.
-fn like_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    for c in s.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
-
 /// The agent a filter names: an id, or a name of a current agent (any letter case).
 async fn agent_filter(state: &AppState, agent: &str) -> ApiResult<Uuid> {
     if let Ok(id) = agent.parse() {
@@ -185,7 +173,7 @@ pub async fn list(
         }
         query = query.filter(Expr::cust_with_values(
             "checks.target ILIKE $1",
-            [format!("%{}%", like_escape(t))],
+            [crate::server::extract::contains_pattern(t)],
         ));
     }
     match q.status {

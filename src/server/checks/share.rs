@@ -137,17 +137,6 @@ fn hash(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
 }
 
-/// The server's address as people reach it.
-fn public_base(state: &AppState, req: &HttpRequest) -> String {
-    match &state.settings.server.public_url {
-        Some(url) => url.trim_end_matches('/').to_string(),
-        None => {
-            let info = req.connection_info();
-            format!("{}://{}", info.scheme(), info.host())
-        }
-    }
-}
-
 #[utoipa::path(operation_id = "share_check", post, path = "/api/v1/checks/{id}/share", tag = "checks",
     request_body(content = Option<ShareRequest>, description = "optional; an empty body means 30 days"),
     description = "A link that shows the check without login. A new link replaces the check's previous one.",
@@ -200,7 +189,10 @@ pub async fn share(
     Ok(HttpResponse::Created()
         .insert_header(("Cache-Control", "no-store"))
         .json(ShareLink {
-            url: format!("{}/s/{token}", public_base(&state, &req)),
+            url: format!(
+                "{}/s/{token}",
+                crate::server::extract::public_base(&state.settings, &req)
+            ),
             token,
             expires_at,
         }))

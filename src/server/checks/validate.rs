@@ -39,15 +39,7 @@ pub struct CreateCheck {
 impl CreateCheck {
     /// 422 naming the first field that is not part of the request.
     pub fn refuse_unknown(&self) -> ApiResult<()> {
-        match self.unknown.keys().next() {
-            Some(field) => Err(ApiError::new(
-                actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
-                ErrorCode::InvalidBody,
-                format!("{field}: unknown field `{field}`"),
-            )
-            .with_details(serde_json::json!({ "field": field }))),
-            None => Ok(()),
-        }
+        crate::server::extract::refuse_unknown(&self.unknown)
     }
 }
 

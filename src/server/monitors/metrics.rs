@@ -67,22 +67,8 @@ pub async fn render(state: &AppState) -> String {
             u8::from(status == "ok")
         );
         let data: Option<serde_json::Value> = r.try_get("", "data").ok().flatten();
-        let ms = match kind.as_str() {
-            "ping" => data
-                .as_ref()
-                .and_then(|d| d.pointer("/rtt_ms/avg"))
-                .and_then(|v| v.as_f64()),
-            "tcp" => data
-                .as_ref()
-                .and_then(|d| d.get("connect_ms"))
-                .and_then(|v| v.as_f64()),
-            "http" => data
-                .as_ref()
-                .and_then(|d| d.pointer("/timings_ms/total"))
-                .and_then(|v| v.as_f64()),
-            _ => None,
-        }
-        .or_else(|| r.try_get::<Option<f64>>("", "duration_ms").ok().flatten());
+        let duration_ms = r.try_get::<Option<f64>>("", "duration_ms").ok().flatten();
+        let ms = super::headline_ms(&kind, duration_ms, data.as_ref());
         if let Some(ms) = ms {
             let _ = writeln!(
                 duration,

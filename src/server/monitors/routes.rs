@@ -21,7 +21,7 @@ use crate::proto::api::monitors::{
 use crate::proto::api::AgentSelection;
 use crate::server::auth::AuthUser;
 use crate::server::checks::validate::{self, CreateCheck};
-use crate::server::error::{ApiError, ApiResult, ErrorBody, ErrorCode};
+use crate::server::error::{ApiError, ApiResult, ErrorBody};
 use crate::server::extract::Json;
 use crate::server::users::Role;
 use crate::server::AppState;
@@ -43,18 +43,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 const MAX_WEBHOOKS: usize = 10;
-
-fn unknown_field(unknown: &std::collections::BTreeMap<String, serde_json::Value>) -> ApiResult<()> {
-    match unknown.keys().next() {
-        Some(f) => Err(ApiError::new(
-            actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
-            ErrorCode::InvalidBody,
-            format!("{f}: unknown field `{f}`"),
-        )
-        .with_details(serde_json::json!({ "field": f }))),
-        None => Ok(()),
-    }
-}
 
 fn validate_name(name: &str) -> ApiResult<String> {
     let n = name.trim();
@@ -148,7 +136,7 @@ pub async fn create(
     body: Json<CreateMonitor>,
 ) -> ApiResult<HttpResponse> {
     let b = body.0;
-    unknown_field(&b.unknown)?;
+    crate::server::extract::refuse_unknown(&b.unknown)?;
     let name = validate_name(&b.name)?;
     let (target, options) = validate_check(&state, &b.check, &b.selection)?;
     let interval = validate_interval(b.interval_secs)?;
@@ -233,12 +221,7 @@ pub async fn list(
         query = query.filter(Column::State.eq(s.as_str()));
     }
     if let Some(text) = q.q.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
-        let pattern = format!(
-            "%{}%",
-            text.replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_")
-        );
+        let pattern = crate::server::extract::contains_pattern(text);
         query = query.filter(Expr::cust_with_values(
             "(monitors.name ILIKE $1 OR monitors.target ILIKE $1)",
             [pattern],
@@ -284,7 +267,7 @@ pub async fn update(
     body: Json<UpdateMonitor>,
 ) -> ApiResult<HttpResponse> {
     let b = body.0;
-    unknown_field(&b.unknown)?;
+    crate::server::extract::refuse_unknown(&b.unknown)?;
     let current = load_visible(&state, &user.0, *id).await?;
     let view = current.view();
     let mut m: ActiveModel = current.clone().into();
@@ -391,21 +374,6 @@ pub struct SeriesQuery {
     pub until: Option<DateTime<Utc>>,
 }
 
-/// The headline time of a result, per check type.
-fn value_ms(
-    check_type: &str,
-    duration_ms: Option<f64>,
-    data: Option<&serde_json::Value>,
-) -> Option<f64> {
-    let d = data?;
-    match check_type {
-        "ping" => d.pointer("/rtt_ms/avg").and_then(|v| v.as_f64()),
-        "tcp" => d.get("connect_ms").and_then(|v| v.as_f64()),
-        "http" => d.pointer("/timings_ms/total").and_then(|v| v.as_f64()),
-        _ => duration_ms,
-    }
-}
-
 #[utoipa::path(operation_id = "monitor_series", get, path = "/api/v1/monitors/{id}/series", tag = "monitors", params(SeriesQuery),
     responses((status = 200, body = [AgentSeries]), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
@@ -442,7 +410,11 @@ pub async fn series(
         let point = SeriesPoint {
             at: r.try_get("", "created_at")?,
             status: r.try_get("", "status")?,
-            value_ms: value_ms(&m.check_type, r.try_get("", "duration_ms")?, data.as_ref()),
+            value_ms: super::headline_ms(
+                &m.check_type,
+                r.try_get("", "duration_ms")?,
+                data.as_ref(),
+            ),
         };
         match by_agent.iter_mut().find(|s| s.agent.id == agent_id) {
             Some(s) => s.points.push(point),
