@@ -32,12 +32,24 @@ pub struct Settings {
     pub notify: NotifySettings,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct NotifySettings {
     /// Networks webhook URLs may point into although the target policy refuses them (on top
     /// of `checks.allowed_networks`), e.g. `["10.0.0.0/8"]` for an internal alert relay.
     pub allowed_networks: Vec<IpNet>,
+    /// Wait before the first retry of a failed webhook delivery; it doubles with each further
+    /// failure, up to 10 minutes.
+    pub retry_first_ms: u64,
+}
+
+impl Default for NotifySettings {
+    fn default() -> Self {
+        Self {
+            allowed_networks: Vec::new(),
+            retry_first_ms: 5_000,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -11,6 +11,7 @@ mod m20261201_000006_api_key_expiry;
 mod m20261201_000007_agent_places;
 mod m20261201_000008_history_and_shares;
 mod m20261201_000009_monitors;
+mod m20261201_000010_monitor_hours;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000007_agent_places::Migration),
             Box::new(m20261201_000008_history_and_shares::Migration),
             Box::new(m20261201_000009_monitors::Migration),
+            Box::new(m20261201_000010_monitor_hours::Migration),
         ]
     }
 }

@@ -15,6 +15,7 @@ use crate::webhook_receiver::{receiver, signed};
 async fn monitor_rig() -> Rig {
     rig_with(&[], |s| {
         s.notify.allowed_networks = vec!["127.0.0.0/8".parse().unwrap()];
+        s.notify.retry_first_ms = 300;
     })
     .await
 }
@@ -60,7 +61,7 @@ async fn monitor(rig: &Rig, id: &str) -> Value {
 #[tokio::test]
 async fn a_monitor_alerts_when_agents_agree_and_webhooks_arrive_signed_and_in_order() {
     let rig = monitor_rig().await;
-    let (hook, received) = receiver().await;
+    let (hook, received) = receiver(2).await;
     let open = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let open_port = open.local_addr().unwrap().port();
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
@@ -150,7 +151,7 @@ async fn a_monitor_alerts_when_agents_agree_and_webhooks_arrive_signed_and_in_or
     );
     assert_eq!(runs["checks"][0]["monitor_id"], id.as_str());
 
-    // The webhook answered 500 first: the event is retried, then arrives signed.
+    // The webhook answered 500 twice: the event is retried, then arrives signed.
     let (sig, body) = eventually("down delivered", Duration::from_secs(30), || async {
         received.lock().unwrap().first().cloned()
     })
@@ -175,7 +176,7 @@ async fn a_monitor_alerts_when_agents_agree_and_webhooks_arrive_signed_and_in_or
         .get_json(&rig.token, &format!("/api/v1/monitors/{id}/deliveries"))
         .await;
     assert_eq!(deliveries[0]["event"], "down");
-    assert_eq!(deliveries[0]["attempts"], 2, "{deliveries}");
+    assert_eq!(deliveries[0]["attempts"], 3, "{deliveries}");
     assert_eq!(deliveries[0]["last_status"], 200);
     assert!(deliveries[0]["delivered_at"].is_string());
 
@@ -234,7 +235,7 @@ async fn a_monitor_alerts_when_agents_agree_and_webhooks_arrive_signed_and_in_or
                 .to_string()
         })
         .collect();
-    assert_eq!(kinds, ["down", "up"], "in order");
+    assert_eq!(kinds, ["down", "up"], "in order, each once");
     let metrics = rig
         .app
         .client
@@ -264,6 +265,28 @@ async fn a_monitor_alerts_when_agents_agree_and_webhooks_arrive_signed_and_in_or
         .collect();
     assert_eq!(statuses, ["failed", "failed", "ok"]);
     assert!(series[0]["points"][2]["value_ms"].as_f64().unwrap() > 0.0);
+
+    // The list's roll-up: three runs this hour, two of them failing.
+    let listed = rig
+        .app
+        .get_json(&rig.token, "/api/v1/monitors?q=shop")
+        .await;
+    let stats = &listed["monitors"][0]["stats"];
+    let uptime = stats["uptime_24h"].as_f64().unwrap();
+    assert!((uptime - 100.0 / 3.0).abs() < 0.01, "{stats}");
+    assert_eq!(stats["uptime_7d"], stats["uptime_24h"]);
+    let hours = stats["hours"].as_array().unwrap();
+    let runs: u64 = hours.iter().map(|h| h["runs"].as_u64().unwrap()).sum();
+    let failing: u64 = hours
+        .iter()
+        .map(|h| h["failing_runs"].as_u64().unwrap())
+        .sum();
+    assert_eq!((runs, failing), (3, 2), "{stats}");
+    assert!(
+        hours.iter().any(|h| h["value_ms"].as_f64() > Some(0.0)),
+        "{stats}"
+    );
+    assert_eq!(monitor(&rig, &id).await["stats"], *stats);
 
     // A test event, signed with a rotated secret.
     let rotated: Value = call(
@@ -295,6 +318,7 @@ async fn a_monitor_alerts_when_agents_agree_and_webhooks_arrive_signed_and_in_or
         "test"
     );
     assert_eq!(sig, signed(&new_secret, &body));
+    assert_eq!(received.lock().unwrap().len(), 3, "every event once");
 
     // Pause and resume.
     let paused: Value = call(
@@ -569,4 +593,72 @@ async fn bad_monitors_get_422_naming_the_field() {
     let resp = call(&rig, reqwest::Method::POST, "/api/v1/monitors", Some(json!({"name": "m", "check": {"type": "tcp", "target": "127.0.0.1", "options": {"port": 80}}, "agents": ["nobody"], "locations": [{"country": "DE"}]}))).await;
     let (code, _) = error_code(resp, StatusCode::UNPROCESSABLE_ENTITY).await;
     assert_eq!(code, "invalid_selection");
+}
+
+#[tokio::test]
+async fn a_server_restarted_mid_interval_resumes_on_time_without_a_burst() {
+    let rig = monitor_rig().await;
+    let open = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = open.local_addr().unwrap().port();
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let resp = call(&rig, reqwest::Method::POST, "/api/v1/monitors", Some(json!({
+            "name": format!("steady-{i}"), "check": {"type": "tcp", "target": "127.0.0.1", "options": {"port": port}},
+            "interval_secs": 10,
+        }))).await;
+        assert_eq!(resp.status(), StatusCode::CREATED);
+        ids.push(
+            resp.json::<Value>().await.unwrap()["monitor"]["id"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    let run_times = |id: String| {
+        let db = rig.app.state.db.clone();
+        async move {
+            db.query_all_raw(sea_orm::Statement::from_string(
+                sea_orm::DatabaseBackend::Postgres,
+                format!("SELECT created_at FROM checks WHERE monitor_id = '{id}' ORDER BY id"),
+            ))
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| {
+                r.try_get::<chrono::DateTime<chrono::Utc>>("", "created_at")
+                    .unwrap()
+            })
+            .collect::<Vec<_>>()
+        }
+    };
+    // Each ran once at creation; its next run is ten seconds on.
+    let mut due = Vec::new();
+    for id in &ids {
+        let m = eventually("the first run", Duration::from_secs(20), || async {
+            let m = monitor(&rig, id).await;
+            m["last_check_id"].is_string().then_some(m)
+        })
+        .await;
+        due.push(chrono::DateTime::parse_from_rfc3339(m["next_run_at"].as_str().unwrap()).unwrap());
+    }
+    // The first instance stops its background work mid-interval; a new one takes over.
+    rig.app.state.shutdown.cancel();
+    let shared = rig.app.settings.clone();
+    let _next = spawn_app_with(|s| *s = shared).await;
+    for (id, due) in ids.iter().zip(&due) {
+        let runs = eventually("the second run", Duration::from_secs(25), || async {
+            let runs = run_times(id.clone()).await;
+            (runs.len() >= 2).then_some(runs)
+        })
+        .await;
+        let late = (runs[1] - due.with_timezone(&chrono::Utc)).num_milliseconds();
+        assert!(
+            (0..2_500).contains(&late),
+            "the second run keeps its time: {late} ms after due"
+        );
+    }
+    // No catch-up burst: one run each since the restart, until the next interval.
+    for id in &ids {
+        assert_eq!(run_times(id.clone()).await.len(), 2, "{id}");
+    }
 }

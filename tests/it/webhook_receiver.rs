@@ -8,8 +8,9 @@ use hmac::{KeyInit, Mac};
 /// Webhook deliveries received: (signature header, body).
 pub type Received = Arc<Mutex<Vec<(String, String)>>>;
 
-/// A webhook receiver on loopback that answers 500 to its first request, then 200.
-pub async fn receiver() -> (String, Received) {
+/// A webhook receiver on loopback that answers 500 to its first `failures` requests, then
+/// 200 (recording what it accepted).
+pub async fn receiver(failures: u32) -> (String, Received) {
     let got: Received = Default::default();
     let seen = got.clone();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -26,7 +27,7 @@ pub async fn receiver() -> (String, Received) {
                 async move {
                     let mut n = calls.lock().unwrap();
                     *n += 1;
-                    if *n == 1 {
+                    if *n <= failures {
                         return HttpResponse::InternalServerError().finish();
                     }
                     let sig = req

@@ -933,6 +933,26 @@ export interface components {
             /** @description Absolute URL to POST heartbeats to. */
             url: string;
         };
+        /** @description One hour of a monitor's runs. */
+        HourStats: {
+            /**
+             * Format: int32
+             * @description Runs at or above the rule's `min_failing_agents`.
+             */
+            failing_runs: number;
+            /**
+             * Format: date-time
+             * @description The start of the hour.
+             */
+            hour: string;
+            /** Format: int32 */
+            runs: number;
+            /**
+             * Format: double
+             * @description Mean headline time of the runs' ok answers; `null` when none answered ok.
+             */
+            value_ms?: number | null;
+        };
         /**
          * @description HTTP expectations. Without `status`, a 2xx or 3xx answer is ok and a 4xx/5xx fails with
          *     code `http_status`.
@@ -1134,6 +1154,7 @@ export interface components {
             notify: components["schemas"]["Notify"][];
             paused: boolean;
             state: components["schemas"]["MonitorState"];
+            stats?: null | components["schemas"]["MonitorStats"];
             /**
              * Format: uuid
              * @description The owner.
@@ -1161,6 +1182,22 @@ export interface components {
         };
         /** @enum {string} */
         MonitorState: "pending" | "up" | "down" | "paused";
+        /** @description How a monitor has been doing, from hourly roll-ups of its judged runs. */
+        MonitorStats: {
+            /** @description The last 24 hours, oldest first; hours without runs are left out. */
+            hours: components["schemas"]["HourStats"][];
+            /**
+             * Format: double
+             * @description Share of runs (%) in the last 24 hours with fewer than `min_failing_agents` failing
+             *     agents; `null` without runs.
+             */
+            uptime_24h?: number | null;
+            /**
+             * Format: double
+             * @description The same over the last 7 days.
+             */
+            uptime_7d?: number | null;
+        };
         /** @description Where state changes are sent. */
         Notify: {
             /** @description An http(s) URL that receives a signed JSON POST on `down` and on recovery. */

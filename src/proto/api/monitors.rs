@@ -147,6 +147,33 @@ pub struct Monitor {
     pub created_at: DateTime<Utc>,
     /// The owner.
     pub user_id: Uuid,
+    /// Uptime and hourly latency (in `GET` answers, the list's included).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stats: Option<MonitorStats>,
+}
+
+/// How a monitor has been doing, from hourly roll-ups of its judged runs.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct MonitorStats {
+    /// Share of runs (%) in the last 24 hours with fewer than `min_failing_agents` failing
+    /// agents; `null` without runs.
+    pub uptime_24h: Option<f64>,
+    /// The same over the last 7 days.
+    pub uptime_7d: Option<f64>,
+    /// The last 24 hours, oldest first; hours without runs are left out.
+    pub hours: Vec<HourStats>,
+}
+
+/// One hour of a monitor's runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct HourStats {
+    /// The start of the hour.
+    pub hour: DateTime<Utc>,
+    pub runs: u32,
+    /// Runs at or above the rule's `min_failing_agents`.
+    pub failing_runs: u32,
+    /// Mean headline time of the runs' ok answers; `null` when none answered ok.
+    pub value_ms: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

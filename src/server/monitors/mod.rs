@@ -5,6 +5,7 @@
 pub mod metrics;
 pub mod routes;
 pub mod runner;
+pub mod stats;
 pub mod webhooks;
 
 use chrono::{DateTime, Utc};
@@ -80,6 +81,7 @@ impl Model {
             next_run_at: self.next_run_at,
             created_at: self.created_at,
             user_id: self.user_id,
+            stats: None,
         }
     }
 }

@@ -12,7 +12,7 @@ use sea_orm::{
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::{load_visible, new_secret, webhooks, ActiveModel, Column, Entity, Model};
+use super::{load_visible, new_secret, webhooks, ActiveModel, Column, Entity};
 use crate::proto::api::monitors::{
     AgentSeries, AlertRule, CreateMonitor, CreatedMonitor, Delivery, Incident, Monitor,
     MonitorCheck, MonitorPage, MonitorState, Notify, SeriesAgent, SeriesPoint, UpdateMonitor,
@@ -239,8 +239,16 @@ pub async fn list(
     let next_after = (rows.len() as u64 == limit)
         .then(|| rows.last().map(|m| m.id))
         .flatten();
+    let ids: Vec<Uuid> = rows.iter().map(|m| m.id).collect();
+    let mut stats = super::stats::load(&state.db, &ids, Utc::now()).await?;
     Ok(HttpResponse::Ok().json(MonitorPage {
-        monitors: rows.iter().map(Model::view).collect(),
+        monitors: rows
+            .iter()
+            .map(|m| Monitor {
+                stats: stats.remove(&m.id),
+                ..m.view()
+            })
+            .collect(),
         next_after,
         total,
     }))
@@ -253,7 +261,12 @@ pub async fn get(
     user: AuthUser,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    Ok(HttpResponse::Ok().json(load_visible(&state, &user.0, *id).await?.view()))
+    let m = load_visible(&state, &user.0, *id).await?;
+    let stats = super::stats::load(&state.db, &[m.id], Utc::now()).await?;
+    Ok(HttpResponse::Ok().json(Monitor {
+        stats: stats.into_values().next(),
+        ..m.view()
+    }))
 }
 
 #[utoipa::path(operation_id = "update_monitor", patch, path = "/api/v1/monitors/{id}", tag = "monitors", request_body = UpdateMonitor,

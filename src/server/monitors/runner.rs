@@ -198,6 +198,15 @@ async fn judge_one(state: &AppState, monitor_id: Uuid, check_id: Uuid) -> Result
     ))
     .await?;
     let now = Utc::now();
+    let values: Vec<f64> = results
+        .iter()
+        .filter(|r| r.status == "ok")
+        .filter_map(|r| super::headline_ms(&m.check_type, r.duration_ms, r.data.as_ref()))
+        .collect();
+    let mean = (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64);
+    let ran_at = run_time(check_id).unwrap_or(now);
+    let failed = failing.len() as i32 >= m.min_failing_agents;
+    super::stats::record_run(&txn, m.id, ran_at, failed, mean).await?;
     let event = |kind: &str, incident: Uuid, agents: Vec<FailingAgent>| WebhookEvent {
         event: kind.to_string(),
         monitor: WebhookMonitor {
@@ -246,6 +255,12 @@ async fn judge_one(state: &AppState, monitor_id: Uuid, check_id: Uuid) -> Result
     }
     txn.commit().await?;
     Ok(true)
+}
+
+/// When a run was made, from its time-ordered id.
+fn run_time(check_id: Uuid) -> Option<DateTime<Utc>> {
+    let (secs, nanos) = check_id.get_timestamp()?.to_unix();
+    DateTime::from_timestamp(secs as i64, nanos)
 }
 
 /// Starts due monitors and judges finished runs every second until `shutdown`.

@@ -20,7 +20,7 @@ use crate::server::AppState;
 /// Retries stop this long after the event was made.
 pub const GIVE_UP_AFTER: Duration = Duration::from_secs(24 * 3600);
 /// Longest wait between two attempts.
-const MAX_BACKOFF_SECS: i64 = 600;
+const MAX_BACKOFF_SECS: f64 = 600.0;
 /// How long one attempt may take.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -180,7 +180,8 @@ pub async fn deliver_due(state: &AppState) -> Result<usize, DbErr> {
             .await?;
             continue;
         }
-        let backoff = (5i64 << attempts.min(12)).min(MAX_BACKOFF_SECS);
+        let first = state.settings.notify.retry_first_ms as f64 / 1000.0;
+        let backoff = (first * f64::from(1u32 << attempts.clamp(0, 12))).min(MAX_BACKOFF_SECS);
         let give_up = (Utc::now() - created_at).to_std().unwrap_or_default() >= GIVE_UP_AFTER;
         tracing::warn!(delivery = id, attempts = attempts + 1, error = ?error, give_up, "webhook delivery failed");
         txn.execute_raw(Statement::from_sql_and_values(
@@ -193,7 +194,7 @@ pub async fn deliver_due(state: &AppState) -> Result<usize, DbErr> {
                 id.into(),
                 status.into(),
                 error.into(),
-                (backoff as f64).into(),
+                backoff.into(),
                 give_up.into(),
             ],
         ))
