@@ -440,13 +440,27 @@ await test("a monitor goes down, shows its incident, pauses, and is listed by st
   await page.getByTestId("monitor-state").filter({ hasText: "down" }).waitFor({ timeout: 30_000 });
   await page.getByTestId("incidents").getByText("Open", { exact: true }).waitFor();
   assert((await page.getByTestId("uptime").innerText()) === "0.0 %", "uptime over the failing runs");
+  // The latency chart is uPlot's (axes and a legend naming the agent).
+  await page.locator(".latency-chart .uplot canvas").waitFor();
+  await page.locator(".latency-chart .u-legend").getByText("e2e-probe", { exact: true }).first().waitFor();
   await shot("24-monitor-down");
+  // Edit: the form comes back filled in; a changed interval and port are saved.
+  await page.getByRole("button", { name: "Edit" }).click();
+  const edit = page.getByRole("form", { name: "Edit e2e-mon" });
+  assert((await edit.locator("input[name=port]").inputValue()) === "1", "the port is restored");
+  assert((await edit.locator("select[name=type]").inputValue()) === "tcp", "the type is restored");
+  await edit.locator("input[name=interval_secs]").fill("20");
+  await edit.getByRole("button", { name: "Save monitor" }).click();
+  await page.getByText("every 20 s").waitFor();
   await page.getByRole("button", { name: "Pause" }).click();
   await page.getByTestId("monitor-state").filter({ hasText: "paused" }).waitFor();
   await nav("Monitors");
   await page.locator("select[name=state]").selectOption("paused");
   await page.waitForURL(/state=paused/);
   await page.locator("tr[data-monitor=e2e-mon]").waitFor();
+  const listed = page.locator("tr[data-monitor=e2e-mon]");
+  assert((await listed.getByTestId("uptime-24h").innerText()) === "0.0 %", "uptime in the list");
+  await listed.locator("svg.sparkline").waitFor();
   await page.locator("select[name=state]").selectOption("down");
   await page.getByText("No monitors match.").waitFor();
   await shot("25-monitors");

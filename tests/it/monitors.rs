@@ -496,6 +496,40 @@ async fn one_failing_agent_of_two_raises_nothing_when_two_must_agree() {
         (monitor(&rig, &id).await["state"] == "down").then_some(())
     })
     .await;
+    // Back to every online agent, which leaving the fields out would not do.
+    let path = format!("/api/v1/monitors/{id}");
+    let resp = call(
+        &rig,
+        reqwest::Method::PATCH,
+        &path,
+        Some(json!({"all_agents": true, "limit": 1})),
+    )
+    .await;
+    let (code, _) = error_code(resp, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(code, "invalid_selection");
+    let resp = call(
+        &rig,
+        reqwest::Method::PATCH,
+        &path,
+        Some(json!({"name": "renamed"})),
+    )
+    .await;
+    let kept: Value = resp.json().await.unwrap();
+    assert_eq!(
+        kept["agents"],
+        json!(["probe-1", "probe-2"]),
+        "left out: kept"
+    );
+    let resp = call(
+        &rig,
+        reqwest::Method::PATCH,
+        &path,
+        Some(json!({"all_agents": true})),
+    )
+    .await;
+    let everyone: Value = resp.json().await.unwrap();
+    assert!(everyone.get("agents").is_none(), "{everyone}");
+    assert_eq!(everyone["name"], "renamed");
 }
 
 #[tokio::test]

@@ -1460,6 +1460,11 @@ export interface components {
          */
         UpdateMonitor: components["schemas"]["AgentSelection"] & {
             alert?: null | components["schemas"]["AlertRule"];
+            /**
+             * @description `true` goes back to every online agent (the selection fields would otherwise be kept
+             *     when left out); not together with `agents`, `locations` or `limit`.
+             */
+            all_agents?: boolean;
             check?: null | components["schemas"]["MonitorCheck"];
             /** Format: int32 */
             interval_secs?: number | null;

@@ -33,6 +33,22 @@ export function selectionBody(s: Selection): Body {
   return { limit };
 }
 
+/** The picker's state for a selection the API gave back (a monitor's, to edit it). A place
+ * entry naming a city is shown by its country, the nearest the picker offers. */
+export function selectionFromBody(b: Body): Selection {
+  const limit = b.limit ?? null;
+  if (b.agents?.length) return { mode: "agents", places: [], agents: b.agents, limit };
+  if (b.locations?.length) {
+    const places: Place[] = b.locations.map((l) => {
+      const key: PlaceKey = l.label ? "label" : l.asn != null ? "asn" : l.region ? "region" : "country";
+      const value = key === "asn" ? String(l.asn) : String((key === "label" ? l.label : key === "region" ? l.region : l.country) ?? "");
+      return { key, value, limit: l.limit ?? 1 };
+    });
+    return { mode: "places", places, agents: [], limit };
+  }
+  return { ...EVERYONE, limit };
+}
+
 const regionNames = typeof Intl.DisplayNames === "function" ? new Intl.DisplayNames(["en"], { type: "region" }) : null;
 export function countryName(code?: string | null): string {
   if (!code) return "Unknown place";

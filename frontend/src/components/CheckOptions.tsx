@@ -103,6 +103,33 @@ export function buildOptions(kind: Kind, values: Values): Record<string, unknown
   return options;
 }
 
+/** The form's values for options the API gave back (a monitor's, to edit it): the inverse of
+ * {@link buildOptions}, with the defaults for what is not set. */
+export function optionsToValues(kind: Kind, options: Record<string, unknown> | null | undefined): Values {
+  const values: Values = { ...DEFAULTS };
+  const expect = (options?.expect ?? {}) as Record<string, unknown>;
+  for (const f of FIELDS[kind]) {
+    const v = f.name.startsWith("expect.") ? expect[f.name.slice(7)] : options?.[f.name];
+    if (v === undefined || v === null) continue;
+    switch (f.kind) {
+      case "checkbox":
+        values[f.name] = Boolean(v);
+        break;
+      case "lines":
+        values[f.name] = Object.entries(v as Record<string, string>)
+          .map(([k, x]) => `${k}${f.name === "headers" ? ": " : "="}${x}`)
+          .join("\n");
+        break;
+      case "list":
+        values[f.name] = (v as unknown[]).map(String).join(", ");
+        break;
+      default:
+        values[f.name] = String(v);
+    }
+  }
+  return values;
+}
+
 function Control({ f, values, set, invalid, describedBy }: { f: Field; values: Values; set: (name: string, v: string | boolean) => void; invalid: boolean; describedBy?: string }) {
   const common = { name: f.name, "aria-invalid": invalid || undefined, "aria-describedby": invalid ? describedBy : undefined };
   const value = values[f.name] ?? "";

@@ -5,34 +5,11 @@ import { useCallback, useEffect, useState } from "react";
 import { Link, useLocation, useNavigate, useParams } from "react-router";
 import { ApiError } from "../api/auth";
 import { api, must, type Schemas } from "../api/client";
-import { StatePill } from "./MonitorsPage";
+import { LatencyChart } from "../components/LatencyChart";
+import { Sparkline } from "../components/Sparkline";
+import { MonitorForm, percent, StatePill } from "./MonitorsPage";
 
 type Series = Schemas["AgentSeries"][];
-
-/** Share of runs in the series that were not failing by the monitor's rule, in percent. */
-export function uptime(series: Series, minFailing: number): number | null {
-  const runs = new Map<string, number>();
-  for (const s of series)
-    for (const p of s.points) runs.set(p.at, (runs.get(p.at) ?? 0) + (p.status === "failed" || p.status === "timeout" ? 1 : 0));
-  if (runs.size === 0) return null;
-  const good = [...runs.values()].filter((failing) => failing < minFailing).length;
-  return (100 * good) / runs.size;
-}
-
-function Sparkline({ points }: { points: Schemas["SeriesPoint"][] }) {
-  const values = points.map((p) => p.value_ms ?? 0);
-  const max = Math.max(1, ...values);
-  const w = 160;
-  const h = 28;
-  const step = points.length > 1 ? w / (points.length - 1) : w;
-  const line = points.map((p, i) => `${i === 0 ? "M" : "L"}${(i * step).toFixed(1)},${(h - (h * (p.value_ms ?? 0)) / max).toFixed(1)}`).join(" ");
-  return (
-    <svg width={w} height={h} className="sparkline" role="img" aria-label={`${points.length} runs, slowest ${max.toFixed(1)} ms`}>
-      <path d={line} />
-      {points.map((p, i) => (p.status === "ok" ? null : <circle key={i} cx={i * step} cy={h - 2} r={2} className="bad" />))}
-    </svg>
-  );
-}
 
 export function MonitorPage() {
   const { id = "" } = useParams();
@@ -45,6 +22,7 @@ export function MonitorPage() {
   const [series, setSeries] = useState<Series>([]);
   const [error, setError] = useState<string | null>(null);
   const [note, setNote] = useState<string | null>(null);
+  const [editing, setEditing] = useState(false);
 
   const load = useCallback(async () => {
     try {
@@ -78,7 +56,18 @@ export function MonitorPage() {
   if (error) return <p className="error-text card">{error}</p>;
   if (!monitor) return <p className="muted">Loading…</p>;
   const path = { params: { path: { id } } };
-  const up = uptime(series, monitor.alert.min_failing_agents);
+  if (editing)
+    return (
+      <MonitorForm
+        initial={monitor}
+        onSaved={(m) => {
+          setEditing(false);
+          setMonitor(m);
+          setNote("Saved.");
+        }}
+        onCancel={() => setEditing(false)}
+      />
+    );
   return (
     <section className="card">
       {secret && (
@@ -96,11 +85,15 @@ export function MonitorPage() {
         {monitor.alert.min_failing_agents} agent(s) fail in {monitor.alert.for_runs} run(s) in a row
       </p>
       <p>
-        Uptime 24 h: <b data-testid="uptime">{up === null ? "no runs yet" : `${up.toFixed(1)} %`}</b> · last run{" "}
+        Uptime 24 h: <b data-testid="uptime">{monitor.stats?.uptime_24h == null ? "no runs yet" : percent(monitor.stats.uptime_24h)}</b> · 7 d:{" "}
+        <b>{percent(monitor.stats?.uptime_7d)}</b> · last run{" "}
         {monitor.last_check_id ? <Link to={`/checks/${monitor.last_check_id}`}>{new Date(monitor.last_run_at!).toLocaleString()}</Link> : "not yet"} · next{" "}
         {monitor.paused ? "paused" : new Date(monitor.next_run_at).toLocaleString()} · <Link to={`/history?monitor=${monitor.id}`}>all runs</Link>
       </p>
       <div className="row">
+        <button type="button" className="secondary" onClick={() => setEditing(true)}>
+          Edit
+        </button>
         <button type="button" className="secondary" onClick={() => void act(() => must(api.PATCH("/api/v1/monitors/{id}", { ...path, body: { paused: !monitor.paused } })), monitor.paused ? "Resumed." : "Paused.")}>
           {monitor.paused ? "Resume" : "Pause"}
         </button>
@@ -127,19 +120,29 @@ export function MonitorPage() {
         {note && <span role="status" className="muted">{note}</span>}
       </div>
 
-      <h2>Agents, last 24 hours</h2>
-      {series.length === 0 && <p className="empty">No runs yet.</p>}
-      <table className="list">
-        <tbody>
-          {series.map((s) => (
-            <tr key={s.agent.id}>
-              <td>{s.agent.name}</td>
-              <td><Sparkline points={s.points} /></td>
-              <td>{s.points.filter((p) => p.status === "ok").length} of {s.points.length} ok</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+      <h2>Latency, last 24 hours</h2>
+      {series.length === 0 ? <p className="empty">No runs yet.</p> : <LatencyChart series={series} />}
+      {series.length > 0 && (
+        <table className="list" data-testid="agent-runs">
+          <thead>
+            <tr><th>Agent</th><th>Runs</th><th>Recent</th></tr>
+          </thead>
+          <tbody>
+            {series.map((s) => (
+              <tr key={s.agent.id}>
+                <td>{s.agent.name}</td>
+                <td>{s.points.filter((p) => p.status === "ok").length} of {s.points.length} ok</td>
+                <td>
+                  <Sparkline
+                    points={s.points.slice(-60).map((p) => ({ value: p.value_ms ?? null, bad: p.status !== "ok" }))}
+                    label={`${s.agent.name}: last ${Math.min(60, s.points.length)} runs`}
+                  />
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
 
       <h2>Incidents</h2>
       {incidents.length === 0 && <p className="empty">None.</p>}

@@ -5,8 +5,9 @@ import { useCallback, useEffect, useState, type FormEvent } from "react";
 import { Link, useNavigate, useSearchParams } from "react-router";
 import { ApiError } from "../api/auth";
 import { api, must, type Agent, type Schemas } from "../api/client";
-import { AgentPicker, EVERYONE, selectionBody, type Selection } from "../components/AgentPicker";
-import { CheckOptions, DEFAULTS, buildOptions, type Kind, type Values } from "../components/CheckOptions";
+import { AgentPicker, EVERYONE, selectionBody, selectionFromBody, type Selection } from "../components/AgentPicker";
+import { CheckOptions, DEFAULTS, buildOptions, optionsToValues, type Kind, type Values } from "../components/CheckOptions";
+import { Sparkline } from "../components/Sparkline";
 import { validateTarget } from "./CheckPage";
 
 type Monitor = Schemas["Monitor"];
@@ -20,18 +21,38 @@ function when(ts?: string | null): string {
   return ts ? new Date(ts).toLocaleString() : "—";
 }
 
-function NewMonitor({ onCreated }: { onCreated: (m: Schemas["CreatedMonitor"]) => void }) {
-  const [name, setName] = useState("");
-  const [kind, setKind] = useState<Kind>("http");
-  const [target, setTarget] = useState("");
-  const [values, setValues] = useState<Values>(DEFAULTS);
-  const [interval, setIntervalSecs] = useState("60");
-  const [minFailing, setMinFailing] = useState("1");
-  const [forRuns, setForRuns] = useState("2");
-  const [webhook, setWebhook] = useState("");
+export function percent(v?: number | null): string {
+  return v === null || v === undefined ? "—" : `${v.toFixed(v === 100 ? 0 : 1)} %`;
+}
+
+/** The last 24 hours as a sparkline: hourly mean latency, failing hours marked. */
+function HoursLine({ monitor }: { monitor: Monitor }) {
+  const hours = monitor.stats?.hours ?? [];
+  if (hours.length === 0) return <span className="muted">no runs</span>;
+  const slow = Math.max(...hours.map((h) => h.value_ms ?? 0));
+  const failing = hours.reduce((n, h) => n + h.failing_runs, 0);
+  return (
+    <Sparkline
+      points={hours.map((h) => ({ value: h.value_ms ?? null, bad: h.failing_runs > 0 }))}
+      label={`${hours.length} hours, slowest hourly mean ${slow.toFixed(1)} ms, ${failing} failing runs`}
+    />
+  );
+}
+
+/** Creates a monitor, or edits `initial` (saved with PATCH; the secret stays). */
+export function MonitorForm({ initial, onSaved, onCancel }: { initial?: Monitor; onSaved: (m: Monitor, secret?: string) => void; onCancel?: () => void }) {
+  const [name, setName] = useState(initial?.name ?? "");
+  const [kind, setKind] = useState<Kind>((initial?.check.type as Kind) ?? "http");
+  const [target, setTarget] = useState(initial?.check.target ?? "");
+  const [values, setValues] = useState<Values>(() => (initial ? optionsToValues(initial.check.type as Kind, initial.check.options as Record<string, unknown>) : DEFAULTS));
+  const [interval, setIntervalSecs] = useState(String(initial?.interval_secs ?? 60));
+  const [minFailing, setMinFailing] = useState(String(initial?.alert.min_failing_agents ?? 1));
+  const [forRuns, setForRuns] = useState(String(initial?.alert.for_runs ?? 2));
+  const [webhook, setWebhook] = useState(initial?.notify[0]?.webhook ?? "");
   const [agents, setAgents] = useState<Agent[]>([]);
-  const [selection, setSelection] = useState<Selection>(EVERYONE);
+  const [selection, setSelection] = useState<Selection>(() => (initial ? selectionFromBody(initial) : EVERYONE));
   const [error, setError] = useState<ApiError | null>(null);
+  const title = initial ? `Edit ${initial.name}` : "New monitor";
 
   useEffect(() => {
     must(api.GET("/api/v1/agents")).then(setAgents).catch(() => setAgents([]));
@@ -42,20 +63,25 @@ function NewMonitor({ onCreated }: { onCreated: (m: Schemas["CreatedMonitor"]) =
     setError(null);
     const targetError = validateTarget(kind, target);
     if (targetError) return setError(new ApiError(422, "invalid_field", targetError, "check.target"));
+    const body = {
+      name: name.trim(),
+      check: { type: kind, target: target.trim(), options: buildOptions(kind, values) as unknown as Schemas["MonitorCheck"]["options"] },
+      interval_secs: Number(interval),
+      alert: { min_failing_agents: Number(minFailing), for_runs: Number(forRuns) },
+      notify: webhook.trim() ? [{ webhook: webhook.trim() }] : [],
+      ...selectionBody(selection),
+    };
     try {
-      const created = await must(
-        api.POST("/api/v1/monitors", {
-          body: {
-            name: name.trim(),
-            check: { type: kind, target: target.trim(), options: buildOptions(kind, values) as unknown as Schemas["MonitorCheck"]["options"] },
-            interval_secs: Number(interval),
-            alert: { min_failing_agents: Number(minFailing), for_runs: Number(forRuns) },
-            notify: webhook.trim() ? [{ webhook: webhook.trim() }] : [],
-            ...selectionBody(selection),
-          } as Schemas["CreateMonitor"],
-        }),
-      );
-      onCreated(created);
+      if (initial) {
+        // Fields left out of a PATCH are kept, so "every online agent" has to be said.
+        const everyone = !body.agents && !body.locations && !body.limit;
+        const patch = { ...body, all_agents: everyone || undefined } as Schemas["UpdateMonitor"];
+        const saved = await must(api.PATCH("/api/v1/monitors/{id}", { params: { path: { id: initial.id } }, body: patch }));
+        onSaved(saved);
+      } else {
+        const created = await must(api.POST("/api/v1/monitors", { body: body as Schemas["CreateMonitor"] }));
+        onSaved(created.monitor, created.webhook_secret);
+      }
     } catch (err) {
       setError(err instanceof ApiError ? err : new ApiError(0, "error", "The server cannot be reached."));
     }
@@ -63,8 +89,8 @@ function NewMonitor({ onCreated }: { onCreated: (m: Schemas["CreatedMonitor"]) =
 
   const invalid = (field: string) => (error?.field === field ? true : undefined);
   return (
-    <form className="card check-form" onSubmit={submit} noValidate aria-label="New monitor">
-      <h2>New monitor</h2>
+    <form className="card check-form" onSubmit={submit} noValidate aria-label={title}>
+      <h2>{title}</h2>
       <div className="options">
         <label>Name <input name="name" value={name} onChange={(e) => setName(e.target.value)} aria-invalid={invalid("name")} /></label>
         <label>Type
@@ -81,7 +107,10 @@ function NewMonitor({ onCreated }: { onCreated: (m: Schemas["CreatedMonitor"]) =
       <CheckOptions kind={kind} values={values} onChange={setValues} errorField={error?.field?.replace(/^check\./, "")} />
       <AgentPicker agents={agents} value={selection} onChange={setSelection} admin={false} />
       {error && <p className="error-text" role="alert">{error.message}</p>}
-      <button type="submit">Create monitor</button>
+      <div className="row">
+        <button type="submit">{initial ? "Save monitor" : "Create monitor"}</button>
+        {onCancel && <button type="button" className="secondary" onClick={onCancel}>Cancel</button>}
+      </div>
     </form>
   );
 }
@@ -120,12 +149,13 @@ export function MonitorsPage() {
   return (
     <>
       {creating ? (
-        <NewMonitor
-          onCreated={(m) => {
+        <MonitorForm
+          onSaved={(m, secret) => {
             setCreating(false);
             // The secret is shown once, on the monitor's page.
-            navigate(`/monitors/${m.monitor.id}`, { state: m.monitor.notify.length ? { secret: m.webhook_secret } : null });
+            navigate(`/monitors/${m.id}`, { state: m.notify.length ? { secret } : null });
           }}
+          onCancel={() => setCreating(false)}
         />
       ) : null}
       <section className="card">
@@ -145,7 +175,7 @@ export function MonitorsPage() {
           <table className="list" data-testid="monitors">
             <caption className="sr-only">{page.total} monitors</caption>
             <thead>
-              <tr><th>State</th><th>Name</th><th>Check</th><th>Every</th><th>Last run</th><th>Next run</th></tr>
+              <tr><th>State</th><th>Name</th><th>Check</th><th>Every</th><th>Uptime 24 h</th><th>7 d</th><th>Latency 24 h</th><th>Last run</th><th>Next run</th></tr>
             </thead>
             <tbody>
               {page.monitors.map((m: Monitor) => (
@@ -154,6 +184,9 @@ export function MonitorsPage() {
                   <td><Link to={`/monitors/${m.id}`}>{m.name}</Link></td>
                   <td><span className="badge">{m.check.type.toUpperCase()}</span> {m.check.target}</td>
                   <td>{m.interval_secs} s</td>
+                  <td data-testid="uptime-24h">{percent(m.stats?.uptime_24h)}</td>
+                  <td>{percent(m.stats?.uptime_7d)}</td>
+                  <td><HoursLine monitor={m} /></td>
                   <td>{m.last_check_id ? <Link to={`/checks/${m.last_check_id}`}>{when(m.last_run_at)}</Link> : "—"}</td>
                   <td>{m.paused ? "paused" : when(m.next_run_at)}</td>
                 </tr>

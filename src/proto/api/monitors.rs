@@ -123,6 +123,10 @@ pub struct UpdateMonitor {
     pub alert: Option<AlertRule>,
     pub notify: Option<Vec<Notify>>,
     pub paused: Option<bool>,
+    /// `true` goes back to every online agent (the selection fields would otherwise be kept
+    /// when left out); not together with `agents`, `locations` or `limit`.
+    #[serde(default)]
+    pub all_agents: bool,
     #[serde(flatten)]
     #[schema(ignore)]
     pub unknown: std::collections::BTreeMap<String, serde_json::Value>,

@@ -287,7 +287,14 @@ pub async fn update(
     if let Some(name) = &b.name {
         m.name = Set(validate_name(name)?);
     }
-    let new_selection = !b.selection.is_everyone();
+    if b.all_agents && !b.selection.is_everyone() {
+        return Err(ApiError::new(
+            actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
+            crate::proto::api::ErrorCode::InvalidSelection,
+            "all_agents cannot be combined with agents, locations or limit",
+        ));
+    }
+    let new_selection = b.all_agents || !b.selection.is_everyone();
     if b.check.is_some() || new_selection {
         let check = b.check.clone().unwrap_or(view.check.clone());
         let selection = if new_selection {
