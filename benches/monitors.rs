@@ -2,7 +2,8 @@
 //! interval, phases spread over the first minute, run by the real server against a loopback
 //! TCP target from 5 real agents for BENCH_SECONDS (default 300). Reports the scheduler's lag
 //! (run created − due) p50/p99/max, runs missed or doubled per monitor, server CPU and RSS, and
-//! the monitors list API p95 with all of them in the table.
+//! the monitors list API p95 with all of them in the table, and the Monitors page's load time
+//! in headless Chromium (when /usr/bin/chromium is there).
 //!
 //! Run: `cargo bench --bench monitors`.
 
@@ -40,7 +41,7 @@ async fn main() {
                  state, next_run_at, created_at)
              SELECT gen_random_uuid(), '{user}', 'bench-' || g, 'tcp', '127.0.0.1', '{options}',
                     '{{}}', 60, 1, 2, '[]', 'x', false, 'pending',
-                    '{start}'::timestamptz + (g % 60000) * interval '1 millisecond', now()
+                    '{start}'::timestamptz + ((g - 1) * 60000 / {monitors}) * interval '1 millisecond', now()
              FROM generate_series(1, {monitors}) g",
             start = start.to_rfc3339()
         ))
@@ -64,7 +65,7 @@ async fn main() {
                           row_number() OVER (PARTITION BY c.monitor_id ORDER BY c.id) - 1 AS k
                    FROM checks c WHERE c.monitor_id IS NOT NULL)
                  SELECT (extract(epoch FROM r.created_at - ('{start}'::timestamptz
-                            + ((substr(m.name, 7)::int % 60000) * interval '1 millisecond')
+                            + (((substr(m.name, 7)::int - 1) * 60000 / {monitors}) * interval '1 millisecond')
                             + r.k * interval '60 seconds')) * 1000)::float8 AS lag_ms
                  FROM runs r JOIN monitors m ON m.id = r.monitor_id",
                 start = start.to_rfc3339()
@@ -83,7 +84,7 @@ async fn main() {
         .query_all_raw(Statement::from_string(
             bench.db.get_database_backend(),
             format!(
-                "SELECT count(c.id) AS n, substr(m.name, 7)::int % 60000 AS offset_ms
+                "SELECT count(c.id) AS n, (substr(m.name, 7)::int - 1) * 60000 / {monitors} AS offset_ms
                  FROM monitors m LEFT JOIN checks c ON c.monitor_id = m.id
                    AND c.created_at < '{end}'::timestamptz
                  GROUP BY m.id, m.name",
@@ -136,5 +137,23 @@ async fn main() {
         pct(&times, 0.5),
         pct(&times, 0.95)
     );
+    // The Monitors page as a browser shows it (the binary embeds the UI when it was built).
+    if std::path::Path::new("/usr/bin/chromium").exists() {
+        let out = std::process::Command::new("node")
+            .args([
+                "frontend/tests/pageload.mjs",
+                &bench.base,
+                "admin",
+                "bench-password",
+                "/monitors",
+                "table[data-testid=monitors] tbody tr",
+            ])
+            .output()
+            .expect("node runs");
+        print!("{}", String::from_utf8_lossy(&out.stdout));
+        if !out.status.success() {
+            eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+        }
+    }
     bench.finish().await;
 }

@@ -1,9 +1,10 @@
-//! Running monitors: every second, each instance takes the due monitors no other instance is
+//! Running monitors: four times a second, each instance takes the due monitors no other instance is
 //! holding (`FOR UPDATE SKIP LOCKED`), starts one run each and moves the next run one interval
 //! on (after downtime: one catch-up run, then a random phase so they do not all fire in the same
 //! second). Finished runs are judged in order, each once, under the monitor's row lock; a state
 //! change writes its incident and its webhook events in the same transaction.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -16,10 +17,18 @@ use super::{webhooks, Entity, Model};
 use crate::proto::api::monitors::{FailingAgent, MonitorState, WebhookEvent, WebhookMonitor};
 use crate::server::checks::model::result;
 use crate::server::checks::validate::CreateCheck;
+use crate::server::users;
 use crate::server::AppState;
 
 /// Most monitors one round starts.
 pub const RUN_BATCH: u64 = 50;
+/// Most finished runs one judging round takes.
+const JUDGE_BATCH: usize = 200;
+/// Runs of one round created at the same time.
+const RUN_CONCURRENCY: usize = 8;
+/// How often an instance looks for due monitors (the most a run waits past its due time when
+/// the instance keeps up).
+const TICK: Duration = Duration::from_millis(250);
 
 /// When the run after one due at `due` is: an interval later, or — when that is already past
 /// (the server was down) — a random point within the next interval.
@@ -47,11 +56,27 @@ pub async fn start_due(state: &AppState) -> Result<usize, DbErr> {
         .all(&txn)
         .await?;
     let now = Utc::now();
-    for m in &due {
-        // The run starts while the row is locked, so no other instance starts it too. (The
-        // lock is NO KEY UPDATE: the new check's foreign key takes KEY SHARE on this row from
-        // another connection, which FOR UPDATE would block.)
-        let check = run(state, m).await;
+    let owner_ids: Vec<Uuid> = due.iter().map(|m| m.user_id).collect();
+    let owners: HashMap<Uuid, users::Model> = users::Entity::find()
+        .filter(users::Column::Id.is_in(owner_ids))
+        .all(&txn)
+        .await?
+        .into_iter()
+        .map(|u| (u.id, u))
+        .collect();
+    // The runs start while the rows are locked, so no other instance starts them too. (The
+    // lock is NO KEY UPDATE: a new check's foreign key takes KEY SHARE on its monitor's row
+    // from another connection, which FOR UPDATE would block.) A few at a time: each is a
+    // database insert and a broker publish, mostly waiting.
+    let mut started: Vec<Option<Uuid>> = Vec::with_capacity(due.len());
+    for chunk in due.chunks(RUN_CONCURRENCY) {
+        let runs: Vec<_> = chunk
+            .iter()
+            .map(|m| run(state, m, owners.get(&m.user_id)))
+            .collect();
+        started.extend(futures_util::future::join_all(runs).await);
+    }
+    for (m, check) in due.iter().zip(started) {
         let next = next_run(m.next_run_at, m.interval_secs, now);
         txn.execute_raw(Statement::from_sql_and_values(
             txn.get_database_backend(),
@@ -67,11 +92,8 @@ pub async fn start_due(state: &AppState) -> Result<usize, DbErr> {
 
 /// Creates the monitor's run as its owner would; `None` when the check could not be created
 /// (the reason is logged; the next tick tries again).
-async fn run(state: &AppState, m: &Model) -> Option<Uuid> {
-    let owner = crate::server::users::Entity::find_by_id(m.user_id)
-        .one(&state.db)
-        .await
-        .ok()??;
+async fn run(state: &AppState, m: &Model, owner: Option<&users::Model>) -> Option<Uuid> {
+    let owner = owner?;
     let body = CreateCheck {
         check_type: m.check_type(),
         target: m.target.clone(),
@@ -79,7 +101,7 @@ async fn run(state: &AppState, m: &Model) -> Option<Uuid> {
         selection: serde_json::from_value(m.selection.clone()).unwrap_or_default(),
         unknown: Default::default(),
     };
-    match crate::server::checks::create(state, &owner, body, Some(m.id)).await {
+    match crate::server::checks::create(state, owner, body, Some(m.id)).await {
         Ok((id, _, _)) => Some(id),
         Err(e) => {
             tracing::warn!(monitor_id = %m.id, code = %e.code(), error = %e.message(), "monitor run not started");
@@ -132,30 +154,33 @@ pub fn judge(
     (next, streak)
 }
 
-/// Judges the finished runs no one has judged yet, oldest first; returns how many.
+/// Judges the finished runs no one has judged yet, oldest first; returns how many it looked
+/// at ([`JUDGE_BATCH`] when more may be waiting).
 pub async fn judge_finished(state: &AppState) -> Result<usize, DbErr> {
     let backend = state.db.get_database_backend();
     let pending = state
         .db
-        .query_all_raw(Statement::from_string(
+        .query_all_raw(Statement::from_sql_and_values(
             backend,
+            // Only monitors whose latest run is not judged yet look at their runs (through
+            // the (monitor_id, id) index); the rest cost one comparison each.
             "SELECT m.id AS monitor_id, c.id AS check_id FROM monitors m
              JOIN LATERAL (SELECT c.id FROM checks c
                            WHERE c.monitor_id = m.id AND c.status = 'finished'
                              AND c.id > COALESCE(m.last_evaluated_check_id, '00000000-0000-0000-0000-000000000000')
                            ORDER BY c.id LIMIT 10) c ON true
-             ORDER BY c.id LIMIT 200",
+             WHERE m.last_check_id IS DISTINCT FROM m.last_evaluated_check_id
+             ORDER BY c.id LIMIT $1",
+            [(JUDGE_BATCH as i64).into()],
         ))
         .await?;
-    let mut judged = 0;
+    let looked_at = pending.len();
     for row in pending {
         let monitor_id: Uuid = row.try_get("", "monitor_id")?;
         let check_id: Uuid = row.try_get("", "check_id")?;
-        if judge_one(state, monitor_id, check_id).await? {
-            judged += 1;
-        }
+        judge_one(state, monitor_id, check_id).await?;
     }
-    Ok(judged)
+    Ok(looked_at)
 }
 
 /// Judges one run under the monitor's lock; `false` when it was judged already (by another
@@ -263,19 +288,20 @@ fn run_time(check_id: Uuid) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp(secs as i64, nanos)
 }
 
-/// Starts due monitors and judges finished runs every second until `shutdown`.
+/// Starts due monitors every [`TICK`] and judges finished runs every second, until `shutdown`.
 pub fn spawn_runner(state: actix_web::web::Data<AppState>, shutdown: CancellationToken) {
+    let starter = state.clone();
+    crate::server::periodic::every(TICK, shutdown.clone(), "monitor round", move || {
+        let state = starter.clone();
+        async move { Ok(start_due(&state).await? as u64 == RUN_BATCH) }
+    });
     crate::server::periodic::every(
         Duration::from_secs(1),
         shutdown,
-        "monitor round",
+        "monitor judging round",
         move || {
             let state = state.clone();
-            async move {
-                let full = start_due(&state).await? as u64 == RUN_BATCH;
-                judge_finished(&state).await?;
-                Ok(full)
-            }
+            async move { Ok(judge_finished(&state).await? == JUDGE_BATCH) }
         },
     );
 }
