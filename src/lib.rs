@@ -9,6 +9,7 @@ pub mod amqp;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod names;
 pub mod policy;
 pub mod proto;
 pub mod server;

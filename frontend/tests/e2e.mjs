@@ -5,7 +5,7 @@
 import { spawn, execFileSync } from "node:child_process";
 import { createServer } from "node:net";
 import dgram from "node:dgram";
-import { mkdirSync, rmSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { randomBytes } from "node:crypto";
@@ -109,7 +109,14 @@ async function test(name, fn) {
     await page.screenshot({ path: join(shots, `FAILED-${name.replace(/\W+/g, "-")}.png`) }).catch(() => {});
   }
 }
-const nav = (name) => page.locator("header nav").getByRole("link", { name, exact: true }).click();
+async function nav(name) {
+  // On a phone the navigation sits behind the menu button.
+  const menu = page.getByRole("button", { name: "Menu" });
+  if (await menu.isVisible()) {
+    if ((await menu.getAttribute("aria-expanded")) !== "true") await menu.click();
+  }
+  await page.locator("header nav").getByRole("link", { name, exact: true }).click();
+}
 const shot = (name) => page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
 const assert = (cond, msg) => {
   if (!cond) throw new Error(msg);
@@ -123,6 +130,7 @@ await test("sign in", async () => {
   await page.fill("input[name=password]", "wrong-password");
   await page.click("button[type=submit]");
   await page.getByRole("alert").filter({ hasText: "wrong username or password" }).waitFor();
+  assert((await page.evaluate(() => globalThis.document.activeElement?.getAttribute("role"))) === "alert", "focus moves to the error");
   await shot("02-login-error");
   await page.fill("input[name=password]", "admin-e2e-password");
   await page.click("button[type=submit]");
@@ -136,6 +144,9 @@ await test("token refresh while idle past the access-token lifetime", async () =
   await page.waitForTimeout((TTL * 2 + 1) * 1000);
   await nav("History");
   await page.getByRole("heading", { name: "History" }).waitFor();
+  // Focus moves to the new page's heading, and the tab says where we are.
+  await page.waitForFunction(() => globalThis.document.activeElement?.tagName === "H1");
+  assert((await page.title()) === "History · netcheck", await page.title());
   assert(refreshes.length >= 2, `expected silent refreshes, saw ${refreshes.length}`);
   assert(refreshes.every((s) => s === 200), `refreshes answered ${refreshes}`);
   assert(!page.url().includes("/login"), "still signed in");
@@ -146,11 +157,17 @@ await test("create an agent and see it go online with a real agent process", asy
   await nav("Agents");
   await page.getByText("No agents yet").waitFor();
   await shot("04-agents-empty");
+  // Name rules are said in words.
+  await page.fill("input[aria-label='Agent name']", "bad name");
+  await page.click("text=Create agent");
+  await page.getByText("Use letters, digits, dots, dashes and underscores only").waitFor();
   await page.fill("input[aria-label='Agent name']", "e2e-probe");
   await page.fill("input[aria-label='Region']", "test-lab");
   await page.click("text=Create agent");
   const command = await page.locator("[data-testid=token-box] pre").innerText();
   assert(command.startsWith(`netcheck agent --server ${base} --token nca_`), command);
+  await page.getByRole("button", { name: "Copy command" }).click();
+  await page.locator(".token-box [role=status]").filter({ hasText: /Copied|Selected/ }).waitFor();
   await shot("05-agent-token");
   const token = command.split("--token ")[1].trim();
   agentProc = spawn(bin, ["agent", "--server", base, "--token", token, "--resolver", `127.0.0.1:${dns.port}`], { env: { ...process.env, RUST_LOG: "warn" }, stdio: "ignore" });
@@ -177,6 +194,14 @@ await test("run each check type and see live results", async () => {
   await shot("07-result-ping");
   text = await runCheck("TCP", "127.0.0.1", () => page.fill("input[name=port]", String(port)));
   assert(/connected in/.test(text), `tcp: ${text}`);
+  assert((await page.getByTestId("settings").innerText()).includes(`port ${port}`), "a TCP result shows its port");
+  // Back brings the form back as it was sent; "Edit and run again" does too.
+  await page.goBack();
+  await page.waitForURL(/type=tcp/);
+  assert((await page.locator("input[name=port]").inputValue()) === String(port), "Back restores the port");
+  assert((await page.locator("input[aria-label=Target]").inputValue()) === "127.0.0.1", "Back restores the target");
+  await page.goForward();
+  await page.getByText("Finished").waitFor();
   await shot("08-result-tcp");
   text = await runCheck("HTTP", `${base}/healthz`);
   assert(/HTTP 200/.test(text), `http: ${text}`);
@@ -192,6 +217,20 @@ await test("run each check type and see live results", async () => {
   await shot("11-result-error");
   // Inline validation, before any request.
   await nav("Check");
+  // Tabs follow the WAI-ARIA pattern: arrows move the selection; an empty target is no error yet.
+  await page.getByRole("tab", { name: "PING" }).focus();
+  await page.keyboard.press("ArrowRight");
+  assert((await page.getByRole("tab", { name: "HTTP" }).getAttribute("aria-selected")) === "true", "ArrowRight selects HTTP");
+  assert((await page.locator(".field-error").count()) === 0, "no error for a field not filled in yet");
+  await page.keyboard.press("ArrowLeft");
+  assert((await page.getByRole("tab", { name: "PING" }).getAttribute("aria-selected")) === "true", "ArrowLeft selects PING");
+  await page.fill("input[aria-label=Target]", "127.0.0.1");
+  await page.fill("input[name=count]", "99");
+  await page.click("button[type=submit]");
+  await page.getByText("Packets must be between 1 and 16.").waitFor();
+  assert(new URL(page.url()).pathname === "/", "nothing was sent");
+  assert((await page.evaluate(() => globalThis.document.activeElement?.getAttribute("name"))) === "count", "focus on the field to fix");
+  assert((await page.locator("input[name=count]").getAttribute("aria-describedby")) === "err-count", "the message is tied to its field");
   await page.getByRole("tab", { name: "HTTP" }).click();
   await page.fill("input[aria-label=Target]", "example.com");
   await page.click("button[type=submit]");
@@ -203,6 +242,8 @@ await test("run each check type and see live results", async () => {
   await nav("History");
   await page.locator("table.list tbody tr").nth(4).waitFor();
   assert((await page.locator("table.list tbody tr").count()) === 5, "five checks in the history");
+  const settings = await page.locator("table.list tbody tr [data-testid=settings]").allInnerTexts();
+  assert(settings.includes("port 1") && settings.includes(`port ${port}`), `history tells the ports apart: ${settings}`);
   await shot("12-history");
 });
 
@@ -245,7 +286,7 @@ await test("lookup shows addresses with locations and map markers", async () => 
   await nav("Lookup");
   await page.getByText("Enter a host to see").waitFor();
   await page.fill("input[aria-label=Host]", "1.1.1.1");
-  await page.click("text=Look up");
+  await page.getByRole("button", { name: "Look up" }).click();
   await page.locator("[data-testid=addresses] tbody tr").first().waitFor();
   const row = await page.locator("[data-testid=addresses] tbody tr").first().innerText();
   assert(row.includes("1.1.1.1") && row.includes("IPv4"), row);
@@ -398,11 +439,11 @@ await test("history filters live in the URL, Run again repeats a check, and a sh
 
   // Run again: same type, target and options, on the same agents.
   const first = page.locator("[data-testid=history] tbody tr").first();
-  const target = await first.locator("td:nth-child(3)").innerText();
+  const target = await first.locator("td:nth-child(3) a").innerText();
   await first.getByRole("button", { name: "Run again" }).click();
   await page.waitForURL(/\/checks\/[0-9a-f-]+$/);
   await page.getByText("Finished").waitFor({ timeout: 30_000 });
-  assert((await page.locator("h2").innerText()).includes(target), "the same target ran again");
+  assert((await page.locator("h1").innerText()).includes(target), "the same target ran again");
 
   // Share, open in a fresh browser without a session, then withdraw.
   await page.getByRole("button", { name: "Share" }).click();
@@ -440,9 +481,8 @@ await test("a monitor goes down, shows its incident, pauses, and is listed by st
   await page.getByTestId("monitor-state").filter({ hasText: "down" }).waitFor({ timeout: 30_000 });
   await page.getByTestId("incidents").getByText("Open", { exact: true }).waitFor();
   assert((await page.getByTestId("uptime").innerText()) === "0.0 %", "uptime over the failing runs");
-  // The latency chart is uPlot's (axes and a legend naming the agent).
-  await page.locator(".latency-chart .uplot canvas").waitFor();
-  await page.locator(".latency-chart .u-legend").getByText("e2e-probe", { exact: true }).first().waitFor();
+  // Only failing runs: nothing to chart, and it says so.
+  await page.getByText("Nothing to chart yet").waitFor();
   await shot("24-monitor-down");
   // Edit: the form comes back filled in; a changed interval and port are saved.
   await page.getByRole("button", { name: "Edit" }).click();
@@ -471,13 +511,19 @@ await test("a monitor goes down, shows its incident, pauses, and is listed by st
   await page.getByText("No monitors yet.").waitFor();
 
   // "Monitor this" on a result: the same check, the same agents, every minute.
-  await nav("History");
-  const row = page.locator("[data-testid=history] tbody tr").first();
-  const target = await row.locator("td:nth-child(3)").innerText();
+  // The oldest TCP check that was ok: it ran on e2e-probe alone, which is still here.
+  await page.goto(`${base}/history?type=tcp&status=ok`);
+  const row = page.locator("[data-testid=history] tbody tr").last();
+  await row.waitFor();
+  const target = await row.locator("td:nth-child(3) a").innerText();
   await row.getByRole("link").click();
   await page.getByRole("button", { name: "Monitor this" }).click();
   await page.waitForURL(/\/monitors\/[0-9a-f-]+$/);
   assert((await page.locator("h1").innerText()).includes(target), "named after the check");
+  // Its first run answers ok: the latency chart is uPlot's, with a legend naming the agent.
+  await page.locator(".latency-chart .uplot canvas").waitFor({ timeout: 30_000 });
+  await page.locator(".latency-chart .u-legend").getByText("e2e-probe", { exact: true }).first().waitFor();
+  await shot("25b-monitor-chart");
   await page.getByRole("button", { name: "Delete" }).click();
   await page.waitForURL(/\/monitors$/);
   await page.getByText("No monitors yet.").waitFor();
@@ -489,6 +535,11 @@ await test("users page", async () => {
   await page.fill("input[aria-label='New password']", "viewer-password");
   await page.click("text=Add user");
   await page.locator("table.list td", { hasText: "viewer" }).waitFor();
+  assert((await page.locator("tr[data-user=admin]").innerText()).includes("(you)"), "your own row is marked");
+  await page.locator("tr[data-user=viewer] select").selectOption("admin");
+  await page.getByRole("status").filter({ hasText: "viewer is now an administrator." }).waitFor();
+  await page.locator("tr[data-user=viewer] select").selectOption("user");
+  await page.getByRole("status").filter({ hasText: "viewer is now a normal user." }).waitFor();
   await shot("14-users");
 });
 
@@ -510,6 +561,81 @@ await test("API keys: made once, listed, and revoked by an administrator", async
   assert((await asKey()).status === 401, "the revoked key no longer works");
 });
 
+await test("every page passes axe in both themes, at desktop and phone size, without sideways scrolling", async () => {
+  const axe = readFileSync(join(root, "frontend", "node_modules", "axe-core", "axe.min.js"), "utf8");
+  const login = await (await fetch(`${base}/api/v1/auth/login`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ username: "admin", password: "admin-e2e-password" }) })).json();
+  const get = async (path) => (await fetch(`${base}${path}`, { headers: { authorization: `Bearer ${login.access_token}` } })).json();
+  const checkId = (await get("/api/v1/checks?limit=1")).checks[0].id;
+  const share = await (await fetch(`${base}/api/v1/checks/${checkId}/share`, { method: "POST", headers: { authorization: `Bearer ${login.access_token}`, "content-type": "application/json" }, body: "{}" })).json();
+  const mon = await (await fetch(`${base}/api/v1/monitors`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${login.access_token}`, "content-type": "application/json" },
+    body: JSON.stringify({ name: "axe-mon", check: { type: "tcp", target: "127.0.0.1", options: { port: 1 } }, interval_secs: 3600 }),
+  })).json();
+  const pages = [
+    ["check", "/"], ["result", `/checks/${checkId}`], ["history", "/history"], ["monitors", "/monitors"], ["monitor", `/monitors/${mon.monitor.id}`],
+    ["lookup", "/lookup/127.0.0.1"], ["agents", "/admin/agents"], ["users", "/admin/users"], ["api-keys", "/settings/api-keys"],
+    ["shared", new URL(share.url).pathname], ["not-found", "/no/such/page"], ["login", "/login"],
+  ];
+  const problems = [];
+  for (const theme of ["light", "dark"]) {
+    for (const [size, viewport] of [["desktop", { width: 1280, height: 860 }], ["phone", { width: 390, height: 844 }]]) {
+      // axe is injected past the CSP (which rightly forbids it) in a context of its own.
+      const ctx = await browser.newContext({ viewport, bypassCSP: true, colorScheme: theme });
+      await ctx.addInitScript((t) => globalThis.localStorage.setItem("netcheck.theme", t), theme);
+      const p = await ctx.newPage();
+      await p.goto(`${base}/login`);
+      await p.fill("input[name=username]", "admin");
+      await p.fill("input[name=password]", "admin-e2e-password");
+      await p.click("button[type=submit]");
+      await p.getByRole("tab", { name: "PING" }).waitFor();
+      for (const [name, path] of pages) {
+        if (name === "login") {
+          await p.getByRole("button", { name: "Menu" }).isVisible().then((v) => (v ? p.getByRole("button", { name: "Menu" }).click() : null));
+          await p.getByRole("button", { name: "Sign out" }).click();
+          await p.waitForURL(/\/login$/);
+        } else {
+          await p.goto(base + path);
+        }
+        await p.locator("h1").first().waitFor();
+        await p.waitForLoadState("networkidle").catch(() => {});
+        assert((await p.evaluate(() => globalThis.document.documentElement.dataset.theme)) === theme, `${name}: theme ${theme} applied`);
+        await p.evaluate(axe);
+        const found = await p.evaluate(async () => {
+          const r = await globalThis.axe.run(globalThis.document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"] } });
+          return r.violations.filter((v) => v.impact === "serious" || v.impact === "critical").map((v) => `${v.id} (${v.impact}): ${v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join(" | ")}`);
+        });
+        for (const f of found) problems.push(`${theme}/${size}/${name}: ${f}`);
+        const [scroll, width, wide] = await p.evaluate(() => {
+          const w = globalThis.innerWidth;
+          // The outermost elements that stick out, to say what to fix.
+          const out = [...globalThis.document.querySelectorAll("body *")]
+            .filter((e) => e.getBoundingClientRect().right > w + 1 && !(e.parentElement && e.parentElement.getBoundingClientRect().right > w + 1))
+            .slice(0, 3)
+            .map((e) => `${e.tagName.toLowerCase()}.${[...e.classList].join(".")} (${Math.round(e.getBoundingClientRect().right)})`);
+          return [globalThis.document.documentElement.scrollWidth, w, out];
+        });
+        if (scroll > width) problems.push(`${theme}/${size}/${name}: scrolls sideways (${scroll} > ${width}): ${wide.join(", ")}`);
+        if (size === "phone" && name !== "login" && name !== "shared") {
+          const header = await p.locator("header.topbar").boundingBox();
+          if (header.height > 64) problems.push(`${theme}/${size}/${name}: header ${header.height}px tall`);
+        }
+        await p.screenshot({ path: join(shots, `theme-${theme}-${size}-${name}.png`), fullPage: true });
+      }
+      await ctx.close();
+    }
+  }
+  await fetch(`${base}/api/v1/monitors/${mon.monitor.id}`, { method: "DELETE", headers: { authorization: `Bearer ${login.access_token}` } });
+  assert(problems.length === 0, `\n${problems.join("\n")}`);
+});
+
+await test("a reload of a lookup URL with dots renders the lookup", async () => {
+  await page.goto(`${base}/lookup/8.8.8.8`);
+  await page.getByRole("heading", { name: "Where 8.8.8.8 is" }).waitFor();
+  await page.locator("[data-testid=addresses]").getByText("8.8.8.8").waitFor();
+  assert((await page.title()) === "Lookup 8.8.8.8 · netcheck", await page.title());
+});
+
 await test("delete an agent and see it go away", async () => {
   await nav("Agents");
   await page.locator("tr[data-agent=e2e-probe] button", { hasText: "Delete" }).click();
@@ -523,6 +649,8 @@ await test("narrow screens and sign-out", async () => {
   await page.setViewportSize({ width: 390, height: 800 });
   await nav("Check");
   await shot("16-mobile");
+  await page.getByRole("button", { name: "Menu" }).click();
+  await shot("16b-mobile-menu");
   await page.click("text=Sign out");
   await page.waitForURL(/\/login$/);
 });

@@ -179,10 +179,45 @@ pub fn describe(kind: &str, r: &Value) -> String {
 
 /// Runs a check and prints results live. Returns the process exit code: 0 when at least one
 /// agent succeeded, 1 when the check failed everywhere.
+/// A check's settings in a few words, as the UI shows them: "port 8080", "3 packets",
+/// "MX via 1.1.1.1", so two checks of one target read differently.
+pub fn settings_line(kind: &str, options: &Value) -> String {
+    let mut out = Vec::new();
+    match kind {
+        "ping" => {
+            if let Some(n) = options["count"].as_u64() {
+                out.push(format!("{n} packet{}", if n == 1 { "" } else { "s" }));
+            }
+        }
+        "tcp" => {
+            if let Some(p) = options["port"].as_u64() {
+                out.push(format!("port {p}"));
+            }
+        }
+        "http" => out.push(options["method"].as_str().unwrap_or("GET").to_string()),
+        "dns" => out.push(format!(
+            "{} via {}",
+            options["record_type"].as_str().unwrap_or("A"),
+            options["resolver"]
+                .as_str()
+                .unwrap_or("the system resolver")
+        )),
+        _ => {}
+    }
+    if let Some(v) = options["ip_version"].as_u64() {
+        out.push(format!("IPv{v}"));
+    }
+    if let Some(expect) = options["expect"].as_object().filter(|e| !e.is_empty()) {
+        let keys: Vec<&str> = expect.keys().map(String::as_str).collect();
+        out.push(format!("expects {}", keys.join(", ")));
+    }
+    out.join(" · ")
+}
+
 pub async fn run_check(args: CheckArgs) -> anyhow::Result<u8> {
     let client = Client::new(&args.client)?;
     let (kind, target, options) = args.kind.definition()?;
-    let mut body = json!({ "type": kind, "target": target, "options": options });
+    let mut body = json!({ "type": kind, "target": target, "options": options.clone() });
     args.agents.add_to(&mut body)?;
     let created: Value = client
         .call(
@@ -200,9 +235,15 @@ pub async fn run_check(args: CheckArgs) -> anyhow::Result<u8> {
         .to_string();
     let paint = Paint(std::io::stdout().is_terminal() && !args.client.json);
     if !args.client.json {
+        let settings = settings_line(kind, &options);
         println!(
-            "{} {target} on {} agent(s) — {}/checks/{id}",
+            "{} {target}{} on {} agent(s) — {}/checks/{id}",
             kind.to_uppercase(),
+            if settings.is_empty() {
+                String::new()
+            } else {
+                format!(" ({settings})")
+            },
             created["agents"],
             client.base
         );

@@ -72,10 +72,13 @@ pub mod ip_version_serde {
 #[serde(deny_unknown_fields, default)]
 pub struct PingOptions {
     /// Echo requests to send (1–16).
+    #[schema(minimum = 1, maximum = 16, default = 3)]
     pub count: u8,
     /// Milliseconds between requests (100–10000).
+    #[schema(minimum = 100, maximum = 10000, default = 500)]
     pub interval_ms: u32,
     /// Milliseconds to wait for each reply (100–10000).
+    #[schema(minimum = 100, maximum = 10000, default = 2000)]
     pub timeout_ms: u32,
     #[serde(with = "ip_version_serde", skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<u8>)]
@@ -100,8 +103,11 @@ impl Default for PingOptions {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TcpOptions {
+    #[schema(minimum = 1, maximum = 65535)]
     pub port: u16,
+    /// Milliseconds to wait for the connection (100–30000).
     #[serde(default = "default_tcp_timeout")]
+    #[schema(minimum = 100, maximum = 30000, default = 3000)]
     pub timeout_ms: u32,
     #[serde(
         default,
@@ -145,6 +151,8 @@ pub struct HttpOptions {
     /// Extra request headers.
     pub headers: BTreeMap<String, String>,
     pub follow_redirects: bool,
+    /// Milliseconds for the whole exchange (100–60000).
+    #[schema(minimum = 100, maximum = 60000, default = 10000)]
     pub timeout_ms: u32,
     #[serde(with = "ip_version_serde", skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<u8>)]
@@ -202,6 +210,8 @@ pub struct DnsOptions {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resolver: Option<String>,
     pub protocol: DnsProtocol,
+    /// Milliseconds to wait for the answer (100–30000).
+    #[schema(minimum = 100, maximum = 30000, default = 5000)]
     pub timeout_ms: u32,
     /// What the result must show to be `ok`.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -113,11 +113,12 @@ fn too_large() -> ApiError {
 }
 
 /// Error handler for `web::Path`: a path segment that does not parse names an unknown resource.
-pub fn path_error(err: PathError, _req: &HttpRequest) -> actix_web::Error {
+pub fn path_error(_err: PathError, _req: &HttpRequest) -> actix_web::Error {
+    // The parser's own text ("UUID parsing failed: invalid character…") is for programmers.
     ApiError::new(
         StatusCode::NOT_FOUND,
         ErrorCode::NotFound,
-        format!("no such resource: {err}"),
+        "Nothing is here: the address holds an id that is not valid.",
     )
     .into()
 }

@@ -158,7 +158,10 @@ pub async fn resolve(resolver: &TokioResolver, host: &str) -> Result<Vec<IpAddr>
     if let Some(ip) = parse_ip_loose(host) {
         return Ok(vec![ip]);
     }
-    let found = resolver.lookup_ip(host).await.map_err(|e| e.to_string())?;
+    let found = resolver
+        .lookup_ip(host)
+        .await
+        .map_err(|e| crate::names::resolve_failure(host, &e))?;
     let mut ips: Vec<IpAddr> = found.iter().collect();
     ips.sort_by_key(|ip| (ip.is_ipv6(), *ip));
     ips.dedup();
@@ -190,7 +193,7 @@ pub async fn lookup(
         ApiError::new(
             actix_web::http::StatusCode::NOT_FOUND,
             ErrorCode::NotResolvable,
-            format!("{host} does not resolve: {e}"),
+            e,
         )
     })?;
     let mut addresses = Vec::with_capacity(ips.len());

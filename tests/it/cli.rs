@@ -261,7 +261,8 @@ async fn the_cli_runs_checks_live_with_exit_codes_and_json() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert!(
-        text.contains("on 1 agent(s)") && text.contains("probe-1"),
+        text.contains(&format!("TCP 127.0.0.1 (port {open_port}) on 1 agent(s)"))
+            && text.contains("probe-1"),
         "{text}"
     );
     let out = tcp(&["--agent", "PROBE-1", "--share"]).await.unwrap();

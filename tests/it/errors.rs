@@ -124,8 +124,14 @@ async fn unknown_route_and_bad_id_are_json_404() {
         .send()
         .await
         .unwrap();
-    let (code, _) = error_code(resp, StatusCode::NOT_FOUND).await;
+    let (code, body) = error_code(resp, StatusCode::NOT_FOUND).await;
     assert_eq!(code, "not_found");
+    // Written for people, not the parser's debug text.
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        !message.contains("UUID") && message.contains("not valid"),
+        "{message}"
+    );
 }
 
 #[tokio::test]

@@ -87,11 +87,18 @@ async fn the_web_ui_is_served_with_spa_fallback() {
     assert!(html.contains("<div id=\"root\">"), "{html}");
     // The hashed bundle it references is served with a long cache lifetime.
     let asset = html
-        .split("src=\"")
+        .split("src=\"/assets/")
         .nth(1)
         .and_then(|s| s.split('"').next())
+        .map(|s| format!("/assets/{s}"))
         .expect("script src");
-    let resp = get(asset).await.unwrap();
+    // The theme script runs before the bundle (no flash of the wrong theme); it is not hashed,
+    // so it is revalidated.
+    assert!(html.contains("src=\"/theme.js\""), "{html}");
+    let theme = get("/theme.js").await.unwrap();
+    assert_eq!(theme.status(), StatusCode::OK);
+    assert_eq!(theme.headers()["cache-control"], "no-cache");
+    let resp = get(&asset).await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     assert!(resp.headers()["cache-control"]
         .to_str()

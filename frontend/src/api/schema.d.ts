@@ -679,6 +679,11 @@ export interface components {
              * @description Agents whose probe succeeded.
              */
             ok: number;
+            /**
+             * @description The check's settings (port, count, method, record type, resolver, expectations), so a
+             *     line of the history can tell two checks of one target apart.
+             */
+            options: components["schemas"]["CheckOptions"];
             status: components["schemas"]["CheckStatus"];
             target: string;
             type: string;
@@ -824,6 +829,7 @@ export interface components {
             resolver: string | null;
             /**
              * Format: int32
+             * @description Milliseconds to wait for the answer (100–30000).
              * @default 5000
              */
             timeout_ms: number;
@@ -1005,6 +1011,7 @@ export interface components {
             method: components["schemas"]["HttpMethod"];
             /**
              * Format: int32
+             * @description Milliseconds for the whole exchange (100–60000).
              * @default 10000
              */
             timeout_ms: number;
@@ -1414,8 +1421,12 @@ export interface components {
             ip_version?: number | null;
             /** Format: int32 */
             port: number;
-            /** Format: int32 */
-            timeout_ms?: number;
+            /**
+             * Format: int32
+             * @description Milliseconds to wait for the connection (100–30000).
+             * @default 3000
+             */
+            timeout_ms: number;
         };
         TcpResult: {
             /** @description The verdict on each expectation in `options.expect` (empty without expectations). */

@@ -12,6 +12,9 @@ interface Field {
   placeholder?: string;
   /** Shown at once (the rest sit under "More options" or "Expectations"). */
   main?: boolean;
+  /** The API's range for a number (checked before any request). */
+  min?: number;
+  max?: number;
 }
 
 const IP: Field = { name: "ip_version", label: "IP version", kind: "select", choices: [{ value: "", label: "any" }, { value: "4", label: "IPv4" }, { value: "6", label: "IPv6" }], main: true };
@@ -19,41 +22,41 @@ const RECORDS = ["A", "AAAA", "CNAME", "MX", "NS", "TXT", "SOA", "PTR", "SRV", "
 
 export const FIELDS: Record<Kind, Field[]> = {
   ping: [
-    { name: "count", label: "Packets", kind: "number", main: true },
+    { name: "count", label: "Packets", kind: "number", main: true, min: 1, max: 16 },
     IP,
-    { name: "interval_ms", label: "Interval (ms)", kind: "number", placeholder: "500" },
-    { name: "timeout_ms", label: "Timeout per reply (ms)", kind: "number", placeholder: "2000" },
-    { name: "expect.max_loss_pct", label: "Most loss (%)", kind: "number" },
-    { name: "expect.max_avg_rtt_ms", label: "Slowest average RTT (ms)", kind: "number" },
+    { name: "interval_ms", label: "Interval (ms)", kind: "number", placeholder: "500", min: 100, max: 10000 },
+    { name: "timeout_ms", label: "Timeout per reply (ms)", kind: "number", placeholder: "2000", min: 100, max: 10000 },
+    { name: "expect.max_loss_pct", label: "Most loss (%)", kind: "number", min: 0, max: 100 },
+    { name: "expect.max_avg_rtt_ms", label: "Slowest average RTT (ms)", kind: "number", min: 0, max: 60000 },
   ],
   tcp: [
-    { name: "port", label: "Port", kind: "number", main: true },
+    { name: "port", label: "Port", kind: "number", main: true, min: 1, max: 65535 },
     IP,
-    { name: "timeout_ms", label: "Timeout (ms)", kind: "number", placeholder: "3000" },
-    { name: "expect.max_connect_ms", label: "Slowest connect (ms)", kind: "number" },
+    { name: "timeout_ms", label: "Timeout (ms)", kind: "number", placeholder: "3000", min: 100, max: 30000 },
+    { name: "expect.max_connect_ms", label: "Slowest connect (ms)", kind: "number", min: 0, max: 60000 },
   ],
   http: [
     { name: "method", label: "Method", kind: "select", choices: ["GET", "HEAD", "OPTIONS"].map((m) => ({ value: m, label: m })), main: true },
     { name: "follow_redirects", label: "Follow redirects", kind: "checkbox", main: true },
     IP,
     { name: "headers", label: "Request headers (one `Name: value` per line)", kind: "lines", placeholder: "Accept-Language: de" },
-    { name: "timeout_ms", label: "Timeout (ms)", kind: "number", placeholder: "10000" },
+    { name: "timeout_ms", label: "Timeout (ms)", kind: "number", placeholder: "10000", min: 100, max: 60000 },
     { name: "verify_tls", label: "Verify the certificate", kind: "checkbox" },
     { name: "expect.status", label: "Accepted statuses (comma-separated)", kind: "list", placeholder: "2xx, 301" },
     { name: "expect.body_contains", label: "Body contains", kind: "text" },
     { name: "expect.body_regex", label: "Body matches (regex)", kind: "text" },
     { name: "expect.header", label: "Headers match (one `name=regex` per line)", kind: "lines", placeholder: "content-type=^text/html" },
-    { name: "expect.cert_min_days", label: "Certificate valid at least (days)", kind: "number" },
-    { name: "expect.max_total_ms", label: "Slowest total (ms)", kind: "number" },
+    { name: "expect.cert_min_days", label: "Certificate valid at least (days)", kind: "number", min: 0, max: 3650 },
+    { name: "expect.max_total_ms", label: "Slowest total (ms)", kind: "number", min: 0, max: 60000 },
   ],
   dns: [
     { name: "record_type", label: "Record", kind: "select", choices: RECORDS.map((r) => ({ value: r, label: r })), main: true },
     { name: "resolver", label: "Resolver", kind: "text", placeholder: "system", main: true },
     { name: "protocol", label: "Protocol", kind: "select", choices: [{ value: "udp", label: "UDP" }, { value: "tcp", label: "TCP" }] },
-    { name: "timeout_ms", label: "Timeout (ms)", kind: "number", placeholder: "5000" },
+    { name: "timeout_ms", label: "Timeout (ms)", kind: "number", placeholder: "5000", min: 100, max: 30000 },
     { name: "expect.rcode", label: "Response code", kind: "select", choices: ["", "NOERROR", "NXDOMAIN", "SERVFAIL", "REFUSED"].map((r) => ({ value: r, label: r || "any" })) },
     { name: "expect.answer_contains", label: "An answer contains", kind: "text" },
-    { name: "expect.min_answers", label: "At least this many answers", kind: "number" },
+    { name: "expect.min_answers", label: "At least this many answers", kind: "number", min: 0, max: 1000 },
   ],
 };
 
@@ -103,6 +106,21 @@ export function buildOptions(kind: Kind, values: Values): Record<string, unknown
   return options;
 }
 
+/** What is wrong with the filled-in options, by field name, in the API's own ranges. */
+export function optionErrors(kind: Kind, values: Values): Record<string, string> {
+  const errors: Record<string, string> = {};
+  for (const f of FIELDS[kind]) {
+    const v = values[f.name];
+    if (f.kind !== "number" || v === undefined || v === "") continue;
+    const n = Number(v);
+    const whole = !f.name.startsWith("expect.max_") && !f.name.endsWith("_pct");
+    if (!Number.isFinite(n) || (whole && !Number.isInteger(n))) errors[f.name] = `${f.label} must be a ${whole ? "whole " : ""}number.`;
+    else if ((f.min !== undefined && n < f.min) || (f.max !== undefined && n > f.max)) errors[f.name] = `${f.label} must be between ${f.min} and ${f.max}.`;
+  }
+  if (kind === "tcp" && (values.port === undefined || values.port === "")) errors.port = "Enter a port (1–65535).";
+  return errors;
+}
+
 /** The form's values for options the API gave back (a monitor's, to edit it): the inverse of
  * {@link buildOptions}, with the defaults for what is not set. */
 export function optionsToValues(kind: Kind, options: Record<string, unknown> | null | undefined): Values {
@@ -130,9 +148,15 @@ export function optionsToValues(kind: Kind, options: Record<string, unknown> | n
   return values;
 }
 
-function Control({ f, values, set, invalid, describedBy }: { f: Field; values: Values; set: (name: string, v: string | boolean) => void; invalid: boolean; describedBy?: string }) {
-  const common = { name: f.name, "aria-invalid": invalid || undefined, "aria-describedby": invalid ? describedBy : undefined };
+function Control({ f, values, set, invalid, describedBy, error }: { f: Field; values: Values; set: (name: string, v: string | boolean) => void; invalid: boolean; describedBy?: string; error?: string }) {
+  const errorId = `err-${f.name.replace(/\W/g, "-")}`;
+  const common = {
+    name: f.name,
+    "aria-invalid": invalid || !!error || undefined,
+    "aria-describedby": error ? errorId : invalid ? describedBy : undefined,
+  };
   const value = values[f.name] ?? "";
+  const message = error ? <span className="field-error" id={errorId}>{error}</span> : null;
   switch (f.kind) {
     case "checkbox":
       return (
@@ -156,6 +180,7 @@ function Control({ f, values, set, invalid, describedBy }: { f: Field; values: V
         <label className="wide">
           {f.label}
           <textarea {...common} rows={2} placeholder={f.placeholder} value={String(value)} onChange={(e) => set(f.name, e.target.value)} />
+          {message}
         </label>
       );
     default:
@@ -166,24 +191,31 @@ function Control({ f, values, set, invalid, describedBy }: { f: Field; values: V
             {...common}
             type={f.kind === "number" ? "number" : "text"}
             inputMode={f.kind === "number" ? "decimal" : undefined}
+            min={f.min}
+            max={f.max}
             placeholder={f.placeholder}
             value={String(value)}
             onChange={(e) => set(f.name, e.target.value)}
           />
+          {message}
         </label>
       );
   }
 }
 
-/** The option fields of `kind`; `errorField` (an API `details.field`) marks the one refused. */
-export function CheckOptions({ kind, values, onChange, errorField }: { kind: Kind; values: Values; onChange: (v: Values) => void; errorField?: string }) {
+/** The option fields of `kind`; `errorField` (an API `details.field`) marks the one refused,
+ * `errors` (from {@link optionErrors}) are shown under their fields. */
+export function CheckOptions({ kind, values, onChange, errorField, errors = {} }: { kind: Kind; values: Values; onChange: (v: Values) => void; errorField?: string; errors?: Record<string, string> }) {
   const set = (name: string, v: string | boolean) => onChange({ ...values, [name]: v });
   const field = errorField?.replace(/^options\./, "").replace(/\[\d+\]$/, "");
-  const render = (f: Field) => <Control key={f.name} f={f} values={values} set={set} invalid={field === f.name || (!!field && field.startsWith(`${f.name}.`))} describedBy="check-error" />;
+  const render = (f: Field) => (
+    <Control key={f.name} f={f} values={values} set={set} invalid={field === f.name || (!!field && field.startsWith(`${f.name}.`))} describedBy="check-error" error={errors[f.name]} />
+  );
   const fields = FIELDS[kind];
   const more = fields.filter((f) => !f.main && !f.name.startsWith("expect."));
   const expect = fields.filter((f) => f.name.startsWith("expect."));
-  const open = (list: Field[]) => list.some((f) => values[f.name] !== undefined && values[f.name] !== "" && values[f.name] !== DEFAULTS[f.name]) || list.some((f) => f.name === field);
+  const open = (list: Field[]) =>
+    list.some((f) => values[f.name] !== undefined && values[f.name] !== "" && values[f.name] !== DEFAULTS[f.name]) || list.some((f) => f.name === field || errors[f.name]);
   return (
     <>
       <div className="options">{fields.filter((f) => f.main).map(render)}</div>

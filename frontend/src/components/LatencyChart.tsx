@@ -22,7 +22,8 @@ export function LatencyChart({ series, height = 220 }: { series: Schemas["AgentS
     const opts: uPlot.Options = {
       width: el.clientWidth || 600,
       height,
-      scales: { x: { time: true } },
+      // One run is one instant: give it a minute either side instead of uPlot's guess.
+      scales: { x: { time: true, range: (_u, min, max) => (min === max ? [min - 60, max + 60] : [min, max]) } },
       axes: [{ stroke: "currentColor", grid: { stroke: "rgba(128,128,128,0.2)" } }, { label: "ms", stroke: "currentColor", grid: { stroke: "rgba(128,128,128,0.2)" } }],
       series: [
         {},

@@ -35,6 +35,8 @@ export function Summary({ type, r }: { type: string; r: ResultView }) {
   if (r.status === "pending") return <span className="muted">waiting…</span>;
   switch (type) {
     case "ping":
+      // Nothing was sent (the name did not resolve, say): the reason, not "0/0 replies".
+      if (!r.sent && r.error) return <span>{r.error.message}</span>;
       return r.rtt_ms ? (
         <span>
           {r.received}/{r.sent} replies, loss {r.loss_pct?.toFixed(0)}% · rtt min {ms(r.rtt_ms.min)} avg{" "}

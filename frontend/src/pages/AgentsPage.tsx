@@ -1,7 +1,17 @@
-import { Fragment, useCallback, useEffect, useState, type FormEvent } from "react";
+import { Fragment, useCallback, useEffect, useRef, useState, type FormEvent } from "react";
 import { ApiError } from "../api/auth";
 import { api, must, type Agent } from "../api/client";
 import { countryName } from "../components/AgentPicker";
+import { CopyButton } from "../components/CopyButton";
+import { useTitle } from "../components/useTitle";
+
+/** The API's rule for agent names, in words. */
+export function nameProblem(name: string): string | null {
+  if (!name.trim()) return "Enter a name.";
+  if (name.length > 64) return "A name has at most 64 characters.";
+  if (!/^[A-Za-z0-9._-]+$/.test(name)) return "Use letters, digits, dots, dashes and underscores only (no spaces), e.g. fra-1.";
+  return null;
+}
 
 /** The editable facts of an agent, as text fields. */
 interface Draft {
@@ -119,7 +129,10 @@ export function AgentsPage() {
   const [agents, setAgents] = useState<Agent[] | null>(null);
   const [name, setName] = useState("");
   const [region, setRegion] = useState("");
-  const [token, setToken] = useState<{ name: string; token: string } | null>(null);
+  const [token, setToken] = useState<{ id: string; name: string; token: string } | null>(null);
+  const [nameError, setNameError] = useState<string | null>(null);
+  const commandBox = useRef<HTMLPreElement>(null);
+  useTitle("Agents");
   const [error, setError] = useState<string | null>(null);
   const [editing, setEditing] = useState<string | null>(null);
 
@@ -138,9 +151,12 @@ export function AgentsPage() {
   async function create(e: FormEvent) {
     e.preventDefault();
     setError(null);
+    const problem = nameProblem(name);
+    setNameError(problem);
+    if (problem) return;
     try {
       const created = await must(api.POST("/api/v1/agents", { body: { name: name.trim(), region: region.trim() || undefined, labels: [] } }));
-      setToken({ name: created.agent.name, token: created.token });
+      setToken({ id: created.agent.id, name: created.agent.name, token: created.token });
       setName("");
       setRegion("");
       reload();
@@ -153,7 +169,7 @@ export function AgentsPage() {
     if (!window.confirm(`Issue a new token for ${a.name}? Its current token and session stop working.`)) return;
     try {
       const t = await must(api.POST("/api/v1/agents/{id}/token", { params: { path: { id: a.id } } }));
-      setToken({ name: a.name, token: t.token });
+      setToken({ id: a.id, name: a.name, token: t.token });
     } catch (err) {
       setError(err instanceof ApiError ? err.message : "Rotation failed.");
     }
@@ -163,6 +179,8 @@ export function AgentsPage() {
     if (!window.confirm(`Delete agent ${a.name}? It loses broker access at once.`)) return;
     try {
       await must(api.DELETE("/api/v1/agents/{id}", { params: { path: { id: a.id } } }));
+      // Its token is void now: do not leave it on screen.
+      setToken((t) => (t?.id === a.id ? null : t));
       reload();
     } catch (err) {
       setError(err instanceof ApiError ? err.message : "Delete failed.");
@@ -172,26 +190,38 @@ export function AgentsPage() {
   const command = token ? `netcheck agent --server ${window.location.origin} --token ${token.token}` : "";
   return (
     <section className="card">
-      <h2>Agents</h2>
-      <form className="row" onSubmit={create}>
-        <input aria-label="Agent name" placeholder="name, e.g. fra-1" value={name} onChange={(e) => setName(e.target.value)} required pattern="[A-Za-z0-9._\-]{1,64}" />
+      <h1>Agents</h1>
+      <form className="row" onSubmit={create} noValidate aria-label="Create an agent">
+        <input
+          aria-label="Agent name"
+          placeholder="name, e.g. fra-1"
+          value={name}
+          onChange={(e) => setName(e.target.value)}
+          aria-invalid={nameError ? true : undefined}
+          aria-describedby={nameError ? "agent-name-error" : "agent-name-hint"}
+        />
         <input aria-label="Region" placeholder="region (optional)" value={region} onChange={(e) => setRegion(e.target.value)} />
         <button type="submit">Create agent</button>
       </form>
+      {nameError ? (
+        <p className="field-error" id="agent-name-error">{nameError}</p>
+      ) : (
+        <p className="hint" id="agent-name-hint">Letters, digits, dots, dashes and underscores; up to 64 characters.</p>
+      )}
       {error && <p className="error-text" role="alert">{error}</p>}
       {token && (
         <div className="token-box" data-testid="token-box">
           <p>
             Token for <b>{token.name}</b> — shown only now. Run on the probe host:
           </p>
-          <pre>{command}</pre>
-          <button type="button" className="secondary" onClick={() => void navigator.clipboard?.writeText(command)}>Copy command</button>
+          <pre ref={commandBox}>{command}</pre>
+          <CopyButton text={command} source={commandBox} label="Copy command" />
           <button type="button" className="link" onClick={() => setToken(null)}>Done</button>
         </div>
       )}
       {agents && agents.length === 0 && <p className="empty">No agents yet. Create one, then start it with the command shown.</p>}
       {agents && agents.length > 0 && (
-        <table className="list" data-testid="agents">
+        <table tabIndex={0} className="list" data-testid="agents">
           <thead>
             <tr><th>Name</th><th>Status</th><th>Last heartbeat</th><th>Version</th><th>Region</th><th>Place</th><th>Network</th><th>Labels</th><th><span className="sr-only">Actions</span></th></tr>
           </thead>

@@ -75,7 +75,7 @@ export function ApiKeysPage() {
       {keys.length === 0 ? (
         <p className="empty">No API keys yet.</p>
       ) : (
-        <table className="list">
+        <table tabIndex={0} className="list">
           <thead>
             <tr>
               <th>Name</th>

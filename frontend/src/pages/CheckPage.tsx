@@ -1,10 +1,11 @@
-import { useEffect, useState, type FormEvent } from "react";
-import { useNavigate } from "react-router";
+import { useEffect, useRef, useState, type FormEvent, type KeyboardEvent } from "react";
+import { useNavigate, useSearchParams } from "react-router";
 import { ApiError } from "../api/auth";
 import { api, must, type Agent, type Schemas } from "../api/client";
 import { useSession } from "../session";
-import { AgentPicker, EVERYONE, selectionBody, type Selection } from "../components/AgentPicker";
-import { CheckOptions, DEFAULTS, buildOptions, type Kind, type Values } from "../components/CheckOptions";
+import { AgentPicker, EVERYONE, selectionBody, type PlaceKey, type Selection } from "../components/AgentPicker";
+import { CheckOptions, DEFAULTS, FIELDS, buildOptions, optionErrors, optionsToValues, type Kind, type Values } from "../components/CheckOptions";
+import { useTitle } from "../components/useTitle";
 
 const KINDS: { kind: Kind; label: string; placeholder: string }[] = [
   { kind: "ping", label: "PING", placeholder: "example.com or 192.0.2.1" },
@@ -22,32 +23,100 @@ export function validateTarget(kind: Kind, target: string): string | null {
   return null;
 }
 
+const isKind = (k: string | null): k is Kind => KINDS.some((x) => x.kind === k);
+
+/** The form as a query string (`/?type=tcp&target=…&port=8080&agent=…`), so Back, a
+ * bookmark and "Edit and run again" bring it back. Only values that differ from the
+ * defaults are written. */
+export function formQuery(kind: string, target: string, values: Values, sel: Selection = EVERYONE): string {
+  const q = new URLSearchParams();
+  q.set("type", kind);
+  if (target) q.set("target", target);
+  if (!isKind(kind)) return q.toString();
+  for (const f of FIELDS[kind]) {
+    const v = values[f.name];
+    if (v === undefined || v === "" || v === DEFAULTS[f.name]) continue;
+    q.set(f.name, String(v));
+  }
+  if (sel.mode === "agents") for (const a of sel.agents) q.append("agent", a);
+  if (sel.mode === "places") for (const p of sel.places) q.append("from", `${p.key}:${p.value}:${p.limit}`);
+  if (sel.limit) q.set("limit", String(sel.limit));
+  return q.toString();
+}
+
+/** The query string that reopens the form with an existing check's settings and agents. */
+export function editQuery(type: string, target: string, options: Record<string, unknown>, agentNames: string[]): string {
+  const values = isKind(type) ? optionsToValues(type, options) : {};
+  return formQuery(type, target, values, agentNames.length ? { ...EVERYONE, mode: "agents", agents: agentNames } : EVERYONE);
+}
+
+/** The form's state from the query string (the inverse of {@link formQuery}). */
+export function formFromQuery(q: URLSearchParams): { kind: Kind; target: string; values: Values; selection: Selection } {
+  const type = q.get("type");
+  const kind: Kind = isKind(type) ? type : "ping";
+  const values: Values = { ...DEFAULTS };
+  for (const f of FIELDS[kind]) {
+    const v = q.get(f.name);
+    if (v === null) continue;
+    values[f.name] = f.kind === "checkbox" ? v === "true" : v;
+  }
+  const agents = q.getAll("agent");
+  const places = q
+    .getAll("from")
+    .map((s) => s.split(":"))
+    .filter((p) => p.length >= 2 && ["country", "region", "asn", "label"].includes(p[0]))
+    .map(([key, value, limit]) => ({ key: key as PlaceKey, value, limit: Number(limit) || 1 }));
+  const limit = Number(q.get("limit")) || null;
+  const selection: Selection = agents.length ? { mode: "agents", places: [], agents, limit } : places.length ? { mode: "places", places, agents: [], limit } : { ...EVERYONE, limit };
+  return { kind, target: q.get("target") ?? "", values, selection };
+}
+
 export function CheckPage() {
   const session = useSession();
   const admin = session?.user.role === "admin";
   const navigate = useNavigate();
-  const [kind, setKind] = useState<Kind>("ping");
-  const [target, setTarget] = useState("");
-  const [values, setValues] = useState<Values>(DEFAULTS);
+  const [params, setParams] = useSearchParams();
+  const [initial] = useState(() => formFromQuery(params));
+  const [kind, setKind] = useState<Kind>(initial.kind);
+  const [target, setTarget] = useState(initial.target);
+  const [values, setValues] = useState<Values>(initial.values);
   const [errorField, setErrorField] = useState<string | undefined>(undefined);
   const [agents, setAgents] = useState<Agent[]>([]);
-  const [selection, setSelection] = useState<Selection>(EVERYONE);
+  const [selection, setSelection] = useState<Selection>(initial.selection);
   const [touched, setTouched] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
+  const tabs = useRef<(HTMLButtonElement | null)[]>([]);
+  const errorBox = useRef<HTMLParagraphElement>(null);
+  useTitle("Check");
 
   useEffect(() => {
     must(api.GET("/api/v1/agents")).then(setAgents).catch(() => setAgents([]));
   }, []);
 
+  // The URL follows the form (replacing the entry, so Back leaves the page, not each keystroke).
+  const query = formQuery(kind, target.trim(), values, selection);
+  useEffect(() => {
+    if (params.toString() !== query) setParams(new URLSearchParams(query), { replace: true });
+  }, [query, params, setParams]);
+
+  useEffect(() => {
+    if (error) errorBox.current?.focus();
+  }, [error]);
+
   const targetError = validateTarget(kind, target);
-  const port = Number(values.port);
-  const portError = kind === "tcp" && (!Number.isInteger(port) || port < 1 || port > 65535) ? "Port must be 1–65535." : null;
+  const fieldErrors = optionErrors(kind, values);
+  const firstFieldError = Object.keys(fieldErrors)[0];
 
   async function submit(e: FormEvent) {
     e.preventDefault();
     setTouched(true);
-    if (targetError || portError) return;
+    if (targetError || firstFieldError) {
+      // Focus the first field that needs fixing, where its message is.
+      const name = targetError ? "target" : firstFieldError;
+      document.querySelector<HTMLElement>(`.check-form [name="${name}"]`)?.focus();
+      return;
+    }
     const options = buildOptions(kind, values);
     setBusy(true);
     setError(null);
@@ -69,32 +138,67 @@ export function CheckPage() {
     }
   }
 
+  // WAI-ARIA tabs: arrows move between them (and select), Home/End jump to the ends.
+  function onTabKey(e: KeyboardEvent<HTMLButtonElement>, i: number) {
+    const n = KINDS.length;
+    const to = e.key === "ArrowRight" ? (i + 1) % n : e.key === "ArrowLeft" ? (i - 1 + n) % n : e.key === "Home" ? 0 : e.key === "End" ? n - 1 : -1;
+    if (to < 0) return;
+    e.preventDefault();
+    setKind(KINDS[to].kind);
+    tabs.current[to]?.focus();
+  }
+
+  const showTargetError = touched && targetError;
   return (
-    <form className="card check-form" onSubmit={submit} noValidate>
-      <div className="tabs" role="tablist">
-        {KINDS.map((k) => (
-          <button type="button" role="tab" aria-selected={kind === k.kind} key={k.kind} className={kind === k.kind ? "tab active" : "tab"} onClick={() => setKind(k.kind)}>
+    <form className="card check-form" onSubmit={submit} noValidate aria-labelledby="check-title">
+      <h1 id="check-title">Check a host from many places</h1>
+      <div className="tabs" role="tablist" aria-label="Check type">
+        {KINDS.map((k, i) => (
+          <button
+            type="button"
+            role="tab"
+            id={`tab-${k.kind}`}
+            aria-selected={kind === k.kind}
+            aria-controls="check-panel"
+            tabIndex={kind === k.kind ? 0 : -1}
+            key={k.kind}
+            ref={(el) => {
+              tabs.current[i] = el;
+            }}
+            className={kind === k.kind ? "tab active" : "tab"}
+            onClick={() => setKind(k.kind)}
+            onKeyDown={(e) => onTabKey(e, i)}
+          >
             {k.label}
           </button>
         ))}
       </div>
-      <div className="row">
-        <input
-          aria-label="Target"
-          name="target"
-          className={touched && targetError ? "invalid" : ""}
-          placeholder={KINDS.find((k) => k.kind === kind)!.placeholder}
-          value={target}
-          onChange={(e) => setTarget(e.target.value)}
-          onBlur={() => setTouched(true)}
-          autoFocus
-        />
-        <button type="submit" disabled={busy}>{busy ? "Starting…" : "Check"}</button>
+      <div role="tabpanel" id="check-panel" aria-labelledby={`tab-${kind}`}>
+        <div className="row">
+          <input
+            aria-label="Target"
+            name="target"
+            className={showTargetError ? "invalid" : ""}
+            aria-invalid={showTargetError ? true : errorField === "target" || undefined}
+            aria-describedby={showTargetError ? "target-error" : errorField === "target" ? "check-error" : undefined}
+            placeholder={KINDS.find((k) => k.kind === kind)!.placeholder}
+            value={target}
+            onChange={(e) => setTarget(e.target.value)}
+            // Leaving an empty field (to pick a tab, say) is not a mistake yet.
+            onBlur={() => target.trim() && setTouched(true)}
+            autoFocus
+          />
+          <button type="submit" disabled={busy}>{busy ? "Starting…" : "Check"}</button>
+        </div>
+        {showTargetError && <p className="field-error" id="target-error">{targetError}</p>}
+        {error && (
+          <p className="error-text" role="alert" id="check-error" tabIndex={-1} ref={errorBox}>
+            {error}
+          </p>
+        )}
+        <CheckOptions kind={kind} values={values} onChange={setValues} errorField={errorField} errors={touched ? fieldErrors : {}} />
+        <AgentPicker agents={agents} value={selection} onChange={setSelection} admin={admin} />
       </div>
-      {touched && (targetError || portError) && <p className="error-text">{targetError ?? portError}</p>}
-      <CheckOptions kind={kind} values={values} onChange={setValues} errorField={errorField} />
-      <AgentPicker agents={agents} value={selection} onChange={setSelection} admin={admin} />
-      {error && <p className="error-text" role="alert" id="check-error">{error}</p>}
     </form>
   );
 }

@@ -5,6 +5,9 @@ import { api, followCheck, must, type CheckView, type ResultView, type Schemas }
 import { ResultList } from "../components/ResultList";
 import { ShareButton } from "../components/ShareButton";
 import { DnsComparison, ResultMap, TimingBars, summaryLine } from "../components/ResultPictures";
+import { settingsLine } from "../components/checkSettings";
+import { editQuery } from "./CheckPage";
+import { useTitle } from "../components/useTitle";
 
 /** Makes a monitor of this check: same type, target, options and agents, every minute. */
 function MonitorThis({ check }: { check: CheckView }) {
@@ -42,6 +45,7 @@ export function CheckResultPage() {
   const [check, setCheck] = useState<CheckView | null>(null);
   const [results, setResults] = useState<Record<string, ResultView>>({});
   const [error, setError] = useState<string | null>(null);
+  useTitle(check ? `${check.type.toUpperCase()} ${check.target}` : "Check");
 
   useEffect(() => {
     const abort = new AbortController();
@@ -63,15 +67,22 @@ export function CheckResultPage() {
     return () => abort.abort();
   }, [id]);
 
-  if (error) return <p className="error-text card">{error}</p>;
+  if (error)
+    return (
+      <section className="card">
+        <h1>Check</h1>
+        <p className="error-text" role="alert">{error}</p>
+      </section>
+    );
   if (!check) return <p className="muted">Loading…</p>;
   const rows = Object.values(results);
   const done = rows.filter((r) => r.status !== "pending").length;
   return (
     <section className="card">
-      <h2>
+      <h1>
         <span className="badge">{check.type.toUpperCase()}</span> {check.target}
-      </h2>
+      </h1>
+      <p data-testid="settings">{settingsLine(check.type, check.options as Record<string, unknown>)}</p>
       <p className="muted">
         {check.status === "finished" ? "Finished" : `Running… ${done}/${rows.length} agents answered`} · started{" "}
         {new Date(check.created_at).toLocaleString()} · <Link to={`/checks/${check.id}`}>permalink</Link>
@@ -82,12 +93,17 @@ export function CheckResultPage() {
       <div className="row">
         <ShareButton checkId={check.id} />
         <MonitorThis check={check} />
+        <Link className="button secondary" to={`/?${editQuery(check.type, check.target, check.options as Record<string, unknown>, check.results.map((r) => r.agent.name))}`}>
+          Edit and run again
+        </Link>
       </div>
       <ResultMap type={check.type} target={check.target} rows={rows} />
       {check.type === "http" && <TimingBars rows={rows} />}
       {check.type === "dns" && <DnsComparison rows={rows} />}
       {rows.length === 0 && <p className="empty">No agent took part.</p>}
-      <ResultList type={check.type} rows={rows} />
+      <div aria-live="polite" aria-relevant="additions text">
+        <ResultList type={check.type} rows={rows} />
+      </div>
     </section>
   );
 }

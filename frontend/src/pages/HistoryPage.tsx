@@ -1,3 +1,5 @@
+import { settingsLine } from "../components/checkSettings";
+import { useTitle } from "../components/useTitle";
 import { useCallback, useEffect, useState, type FormEvent } from "react";
 import { Link, useNavigate, useSearchParams } from "react-router";
 import { ApiError } from "../api/auth";
@@ -20,6 +22,7 @@ function toLocal(rfc3339: string | null): string {
 export function HistoryPage() {
   const [params, setParams] = useSearchParams();
   const navigate = useNavigate();
+  useTitle("History");
   const [checks, setChecks] = useState<CheckSummary[]>([]);
   const [next, setNext] = useState<string | null | undefined>(undefined);
   const [error, setError] = useState<string | null>(null);
@@ -100,7 +103,7 @@ export function HistoryPage() {
   const filtered = FILTERS.some((f) => params.get(f));
   return (
     <section className="card">
-      <h2>History</h2>
+      <h1>History</h1>
       <form className="filters" onSubmit={apply} aria-label="Filter the history">
         <label>
           Type
@@ -153,7 +156,7 @@ export function HistoryPage() {
         <p className="empty">{filtered ? "No checks match these filters." : <>No checks yet. <Link to="/">Run one</Link>.</>}</p>
       )}
       {checks.length > 0 && (
-        <table className="list" data-testid="history">
+        <table tabIndex={0} className="list" data-testid="history">
           <thead>
             <tr><th>When</th><th>Type</th><th>Target</th><th>OK</th><th>Status</th><th><span className="sr-only">Actions</span></th></tr>
           </thead>
@@ -162,7 +165,11 @@ export function HistoryPage() {
               <tr key={c.id} data-check={c.id}>
                 <td>{new Date(c.created_at).toLocaleString()}</td>
                 <td><span className="badge">{c.type.toUpperCase()}</span></td>
-                <td><Link to={`/checks/${c.id}`}>{c.target}</Link></td>
+                <td>
+                  <Link to={`/checks/${c.id}`}>{c.target}</Link>
+                  <br />
+                  <small className="muted" data-testid="settings">{settingsLine(c.type, c.options as Record<string, unknown>)}</small>
+                </td>
                 <td>{c.ok}/{c.agents}</td>
                 <td>{c.status === "finished" ? "finished" : "running"}</td>
                 <td className="actions">

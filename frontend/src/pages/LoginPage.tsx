@@ -1,6 +1,8 @@
-import { useState, type FormEvent } from "react";
+import { useEffect, useRef, useState, type FormEvent } from "react";
 import { useLocation, useNavigate } from "react-router";
 import { ApiError, auth } from "../api/auth";
+import { ThemeSwitch } from "../components/ThemeSwitch";
+import { useTitle } from "../components/useTitle";
 
 export function LoginPage() {
   const [username, setUsername] = useState("");
@@ -9,6 +11,12 @@ export function LoginPage() {
   const [busy, setBusy] = useState(false);
   const navigate = useNavigate();
   const from = (useLocation().state as { from?: string } | null)?.from ?? "/";
+  const alert = useRef<HTMLParagraphElement>(null);
+  useTitle("Sign in");
+  // A failed sign-in moves focus to the reason, so it is read out and not lost.
+  useEffect(() => {
+    if (error) alert.current?.focus();
+  }, [error]);
 
   async function submit(e: FormEvent) {
     e.preventDefault();
@@ -25,9 +33,9 @@ export function LoginPage() {
   }
 
   return (
-    <div className="login">
-      <form onSubmit={submit} className="card">
-        <h1><span className="dot" /> netcheck</h1>
+    <main className="login" id="main">
+      <form onSubmit={submit} className="card" aria-labelledby="login-title">
+        <h1 id="login-title"><span className="dot" aria-hidden="true" /> netcheck</h1>
         <p className="muted">Is it down for everyone, or just me?</p>
         <label>
           Username
@@ -37,9 +45,10 @@ export function LoginPage() {
           Password
           <input name="password" type="password" autoComplete="current-password" value={password} onChange={(e) => setPassword(e.target.value)} required />
         </label>
-        {error && <p className="error-text" role="alert">{error}</p>}
+        {error && <p className="error-text" role="alert" tabIndex={-1} ref={alert}>{error}</p>}
         <button type="submit" disabled={busy}>{busy ? "Signing in…" : "Sign in"}</button>
+        <ThemeSwitch />
       </form>
-    </div>
+    </main>
   );
 }

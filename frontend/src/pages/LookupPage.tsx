@@ -3,6 +3,7 @@ import { useNavigate, useParams } from "react-router";
 import { ApiError } from "../api/auth";
 import { api, must, type Agent, type LookupResult } from "../api/client";
 import { WorldMap, type Marker } from "../components/WorldMap";
+import { useTitle } from "../components/useTitle";
 
 export function LookupPage() {
   const { host: routeHost } = useParams();
@@ -12,6 +13,8 @@ export function LookupPage() {
   const [agents, setAgents] = useState<Agent[]>([]);
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
+  useTitle(routeHost ? `Lookup ${routeHost}` : "Lookup");
+  useEffect(() => setHost(routeHost ?? ""), [routeHost]);
 
   useEffect(() => {
     must(api.GET("/api/v1/agents")).then(setAgents).catch(() => setAgents([]));
@@ -48,13 +51,14 @@ export function LookupPage() {
   ];
   return (
     <section className="card">
-      <form className="row" onSubmit={submit}>
+      <h1>{routeHost ? `Where ${routeHost} is` : "Look up a host"}</h1>
+      <form className="row" onSubmit={submit} role="search" aria-label="Look up a host">
         <input aria-label="Host" placeholder="example.com or an IP address" value={host} onChange={(e) => setHost(e.target.value)} autoFocus />
         <button type="submit" disabled={busy}>{busy ? "Looking up…" : "Look up"}</button>
       </form>
       {error && <p className="error-text" role="alert">{error}</p>}
       {result && (
-        <table className="list" data-testid="addresses">
+        <table tabIndex={0} className="list" data-testid="addresses">
           <thead>
             <tr><th>Address</th><th>Version</th><th>Country</th><th>City</th></tr>
           </thead>
@@ -73,7 +77,7 @@ export function LookupPage() {
       {!result && !error && <p className="empty">Enter a host to see its addresses and where they are.</p>}
       <WorldMap markers={markers} />
       <p className="legend">
-        <span className="marker-key address" /> address <span className="marker-key agent" /> agent
+        <span className="marker-key address" aria-hidden="true" /> address <span className="marker-key agent" aria-hidden="true" /> agent
       </p>
     </section>
   );

@@ -7,9 +7,16 @@ import { ApiError } from "../api/auth";
 import { api, must, type Schemas } from "../api/client";
 import { LatencyChart } from "../components/LatencyChart";
 import { Sparkline } from "../components/Sparkline";
+import { useTitle } from "../components/useTitle";
+import { settingsLine } from "../components/checkSettings";
 import { MonitorForm, percent, StatePill } from "./MonitorsPage";
 
 type Series = Schemas["AgentSeries"][];
+
+/** A chart needs at least one ok answer with a time to draw. */
+function chartable(series: Series): boolean {
+  return series.some((s) => s.points.some((p) => p.status === "ok" && p.value_ms != null));
+}
 
 export function MonitorPage() {
   const { id = "" } = useParams();
@@ -23,6 +30,7 @@ export function MonitorPage() {
   const [error, setError] = useState<string | null>(null);
   const [note, setNote] = useState<string | null>(null);
   const [editing, setEditing] = useState(false);
+  useTitle(monitor ? `Monitor ${monitor.name}` : "Monitor");
 
   const load = useCallback(async () => {
     try {
@@ -53,7 +61,13 @@ export function MonitorPage() {
     }
   }
 
-  if (error) return <p className="error-text card">{error}</p>;
+  if (error)
+    return (
+      <section className="card">
+        <h1>Monitor</h1>
+        <p className="error-text" role="alert">{error}</p>
+      </section>
+    );
   if (!monitor) return <p className="muted">Loading…</p>;
   const path = { params: { path: { id } } };
   if (editing)
@@ -81,7 +95,7 @@ export function MonitorPage() {
         <StatePill state={monitor.state} /> {monitor.name}
       </h1>
       <p className="muted">
-        <span className="badge">{monitor.check.type.toUpperCase()}</span> {monitor.check.target} · every {monitor.interval_secs} s · down when at least{" "}
+        <span className="badge">{monitor.check.type.toUpperCase()}</span> {monitor.check.target} · {settingsLine(monitor.check.type, monitor.check.options as Record<string, unknown>)} · every {monitor.interval_secs} s · down when at least{" "}
         {monitor.alert.min_failing_agents} agent(s) fail in {monitor.alert.for_runs} run(s) in a row
       </p>
       <p>
@@ -121,9 +135,15 @@ export function MonitorPage() {
       </div>
 
       <h2>Latency, last 24 hours</h2>
-      {series.length === 0 ? <p className="empty">No runs yet.</p> : <LatencyChart series={series} />}
+      {series.length === 0 ? (
+        <p className="empty">No runs yet.</p>
+      ) : chartable(series) ? (
+        <LatencyChart series={series} />
+      ) : (
+        <p className="empty">Nothing to chart yet: no run has had an ok answer.</p>
+      )}
       {series.length > 0 && (
-        <table className="list" data-testid="agent-runs">
+        <table tabIndex={0} className="list" data-testid="agent-runs">
           <thead>
             <tr><th>Agent</th><th>Runs</th><th>Recent</th></tr>
           </thead>
@@ -162,7 +182,7 @@ export function MonitorPage() {
           <p className="muted">{monitor.notify.map((n) => n.webhook).join(", ")}</p>
           {deliveries.length === 0 && <p className="empty">Nothing sent yet.</p>}
           {deliveries.length > 0 && (
-            <table className="list" data-testid="deliveries">
+            <table tabIndex={0} className="list" data-testid="deliveries">
               <thead>
                 <tr><th>Event</th><th>Made</th><th>Attempts</th><th>Last answer</th><th>Delivered / next retry</th></tr>
               </thead>

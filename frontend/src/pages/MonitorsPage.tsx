@@ -8,6 +8,7 @@ import { api, must, type Agent, type Schemas } from "../api/client";
 import { AgentPicker, EVERYONE, selectionBody, selectionFromBody, type Selection } from "../components/AgentPicker";
 import { CheckOptions, DEFAULTS, buildOptions, optionsToValues, type Kind, type Values } from "../components/CheckOptions";
 import { Sparkline } from "../components/Sparkline";
+import { useTitle } from "../components/useTitle";
 import { validateTarget } from "./CheckPage";
 
 type Monitor = Schemas["Monitor"];
@@ -124,6 +125,7 @@ export function MonitorsPage() {
   const state = params.get("state") ?? "";
   const q = params.get("q") ?? "";
   const after = params.get("after") ?? undefined;
+  useTitle("Monitors");
 
   const load = useCallback(() => {
     must(api.GET("/api/v1/monitors", { params: { query: { limit: 50, after, state: (state || undefined) as Schemas["MonitorState"] | undefined, q: q || undefined } } }))
@@ -159,7 +161,7 @@ export function MonitorsPage() {
         />
       ) : null}
       <section className="card">
-        <h2>Monitors</h2>
+        <h1>Monitors</h1>
         <div className="filters">
           <label>State
             <select name="state" value={state} onChange={(e) => set("state", e.target.value)}>
@@ -172,7 +174,7 @@ export function MonitorsPage() {
         {error && <p className="error-text" role="alert">{error}</p>}
         {page && page.monitors.length === 0 && <p className="empty">{state || q ? "No monitors match." : "No monitors yet. A monitor runs a check again and again and tells you when it fails."}</p>}
         {page && page.monitors.length > 0 && (
-          <table className="list" data-testid="monitors">
+          <table tabIndex={0} className="list" data-testid="monitors">
             <caption className="sr-only">{page.total} monitors</caption>
             <thead>
               <tr><th>State</th><th>Name</th><th>Check</th><th>Every</th><th>Uptime 24 h</th><th>7 d</th><th>Latency 24 h</th><th>Last run</th><th>Next run</th></tr>

@@ -1,5 +1,6 @@
 // A shared check, shown without login at /s/{token}: read-only, agents by name and place only.
 
+import { settingsLine } from "../components/checkSettings";
 import { useEffect, useState } from "react";
 import { useParams } from "react-router";
 import { errorFrom } from "../api/auth";
@@ -33,13 +34,17 @@ export function SharedPage() {
     <div className="shell">
       <header className="topbar">
         <span className="brand">
-          <span className="dot" /> netcheck
+          <span className="dot" aria-hidden="true" /> netcheck
         </span>
-        <nav />
         <a href="/" className="who">Sign in</a>
       </header>
-      <main>
-        {error && <p className="error-text card">{error}</p>}
+      <main id="main">
+        {error && (
+          <section className="card">
+            <h1>Shared check</h1>
+            <p className="error-text">{error}</p>
+          </section>
+        )}
         {!error && !check && <p className="muted">Loading…</p>}
         {check && (
           <section className="card">
@@ -49,6 +54,7 @@ export function SharedPage() {
             <h1>
               <span className="badge">{check.type.toUpperCase()}</span> {check.target}
             </h1>
+            <p data-testid="settings">{settingsLine(check.type, check.options as Record<string, unknown>)}</p>
             <p className="muted">
               {check.status === "finished" ? "Finished" : "Was still running when last loaded"} · started {new Date(check.created_at).toLocaleString()} ·{" "}
               {check.results.filter((r) => r.status === "ok").length} of {check.results.length} agents ok

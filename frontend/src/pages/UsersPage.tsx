@@ -1,3 +1,5 @@
+import { useSession } from "../session";
+import { useTitle } from "../components/useTitle";
 import { Fragment, useCallback, useEffect, useState, type FormEvent } from "react";
 import { ApiError, type User } from "../api/auth";
 import { api, must, type Schemas } from "../api/client";
@@ -46,6 +48,9 @@ export function UsersPage() {
   const [role, setRole] = useState<"user" | "admin">("user");
   const [error, setError] = useState<string | null>(null);
   const [keysOf, setKeysOf] = useState<string | null>(null);
+  const [note, setNote] = useState<string | null>(null);
+  const me = useSession()?.user.id;
+  useTitle("Users");
 
   const reload = useCallback(() => {
     must(api.GET("/api/v1/users")).then(setUsers).catch(() => setError("Users could not be loaded."));
@@ -71,8 +76,12 @@ export function UsersPage() {
   }
 
   async function setUserRole(u: User, r: "user" | "admin") {
+    setNote(null);
+    const what = r === "admin" ? `Make ${u.username} an administrator? They can then manage agents and users.` : `Make ${u.username} a normal user? They lose the admin pages.`;
+    if (!window.confirm(what)) return;
     try {
       await must(api.PATCH("/api/v1/users/{id}", { params: { path: { id: u.id } }, body: { role: r } }));
+      setNote(`${u.username} is now ${r === "admin" ? "an administrator" : "a normal user"}.`);
       reload();
     } catch (err) {
       fail(err);
@@ -91,7 +100,7 @@ export function UsersPage() {
 
   return (
     <section className="card">
-      <h2>Users</h2>
+      <h1>Users</h1>
       <form className="row" onSubmit={create}>
         <input aria-label="New username" placeholder="username" value={username} onChange={(e) => setUsername(e.target.value)} required />
         <input aria-label="New password" placeholder="password (8+ characters)" type="password" minLength={8} value={password} onChange={(e) => setPassword(e.target.value)} required />
@@ -102,15 +111,19 @@ export function UsersPage() {
         <button type="submit">Add user</button>
       </form>
       {error && <p className="error-text" role="alert">{error}</p>}
-      <table className="list">
+      <p className="copied" role="status">{note}</p>
+      <table tabIndex={0} className="list">
         <thead>
-          <tr><th>Username</th><th>Role</th><th>Created</th><th /></tr>
+          <tr><th>Username</th><th>Role</th><th>Created</th><th><span className="sr-only">Actions</span></th></tr>
         </thead>
         <tbody>
           {users.map((u) => (
             <Fragment key={u.id}>
-            <tr data-user={u.username}>
-              <td>{u.username}</td>
+            <tr data-user={u.username} className={u.id === me ? "me" : undefined}>
+              <td>
+                {u.username}
+                {u.id === me && <small className="muted"> (you)</small>}
+              </td>
               <td>
                 <select aria-label={`Role of ${u.username}`} value={u.role} onChange={(e) => void setUserRole(u, e.target.value as "user" | "admin")}>
                   <option value="user">user</option>

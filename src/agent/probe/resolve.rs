@@ -80,7 +80,7 @@ impl TargetResolver {
             .resolver
             .lookup_ip(host)
             .await
-            .map_err(|e| ProbeError::new("dns", format!("could not resolve {host}: {e}")))?;
+            .map_err(|e| ProbeError::new("dns", crate::names::resolve_failure(host, &e)))?;
         let took = start.elapsed();
         let candidates: Vec<IpAddr> = lookup.iter().filter(|ip| wanted(ip)).collect();
         if candidates.is_empty() {

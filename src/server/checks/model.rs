@@ -176,6 +176,10 @@ pub struct CheckSummary {
     #[serde(rename = "type")]
     pub check_type: String,
     pub target: String,
+    /// The check's settings (port, count, method, record type, resolver, expectations), so a
+    /// line of the history can tell two checks of one target apart.
+    #[schema(value_type = crate::proto::check::CheckOptions)]
+    pub options: serde_json::Value,
     pub status: CheckStatus,
     pub created_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,

@@ -225,6 +225,7 @@ pub async fn list(
                 id: c.id,
                 check_type: c.check_type,
                 target: c.target,
+                options: c.options,
                 status: c.status,
                 created_at: c.created_at,
                 finished_at: c.finished_at,

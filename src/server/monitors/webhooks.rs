@@ -48,9 +48,7 @@ pub async fn resolve_allowed(state: &AppState, url: &url::Url) -> Result<Vec<Soc
     let port = url.port_or_known_default().unwrap_or(443);
     let ips: Vec<IpAddr> = match parse_ip_loose(host) {
         Some(ip) => vec![ip],
-        None => crate::server::lookup::resolve(&state.resolver, host)
-            .await
-            .map_err(|e| format!("{host} does not resolve: {e}"))?,
+        None => crate::server::lookup::resolve(&state.resolver, host).await?,
     };
     if ips.is_empty() {
         return Err(format!("{host} has no addresses"));
