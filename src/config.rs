@@ -30,6 +30,22 @@ pub struct Settings {
     pub checks: CheckSettings,
     pub geoip: GeoIpSettings,
     pub notify: NotifySettings,
+    pub monitors: MonitorSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MonitorSettings {
+    /// Most monitors one user may hold (administrators are not limited). Monitor runs do not
+    /// count against `checks.rate_limit_per_minute` (they are scheduled, not bursts), so this
+    /// is what bounds a user's recurring load.
+    pub max_per_user: u64,
+}
+
+impl Default for MonitorSettings {
+    fn default() -> Self {
+        Self { max_per_user: 1000 }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

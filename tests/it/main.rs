@@ -23,6 +23,7 @@ mod expectations;
 mod health;
 mod history;
 mod instances;
+mod monitor_scheduling;
 mod monitors;
 mod selection;
 mod users;

@@ -12,7 +12,7 @@ use crate::helpers::*;
 use crate::rig::{rig_with, Rig};
 use crate::webhook_receiver::{receiver, signed};
 
-async fn monitor_rig() -> Rig {
+pub(crate) async fn monitor_rig() -> Rig {
     rig_with(&[], |s| {
         s.notify.allowed_networks = vec!["127.0.0.0/8".parse().unwrap()];
         s.notify.retry_first_ms = 300;
@@ -20,7 +20,7 @@ async fn monitor_rig() -> Rig {
     .await
 }
 
-async fn call(
+pub(crate) async fn call(
     rig: &Rig,
     method: reqwest::Method,
     path: &str,
@@ -41,7 +41,7 @@ async fn call(
 }
 
 /// Makes the monitor due now (instead of waiting its interval).
-async fn due_now(rig: &Rig, id: &str) {
+pub(crate) async fn due_now(rig: &Rig, id: &str) {
     rig.app
         .state
         .db
@@ -52,7 +52,7 @@ async fn due_now(rig: &Rig, id: &str) {
         .unwrap();
 }
 
-async fn monitor(rig: &Rig, id: &str) -> Value {
+pub(crate) async fn monitor(rig: &Rig, id: &str) -> Value {
     rig.app
         .get_json(&rig.token, &format!("/api/v1/monitors/{id}"))
         .await
@@ -384,65 +384,6 @@ async fn a_monitor_alerts_when_agents_agree_and_webhooks_arrive_signed_and_in_or
 }
 
 #[tokio::test]
-async fn exactly_one_run_per_due_tick_across_instances_and_one_catch_up() {
-    let rig = monitor_rig().await;
-    let shared = rig.app.settings.clone();
-    let _second = spawn_app_with(|s| *s = shared).await;
-    let resp = call(&rig, reqwest::Method::POST, "/api/v1/monitors", Some(json!({
-        "name": "twins", "check": {"type": "tcp", "target": "127.0.0.1", "options": {"port": 9, "timeout_ms": 200}},
-        "interval_secs": 3600,
-    }))).await;
-    let id = resp.json::<Value>().await.unwrap()["monitor"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let runs = || async {
-        let row = rig
-            .app
-            .state
-            .db
-            .query_one_raw(sea_orm::Statement::from_string(
-                sea_orm::DatabaseBackend::Postgres,
-                format!("SELECT count(*) AS n FROM checks WHERE monitor_id = '{id}'"),
-            ))
-            .await
-            .unwrap()
-            .unwrap();
-        row.try_get::<i64>("", "n").unwrap()
-    };
-    for expected in 1..=4 {
-        if expected > 1 {
-            // Down for five hours: one catch-up run, not five.
-            rig.app
-                .state
-                .db
-                .execute_unprepared(&format!(
-                "UPDATE monitors SET next_run_at = now() - interval '5 hours' WHERE id = '{id}'"
-            ))
-                .await
-                .unwrap();
-        }
-        eventually("the run", Duration::from_secs(20), || async {
-            let m = monitor(&rig, &id).await;
-            let next =
-                chrono::DateTime::parse_from_rfc3339(m["next_run_at"].as_str().unwrap()).unwrap();
-            (next > chrono::Utc::now() && runs().await == expected).then_some(())
-        })
-        .await;
-        // Two instances tick every second; give both a few ticks to (not) run it again.
-        tokio::time::sleep(Duration::from_millis(2500)).await;
-        assert_eq!(runs().await, expected, "exactly one run per due tick");
-        let m = monitor(&rig, &id).await;
-        let next =
-            chrono::DateTime::parse_from_rfc3339(m["next_run_at"].as_str().unwrap()).unwrap();
-        assert!(
-            next <= chrono::Utc::now() + chrono::Duration::hours(1),
-            "within one interval: {next}"
-        );
-    }
-}
-
-#[tokio::test]
 async fn one_failing_agent_of_two_raises_nothing_when_two_must_agree() {
     let rig = monitor_rig().await;
     // A second agent whose own policy refuses loopback: its results fail (target_refused).
@@ -533,51 +474,6 @@ async fn one_failing_agent_of_two_raises_nothing_when_two_must_agree() {
 }
 
 #[tokio::test]
-async fn a_paused_monitor_does_not_run() {
-    let rig = monitor_rig().await;
-    let resp = call(&rig, reqwest::Method::POST, "/api/v1/monitors", Some(json!({
-        "name": "resting", "check": {"type": "tcp", "target": "127.0.0.1", "options": {"port": 9}},
-        "interval_secs": 10, "paused": true,
-    }))).await;
-    let created: Value = resp.json().await.unwrap();
-    let id = created["monitor"]["id"].as_str().unwrap().to_string();
-    assert_eq!(created["monitor"]["state"], "paused");
-    // Due for an hour, yet paused: rounds of the runner leave it alone.
-    rig.app
-        .state
-        .db
-        .execute_unprepared(&format!(
-            "UPDATE monitors SET next_run_at = now() - interval '1 hour' WHERE id = '{id}'"
-        ))
-        .await
-        .unwrap();
-    for _ in 0..3 {
-        netcheck::server::monitors::runner::start_due(&rig.app.state)
-            .await
-            .unwrap();
-    }
-    let m = monitor(&rig, &id).await;
-    assert!(
-        m["last_check_id"].is_null() && m["last_run_at"].is_null(),
-        "{m}"
-    );
-    // Resumed, it runs at once.
-    call(
-        &rig,
-        reqwest::Method::PATCH,
-        &format!("/api/v1/monitors/{id}"),
-        Some(json!({"paused": false})),
-    )
-    .await;
-    eventually("a run after resuming", Duration::from_secs(20), || async {
-        monitor(&rig, &id).await["last_check_id"]
-            .as_str()
-            .map(str::to_string)
-    })
-    .await;
-}
-
-#[tokio::test]
 async fn bad_monitors_get_422_naming_the_field() {
     let rig = monitor_rig().await;
     let base = json!({"name": "m", "check": {"type": "tcp", "target": "127.0.0.1", "options": {"port": 80}}});
@@ -630,69 +526,62 @@ async fn bad_monitors_get_422_naming_the_field() {
 }
 
 #[tokio::test]
-async fn a_server_restarted_mid_interval_resumes_on_time_without_a_burst() {
-    let rig = monitor_rig().await;
-    let open = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = open.local_addr().unwrap().port();
-    let mut ids = Vec::new();
-    for i in 0..5 {
-        let resp = call(&rig, reqwest::Method::POST, "/api/v1/monitors", Some(json!({
-            "name": format!("steady-{i}"), "check": {"type": "tcp", "target": "127.0.0.1", "options": {"port": port}},
-            "interval_secs": 10,
-        }))).await;
-        assert_eq!(resp.status(), StatusCode::CREATED);
-        ids.push(
-            resp.json::<Value>().await.unwrap()["monitor"]["id"]
-                .as_str()
-                .unwrap()
-                .to_string(),
-        );
-    }
-    let run_times = |id: String| {
-        let db = rig.app.state.db.clone();
-        async move {
-            db.query_all_raw(sea_orm::Statement::from_string(
-                sea_orm::DatabaseBackend::Postgres,
-                format!("SELECT created_at FROM checks WHERE monitor_id = '{id}' ORDER BY id"),
-            ))
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| {
-                r.try_get::<chrono::DateTime<chrono::Utc>>("", "created_at")
-                    .unwrap()
-            })
-            .collect::<Vec<_>>()
-        }
+async fn monitors_per_user_are_capped_and_their_runs_do_not_spend_the_check_quota() {
+    let rig = rig_with(&[], |s| {
+        s.monitors.max_per_user = 1;
+        s.checks.rate_limit_per_minute = 1;
+    })
+    .await;
+    let eve = rig.app.user_token("eve").await;
+    let post = |path: &'static str, body: Value| {
+        let req = rig
+            .app
+            .client
+            .post(rig.app.url(path))
+            .bearer_auth(&eve)
+            .json(&body);
+        async move { req.send().await.unwrap() }
     };
-    // Each ran once at creation; its next run is ten seconds on.
-    let mut due = Vec::new();
-    for id in &ids {
-        let m = eventually("the first run", Duration::from_secs(20), || async {
-            let m = monitor(&rig, id).await;
-            m["last_check_id"].is_string().then_some(m)
-        })
-        .await;
-        due.push(chrono::DateTime::parse_from_rfc3339(m["next_run_at"].as_str().unwrap()).unwrap());
-    }
-    // The first instance stops its background work mid-interval; a new one takes over.
-    rig.app.state.shutdown.cancel();
-    let shared = rig.app.settings.clone();
-    let _next = spawn_app_with(|s| *s = shared).await;
-    for (id, due) in ids.iter().zip(&due) {
-        let runs = eventually("the second run", Duration::from_secs(25), || async {
-            let runs = run_times(id.clone()).await;
-            (runs.len() >= 2).then_some(runs)
-        })
-        .await;
-        let late = (runs[1] - due.with_timezone(&chrono::Utc)).num_milliseconds();
-        assert!(
-            (0..2_500).contains(&late),
-            "the second run keeps its time: {late} ms after due"
-        );
-    }
-    // No catch-up burst: one run each since the restart, until the next interval.
-    for id in &ids {
-        assert_eq!(run_times(id.clone()).await.len(), 2, "{id}");
-    }
+    // Eve spends her one agent run a minute on a check of her own…
+    let resp = post(
+        "/api/v1/checks",
+        json!({"type": "tcp", "target": "127.0.0.1", "options": {"port": 9}}),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::ACCEPTED);
+    let resp = post(
+        "/api/v1/checks",
+        json!({"type": "tcp", "target": "127.0.0.1", "options": {"port": 9}}),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    // …and her monitor still runs.
+    let body = |name: &str| json!({"name": name, "check": {"type": "tcp", "target": "127.0.0.1", "options": {"port": 9}}, "interval_secs": 3600});
+    let resp = post("/api/v1/monitors", body("first")).await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let id = resp.json::<Value>().await.unwrap()["monitor"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    eventually(
+        "the monitor's first run",
+        Duration::from_secs(20),
+        || async {
+            let m = rig
+                .app
+                .get_json(&eve, &format!("/api/v1/monitors/{id}"))
+                .await;
+            m["last_check_id"].is_string().then_some(())
+        },
+    )
+    .await;
+    let (code, body) = error_code(
+        post("/api/v1/monitors", body("second")).await,
+        StatusCode::CONFLICT,
+    )
+    .await;
+    assert_eq!(code, "too_many_monitors", "{body}");
+    // Administrators are not capped.
+    let resp = call(&rig, reqwest::Method::POST, "/api/v1/monitors", Some(json!({"name": "admin's", "check": {"type": "tcp", "target": "127.0.0.1", "options": {"port": 9}}, "interval_secs": 3600}))).await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
 }

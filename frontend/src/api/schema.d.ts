@@ -851,7 +851,7 @@ export interface components {
          * @description Every stable error code the API answers with (`error.code`).
          * @enum {string}
          */
-        ErrorCode: "invalid_field" | "invalid_body" | "invalid_json" | "invalid_query" | "invalid_text" | "unsupported_media_type" | "payload_too_large" | "unauthenticated" | "invalid_credentials" | "missing_refresh_token" | "invalid_refresh_token" | "refresh_token_reused" | "invalid_agent_token" | "forbidden" | "api_key_cannot_mint" | "not_found" | "username_taken" | "name_taken" | "last_admin" | "no_agents_online" | "no_matching_agents" | "invalid_selection" | "forbidden_target" | "not_resolvable" | "rate_limited" | "too_many_streams" | "busy" | "dependency_unavailable" | "internal_error";
+        ErrorCode: "invalid_field" | "invalid_body" | "invalid_json" | "invalid_query" | "invalid_text" | "unsupported_media_type" | "payload_too_large" | "unauthenticated" | "invalid_credentials" | "missing_refresh_token" | "invalid_refresh_token" | "refresh_token_reused" | "invalid_agent_token" | "forbidden" | "api_key_cannot_mint" | "not_found" | "username_taken" | "name_taken" | "last_admin" | "no_agents_online" | "too_many_monitors" | "no_matching_agents" | "invalid_selection" | "forbidden_target" | "not_resolvable" | "rate_limited" | "too_many_streams" | "busy" | "dependency_unavailable" | "internal_error";
         ErrorObject: {
             /** @description Stable, machine-readable code. */
             code: components["schemas"]["ErrorCode"];
@@ -2343,6 +2343,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["CreatedMonitor"];
+                };
+            };
+            /** @description `too_many_monitors`: the user holds `monitors.max_per_user` already */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             422: {

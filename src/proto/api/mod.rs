@@ -52,6 +52,8 @@ pub enum ErrorCode {
     LastAdmin,
     /// 409: none of the chosen agents is online.
     NoAgentsOnline,
+    /// 409: the user holds `monitors.max_per_user` monitors already.
+    TooManyMonitors,
     /// 422: the agent selection matches no agent (no online agent in those places).
     NoMatchingAgents,
     /// 422: more than one way of choosing agents at once (`agents`, `locations`,
@@ -97,6 +99,7 @@ impl ErrorCode {
             ErrorCode::NameTaken => "name_taken",
             ErrorCode::LastAdmin => "last_admin",
             ErrorCode::NoAgentsOnline => "no_agents_online",
+            ErrorCode::TooManyMonitors => "too_many_monitors",
             ErrorCode::NoMatchingAgents => "no_matching_agents",
             ErrorCode::InvalidSelection => "invalid_selection",
             ErrorCode::ForbiddenTarget => "forbidden_target",
@@ -147,6 +150,7 @@ mod tests {
             ErrorCode::TooManyStreams,
             ErrorCode::NoMatchingAgents,
             ErrorCode::InvalidSelection,
+            ErrorCode::TooManyMonitors,
             ErrorCode::InternalError,
         ] {
             let wire = serde_json::to_value(code).unwrap();

@@ -90,7 +90,11 @@ pub async fn create(
     };
     let online: Vec<Agent> = chosen.online.iter().map(view).collect();
     let offline: Vec<Agent> = chosen.offline.iter().map(view).collect();
-    take_quota(state, user.id, (online.len() + offline.len()) as u64).await?;
+    // Monitor runs are scheduled, not bursts: `monitors.max_per_user` bounds them instead, so
+    // a user's own checks cannot starve their monitors (or the other way round).
+    if monitor.is_none() {
+        take_quota(state, user.id, (online.len() + offline.len()) as u64).await?;
+    }
 
     let now = Utc::now();
     let grace = state.settings.checks.grace_ms;

@@ -129,7 +129,7 @@ async fn validate_notify(state: &AppState, notify: &[Notify]) -> ApiResult<()> {
 }
 
 #[utoipa::path(operation_id = "create_monitor", post, path = "/api/v1/monitors", tag = "monitors", request_body = CreateMonitor,
-    responses((status = 201, body = CreatedMonitor), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
+    responses((status = 201, body = CreatedMonitor), (status = 409, body = ErrorBody, description = "`too_many_monitors`: the user holds `monitors.max_per_user` already"), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
 pub async fn create(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -142,6 +142,20 @@ pub async fn create(
     let interval = validate_interval(b.interval_secs)?;
     let alert = validate_alert(b.alert)?;
     validate_notify(&state, &b.notify).await?;
+    let cap = state.settings.monitors.max_per_user;
+    if user.0.role != Role::Admin
+        && Entity::find()
+            .filter(Column::UserId.eq(user.0.id))
+            .count(&state.db)
+            .await?
+            >= cap
+    {
+        return Err(ApiError::new(
+            actix_web::http::StatusCode::CONFLICT,
+            crate::proto::api::ErrorCode::TooManyMonitors,
+            format!("You have {cap} monitors, the most allowed; delete one first."),
+        ));
+    }
     let secret = new_secret();
     let now = Utc::now();
     let m = ActiveModel {
