@@ -178,12 +178,12 @@ await test("create an agent and see it go online with a real agent process", asy
 
 async function runCheck(tab, target, setup) {
   await nav("Check");
-  await page.getByRole("tab", { name: tab }).click();
+  await page.getByRole("tab", { name: tab, exact: true }).click();
   await page.fill("input[aria-label=Target]", target);
   if (setup) await setup();
   await page.click("button[type=submit]");
   await page.waitForURL(/\/checks\/[0-9a-f-]+$/);
-  await page.getByText("Finished").waitFor({ timeout: 30_000 });
+  await page.getByText(/^Finished ·/).waitFor({ timeout: 30_000 });
   return page.locator("[data-testid=result]").first().innerText();
 }
 
@@ -201,7 +201,7 @@ await test("run each check type and see live results", async () => {
   assert((await page.locator("input[name=port]").inputValue()) === String(port), "Back restores the port");
   assert((await page.locator("input[aria-label=Target]").inputValue()) === "127.0.0.1", "Back restores the target");
   await page.goForward();
-  await page.getByText("Finished").waitFor();
+  await page.getByText(/^Finished ·/).waitFor();
   await shot("08-result-tcp");
   text = await runCheck("HTTP", `${base}/healthz`);
   assert(/HTTP 200/.test(text), `http: ${text}`);
@@ -214,6 +214,15 @@ await test("run each check type and see live results", async () => {
   await shot("10-result-dns");
   text = await runCheck("TCP", "127.0.0.1", () => page.fill("input[name=port]", "1"));
   assert(/Connection refused/.test(text), `refused explained: ${text}`);
+  // A trace: one hop to loopback, in a hop table.
+  text = await runCheck("TRACEROUTE", "127.0.0.1");
+  assert(/reached in 1 hop/.test(text), `traceroute: ${text}`);
+  assert((await page.getByTestId("hops").locator("tbody tr").first().innerText()).includes("127.0.0.1"), "the hop table lists the target");
+  await shot("11b-result-traceroute");
+  text = await runCheck("MTR", "127.0.0.1", () => page.fill("input[name=packets]", "3"));
+  assert(/reached in 1 hop/.test(text), `mtr: ${text}`);
+  assert(/0 %/.test(await page.getByTestId("hops").innerText()), "mtr shows loss per hop");
+  assert((await page.getByTestId("settings").innerText()).includes("3 packets per hop"), "mtr settings shown");
   await shot("11-result-error");
   // Inline validation, before any request.
   await nav("Check");
@@ -238,10 +247,10 @@ await test("run each check type and see live results", async () => {
   // The permalink works on a fresh load.
   await page.goBack();
   await page.reload();
-  await page.getByText("Finished").waitFor();
+  await page.getByText(/^Finished ·/).waitFor();
   await nav("History");
-  await page.locator("table.list tbody tr").nth(4).waitFor();
-  assert((await page.locator("table.list tbody tr").count()) === 5, "five checks in the history");
+  await page.locator("table.list tbody tr").nth(6).waitFor();
+  assert((await page.locator("table.list tbody tr").count()) === 7, "seven checks in the history");
   const settings = await page.locator("table.list tbody tr [data-testid=settings]").allInnerTexts();
   assert(settings.includes("port 1") && settings.includes(`port ${port}`), `history tells the ports apart: ${settings}`);
   await shot("12-history");
@@ -252,10 +261,10 @@ await test("the check form has a field for every option and expectation in the A
   const props = (name) => Object.keys(doc.components.schemas[name].properties);
   await nav("Check");
   const missing = [];
-  for (const [tab, type] of [["PING", "Ping"], ["TCP", "Tcp"], ["HTTP", "Http"], ["DNS", "Dns"]]) {
-    await page.getByRole("tab", { name: tab }).click();
+  for (const [tab, type, expect] of [["PING", "Ping", "PingExpect"], ["TCP", "Tcp", "TcpExpect"], ["HTTP", "Http", "HttpExpect"], ["DNS", "Dns", "DnsExpect"], ["TRACEROUTE", "Traceroute", "TraceExpect"], ["MTR", "Mtr", "TraceExpect"]]) {
+    await page.getByRole("tab", { name: tab, exact: true }).click();
     const names = new Set(await page.locator("form.check-form [name]").evaluateAll((els) => els.map((e) => e.getAttribute("name"))));
-    const wanted = [...props(`${type}Options`).filter((p) => p !== "expect"), ...props(`${type}Expect`).map((p) => `expect.${p}`)];
+    const wanted = [...props(`${type}Options`).filter((p) => p !== "expect"), ...props(expect).map((p) => `expect.${p}`)];
     for (const w of wanted) if (!names.has(w)) missing.push(`${tab} ${w}`);
   }
   assert(missing.length === 0, `options without a form field: ${missing.join(", ")}`);
@@ -267,7 +276,7 @@ await test("the check form has a field for every option and expectation in the A
   await page.fill("input[name='expect.body_regex']", "^nope$");
   await page.click("button[type=submit]");
   await page.waitForURL(/\/checks\/[0-9a-f-]+$/);
-  await page.getByText("Finished").waitFor({ timeout: 30_000 });
+  await page.getByText(/^Finished ·/).waitFor({ timeout: 30_000 });
   const verdicts = await page.getByRole("list", { name: "expectations" }).innerText();
   assert(/status/.test(verdicts) && /body_regex/.test(verdicts) && /does not match/.test(verdicts), verdicts);
   await shot("09b-expectations");
@@ -364,7 +373,7 @@ await test("agents get places and labels, checks run from chosen places, results
   await shot("19-place-picker");
   await page.click("button[type=submit]");
   await page.waitForURL(/\/checks\/[0-9a-f-]+$/);
-  await page.getByText("Finished").waitFor({ timeout: 30_000 });
+  await page.getByText(/^Finished ·/).waitFor({ timeout: 30_000 });
   assert((await page.locator("[data-testid=result]").count()) === 2, "both places ran it");
   const groups = await page.locator("section.country-group").evaluateAll((els) => els.map((e) => e.dataset.country));
   assert(groups.join(",") === "DE,US", `grouped by country: ${groups}`);
@@ -382,7 +391,7 @@ await test("agents get places and labels, checks run from chosen places, results
   await page.getByRole("radio", { name: "All online agents" }).click();
   await page.click("button[type=submit]");
   await page.waitForURL(/\/checks\/[0-9a-f-]+$/);
-  await page.getByText("Finished").waitFor({ timeout: 30_000 });
+  await page.getByText(/^Finished ·/).waitFor({ timeout: 30_000 });
   await page.getByTestId("dns-compare").getByText("Every agent got the same answer").waitFor();
 
   // One place with a limit: only that country's agent runs it.
@@ -395,7 +404,7 @@ await test("agents get places and labels, checks run from chosen places, results
   await page.click("text=Add place");
   await page.click("button[type=submit]");
   await page.waitForURL(/\/checks\/[0-9a-f-]+$/);
-  await page.getByText("Finished").waitFor({ timeout: 30_000 });
+  await page.getByText(/^Finished ·/).waitFor({ timeout: 30_000 });
   const only = await page.locator("[data-testid=result]").allInnerTexts();
   assert(only.length === 1 && only[0].includes("e2e-probe-2"), `only the US agent: ${only}`);
 
@@ -442,7 +451,7 @@ await test("history filters live in the URL, Run again repeats a check, and a sh
   const target = await first.locator("td:nth-child(3) a").innerText();
   await first.getByRole("button", { name: "Run again" }).click();
   await page.waitForURL(/\/checks\/[0-9a-f-]+$/);
-  await page.getByText("Finished").waitFor({ timeout: 30_000 });
+  await page.getByText(/^Finished ·/).waitFor({ timeout: 30_000 });
   assert((await page.locator("h1").innerText()).includes(target), "the same target ran again");
 
   // Share, open in a fresh browser without a session, then withdraw.
@@ -634,6 +643,32 @@ await test("a reload of a lookup URL with dots renders the lookup", async () => 
   await page.getByRole("heading", { name: "Where 8.8.8.8 is" }).waitFor();
   await page.locator("[data-testid=addresses]").getByText("8.8.8.8").waitFor();
   assert((await page.title()) === "Lookup 8.8.8.8 · netcheck", await page.title());
+});
+
+await test("the system's dark preference applies until a theme is chosen, and a skip link leads to the content", async () => {
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 860 }, colorScheme: "dark" });
+  const p = await ctx.newPage();
+  await p.goto(`${base}/login`);
+  await p.locator("h1").waitFor();
+  const bg = () => p.evaluate(() => globalThis.getComputedStyle(globalThis.document.documentElement).backgroundColor);
+  assert((await bg()) === "rgb(11, 18, 32)", `auto follows the system: ${await bg()}`);
+  await p.locator("select[name=theme]").selectOption("light");
+  await p.reload();
+  await p.locator("h1").waitFor();
+  assert((await bg()) === "rgb(244, 246, 249)", `the choice survives a reload: ${await bg()}`);
+  await p.fill("input[name=username]", "admin");
+  await p.fill("input[name=password]", "admin-e2e-password");
+  await p.click("button[type=submit]");
+  await p.getByRole("tab", { name: "PING" }).waitFor();
+  await p.goto(`${base}/history`);
+  await p.locator("h1").waitFor();
+  await p.keyboard.press("Tab");
+  const skip = p.getByRole("link", { name: "Skip to content" });
+  assert(await skip.evaluate((e) => e === globalThis.document.activeElement), "the first Tab reaches the skip link");
+  assert((await skip.boundingBox()).y >= 0, "and it is visible when focused");
+  await p.keyboard.press("Enter");
+  assert((await p.evaluate(() => globalThis.document.activeElement?.id)) === "main", "Enter moves to the content");
+  await ctx.close();
 });
 
 await test("delete an agent and see it go away", async () => {

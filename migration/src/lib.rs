@@ -12,6 +12,7 @@ mod m20261201_000007_agent_places;
 mod m20261201_000008_history_and_shares;
 mod m20261201_000009_monitors;
 mod m20261201_000010_monitor_hours;
+mod m20261201_000011_trace_types;
 
 pub struct Migrator;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000008_history_and_shares::Migration),
             Box::new(m20261201_000009_monitors::Migration),
             Box::new(m20261201_000010_monitor_hours::Migration),
+            Box::new(m20261201_000011_trace_types::Migration),
         ]
     }
 }

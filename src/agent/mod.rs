@@ -113,6 +113,30 @@ enum RegisterError {
     Retry(String),
 }
 
+/// What this agent can run. Traces read ICMP answers (time exceeded, unreachable) from a raw
+/// socket for every protocol, so they need one; so does ping here.
+fn capabilities() -> Vec<Capability> {
+    let mut can = vec![
+        Capability::Tcp,
+        Capability::Http,
+        Capability::Dns,
+        Capability::Icmp,
+    ];
+    let raw = socket2::Socket::new(
+        socket2::Domain::IPV4,
+        socket2::Type::RAW,
+        Some(socket2::Protocol::ICMPV4),
+    );
+    if raw.is_ok() {
+        can.extend([
+            Capability::TraceIcmp,
+            Capability::TraceUdp,
+            Capability::TraceTcp,
+        ]);
+    }
+    can
+}
+
 async fn register(
     http: &reqwest::Client,
     args: &AgentArgs,
@@ -124,12 +148,7 @@ async fn register(
     let body = RegisterRequest {
         hostname: args.hostname(),
         version: env!("CARGO_PKG_VERSION").to_string(),
-        capabilities: vec![
-            Capability::Tcp,
-            Capability::Http,
-            Capability::Dns,
-            Capability::Icmp,
-        ],
+        capabilities: capabilities(),
         protocol_version: Some(PROTOCOL_VERSION),
         platform: Some(format!(
             "{}/{}",

@@ -168,6 +168,16 @@ pub fn describe(kind: &str, r: &Value) -> String {
                     .join(", "))
                 .unwrap_or_default()
         ),
+        "traceroute" | "mtr" => format!(
+            "{} in {} hops{}",
+            if r["reached"] == true {
+                "reached"
+            } else {
+                "not reached"
+            },
+            r["hops"].as_array().map(|h| h.len()).unwrap_or(0),
+            path_report(kind, r)
+        ),
         _ => String::new(),
     };
     match r["error"]["message"].as_str() {
@@ -175,6 +185,62 @@ pub fn describe(kind: &str, r: &Value) -> String {
         Some(e) => format!("{facts} ({e})"),
         None => facts,
     }
+}
+
+/// A trace's hops, one line each: `traceroute`'s `ttl address rtt rtt rtt` (`*` for no
+/// answer) or `mtr --report`'s `ttl.|-- address Loss% Snt Last Avg Best Wrst StDev`.
+pub fn path_report(kind: &str, r: &Value) -> String {
+    let Some(hops) = r["hops"].as_array() else {
+        return String::new();
+    };
+    let mut out = String::new();
+    if kind == "mtr" {
+        out.push_str(&format!(
+            "\n      {:<4}{:<40}{:>6}{:>5}{:>7}{:>7}{:>7}{:>7}",
+            "", "HOST", "Loss%", "Snt", "Avg", "Best", "Wrst", "StDev"
+        ));
+    }
+    for h in hops {
+        let addr = h["address"].as_str().unwrap_or("???");
+        let line = if kind == "mtr" {
+            let rtt = &h["rtt_ms"];
+            let n = |k: &str| {
+                rtt[k]
+                    .as_f64()
+                    .map(|v| format!("{v:.1}"))
+                    .unwrap_or_else(|| "-".into())
+            };
+            format!(
+                "{:>3}.|-- {:<40}{:>5.1}%{:>5}{:>7}{:>7}{:>7}{:>7}",
+                h["ttl"],
+                addr,
+                h["loss_pct"].as_f64().unwrap_or(100.0),
+                h["sent"],
+                n("avg"),
+                n("min"),
+                n("max"),
+                n("stdev")
+            )
+        } else {
+            let rtts: Vec<String> = h["rtt_ms"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_f64())
+                        .map(|v| format!("{v:.3} ms"))
+                        .collect()
+                })
+                .unwrap_or_default();
+            if h["address"].is_null() {
+                format!("{:>3}  * * *", h["ttl"])
+            } else {
+                format!("{:>3}  {addr}  {}", h["ttl"], rtts.join("  "))
+            }
+        };
+        out.push_str("\n      ");
+        out.push_str(&line);
+    }
+    out
 }
 
 /// Runs a check and prints results live. Returns the process exit code: 0 when at least one
@@ -202,6 +268,19 @@ pub fn settings_line(kind: &str, options: &Value) -> String {
                 .as_str()
                 .unwrap_or("the system resolver")
         )),
+        "traceroute" | "mtr" => {
+            let protocol = options["protocol"].as_str().unwrap_or("icmp");
+            out.push(match options["port"].as_u64() {
+                Some(p) => format!("{protocol} port {p}"),
+                None => protocol.to_string(),
+            });
+            if let Some(n) = options["max_hops"].as_u64() {
+                out.push(format!("max {n} hops"));
+            }
+            if let Some(n) = options["packets"].as_u64() {
+                out.push(format!("{n} packets per hop"));
+            }
+        }
         _ => {}
     }
     if let Some(v) = options["ip_version"].as_u64() {

@@ -6,9 +6,10 @@ use serde_json::{json, Value};
 
 use crate::proto::api::{AgentSelection, LocationFilter};
 use crate::proto::check::{
-    DnsOptions, DnsProtocol, HttpMethod, HttpOptions, IpVersion, PingOptions, TcpOptions,
+    DnsOptions, DnsProtocol, HttpMethod, HttpOptions, IpVersion, MtrOptions, PingOptions,
+    TcpOptions, TraceProtocol, TracerouteOptions,
 };
-use crate::proto::expect::{DnsExpect, HttpExpect, PingExpect, TcpExpect};
+use crate::proto::expect::{DnsExpect, HttpExpect, PingExpect, TcpExpect, TraceExpect};
 
 #[derive(Debug, Subcommand, Clone)]
 pub enum CheckKind {
@@ -20,6 +21,81 @@ pub enum CheckKind {
     Http(HttpArgs),
     /// DNS query.
     Dns(DnsArgs),
+    /// The path to the target, hop by hop.
+    Traceroute(TraceArgs),
+    /// The path with loss and round-trip statistics per hop (printed like `mtr --report`).
+    Mtr(MtrArgs),
+}
+
+fn trace_protocol(s: &str) -> Result<TraceProtocol, String> {
+    match s {
+        "icmp" => Ok(TraceProtocol::Icmp),
+        "udp" => Ok(TraceProtocol::Udp),
+        "tcp" => Ok(TraceProtocol::Tcp),
+        _ => Err("icmp, udp or tcp".into()),
+    }
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct TraceArgs {
+    pub target: String,
+    /// icmp (echo), udp (the target's port-unreachable ends the trace) or tcp (SYN).
+    #[arg(long, default_value = "icmp", value_parser = trace_protocol)]
+    pub protocol: TraceProtocol,
+    /// Destination port for udp (default 33434 and up) and tcp (default 80).
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Highest TTL tried (1-32).
+    #[arg(long, default_value_t = 30)]
+    pub max_hops: u8,
+    /// Milliseconds to wait for the answers of one round (100-10000).
+    #[arg(long, default_value_t = 1000)]
+    pub timeout_ms: u32,
+    /// Use only IPv4 or only IPv6.
+    #[arg(long, value_name = "4|6", value_parser = ip_version_arg)]
+    pub ip_version: Option<u8>,
+    /// Fail unless the target answers (true) or unless it does not (false).
+    #[arg(long)]
+    pub expect_reached: Option<bool>,
+}
+
+impl TraceArgs {
+    fn options(&self) -> TracerouteOptions {
+        TracerouteOptions {
+            protocol: self.protocol,
+            port: self.port,
+            max_hops: self.max_hops,
+            timeout_ms: self.timeout_ms,
+            ip_version: ip_version(self.ip_version),
+            expect: some_if(TraceExpect {
+                reached: self.expect_reached,
+            }),
+        }
+    }
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct MtrArgs {
+    #[command(flatten)]
+    pub trace: TraceArgs,
+    /// Probes per hop (1-16).
+    #[arg(long, default_value_t = 5)]
+    pub packets: u8,
+}
+
+impl MtrArgs {
+    fn options(&self) -> MtrOptions {
+        let t = self.trace.options();
+        MtrOptions {
+            protocol: t.protocol,
+            port: t.port,
+            max_hops: t.max_hops,
+            timeout_ms: t.timeout_ms,
+            packets: self.packets,
+            ip_version: t.ip_version,
+            expect: t.expect,
+        }
+    }
 }
 
 fn ip_version_arg(s: &str) -> Result<u8, String> {
@@ -259,6 +335,16 @@ impl CheckKind {
             CheckKind::Tcp(a) => ("tcp", a.target.clone(), serde_json::to_value(a.options())?),
             CheckKind::Http(a) => ("http", a.url.clone(), serde_json::to_value(a.options())?),
             CheckKind::Dns(a) => ("dns", a.name.clone(), serde_json::to_value(a.options()?)?),
+            CheckKind::Traceroute(a) => (
+                "traceroute",
+                a.target.clone(),
+                serde_json::to_value(a.options())?,
+            ),
+            CheckKind::Mtr(a) => (
+                "mtr",
+                a.trace.target.clone(),
+                serde_json::to_value(a.options())?,
+            ),
         })
     }
 }

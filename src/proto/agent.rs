@@ -11,6 +11,12 @@ pub enum Capability {
     Tcp,
     Http,
     Dns,
+    /// `traceroute`/`mtr` with ICMP echo (raw sockets: root or CAP_NET_RAW).
+    TraceIcmp,
+    /// `traceroute`/`mtr` with UDP.
+    TraceUdp,
+    /// `traceroute`/`mtr` with TCP SYN.
+    TraceTcp,
 }
 
 /// Body of `POST /api/v1/agent/register` (the agent token goes in `Authorization: Bearer`).

@@ -45,6 +45,15 @@ impl HttpExpect {
     }
 }
 
+/// Traceroute and MTR expectations.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TraceExpect {
+    /// Whether the target must (`true`) or must not (`false`) answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reached: Option<bool>,
+}
+
 /// Ping expectations.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -381,7 +381,7 @@ async fn invalid_options_are_422_naming_the_field() {
         );
     }
     let resp = rig
-        .create(json!({"type": "traceroute", "target": "127.0.0.1"}))
+        .create(json!({"type": "smtp", "target": "127.0.0.1"}))
         .await;
     let (_, err) = error_code(resp, StatusCode::UNPROCESSABLE_ENTITY).await;
     assert_eq!(err["error"]["details"]["field"], "type");

@@ -226,6 +226,37 @@ async fn the_cli_runs_checks_live_with_exit_codes_and_json() {
     let check: serde_json::Value = serde_json::from_slice(&out.stdout).expect("--json prints JSON");
     assert_eq!(check["results"][0]["error"]["code"], "refused");
 
+    // Traces: traceroute's lines, and mtr's report.
+    let out = cli(s(&[
+        "check",
+        "traceroute",
+        "127.0.0.1",
+        "--protocol",
+        "tcp",
+        "--port",
+        &open_port,
+    ]))
+    .await
+    .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains(&format!(
+            "TRACEROUTE 127.0.0.1 (tcp port {open_port} · max 30 hops)"
+        )) && text.contains("reached in 1 hops")
+            && text.contains("  1  127.0.0.1  "),
+        "{text}"
+    );
+    let out = cli(s(&["check", "mtr", "127.0.0.1", "--packets", "3"]))
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("Loss%") && text.contains("  1.|-- 127.0.0.1"),
+        "{text}"
+    );
+
     let out = cli(s(&["agents", "--json"])).await.unwrap();
     assert!(out.status.success());
     let agents: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
@@ -398,6 +429,8 @@ fn every_check_option_in_the_api_schema_has_a_cli_flag() {
         ("tcp", "TcpOptions", "TcpExpect"),
         ("http", "HttpOptions", "HttpExpect"),
         ("dns", "DnsOptions", "DnsExpect"),
+        ("traceroute", "TracerouteOptions", "TraceExpect"),
+        ("mtr", "MtrOptions", "TraceExpect"),
     ] {
         let help = Command::new(env!("CARGO_BIN_EXE_netcheck"))
             .args(["check", kind, "--help"])

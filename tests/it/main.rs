@@ -10,6 +10,7 @@ mod rig;
 mod targets;
 mod timings;
 mod tls;
+mod traces;
 
 mod abuse_auth;
 mod abuse_broker;

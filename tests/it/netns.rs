@@ -32,21 +32,27 @@ fn run(args: &[&str]) -> Result<(), String> {
     }
 }
 
+/// Claims a free slot (10.213.<slot>.0/24) across concurrently running test processes.
+fn claim_slot() -> (u32, PathBuf) {
+    let dir = PathBuf::from("/tmp/netcheck-netns");
+    std::fs::create_dir_all(&dir).unwrap();
+    let slot = (1..250u32)
+        .find(|n| {
+            OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(dir.join(n.to_string()))
+                .is_ok()
+        })
+        .expect("a free network slot");
+    (slot, dir.join(slot.to_string()))
+}
+
 impl NetNs {
     /// Creates a namespace reachable from the root namespace.
     pub fn new() -> NetNs {
+        let (slot, _) = claim_slot();
         let dir = PathBuf::from("/tmp/netcheck-netns");
-        std::fs::create_dir_all(&dir).unwrap();
-        // Claim a free slot across concurrently running test processes.
-        let slot = (1..250u32)
-            .find(|n| {
-                OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .open(dir.join(n.to_string()))
-                    .is_ok()
-            })
-            .expect("a free network slot");
         let ns = NetNs {
             name: format!("nc-t{slot}"),
             host_if: format!("nch{slot}"),
@@ -121,6 +127,424 @@ impl Drop for NetNs {
     fn drop(&mut self) {
         let _ = run(&["ip", "netns", "del", &self.name]);
         let _ = run(&["ip", "link", "del", &self.host_if]);
+        let _ = std::fs::remove_file(&self.claim);
+    }
+}
+
+/// A path for traces: root namespace (the agent) → router 1 → router 2 → target, each link a
+/// /30 of 10.213.<slot>.0/24 (root .1 – r1 .2, r1 .5 – r2 .6, r2 .9 – target .10), with IPv6
+/// alongside (fd13:<slot>:N::/64). Routers forward and answer with time exceeded.
+pub struct Chain {
+    pub r1: Hop,
+    pub r2: Hop,
+    pub target: Hop,
+    slot: u32,
+    claim: PathBuf,
+}
+
+/// One namespace of a chain and the address the agent sees it by.
+pub struct Hop {
+    pub name: String,
+    pub addr: String,
+    pub addr6: String,
+}
+
+impl Hop {
+    pub fn nft(&self, script: &str) {
+        nft_in(&self.name, script);
+    }
+}
+
+fn nft_in(ns: &str, script: &str) {
+    let out = Command::new("ip")
+        .args(["netns", "exec", ns, "nft", "-f", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(script.as_bytes())?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "nft: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl Chain {
+    pub fn new() -> Chain {
+        let (slot, claim) = claim_slot();
+        let ns = |n: &str| format!("nc-c{slot}{n}");
+        let v4 = |last: u8| format!("10.213.{slot}.{last}");
+        let v6 = |net: u8, last: u8| format!("fd13:{slot:x}:{net}::{last}");
+        let chain = Chain {
+            r1: Hop {
+                name: ns("a"),
+                addr: v4(2),
+                addr6: v6(1, 2),
+            },
+            r2: Hop {
+                name: ns("b"),
+                addr: v4(6),
+                addr6: v6(2, 2),
+            },
+            target: Hop {
+                name: ns("t"),
+                addr: v4(10),
+                addr6: v6(3, 2),
+            },
+            slot,
+            claim,
+        };
+        chain.teardown();
+        let (r1, r2, t) = (&chain.r1.name, &chain.r2.name, &chain.target.name);
+        let l = |n: &str| format!("ncc{slot}{n}");
+        let mut cmds: Vec<Vec<String>> = Vec::new();
+        let mut c = |args: &[&str]| cmds.push(args.iter().map(|a| a.to_string()).collect());
+        for n in [r1, r2, t] {
+            c(&["ip", "netns", "add", n]);
+            c(&["ip", "-n", n, "link", "set", "lo", "up"]);
+        }
+        // root <-> r1
+        c(&[
+            "ip",
+            "link",
+            "add",
+            &l("a"),
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &l("b"),
+        ]);
+        c(&["ip", "link", "set", &l("b"), "netns", r1]);
+        c(&[
+            "ip",
+            "addr",
+            "add",
+            &format!("{}/30", v4(1)),
+            "dev",
+            &l("a"),
+        ]);
+        c(&[
+            "ip",
+            "-6",
+            "addr",
+            "add",
+            &format!("{}/64", v6(1, 1)),
+            "dev",
+            &l("a"),
+            "nodad",
+        ]);
+        c(&["ip", "link", "set", &l("a"), "up"]);
+        c(&[
+            "ip",
+            "-n",
+            r1,
+            "addr",
+            "add",
+            &format!("{}/30", v4(2)),
+            "dev",
+            &l("b"),
+        ]);
+        c(&[
+            "ip",
+            "-n",
+            r1,
+            "-6",
+            "addr",
+            "add",
+            &format!("{}/64", v6(1, 2)),
+            "dev",
+            &l("b"),
+            "nodad",
+        ]);
+        c(&["ip", "-n", r1, "link", "set", &l("b"), "up"]);
+        // r1 <-> r2
+        c(&[
+            "ip",
+            "link",
+            "add",
+            &l("c"),
+            "netns",
+            r1,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &l("d"),
+            "netns",
+            r2,
+        ]);
+        c(&[
+            "ip",
+            "-n",
+            r1,
+            "addr",
+            "add",
+            &format!("{}/30", v4(5)),
+            "dev",
+            &l("c"),
+        ]);
+        c(&[
+            "ip",
+            "-n",
+            r1,
+            "-6",
+            "addr",
+            "add",
+            &format!("{}/64", v6(2, 1)),
+            "dev",
+            &l("c"),
+            "nodad",
+        ]);
+        c(&["ip", "-n", r1, "link", "set", &l("c"), "up"]);
+        c(&[
+            "ip",
+            "-n",
+            r2,
+            "addr",
+            "add",
+            &format!("{}/30", v4(6)),
+            "dev",
+            &l("d"),
+        ]);
+        c(&[
+            "ip",
+            "-n",
+            r2,
+            "-6",
+            "addr",
+            "add",
+            &format!("{}/64", v6(2, 2)),
+            "dev",
+            &l("d"),
+            "nodad",
+        ]);
+        c(&["ip", "-n", r2, "link", "set", &l("d"), "up"]);
+        // r2 <-> target
+        c(&[
+            "ip",
+            "link",
+            "add",
+            &l("e"),
+            "netns",
+            r2,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &l("f"),
+            "netns",
+            t,
+        ]);
+        c(&[
+            "ip",
+            "-n",
+            r2,
+            "addr",
+            "add",
+            &format!("{}/30", v4(9)),
+            "dev",
+            &l("e"),
+        ]);
+        c(&[
+            "ip",
+            "-n",
+            r2,
+            "-6",
+            "addr",
+            "add",
+            &format!("{}/64", v6(3, 1)),
+            "dev",
+            &l("e"),
+            "nodad",
+        ]);
+        c(&["ip", "-n", r2, "link", "set", &l("e"), "up"]);
+        c(&[
+            "ip",
+            "-n",
+            t,
+            "addr",
+            "add",
+            &format!("{}/30", v4(10)),
+            "dev",
+            &l("f"),
+        ]);
+        c(&[
+            "ip",
+            "-n",
+            t,
+            "-6",
+            "addr",
+            "add",
+            &format!("{}/64", v6(3, 2)),
+            "dev",
+            &l("f"),
+            "nodad",
+        ]);
+        c(&["ip", "-n", t, "link", "set", &l("f"), "up"]);
+        // Routes: the root reaches the far links through r1; each hop routes back.
+        c(&[
+            "ip",
+            "route",
+            "add",
+            &format!("10.213.{slot}.4/30"),
+            "via",
+            &v4(2),
+        ]);
+        c(&[
+            "ip",
+            "route",
+            "add",
+            &format!("10.213.{slot}.8/30"),
+            "via",
+            &v4(2),
+        ]);
+        c(&[
+            "ip",
+            "-6",
+            "route",
+            "add",
+            &format!("fd13:{slot:x}:2::/64"),
+            "via",
+            &v6(1, 2),
+        ]);
+        c(&[
+            "ip",
+            "-6",
+            "route",
+            "add",
+            &format!("fd13:{slot:x}:3::/64"),
+            "via",
+            &v6(1, 2),
+        ]);
+        c(&[
+            "ip",
+            "-n",
+            r1,
+            "route",
+            "add",
+            &format!("10.213.{slot}.8/30"),
+            "via",
+            &v4(6),
+        ]);
+        c(&[
+            "ip",
+            "-n",
+            r1,
+            "-6",
+            "route",
+            "add",
+            &format!("fd13:{slot:x}:3::/64"),
+            "via",
+            &v6(2, 2),
+        ]);
+        c(&["ip", "-n", r2, "route", "add", "default", "via", &v4(5)]);
+        c(&[
+            "ip",
+            "-n",
+            r2,
+            "-6",
+            "route",
+            "add",
+            "default",
+            "via",
+            &v6(2, 1),
+        ]);
+        c(&["ip", "-n", t, "route", "add", "default", "via", &v4(9)]);
+        c(&[
+            "ip",
+            "-n",
+            t,
+            "-6",
+            "route",
+            "add",
+            "default",
+            "via",
+            &v6(3, 1),
+        ]);
+        for n in [r1, r2] {
+            c(&[
+                "ip",
+                "netns",
+                "exec",
+                n,
+                "sysctl",
+                "-qw",
+                "net.ipv4.ip_forward=1",
+            ]);
+            c(&[
+                "ip",
+                "netns",
+                "exec",
+                n,
+                "sysctl",
+                "-qw",
+                "net.ipv6.conf.all.forwarding=1",
+            ]);
+            // Time-exceeded answers must not be rate-limited away when many traces run.
+            c(&[
+                "ip",
+                "netns",
+                "exec",
+                n,
+                "sysctl",
+                "-qw",
+                "net.ipv4.icmp_ratelimit=0",
+            ]);
+            c(&[
+                "ip",
+                "netns",
+                "exec",
+                n,
+                "sysctl",
+                "-qw",
+                "net.ipv6.icmp.ratelimit=0",
+            ]);
+        }
+        c(&[
+            "ip",
+            "netns",
+            "exec",
+            t,
+            "sysctl",
+            "-qw",
+            "net.ipv4.icmp_ratelimit=0",
+        ]);
+        c(&[
+            "ip",
+            "netns",
+            "exec",
+            t,
+            "sysctl",
+            "-qw",
+            "net.ipv6.icmp.ratelimit=0",
+        ]);
+        for cmd in cmds {
+            let args: Vec<&str> = cmd.iter().map(String::as_str).collect();
+            run(&args).unwrap();
+        }
+        chain
+    }
+
+    fn teardown(&self) {
+        for n in [&self.r1.name, &self.r2.name, &self.target.name] {
+            let _ = run(&["ip", "netns", "del", n]);
+        }
+        let _ = run(&["ip", "link", "del", &format!("ncc{}a", self.slot)]);
+        let _ = run(&["ip", "route", "del", &format!("10.213.{}.4/30", self.slot)]);
+        let _ = run(&["ip", "route", "del", &format!("10.213.{}.8/30", self.slot)]);
+    }
+}
+
+impl Drop for Chain {
+    fn drop(&mut self) {
+        self.teardown();
         let _ = std::fs::remove_file(&self.claim);
     }
 }

@@ -16,7 +16,11 @@ export type ResultView = Schemas["CheckResultView"] &
   Partial<Schemas["PingResult"]> &
   Partial<Schemas["TcpResult"]> &
   Partial<Omit<Schemas["HttpResult"], "resolved_address">> &
-  Partial<Schemas["DnsResult"]>;
+  Partial<Schemas["DnsResult"]> &
+  Partial<Omit<Schemas["TracerouteResult"], "hops" | "resolved_address" | "assertions">> & {
+    /** traceroute hops carry `rtt_ms: number[]`, mtr hops loss and statistics. */
+    hops?: (Partial<Omit<Schemas["TraceHop"], "rtt_ms">> & Partial<Omit<Schemas["MtrHop"], "rtt_ms">> & { ttl: number; address?: string | null; rtt_ms?: number[] | Schemas["HopRtt"] | null })[];
+  };
 
 /** Throws the API error of a failed openapi-fetch call, returns the data otherwise. */
 export async function must<T>(p: Promise<{ data?: T; error?: unknown; response: Response }>): Promise<T> {

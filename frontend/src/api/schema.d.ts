@@ -613,7 +613,7 @@ export interface components {
          * @description Probe kinds an agent can run.
          * @enum {string}
          */
-        Capability: "icmp" | "tcp" | "http" | "dns";
+        Capability: "icmp" | "tcp" | "http" | "dns" | "trace_icmp" | "trace_udp" | "trace_tcp";
         CheckCreated: {
             /** @description Agents asked to run it. */
             agents: number;
@@ -627,7 +627,7 @@ export interface components {
          *     The options of a check, by its `type` (for the API schema: the request's `type` says which
          *     of these applies).
          */
-        CheckOptions: components["schemas"]["PingOptions"] | components["schemas"]["TcpOptions"] | components["schemas"]["HttpOptions"] | components["schemas"]["DnsOptions"];
+        CheckOptions: components["schemas"]["PingOptions"] | components["schemas"]["TcpOptions"] | components["schemas"]["HttpOptions"] | components["schemas"]["DnsOptions"] | components["schemas"]["TracerouteOptions"] | components["schemas"]["MtrOptions"];
         CheckPage: {
             checks: components["schemas"]["CheckSummary"][];
             /**
@@ -638,7 +638,7 @@ export interface components {
         };
         /**
          * @description One agent's result. The fields of the check type's result (`PingResult`, `TcpResult`,
-         *     `HttpResult` or `DnsResult`) are merged into this object.
+         *     `HttpResult`, `DnsResult`, `TracerouteResult` or `MtrResult`) are merged into this object.
          */
         CheckResultView: {
             agent: components["schemas"]["ResultAgent"];
@@ -689,7 +689,7 @@ export interface components {
             type: string;
         };
         /** @enum {string} */
-        CheckType: "ping" | "tcp" | "http" | "dns";
+        CheckType: "ping" | "tcp" | "http" | "dns" | "traceroute" | "mtr";
         /** @description A check with its results. */
         CheckView: {
             /** Format: date-time */
@@ -938,6 +938,26 @@ export interface components {
             interval_secs: number;
             /** @description Absolute URL to POST heartbeats to. */
             url: string;
+        };
+        /** @description Where a hop is, when the server knows (GeoIP and ASN of its address). */
+        HopPlace: {
+            city?: string | null;
+            country_code?: string | null;
+            /** Format: double */
+            lat?: number | null;
+            /** Format: double */
+            lon?: number | null;
+        };
+        /** @description Round-trip statistics of one hop, in milliseconds. */
+        HopRtt: {
+            /** Format: double */
+            avg: number;
+            /** Format: double */
+            max: number;
+            /** Format: double */
+            min: number;
+            /** Format: double */
+            stdev: number;
         };
         /** @description One hour of a monitor's runs. */
         HourStats: {
@@ -1205,6 +1225,67 @@ export interface components {
              */
             uptime_7d?: number | null;
         };
+        /** @description One TTL of an `mtr`. */
+        MtrHop: {
+            address?: string | null;
+            /** Format: int32 */
+            asn?: number | null;
+            geo?: null | components["schemas"]["HopPlace"];
+            /** Format: double */
+            loss_pct: number;
+            network?: string | null;
+            /** Format: int32 */
+            received: number;
+            rtt_ms?: null | components["schemas"]["HopRtt"];
+            /** Format: int32 */
+            sent: number;
+            /** Format: int32 */
+            ttl: number;
+        };
+        /** @description `mtr` options: as `traceroute`, with `packets` rounds whose statistics are kept per hop. */
+        MtrOptions: {
+            /** @default null */
+            expect: null | components["schemas"]["TraceExpect"];
+            /**
+             * Format: int32
+             * @default null
+             */
+            ip_version: number | null;
+            /**
+             * Format: int32
+             * @description Highest TTL tried (1–32).
+             * @default 30
+             */
+            max_hops: number;
+            /**
+             * Format: int32
+             * @description Probes per hop (1–16).
+             * @default 5
+             */
+            packets: number;
+            /**
+             * Format: int32
+             * @description Destination port for `udp` (default 33434) and `tcp` (default 80).
+             * @default null
+             */
+            port: number | null;
+            /** @default icmp */
+            protocol: components["schemas"]["TraceProtocol"];
+            /**
+             * Format: int32
+             * @description Milliseconds to wait for the answers of one round (100–10000).
+             * @default 1000
+             */
+            timeout_ms: number;
+        };
+        MtrResult: {
+            /** @description The verdict on each expectation in `options.expect` (empty without expectations). */
+            assertions?: components["schemas"]["Assertion"][];
+            hops: components["schemas"]["MtrHop"][];
+            protocol: components["schemas"]["TraceProtocol"];
+            reached: boolean;
+            resolved_address?: string | null;
+        };
         /** @description Where state changes are sent. */
         Notify: {
             /** @description An http(s) URL that receives a signed JSON POST on `down` and on recovery. */
@@ -1458,6 +1539,72 @@ export interface components {
             /** @description Always `Bearer`. */
             token_type: string;
             user: components["schemas"]["User"];
+        };
+        /** @description Traceroute and MTR expectations. */
+        TraceExpect: {
+            /** @description Whether the target must (`true`) or must not (`false`) answer. */
+            reached?: boolean | null;
+        };
+        /** @description One TTL of a `traceroute`. */
+        TraceHop: {
+            /** @description The address that answered (`null`: no answer at this TTL, shown as `*`). */
+            address?: string | null;
+            /** Format: int32 */
+            asn?: number | null;
+            geo?: null | components["schemas"]["HopPlace"];
+            network?: string | null;
+            /** @description Round trips of the answers, in milliseconds. */
+            rtt_ms: number[];
+            /** Format: int32 */
+            ttl: number;
+        };
+        /**
+         * @description How a trace's probes travel.
+         * @enum {string}
+         */
+        TraceProtocol: "icmp" | "udp" | "tcp";
+        /**
+         * @description `traceroute` options: each TTL up to the target or `max_hops` is probed `queries` times,
+         *     all TTLs in parallel.
+         */
+        TracerouteOptions: {
+            /** @default null */
+            expect: null | components["schemas"]["TraceExpect"];
+            /**
+             * Format: int32
+             * @default null
+             */
+            ip_version: number | null;
+            /**
+             * Format: int32
+             * @description Highest TTL tried (1–32).
+             * @default 30
+             */
+            max_hops: number;
+            /**
+             * Format: int32
+             * @description Destination port for `udp` (default 33434) and `tcp` (default 80).
+             * @default null
+             */
+            port: number | null;
+            /** @default icmp */
+            protocol: components["schemas"]["TraceProtocol"];
+            /**
+             * Format: int32
+             * @description Milliseconds to wait for the answers of one round (100–10000).
+             * @default 1000
+             */
+            timeout_ms: number;
+        };
+        TracerouteResult: {
+            /** @description The verdict on each expectation in `options.expect` (empty without expectations). */
+            assertions?: components["schemas"]["Assertion"][];
+            /** @description One entry per TTL, from 1 up to the target or `max_hops`. */
+            hops: components["schemas"]["TraceHop"][];
+            protocol: components["schemas"]["TraceProtocol"];
+            /** @description Whether the target itself answered. */
+            reached: boolean;
+            resolved_address?: string | null;
         };
         UpdateAgent: {
             labels?: string[] | null;

@@ -2,7 +2,7 @@
 // `name` is the option's path in the API (`timeout_ms`, `expect.body_regex`), so the
 // browser suite can compare the form with the OpenAPI schema.
 
-export type Kind = "ping" | "http" | "tcp" | "dns";
+export type Kind = "ping" | "http" | "tcp" | "dns" | "traceroute" | "mtr";
 
 interface Field {
   name: string;
@@ -18,6 +18,16 @@ interface Field {
 }
 
 const IP: Field = { name: "ip_version", label: "IP version", kind: "select", choices: [{ value: "", label: "any" }, { value: "4", label: "IPv4" }, { value: "6", label: "IPv6" }], main: true };
+const TRACE_PROTOCOLS = [
+  { value: "icmp", label: "ICMP echo" },
+  { value: "udp", label: "UDP" },
+  { value: "tcp", label: "TCP SYN" },
+];
+const REACHED = [
+  { value: "", label: "no expectation" },
+  { value: "true", label: "yes" },
+  { value: "false", label: "no (it must not)" },
+];
 const RECORDS = ["A", "AAAA", "CNAME", "MX", "NS", "TXT", "SOA", "PTR", "SRV", "CAA"];
 
 export const FIELDS: Record<Kind, Field[]> = {
@@ -49,6 +59,23 @@ export const FIELDS: Record<Kind, Field[]> = {
     { name: "expect.cert_min_days", label: "Certificate valid at least (days)", kind: "number", min: 0, max: 3650 },
     { name: "expect.max_total_ms", label: "Slowest total (ms)", kind: "number", min: 0, max: 60000 },
   ],
+  traceroute: [
+    { name: "protocol", label: "Protocol", kind: "select", choices: TRACE_PROTOCOLS, main: true },
+    { name: "port", label: "Port (udp, tcp)", kind: "number", main: true, min: 1, max: 65535, placeholder: "33434 / 80" },
+    IP,
+    { name: "max_hops", label: "Most hops", kind: "number", placeholder: "30", min: 1, max: 32 },
+    { name: "timeout_ms", label: "Timeout per round (ms)", kind: "number", placeholder: "1000", min: 100, max: 10000 },
+    { name: "expect.reached", label: "Target must answer", kind: "select", choices: REACHED },
+  ],
+  mtr: [
+    { name: "protocol", label: "Protocol", kind: "select", choices: TRACE_PROTOCOLS, main: true },
+    { name: "port", label: "Port (udp, tcp)", kind: "number", main: true, min: 1, max: 65535, placeholder: "33434 / 80" },
+    { name: "packets", label: "Packets per hop", kind: "number", main: true, placeholder: "5", min: 1, max: 16 },
+    IP,
+    { name: "max_hops", label: "Most hops", kind: "number", placeholder: "30", min: 1, max: 32 },
+    { name: "timeout_ms", label: "Timeout per round (ms)", kind: "number", placeholder: "1000", min: 100, max: 10000 },
+    { name: "expect.reached", label: "Target must answer", kind: "select", choices: REACHED },
+  ],
   dns: [
     { name: "record_type", label: "Record", kind: "select", choices: RECORDS.map((r) => ({ value: r, label: r })), main: true },
     { name: "resolver", label: "Resolver", kind: "text", placeholder: "system", main: true },
@@ -63,6 +90,12 @@ export const FIELDS: Record<Kind, Field[]> = {
 export type Values = Record<string, string | boolean>;
 
 export const DEFAULTS: Values = { count: "3", port: "443", method: "GET", follow_redirects: false, verify_tls: true, record_type: "A", protocol: "udp" };
+
+/** The defaults of one kind: `protocol` means udp/tcp for DNS but icmp/udp/tcp for traces,
+ * and a trace's port is optional. */
+export function defaultsFor(kind: Kind): Values {
+  return kind === "traceroute" || kind === "mtr" ? { ...DEFAULTS, protocol: "icmp", port: "" } : DEFAULTS;
+}
 
 /** `Name: value` / `name=regex` lines → an object. */
 function pairs(text: string, sep: string): Record<string, string> {
@@ -97,7 +130,7 @@ export function buildOptions(kind: Kind, values: Values): Record<string, unknown
         typed = String(v).split(",").map((s) => s.trim()).filter(Boolean);
         break;
       default:
-        typed = f.name === "ip_version" ? Number(v) : String(v).trim();
+        typed = f.name === "ip_version" ? Number(v) : f.name === "expect.reached" ? v === "true" : String(v).trim();
     }
     if (f.name.startsWith("expect.")) expect[f.name.slice(7)] = typed;
     else options[f.name] = typed;
@@ -124,7 +157,7 @@ export function optionErrors(kind: Kind, values: Values): Record<string, string>
 /** The form's values for options the API gave back (a monitor's, to edit it): the inverse of
  * {@link buildOptions}, with the defaults for what is not set. */
 export function optionsToValues(kind: Kind, options: Record<string, unknown> | null | undefined): Values {
-  const values: Values = { ...DEFAULTS };
+  const values: Values = { ...defaultsFor(kind) };
   const expect = (options?.expect ?? {}) as Record<string, unknown>;
   for (const f of FIELDS[kind]) {
     const v = f.name.startsWith("expect.") ? expect[f.name.slice(7)] : options?.[f.name];

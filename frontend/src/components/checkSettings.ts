@@ -16,6 +16,7 @@ const EXPECT: Record<string, (v: unknown) => string> = {
   rcode: (v) => `rcode ${v}`,
   answer_contains: (v) => `answer contains “${v}”`,
   min_answers: (v) => `≥ ${v} answers`,
+  reached: (v) => (v ? "the target answers" : "the target does not answer"),
 };
 
 export function checkSettings(type: string, options: Options): string[] {
@@ -32,6 +33,12 @@ export function checkSettings(type: string, options: Options): string[] {
       out.push(String(o.method ?? "GET"));
       if (o.follow_redirects) out.push("follows redirects");
       if (o.verify_tls === false) out.push("certificate not verified");
+      break;
+    case "traceroute":
+    case "mtr":
+      out.push(`${String(o.protocol ?? "icmp").toUpperCase()}${o.port ? ` port ${o.port}` : ""}`);
+      if (o.max_hops !== undefined) out.push(`max ${o.max_hops} hops`);
+      if (o.packets !== undefined) out.push(`${o.packets} packets per hop`);
       break;
     case "dns":
       out.push(`${o.record_type ?? "A"} via ${o.resolver ? String(o.resolver) : "the system resolver"}`);

@@ -19,6 +19,8 @@ const ERROR_WORDS: Record<string, string> = {
   agent_timeout: "The agent did not answer in time.",
   agent_offline: "The agent was offline when the check was created.",
   icmp_unavailable: "This agent cannot send ICMP (it needs root or CAP_NET_RAW).",
+  not_reached: "The target did not answer; the hops show how far the probes got.",
+  unsupported: "This agent cannot run this probe.",
   too_many_redirects: "Too many redirects.",
 };
 
@@ -58,6 +60,16 @@ export function Summary({ type, r }: { type: string; r: ResultView }) {
       ) : (
         <span>no response</span>
       );
+    case "traceroute":
+    case "mtr": {
+      const hops = r.hops ?? [];
+      const last = [...hops].reverse().find((h) => h.address);
+      return (
+        <span>
+          {r.reached ? `reached in ${hops.length} hop${hops.length === 1 ? "" : "s"}` : `not reached${last ? ` · last answer from ${last.address} at hop ${last.ttl}` : ""}`}
+        </span>
+      );
+    }
     case "dns":
       return (
         <span>
@@ -89,6 +101,7 @@ export function Details({ type, r }: { type: string; r: ResultView }) {
         </p>
       )}
       {type === "ping" && <RttChart r={r} />}
+      {(type === "traceroute" || type === "mtr") && r.hops && r.hops.length > 0 && <HopTable type={type} hops={r.hops} />}
       {type === "ping" && r.replies && r.replies.length > 0 && (
         <table className="mini">
           <thead>
@@ -152,5 +165,48 @@ export function Details({ type, r }: { type: string; r: ResultView }) {
       )}
       {type === "dns" && r.resolver && <p className="muted">via resolver {r.resolver}</p>}
     </div>
+  );
+}
+
+type Hop = NonNullable<ResultView["hops"]>[number];
+
+/** A trace hop by hop: silent TTLs as `*`, the network where known, RTTs (traceroute) or
+ * loss and statistics (mtr). */
+function HopTable({ type, hops }: { type: string; hops: Hop[] }) {
+  const mtr = type === "mtr";
+  return (
+    <table className="mini hops" data-testid="hops">
+      <thead>
+        <tr>
+          <th>TTL</th><th>Address</th><th>Network</th>
+          {mtr ? (<><th>Loss</th><th>Sent</th><th>Avg</th><th>Best</th><th>Worst</th><th>StDev</th></>) : <th>Round trips</th>}
+        </tr>
+      </thead>
+      <tbody>
+        {hops.map((h) => {
+          const stats = mtr && h.rtt_ms && !Array.isArray(h.rtt_ms) ? h.rtt_ms : null;
+          const rtts = Array.isArray(h.rtt_ms) ? h.rtt_ms : [];
+          return (
+            <tr key={h.ttl} className={h.address ? undefined : "silent"}>
+              <td>{h.ttl}</td>
+              <td>{h.address ? <code>{h.address}</code> : <span aria-label="no answer">*</span>}</td>
+              <td>{h.asn ? `AS${h.asn}${h.network ? ` ${h.network}` : ""}` : "—"}</td>
+              {mtr ? (
+                <>
+                  <td>{h.loss_pct != null ? `${h.loss_pct.toFixed(0)} %` : "—"}</td>
+                  <td>{h.sent ?? "—"}</td>
+                  <td>{ms(stats?.avg)}</td>
+                  <td>{ms(stats?.min)}</td>
+                  <td>{ms(stats?.max)}</td>
+                  <td>{ms(stats?.stdev)}</td>
+                </>
+              ) : (
+                <td>{rtts.length ? rtts.map((v) => ms(v)).join("  ") : "* * *"}</td>
+              )}
+            </tr>
+          );
+        })}
+      </tbody>
+    </table>
   );
 }

@@ -4,7 +4,7 @@ import { ApiError } from "../api/auth";
 import { api, must, type Agent, type Schemas } from "../api/client";
 import { useSession } from "../session";
 import { AgentPicker, EVERYONE, selectionBody, type PlaceKey, type Selection } from "../components/AgentPicker";
-import { CheckOptions, DEFAULTS, FIELDS, buildOptions, optionErrors, optionsToValues, type Kind, type Values } from "../components/CheckOptions";
+import { CheckOptions, FIELDS, buildOptions, defaultsFor, optionErrors, optionsToValues, type Kind, type Values } from "../components/CheckOptions";
 import { useTitle } from "../components/useTitle";
 
 const KINDS: { kind: Kind; label: string; placeholder: string }[] = [
@@ -12,6 +12,8 @@ const KINDS: { kind: Kind; label: string; placeholder: string }[] = [
   { kind: "http", label: "HTTP", placeholder: "https://example.com/" },
   { kind: "tcp", label: "TCP", placeholder: "example.com" },
   { kind: "dns", label: "DNS", placeholder: "example.com" },
+  { kind: "traceroute", label: "TRACEROUTE", placeholder: "example.com or 192.0.2.1" },
+  { kind: "mtr", label: "MTR", placeholder: "example.com or 192.0.2.1" },
 ];
 
 /** Client-side checks, so mistakes show before a round trip. */
@@ -33,9 +35,10 @@ export function formQuery(kind: string, target: string, values: Values, sel: Sel
   q.set("type", kind);
   if (target) q.set("target", target);
   if (!isKind(kind)) return q.toString();
+  const defaults = defaultsFor(kind);
   for (const f of FIELDS[kind]) {
     const v = values[f.name];
-    if (v === undefined || v === "" || v === DEFAULTS[f.name]) continue;
+    if (v === undefined || v === "" || v === defaults[f.name]) continue;
     q.set(f.name, String(v));
   }
   if (sel.mode === "agents") for (const a of sel.agents) q.append("agent", a);
@@ -54,7 +57,7 @@ export function editQuery(type: string, target: string, options: Record<string, 
 export function formFromQuery(q: URLSearchParams): { kind: Kind; target: string; values: Values; selection: Selection } {
   const type = q.get("type");
   const kind: Kind = isKind(type) ? type : "ping";
-  const values: Values = { ...DEFAULTS };
+  const values: Values = { ...defaultsFor(kind) };
   for (const f of FIELDS[kind]) {
     const v = q.get(f.name);
     if (v === null) continue;
@@ -138,13 +141,21 @@ export function CheckPage() {
     }
   }
 
+  // Options that mean different things per kind (protocol, port) start from the new kind's
+  // defaults; the rest (timeouts, IP version, the target) carry over.
+  function switchKind(k: Kind) {
+    const d = defaultsFor(k);
+    setValues((v) => ({ ...v, protocol: d.protocol, port: k === "tcp" || k === "traceroute" || k === "mtr" ? d.port : v.port }));
+    setKind(k);
+  }
+
   // WAI-ARIA tabs: arrows move between them (and select), Home/End jump to the ends.
   function onTabKey(e: KeyboardEvent<HTMLButtonElement>, i: number) {
     const n = KINDS.length;
     const to = e.key === "ArrowRight" ? (i + 1) % n : e.key === "ArrowLeft" ? (i - 1 + n) % n : e.key === "Home" ? 0 : e.key === "End" ? n - 1 : -1;
     if (to < 0) return;
     e.preventDefault();
-    setKind(KINDS[to].kind);
+    switchKind(KINDS[to].kind);
     tabs.current[to]?.focus();
   }
 
@@ -166,7 +177,7 @@ export function CheckPage() {
               tabs.current[i] = el;
             }}
             className={kind === k.kind ? "tab active" : "tab"}
-            onClick={() => setKind(k.kind)}
+            onClick={() => switchKind(k.kind)}
             onKeyDown={(e) => onTabKey(e, i)}
           >
             {k.label}

@@ -96,7 +96,7 @@ export function MonitorForm({ initial, onSaved, onCancel }: { initial?: Monitor;
         <label>Name <input name="name" value={name} onChange={(e) => setName(e.target.value)} aria-invalid={invalid("name")} /></label>
         <label>Type
           <select name="type" value={kind} onChange={(e) => setKind(e.target.value as Kind)}>
-            <option value="http">HTTP</option><option value="ping">PING</option><option value="tcp">TCP</option><option value="dns">DNS</option>
+            <option value="http">HTTP</option><option value="ping">PING</option><option value="tcp">TCP</option><option value="dns">DNS</option><option value="traceroute">TRACEROUTE</option><option value="mtr">MTR</option>
           </select>
         </label>
         <label className="wide">Target <input name="target" value={target} onChange={(e) => setTarget(e.target.value)} aria-invalid={invalid("check.target")} placeholder={kind === "http" ? "https://example.com/" : "example.com"} /></label>

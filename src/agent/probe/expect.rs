@@ -172,6 +172,14 @@ pub fn judge(spec: &CheckSpec, data: Option<&ResultData>, body: &[u8]) -> Vec<As
                 ));
             }
         }
+        (CheckSpec::Traceroute(o), data) => {
+            let reached = matches!(data, Some(ResultData::Traceroute(r)) if r.reached);
+            reached_assertion(&mut out, o.expect.as_ref(), reached);
+        }
+        (CheckSpec::Mtr(o), data) => {
+            let reached = matches!(data, Some(ResultData::Mtr(r)) if r.reached);
+            reached_assertion(&mut out, o.expect.as_ref(), reached);
+        }
         (CheckSpec::Dns(o), data) => {
             let Some(e) = &o.expect else { return out };
             let r = match data {
@@ -215,6 +223,29 @@ pub fn judge(spec: &CheckSpec, data: Option<&ResultData>, body: &[u8]) -> Vec<As
         }
     }
     out
+}
+
+/// `expect.reached` of a trace.
+fn reached_assertion(
+    out: &mut Vec<Assertion>,
+    e: Option<&crate::proto::expect::TraceExpect>,
+    reached: bool,
+) {
+    if let Some(want) = e.and_then(|e| e.reached) {
+        out.push(Assertion::new(
+            "reached",
+            reached == want,
+            format!(
+                "the target {} (expected {})",
+                if reached {
+                    "answered"
+                } else {
+                    "did not answer"
+                },
+                if want { "an answer" } else { "none" }
+            ),
+        ));
+    }
 }
 
 #[cfg(test)]

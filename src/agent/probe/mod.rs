@@ -8,6 +8,7 @@ mod icmp;
 mod ping;
 mod resolve;
 mod tcp;
+mod trace;
 
 use std::time::{Duration, Instant};
 
@@ -118,6 +119,14 @@ impl Prober {
             ),
             CheckSpec::Http(o) => http::run(&self.targets, &self.tls, &req.target, o, policy).await,
             CheckSpec::Dns(o) => (dns::run(&req.target, o, policy).await, Vec::new()),
+            CheckSpec::Traceroute(o) => (
+                trace::traceroute(&self.targets, &req.target, o, policy).await,
+                Vec::new(),
+            ),
+            CheckSpec::Mtr(o) => (
+                trace::mtr(&self.targets, &req.target, o, policy).await,
+                Vec::new(),
+            ),
         }
     }
 }

@@ -90,31 +90,60 @@ pub async fn create(
     };
     let online: Vec<Agent> = chosen.online.iter().map(view).collect();
     let offline: Vec<Agent> = chosen.offline.iter().map(view).collect();
+    // Agents that cannot run this probe (a trace without raw sockets, an older agent) answer
+    // at once with a reason instead of being asked.
+    let needs = spec.required_capability();
+    let (online, unable): (Vec<Agent>, Vec<Agent>) = online
+        .into_iter()
+        .partition(|a| needs.is_none_or(|c| a.capabilities.contains(&c)));
     // Monitor runs are scheduled, not bursts: `monitors.max_per_user` bounds them instead, so
     // a user's own checks cannot starve their monitors (or the other way round).
     if monitor.is_none() {
-        take_quota(state, user.id, (online.len() + offline.len()) as u64).await?;
+        take_quota(
+            state,
+            user.id,
+            (online.len() + offline.len() + unable.len()) as u64,
+        )
+        .await?;
     }
 
     let now = Utc::now();
     let grace = state.settings.checks.grace_ms;
     let deadline = now + chrono::Duration::milliseconds((spec.budget_ms() + grace) as i64);
     let expires_at = now + chrono::Duration::milliseconds(grace as i64);
+    let unsupported = serde_json::json!({
+        "code": "unsupported",
+        "message": format!(
+            "this agent cannot run a {} {} (it needs raw sockets: root or CAP_NET_RAW, and a current agent)",
+            spec.trace_protocol().map(|p| p.as_str()).unwrap_or(""),
+            spec.check_type().as_str(),
+        ),
+    });
+    let offline_error = serde_json::json!({
+        "code": "agent_offline",
+        "message": "the agent was offline when the check was created",
+    });
     let rows: Vec<serde_json::Value> = online
         .iter()
-        .map(|a| (a, ResultStatus::Pending))
-        .chain(offline.iter().map(|a| (a, ResultStatus::Offline)))
-        .map(|(a, status)| {
+        .map(|a| (a, ResultStatus::Pending, None))
+        .chain(
+            offline
+                .iter()
+                .map(|a| (a, ResultStatus::Offline, Some(&offline_error))),
+        )
+        .chain(
+            unable
+                .iter()
+                .map(|a| (a, ResultStatus::Failed, Some(&unsupported))),
+        )
+        .map(|(a, status, error)| {
             serde_json::json!({
                 "agent_id": a.id,
                 "agent_name": a.name,
                 "agent_region": a.region,
                 "agent_location": a.location,
                 "status": status.as_str(),
-                "error": (status == ResultStatus::Offline).then(|| serde_json::json!({
-                    "code": "agent_offline",
-                    "message": "the agent was offline when the check was created",
-                })),
+                "error": error,
             })
         })
         .collect();
@@ -150,6 +179,7 @@ pub async fn create(
         ))
         .await?;
 
+    let everyone = selection.is_everyone() && unable.is_empty();
     if !online.is_empty() {
         let request = CheckRequest {
             protocol_version: PROTOCOL_VERSION,
@@ -159,7 +189,7 @@ pub async fn create(
             expires_at,
             agents: online.iter().map(|a| a.id).collect(),
         };
-        if let Err(err) = publish(state, &request, selection.is_everyone()).await {
+        if let Err(err) = publish(state, &request, everyone).await {
             // Nothing was sent: take the check back so no one waits for it.
             check::Entity::delete_by_id(id).exec(&state.db).await.ok();
             return Err(err);
@@ -167,7 +197,11 @@ pub async fn create(
     }
     state.metrics.checks_created.inc();
     tracing::info!(check_id = %id, agents = online.len(), "check created");
-    Ok((id, online.len() + offline.len(), !online.is_empty()))
+    Ok((
+        id,
+        online.len() + offline.len() + unable.len(),
+        !online.is_empty(),
+    ))
 }
 
 /// The agents that ran a check the user may see (for `same_agents_as`).

@@ -96,7 +96,7 @@ pub struct ResultAgent {
 }
 
 /// One agent's result. The fields of the check type's result (`PingResult`, `TcpResult`,
-/// `HttpResult` or `DnsResult`) are merged into this object.
+/// `HttpResult`, `DnsResult`, `TracerouteResult` or `MtrResult`) are merged into this object.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct CheckResultView {
     pub agent: ResultAgent,

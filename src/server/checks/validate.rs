@@ -13,7 +13,8 @@ use crate::proto::expect::{
 
 use crate::policy::{parse_ip_loose, Policy};
 use crate::proto::check::{
-    CheckSpec, CheckType, DnsOptions, HttpOptions, PingOptions, RecordType, TcpOptions,
+    CheckSpec, CheckType, DnsOptions, HttpOptions, MtrOptions, PingOptions, RecordType, TcpOptions,
+    TracerouteOptions,
 };
 use crate::server::error::ErrorCode;
 use crate::server::error::{ApiError, ApiResult};
@@ -198,6 +199,15 @@ fn expect_dns(e: &Option<DnsExpect>) -> ApiResult<()> {
     Ok(())
 }
 
+/// The options `traceroute` and `mtr` share.
+fn trace_common(port: Option<u16>, max_hops: u8, timeout_ms: u32) -> ApiResult<()> {
+    if let Some(p) = port {
+        range("options.port", p as u32, 1, 65_535)?;
+    }
+    range("options.max_hops", max_hops as u32, 1, 32)?;
+    range("options.timeout_ms", timeout_ms, 100, 10_000)
+}
+
 fn range(field: &str, v: u32, lo: u32, hi: u32) -> ApiResult<()> {
     if v < lo || v > hi {
         return Err(ApiError::invalid_field(
@@ -340,6 +350,21 @@ pub fn spec(body: &CreateCheck, policy: &Policy) -> ApiResult<(String, CheckSpec
                 })?;
             }
             CheckSpec::Dns(o)
+        }
+        CheckType::Traceroute => {
+            let o: TracerouteOptions = options(opts)?;
+            trace_common(o.port, o.max_hops, o.timeout_ms)?;
+            validate_host(&target)?;
+            policy.check_host(&target).map_err(forbidden)?;
+            CheckSpec::Traceroute(o)
+        }
+        CheckType::Mtr => {
+            let o: MtrOptions = options(opts)?;
+            trace_common(o.port, o.max_hops, o.timeout_ms)?;
+            range("options.packets", o.packets as u32, 1, 16)?;
+            validate_host(&target)?;
+            policy.check_host(&target).map_err(forbidden)?;
+            CheckSpec::Mtr(o)
         }
     };
     Ok((target, spec))
