@@ -1,6 +1,7 @@
 //! `traceroute` and `mtr`, run by trippy-core: every TTL up to `max_hops` is probed in
-//! parallel (ICMP echo, UDP or TCP SYN), rounds repeat for `queries`/`packets` answers per hop,
-//! and the hop list is read from the tracer's state. Each trace has its own ICMP identifier,
+//! parallel (ICMP echo, UDP or TCP SYN). A traceroute's three queries are three single-round
+//! tracers at once; an mtr's packets are rounds one after another. Hop lists are read from the
+//! tracers' state. Each trace has its own ICMP identifier,
 //! so answers to many concurrent traces are told apart.
 
 use std::net::IpAddr;
@@ -94,12 +95,17 @@ async fn trace(
     target: &str,
     ip_version: Option<IpVersion>,
     policy: &Policy,
-    plan: Plan,
+    plan: &Plan,
 ) -> Result<Trace, (Option<IpAddr>, ProbeError)> {
     let (ip, _) = targets
         .resolve(target, ip_version, policy)
         .await
         .map_err(|e| (None, e))?;
+    run_tracer(ip, plan).await.map_err(|e| (Some(ip), e))
+}
+
+/// One tracer to `ip`, `plan.rounds` rounds.
+async fn run_tracer(ip: IpAddr, plan: &Plan) -> Result<Trace, ProbeError> {
     let slot = Slot::take().await;
     let (protocol, ports) = match plan.protocol {
         TraceProtocol::Icmp => (Protocol::Icmp, PortDirection::None),
@@ -132,21 +138,53 @@ async fn trace(
         .read_timeout(Duration::from_millis(10))
         .max_samples(plan.rounds.max(1))
         .build()
-        .map_err(|e| (Some(ip), ProbeError::new("trace_failed", e.to_string())))?;
+        .map_err(|e| ProbeError::new("trace_failed", e.to_string()))?;
     // The tracer blocks its thread (its own socket and clock) for the whole trace.
     let state = tokio::task::spawn_blocking(move || {
         let _slot = slot;
         tracer.run().map(|()| tracer.snapshot())
     })
     .await
-    .map_err(|e| (Some(ip), ProbeError::new("trace_failed", e.to_string())))?
-    .map_err(|e| {
-        (
-            Some(ip),
-            ProbeError::new("trace_failed", format!("the trace failed: {e}")),
-        )
-    })?;
+    .map_err(|e| ProbeError::new("trace_failed", e.to_string()))?
+    .map_err(|e| ProbeError::new("trace_failed", format!("the trace failed: {e}")))?;
     Ok(read(&state, ip, plan.max_hops))
+}
+
+/// Several single-round traces of one target as one: per TTL the address most of them saw,
+/// and all their round trips.
+fn merge(traces: Vec<Trace>, target: IpAddr, max_hops: u8) -> Trace {
+    let reached_at = traces
+        .iter()
+        .filter(|t| t.reached)
+        .map(|t| t.hops.len() as u8)
+        .min();
+    let last = reached_at.unwrap_or(max_hops);
+    let hops = (1..=last)
+        .map(|ttl| {
+            let seen: Vec<&SeenHop> = traces
+                .iter()
+                .filter_map(|t| t.hops.get(ttl as usize - 1))
+                .collect();
+            let mut counts: Vec<(IpAddr, usize)> = Vec::new();
+            for a in seen.iter().filter_map(|h| h.address) {
+                match counts.iter_mut().find(|(b, _)| *b == a) {
+                    Some((_, n)) => *n += 1,
+                    None => counts.push((a, 1)),
+                }
+            }
+            SeenHop {
+                ttl,
+                address: counts.iter().max_by_key(|(_, n)| *n).map(|(a, _)| *a),
+                sent: seen.iter().map(|h| h.sent).sum(),
+                rtts: seen.iter().flat_map(|h| h.rtts.iter().copied()).collect(),
+            }
+        })
+        .collect();
+    Trace {
+        resolved: target,
+        reached: reached_at.is_some(),
+        hops,
+    }
 }
 
 /// The hop list from the tracer's state: TTL 1 up to the target (when it answered) or
@@ -213,12 +251,14 @@ pub async fn traceroute(
     o: &TracerouteOptions,
     policy: &Policy,
 ) -> Outcome {
+    // The queries run as parallel single-round tracers: a trace waits for one round's
+    // silence (timeout_ms), not one per query, which is most of a blackholed trace's time.
     let plan = Plan {
         protocol: o.protocol,
         port: o.port,
         max_hops: o.max_hops,
         timeout: Duration::from_millis(o.timeout_ms as u64),
-        rounds: TRACE_QUERIES,
+        rounds: 1,
     };
     let empty = |ip: Option<IpAddr>| TracerouteResult {
         resolved_address: ip.map(|i| i.to_string()),
@@ -227,7 +267,19 @@ pub async fn traceroute(
         hops: Vec::new(),
         assertions: Vec::new(),
     };
-    match trace(targets, target, o.ip_version, policy, plan).await {
+    let traced = match targets.resolve(target, o.ip_version, policy).await {
+        Err(e) => Err((None, e)),
+        Ok((ip, _)) => {
+            let runs = (0..TRACE_QUERIES).map(|_| run_tracer(ip, &plan));
+            futures_util::future::join_all(runs)
+                .await
+                .into_iter()
+                .collect::<Result<Vec<_>, _>>()
+                .map(|traces| merge(traces, ip, o.max_hops))
+                .map_err(|e| (Some(ip), e))
+        }
+    };
+    match traced {
         Err((ip, e)) => Outcome {
             data: ResultData::Traceroute(empty(ip)),
             error: Some(e),
@@ -276,7 +328,7 @@ pub async fn mtr(
         hops: Vec::new(),
         assertions: Vec::new(),
     };
-    match trace(targets, target, o.ip_version, policy, plan).await {
+    match trace(targets, target, o.ip_version, policy, &plan).await {
         Err((ip, e)) => Outcome {
             data: ResultData::Mtr(empty(ip)),
             error: Some(e),
