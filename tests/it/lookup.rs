@@ -50,3 +50,36 @@ async fn lookup_locates_public_addresses_and_not_reserved_ones() {
         .unwrap();
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn trace_hops_get_their_network_and_place_where_known() {
+    use netcheck::proto::check::{ResultData, TraceHop, TraceProtocol, TracerouteResult};
+    let app = spawn_app().await;
+    let hop = |ttl: u8, address: &str| TraceHop {
+        ttl,
+        address: Some(address.into()),
+        rtt_ms: vec![1.0],
+        asn: None,
+        network: None,
+        geo: None,
+    };
+    let mut data = ResultData::Traceroute(TracerouteResult {
+        resolved_address: Some("8.8.8.8".into()),
+        protocol: TraceProtocol::Icmp,
+        reached: true,
+        hops: vec![hop(1, "10.0.0.1"), hop(2, "8.8.8.8")],
+        assertions: Vec::new(),
+    });
+    netcheck::server::checks::collector::locate_hops(&app.state.geoip, &mut data).await;
+    let ResultData::Traceroute(r) = data else {
+        unreachable!()
+    };
+    assert!(
+        r.hops[0].geo.is_none() && r.hops[0].asn.is_none(),
+        "a private router stays unplaced"
+    );
+    assert_eq!(r.hops[1].asn, Some(15169), "{:?}", r.hops[1]);
+    let geo = r.hops[1].geo.as_ref().expect("a place");
+    assert_eq!(geo.country_code.as_deref().map(str::len), Some(2));
+    assert!(geo.lat.is_some() && geo.lon.is_some());
+}

@@ -133,7 +133,9 @@ async fn run_tracer(ip: IpAddr, plan: &Plan) -> Result<Trace, ProbeError> {
         .max_rounds(Some(plan.rounds))
         .min_round_duration(Duration::from_millis(0))
         .max_round_duration(plan.timeout)
-        .grace_duration(Duration::from_millis(50))
+        // After the target answers, wait this long for slower answers from earlier hops (all
+        // TTLs were sent at once, so they are normally in already).
+        .grace_duration(Duration::from_millis(10))
         .tcp_connect_timeout(plan.timeout)
         .read_timeout(Duration::from_millis(10))
         .max_samples(plan.rounds.max(1))
