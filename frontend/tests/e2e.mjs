@@ -408,6 +408,13 @@ await test("agents get places and labels, checks run from chosen places, results
   const only = await page.locator("[data-testid=result]").allInnerTexts();
   assert(only.length === 1 && only[0].includes("e2e-probe-2"), `only the US agent: ${only}`);
 
+  // A traceroute from both agents: their paths side by side.
+  await runCheck("TRACEROUTE", "127.0.0.1");
+  await page.getByTestId("path-compare").getByText("The paths agree where they overlap.").waitFor();
+  const heads = await page.getByTestId("path-compare").locator("th").allInnerTexts();
+  assert(heads.includes("e2e-probe") && heads.includes("e2e-probe-2"), `a column per agent: ${heads}`);
+  await shot("13c-path-compare");
+
   await nav("Agents");
   await page.locator("tr[data-agent=e2e-probe-2] button", { hasText: "Delete" }).click();
   await revoked(second);

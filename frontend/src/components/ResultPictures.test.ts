@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { differentAnswers, summaryLine } from "./ResultPictures";
+import { differentAnswers, divergence, summaryLine, traceRoutes } from "./ResultPictures";
 import type { ResultLike } from "./ResultList";
 
 const at = (name: string, country: string | null, status: string, extra: Partial<ResultLike> = {}): ResultLike =>
@@ -23,5 +23,28 @@ describe("result pictures", () => {
     const rows = [at("a", "DE", "ok", a("1.1.1.1")), at("b", "US", "ok", a("1.1.1.1")), at("c", "CN", "ok", a("10.0.0.1"))];
     expect([...differentAnswers(rows)]).toEqual(["c"]);
     expect(differentAnswers(rows.slice(0, 2)).size).toBe(0);
+  });
+});
+
+describe("trace pictures", () => {
+  const hop = (ttl: number, address: string | null, geo?: { lat: number; lon: number }) => ({ ttl, address, geo: geo ?? null });
+  it("finds the hop where agents' paths part", () => {
+    const a = [hop(1, "10.0.0.1"), hop(2, "192.0.2.1"), hop(3, "198.51.100.9")];
+    const b = [hop(1, "10.0.0.1"), hop(2, null), hop(3, "203.0.113.7")];
+    expect(divergence([a, a])).toBeNull();
+    expect(divergence([a, b])).toBe(3);
+    expect(divergence([a, [hop(1, "10.9.9.9")]])).toBe(1);
+  });
+  it("draws a route through the hops with a place, to a target that answered", () => {
+    const row = (reached: boolean) =>
+      ({
+        agent: { id: "1", name: "fra", location: { lat: 50, lon: 8 } },
+        status: reached ? "ok" : "failed",
+        reached,
+        hops: [hop(1, "10.0.0.1"), hop(2, "192.0.2.1", { lat: 52, lon: 13 })],
+      }) as never;
+    const target = { lat: 40, lon: -74, label: "t", kind: "address" as const };
+    expect(traceRoutes([row(true)], target)[0].points).toEqual([[8, 50], [13, 52], [-74, 40]]);
+    expect(traceRoutes([row(false)], target)[0].points).toEqual([[8, 50], [13, 52]]);
   });
 });

@@ -6,7 +6,7 @@ import { api, must } from "../api/client";
 import { countryName } from "./AgentPicker";
 import type { ResultLike } from "./ResultList";
 import { statusClass } from "./results";
-import { WorldMap, type Marker } from "./WorldMap";
+import { WorldMap, type Marker, type Route } from "./WorldMap";
 
 /** Why a result is not ok, in a few words: `timeout`, `http 403`, `refused`. */
 function reason(r: ResultLike): string {
@@ -37,6 +37,62 @@ function targetHost(type: string, target: string): string {
   }
 }
 
+/** Each trace's way: its agent, then every hop with a known place, then the target. */
+export function traceRoutes(rows: ResultLike[], target?: Marker): Route[] {
+  return rows.flatMap((r) => {
+    const hops = (r as { hops?: { geo?: { lat?: number | null; lon?: number | null } | null }[] }).hops;
+    if (!hops) return [];
+    const l = r.agent.location as { lat?: number | null; lon?: number | null } | null | undefined;
+    const points: [number, number][] = [];
+    if (l?.lat != null && l.lon != null) points.push([l.lon, l.lat]);
+    for (const h of hops) if (h.geo?.lat != null && h.geo.lon != null) points.push([h.geo.lon, h.geo.lat]);
+    if (target && (r as { reached?: boolean }).reached) points.push([target.lon, target.lat]);
+    return points.length >= 2 ? [{ points, label: `${r.agent.name}: ${points.length} places on the way`, status: statusClass(r.status) }] : [];
+  });
+}
+
+type HopLike = { ttl: number; address?: string | null };
+
+/** Where agents' paths part: the first TTL at which two agents that both heard an answer
+ * heard different addresses (`null` while they agree or only one answered). */
+export function divergence(paths: HopLike[][]): number | null {
+  const longest = Math.max(0, ...paths.map((p) => p.length));
+  for (let i = 0; i < longest; i++) {
+    const seen = new Set(paths.map((p) => p[i]?.address).filter((a): a is string => !!a));
+    if (seen.size > 1) return i + 1;
+  }
+  return null;
+}
+
+/** Agents' paths side by side, TTL by TTL, from the point where they part. */
+export function PathComparison({ rows }: { rows: ResultLike[] }) {
+  const traced = rows.filter((r) => Array.isArray((r as { hops?: unknown }).hops) && ((r as { hops: unknown[] }).hops.length > 0));
+  if (traced.length < 2) return null;
+  const paths = traced.map((r) => (r as unknown as { hops: HopLike[] }).hops);
+  const at = divergence(paths);
+  const longest = Math.max(...paths.map((p) => p.length));
+  return (
+    <div className="table-scroll" tabIndex={0}>
+      <table className="mini path-compare" data-testid="path-compare">
+        <caption>{at === null ? "The paths agree where they overlap." : `The paths part at hop ${at}.`}</caption>
+        <thead>
+          <tr><th>TTL</th>{traced.map((r) => <th key={r.agent.id ?? r.agent.name}>{r.agent.name}</th>)}</tr>
+        </thead>
+        <tbody>
+          {Array.from({ length: longest }, (_, i) => (
+            <tr key={i} className={at !== null && i + 1 >= at ? "differs" : undefined}>
+              <td>{i + 1}</td>
+              {paths.map((p, j) => (
+                <td key={j}>{p[i] ? (p[i].address ? <code>{p[i].address}</code> : "*") : ""}</td>
+              ))}
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
 export function ResultMap({ type, target, rows, lookup = true }: { type: string; target: string; rows: ResultLike[]; lookup?: boolean }) {
   const [where, setWhere] = useState<Marker[]>([]);
   useEffect(() => {
@@ -55,10 +111,15 @@ export function ResultMap({ type, target, rows, lookup = true }: { type: string;
       ? [{ lat: l.lat, lon: l.lon, label: `${r.agent.name} — ${r.status}${l.city ? `, ${l.city}` : ""}`, kind: "agent" as const, status: statusClass(r.status) }]
       : [];
   });
+  const routes = traceRoutes(rows, where[0]);
   if (agents.length === 0 && where.length === 0) return null;
   return (
     <figure className="result-map">
-      <WorldMap markers={[...agents, ...where]} label={`Map: ${agents.length} agents by status${where.length ? " and the target" : ""}`} />
+      <WorldMap
+        markers={[...agents, ...where]}
+        routes={routes}
+        label={`Map: ${agents.length} agents by status${where.length ? " and the target" : ""}${routes.length ? `, ${routes.length} paths through the hops with a known place` : ""}`}
+      />
       <figcaption className="legend">
         <span className="marker-key agent ok" /> ok <span className="marker-key agent bad" /> failed <span className="marker-key agent warn" /> timeout{" "}
         <span className="marker-key address" /> target

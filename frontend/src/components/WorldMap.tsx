@@ -15,6 +15,13 @@ export interface Marker {
   status?: string;
 }
 
+/** A trace's way over the map: the agent, the hops with a known place, the target. */
+export interface Route {
+  points: [number, number][];
+  label: string;
+  status?: string;
+}
+
 const WIDTH = 960;
 const HEIGHT = 500;
 const topology = world as unknown as Topology<{ countries: GeometryCollection }>;
@@ -23,11 +30,17 @@ const projection = geoNaturalEarth1().fitSize([WIDTH, HEIGHT], countries);
 const path = geoPath(projection);
 const outlines = countries.features.map((f, i) => <path key={i} d={path(f) ?? undefined} className="land" />);
 
-export function WorldMap({ markers, label = "World map" }: { markers: Marker[]; label?: string }) {
+export function WorldMap({ markers, routes = [], label = "World map" }: { markers: Marker[]; routes?: Route[]; label?: string }) {
   return (
     <svg viewBox={`0 0 ${WIDTH} ${HEIGHT}`} className="worldmap" role="img" aria-label={label}>
       <rect width={WIDTH} height={HEIGHT} className="sea" />
       {outlines}
+      {routes.map((r, i) => (
+        // Great-circle segments, as packets (roughly) travel.
+        <path key={`r${i}`} d={path({ type: "LineString", coordinates: r.points }) ?? undefined} className={`route ${r.status ?? ""}`} data-testid="route">
+          <title>{r.label}</title>
+        </path>
+      ))}
       {markers.map((m, i) => {
         const p = projection([m.lon, m.lat]);
         if (!p) return null;

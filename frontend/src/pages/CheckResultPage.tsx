@@ -4,7 +4,7 @@ import { ApiError } from "../api/auth";
 import { api, followCheck, must, type CheckView, type ResultView, type Schemas } from "../api/client";
 import { ResultList } from "../components/ResultList";
 import { ShareButton } from "../components/ShareButton";
-import { DnsComparison, ResultMap, TimingBars, summaryLine } from "../components/ResultPictures";
+import { DnsComparison, PathComparison, ResultMap, TimingBars, summaryLine } from "../components/ResultPictures";
 import { settingsLine } from "../components/checkSettings";
 import { editQuery } from "./CheckPage";
 import { useTitle } from "../components/useTitle";
@@ -100,6 +100,7 @@ export function CheckResultPage() {
       <ResultMap type={check.type} target={check.target} rows={rows} />
       {check.type === "http" && <TimingBars rows={rows} />}
       {check.type === "dns" && <DnsComparison rows={rows} />}
+      {(check.type === "traceroute" || check.type === "mtr") && <PathComparison rows={rows} />}
       {rows.length === 0 && <p className="empty">No agent took part.</p>}
       <div aria-live="polite" aria-relevant="additions text">
         <ResultList type={check.type} rows={rows} />

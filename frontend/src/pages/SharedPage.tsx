@@ -6,7 +6,7 @@ import { useParams } from "react-router";
 import { errorFrom } from "../api/auth";
 import type { Schemas } from "../api/client";
 import { ResultList } from "../components/ResultList";
-import { DnsComparison, ResultMap, TimingBars, summaryLine } from "../components/ResultPictures";
+import { DnsComparison, PathComparison, ResultMap, TimingBars, summaryLine } from "../components/ResultPictures";
 
 type SharedCheck = Schemas["SharedCheck"];
 
@@ -63,6 +63,7 @@ export function SharedPage() {
             <ResultMap type={check.type} target={check.target} rows={check.results as never} lookup={false} />
             {check.type === "http" && <TimingBars rows={check.results as never} />}
             {check.type === "dns" && <DnsComparison rows={check.results as never} />}
+            {(check.type === "traceroute" || check.type === "mtr") && <PathComparison rows={check.results as never} />}
             <ResultList type={check.type} rows={check.results as never} />
           </section>
         )}
