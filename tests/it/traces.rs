@@ -74,19 +74,18 @@ async fn every_protocol_finds_the_path_debians_traceroute_finds() {
             "three answers per hop: {r}"
         );
     }
-    // IPv6 on the same chain.
-    let (check, _) = rig
-        .run(json!({"type": "traceroute", "target": chain.target.addr6, "options": {"protocol": "icmp"}}))
-        .await;
-    assert_eq!(
-        hops(&check),
-        vec![
-            Some(chain.r1.addr6.clone()),
-            Some(chain.r2.addr6.clone()),
-            Some(chain.target.addr6.clone())
-        ],
-        "{check}"
-    );
+    // IPv6 on the same chain, every protocol.
+    let want6 = vec![
+        Some(chain.r1.addr6.clone()),
+        Some(chain.r2.addr6.clone()),
+        Some(chain.target.addr6.clone()),
+    ];
+    for protocol in ["icmp", "udp", "tcp"] {
+        let (check, _) = rig
+            .run(json!({"type": "traceroute", "target": chain.target.addr6, "options": {"protocol": protocol}}))
+            .await;
+        assert_eq!(hops(&check), want6, "IPv6 {protocol}: {check}");
+    }
 }
 
 #[tokio::test]
