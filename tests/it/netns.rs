@@ -209,185 +209,40 @@ impl Chain {
             c(&["ip", "netns", "add", n]);
             c(&["ip", "-n", n, "link", "set", "lo", "up"]);
         }
-        // root <-> r1
-        c(&[
-            "ip",
-            "link",
-            "add",
-            &l("a"),
-            "type",
-            "veth",
-            "peer",
-            "name",
-            &l("b"),
-        ]);
-        c(&["ip", "link", "set", &l("b"), "netns", r1]);
-        c(&[
-            "ip",
-            "addr",
-            "add",
-            &format!("{}/30", v4(1)),
-            "dev",
-            &l("a"),
-        ]);
-        c(&[
-            "ip",
-            "-6",
-            "addr",
-            "add",
-            &format!("{}/64", v6(1, 1)),
-            "dev",
-            &l("a"),
-            "nodad",
-        ]);
-        c(&["ip", "link", "set", &l("a"), "up"]);
-        c(&[
-            "ip",
-            "-n",
-            r1,
-            "addr",
-            "add",
-            &format!("{}/30", v4(2)),
-            "dev",
-            &l("b"),
-        ]);
-        c(&[
-            "ip",
-            "-n",
-            r1,
-            "-6",
-            "addr",
-            "add",
-            &format!("{}/64", v6(1, 2)),
-            "dev",
-            &l("b"),
-            "nodad",
-        ]);
-        c(&["ip", "-n", r1, "link", "set", &l("b"), "up"]);
-        // r1 <-> r2
-        c(&[
-            "ip",
-            "link",
-            "add",
-            &l("c"),
-            "netns",
-            r1,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            &l("d"),
-            "netns",
-            r2,
-        ]);
-        c(&[
-            "ip",
-            "-n",
-            r1,
-            "addr",
-            "add",
-            &format!("{}/30", v4(5)),
-            "dev",
-            &l("c"),
-        ]);
-        c(&[
-            "ip",
-            "-n",
-            r1,
-            "-6",
-            "addr",
-            "add",
-            &format!("{}/64", v6(2, 1)),
-            "dev",
-            &l("c"),
-            "nodad",
-        ]);
-        c(&["ip", "-n", r1, "link", "set", &l("c"), "up"]);
-        c(&[
-            "ip",
-            "-n",
-            r2,
-            "addr",
-            "add",
-            &format!("{}/30", v4(6)),
-            "dev",
-            &l("d"),
-        ]);
-        c(&[
-            "ip",
-            "-n",
-            r2,
-            "-6",
-            "addr",
-            "add",
-            &format!("{}/64", v6(2, 2)),
-            "dev",
-            &l("d"),
-            "nodad",
-        ]);
-        c(&["ip", "-n", r2, "link", "set", &l("d"), "up"]);
-        // r2 <-> target
-        c(&[
-            "ip",
-            "link",
-            "add",
-            &l("e"),
-            "netns",
-            r2,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            &l("f"),
-            "netns",
-            t,
-        ]);
-        c(&[
-            "ip",
-            "-n",
-            r2,
-            "addr",
-            "add",
-            &format!("{}/30", v4(9)),
-            "dev",
-            &l("e"),
-        ]);
-        c(&[
-            "ip",
-            "-n",
-            r2,
-            "-6",
-            "addr",
-            "add",
-            &format!("{}/64", v6(3, 1)),
-            "dev",
-            &l("e"),
-            "nodad",
-        ]);
-        c(&["ip", "-n", r2, "link", "set", &l("e"), "up"]);
-        c(&[
-            "ip",
-            "-n",
-            t,
-            "addr",
-            "add",
-            &format!("{}/30", v4(10)),
-            "dev",
-            &l("f"),
-        ]);
-        c(&[
-            "ip",
-            "-n",
-            t,
-            "-6",
-            "addr",
-            "add",
-            &format!("{}/64", v6(3, 2)),
-            "dev",
-            &l("f"),
-            "nodad",
-        ]);
-        c(&["ip", "-n", t, "link", "set", &l("f"), "up"]);
+        // Three links, each a veth pair with a /30 and a /64: (namespace or root, interface,
+        // last IPv4 octet) at both ends, and the IPv6 network number.
+        let links = [
+            (None, l("a"), 1u8, Some(r1), l("b"), 2u8, 1u8),
+            (Some(r1), l("c"), 5, Some(r2), l("d"), 6, 2),
+            (Some(r2), l("e"), 9, Some(t), l("f"), 10, 3),
+        ];
+        for (ns_a, if_a, a4, ns_b, if_b, b4, net6) in &links {
+            let peer_ns = ns_b.map(|n| vec!["netns", n.as_str()]).unwrap_or_default();
+            let mut add = vec!["ip", "link", "add", if_a.as_str()];
+            if let Some(n) = ns_a {
+                add.extend(["netns", n.as_str()]);
+            }
+            add.extend(["type", "veth", "peer", "name", if_b.as_str()]);
+            add.extend(peer_ns);
+            c(&add);
+            for (ns, ifc, v4last, v6last) in [(ns_a, if_a, *a4, 1u8), (ns_b, if_b, *b4, 2u8)] {
+                let mut ip = vec!["ip"];
+                if let Some(n) = ns {
+                    ip.extend(["-n", n.as_str()]);
+                }
+                let (v4a, v6a) = (
+                    format!("{}/30", v4(v4last)),
+                    format!("{}/64", v6(*net6, v6last)),
+                );
+                for rest in [
+                    vec!["addr", "add", &v4a, "dev", ifc],
+                    vec!["-6", "addr", "add", &v6a, "dev", ifc, "nodad"],
+                    vec!["link", "set", ifc, "up"],
+                ] {
+                    c(&[ip.as_slice(), rest.as_slice()].concat());
+                }
+            }
+        }
         // Routes: the root reaches the far links through r1; each hop routes back.
         c(&[
             "ip",

@@ -1,0 +1,212 @@
+//! `traceroute` and `mtr`: their options and results (the agent runs them with trippy-core,
+//! the server fills in where each hop is).
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::check::{ip_version_serde, CheckSpec, IpVersion};
+use super::expect::{Assertion, TraceExpect};
+
+/// How a trace's probes travel.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TraceProtocol {
+    /// ICMP echo requests.
+    #[default]
+    Icmp,
+    /// UDP datagrams to `port`; the target's port-unreachable ends the trace.
+    Udp,
+    /// TCP SYNs to `port`; the target's SYN-ACK or RST ends the trace.
+    Tcp,
+}
+
+impl TraceProtocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TraceProtocol::Icmp => "icmp",
+            TraceProtocol::Udp => "udp",
+            TraceProtocol::Tcp => "tcp",
+        }
+    }
+}
+
+/// `traceroute` options: each TTL up to the target or `max_hops` is probed `queries` times,
+/// all TTLs in parallel.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct TracerouteOptions {
+    pub protocol: TraceProtocol,
+    /// Destination port for `udp` (default 33434) and `tcp` (default 80).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 65535)]
+    pub port: Option<u16>,
+    /// Highest TTL tried (1–32).
+    #[schema(minimum = 1, maximum = 32, default = 30)]
+    pub max_hops: u8,
+    /// Milliseconds to wait for the answers of one round (100–10000).
+    #[schema(minimum = 100, maximum = 10000, default = 1000)]
+    pub timeout_ms: u32,
+    #[serde(with = "ip_version_serde", skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<u8>)]
+    pub ip_version: Option<IpVersion>,
+    /// What the result must show to be `ok`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expect: Option<TraceExpect>,
+}
+
+impl Default for TracerouteOptions {
+    fn default() -> Self {
+        Self {
+            protocol: TraceProtocol::Icmp,
+            port: None,
+            max_hops: 30,
+            timeout_ms: 1000,
+            ip_version: None,
+            expect: None,
+        }
+    }
+}
+
+/// `mtr` options: as `traceroute`, with `packets` rounds whose statistics are kept per hop.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct MtrOptions {
+    pub protocol: TraceProtocol,
+    /// Destination port for `udp` (default 33434) and `tcp` (default 80).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 65535)]
+    pub port: Option<u16>,
+    /// Highest TTL tried (1–32).
+    #[schema(minimum = 1, maximum = 32, default = 30)]
+    pub max_hops: u8,
+    /// Milliseconds to wait for the answers of one round (100–10000).
+    #[schema(minimum = 100, maximum = 10000, default = 1000)]
+    pub timeout_ms: u32,
+    /// Probes per hop (1–16).
+    #[schema(minimum = 1, maximum = 16, default = 5)]
+    pub packets: u8,
+    #[serde(with = "ip_version_serde", skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<u8>)]
+    pub ip_version: Option<IpVersion>,
+    /// What the result must show to be `ok`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expect: Option<TraceExpect>,
+}
+
+impl Default for MtrOptions {
+    fn default() -> Self {
+        Self {
+            protocol: TraceProtocol::Icmp,
+            port: None,
+            max_hops: 30,
+            timeout_ms: 1000,
+            packets: 5,
+            ip_version: None,
+            expect: None,
+        }
+    }
+}
+
+/// Probes per hop of a `traceroute` (as Debian's `traceroute -q 3`).
+pub const TRACE_QUERIES: usize = 3;
+
+/// Where a hop is, when the server knows (GeoIP and ASN of its address).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct HopPlace {
+    pub country_code: Option<String>,
+    pub city: Option<String>,
+    pub lat: Option<f64>,
+    pub lon: Option<f64>,
+}
+
+/// One TTL of a `traceroute`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TraceHop {
+    pub ttl: u8,
+    /// The address that answered (`null`: no answer at this TTL, shown as `*`).
+    pub address: Option<String>,
+    /// Round trips of the answers, in milliseconds.
+    pub rtt_ms: Vec<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub asn: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub geo: Option<HopPlace>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TracerouteResult {
+    pub resolved_address: Option<String>,
+    pub protocol: TraceProtocol,
+    /// Whether the target itself answered.
+    pub reached: bool,
+    /// One entry per TTL, from 1 up to the target or `max_hops`.
+    pub hops: Vec<TraceHop>,
+    /// The verdict on each expectation in `options.expect` (empty without expectations).
+    #[serde(default)]
+    pub assertions: Vec<Assertion>,
+}
+
+/// Round-trip statistics of one hop, in milliseconds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct HopRtt {
+    pub min: f64,
+    pub avg: f64,
+    pub max: f64,
+    pub stdev: f64,
+}
+
+/// One TTL of an `mtr`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct MtrHop {
+    pub ttl: u8,
+    pub address: Option<String>,
+    pub sent: u32,
+    pub received: u32,
+    pub loss_pct: f64,
+    pub rtt_ms: Option<HopRtt>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub asn: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub geo: Option<HopPlace>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct MtrResult {
+    pub resolved_address: Option<String>,
+    pub protocol: TraceProtocol,
+    pub reached: bool,
+    pub hops: Vec<MtrHop>,
+    /// The verdict on each expectation in `options.expect` (empty without expectations).
+    #[serde(default)]
+    pub assertions: Vec<Assertion>,
+}
+
+impl CheckSpec {
+    /// A trace's protocol (`None` for the other types).
+    pub fn trace_protocol(&self) -> Option<TraceProtocol> {
+        match self {
+            CheckSpec::Traceroute(o) => Some(o.protocol),
+            CheckSpec::Mtr(o) => Some(o.protocol),
+            _ => None,
+        }
+    }
+
+    /// What an agent must be able to do to run it (`None`: every agent can).
+    pub fn required_capability(&self) -> Option<crate::proto::agent::Capability> {
+        use crate::proto::agent::Capability;
+        let protocol = match self {
+            CheckSpec::Traceroute(o) => o.protocol,
+            CheckSpec::Mtr(o) => o.protocol,
+            _ => return None,
+        };
+        Some(match protocol {
+            TraceProtocol::Icmp => Capability::TraceIcmp,
+            TraceProtocol::Udp => Capability::TraceUdp,
+            TraceProtocol::Tcp => Capability::TraceTcp,
+        })
+    }
+}
