@@ -414,6 +414,16 @@ await test("agents get places and labels, checks run from chosen places, results
   const heads = await page.getByTestId("path-compare").locator("th").allInnerTexts();
   assert(heads.includes("e2e-probe") && heads.includes("e2e-probe-2"), `a column per agent: ${heads}`);
   await shot("13c-path-compare");
+  // Hops on this machine are private addresses, which have no place. Give e2e-probe's first
+  // hop one (as the server does for public routers) and its path is drawn: Berlin → Paris.
+  const traceId = page.url().split("/").pop();
+  execFileSync("psql", ["-h", "127.0.0.1", "-U", "postgres", "-d", db, "-qc",
+    `UPDATE check_results SET data = jsonb_set(data, '{hops,0,geo}', '{"country_code":"FR","city":"Paris","lat":48.86,"lon":2.35}') WHERE check_id = '${traceId}' AND agent_name = 'e2e-probe'`]);
+  await page.reload();
+  await page.getByTestId("route").first().waitFor();
+  assert((await page.getByTestId("route").count()) === 1, "one path: the agent with a place, through the hop with one");
+  assert(/2 places on the way/.test(await page.getByTestId("route").first().locator("title").textContent()), "Berlin and Paris");
+  await shot("13d-trace-route");
 
   await nav("Agents");
   await page.locator("tr[data-agent=e2e-probe-2] button", { hasText: "Delete" }).click();
