@@ -92,23 +92,7 @@ impl NetNs {
 
     /// Runs an nftables script inside the namespace.
     pub fn nft(&self, script: &str) {
-        let out = Command::new("ip")
-            .args(["netns", "exec", &self.name, "nft", "-f", "-"])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .and_then(|mut c| {
-                use std::io::Write;
-                c.stdin.take().unwrap().write_all(script.as_bytes())?;
-                c.wait_with_output()
-            })
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "nft: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        nft_in(&self.name, script);
     }
 
     pub fn sysctl(&self, kv: &str) {
