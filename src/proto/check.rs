@@ -284,7 +284,7 @@ impl CheckSpec {
             CheckSpec::Tcp(o) => o.timeout_ms as u64,
             CheckSpec::Http(o) => o.timeout_ms as u64,
             CheckSpec::Dns(o) => o.timeout_ms as u64,
-            // Rounds run one after another; each waits at most `timeout_ms`.
+            // A round per query: mtr's run in turn, a traceroute's may queue for tracer slots.
             CheckSpec::Traceroute(o) => TRACE_QUERIES as u64 * o.timeout_ms as u64 + 1000,
             CheckSpec::Mtr(o) => o.packets.max(1) as u64 * o.timeout_ms as u64 + 1000,
         }
