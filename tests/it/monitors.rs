@@ -171,10 +171,15 @@ async fn a_monitor_alerts_when_agents_agree_and_webhooks_arrive_signed_and_in_or
     assert_eq!(event["check_id"], second_check.as_str());
     assert_eq!(event["failing_agents"][0]["id"], rig.agent_id.as_str());
     assert_eq!(event["failing_agents"][0]["error_code"], "refused");
-    let deliveries = rig
-        .app
-        .get_json(&rig.token, &format!("/api/v1/monitors/{id}/deliveries"))
-        .await;
+    // The receiver has the body before the server records the answer: wait for the record.
+    let deliveries = eventually("the delivery recorded", Duration::from_secs(10), || async {
+        let d = rig
+            .app
+            .get_json(&rig.token, &format!("/api/v1/monitors/{id}/deliveries"))
+            .await;
+        d[0]["delivered_at"].is_string().then_some(d)
+    })
+    .await;
     assert_eq!(deliveries[0]["event"], "down");
     assert_eq!(deliveries[0]["attempts"], 3, "{deliveries}");
     assert_eq!(deliveries[0]["last_status"], 200);
