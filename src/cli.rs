@@ -8,7 +8,8 @@ use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{LogFormat, Settings};
-use crate::server::{self, users::Role};
+use crate::proto::api::auth::Role;
+use crate::server;
 
 #[derive(Debug, Parser)]
 #[command(

@@ -2,10 +2,12 @@
 
 use std::io::IsTerminal;
 
+use super::report::Paint;
+use super::{connect, CheckKind, ClientArgs, SelectionArgs};
+use crate::proto::api::monitors::{
+    AlertRule, CreateMonitor, MonitorCheck, MonitorQuery, MonitorState, Notify, UpdateMonitor,
+};
 use clap::{Args, Subcommand};
-use serde_json::{json, Value};
-
-use super::{CheckKind, Client, ClientArgs, Paint, SelectionArgs};
 
 #[derive(Debug, Subcommand, Clone)]
 pub enum MonitorCommand {
@@ -53,18 +55,17 @@ pub struct MonitorAddArgs {
 
 /// `netcheck monitors`: every monitor the key may see, with its state.
 pub async fn list(args: ClientArgs) -> anyhow::Result<()> {
-    let client = Client::new(&args)?;
-    let mut monitors: Vec<Value> = Vec::new();
-    let mut after: Option<String> = None;
+    let api = connect(&args)?;
+    let mut monitors = Vec::new();
+    let mut query = MonitorQuery {
+        limit: Some(200),
+        ..MonitorQuery::default()
+    };
     loop {
-        let mut url = format!("{}/api/v1/monitors?limit=200", client.base);
-        if let Some(a) = &after {
-            url.push_str(&format!("&after={a}"));
-        }
-        let page: Value = client.call(client.http.get(url)).await?.json().await?;
-        monitors.extend(page["monitors"].as_array().cloned().unwrap_or_default());
-        match page["next_after"].as_str() {
-            Some(next) => after = Some(next.to_string()),
+        let page = api.monitors(&query).await?;
+        monitors.extend(page.monitors);
+        match page.next_after {
+            Some(next) => query.after = Some(next),
             None => break,
         }
     }
@@ -78,21 +79,20 @@ pub async fn list(args: ClientArgs) -> anyhow::Result<()> {
         "ID", "STATE", "NAME", "EVERY", "LAST RUN"
     );
     for m in monitors {
-        let state = m["state"].as_str().unwrap_or("?");
-        let painted = match state {
-            "up" => paint.status("ok").replace("ok      ", "up      "),
-            "down" => paint.status("failed").replace("failed  ", "down    "),
-            other => paint.status(other),
+        let painted = match m.state {
+            MonitorState::Up => paint.status("ok").replace("ok      ", "up      "),
+            MonitorState::Down => paint.status("failed").replace("failed  ", "down    "),
+            other => paint.status(other.as_str()),
         };
         println!(
-            "{:<36}  {} {:<24} {:>6}s  {:<25} {} {}",
-            m["id"].as_str().unwrap_or("?"),
-            painted,
-            m["name"].as_str().unwrap_or("?"),
-            m["interval_secs"],
-            m["last_run_at"].as_str().unwrap_or("never"),
-            m["check"]["type"].as_str().unwrap_or("?").to_uppercase(),
-            m["check"]["target"].as_str().unwrap_or("?"),
+            "{:<36}  {painted} {:<24} {:>6}s  {:<25} {} {}",
+            m.id,
+            m.name,
+            m.interval_secs,
+            m.last_run_at
+                .map_or("never".to_string(), |t| t.to_rfc3339()),
+            m.check.check_type.as_str().to_uppercase(),
+            m.check.target,
         );
     }
     Ok(())
@@ -102,36 +102,38 @@ pub async fn list(args: ClientArgs) -> anyhow::Result<()> {
 pub async fn run(command: MonitorCommand) -> anyhow::Result<()> {
     match command {
         MonitorCommand::Add(a) => {
-            let client = Client::new(&a.client)?;
-            let (kind, target, options) = a.kind.definition()?;
-            let mut body = json!({
-                "name": a.name,
-                "check": {"type": kind, "target": target, "options": options},
-                "interval_secs": a.interval_secs,
-                "alert": {"min_failing_agents": a.min_failing_agents, "for_runs": a.for_runs},
-                "notify": a.webhooks.iter().map(|w| json!({"webhook": w})).collect::<Vec<_>>(),
-            });
-            a.agents.add_to(&mut body)?;
-            let created: Value = client
-                .call(
-                    client
-                        .http
-                        .post(format!("{}/api/v1/monitors", client.base))
-                        .json(&body),
-                )
-                .await?
-                .json()
-                .await?;
+            let api = connect(&a.client)?;
+            let (check_type, target, options) = a.kind.definition()?;
+            let body = CreateMonitor {
+                name: a.name.clone(),
+                check: MonitorCheck {
+                    check_type,
+                    target,
+                    options: Some(options),
+                },
+                selection: a.agents.selection(),
+                interval_secs: Some(a.interval_secs),
+                alert: Some(AlertRule {
+                    min_failing_agents: a.min_failing_agents,
+                    for_runs: a.for_runs,
+                }),
+                notify: a
+                    .webhooks
+                    .iter()
+                    .map(|w| Notify { webhook: w.clone() })
+                    .collect(),
+                paused: false,
+                unknown: Default::default(),
+            };
+            let created = api.create_monitor(&body).await?;
             if a.client.json {
                 println!("{}", serde_json::to_string_pretty(&created)?);
             } else {
-                let id = created["monitor"]["id"].as_str().unwrap_or("?");
-                println!("monitor {id} created — {}/monitors/{id}", client.base);
+                let id = created.monitor.id;
+                println!("monitor {id} created — {}/monitors/{id}", api.base());
                 if !a.webhooks.is_empty() {
-                    println!(
-                        "webhook secret (shown only now): {}",
-                        created["webhook_secret"].as_str().unwrap_or("?")
-                    );
+                    let secret = created.webhook_secret;
+                    println!("webhook secret (shown only now): {secret}");
                 }
             }
             Ok(())
@@ -139,14 +141,7 @@ pub async fn run(command: MonitorCommand) -> anyhow::Result<()> {
         MonitorCommand::Pause(r) => set_paused(r, true).await,
         MonitorCommand::Resume(r) => set_paused(r, false).await,
         MonitorCommand::Delete(r) => {
-            let client = Client::new(&r.client)?;
-            client
-                .call(
-                    client
-                        .http
-                        .delete(format!("{}/api/v1/monitors/{}", client.base, r.id)),
-                )
-                .await?;
+            connect(&r.client)?.delete_monitor(r.id).await?;
             println!("monitor {} deleted", r.id);
             Ok(())
         }
@@ -154,17 +149,11 @@ pub async fn run(command: MonitorCommand) -> anyhow::Result<()> {
 }
 
 async fn set_paused(r: MonitorRef, paused: bool) -> anyhow::Result<()> {
-    let client = Client::new(&r.client)?;
-    let m: Value = client
-        .call(
-            client
-                .http
-                .patch(format!("{}/api/v1/monitors/{}", client.base, r.id))
-                .json(&json!({ "paused": paused })),
-        )
-        .await?
-        .json()
-        .await?;
-    println!("monitor {} is {}", r.id, m["state"].as_str().unwrap_or("?"));
+    let body = UpdateMonitor {
+        paused: Some(paused),
+        ..UpdateMonitor::default()
+    };
+    let m = connect(&r.client)?.update_monitor(r.id, &body).await?;
+    println!("monitor {} is {}", r.id, m.state.as_str());
     Ok(())
 }

@@ -6,8 +6,8 @@ use serde_json::{json, Value};
 
 use crate::proto::api::{AgentSelection, LocationFilter};
 use crate::proto::check::{
-    DnsOptions, DnsProtocol, HttpMethod, HttpOptions, IpVersion, MtrOptions, PingOptions,
-    TcpOptions, TraceProtocol, TracerouteOptions,
+    CheckType, DnsOptions, DnsProtocol, HttpMethod, HttpOptions, IpVersion, MtrOptions,
+    PingOptions, TcpOptions, TraceProtocol, TracerouteOptions,
 };
 use crate::proto::expect::{DnsExpect, HttpExpect, PingExpect, TcpExpect, TraceExpect};
 
@@ -329,19 +329,35 @@ pub struct SelectionArgs {
 
 impl CheckKind {
     /// The check's type, target and options as the API takes them.
-    pub fn definition(&self) -> anyhow::Result<(&'static str, String, Value)> {
+    pub fn definition(&self) -> anyhow::Result<(CheckType, String, Value)> {
         Ok(match self {
-            CheckKind::Ping(a) => ("ping", a.target.clone(), serde_json::to_value(a.options())?),
-            CheckKind::Tcp(a) => ("tcp", a.target.clone(), serde_json::to_value(a.options())?),
-            CheckKind::Http(a) => ("http", a.url.clone(), serde_json::to_value(a.options())?),
-            CheckKind::Dns(a) => ("dns", a.name.clone(), serde_json::to_value(a.options()?)?),
+            CheckKind::Ping(a) => (
+                CheckType::Ping,
+                a.target.clone(),
+                serde_json::to_value(a.options())?,
+            ),
+            CheckKind::Tcp(a) => (
+                CheckType::Tcp,
+                a.target.clone(),
+                serde_json::to_value(a.options())?,
+            ),
+            CheckKind::Http(a) => (
+                CheckType::Http,
+                a.url.clone(),
+                serde_json::to_value(a.options())?,
+            ),
+            CheckKind::Dns(a) => (
+                CheckType::Dns,
+                a.name.clone(),
+                serde_json::to_value(a.options()?)?,
+            ),
             CheckKind::Traceroute(a) => (
-                "traceroute",
+                CheckType::Traceroute,
                 a.target.clone(),
                 serde_json::to_value(a.options())?,
             ),
             CheckKind::Mtr(a) => (
-                "mtr",
+                CheckType::Mtr,
                 a.trace.target.clone(),
                 serde_json::to_value(a.options())?,
             ),
@@ -350,15 +366,6 @@ impl CheckKind {
 }
 
 impl SelectionArgs {
-    /// Adds the selection's fields to a request body (a check or a monitor).
-    pub fn add_to(&self, body: &mut Value) -> anyhow::Result<()> {
-        let selection = serde_json::to_value(self.selection())?;
-        if let (Some(body), Value::Object(fields)) = (body.as_object_mut(), selection) {
-            body.extend(fields);
-        }
-        Ok(())
-    }
-
     /// The agents asked for on the command line.
     pub fn selection(&self) -> AgentSelection {
         let locations = (!self.from.is_empty()).then(|| {

@@ -6,26 +6,16 @@ use std::time::Duration;
 use actix_web::{web, HttpResponse};
 use deadpool_redis::redis;
 use sea_orm::ConnectionTrait;
-use serde::Serialize;
-use utoipa::ToSchema;
 
 use super::AppState;
+use crate::proto::api::health::Health;
 
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
-
-#[derive(Serialize, ToSchema)]
-pub struct Health {
-    /// `ok`, `ready` or `not_ready`.
-    pub status: &'static str,
-    /// Per dependency: `ok` or what went wrong.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub checks: Option<std::collections::BTreeMap<&'static str, String>>,
-}
 
 #[utoipa::path(operation_id = "healthz", get, path = "/healthz", tag = "operations", responses((status = 200, body = Health)))]
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(Health {
-        status: "ok",
+        status: "ok".into(),
         checks: None,
     })
 }
@@ -69,12 +59,12 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     });
     let (db, redis, broker) = futures_util::join!(db, redis, broker);
     let mut checks = std::collections::BTreeMap::new();
-    checks.insert("database", db);
-    checks.insert("redis", redis);
-    checks.insert("broker", broker);
+    checks.insert("database".to_string(), db);
+    checks.insert("redis".to_string(), redis);
+    checks.insert("broker".to_string(), broker);
     let ready = checks.values().all(|v| v == "ok");
     let body = Health {
-        status: if ready { "ready" } else { "not_ready" },
+        status: if ready { "ready" } else { "not_ready" }.into(),
         checks: Some(checks),
     };
     if ready {
@@ -117,7 +107,7 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
 
 /// Agents online, offline and pending.
 async fn agent_counts(state: &AppState, models: Vec<super::agents::Model>) -> [i64; 3] {
-    use super::agents::{Agent, AgentStatus};
+    use crate::proto::api::agents::{Agent, AgentStatus};
     let seen = super::agents::seen_map(state).await;
     let interval = state.settings.agents.heartbeat_interval_secs;
     let mut counts = [0i64; 3];

@@ -6,9 +6,8 @@ use std::sync::Arc;
 
 use actix_web::{web, HttpResponse};
 use hickory_resolver::TokioResolver;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use tokio::sync::OnceCell;
-use utoipa::ToSchema;
 
 use super::asn::{AsnTable, Network};
 use super::auth::AuthUser;
@@ -16,35 +15,8 @@ use super::error::{ApiError, ApiResult, ErrorBody};
 use super::AppState;
 use crate::config::GeoIpSettings;
 use crate::policy::{parse_ip_loose, special_range};
+use crate::proto::api::lookup::{Address, Geo, Lookup};
 use crate::server::error::ErrorCode;
-
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
-pub struct Geo {
-    pub country_code: Option<String>,
-    pub country: Option<String>,
-    pub city: Option<String>,
-    pub lat: f64,
-    pub lon: f64,
-    /// The autonomous system announcing the address.
-    pub asn: Option<u32>,
-    /// The organisation holding that AS.
-    pub network: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct Address {
-    pub ip: String,
-    pub version: u8,
-    pub geo: Option<Geo>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct Lookup {
-    pub host: String,
-    pub addresses: Vec<Address>,
-    /// Where the locations come from (show it wherever they are shown).
-    pub attribution: String,
-}
 
 pub const ATTRIBUTION: &str = "IP Geolocation by DB-IP (https://db-ip.com), CC BY 4.0; \
      ASN data by ip-location-db (DB-IP, RouteViews, RIRs), CC BY 4.0";

@@ -34,7 +34,7 @@ use super::{agents, auth, checks, error, health, lookup, monitors, users};
         crate::proto::check::HttpResult, crate::proto::check::DnsResult,
         crate::proto::check::TracerouteOptions, crate::proto::check::MtrOptions,
         crate::proto::check::TracerouteResult, crate::proto::check::MtrResult,
-        crate::proto::check::CheckType, checks::routes::OutcomeFilter,
+        crate::proto::check::CheckType, crate::proto::api::checks::OutcomeFilter,
         crate::proto::api::monitors::MonitorState, crate::proto::api::monitors::WebhookEvent,
     )),
     modifiers(&BearerAuth),

@@ -647,8 +647,7 @@ export interface components {
             error?: null | components["schemas"]["ProbeError"];
             /** Format: date-time */
             started_at?: string | null;
-            /** @description `ok`, `failed`, `timeout`, `offline` or `pending`. */
-            status: string;
+            status: components["schemas"]["ResultStatus"];
         };
         /**
          * @description Where a check stands: waiting for answers, or done (every agent answered, or its deadline
@@ -1397,6 +1396,8 @@ export interface components {
             region?: string | null;
         };
         /** @enum {string} */
+        ResultStatus: "ok" | "failed" | "timeout" | "offline" | "pending";
+        /** @enum {string} */
         Role: "admin" | "user";
         Rtt: {
             /** Format: double */
@@ -1481,7 +1482,7 @@ export interface components {
             error?: null | components["schemas"]["ProbeError"];
             /** Format: date-time */
             started_at?: string | null;
-            status: string;
+            status: components["schemas"]["ResultStatus"];
         };
         /** @description What an agent may send packets to beyond the public internet. */
         TargetPolicy: {

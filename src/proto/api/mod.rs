@@ -1,11 +1,18 @@
-//! The HTTP API's shared vocabulary: the error body every non-2xx answer carries and the list
-//! of its stable codes. Clients (the CLI, tests, generated ones) match on [`ErrorCode`].
+//! The HTTP API's types: every request and response body, the error body every non-2xx answer
+//! carries and the list of its stable codes. The server, the OpenAPI document and the typed
+//! client (`crate::client::api`) all use these, so the three cannot drift apart.
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+pub mod agents;
+pub mod auth;
+pub mod checks;
+pub mod health;
+pub mod lookup;
 pub mod monitors;
 mod selection;
+pub mod share;
 pub use selection::{AgentSelection, FixedLocation, LocationFilter, MAX_SELECTION_LIMIT};
 
 /// Every stable error code the API answers with (`error.code`).

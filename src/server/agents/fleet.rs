@@ -7,7 +7,8 @@ use std::collections::HashMap;
 use uuid::Uuid;
 
 use super::spread::{Interner, Place};
-use super::{Location, Model};
+use super::Model;
+use crate::proto::api::agents::Location;
 use crate::proto::api::LocationFilter;
 
 /// What a location filter compares, normalised once.

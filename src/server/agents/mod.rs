@@ -9,12 +9,11 @@ pub mod spread;
 use chrono::{DateTime, Utc};
 use deadpool_redis::redis;
 use sea_orm::entity::prelude::*;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 use super::auth::secret_token;
 use super::error::{ApiError, ApiResult};
 use super::AppState;
+use crate::proto::api::agents::{Agent, AgentStatus, Location};
 use crate::proto::api::FixedLocation;
 use crate::server::error::ErrorCode;
 
@@ -55,17 +54,6 @@ pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum AgentStatus {
-    /// Created, never registered.
-    Pending,
-    /// A heartbeat arrived within three intervals.
-    Online,
-    /// Registered once, silent for longer than three intervals.
-    Offline,
-}
-
 impl AgentStatus {
     /// The status at `at` of an agent registered at `registered_at` (if ever) and last seen
     /// at `last_seen`: online while the last heartbeat is at most three intervals old.
@@ -85,24 +73,6 @@ impl AgentStatus {
             _ => Self::Offline,
         }
     }
-}
-
-/// Where an agent is: set by hand (`fixed`), or measured from its address (GeoIP and ASN data).
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
-pub struct Location {
-    /// ISO 3166-1 alpha-2 code.
-    pub country_code: Option<String>,
-    pub city: Option<String>,
-    /// Unknown for a fixed place given without coordinates.
-    pub lat: Option<f64>,
-    pub lon: Option<f64>,
-    /// Autonomous system number of the agent's network.
-    pub asn: Option<u32>,
-    /// The organisation holding that network.
-    pub network: Option<String>,
-    /// Set by an administrator rather than measured.
-    #[serde(default)]
-    pub fixed: bool,
 }
 
 impl Location {
@@ -142,23 +112,6 @@ impl Location {
             fixed: false,
         })
     }
-}
-
-/// An agent as the API shows it.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct Agent {
-    pub id: Uuid,
-    pub name: String,
-    pub region: Option<String>,
-    pub labels: Vec<String>,
-    pub status: AgentStatus,
-    pub created_at: DateTime<Utc>,
-    pub last_seen_at: Option<DateTime<Utc>>,
-    pub version: Option<String>,
-    pub hostname: Option<String>,
-    pub public_ip: Option<String>,
-    pub location: Option<Location>,
-    pub capabilities: Vec<crate::proto::agent::Capability>,
 }
 
 impl Agent {

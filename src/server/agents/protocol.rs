@@ -176,12 +176,12 @@ pub async fn heartbeat(
             "agent_id does not match the token",
         ));
     }
-    let was_online = super::AgentStatus::of(
+    let was_online = crate::proto::api::agents::AgentStatus::of(
         agent.0.registered_at,
         agent.0.last_seen_at,
         state.settings.agents.heartbeat_interval_secs,
         Utc::now(),
-    ) == super::AgentStatus::Online;
+    ) == crate::proto::api::agents::AgentStatus::Online;
     super::touch(&state, agent.0.id).await?;
     if !was_online {
         // Back online: checks created from now on include it.

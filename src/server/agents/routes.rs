@@ -5,10 +5,9 @@ use chrono::Utc;
 use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::{ExprTrait, Func};
 use sea_orm::{ActiveValue::Set, QueryOrder, SqlErr, TransactionTrait};
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
-use super::{new_token, seen_map, Agent, Column, Entity};
+use super::{new_token, seen_map, Column, Entity};
+use crate::proto::api::agents::{Agent, AgentToken, CreateAgent, CreatedAgent, UpdateAgent};
 use crate::proto::api::FixedLocation;
 use crate::server::auth::{AdminUser, AuthUser};
 use crate::server::broker::ManagementError;
@@ -27,37 +26,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/{id}", web::delete().to(delete))
             .route("/{id}/token", web::post().to(rotate_token)),
     );
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateAgent {
-    pub name: String,
-    pub region: Option<String>,
-    #[serde(default)]
-    pub labels: Vec<String>,
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UpdateAgent {
-    pub name: Option<String>,
-    pub region: Option<String>,
-    pub labels: Option<Vec<String>>,
-    /// A place set by hand (for agents GeoIP cannot place); `null` returns the agent to its
-    /// measured place; left out, the place is unchanged.
-    #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<FixedLocation>, nullable)]
-    pub location: Option<Option<FixedLocation>>,
-}
-
-/// Tells a field given as `null` (`Some(None)`) from one left out (`None`, via `default`).
-fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(d).map(Some)
 }
 
 /// Checks a hand-set place and normalises its country code to upper case.
@@ -98,18 +66,6 @@ fn validate_location(mut l: FixedLocation) -> ApiResult<FixedLocation> {
         return bad("asn", "asn must be a positive number");
     }
     Ok(l)
-}
-
-#[derive(Serialize, Deserialize, ToSchema)]
-pub struct CreatedAgent {
-    pub agent: Agent,
-    /// Shown only here; give it to `netcheck agent --token`.
-    pub token: String,
-}
-
-#[derive(Serialize, Deserialize, ToSchema)]
-pub struct AgentToken {
-    pub token: String,
 }
 
 fn validate_name(name: &str) -> ApiResult<()> {
@@ -194,7 +150,7 @@ async fn find(state: &AppState, id: Uuid) -> ApiResult<super::Model> {
 pub async fn list(state: web::Data<AppState>, user: AuthUser) -> ApiResult<HttpResponse> {
     // Everyone may see which agents exist (to pick where a check runs); host facts are for
     // administrators.
-    let admin = user.0.role == crate::server::users::Role::Admin;
+    let admin = user.0.role == crate::proto::api::auth::Role::Admin;
     let models = Entity::find()
         .order_by_asc(Column::Name)
         .all(&state.db)

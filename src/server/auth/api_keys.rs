@@ -7,10 +7,9 @@ use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
 use sea_orm::entity::prelude::*;
 use sea_orm::{ActiveValue::Set, QueryOrder};
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 use super::{secret_token, AdminUser, AuthUser, Credential};
+use crate::proto::api::auth::{ApiKey, CreateApiKey, CreatedApiKey};
 use crate::server::error::ErrorCode;
 use crate::server::error::{ApiError, ApiResult, ErrorBody};
 use crate::server::extract::Json;
@@ -37,17 +36,6 @@ pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
 
-#[derive(Serialize, Deserialize, ToSchema)]
-pub struct ApiKey {
-    pub id: Uuid,
-    pub name: String,
-    /// The public part, to recognise the key (`nck_<key_id>_…`).
-    pub key_id: String,
-    pub created_at: DateTime<Utc>,
-    pub expires_at: Option<DateTime<Utc>>,
-    pub last_used_at: Option<DateTime<Utc>>,
-}
-
 impl From<Model> for ApiKey {
     fn from(m: Model) -> Self {
         Self {
@@ -61,29 +49,10 @@ impl From<Model> for ApiKey {
     }
 }
 
-#[derive(Serialize, Deserialize, ToSchema)]
-pub struct CreatedApiKey {
-    #[serde(flatten)]
-    pub api_key: ApiKey,
-    /// The key itself: shown only here.
-    pub key: String,
-}
-
 /// Default lifetime of a key, in days.
 pub const DEFAULT_DAYS: i64 = 90;
 /// Longest lifetime of a key, in days.
 pub const MAX_DAYS: i64 = 365;
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateApiKey {
-    pub name: String,
-    /// Lifetime in days, 1-365 (default 90).
-    #[schema(minimum = 1, maximum = 365)]
-    pub expires_in_days: Option<i64>,
-    /// Or an exact expiry, at most 365 days ahead (instead of `expires_in_days`).
-    pub expires_at: Option<DateTime<Utc>>,
-}
 
 /// Routes inside the `/api/v1/auth` scope.
 pub fn configure(cfg: &mut web::ServiceConfig) {

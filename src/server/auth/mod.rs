@@ -17,8 +17,9 @@ use actix_web::{web, FromRequest, HttpRequest};
 use sea_orm::EntityTrait;
 
 use super::error::ApiError;
-use super::users::{self, Role};
+use super::users;
 use super::AppState;
+use crate::proto::api::auth::Role;
 use crate::server::error::ErrorCode;
 
 /// The signed-in user behind a request, loaded fresh from the database so that deleted users

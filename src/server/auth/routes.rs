@@ -2,15 +2,14 @@
 
 use actix_web::cookie::{time::Duration as CookieDuration, Cookie, SameSite};
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 use super::ratelimit::LoginLimiter;
 use super::{password, sessions, AuthUser};
+use crate::proto::api::auth::{LoginRequest, TokenResponse, User};
 use crate::server::error::ErrorCode;
 use crate::server::error::{ApiError, ApiResult, ErrorBody};
 use crate::server::extract::Json;
-use crate::server::users::{self, User};
+use crate::server::users;
 use crate::server::AppState;
 
 /// Name of the HttpOnly cookie that carries the refresh token.
@@ -26,22 +25,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/me", web::get().to(me))
             .configure(super::api_keys::configure),
     );
-}
-
-#[derive(Deserialize, ToSchema)]
-pub struct LoginRequest {
-    pub username: String,
-    pub password: String,
-}
-
-#[derive(Serialize, Deserialize, ToSchema)]
-pub struct TokenResponse {
-    pub access_token: String,
-    /// Always `Bearer`.
-    pub token_type: String,
-    /// Seconds until the access token expires.
-    pub expires_in: u64,
-    pub user: User,
 }
 
 fn refresh_cookie(state: &AppState, value: String, max_age_secs: i64) -> Cookie<'static> {

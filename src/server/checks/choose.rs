@@ -6,9 +6,10 @@ use std::collections::HashSet;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use crate::proto::api::agents::AgentStatus;
 use crate::proto::api::{AgentSelection, MAX_SELECTION_LIMIT};
 use crate::server::agents::spread::Spread;
-use crate::server::agents::{AgentStatus, Snapshot};
+use crate::server::agents::Snapshot;
 use crate::server::error::{ApiError, ApiResult, ErrorCode};
 
 /// The agents chosen, as indices into the snapshot's rows.

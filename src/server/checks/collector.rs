@@ -147,7 +147,7 @@ fn check(d: &Delivery) -> Result<CheckResult, (&'static str, String)> {
 /// do not carry those databases. Reserved addresses (private routers) stay without.
 pub async fn locate_hops(geoip: &crate::server::lookup::GeoIp, data: &mut ResultData) {
     use crate::proto::check::HopPlace;
-    let place = |g: &crate::server::lookup::Geo| HopPlace {
+    let place = |g: &crate::proto::api::lookup::Geo| HopPlace {
         country_code: g.country_code.clone(),
         city: g.city.clone(),
         lat: Some(g.lat),
@@ -175,7 +175,7 @@ pub async fn locate_hops(geoip: &crate::server::lookup::GeoIp, data: &mut Result
 async fn locate(
     geoip: &crate::server::lookup::GeoIp,
     address: Option<&str>,
-) -> Option<crate::server::lookup::Geo> {
+) -> Option<crate::proto::api::lookup::Geo> {
     geoip.locate(address?.parse().ok()?).await
 }
 

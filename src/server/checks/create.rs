@@ -11,9 +11,10 @@ use sea_orm::QuerySelect;
 
 use super::model::{check, result};
 use super::{choose, validate};
+use crate::proto::api::agents::Agent;
+use crate::proto::api::checks::CheckStatus;
 use crate::proto::check::{CheckRequest, ResultStatus};
 use crate::proto::PROTOCOL_VERSION;
-use crate::server::agents::Agent;
 use crate::server::broker::{agent_queue, CHECKS_EXCHANGE};
 use crate::server::error::ErrorCode;
 use crate::server::error::{ApiError, ApiResult};
@@ -53,7 +54,7 @@ async fn take_quota(state: &AppState, user_id: Uuid, cost: u64) -> ApiResult<()>
 pub async fn create(
     state: &AppState,
     user: &users::Model,
-    body: validate::CreateCheck,
+    body: crate::proto::api::checks::CreateCheck,
     monitor: Option<Uuid>,
 ) -> ApiResult<(Uuid, usize, bool)> {
     let policy = state.policy.clone();
@@ -163,9 +164,9 @@ pub async fn create(
                     .clone()
                     .into(),
                 (if online.is_empty() {
-                    super::model::CheckStatus::Finished
+                    CheckStatus::Finished
                 } else {
-                    super::model::CheckStatus::InProgress
+                    CheckStatus::InProgress
                 })
                 .as_str()
                 .into(),

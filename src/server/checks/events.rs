@@ -13,10 +13,11 @@ use actix_web::web::Bytes;
 use deadpool_redis::redis;
 use futures_util::StreamExt;
 use sea_orm::entity::prelude::*;
-use serde::{Deserialize, Serialize};
+
 use tokio::sync::{broadcast, mpsc};
 
-use super::model::{check, result, CheckResultView};
+use super::model::{check, result};
+use crate::proto::api::checks::{CheckEvent as Event, CheckFinished, CheckStatus};
 use crate::server::AppState;
 
 fn channel(state: &AppState, check_id: Uuid) -> String {
@@ -206,13 +207,6 @@ impl Hub {
     }
 }
 
-#[derive(Serialize, Deserialize)]
-#[serde(tag = "event", content = "data", rename_all = "snake_case")]
-enum Event {
-    Result(Box<CheckResultView>),
-    Finished(serde_json::Value),
-}
-
 /// Publishes stored results, then the `finished` events of the checks they completed, in one
 /// Redis round trip. Best effort: without Redis, streams fall back to polling.
 pub async fn publish(state: &AppState, rows: Vec<result::Model>, finished: &[Uuid]) {
@@ -228,7 +222,11 @@ pub async fn publish(state: &AppState, rows: Vec<result::Model>, finished: &[Uui
             .ignore();
     }
     for &id in finished {
-        let event = Event::Finished(serde_json::json!({ "id": id, "status": "finished" }));
+        let event = Event::Finished(CheckFinished {
+            id,
+            status: CheckStatus::Finished,
+            finished_at: None,
+        });
         pipe.cmd("PUBLISH")
             .arg(channel(state, id))
             .arg(payload(&event))
@@ -248,14 +246,7 @@ fn payload(event: &Event) -> String {
 }
 
 fn frame(event: &Event) -> Bytes {
-    let (name, data) = match event {
-        Event::Result(r) => ("result", serde_json::to_string(r)),
-        Event::Finished(f) => ("finished", serde_json::to_string(f)),
-    };
-    Bytes::from(format!(
-        "event: {name}\ndata: {}\n\n",
-        data.expect("event serialises")
-    ))
+    Bytes::from(event.sse_frame())
 }
 
 /// Everything stored so far, as events; `true` when the check is finished.
@@ -286,8 +277,12 @@ async fn replay(
                 .map_err(|_| ())?;
         }
     }
-    if c.status == super::model::CheckStatus::Finished {
-        let done = serde_json::json!({ "id": check_id, "status": "finished", "finished_at": c.finished_at });
+    if c.status == CheckStatus::Finished {
+        let done = CheckFinished {
+            id: check_id,
+            status: CheckStatus::Finished,
+            finished_at: c.finished_at,
+        };
         out.send(frame(&Event::Finished(done)))
             .await
             .map_err(|_| ())?;

@@ -32,7 +32,7 @@ pub async fn load_visible(
         .one(&state.db)
         .await?
         .ok_or_else(|| ApiError::not_found("check"))?;
-    if c.user_id != user.id && user.role != super::users::Role::Admin {
+    if c.user_id != user.id && user.role != crate::proto::api::auth::Role::Admin {
         return Err(ApiError::not_found("check"));
     }
     Ok(c)

@@ -1,37 +1,12 @@
 //! The `checks` and `check_results` tables and the API's view of them.
 
-use chrono::{DateTime, Utc};
-use sea_orm::entity::prelude::*;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
-
-/// Where a check stands: waiting for answers, or done (every agent answered, or its deadline
-/// passed and the silent ones were marked `timeout`).
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, EnumIter, DeriveActiveEnum, Serialize, Deserialize, ToSchema,
-)]
-#[sea_orm(rs_type = "String", db_type = "Text")]
-#[serde(rename_all = "snake_case")]
-pub enum CheckStatus {
-    #[sea_orm(string_value = "in_progress")]
-    InProgress,
-    #[sea_orm(string_value = "finished")]
-    Finished,
-}
-
-impl CheckStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CheckStatus::InProgress => "in_progress",
-            CheckStatus::Finished => "finished",
-        }
-    }
-}
+use crate::proto::api::checks::{CheckResultView, CheckView, ResultAgent};
+use crate::proto::check::ResultStatus;
 
 pub mod check {
     use sea_orm::entity::prelude::*;
 
-    use super::CheckStatus;
+    use crate::proto::api::checks::CheckStatus;
 
     #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
     #[sea_orm(table_name = "checks")]
@@ -86,30 +61,6 @@ pub mod result {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
-/// The agent a result came from, as it was when the check was created.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct ResultAgent {
-    pub id: Uuid,
-    pub name: String,
-    pub region: Option<String>,
-    pub location: Option<crate::server::agents::Location>,
-}
-
-/// One agent's result. The fields of the check type's result (`PingResult`, `TcpResult`,
-/// `HttpResult`, `DnsResult`, `TracerouteResult` or `MtrResult`) are merged into this object.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct CheckResultView {
-    pub agent: ResultAgent,
-    /// `ok`, `failed`, `timeout`, `offline` or `pending`.
-    pub status: String,
-    pub error: Option<crate::proto::check::ProbeError>,
-    pub started_at: Option<DateTime<Utc>>,
-    pub duration_ms: Option<f64>,
-    #[serde(flatten)]
-    #[schema(ignore)]
-    pub data: serde_json::Map<String, serde_json::Value>,
-}
-
 impl From<result::Model> for CheckResultView {
     fn from(m: result::Model) -> Self {
         let mut data = match m.data {
@@ -126,30 +77,14 @@ impl From<result::Model> for CheckResultView {
                     .agent_location
                     .and_then(|l| serde_json::from_value(l).ok()),
             },
-            status: m.status,
+            // The column only ever holds a `ResultStatus`; an unknown word would be a bug.
+            status: m.status.parse().unwrap_or(ResultStatus::Failed),
             error: m.error.and_then(|e| serde_json::from_value(e).ok()),
             started_at: m.started_at,
             duration_ms: m.duration_ms,
             data,
         }
     }
-}
-
-/// A check with its results.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct CheckView {
-    pub id: Uuid,
-    #[serde(rename = "type")]
-    pub check_type: String,
-    pub target: String,
-    #[schema(value_type = crate::proto::check::CheckOptions)]
-    pub options: serde_json::Value,
-    pub status: CheckStatus,
-    pub created_at: DateTime<Utc>,
-    pub finished_at: Option<DateTime<Utc>>,
-    /// The monitor whose run this is, if any.
-    pub monitor_id: Option<Uuid>,
-    pub results: Vec<CheckResultView>,
 }
 
 impl CheckView {
@@ -167,26 +102,4 @@ impl CheckView {
             results: results.into_iter().map(Into::into).collect(),
         }
     }
-}
-
-/// A line of the history.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct CheckSummary {
-    pub id: Uuid,
-    #[serde(rename = "type")]
-    pub check_type: String,
-    pub target: String,
-    /// The check's settings (port, count, method, record type, resolver, expectations), so a
-    /// line of the history can tell two checks of one target apart.
-    #[schema(value_type = crate::proto::check::CheckOptions)]
-    pub options: serde_json::Value,
-    pub status: CheckStatus,
-    pub created_at: DateTime<Utc>,
-    pub finished_at: Option<DateTime<Utc>>,
-    /// The monitor whose run this is, if any.
-    pub monitor_id: Option<Uuid>,
-    /// Agents asked.
-    pub agents: u64,
-    /// Agents whose probe succeeded.
-    pub ok: u64,
 }

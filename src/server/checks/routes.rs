@@ -1,22 +1,20 @@
 //! `/api/v1/checks`: create (202), read, history, and the live event stream.
 
 use actix_web::{web, HttpResponse};
-use chrono::{DateTime, Utc};
 use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::Expr;
 use sea_orm::{QueryOrder, QuerySelect};
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
 
-use crate::proto::check::CheckType;
-
-use super::model::{check, result, CheckStatus, CheckSummary, CheckView};
-use super::validate::CreateCheck;
+use super::model::{check, result};
+use crate::proto::api::auth::Role;
+use crate::proto::api::checks::{
+    CheckCreated, CheckPage, CheckStatus, CheckSummary, CheckView, CreateCheck, HistoryQuery,
+    OutcomeFilter,
+};
 use crate::server::auth::AuthUser;
 use crate::server::error::ErrorCode;
 use crate::server::error::{ApiError, ApiResult, ErrorBody};
 use crate::server::extract::Json;
-use crate::server::users::Role;
 use crate::server::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -30,15 +28,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/{id}/share", web::delete().to(super::share::unshare)),
     );
     cfg.route("/shared/{token}", web::get().to(super::share::shared));
-}
-
-#[derive(Serialize, Deserialize, ToSchema)]
-pub struct CheckCreated {
-    pub id: Uuid,
-    /// `in_progress` (or `finished` when every chosen agent was offline).
-    pub status: CheckStatus,
-    /// Agents asked to run it.
-    pub agents: usize,
 }
 
 #[utoipa::path(operation_id = "create_check", post, path = "/api/v1/checks", tag = "checks", request_body = CreateCheck,
@@ -78,39 +67,6 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(CheckView::new(c, results)))
 }
 
-/// `ok`: every agent's result is ok; `failed`: at least one failed, timed out or was offline.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum OutcomeFilter {
-    Ok,
-    Failed,
-}
-
-#[derive(Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct ListQuery {
-    /// At most this many (1–100, default 20).
-    pub limit: Option<u64>,
-    /// Only checks older than this check id (ids are time-ordered).
-    pub before: Option<Uuid>,
-    /// Only checks of this type.
-    #[serde(rename = "type")]
-    #[param(rename = "type")]
-    pub check_type: Option<CheckType>,
-    /// Only checks whose target contains this text (any letter case).
-    pub target: Option<String>,
-    /// Only checks that went well everywhere (`ok`) or failed somewhere (`failed`).
-    pub status: Option<OutcomeFilter>,
-    /// Only checks this agent (id or name) took part in.
-    pub agent: Option<String>,
-    /// Only runs of this monitor.
-    pub monitor: Option<Uuid>,
-    /// Only checks created at or after this time (RFC 3339).
-    pub since: Option<DateTime<Utc>>,
-    /// Only checks created before this time (RFC 3339).
-    pub until: Option<DateTime<Utc>>,
-}
-
 /// The agent a filter names: an id, or a name of a current agent (any letter case).
 async fn agent_filter(state: &AppState, agent: &str) -> ApiResult<Uuid> {
     if let Ok(id) = agent.parse() {
@@ -131,19 +87,12 @@ async fn agent_filter(state: &AppState, agent: &str) -> ApiResult<Uuid> {
         .ok_or_else(|| ApiError::invalid_field("agent", format!("no agent named '{agent}'")))
 }
 
-#[derive(Serialize, Deserialize, ToSchema)]
-pub struct CheckPage {
-    pub checks: Vec<CheckSummary>,
-    /// Pass as `before` to get the next page; absent on the last page.
-    pub next_before: Option<Uuid>,
-}
-
-#[utoipa::path(operation_id = "list_checks", get, path = "/api/v1/checks", tag = "checks", params(ListQuery),
+#[utoipa::path(operation_id = "list_checks", get, path = "/api/v1/checks", tag = "checks", params(HistoryQuery),
     responses((status = 200, body = CheckPage)), security(("bearer" = [])))]
 pub async fn list(
     state: web::Data<AppState>,
     user: AuthUser,
-    q: web::Query<ListQuery>,
+    q: web::Query<HistoryQuery>,
 ) -> ApiResult<HttpResponse> {
     let limit = q.limit.unwrap_or(20);
     if !(1..=100).contains(&limit) {

@@ -8,80 +8,19 @@ use chrono::{DateTime, Utc};
 use rand::Rng;
 use sea_orm::entity::prelude::*;
 use sea_orm::{ConnectionTrait, Statement};
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use utoipa::ToSchema;
 
-use super::model::{result, CheckResultView, CheckStatus, CheckView};
+use super::model::result;
+use crate::proto::api::checks::{CheckResultView, CheckView};
+use crate::proto::api::share::{
+    ShareLink, ShareRequest, SharedAgent, SharedCheck, SharedPlace, SharedResult,
+};
 use crate::server::auth::AuthUser;
 use crate::server::error::{ApiError, ApiResult, ErrorBody};
 use crate::server::AppState;
 
 /// Longest a link may live, in days.
 pub const MAX_SHARE_DAYS: i64 = 365;
-
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ShareRequest {
-    /// Days until the link stops working (1..365, default 30).
-    #[schema(minimum = 1, maximum = 365)]
-    pub expires_in_days: Option<i64>,
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct ShareLink {
-    /// The page to give people: `<server>/s/<token>`.
-    pub url: String,
-    /// 256 random bits, URL-safe; shown only here.
-    pub token: String,
-    pub expires_at: DateTime<Utc>,
-}
-
-/// An agent in a shared result: enough to read the result, nothing to find the host.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct SharedAgent {
-    pub name: String,
-    pub region: Option<String>,
-    pub location: Option<SharedPlace>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct SharedPlace {
-    pub country_code: Option<String>,
-    pub city: Option<String>,
-}
-
-/// One agent's result in a shared check; the check type's result fields are merged in, as in
-/// `CheckResultView` (without the agent's own resolver address).
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct SharedResult {
-    pub agent: SharedAgent,
-    pub status: String,
-    pub error: Option<crate::proto::check::ProbeError>,
-    pub started_at: Option<DateTime<Utc>>,
-    pub duration_ms: Option<f64>,
-    #[serde(flatten)]
-    #[schema(ignore)]
-    pub data: serde_json::Map<String, serde_json::Value>,
-}
-
-/// A check as a share link shows it.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct SharedCheck {
-    pub id: Uuid,
-    #[serde(rename = "type")]
-    pub check_type: String,
-    pub target: String,
-    /// The check's options; request header values are hidden (they may hold credentials).
-    #[schema(value_type = crate::proto::check::CheckOptions)]
-    pub options: serde_json::Value,
-    pub status: CheckStatus,
-    pub created_at: DateTime<Utc>,
-    pub finished_at: Option<DateTime<Utc>>,
-    pub results: Vec<SharedResult>,
-    /// When the link stops working.
-    pub expires_at: DateTime<Utc>,
-}
 
 fn shared_result(r: CheckResultView, own_resolver: bool) -> SharedResult {
     let mut data = r.data;

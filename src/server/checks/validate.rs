@@ -1,12 +1,8 @@
 //! Turns a `POST /api/v1/checks` body into a check spec, or a 422 that names the field.
 
-use std::collections::BTreeMap;
-
-use serde::Deserialize;
 use serde_json::Value;
-use utoipa::ToSchema;
 
-use crate::proto::api::AgentSelection;
+use crate::proto::api::checks::CreateCheck;
 use crate::proto::expect::{
     valid_status_entry, DnsExpect, HttpExpect, PingExpect, TcpExpect, REGEX_SIZE_LIMIT,
 };
@@ -18,24 +14,6 @@ use crate::proto::check::{
 };
 use crate::server::error::ErrorCode;
 use crate::server::error::{ApiError, ApiResult};
-
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct CreateCheck {
-    #[serde(rename = "type")]
-    pub check_type: CheckType,
-    pub target: String,
-    /// Options of the type (see API.md); defaults apply to what is left out.
-    #[schema(value_type = Option<crate::proto::check::CheckOptions>)]
-    pub options: Option<Value>,
-    /// Which agents run it; nothing chosen: every online agent.
-    #[serde(flatten)]
-    pub selection: AgentSelection,
-    /// Fields that belong to neither: refused by [`CreateCheck::refuse_unknown`] (serde's
-    /// `deny_unknown_fields` does not combine with `flatten`).
-    #[serde(flatten)]
-    #[schema(ignore)]
-    pub unknown: BTreeMap<String, Value>,
-}
 
 impl CreateCheck {
     /// 422 naming the first field that is not part of the request.

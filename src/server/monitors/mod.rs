@@ -11,10 +11,11 @@ pub mod webhooks;
 use chrono::{DateTime, Utc};
 use sea_orm::entity::prelude::*;
 
+use crate::proto::api::auth::Role;
 use crate::proto::api::monitors::{AlertRule, Monitor, MonitorCheck, MonitorState, Notify};
 use crate::proto::check::CheckType;
 use crate::server::error::{ApiError, ApiResult};
-use crate::server::users::{self, Role};
+use crate::server::users;
 use crate::server::AppState;
 
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]

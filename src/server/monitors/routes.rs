@@ -2,28 +2,27 @@
 //! incidents, per-agent series, webhook secret rotation, test events and delivery status.
 
 use actix_web::{web, HttpResponse};
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ConnectionTrait, PaginatorTrait, QueryOrder, QuerySelect, Statement,
     TransactionTrait,
 };
-use serde::Deserialize;
-use utoipa::IntoParams;
 
 use super::{load_visible, new_secret, webhooks, ActiveModel, Column, Entity};
+use crate::proto::api::auth::Role;
+use crate::proto::api::checks::CreateCheck;
 use crate::proto::api::monitors::{
     AgentSeries, AlertRule, CreateMonitor, CreatedMonitor, Delivery, Incident, Monitor,
-    MonitorCheck, MonitorPage, MonitorState, Notify, SeriesAgent, SeriesPoint, UpdateMonitor,
-    WebhookEvent, WebhookMonitor, WebhookSecret,
+    MonitorCheck, MonitorPage, MonitorQuery, MonitorState, Notify, SeriesAgent, SeriesPoint,
+    SeriesQuery, UpdateMonitor, WebhookEvent, WebhookMonitor, WebhookSecret,
 };
 use crate::proto::api::AgentSelection;
 use crate::server::auth::AuthUser;
-use crate::server::checks::validate::{self, CreateCheck};
+use crate::server::checks::validate;
 use crate::server::error::{ApiError, ApiResult, ErrorBody};
 use crate::server::extract::Json;
-use crate::server::users::Role;
 use crate::server::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -199,26 +198,13 @@ pub async fn create(
         }))
 }
 
-#[derive(Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct ListQuery {
-    /// At most this many (1–200, default 50).
-    pub limit: Option<u64>,
-    /// Only monitors after this id (the previous page's `next_after`).
-    pub after: Option<Uuid>,
-    /// Only monitors in this state.
-    pub state: Option<MonitorState>,
-    /// Only monitors whose name or target contains this text (any letter case).
-    pub q: Option<String>,
-}
-
-#[utoipa::path(operation_id = "list_monitors", get, path = "/api/v1/monitors", tag = "monitors", params(ListQuery),
+#[utoipa::path(operation_id = "list_monitors", get, path = "/api/v1/monitors", tag = "monitors", params(MonitorQuery),
     description = "Users see their own monitors, administrators all. Ordered by id (creation), paged with `after`.",
     responses((status = 200, body = MonitorPage)), security(("bearer" = [])))]
 pub async fn list(
     state: web::Data<AppState>,
     user: AuthUser,
-    q: web::Query<ListQuery>,
+    q: web::Query<MonitorQuery>,
 ) -> ApiResult<HttpResponse> {
     let limit = q.limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {
@@ -397,15 +383,6 @@ pub async fn incidents(
         });
     }
     Ok(HttpResponse::Ok().json(out))
-}
-
-#[derive(Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct SeriesQuery {
-    /// From (RFC 3339; default 24 hours ago).
-    pub since: Option<DateTime<Utc>>,
-    /// Until, exclusive (RFC 3339; default now). At most 31 days after `since`.
-    pub until: Option<DateTime<Utc>>,
 }
 
 #[utoipa::path(operation_id = "monitor_series", get, path = "/api/v1/monitors/{id}/series", tag = "monitors", params(SeriesQuery),

@@ -14,9 +14,9 @@ use sea_orm::{ConnectionTrait, Statement, TransactionTrait};
 use tokio_util::sync::CancellationToken;
 
 use super::{webhooks, Entity, Model};
+use crate::proto::api::checks::CreateCheck;
 use crate::proto::api::monitors::{FailingAgent, MonitorState, WebhookEvent, WebhookMonitor};
 use crate::server::checks::model::result;
-use crate::server::checks::validate::CreateCheck;
 use crate::server::users;
 use crate::server::AppState;
 

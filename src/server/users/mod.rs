@@ -7,43 +7,11 @@ use chrono::{DateTime, Utc};
 use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::{ExprTrait, Func};
 use sea_orm::{ActiveValue::Set, ConnectionTrait, PaginatorTrait, QueryOrder, SqlErr};
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 use super::auth::password;
 use super::error::{ApiError, ApiResult};
+use crate::proto::api::auth::{Role, User};
 use crate::server::error::ErrorCode;
-
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    EnumIter,
-    DeriveActiveEnum,
-    Serialize,
-    Deserialize,
-    ToSchema,
-    clap::ValueEnum,
-)]
-#[sea_orm(rs_type = "String", db_type = "Text")]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    #[sea_orm(string_value = "admin")]
-    Admin,
-    #[sea_orm(string_value = "user")]
-    User,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::User => "user",
-        }
-    }
-}
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "users")]
@@ -61,15 +29,6 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
-
-/// A user as the API shows it (never the password hash).
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct User {
-    pub id: Uuid,
-    pub username: String,
-    pub role: Role,
-    pub created_at: DateTime<Utc>,
-}
 
 impl From<Model> for User {
     fn from(m: Model) -> Self {

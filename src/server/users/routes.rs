@@ -4,10 +4,9 @@ use actix_web::{web, HttpResponse};
 use chrono::Utc;
 use sea_orm::entity::prelude::*;
 use sea_orm::{ActiveValue::Set, QuerySelect, SqlErr, TransactionTrait};
-use serde::Deserialize;
-use utoipa::ToSchema;
 
-use super::{validate_password, validate_username, Column, Entity, Role, User};
+use super::{validate_password, validate_username, Column, Entity};
+use crate::proto::api::auth::{CreateUser, Role, UpdateUser, User};
 use crate::server::auth::{password, sessions, AdminUser};
 use crate::server::error::ErrorCode;
 use crate::server::error::{ApiError, ApiResult};
@@ -24,28 +23,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/{id}", web::delete().to(delete))
             .configure(crate::server::auth::api_keys::configure_admin),
     );
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateUser {
-    pub username: String,
-    pub password: String,
-    #[serde(default = "default_role")]
-    pub role: Role,
-}
-
-fn default_role() -> Role {
-    Role::User
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UpdateUser {
-    pub username: Option<String>,
-    /// New password; ends every session of the user.
-    pub password: Option<String>,
-    pub role: Option<Role>,
 }
 
 #[utoipa::path(operation_id = "list_users", get, path = "/api/v1/users", tag = "users",
