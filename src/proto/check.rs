@@ -1,4 +1,5 @@
-//! Check requests (server → agents through the broker) and check results (agents → server).
+//! Check requests (server → agents through the broker): each type's options. The results
+//! agents send back are in `result`.
 
 use std::collections::BTreeMap;
 
@@ -7,7 +8,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::expect::{Assertion, DnsExpect, HttpExpect, PingExpect, TcpExpect};
+use super::expect::{DnsExpect, HttpExpect, PingExpect, TcpExpect};
+pub use super::result::{
+    CheckResult, DnsAnswer, DnsResult, HttpResult, HttpTimings, PingReply, PingResult, ProbeError,
+    ResultData, ResultStatus, Rtt, TcpResult, TlsInfo,
+};
 pub use super::trace::{
     HopPlace, HopRtt, MtrHop, MtrOptions, MtrResult, TraceHop, TraceProtocol, TracerouteOptions,
     TracerouteResult, TRACE_QUERIES,
@@ -306,207 +311,6 @@ pub struct CheckRequest {
     /// message forged on the broker cannot widen it. Older servers sent `allowed_networks`;
     /// it is ignored.)
     pub agents: Vec<Uuid>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ResultStatus {
-    /// The probe reached the target.
-    Ok,
-    /// The probe ran and the target failed (refused, unreachable, bad status…).
-    Failed,
-    /// The agent never answered in time.
-    Timeout,
-    /// The agent was offline.
-    Offline,
-    /// Still waiting for the agent.
-    Pending,
-}
-
-impl ResultStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ResultStatus::Ok => "ok",
-            ResultStatus::Failed => "failed",
-            ResultStatus::Timeout => "timeout",
-            ResultStatus::Offline => "offline",
-            ResultStatus::Pending => "pending",
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct ProbeError {
-    /// Stable code: `timeout`, `refused`, `unreachable`, `dns`, `target_refused`, `tls`, …
-    pub code: String,
-    pub message: String,
-}
-
-impl ProbeError {
-    pub fn new(code: &str, message: impl Into<String>) -> Self {
-        Self {
-            code: code.into(),
-            message: message.into(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct Rtt {
-    pub min: f64,
-    pub avg: f64,
-    pub max: f64,
-    pub mdev: f64,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct PingReply {
-    pub seq: u16,
-    pub rtt_ms: f64,
-    pub ttl: Option<u8>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct PingResult {
-    pub resolved_address: Option<String>,
-    pub sent: u32,
-    pub received: u32,
-    pub loss_pct: f64,
-    pub rtt_ms: Option<Rtt>,
-    pub replies: Vec<PingReply>,
-    /// The verdict on each expectation in `options.expect` (empty without expectations).
-    #[serde(default)]
-    pub assertions: Vec<Assertion>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct TcpResult {
-    pub resolved_address: Option<String>,
-    pub port: u16,
-    pub connected: bool,
-    pub connect_ms: Option<f64>,
-    /// The verdict on each expectation in `options.expect` (empty without expectations).
-    #[serde(default)]
-    pub assertions: Vec<Assertion>,
-}
-
-/// Phases of an HTTP check in milliseconds. They follow one another without overlap, so for a
-/// completed check `dns + connect + tls + first_byte + download = total` (each rounded down to
-/// the microsecond). With `follow_redirects` each phase is summed over the hops. A phase that
-/// did not happen (`dns` for an IP address, `tls` for http) or did not finish is null.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema, Default)]
-pub struct HttpTimings {
-    /// Resolving the host name.
-    pub dns: Option<f64>,
-    /// The TCP handshake.
-    pub connect: Option<f64>,
-    /// The TLS handshake.
-    pub tls: Option<f64>,
-    /// Request sent → first byte of the response (the server's think time plus one round trip).
-    pub first_byte: Option<f64>,
-    /// First byte of the response → the body read (at most 4 MiB are read).
-    pub download: Option<f64>,
-    /// The whole check, from its start to the last phase's end.
-    pub total: Option<f64>,
-}
-
-impl HttpTimings {
-    /// Adds another hop's phases to these (a redirect followed).
-    pub fn add(&mut self, hop: &HttpTimings) {
-        fn sum(a: &mut Option<f64>, b: Option<f64>) {
-            if let Some(b) = b {
-                *a = Some(a.unwrap_or(0.0) + b);
-            }
-        }
-        sum(&mut self.dns, hop.dns);
-        sum(&mut self.connect, hop.connect);
-        sum(&mut self.tls, hop.tls);
-        sum(&mut self.first_byte, hop.first_byte);
-        sum(&mut self.download, hop.download);
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct TlsInfo {
-    pub version: String,
-    pub cipher: String,
-    pub issuer: String,
-    pub subject: String,
-    pub not_after: DateTime<Utc>,
-    pub days_left: i64,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct HttpResult {
-    pub resolved_address: Option<String>,
-    pub status_code: Option<u16>,
-    pub http_version: Option<String>,
-    pub headers: BTreeMap<String, String>,
-    pub body_bytes: Option<u64>,
-    pub timings_ms: HttpTimings,
-    pub tls: Option<TlsInfo>,
-    pub redirect_to: Option<String>,
-    /// The verdict on each expectation in `options.expect` (empty without expectations).
-    #[serde(default)]
-    pub assertions: Vec<Assertion>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct DnsAnswer {
-    pub name: String,
-    #[serde(rename = "type")]
-    pub record_type: String,
-    pub ttl: u32,
-    pub value: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct DnsResult {
-    pub resolver: Option<String>,
-    pub rcode: Option<String>,
-    pub answers: Vec<DnsAnswer>,
-    /// The verdict on each expectation in `options.expect` (empty without expectations).
-    #[serde(default)]
-    pub assertions: Vec<Assertion>,
-}
-
-/// Type-specific facts of a result.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum ResultData {
-    Ping(PingResult),
-    Tcp(TcpResult),
-    Http(Box<HttpResult>),
-    Dns(DnsResult),
-    Traceroute(TracerouteResult),
-    Mtr(MtrResult),
-}
-
-/// One agent's answer to one check.
-impl ResultData {
-    /// Where the verdicts on the expectations go.
-    pub fn assertions_mut(&mut self) -> &mut Vec<Assertion> {
-        match self {
-            ResultData::Ping(r) => &mut r.assertions,
-            ResultData::Tcp(r) => &mut r.assertions,
-            ResultData::Http(r) => &mut r.assertions,
-            ResultData::Dns(r) => &mut r.assertions,
-            ResultData::Traceroute(r) => &mut r.assertions,
-            ResultData::Mtr(r) => &mut r.assertions,
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CheckResult {
-    pub protocol_version: u32,
-    pub check_id: Uuid,
-    pub agent_id: Uuid,
-    pub status: ResultStatus,
-    pub error: Option<ProbeError>,
-    pub started_at: DateTime<Utc>,
-    pub duration_ms: f64,
-    pub data: Option<ResultData>,
 }
 
 #[cfg(test)]

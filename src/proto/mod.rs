@@ -8,6 +8,7 @@ pub mod agent;
 pub mod api;
 pub mod check;
 pub mod expect;
+pub mod result;
 pub mod trace;
 
 /// Version of the agent protocol; carried in every message so peers can detect drift.

@@ -21,9 +21,9 @@ use super::{agents, auth, checks, error, health, lookup, monitors, users};
         checks::routes::create, checks::routes::get, checks::routes::list, checks::routes::events,
         checks::share::share, checks::share::unshare, checks::share::shared,
         monitors::routes::create, monitors::routes::list, monitors::routes::get,
-        monitors::routes::update, monitors::routes::delete, monitors::routes::incidents,
-        monitors::routes::series, monitors::routes::rotate_secret, monitors::routes::test_event,
-        monitors::routes::deliveries,
+        monitors::routes::update, monitors::routes::delete, monitors::outcomes::incidents,
+        monitors::outcomes::series, monitors::webhook_routes::rotate_secret,
+        monitors::webhook_routes::test_event, monitors::webhook_routes::deliveries,
         lookup::lookup,
     ),
     components(schemas(

@@ -1,6 +1,6 @@
-//! Checks: creation and fan-out to agents (`create`), exactly-once storage of results as they
-//! arrive (`collector`), finishing at the deadline (`sweeper`), and the live event stream
-//! (`events`). A result's way into the database is all in `collector`.
+//! Checks: creation and fan-out to agents (`create`), results taken from the broker
+//! (`collector`) and stored exactly once (`store`), finishing at the deadline (`sweeper`), and
+//! the live event stream (`events`).
 
 pub mod choose;
 pub mod collector;
@@ -9,6 +9,7 @@ pub mod events;
 pub mod model;
 pub mod routes;
 pub mod share;
+pub mod store;
 mod sweeper;
 pub mod validate;
 
@@ -18,8 +19,8 @@ use super::error::{ApiError, ApiResult};
 use super::AppState;
 use model::check;
 
-pub use collector::{store_results, Stored, StoredBatch};
 pub use create::create;
+pub use store::{store_results, Stored, StoredBatch};
 pub use sweeper::{finish_due, prune_old, spawn_sweeper, PRUNE_BATCH, SWEEP_BATCH};
 
 /// Loads a check the user may see (their own, or any for admins); 404 otherwise.

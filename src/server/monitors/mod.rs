@@ -3,9 +3,12 @@
 //! judges them as they finish; state changes go to `webhooks` through an outbox.
 
 pub mod metrics;
+pub mod outcomes;
 pub mod routes;
 pub mod runner;
 pub mod stats;
+mod validate;
+pub mod webhook_routes;
 pub mod webhooks;
 
 use chrono::{DateTime, Utc};

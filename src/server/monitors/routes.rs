@@ -1,26 +1,24 @@
-//! `/api/v1/monitors`: create, list (paged, filtered), read, change, pause/resume, delete;
-//! incidents, per-agent series, webhook secret rotation, test events and delivery status.
+//! `/api/v1/monitors`: create, list (paged, filtered), read, change, pause/resume, delete.
+//! What a monitor left behind is served by `outcomes` (incidents, series) and its webhooks by
+//! `webhook_routes` (secret rotation, test events, delivery status).
 
 use actix_web::{web, HttpResponse};
 use chrono::Utc;
 use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveValue::Set, ConnectionTrait, PaginatorTrait, QueryOrder, QuerySelect, Statement,
-    TransactionTrait,
-};
+use sea_orm::{ActiveValue::Set, PaginatorTrait, QueryOrder, QuerySelect};
 
-use super::{load_visible, new_secret, webhooks, ActiveModel, Column, Entity};
-use crate::proto::api::auth::Role;
-use crate::proto::api::checks::CreateCheck;
-use crate::proto::api::monitors::{
-    AgentSeries, AlertRule, CreateMonitor, CreatedMonitor, Delivery, Incident, Monitor,
-    MonitorCheck, MonitorPage, MonitorQuery, MonitorState, Notify, SeriesAgent, SeriesPoint,
-    SeriesQuery, UpdateMonitor, WebhookEvent, WebhookMonitor, WebhookSecret,
+use super::outcomes::{incidents, series};
+use super::validate::{
+    validate_alert, validate_check, validate_interval, validate_name, validate_notify,
 };
-use crate::proto::api::AgentSelection;
+use super::webhook_routes::{deliveries, rotate_secret, test_event};
+use super::{load_visible, new_secret, ActiveModel, Column, Entity};
+use crate::proto::api::auth::Role;
+use crate::proto::api::monitors::{
+    CreateMonitor, CreatedMonitor, Monitor, MonitorPage, MonitorQuery, MonitorState, UpdateMonitor,
+};
 use crate::server::auth::AuthUser;
-use crate::server::checks::validate;
 use crate::server::error::{ApiError, ApiResult, ErrorBody};
 use crate::server::extract::Json;
 use crate::server::AppState;
@@ -40,93 +38,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/{id}/deliveries", web::get().to(deliveries)),
     );
 }
-
-const MAX_WEBHOOKS: usize = 10;
-
-fn validate_name(name: &str) -> ApiResult<String> {
-    let n = name.trim();
-    if n.is_empty() || n.chars().count() > 128 || n.chars().any(char::is_control) {
-        return Err(ApiError::invalid_field(
-            "name",
-            "name must be 1-128 printable characters",
-        ));
-    }
-    Ok(n.to_string())
-}
-
-/// Checks a run's definition as a check would be checked; the normalised target and options.
-fn validate_check(
-    state: &AppState,
-    check: &MonitorCheck,
-    selection: &AgentSelection,
-) -> ApiResult<(String, serde_json::Value)> {
-    if selection.same_agents_as.is_some() {
-        return Err(ApiError::invalid_field(
-            "same_agents_as",
-            "monitors choose their agents with agents, locations or limit",
-        ));
-    }
-    crate::server::checks::choose::validate(selection)?;
-    let body = CreateCheck {
-        check_type: check.check_type,
-        target: check.target.clone(),
-        options: check.options.clone(),
-        selection: selection.clone(),
-        unknown: Default::default(),
-    };
-    let (target, spec) = validate::spec(&body, &state.policy).map_err(|e| {
-        // The same field names, under `check.`.
-        let field = e.field().map(|f| format!("check.{f}"));
-        match field {
-            Some(f) => e.with_details(serde_json::json!({ "field": f })),
-            None => e,
-        }
-    })?;
-    let options = serde_json::to_value(&spec).expect("spec serialises")["options"].clone();
-    Ok((target, options))
-}
-
-fn validate_interval(v: Option<u32>) -> ApiResult<u32> {
-    let v = v.unwrap_or(60);
-    if !(10..=86_400).contains(&v) {
-        return Err(ApiError::invalid_field(
-            "interval_secs",
-            "interval_secs must be between 10 and 86400",
-        ));
-    }
-    Ok(v)
-}
-
-fn validate_alert(a: Option<AlertRule>) -> ApiResult<AlertRule> {
-    let a = a.unwrap_or_default();
-    if !(1..=500).contains(&a.min_failing_agents) {
-        return Err(ApiError::invalid_field(
-            "alert.min_failing_agents",
-            "alert.min_failing_agents must be between 1 and 500",
-        ));
-    }
-    if !(1..=100).contains(&a.for_runs) {
-        return Err(ApiError::invalid_field(
-            "alert.for_runs",
-            "alert.for_runs must be between 1 and 100",
-        ));
-    }
-    Ok(a)
-}
-
-async fn validate_notify(state: &AppState, notify: &[Notify]) -> ApiResult<()> {
-    if notify.len() > MAX_WEBHOOKS {
-        return Err(ApiError::invalid_field(
-            "notify",
-            format!("at most {MAX_WEBHOOKS} webhooks"),
-        ));
-    }
-    for (i, n) in notify.iter().enumerate() {
-        webhooks::check_url(state, &format!("notify[{i}].webhook"), &n.webhook).await?;
-    }
-    Ok(())
-}
-
 #[utoipa::path(operation_id = "create_monitor", post, path = "/api/v1/monitors", tag = "monitors", request_body = CreateMonitor,
     responses((status = 201, body = CreatedMonitor), (status = 409, body = ErrorBody, description = "`too_many_monitors`: the user holds `monitors.max_per_user` already"), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
 pub async fn create(
@@ -349,194 +260,4 @@ pub async fn delete(
     let m = load_visible(&state, &user.0, *id).await?;
     Entity::delete_by_id(m.id).exec(&state.db).await?;
     Ok(HttpResponse::NoContent().finish())
-}
-
-#[utoipa::path(operation_id = "monitor_incidents", get, path = "/api/v1/monitors/{id}/incidents", tag = "monitors",
-    description = "Newest first, at most 200.",
-    responses((status = 200, body = [Incident]), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn incidents(
-    state: web::Data<AppState>,
-    user: AuthUser,
-    id: web::Path<Uuid>,
-) -> ApiResult<HttpResponse> {
-    let m = load_visible(&state, &user.0, *id).await?;
-    let rows = state
-        .db
-        .query_all_raw(Statement::from_sql_and_values(
-            state.db.get_database_backend(),
-            "SELECT id, started_at, resolved_at, failing_agents, first_check_id FROM monitor_incidents
-             WHERE monitor_id = $1 ORDER BY started_at DESC LIMIT 200",
-            [m.id.into()],
-        ))
-        .await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for r in rows {
-        out.push(Incident {
-            id: r.try_get("", "id")?,
-            started_at: r.try_get("", "started_at")?,
-            resolved_at: r.try_get("", "resolved_at")?,
-            failing_agents: serde_json::from_value(
-                r.try_get::<serde_json::Value>("", "failing_agents")?,
-            )
-            .unwrap_or_default(),
-            first_check_id: r.try_get("", "first_check_id")?,
-        });
-    }
-    Ok(HttpResponse::Ok().json(out))
-}
-
-#[utoipa::path(operation_id = "monitor_series", get, path = "/api/v1/monitors/{id}/series", tag = "monitors", params(SeriesQuery),
-    responses((status = 200, body = [AgentSeries]), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
-    security(("bearer" = [])))]
-pub async fn series(
-    state: web::Data<AppState>,
-    user: AuthUser,
-    id: web::Path<Uuid>,
-    q: web::Query<SeriesQuery>,
-) -> ApiResult<HttpResponse> {
-    let m = load_visible(&state, &user.0, *id).await?;
-    let until = q.until.unwrap_or_else(Utc::now);
-    let since = q.since.unwrap_or(until - chrono::Duration::hours(24));
-    if since >= until || until - since > chrono::Duration::days(31) {
-        return Err(ApiError::invalid_field(
-            "since",
-            "since must be before until, at most 31 days apart",
-        ));
-    }
-    let rows = state
-        .db
-        .query_all_raw(Statement::from_sql_and_values(
-            state.db.get_database_backend(),
-            "SELECT c.created_at, r.agent_id, r.agent_name, r.status, r.duration_ms, r.data
-             FROM checks c JOIN check_results r ON r.check_id = c.id
-             WHERE c.monitor_id = $1 AND c.created_at >= $2 AND c.created_at < $3 AND r.status <> 'pending'
-             ORDER BY c.id",
-            [m.id.into(), since.into(), until.into()],
-        ))
-        .await?;
-    let mut by_agent: Vec<AgentSeries> = Vec::new();
-    for r in rows {
-        let agent_id: Uuid = r.try_get("", "agent_id")?;
-        let data: Option<serde_json::Value> = r.try_get("", "data")?;
-        let point = SeriesPoint {
-            at: r.try_get("", "created_at")?,
-            status: r.try_get("", "status")?,
-            value_ms: super::headline_ms(
-                &m.check_type,
-                r.try_get("", "duration_ms")?,
-                data.as_ref(),
-            ),
-        };
-        match by_agent.iter_mut().find(|s| s.agent.id == agent_id) {
-            Some(s) => s.points.push(point),
-            None => by_agent.push(AgentSeries {
-                agent: SeriesAgent {
-                    id: agent_id,
-                    name: r.try_get("", "agent_name")?,
-                },
-                points: vec![point],
-            }),
-        }
-    }
-    by_agent.sort_by(|a, b| a.agent.name.cmp(&b.agent.name));
-    Ok(HttpResponse::Ok().json(by_agent))
-}
-
-#[utoipa::path(operation_id = "rotate_monitor_secret", post, path = "/api/v1/monitors/{id}/secret", tag = "monitors",
-    description = "A new webhook signing key; deliveries from now on are signed with it.",
-    responses((status = 200, body = WebhookSecret), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn rotate_secret(
-    state: web::Data<AppState>,
-    user: AuthUser,
-    id: web::Path<Uuid>,
-) -> ApiResult<HttpResponse> {
-    let m = load_visible(&state, &user.0, *id).await?;
-    let secret = new_secret();
-    let mut a: ActiveModel = m.into();
-    a.webhook_secret = Set(secret.clone());
-    a.update(&state.db).await?;
-    Ok(HttpResponse::Ok()
-        .insert_header(("Cache-Control", "no-store"))
-        .json(WebhookSecret {
-            webhook_secret: secret,
-        }))
-}
-
-#[utoipa::path(operation_id = "test_monitor_webhooks", post, path = "/api/v1/monitors/{id}/test", tag = "monitors",
-    description = "Queues a `test` event to every webhook of the monitor; watch it under `deliveries`.",
-    responses((status = 202, body = [Delivery]), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
-    security(("bearer" = [])))]
-pub async fn test_event(
-    state: web::Data<AppState>,
-    user: AuthUser,
-    id: web::Path<Uuid>,
-) -> ApiResult<HttpResponse> {
-    let m = load_visible(&state, &user.0, *id).await?;
-    let urls: Vec<String> = m.notify_list().into_iter().map(|n| n.webhook).collect();
-    if urls.is_empty() {
-        return Err(ApiError::invalid_field(
-            "notify",
-            "the monitor has no webhooks",
-        ));
-    }
-    let event = WebhookEvent {
-        event: "test".into(),
-        monitor: WebhookMonitor {
-            id: m.id,
-            name: m.name.clone(),
-            check_type: m.check_type(),
-            target: m.target.clone(),
-        },
-        incident_id: None,
-        failing_agents: Vec::new(),
-        check_id: m.last_check_id,
-        at: Utc::now(),
-    };
-    let txn = state.db.begin().await?;
-    webhooks::enqueue(&txn, m.id, &urls, &event).await?;
-    txn.commit().await?;
-    let queued = delivery_rows(&state, m.id, urls.len() as i64).await?;
-    Ok(HttpResponse::Accepted().json(queued))
-}
-
-async fn delivery_rows(state: &AppState, monitor: Uuid, limit: i64) -> ApiResult<Vec<Delivery>> {
-    let rows = state
-        .db
-        .query_all_raw(Statement::from_sql_and_values(
-            state.db.get_database_backend(),
-            "SELECT id, url, event, created_at, attempts, last_status, last_error,
-                    CASE WHEN delivered_at IS NULL AND gave_up_at IS NULL THEN next_attempt_at END AS next_attempt_at,
-                    delivered_at, gave_up_at
-             FROM webhook_outbox WHERE monitor_id = $1 ORDER BY id DESC LIMIT $2",
-            [monitor.into(), limit.into()],
-        ))
-        .await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for r in rows {
-        out.push(Delivery {
-            id: r.try_get("", "id")?,
-            url: r.try_get("", "url")?,
-            event: r.try_get("", "event")?,
-            created_at: r.try_get("", "created_at")?,
-            attempts: r.try_get("", "attempts")?,
-            last_status: r.try_get("", "last_status")?,
-            last_error: r.try_get("", "last_error")?,
-            next_attempt_at: r.try_get("", "next_attempt_at")?,
-            delivered_at: r.try_get("", "delivered_at")?,
-            gave_up_at: r.try_get("", "gave_up_at")?,
-        });
-    }
-    Ok(out)
-}
-
-#[utoipa::path(operation_id = "monitor_deliveries", get, path = "/api/v1/monitors/{id}/deliveries", tag = "monitors",
-    description = "Webhook deliveries, newest first (at most 100): attempts, last status, next retry.",
-    responses((status = 200, body = [Delivery]), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn deliveries(
-    state: web::Data<AppState>,
-    user: AuthUser,
-    id: web::Path<Uuid>,
-) -> ApiResult<HttpResponse> {
-    let m = load_visible(&state, &user.0, *id).await?;
-    Ok(HttpResponse::Ok().json(delivery_rows(&state, m.id, 100).await?))
 }

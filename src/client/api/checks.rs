@@ -1,0 +1,144 @@
+//! Checks: creation, results, the live event stream, history, share links and lookups.
+
+use std::collections::VecDeque;
+
+use reqwest::Method;
+use uuid::Uuid;
+
+use super::{Api, ClientError, ClientResult};
+use crate::client::sse;
+use crate::proto::api::checks::{
+    CheckCreated, CheckEvent, CheckPage, CheckResultView, CheckView, CreateCheck, HistoryQuery,
+};
+use crate::proto::api::lookup::Lookup;
+use crate::proto::api::share::{ShareLink, ShareRequest, SharedCheck};
+
+impl Api {
+    pub async fn create_check(&self, body: &CreateCheck) -> ClientResult<CheckCreated> {
+        self.post("/api/v1/checks", body).await
+    }
+
+    pub async fn check(&self, id: Uuid) -> ClientResult<CheckView> {
+        self.get(&format!("/api/v1/checks/{id}")).await
+    }
+
+    /// The live event stream of a check: stored results first, then each new one, then
+    /// `finished`.
+    pub async fn check_events(&self, id: Uuid) -> ClientResult<CheckEvents> {
+        let path = format!("/api/v1/checks/{id}/events");
+        let resp = self.send(self.request(Method::GET, &path)).await?;
+        Ok(CheckEvents {
+            resp,
+            base: self.base.clone(),
+            decoder: sse::Decoder::default(),
+            queue: VecDeque::new(),
+        })
+    }
+
+    /// Creates a check and follows its stream to the end. Returns the stored check and the
+    /// results in the order the stream delivered them.
+    pub async fn run_check(
+        &self,
+        body: &CreateCheck,
+    ) -> ClientResult<(CheckView, Vec<CheckResultView>)> {
+        let created = self.create_check(body).await?;
+        let streamed = self.check_events(created.id).await?.results().await?;
+        Ok((self.check(created.id).await?, streamed))
+    }
+
+    /// A page of the history, newest first.
+    pub async fn history(&self, query: &HistoryQuery) -> ClientResult<CheckPage> {
+        self.json(self.request(Method::GET, "/api/v1/checks").query(query))
+            .await
+    }
+
+    pub async fn share(&self, id: Uuid, body: &ShareRequest) -> ClientResult<ShareLink> {
+        self.post(&format!("/api/v1/checks/{id}/share"), body).await
+    }
+
+    pub async fn unshare(&self, id: Uuid) -> ClientResult<()> {
+        let path = format!("/api/v1/checks/{id}/share");
+        self.no_content(self.request(Method::DELETE, &path)).await
+    }
+
+    /// A shared check, as anyone with the link sees it.
+    pub async fn shared(&self, token: &str) -> ClientResult<SharedCheck> {
+        self.get(&format!("/api/v1/shared/{token}")).await
+    }
+
+    /// The host's addresses and places; `host` is escaped as one path segment.
+    pub async fn lookup(&self, host: &str) -> ClientResult<Lookup> {
+        let mut url = reqwest::Url::parse(&format!("{}/api/v1/lookup/", self.base))
+            .expect("the base is a URL");
+        url.path_segments_mut()
+            .expect("an http URL has a path")
+            .pop_if_empty()
+            .push(host);
+        self.json(self.request_to(Method::GET, url)).await
+    }
+}
+
+/// The events of one check's stream, in order.
+pub struct CheckEvents {
+    resp: reqwest::Response,
+    base: String,
+    decoder: sse::Decoder,
+    queue: VecDeque<CheckEvent>,
+}
+
+impl CheckEvents {
+    /// The stream's `Content-Type`.
+    pub fn content_type(&self) -> Option<&str> {
+        self.resp
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+    }
+
+    /// The next event; `None` when the server closed the stream.
+    pub async fn next(&mut self) -> ClientResult<Option<CheckEvent>> {
+        loop {
+            if let Some(event) = self.queue.pop_front() {
+                return Ok(Some(event));
+            }
+            let status = self.resp.status();
+            let chunk = self
+                .resp
+                .chunk()
+                .await
+                .map_err(|source| ClientError::Transport {
+                    base: self.base.clone(),
+                    source,
+                })?;
+            let Some(chunk) = chunk else {
+                return Ok(None);
+            };
+            for raw in self.decoder.push(&chunk) {
+                let event = CheckEvent::from_sse(&raw.name, &raw.data).map_err(|e| {
+                    ClientError::Unexpected {
+                        status,
+                        reason: e.to_string(),
+                        text: raw.data.clone(),
+                    }
+                })?;
+                self.queue.extend(event);
+            }
+        }
+    }
+
+    /// Reads to `finished`; returns the results in the order they came.
+    pub async fn results(mut self) -> ClientResult<Vec<CheckResultView>> {
+        let mut results = Vec::new();
+        while let Some(event) = self.next().await? {
+            match event {
+                CheckEvent::Result(r) => results.push(*r),
+                CheckEvent::Finished(_) => return Ok(results),
+            }
+        }
+        Err(ClientError::Unexpected {
+            status: self.resp.status(),
+            reason: "the stream ended before `finished`".into(),
+            text: String::new(),
+        })
+    }
+}

@@ -1,0 +1,62 @@
+//! What a call of the API can end in besides its answer.
+
+use reqwest::StatusCode;
+
+use crate::proto::api::{ErrorBody, ErrorCode};
+
+/// What a call can end in besides its answer.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The server answered with its error body.
+    #[error("{status}: {}", body.error.message)]
+    Api {
+        status: StatusCode,
+        body: Box<ErrorBody>,
+    },
+    /// The server answered something that is not the documented body.
+    #[error("{status}: unexpected answer ({reason}): {text}")]
+    Unexpected {
+        status: StatusCode,
+        reason: String,
+        text: String,
+    },
+    /// No answer (connection refused, reset, TLS…).
+    #[error("cannot reach {base}: {source}")]
+    Transport {
+        base: String,
+        #[source]
+        source: reqwest::Error,
+    },
+}
+
+impl ClientError {
+    /// The HTTP status, when the server answered.
+    pub fn status(&self) -> Option<StatusCode> {
+        match self {
+            ClientError::Api { status, .. } | ClientError::Unexpected { status, .. } => {
+                Some(*status)
+            }
+            ClientError::Transport { .. } => None,
+        }
+    }
+
+    /// The stable error code, when the server answered with its error body.
+    pub fn code(&self) -> Option<ErrorCode> {
+        match self {
+            ClientError::Api { body, .. } => Some(body.error.code),
+            _ => None,
+        }
+    }
+}
+
+impl ClientError {
+    /// The request field a 422 names (`details.field`), if any.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            ClientError::Api { body, .. } => body.error.details.as_ref()?["field"].as_str(),
+            _ => None,
+        }
+    }
+}
+
+pub type ClientResult<T> = Result<T, ClientError>;

@@ -1,0 +1,95 @@
+//! The rules for a monitor's fields, shared by creation and change.
+
+use super::webhooks;
+use crate::proto::api::checks::CreateCheck;
+use crate::proto::api::monitors::{AlertRule, MonitorCheck, Notify};
+use crate::proto::api::AgentSelection;
+use crate::server::checks::validate;
+use crate::server::error::{ApiError, ApiResult};
+use crate::server::AppState;
+
+const MAX_WEBHOOKS: usize = 10;
+
+pub(super) fn validate_name(name: &str) -> ApiResult<String> {
+    let n = name.trim();
+    if n.is_empty() || n.chars().count() > 128 || n.chars().any(char::is_control) {
+        return Err(ApiError::invalid_field(
+            "name",
+            "name must be 1-128 printable characters",
+        ));
+    }
+    Ok(n.to_string())
+}
+
+/// Checks a run's definition as a check would be checked; the normalised target and options.
+pub(super) fn validate_check(
+    state: &AppState,
+    check: &MonitorCheck,
+    selection: &AgentSelection,
+) -> ApiResult<(String, serde_json::Value)> {
+    if selection.same_agents_as.is_some() {
+        return Err(ApiError::invalid_field(
+            "same_agents_as",
+            "monitors choose their agents with agents, locations or limit",
+        ));
+    }
+    crate::server::checks::choose::validate(selection)?;
+    let body = CreateCheck {
+        check_type: check.check_type,
+        target: check.target.clone(),
+        options: check.options.clone(),
+        selection: selection.clone(),
+        unknown: Default::default(),
+    };
+    let (target, spec) = validate::spec(&body, &state.policy).map_err(|e| {
+        // The same field names, under `check.`.
+        let field = e.field().map(|f| format!("check.{f}"));
+        match field {
+            Some(f) => e.with_details(serde_json::json!({ "field": f })),
+            None => e,
+        }
+    })?;
+    let options = serde_json::to_value(&spec).expect("spec serialises")["options"].clone();
+    Ok((target, options))
+}
+
+pub(super) fn validate_interval(v: Option<u32>) -> ApiResult<u32> {
+    let v = v.unwrap_or(60);
+    if !(10..=86_400).contains(&v) {
+        return Err(ApiError::invalid_field(
+            "interval_secs",
+            "interval_secs must be between 10 and 86400",
+        ));
+    }
+    Ok(v)
+}
+
+pub(super) fn validate_alert(a: Option<AlertRule>) -> ApiResult<AlertRule> {
+    let a = a.unwrap_or_default();
+    if !(1..=500).contains(&a.min_failing_agents) {
+        return Err(ApiError::invalid_field(
+            "alert.min_failing_agents",
+            "alert.min_failing_agents must be between 1 and 500",
+        ));
+    }
+    if !(1..=100).contains(&a.for_runs) {
+        return Err(ApiError::invalid_field(
+            "alert.for_runs",
+            "alert.for_runs must be between 1 and 100",
+        ));
+    }
+    Ok(a)
+}
+
+pub(super) async fn validate_notify(state: &AppState, notify: &[Notify]) -> ApiResult<()> {
+    if notify.len() > MAX_WEBHOOKS {
+        return Err(ApiError::invalid_field(
+            "notify",
+            format!("at most {MAX_WEBHOOKS} webhooks"),
+        ));
+    }
+    for (i, n) in notify.iter().enumerate() {
+        webhooks::check_url(state, &format!("notify[{i}].webhook"), &n.webhook).await?;
+    }
+    Ok(())
+}
