@@ -19,6 +19,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{env_or, median, pct, sh, Bench};
+use netcheck::proto::api::checks::CreateCheck;
+use netcheck::proto::check::{CheckType, PingResult, ResultStatus};
 use serde_json::json;
 
 /// A namespace `name` reachable at 10.213.{net}.2 from this host's 10.213.{net}.1.
@@ -112,20 +114,15 @@ fn iputils_rtts(addr: &str) -> Vec<f64> {
 
 /// netcheck ping through the pipeline: the same 16 echoes 100 ms apart; each reply's RTT.
 async fn netcheck_rtts(bench: &Bench, addr: &str) -> Vec<f64> {
-    let id = bench
-        .create_check(&json!({"type": "ping", "target": addr,
-            "options": {"count": 16, "interval_ms": 100, "timeout_ms": 2000}}))
-        .await;
-    let results = bench.until_finished(&id).await;
+    let ping = CreateCheck::new(CheckType::Ping, addr)
+        .options(json!({"count": 16, "interval_ms": 100, "timeout_ms": 2000}));
+    let id = bench.create_check(&ping).await;
+    let results = bench.until_finished(id).await;
     let r = &results[0];
-    assert_eq!(r["status"], "ok", "{r}");
-    assert_eq!(r["received"], 16, "{r}");
-    r["replies"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["rtt_ms"].as_f64().unwrap())
-        .collect()
+    assert_eq!(r.status, ResultStatus::Ok, "{r:?}");
+    let ping: PingResult = r.data_as().unwrap();
+    assert_eq!(ping.received, 16, "{ping:?}");
+    ping.replies.iter().map(|p| p.rtt_ms).collect()
 }
 
 fn mean(v: &[f64]) -> f64 {
@@ -181,23 +178,16 @@ async fn main() {
     let mut delete_took = Vec::with_capacity(revoke_n);
     for i in 0..revoke_n {
         let (id, token) = bench.create_agent(&format!("doomed-{i}")).await;
-        let reg = bench
-            .post(
-                "/api/v1/agent/register",
-                &token,
-                &json!({ "hostname": "bench", "version": "0", "capabilities": ["tcp"] }),
-            )
-            .await;
+        let reg = common::post_raw(
+            &bench.http,
+            &bench.url("/api/v1/agent/register"),
+            &token,
+            &json!({ "hostname": "bench", "version": "0", "capabilities": ["tcp"] }),
+        )
+        .await;
         let (_conn, mut closed) = amqp::connect_as(&reg).await.unwrap();
         let sent = Instant::now();
-        let resp = bench
-            .http
-            .delete(bench.url(&format!("/api/v1/agents/{id}")))
-            .bearer_auth(&bench.token)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status().as_u16(), 204);
+        bench.api.delete_agent(id).await.unwrap();
         delete_took.push(sent.elapsed().as_secs_f64() * 1000.0);
         let (at, _) = tokio::time::timeout(Duration::from_secs(5), closed.recv())
             .await

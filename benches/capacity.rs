@@ -24,7 +24,7 @@ use amqprs::BasicProperties;
 use common::{count, cpu_secs, env_or, rss_kib, Bench};
 use netcheck::policy::Policy;
 use netcheck::proto::api::checks::CreateCheck;
-use netcheck::proto::check::CheckRequest;
+use netcheck::proto::check::{CheckRequest, CheckType};
 use netcheck::proto::PROTOCOL_VERSION;
 use netcheck::server::broker::agent_queue;
 use netcheck::server::checks::validate;
@@ -77,11 +77,9 @@ async fn main() {
     let bench = Bench::start(&[allowed]).await;
     let children = bench.spawn_agents(1).await;
     let pid = children[0].id();
-    let agents = bench.get("/api/v1/agents").await;
-    let agent_id: Uuid = agents[0]["id"].as_str().unwrap().parse().unwrap();
-    let agent_name = agents[0]["name"].as_str().unwrap().to_string();
-    let me = bench.get("/api/v1/auth/me").await;
-    let user_id: Uuid = me["id"].as_str().unwrap().parse().unwrap();
+    let agents = bench.api.agents().await.unwrap();
+    let (agent_id, agent_name) = (agents[0].id, agents[0].name.clone());
+    let user_id = bench.api.me().await.unwrap().id;
 
     let target = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = target.local_addr().unwrap().port();
@@ -106,18 +104,20 @@ async fn main() {
     for (kind, body) in [
         (
             "tcp",
-            json!({"type": "tcp", "target": "127.0.0.1", "options": {"port": port, "timeout_ms": 2000}}),
+            CreateCheck::new(CheckType::Tcp, "127.0.0.1")
+                .options(json!({"port": port, "timeout_ms": 2000})),
         ),
         (
             "http",
-            json!({"type": "http", "target": bench.url("/healthz")}),
+            CreateCheck::new(CheckType::Http, bench.url("/healthz")),
         ),
         (
             "icmp",
-            json!({"type": "ping", "target": "127.0.0.1", "options": {"count": 1, "timeout_ms": 2000}}),
+            CreateCheck::new(CheckType::Ping, "127.0.0.1")
+                .options(json!({"count": 1, "timeout_ms": 2000})),
         ),
     ] {
-        let create: CreateCheck = serde_json::from_value(body).unwrap();
+        let create = body;
         let (target, spec) = validate::spec(&create, &policy).unwrap();
         let ids: Vec<Uuid> = (0..n).map(|_| Uuid::now_v7()).collect();
         let template = CheckRequest {

@@ -11,11 +11,23 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{count, cpu_secs, env_or, pct, rss_kib, sh, Bench};
+use netcheck::client::api::Api;
+use netcheck::proto::api::checks::CreateCheck;
+use netcheck::proto::check::CheckType;
 use serde_json::json;
+
+/// Creates a check in a task of its own; whether it was accepted (202).
+fn fire(api: &Api, body: &CreateCheck) -> tokio::task::JoinHandle<bool> {
+    let (api, body) = (api.clone(), body.clone());
+    tokio::spawn(async move { api.create_check(&body).await.is_ok() })
+}
+
+fn tcp(port: u16) -> CreateCheck {
+    CreateCheck::new(CheckType::Tcp, "127.0.0.1").options(json!({"port": port, "timeout_ms": 2000}))
+}
 
 const AGENTS: usize = 5;
 
@@ -27,8 +39,8 @@ async fn main() {
 
     let bench = Bench::start(&["127.0.0.0/8", "10.213.250.0/30"]).await;
     let children = bench.spawn_agents(AGENTS).await;
-    let (base, token) = (bench.base.clone(), bench.token.clone());
-    let http = bench.http.clone();
+    let base = bench.base.clone();
+    let api = bench.api.clone();
     tokio::time::sleep(Duration::from_secs(3)).await;
     let fresh: Vec<u64> = children.iter().map(|c| rss_kib(c.id())).collect();
     println!(
@@ -43,7 +55,7 @@ async fn main() {
             let _ = target.accept().await;
         }
     });
-    let body = json!({"type": "tcp", "target": "127.0.0.1", "options": {"port": port, "timeout_ms": 2000}});
+    let body = tcp(port);
 
     // 1. Latency, one check at a time.
     let mut total = Vec::with_capacity(latency_n);
@@ -51,11 +63,11 @@ async fn main() {
     for _ in 0..latency_n {
         let t = Instant::now();
         let id = bench.create_check(&body).await;
-        let results = bench.until_finished(&id).await;
+        let results = bench.until_finished(id).await;
         let elapsed = t.elapsed().as_secs_f64() * 1000.0;
         let probe = results
             .iter()
-            .filter_map(|v| v["duration_ms"].as_f64())
+            .filter_map(|r| r.duration_ms)
             .fold(0.0f64, f64::max);
         total.push(elapsed);
         overhead.push(elapsed - probe);
@@ -79,7 +91,6 @@ async fn main() {
     // 2. Throughput at an offered rate.
     let db = bench.db.clone();
     let before: i64 = count(&db, "SELECT count(*) AS n FROM checks").await;
-    let http = Arc::new(http);
     let interval = Duration::from_secs_f64(1.0 / rate as f64);
     let n = (rate * seconds) as usize;
     let start = Instant::now();
@@ -88,20 +99,11 @@ async fn main() {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     for _ in 0..n {
         tick.tick().await;
-        let (http, base, token, body) = (http.clone(), base.clone(), token.clone(), body.clone());
-        handles.push(tokio::spawn(async move {
-            http.post(format!("{base}/api/v1/checks"))
-                .bearer_auth(&token)
-                .json(&body)
-                .send()
-                .await
-                .map(|r| r.status().as_u16())
-                .unwrap_or(0)
-        }));
+        handles.push(fire(&api, &body));
     }
     let mut accepted = 0;
     for h in handles {
-        if h.await.unwrap() == 202 {
+        if h.await.unwrap() {
             accepted += 1;
         }
     }
@@ -166,7 +168,8 @@ async fn main() {
     println!("  checks created {created} (the client saw {accepted} answered 202), result rows still pending: {pending}");
     let dup = count(&db, "SELECT count(*) AS n FROM (SELECT check_id, agent_id FROM check_results GROUP BY 1, 2 HAVING count(*) > 1) d").await;
     println!("  duplicate rows: {dup}");
-    let metrics = http
+    let metrics = bench
+        .http
         .get(format!("{base}/metrics"))
         .send()
         .await
@@ -191,14 +194,12 @@ async fn main() {
     //    whole pipeline (receive, probe, publish with confirm, ack), per check type.
     let healthz = format!("{base}/healthz");
     for (kind, body) in [
-        (
-            "tcp",
-            json!({"type": "tcp", "target": "127.0.0.1", "options": {"port": port, "timeout_ms": 2000}}),
-        ),
-        ("http", json!({"type": "http", "target": healthz})),
+        ("tcp", tcp(port)),
+        ("http", CreateCheck::new(CheckType::Http, healthz.clone())),
         (
             "icmp",
-            json!({"type": "ping", "target": "127.0.0.1", "options": {"count": 1, "timeout_ms": 2000}}),
+            CreateCheck::new(CheckType::Ping, "127.0.0.1")
+                .options(json!({"count": 1, "timeout_ms": 2000})),
         ),
     ] {
         let before: f64 = children.iter().map(|c| cpu_secs(c.id())).sum();
@@ -212,22 +213,12 @@ async fn main() {
         let mut hs = Vec::with_capacity(n);
         for _ in 0..n {
             tick.tick().await;
-            let (http, base, token, body) =
-                (http.clone(), base.clone(), token.clone(), body.clone());
-            hs.push(tokio::spawn(async move {
-                http.post(format!("{base}/api/v1/checks"))
-                    .bearer_auth(&token)
-                    .json(&body)
-                    .send()
-                    .await
-                    .map(|r| r.status().as_u16())
-                    .unwrap_or(0)
-            }));
+            hs.push(fire(&api, &body));
         }
         let ok = futures_util::future::join_all(hs)
             .await
             .into_iter()
-            .filter(|r| matches!(r, Ok(202)))
+            .filter(|r| matches!(r, Ok(true)))
             .count();
         let want = done_before + (ok * AGENTS) as i64;
         let until = Instant::now() + Duration::from_secs(60);
@@ -248,8 +239,8 @@ async fn main() {
 
     // 4. Agent memory: idle, then with 1 000 probes in flight on one agent (pings to a
     //    namespace that drops ICMP, so each waits for its 5 s timeout).
-    let agents = bench.get("/api/v1/agents").await;
-    let first = agents[0]["id"].as_str().unwrap().to_string();
+    let agents = api.agents().await.unwrap();
+    let first = agents[0].id;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let idle: Vec<u64> = children.iter().map(|c| rss_kib(c.id())).collect();
     println!(
@@ -259,24 +250,17 @@ async fn main() {
     );
     let ns = "nc-bench";
     sh(&format!("ip netns del {ns} 2>/dev/null; ip link del ncbh 2>/dev/null; ip netns add {ns} && ip link add ncbh type veth peer name ncbp && ip link set ncbp netns {ns} && ip addr add 10.213.250.1/30 dev ncbh && ip link set ncbh up && ip -n {ns} addr add 10.213.250.2/30 dev ncbp && ip -n {ns} link set ncbp up && printf 'table inet t {{\n chain i {{\n  type filter hook input priority 0;\n  icmp type echo-request drop\n }}\n}}\n' | ip netns exec {ns} nft -f -"));
-    let body = json!({"type": "ping", "target": "10.213.250.2", "options": {"count": 1, "timeout_ms": 5000}, "agents": [first]});
+    let body = CreateCheck::new(CheckType::Ping, "10.213.250.2")
+        .options(json!({"count": 1, "timeout_ms": 5000}))
+        .agents([first]);
     let fired = Instant::now();
     let mut handles = Vec::new();
     for _ in 0..1000 {
-        let (http, base, token, body) = (http.clone(), base.clone(), token.clone(), body.clone());
-        handles.push(tokio::spawn(async move {
-            http.post(format!("{base}/api/v1/checks"))
-                .bearer_auth(&token)
-                .json(&body)
-                .send()
-                .await
-                .map(|r| r.status().as_u16())
-                .unwrap_or(0)
-        }));
+        handles.push(fire(&api, &body));
     }
     let mut created = 0;
     for h in handles {
-        if h.await.unwrap() == 202 {
+        if h.await.unwrap() {
             created += 1;
         }
     }

@@ -13,6 +13,8 @@ mod common;
 use std::time::Instant;
 
 use common::{env_or, pct, Bench};
+use netcheck::proto::api::checks::{HistoryQuery, OutcomeFilter};
+use netcheck::proto::check::CheckType;
 use sea_orm::{ConnectionTrait, Statement};
 
 #[tokio::main]
@@ -20,8 +22,7 @@ async fn main() {
     let checks = env_or("BENCH_CHECKS", 1_000_000) as i64;
     let n = env_or("BENCH_N", 200) as usize;
     let bench = Bench::start_with(&["127.0.0.0/8"], |s| s.checks.retention_days = 20).await;
-    let me = bench.get("/api/v1/auth/me").await;
-    let user = me["id"].as_str().unwrap().to_string();
+    let user = bench.api.me().await.unwrap().id;
     let db = &bench.db;
 
     let t = Instant::now();
@@ -83,37 +84,96 @@ ANALYZE checks; ANALYZE check_results;"
         .unwrap()
         .try_get::<String>("", "id")
         .unwrap();
-    let week_ago = (chrono::Utc::now() - chrono::Duration::days(7))
-        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let week_ago = chrono::Utc::now() - chrono::Duration::days(7);
+    let q = || HistoryQuery {
+        limit: Some(20),
+        ..Default::default()
+    };
     let filters = [
-        ("none", String::new()),
-        ("type", "type=dns".to_string()),
-        ("target (common)", "target=example.com".to_string()),
-        ("target (rare)", "target=host-4321.".to_string()),
-        ("status=failed", "status=failed".to_string()),
-        ("status=ok", "status=ok".to_string()),
-        ("agent", format!("agent={agent}")),
+        ("none", q()),
+        (
+            "type",
+            HistoryQuery {
+                check_type: Some(CheckType::Dns),
+                ..q()
+            },
+        ),
+        (
+            "target (common)",
+            HistoryQuery {
+                target: Some("example.com".into()),
+                ..q()
+            },
+        ),
+        (
+            "target (rare)",
+            HistoryQuery {
+                target: Some("host-4321.".into()),
+                ..q()
+            },
+        ),
+        (
+            "status=failed",
+            HistoryQuery {
+                status: Some(OutcomeFilter::Failed),
+                ..q()
+            },
+        ),
+        (
+            "status=ok",
+            HistoryQuery {
+                status: Some(OutcomeFilter::Ok),
+                ..q()
+            },
+        ),
+        (
+            "agent",
+            HistoryQuery {
+                agent: Some(agent.clone()),
+                ..q()
+            },
+        ),
         (
             "monitor",
-            "monitor=00000000-0000-7000-8000-000000000003".to_string(),
+            HistoryQuery {
+                monitor: Some("00000000-0000-7000-8000-000000000003".parse().unwrap()),
+                ..q()
+            },
         ),
-        ("since 7 days", format!("since={week_ago}")),
+        (
+            "since 7 days",
+            HistoryQuery {
+                since: Some(week_ago),
+                ..q()
+            },
+        ),
         (
             "type+status+since",
-            format!("type=http&status=failed&since={week_ago}"),
+            HistoryQuery {
+                check_type: Some(CheckType::Http),
+                status: Some(OutcomeFilter::Failed),
+                since: Some(week_ago),
+                ..q()
+            },
         ),
-        ("target+agent", format!("target=host-12&agent={agent}")),
+        (
+            "target+agent",
+            HistoryQuery {
+                target: Some("host-12".into()),
+                agent: Some(agent.clone()),
+                ..q()
+            },
+        ),
     ];
     println!("GET /api/v1/checks?limit=20&… over {checks} checks, {n} requests each (ms):");
     for (name, query) in filters {
-        let url = format!("/api/v1/checks?limit=20&{query}");
         let mut times = Vec::with_capacity(n);
         let mut found = 0;
         for _ in 0..n {
             let t = Instant::now();
-            let page = bench.get(&url).await;
+            let page = bench.api.history(&query).await.unwrap();
             times.push(t.elapsed().as_secs_f64() * 1000.0);
-            found = page["checks"].as_array().map(|c| c.len()).unwrap_or(0);
+            found = page.checks.len();
         }
         times.sort_by(|a, b| a.partial_cmp(b).unwrap());
         println!(

@@ -18,7 +18,10 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use common::{env_or, pct, Bench};
-use netcheck::proto::api::AgentSelection;
+use netcheck::proto::api::agents::{AgentStatus, UpdateAgent};
+use netcheck::proto::api::checks::CreateCheck;
+use netcheck::proto::api::{AgentSelection, FixedLocation};
+use netcheck::proto::check::CheckType;
 use netcheck::server::agents::{fleet::Fleet, Model, Snapshot};
 use netcheck::server::checks::choose;
 use sea_orm::{ConnectionTrait, Statement};
@@ -64,7 +67,7 @@ fn selections() -> Vec<(&'static str, Value)> {
     ]
 }
 
-async fn post_latency(bench: &Bench, body: &Value, n: usize) -> Vec<f64> {
+async fn post_latency(bench: &Bench, body: &CreateCheck, n: usize) -> Vec<f64> {
     let mut times = Vec::with_capacity(n);
     for _ in 0..n {
         let t = Instant::now();
@@ -193,21 +196,27 @@ async fn main() {
     .await;
     let _agents = bench.spawn_agents(5).await;
     // The five real agents, in five countries; two carry the `edge` label.
-    let live = bench.get("/api/v1/agents").await;
-    for (i, a) in live.as_array().unwrap().iter().enumerate() {
+    let live = bench.api.agents().await.unwrap();
+    for (i, a) in live.iter().enumerate() {
         let (country, city, asn) = place(i);
-        let id = a["id"].as_str().unwrap();
-        let body = json!({"labels": if i < 2 { ["edge", "live"] } else { ["core", "live"] },
-                          "location": {"country_code": if i == 1 { "US" } else { &country }, "city": city, "asn": asn}});
-        let resp = bench
-            .http
-            .patch(bench.url(&format!("/api/v1/agents/{id}")))
-            .bearer_auth(&bench.token)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert!(resp.status().is_success());
+        let labels = if i < 2 {
+            ["edge", "live"]
+        } else {
+            ["core", "live"]
+        };
+        let body = UpdateAgent {
+            labels: Some(labels.map(String::from).to_vec()),
+            location: Some(Some(FixedLocation {
+                country_code: if i == 1 { "US".into() } else { country },
+                city: Some(city.to_string()),
+                lat: None,
+                lon: None,
+                asn: Some(asn),
+                network: None,
+            })),
+            ..Default::default()
+        };
+        bench.api.update_agent(a.id, &body).await.unwrap();
     }
     let target = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = target.local_addr().unwrap().port();
@@ -216,12 +225,10 @@ async fn main() {
             let _ = target.accept().await;
         }
     });
-    let check = |sel: &Value| {
-        let mut body = json!({"type": "tcp", "target": "127.0.0.1", "options": {"port": port, "timeout_ms": 1000}});
-        body.as_object_mut()
-            .unwrap()
-            .extend(sel.as_object().unwrap().clone());
-        body
+    let check = |sel: &Value| CreateCheck {
+        selection: serde_json::from_value(sel.clone()).unwrap(),
+        ..CreateCheck::new(CheckType::Tcp, "127.0.0.1")
+            .options(json!({"port": port, "timeout_ms": 1000}))
     };
 
     let mut before = Vec::new();
@@ -235,12 +242,10 @@ async fn main() {
     // Let the table settle (statistics, the first heartbeats) before measuring.
     bench.db.execute_unprepared("ANALYZE agents").await.unwrap();
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let online = bench.get("/api/v1/agents").await;
+    let online = bench.api.agents().await.unwrap();
     let online = online
-        .as_array()
-        .unwrap()
         .iter()
-        .filter(|a| a["status"] == "online")
+        .filter(|a| a.status == AgentStatus::Online)
         .count();
     println!("POST /api/v1/checks -> 202, {n} sequential per selection (ms):");
     println!(

@@ -11,7 +11,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{median, sh, Bench};
-use serde_json::{json, Value};
+use netcheck::proto::api::checks::{CheckStatus, CheckView, CreateCheck};
+use netcheck::proto::check::{CheckType, MtrResult, TracerouteResult};
+use serde_json::json;
 
 const NET: &str = "10.213.240";
 
@@ -59,15 +61,14 @@ fn timed(cmd: &str, args: &[&str]) -> (f64, String) {
 }
 
 /// Runs a check and polls it to the end; (end-to-end ms, the agent's own duration ms, check).
-async fn run(bench: &Bench, body: Value) -> (f64, f64, Value) {
+async fn run(bench: &Bench, body: CreateCheck) -> (f64, f64, CheckView) {
     let t = Instant::now();
-    let created = bench.post("/api/v1/checks", &bench.token, &body).await;
-    let id = created["id"].as_str().expect("a check id").to_string();
+    let id = bench.create_check(&body).await;
     loop {
-        let c = bench.get(&format!("/api/v1/checks/{id}")).await;
-        if c["status"] == "finished" {
+        let c = bench.api.check(id).await.unwrap();
+        if c.status == CheckStatus::Finished {
             let wall = t.elapsed().as_secs_f64() * 1000.0;
-            let probe = c["results"][0]["duration_ms"].as_f64().unwrap_or(f64::NAN);
+            let probe = c.results[0].duration_ms.unwrap_or(f64::NAN);
             return (wall, probe, c);
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -83,15 +84,22 @@ async fn main() {
     let agents = bench.spawn_agents(1).await;
     let agent_pid = agents[0].id();
 
-    let trace = |max_hops: u32| json!({"type": "traceroute", "target": target, "options": {"max_hops": max_hops, "timeout_ms": 1000}});
-    let mtr =
-        json!({"type": "mtr", "target": target, "options": {"packets": 5, "timeout_ms": 1000}});
+    let trace = |max_hops: u32| {
+        CreateCheck::new(CheckType::Traceroute, target.clone())
+            .options(json!({"max_hops": max_hops, "timeout_ms": 1000}))
+    };
+    let mtr = CreateCheck::new(CheckType::Mtr, target.clone())
+        .options(json!({"packets": 5, "timeout_ms": 1000}));
+    let reached = |c: &CheckView| {
+        let trace: TracerouteResult = c.results[0].data_as().unwrap();
+        trace.reached
+    };
     let (mut nc_wall, mut nc_probe, mut deb, mut nc_mtr, mut deb_mtr) =
         (vec![], vec![], vec![], vec![], vec![]);
     let mut rtt_deltas = Vec::new();
     for _ in 0..runs {
         let (w, p, c) = run(&bench, trace(30)).await;
-        assert_eq!(c["results"][0]["reached"], true, "{c}");
+        assert!(reached(&c), "{c:?}");
         nc_wall.push(w);
         nc_probe.push(p);
         deb.push(timed("traceroute", &["-I", "-n", "-q", "3", "-w", "1", &target]).0);
@@ -105,11 +113,11 @@ async fn main() {
             .filter(|l| l.contains("|--"))
             .filter_map(|l| l.split_whitespace().nth(5).and_then(|v| v.parse().ok()))
             .collect();
-        let ours: Vec<f64> = c["results"][0]["hops"]
-            .as_array()
-            .unwrap()
+        let report: MtrResult = c.results[0].data_as().unwrap();
+        let ours: Vec<f64> = report
+            .hops
             .iter()
-            .filter_map(|h| h["rtt_ms"]["avg"].as_f64())
+            .filter_map(|h| Some(h.rtt_ms.as_ref()?.avg))
             .collect();
         for (a, b) in ours.iter().zip(&theirs) {
             rtt_deltas.push((a - b).abs());
@@ -134,7 +142,7 @@ async fn main() {
     let (mut nc_wall, mut nc_probe, mut deb) = (vec![], vec![], vec![]);
     for _ in 0..runs {
         let (w, p, c) = run(&bench, trace(30)).await;
-        assert_eq!(c["results"][0]["reached"], false, "{c}");
+        assert!(!reached(&c), "{c:?}");
         nc_wall.push(w);
         nc_probe.push(p);
         deb.push(
@@ -151,11 +159,7 @@ async fn main() {
             "--report", "-n", "-c", "5", "-i", "0.1", "-m", "30", &target,
         ],
     );
-    let (nc_mtr, _, _) = run(
-        &bench,
-        json!({"type": "mtr", "target": target, "options": {"packets": 5, "timeout_ms": 1000}}),
-    )
-    .await;
+    let (nc_mtr, _, _) = run(&bench, mtr).await;
     println!(
         "blackholed target, max 30 hops: netcheck traceroute {:.0} ms end to end ({:.0} ms on the agent), Debian traceroute {:.0} ms: {:.1}x faster; mtr 5 packets: netcheck {:.0} ms, mtr --report {:.0} ms",
         median(&nc_wall),
@@ -178,8 +182,7 @@ async fn main() {
     let idle = common::rss_kib(agent_pid);
     let mut ids = Vec::new();
     for _ in 0..50 {
-        let c = bench.post("/api/v1/checks", &bench.token, &trace(30)).await;
-        ids.push(c["id"].as_str().unwrap().to_string());
+        ids.push(bench.create_check(&trace(30)).await);
     }
     let mut peak = idle;
     let t = Instant::now();

@@ -4,11 +4,15 @@
 
 use std::time::Duration;
 
+use netcheck::client::api::Api;
 use netcheck::config::Settings;
+use netcheck::proto::api::agents::{AgentStatus, CreateAgent};
+use netcheck::proto::api::checks::{CheckResultView, CreateCheck};
 use netcheck::server::Application;
 use netcheck::server::ServerArgs;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
-use serde_json::{json, Value};
+use serde_json::Value;
+use uuid::Uuid;
 
 pub fn env_or(key: &str, default: u64) -> u64 {
     std::env::var(key)
@@ -38,20 +42,10 @@ pub fn sh(cmd: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// Sends a request with an optional bearer token and JSON body; the JSON answer.
-pub async fn call(
-    req: reqwest::RequestBuilder,
-    token: Option<&str>,
-    body: Option<&Value>,
-) -> Value {
-    let req = match token {
-        Some(t) => req.bearer_auth(t),
-        None => req,
-    };
-    let req = match body {
-        Some(b) => req.json(b),
-        None => req,
-    };
+/// POSTs `body` as it is, as the holder of `token`: for the agent protocol, which the API
+/// client does not speak.
+pub async fn post_raw(http: &reqwest::Client, url: &str, token: &str, body: &Value) -> Value {
+    let req = http.post(url).bearer_auth(token).json(body);
     req.send().await.unwrap().json().await.unwrap()
 }
 
@@ -76,6 +70,8 @@ pub struct Bench {
     pub base: String,
     pub http: reqwest::Client,
     pub token: String,
+    /// The typed client, signed in as the admin.
+    pub api: Api,
     pub db: DatabaseConnection,
     /// The broker virtual host of this bench's server.
     pub vhost: String,
@@ -127,13 +123,10 @@ impl Bench {
             .pool_max_idle_per_host(256)
             .build()
             .unwrap();
-        let login = call(
-            http.post(format!("{base}/api/v1/auth/login")),
-            None,
-            Some(&json!({"username": "admin", "password": "bench-password"})),
-        )
-        .await;
-        let token = login["access_token"].as_str().unwrap().to_string();
+        let anonymous = Api::new(http.clone(), &base);
+        let login = anonymous.login("admin", "bench-password").await.unwrap();
+        let token = login.access_token;
+        let api = anonymous.with_token(&token);
         let db = Database::connect(format!("postgres://postgres@127.0.0.1:5432/{db_name}"))
             .await
             .unwrap();
@@ -141,6 +134,7 @@ impl Bench {
             base,
             http,
             token,
+            api,
             db,
             vhost,
             db_name,
@@ -160,25 +154,14 @@ impl Bench {
         &self.state
     }
 
-    /// POST `body` to `path` as the holder of `token`; the JSON answer.
-    pub async fn post(&self, path: &str, token: &str, body: &Value) -> Value {
-        call(self.http.post(self.url(path)), Some(token), Some(body)).await
-    }
-
-    /// GET `path` as the admin; the JSON answer.
-    pub async fn get(&self, path: &str) -> Value {
-        call(self.http.get(self.url(path)), Some(&self.token), None).await
-    }
-
     /// Creates an agent; returns its id and token.
-    pub async fn create_agent(&self, name: &str) -> (String, String) {
-        let created = self
-            .post("/api/v1/agents", &self.token, &json!({ "name": name }))
-            .await;
-        (
-            created["agent"]["id"].as_str().unwrap().to_string(),
-            created["token"].as_str().unwrap().to_string(),
-        )
+    pub async fn create_agent(&self, name: &str) -> (Uuid, String) {
+        let body = CreateAgent {
+            name: name.into(),
+            ..Default::default()
+        };
+        let created = self.api.create_agent(&body).await.unwrap();
+        (created.agent.id, created.token)
     }
 
     /// Starts `n` agent processes (`bench-0` …) and waits until all are online.
@@ -195,9 +178,9 @@ impl Bench {
             children.push(AgentProcess(child));
         }
         loop {
-            let agents = self.get("/api/v1/agents").await;
-            let agents = agents.as_array().unwrap();
-            if agents.iter().filter(|a| a["status"] == "online").count() == n {
+            let agents = self.api.agents().await.unwrap();
+            let online = agents.iter().filter(|a| a.status == AgentStatus::Online);
+            if online.count() == n {
                 return children;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -205,35 +188,17 @@ impl Bench {
     }
 
     /// Creates a check; its id.
-    pub async fn create_check(&self, body: &Value) -> String {
-        let created = self.post("/api/v1/checks", &self.token, body).await;
-        created["id"]
-            .as_str()
-            .unwrap_or_else(|| panic!("check not created: {created}"))
-            .to_string()
+    pub async fn create_check(&self, body: &CreateCheck) -> Uuid {
+        let created = self.api.create_check(body).await;
+        created
+            .unwrap_or_else(|e| panic!("check not created: {e}"))
+            .id
     }
 
-    /// Follows a check's live stream until `finished`; the result payloads streamed.
-    pub async fn until_finished(&self, id: &str) -> Vec<Value> {
-        let mut resp = self
-            .http
-            .get(self.url(&format!("/api/v1/checks/{id}/events")))
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .unwrap();
-        let mut decoder = netcheck::client::sse::Decoder::default();
-        let mut results = Vec::new();
-        while let Some(chunk) = resp.chunk().await.unwrap() {
-            for event in decoder.push(&chunk) {
-                match event.name.as_str() {
-                    "result" => results.extend(serde_json::from_str::<Value>(&event.data).ok()),
-                    "finished" => return results,
-                    _ => {}
-                }
-            }
-        }
-        results
+    /// Follows a check's live stream until `finished`; the results streamed.
+    pub async fn until_finished(&self, id: Uuid) -> Vec<CheckResultView> {
+        let events = self.api.check_events(id).await.unwrap();
+        events.results().await.unwrap()
     }
 
     pub async fn count(&self, sql: &str) -> i64 {

@@ -6,13 +6,15 @@ use std::time::Duration;
 
 use amqprs::channel::{BasicPublishArguments, ConfirmSelectArguments};
 use amqprs::BasicProperties;
+use netcheck::proto::api::ErrorCode;
+use netcheck::proto::check::{CheckType, ResultStatus};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::amqp;
 use crate::helpers::*;
 use crate::netns::NetNs;
-use crate::rig::rig_with;
+use crate::rig::{check, error_code_of, only, rig_with};
 
 /// Opens the live stream of check `id`; the response (headers read).
 async fn open_stream(app: &TestApp, token: &str, id: &str) -> reqwest::Response {
@@ -36,22 +38,16 @@ async fn one_redis_subscription_feeds_every_stream_and_a_user_holds_at_most_20()
     let (agent, agent_token) = app.create_agent("silent").await;
     assert_eq!(app.register(&agent_token).await.status(), StatusCode::OK);
     let token = app.admin_token().await;
-    let resp = app
-        .client
-        .post(app.url("/api/v1/checks"))
-        .bearer_auth(&token)
-        .json(
-            &json!({"type": "tcp", "target": "127.0.0.1", "options": {"port": 9, "timeout_ms": 500},
-                      "agents": [agent["id"]]}),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::ACCEPTED);
-    let id = resp.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let body = check(
+        CheckType::Tcp,
+        "127.0.0.1",
+        json!({"port": 9, "timeout_ms": 500}),
+    );
+    let created = app
+        .api_as(&token)
+        .create_check(&body.agents([agent.id]))
+        .await;
+    let id = created.unwrap().id.to_string();
 
     let mut streams = Vec::new();
     for _ in 0..20 {
@@ -230,10 +226,9 @@ async fn a_flood_of_junk_results_leaves_server_memory_bounded_and_checks_working
     // Everything else still works.
     let open = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = open.local_addr().unwrap().port();
-    let (check, _) = rig
-        .run(json!({"type": "tcp", "target": "127.0.0.1", "options": {"port": port}, "agents": [rig.agent_id]}))
-        .await;
-    assert_eq!(check["results"][0]["status"], "ok", "{check}");
+    let body = check(CheckType::Tcp, "127.0.0.1", json!({"port": port}));
+    let (c, _) = rig.run(body.agents([rig.agent_id])).await;
+    assert_eq!(only(&c).status, ResultStatus::Ok, "{c:?}");
 }
 
 #[tokio::test]
@@ -246,11 +241,13 @@ async fn a_forged_check_request_cannot_widen_the_agents_policy() {
     let ns = NetNs::new();
     ns.nft("table inet t {\n counter probes {}\n chain filter_in {\n  type filter hook input priority 0;\n  tcp dport 80 counter name probes\n }\n}\n");
     // The API refuses the target.
-    let resp = rig
-        .create(json!({"type": "tcp", "target": ns.addr, "options": {"port": 80}}))
-        .await;
-    let (code, _) = error_code(resp, StatusCode::UNPROCESSABLE_ENTITY).await;
-    assert_eq!(code, "forbidden_target");
+    let refused = rig
+        .api
+        .create_check(&check(CheckType::Tcp, &ns.addr, json!({"port": 80})))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.status(), Some(StatusCode::UNPROCESSABLE_ENTITY));
+    assert_eq!(refused.code(), Some(ErrorCode::ForbiddenTarget));
     // A request forged on the broker with the policy widened in the message: answered
     // target_refused, and no packet reaches the host.
     let check_id = uuid::Uuid::now_v7();
@@ -266,21 +263,18 @@ async fn a_forged_check_request_cannot_widen_the_agents_policy() {
     ch.basic_publish(
         BasicProperties::default(),
         serde_json::to_vec(&forged).unwrap(),
-        BasicPublishArguments::new(
-            "",
-            &format!("netcheck.agent.{}", rig.agent_id.replace('-', "")),
-        ),
+        BasicPublishArguments::new("", &format!("netcheck.agent.{}", rig.agent_id.simple())),
     )
     .await
     .unwrap();
     let result = eventually("the agent's answer", Duration::from_secs(20), || async {
-        let check = rig.app.check(&rig.token, &check_id.to_string()).await;
-        let r = check["results"][0].clone();
-        (r["status"] != "pending" && !r.is_null()).then_some(r)
+        let c = rig.app.check(&rig.token, check_id).await;
+        let r = c.results.into_iter().next()?;
+        (r.status != ResultStatus::Pending).then_some(r)
     })
     .await;
-    assert_eq!(result["status"], "failed", "{result}");
-    assert_eq!(result["error"]["code"], "target_refused", "{result}");
+    assert_eq!(result.status, ResultStatus::Failed, "{result:?}");
+    assert_eq!(error_code_of(&result), Some("target_refused"), "{result:?}");
     let out = ns
         .command("nft")
         .args(["list", "counter", "inet", "t", "probes"])
@@ -299,20 +293,20 @@ async fn a_forged_check_request_cannot_widen_the_agents_policy() {
 async fn sqlx_insert_check(rig: &crate::rig::Rig, check_id: uuid::Uuid) {
     use sea_orm::{ConnectionTrait, Statement};
     let db = &rig.app.state.db;
-    let admin = rig.app.get_json(&rig.token, "/api/v1/auth/me").await;
+    let admin = rig.api.me().await.unwrap();
     let backend = db.get_database_backend();
     db.execute_raw(Statement::from_sql_and_values(
         backend,
         "INSERT INTO checks (id, user_id, type, target, options, status, created_at, deadline_at, pending) \
          VALUES ($1, $2, 'tcp', 'forged', '{\"port\": 80}', 'in_progress', now(), now() + interval '30 seconds', 1)",
-        [check_id.into(), uuid::Uuid::parse_str(admin["id"].as_str().unwrap()).unwrap().into()],
+        [check_id.into(), admin.id.into()],
     ))
     .await
     .unwrap();
     db.execute_raw(Statement::from_sql_and_values(
         backend,
         "INSERT INTO check_results (check_id, agent_id, agent_name, status) VALUES ($1, $2, 'probe-1', 'pending')",
-        [check_id.into(), uuid::Uuid::parse_str(&rig.agent_id).unwrap().into()],
+        [check_id.into(), rig.agent_id.into()],
     ))
     .await
     .unwrap();
@@ -322,18 +316,12 @@ async fn sqlx_insert_check(rig: &crate::rig::Rig, check_id: uuid::Uuid) {
 async fn a_registration_racing_a_rotation_never_keeps_working_credentials() {
     let app = spawn_app().await;
     let (agent, first) = app.create_agent("racer").await;
-    let id = agent["id"].as_str().unwrap().to_string();
-    let admin = app.admin_token().await;
+    let admin = app.admin().await;
     let mut token = first;
     for round in 0..5 {
         let rotate = async {
             tokio::time::sleep(Duration::from_millis(round * 3)).await;
-            let resp = app.rotate_token(&admin, &id).await;
-            assert_eq!(resp.status(), StatusCode::OK);
-            resp.json::<Value>().await.unwrap()["token"]
-                .as_str()
-                .unwrap()
-                .to_string()
+            admin.rotate_agent_token(agent.id).await.unwrap().token
         };
         let (reg, next) = tokio::join!(app.register(&token), rotate);
         if reg.status() == StatusCode::OK {
@@ -386,8 +374,8 @@ async fn the_management_client_never_goes_through_a_proxy_from_the_environment()
     std::env::remove_var("NO_PROXY");
     let app = spawn_app().await;
     let (agent, _) = app.create_agent("no-proxy").await;
-    assert!(
-        agent["id"].is_string(),
+    assert_eq!(
+        agent.name, "no-proxy",
         "provisioned through the management API"
     );
     assert_eq!(

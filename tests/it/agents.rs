@@ -8,6 +8,9 @@ use amqprs::channel::{
     QueueBindArguments, QueueDeclareArguments, QueueDeleteArguments,
 };
 use amqprs::BasicProperties;
+use netcheck::proto::agent::Capability;
+use netcheck::proto::api::agents::{AgentStatus, CreateAgent, UpdateAgent};
+use netcheck::proto::api::ErrorCode;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -18,136 +21,100 @@ use crate::helpers::*;
 async fn admin_creates_lists_updates_and_gets_agents() {
     let app = spawn_app().await;
     let (agent, token) = app.create_agent("fra-1").await;
-    assert_eq!(agent["status"], "pending");
-    assert_eq!(agent["region"], "test");
-    assert_eq!(agent["labels"], json!(["ci"]));
-    assert!(agent["last_seen_at"].is_null());
+    assert_eq!(agent.status, AgentStatus::Pending);
+    assert_eq!(agent.region.as_deref(), Some("test"));
+    assert_eq!(agent.labels, ["ci"]);
+    assert_eq!(agent.last_seen_at, None);
     assert!(token.starts_with("nca_"), "{token}");
 
-    let admin = app.admin_token().await;
-    let list: Vec<Value> = app
-        .client
-        .get(app.url("/api/v1/agents"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let admin = app.admin().await;
+    let list = admin.agents().await.unwrap();
     assert_eq!(list.len(), 1);
     assert!(
-        !list[0].to_string().contains(&token[20..]),
+        !serde_json::to_string(&list[0])
+            .unwrap()
+            .contains(&token[20..]),
         "the token is never shown again"
     );
 
-    let id = agent["id"].as_str().unwrap();
-    let resp = app
-        .client
-        .patch(app.url(&format!("/api/v1/agents/{id}")))
-        .bearer_auth(&admin)
-        .json(&json!({"region": "eu-central", "labels": ["ci", "ipv6"]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::OK);
-    let got = app.agent(id).await;
-    assert_eq!(got["region"], "eu-central");
-    assert_eq!(got["labels"], json!(["ci", "ipv6"]));
+    let change = UpdateAgent {
+        region: Some("eu-central".into()),
+        labels: Some(vec!["ci".into(), "ipv6".into()]),
+        ..Default::default()
+    };
+    admin.update_agent(agent.id, &change).await.unwrap();
+    let got = app.agent(agent.id).await;
+    assert_eq!(got.region.as_deref(), Some("eu-central"));
+    assert_eq!(got.labels, ["ci", "ipv6"]);
 
+    let named = |name: &str| CreateAgent {
+        name: name.into(),
+        ..Default::default()
+    };
     // Names are unique ignoring case.
-    let resp = app
-        .client
-        .post(app.url("/api/v1/agents"))
-        .bearer_auth(&admin)
-        .json(&json!({"name": "FRA-1"}))
-        .send()
-        .await
-        .unwrap();
-    let (code, _) = error_code(resp, StatusCode::CONFLICT).await;
-    assert_eq!(code, "name_taken");
-    let resp = app
-        .client
-        .post(app.url("/api/v1/agents"))
-        .bearer_auth(&admin)
-        .json(&json!({"name": "has space"}))
-        .send()
-        .await
-        .unwrap();
-    let (_, body) = error_code(resp, StatusCode::UNPROCESSABLE_ENTITY).await;
-    assert_eq!(body["error"]["details"]["field"], "name");
+    let err = admin.create_agent(&named("FRA-1")).await.err().unwrap();
+    assert_eq!(err.status(), Some(StatusCode::CONFLICT));
+    assert_eq!(err.code(), Some(ErrorCode::NameTaken));
+    let err = admin.create_agent(&named("has space")).await.err().unwrap();
+    assert_eq!(err.code(), Some(ErrorCode::InvalidField));
+    assert_eq!(err.field(), Some("name"));
 
-    let user = app.user_token("eve").await;
-    let resp = app
-        .client
-        .post(app.url("/api/v1/agents"))
-        .bearer_auth(&user)
-        .json(&json!({"name": "x"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    let user = app.api_as(&app.user_token("eve").await);
+    let err = user.create_agent(&named("x")).await.err().unwrap();
+    assert_eq!(err.status(), Some(StatusCode::FORBIDDEN));
     // Users may list agents (to choose where checks run), without host facts.
     assert_eq!(app.register(&token).await.status(), StatusCode::OK);
     assert_eq!(
-        app.agent(id).await["hostname"],
-        "test-host",
+        app.agent(agent.id).await.hostname.as_deref(),
+        Some("test-host"),
         "administrators see host facts"
     );
-    let resp = app
-        .client
-        .get(app.url("/api/v1/agents"))
-        .bearer_auth(&user)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::OK);
-    let seen: Vec<Value> = resp.json().await.unwrap();
-    assert_eq!(seen[0]["name"], "fra-1");
-    assert!(seen[0]["hostname"].is_null() && seen[0]["public_ip"].is_null());
-    let resp = app.delete_agent(&user, id).await;
-    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    let seen = user.agents().await.unwrap();
+    assert_eq!(seen[0].name, "fra-1");
+    assert!(seen[0].hostname.is_none() && seen[0].public_ip.is_none());
+    let err = user.delete_agent(agent.id).await.unwrap_err();
+    assert_eq!(err.status(), Some(StatusCode::FORBIDDEN));
 }
 
 #[tokio::test]
 async fn real_agent_enrolls_goes_online_and_heartbeats_update_last_seen() {
     let app = spawn_app().await;
     let (agent, token) = app.create_agent("enroll").await;
-    let id = agent["id"].as_str().unwrap().to_string();
+    let id = agent.id;
     let _proc = app.spawn_agent(&token);
 
     let online = eventually("agent online", Duration::from_secs(20), || async {
-        let a = app.agent(&id).await;
-        (a["status"] == "online").then_some(a)
+        let a = app.agent(id).await;
+        (a.status == AgentStatus::Online).then_some(a)
     })
     .await;
-    assert_eq!(online["version"], env!("CARGO_PKG_VERSION"));
-    assert!(online["hostname"].as_str().is_some_and(|h| !h.is_empty()));
-    assert_eq!(online["public_ip"], "127.0.0.1");
+    assert_eq!(online.version.as_deref(), Some(env!("CARGO_PKG_VERSION")));
+    assert!(online.hostname.as_ref().is_some_and(|h| !h.is_empty()));
+    assert_eq!(online.public_ip.as_deref(), Some("127.0.0.1"));
     // Running as root, it can trace with every protocol too.
     assert_eq!(
-        online["capabilities"],
-        serde_json::json!([
-            "tcp",
-            "http",
-            "dns",
-            "icmp",
-            "trace_icmp",
-            "trace_udp",
-            "trace_tcp"
-        ])
+        online.capabilities,
+        [
+            Capability::Tcp,
+            Capability::Http,
+            Capability::Dns,
+            Capability::Icmp,
+            Capability::TraceIcmp,
+            Capability::TraceUdp,
+            Capability::TraceTcp
+        ]
     );
-    let first_seen = online["last_seen_at"].as_str().unwrap().to_string();
+    let first_seen = online.last_seen_at.unwrap();
 
     // Heartbeats (interval 1 s in tests) move last_seen_at forward.
     eventually("a later heartbeat", Duration::from_secs(10), || async {
-        let a = app.agent(&id).await;
-        (a["last_seen_at"].as_str().unwrap() > first_seen.as_str()).then_some(())
+        let a = app.agent(id).await;
+        (a.last_seen_at.unwrap() > first_seen).then_some(())
     })
     .await;
 
     // The broker sees exactly one connection of this agent's user.
-    let user = format!("netcheck-agent-{}", id.replace('-', ""));
+    let user = format!("netcheck-agent-{}", id.simple());
     eventually("one broker connection", Duration::from_secs(10), || async {
         (broker_connections_of(&user).await == Some(1)).then_some(())
     })
@@ -158,7 +125,7 @@ async fn real_agent_enrolls_goes_online_and_heartbeats_update_last_seen() {
 async fn bad_agent_tokens_get_one_opaque_401() {
     let app = spawn_app().await;
     let (agent, token) = app.create_agent("tok").await;
-    let id = agent["id"].as_str().unwrap();
+    let id = agent.id;
     let (prefix_and_id, secret) = token.rsplit_once('_').unwrap();
     let wrong_secret = format!("{prefix_and_id}_{}x", &secret[..secret.len() - 1]);
     let mut bodies = Vec::new();
@@ -340,14 +307,13 @@ async fn assert_refused(closes: &std::sync::Arc<std::sync::Mutex<Vec<String>>>) 
 async fn deleting_an_agent_closes_its_broker_connection_at_once() {
     let app = spawn_app().await;
     let (agent, token) = app.create_agent("doomed").await;
-    let id = agent["id"].as_str().unwrap();
+    let id = agent.id;
     let reg: Value = app.register(&token).await.json().await.unwrap();
     let (_conn, mut closed) = amqp::connect_as(&reg).await.unwrap();
 
-    let admin = app.admin_token().await;
+    let admin = app.admin().await;
     let sent = Instant::now();
-    let resp = app.delete_agent(&admin, id).await;
-    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    admin.delete_agent(id).await.unwrap();
     let answered = Instant::now();
     let (at, reason) = tokio::time::timeout(Duration::from_secs(5), closed.recv())
         .await
@@ -381,29 +347,21 @@ async fn deleting_an_agent_closes_its_broker_connection_at_once() {
         amqp::connect_as(&reg).await.is_err(),
         "old broker credentials refused"
     );
-    let resp = app
-        .client
-        .get(app.url(&format!("/api/v1/agents/{id}")))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    let gone = admin.agent(id).await.unwrap_err();
+    assert_eq!(gone.status(), Some(StatusCode::NOT_FOUND));
+    assert_eq!(gone.code(), Some(ErrorCode::NotFound));
 }
 
 #[tokio::test]
 async fn a_deleted_agent_process_stops_with_exit_code_3() {
     let app = spawn_app().await;
     let (agent, token) = app.create_agent("stopper").await;
-    let id = agent["id"].as_str().unwrap().to_string();
     let mut proc = app.spawn_agent(&token);
     eventually("agent online", Duration::from_secs(20), || async {
-        (app.agent(&id).await["status"] == "online").then_some(())
+        (app.agent(agent.id).await.status == AgentStatus::Online).then_some(())
     })
     .await;
-    let admin = app.admin_token().await;
-    let resp = app.delete_agent(&admin, &id).await;
-    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    app.admin().await.delete_agent(agent.id).await.unwrap();
     let status = eventually("agent exit", Duration::from_secs(20), || {
         let s = proc.0.try_wait().unwrap();
         async move { s }
@@ -416,7 +374,6 @@ async fn a_deleted_agent_process_stops_with_exit_code_3() {
 async fn each_registration_ends_the_previous_session_and_rotation_ends_the_token() {
     let app = spawn_app().await;
     let (agent, token) = app.create_agent("rot").await;
-    let id = agent["id"].as_str().unwrap();
     let first: Value = app.register(&token).await.json().await.unwrap();
     let (_c1, mut closed1) = amqp::connect_as(&first).await.unwrap();
     let second: Value = app.register(&token).await.json().await.unwrap();
@@ -433,13 +390,8 @@ async fn each_registration_ends_the_previous_session_and_rotation_ends_the_token
     );
     let (_c2, mut closed2) = amqp::connect_as(&second).await.unwrap();
 
-    let admin = app.admin_token().await;
-    let resp = app.rotate_token(&admin, id).await;
-    assert_eq!(resp.status(), StatusCode::OK);
-    let new_token = resp.json::<Value>().await.unwrap()["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let admin = app.admin().await;
+    let new_token = admin.rotate_agent_token(agent.id).await.unwrap().token;
     assert_ne!(new_token, token);
     tokio::time::timeout(Duration::from_secs(5), closed2.recv())
         .await

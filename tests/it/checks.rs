@@ -3,18 +3,33 @@
 
 use std::time::Duration;
 
+use netcheck::proto::api::agents::AgentStatus;
+use netcheck::proto::api::checks::{CheckCreated, CheckStatus, CreateCheck, HistoryQuery};
+use netcheck::proto::check::{
+    CheckType, DnsResult, HttpResult, PingResult, ResultStatus, TcpResult,
+};
 use reqwest::StatusCode;
-use serde_json::{json, Value};
+use serde_json::json;
+use uuid::Uuid;
 
 use crate::helpers::*;
 use crate::netns::NetNs;
-use crate::rig::{rig, rig_with};
+use crate::rig::{check, data, error_code_of, only, rig, rig_with};
 use crate::targets;
 
-fn only(check: &Value) -> &Value {
-    let results = check["results"].as_array().unwrap();
-    assert_eq!(results.len(), 1, "{check}");
-    &results[0]
+#[tokio::test]
+async fn check_creation_answers_202_with_its_location() {
+    let rig = rig().await;
+    let resp = rig
+        .create_raw(json!({"type": "ping", "target": "127.0.0.1", "options": {"count": 1}}))
+        .await;
+    assert_eq!(resp.status(), StatusCode::ACCEPTED);
+    let location = resp.headers()["location"].to_str().unwrap().to_string();
+    let created: CheckCreated = resp.json().await.unwrap();
+    assert_eq!(location, format!("/api/v1/checks/{}", created.id));
+    assert_eq!(created.status, CheckStatus::InProgress);
+    assert_eq!(created.agents, 1);
+    assert_eq!(rig.events(created.id).await.len(), 1);
 }
 
 #[tokio::test]
@@ -28,35 +43,42 @@ async fn tcp_open_closed_and_blackholed_ports() {
         .unwrap()
         .port();
 
-    let (check, streamed) = rig
-        .run(json!({"type": "tcp", "target": "127.0.0.1", "options": {"port": open_port}}))
-        .await;
+    let (check, streamed) = rig.run(tcp("127.0.0.1", json!({"port": open_port}))).await;
     let r = only(&check);
-    assert_eq!(r["status"], "ok", "{r}");
-    assert_eq!(r["connected"], true);
-    assert_eq!(r["port"], open_port);
-    assert_eq!(r["resolved_address"], "127.0.0.1");
-    assert!(r["connect_ms"].as_f64().unwrap() > 0.0);
-    assert_eq!(r["agent"]["id"], rig.agent_id.as_str());
+    assert_eq!(r.status, ResultStatus::Ok, "{r:?}");
+    let tcp_result: TcpResult = data(r);
+    assert!(tcp_result.connected);
+    assert_eq!(tcp_result.port, open_port);
+    assert_eq!(tcp_result.resolved_address.as_deref(), Some("127.0.0.1"));
+    assert!(tcp_result.connect_ms.unwrap() > 0.0);
+    assert_eq!(r.agent.id, rig.agent_id);
     assert_eq!(streamed.len(), 1, "one live result per agent");
-    assert_eq!(streamed[0]["connected"], true);
+    assert!(data::<TcpResult>(&streamed[0]).connected);
 
     let (check, _) = rig
-        .run(json!({"type": "tcp", "target": "127.0.0.1", "options": {"port": closed_port}}))
+        .run(tcp("127.0.0.1", json!({"port": closed_port})))
         .await;
     let r = only(&check);
-    assert_eq!(r["status"], "failed");
-    assert_eq!(r["connected"], false);
-    assert_eq!(r["error"]["code"], "refused", "{r}");
+    assert_eq!(r.status, ResultStatus::Failed);
+    assert!(!data::<TcpResult>(r).connected);
+    assert_eq!(error_code_of(r), Some("refused"), "{r:?}");
 
     let ns = NetNs::new();
     ns.nft("table inet t {\n chain filter_in {\n  type filter hook input priority 0;\n  tcp dport 9 drop\n }\n}\n");
     let (check, _) = rig
-        .run(json!({"type": "tcp", "target": ns.addr, "options": {"port": 9, "timeout_ms": 500}}))
+        .run(tcp(&ns.addr, json!({"port": 9, "timeout_ms": 500})))
         .await;
     let r = only(&check);
-    assert_eq!(r["status"], "failed");
-    assert_eq!(r["error"]["code"], "timeout", "{r}");
+    assert_eq!(r.status, ResultStatus::Failed);
+    assert_eq!(error_code_of(r), Some("timeout"), "{r:?}");
+}
+
+fn tcp(target: &str, options: serde_json::Value) -> CreateCheck {
+    check(CheckType::Tcp, target, options)
+}
+
+fn http(target: String, options: serde_json::Value) -> CreateCheck {
+    check(CheckType::Http, target, options)
 }
 
 #[tokio::test]
@@ -64,40 +86,56 @@ async fn http_status_headers_redirects_and_tls_certificate() {
     let rig = rig().await;
     let addr = targets::http_server().await;
 
-    let (check, _) = rig.run(json!({"type": "http", "target": format!("http://{addr}/status/418"), "options": {"headers": {"x-probe": "1"}}})).await;
-    let r = only(&check);
-    assert_eq!(r["status"], "failed", "a 4xx answer fails by default: {r}");
-    assert_eq!(r["error"]["code"], "http_status");
-    assert_eq!(r["status_code"], 418);
-    assert_eq!(r["http_version"], "HTTP/1.1");
-    assert_eq!(r["headers"]["x-netcheck-test"], "yes");
-    assert_eq!(r["body_bytes"], 5);
-    let t = &r["timings_ms"];
-    assert!(t["connect"].as_f64().unwrap() > 0.0 && t["first_byte"].as_f64().unwrap() > 0.0);
-    assert!(t["total"].as_f64().unwrap() >= t["first_byte"].as_f64().unwrap());
-    assert!(r["tls"].is_null());
-
     let (check, _) = rig
-        .run(json!({"type": "http", "target": format!("http://{addr}/status/503")}))
-        .await;
-    let r = only(&check);
-    assert_eq!(r["status"], "failed");
-    assert_eq!(r["status_code"], 503);
-    assert_eq!(r["error"]["code"], "http_status");
-
-    let (check, _) = rig
-        .run(json!({"type": "http", "target": format!("http://{addr}/redirect")}))
+        .run(http(
+            format!("http://{addr}/status/418"),
+            json!({"headers": {"x-probe": "1"}}),
+        ))
         .await;
     let r = only(&check);
     assert_eq!(
-        r["status_code"], 302,
+        r.status,
+        ResultStatus::Failed,
+        "a 4xx answer fails by default: {r:?}"
+    );
+    assert_eq!(error_code_of(r), Some("http_status"));
+    let h: HttpResult = data(r);
+    assert_eq!(h.status_code, Some(418));
+    assert_eq!(h.http_version.as_deref(), Some("HTTP/1.1"));
+    assert_eq!(h.headers["x-netcheck-test"], "yes");
+    assert_eq!(h.body_bytes, Some(5));
+    let t = &h.timings_ms;
+    assert!(t.connect.unwrap() > 0.0 && t.first_byte.unwrap() > 0.0);
+    assert!(t.total.unwrap() >= t.first_byte.unwrap());
+    assert!(h.tls.is_none());
+
+    let (check, _) = rig
+        .run(http(format!("http://{addr}/status/503"), json!({})))
+        .await;
+    let r = only(&check);
+    assert_eq!(r.status, ResultStatus::Failed);
+    assert_eq!(data::<HttpResult>(r).status_code, Some(503));
+    assert_eq!(error_code_of(r), Some("http_status"));
+
+    let (check, _) = rig
+        .run(http(format!("http://{addr}/redirect"), json!({})))
+        .await;
+    let h: HttpResult = data(only(&check));
+    assert_eq!(
+        h.status_code,
+        Some(302),
         "redirects are not followed by default"
     );
-    assert_eq!(r["redirect_to"], format!("http://{addr}/final"));
-    let (check, _) = rig.run(json!({"type": "http", "target": format!("http://{addr}/redirect"), "options": {"follow_redirects": true, "method": "GET"}})).await;
-    let r = only(&check);
-    assert_eq!(r["status_code"], 200);
-    assert_eq!(r["body_bytes"], 6);
+    assert_eq!(h.redirect_to, Some(format!("http://{addr}/final")));
+    let (check, _) = rig
+        .run(http(
+            format!("http://{addr}/redirect"),
+            json!({"follow_redirects": true, "method": "GET"}),
+        ))
+        .await;
+    let h: HttpResult = data(only(&check));
+    assert_eq!(h.status_code, Some(200));
+    assert_eq!(h.body_bytes, Some(6));
 
     let dir = tempfile::tempdir().unwrap();
     let (port, _server) = targets::https_server(dir.path());
@@ -108,31 +146,30 @@ async fn http_status_headers_redirects_and_tls_certificate() {
             .map(|_| ())
     })
     .await;
-    let (check, _) = rig.run(json!({"type": "http", "target": format!("https://127.0.0.1:{port}/"), "options": {"verify_tls": false}})).await;
-    let r = only(&check);
-    assert_eq!(r["status_code"], 200, "{r}");
-    let tls = &r["tls"];
-    assert!(
-        tls["subject"].as_str().unwrap().contains("netcheck-test"),
-        "{tls}"
-    );
-    assert!(
-        tls["issuer"].as_str().unwrap().contains("netcheck-test"),
-        "self-signed"
-    );
-    let days = tls["days_left"].as_i64().unwrap();
-    assert!((28..=30).contains(&days), "{days}");
-    assert!(tls["version"].as_str().unwrap().starts_with("TLSv1."));
-    assert!(r["timings_ms"]["tls"].as_f64().unwrap() > 0.0);
+    let (check, _) = rig
+        .run(http(
+            format!("https://127.0.0.1:{port}/"),
+            json!({"verify_tls": false}),
+        ))
+        .await;
+    let h: HttpResult = data(only(&check));
+    assert_eq!(h.status_code, Some(200), "{h:?}");
+    let tls = h.tls.as_ref().unwrap();
+    assert!(tls.subject.contains("netcheck-test"), "{tls:?}");
+    assert!(tls.issuer.contains("netcheck-test"), "self-signed");
+    assert!((28..=30).contains(&tls.days_left), "{}", tls.days_left);
+    assert!(tls.version.starts_with("TLSv1."));
+    assert!(h.timings_ms.tls.unwrap() > 0.0);
 
     let (check, _) = rig
-        .run(json!({"type": "http", "target": format!("https://127.0.0.1:{port}/")}))
+        .run(http(format!("https://127.0.0.1:{port}/"), json!({})))
         .await;
     let r = only(&check);
-    assert_eq!(r["status"], "failed");
+    assert_eq!(r.status, ResultStatus::Failed);
     assert_eq!(
-        r["error"]["code"], "tls",
-        "an untrusted certificate fails when verifying: {r}"
+        error_code_of(r),
+        Some("tls"),
+        "an untrusted certificate fails when verifying: {r:?}"
     );
 }
 
@@ -140,53 +177,61 @@ async fn http_status_headers_redirects_and_tls_certificate() {
 async fn dns_answers_rcodes_and_protocols() {
     let rig = rig().await;
     let dns = targets::dns_server().await;
+    let query = |name: &str, options: serde_json::Value| check(CheckType::Dns, name, options);
     for protocol in ["udp", "tcp"] {
-        let (check, _) = rig.run(json!({"type": "dns", "target": "example.test", "options": {"resolver": dns.to_string(), "protocol": protocol}})).await;
+        let (check, _) = rig
+            .run(query(
+                "example.test",
+                json!({"resolver": dns.to_string(), "protocol": protocol}),
+            ))
+            .await;
         let r = only(&check);
-        assert_eq!(r["status"], "ok", "{r}");
-        assert_eq!(r["rcode"], "NOERROR");
-        assert_eq!(r["resolver"], dns.to_string());
-        let mut values: Vec<&str> = r["answers"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|a| a["value"].as_str().unwrap())
-            .collect();
+        assert_eq!(r.status, ResultStatus::Ok, "{r:?}");
+        let d: DnsResult = data(r);
+        assert_eq!(d.rcode.as_deref(), Some("NOERROR"));
+        assert_eq!(d.resolver, Some(dns.to_string()));
+        let mut values: Vec<&str> = d.answers.iter().map(|a| a.value.as_str()).collect();
         values.sort();
         assert_eq!(values, ["192.0.2.10", "192.0.2.11"], "{protocol}");
-        assert_eq!(r["answers"][0]["ttl"], 300);
-        assert_eq!(r["answers"][0]["type"], "A");
-        assert_eq!(r["answers"][0]["name"], "example.test.");
+        assert_eq!(d.answers[0].ttl, 300);
+        assert_eq!(d.answers[0].record_type, "A");
+        assert_eq!(d.answers[0].name, "example.test.");
     }
-    let (check, _) = rig.run(json!({"type": "dns", "target": "example.test", "options": {"resolver": dns.to_string(), "record_type": "MX"}})).await;
-    let r = only(&check);
-    assert_eq!(r["answers"][0]["type"], "MX");
-    assert_eq!(r["answers"][0]["value"], "10 mail.example.test.");
     let (check, _) = rig
-        .run(
-            json!({"type": "dns", "target": "nope.test", "options": {"resolver": dns.to_string()}}),
-        )
+        .run(query(
+            "example.test",
+            json!({"resolver": dns.to_string(), "record_type": "MX"}),
+        ))
+        .await;
+    let d: DnsResult = data(only(&check));
+    assert_eq!(d.answers[0].record_type, "MX");
+    assert_eq!(d.answers[0].value, "10 mail.example.test.");
+    let (check, _) = rig
+        .run(query("nope.test", json!({"resolver": dns.to_string()})))
         .await;
     let r = only(&check);
-    assert_eq!(r["status"], "failed");
-    assert_eq!(r["rcode"], "NXDOMAIN");
+    assert_eq!(r.status, ResultStatus::Failed);
+    assert_eq!(data::<DnsResult>(r).rcode.as_deref(), Some("NXDOMAIN"));
+}
+
+fn ping(target: &str, options: serde_json::Value) -> CreateCheck {
+    check(CheckType::Ping, target, options)
 }
 
 #[tokio::test]
 async fn ping_loopback_reports_every_reply() {
     let rig = rig().await;
-    let (check, _) = rig.run(json!({"type": "ping", "target": "127.0.0.1", "options": {"count": 4, "interval_ms": 100}})).await;
+    let (check, _) = rig
+        .run(ping("127.0.0.1", json!({"count": 4, "interval_ms": 100})))
+        .await;
     let r = only(&check);
-    assert_eq!(r["status"], "ok", "{r}");
-    assert_eq!(r["sent"], 4);
-    assert_eq!(r["received"], 4);
-    assert_eq!(r["loss_pct"], 0.0);
-    let replies = r["replies"].as_array().unwrap();
-    assert_eq!(replies.len(), 4);
-    assert!(replies.iter().all(|p| p["ttl"] == 64));
-    let rtt = &r["rtt_ms"];
-    assert!(rtt["min"].as_f64().unwrap() <= rtt["avg"].as_f64().unwrap());
-    assert!(rtt["avg"].as_f64().unwrap() <= rtt["max"].as_f64().unwrap());
+    assert_eq!(r.status, ResultStatus::Ok, "{r:?}");
+    let p: PingResult = data(r);
+    assert_eq!((p.sent, p.received, p.loss_pct), (4, 4, 0.0));
+    assert_eq!(p.replies.len(), 4);
+    assert!(p.replies.iter().all(|reply| reply.ttl == Some(64)));
+    let rtt = p.rtt_ms.unwrap();
+    assert!(rtt.min <= rtt.avg && rtt.avg <= rtt.max, "{rtt:?}");
 }
 
 #[tokio::test]
@@ -197,15 +242,16 @@ async fn ping_through_a_lossy_link_reports_plausible_loss() {
     let mut sent = 0;
     let mut received = 0;
     for _ in 0..2 {
-        let (check, _) = rig.run(json!({"type": "ping", "target": ns.addr, "options": {"count": 16, "interval_ms": 100, "timeout_ms": 1000}})).await;
-        let r = only(&check);
-        sent += r["sent"].as_u64().unwrap();
-        received += r["received"].as_u64().unwrap();
-        let loss = r["loss_pct"].as_f64().unwrap();
-        assert_eq!(
-            loss,
-            100.0 * (16 - r["received"].as_u64().unwrap()) as f64 / 16.0
-        );
+        let (check, _) = rig
+            .run(ping(
+                &ns.addr,
+                json!({"count": 16, "interval_ms": 100, "timeout_ms": 1000}),
+            ))
+            .await;
+        let p: PingResult = data(only(&check));
+        sent += p.sent;
+        received += p.received;
+        assert_eq!(p.loss_pct, 100.0 * (16 - p.received) as f64 / 16.0);
     }
     let loss = 100.0 * (sent - received) as f64 / sent as f64;
     // 32 probes behind a 30 % drop rule: loss of 0 % or above 75 % is astronomically unlikely.
@@ -237,13 +283,11 @@ async fn ping_to_a_slow_host_measures_its_delay() {
     }
     let _responder = Process(child);
     let (check, _) = rig
-        .run(
-            json!({"type": "ping", "target": ns.addr, "options": {"count": 3, "interval_ms": 200}}),
-        )
+        .run(ping(&ns.addr, json!({"count": 3, "interval_ms": 200})))
         .await;
-    let r = only(&check);
-    assert_eq!(r["received"], 3, "{r}");
-    let min = r["rtt_ms"]["min"].as_f64().unwrap();
+    let p: PingResult = data(only(&check));
+    assert_eq!(p.received, 3, "{p:?}");
+    let min = p.rtt_ms.unwrap().min;
     assert!((50.0..500.0).contains(&min), "RTT to a 50 ms host: {min}");
 }
 
@@ -252,9 +296,8 @@ async fn the_api_refuses_reserved_targets() {
     let app = spawn_app().await;
     let (agent, token) = app.create_agent("ssrf").await;
     let _agent = app.spawn_agent(&token);
-    let id = agent["id"].as_str().unwrap().to_string();
     eventually("agent online", Duration::from_secs(20), || async {
-        (app.agent(&id).await["status"] == "online").then_some(())
+        (app.agent(agent.id).await.status == AgentStatus::Online).then_some(())
     })
     .await;
     let admin = app.admin_token().await;
@@ -316,17 +359,13 @@ async fn the_agent_refuses_a_name_that_resolves_to_a_private_address() {
     let dns = targets::dns_server().await;
     // Loopback is allowed (for the resolver), 10.0.0.0/8 is not.
     let rig = rig_with(&["--resolver", &dns.to_string()], |_| {}).await;
-    let (check, _) = rig
-        .run(json!({"type": "tcp", "target": "rebind.test", "options": {"port": 80}}))
-        .await;
+    let (check, _) = rig.run(tcp("rebind.test", json!({"port": 80}))).await;
     let r = only(&check);
-    assert_eq!(r["status"], "failed");
-    assert_eq!(r["error"]["code"], "target_refused", "{r}");
-    assert!(r["error"]["message"].as_str().unwrap().contains("10.1.2.3"));
-    let (check, _) = rig
-        .run(json!({"type": "http", "target": "http://rebind.test/"}))
-        .await;
-    assert_eq!(only(&check)["error"]["code"], "target_refused");
+    assert_eq!(r.status, ResultStatus::Failed);
+    assert_eq!(error_code_of(r), Some("target_refused"), "{r:?}");
+    assert!(r.error.as_ref().unwrap().message.contains("10.1.2.3"));
+    let (check, _) = rig.run(http("http://rebind.test/".into(), json!({}))).await;
+    assert_eq!(error_code_of(only(&check)), Some("target_refused"));
 }
 
 #[tokio::test]
@@ -372,7 +411,7 @@ async fn invalid_options_are_422_naming_the_field() {
             "agents",
         ),
     ] {
-        let resp = rig.create(body.clone()).await;
+        let resp = rig.create_raw(body.clone()).await;
         let (_, err) = error_code(resp, StatusCode::UNPROCESSABLE_ENTITY).await;
         let got = err["error"]["details"]["field"].as_str().unwrap_or("");
         assert!(
@@ -381,7 +420,7 @@ async fn invalid_options_are_422_naming_the_field() {
         );
     }
     let resp = rig
-        .create(json!({"type": "smtp", "target": "127.0.0.1"}))
+        .create_raw(json!({"type": "smtp", "target": "127.0.0.1"}))
         .await;
     let (_, err) = error_code(resp, StatusCode::UNPROCESSABLE_ENTITY).await;
     assert_eq!(err["error"]["details"]["field"], "type");
@@ -395,124 +434,92 @@ async fn history_visibility_and_per_user_rate_limit() {
         .local_addr()
         .unwrap()
         .port();
+    let closed = tcp("127.0.0.1", json!({"port": port}));
     let mut ids = Vec::new();
     for _ in 0..3 {
-        let (check, _) = rig
-            .run(json!({"type": "tcp", "target": "127.0.0.1", "options": {"port": port}}))
-            .await;
-        ids.push(check["id"].as_str().unwrap().to_string());
+        ids.push(rig.run(closed.clone()).await.0.id);
     }
     let resp = rig
-        .create(json!({"type": "tcp", "target": "127.0.0.1", "options": {"port": port}}))
+        .create_raw(json!({"type": "tcp", "target": "127.0.0.1", "options": {"port": port}}))
         .await;
     assert!(resp.headers().get("retry-after").is_some());
     let (code, _) = error_code(resp, StatusCode::TOO_MANY_REQUESTS).await;
     assert_eq!(code, "rate_limited");
 
-    let page: Value = rig
-        .app
-        .client
-        .get(rig.app.url("/api/v1/checks?limit=2"))
-        .bearer_auth(&rig.token)
-        .send()
-        .await
-        .unwrap()
-        .json()
+    let page = rig
+        .api
+        .history(&HistoryQuery {
+            limit: Some(2),
+            ..Default::default()
+        })
         .await
         .unwrap();
-    let got: Vec<&str> = page["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["id"].as_str().unwrap())
-        .collect();
-    assert_eq!(got, [ids[2].as_str(), ids[1].as_str()], "newest first");
-    assert_eq!(page["checks"][0]["agents"], 1);
-    assert_eq!(page["checks"][0]["ok"], 0);
-    let next = page["next_before"].as_str().unwrap();
-    let page: Value = rig
-        .app
-        .client
-        .get(
-            rig.app
-                .url(&format!("/api/v1/checks?limit=2&before={next}")),
-        )
-        .bearer_auth(&rig.token)
-        .send()
-        .await
-        .unwrap()
-        .json()
+    let got: Vec<Uuid> = page.checks.iter().map(|c| c.id).collect();
+    assert_eq!(got, [ids[2], ids[1]], "newest first");
+    assert_eq!((page.checks[0].agents, page.checks[0].ok), (1, 0));
+    let page = rig
+        .api
+        .history(&HistoryQuery {
+            limit: Some(2),
+            before: page.next_before,
+            ..Default::default()
+        })
         .await
         .unwrap();
-    assert_eq!(page["checks"][0]["id"], ids[0].as_str());
-    assert!(page["next_before"].is_null());
+    assert_eq!(page.checks[0].id, ids[0]);
+    assert_eq!(page.next_before, None);
 
     // Another user sees neither the list nor the check.
-    let other = rig.app.user_token("mallory").await;
-    let page: Value = rig
-        .app
-        .client
-        .get(rig.app.url("/api/v1/checks"))
-        .bearer_auth(&other)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert!(page["checks"].as_array().unwrap().is_empty());
-    let resp = rig
-        .app
-        .client
-        .get(rig.app.url(&format!("/api/v1/checks/{}", ids[0])))
-        .bearer_auth(&other)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
-    let resp = rig
-        .app
-        .client
-        .get(rig.app.url(&format!("/api/v1/checks/{}/events", ids[0])))
-        .bearer_auth(&other)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    let other = rig.app.api_as(&rig.app.user_token("mallory").await);
+    let page = other.history(&HistoryQuery::default()).await.unwrap();
+    assert!(page.checks.is_empty());
+    let err = other.check(ids[0]).await.unwrap_err();
+    assert_eq!(err.status(), Some(StatusCode::NOT_FOUND));
+    let err = other.check_events(ids[0]).await.err().unwrap();
+    assert_eq!(err.status(), Some(StatusCode::NOT_FOUND));
 }
 
 #[tokio::test]
 async fn ping_over_ipv6_and_an_unreachable_host() {
     let rig = rig().await;
-    let (check, _) = rig.run(json!({"type": "ping", "target": "::1", "options": {"count": 2, "interval_ms": 100, "ip_version": 6}})).await;
+    let (check, _) = rig
+        .run(ping(
+            "::1",
+            json!({"count": 2, "interval_ms": 100, "ip_version": 6}),
+        ))
+        .await;
     let r = only(&check);
-    assert_eq!(r["status"], "ok", "{r}");
-    assert_eq!(r["resolved_address"], "::1");
-    assert_eq!(r["received"], 2);
+    assert_eq!(r.status, ResultStatus::Ok, "{r:?}");
+    let p: PingResult = data(r);
+    assert_eq!(p.resolved_address.as_deref(), Some("::1"));
+    assert_eq!(p.received, 2);
 
     // The namespace answers echo requests and connection attempts with ICMP host-unreachable.
     let ns = NetNs::new();
     ns.nft("table inet t {\n chain filter_in {\n  type filter hook input priority 0;\n  icmp type echo-request reject with icmp type host-unreachable\n  tcp dport 7 reject with icmp type host-unreachable\n }\n}\n");
     let (check, _) = rig
-        .run(json!({"type": "ping", "target": ns.addr, "options": {"count": 2, "interval_ms": 100, "timeout_ms": 5000}}))
+        .run(ping(
+            &ns.addr,
+            json!({"count": 2, "interval_ms": 100, "timeout_ms": 5000}),
+        ))
         .await;
     let r = only(&check);
-    assert_eq!(r["status"], "failed");
-    assert_eq!(r["received"], 0);
+    assert_eq!(r.status, ResultStatus::Failed);
+    assert_eq!(data::<PingResult>(r).received, 0);
     // Read from the ICMP error, not a timeout: the check ends long before its 5 s timeout.
-    assert_eq!(r["error"]["code"], "unreachable", "{r}");
-    let message = r["error"]["message"].as_str().unwrap();
+    assert_eq!(error_code_of(r), Some("unreachable"), "{r:?}");
+    let message = &r.error.as_ref().unwrap().message;
     assert!(
         message.contains("destination host unreachable"),
         "{message}"
     );
-    assert!(r["duration_ms"].as_f64().unwrap() < 2000.0, "{r}");
+    assert!(r.duration_ms.unwrap() < 2000.0, "{r:?}");
     let (check, _) = rig
-        .run(json!({"type": "tcp", "target": ns.addr, "options": {"port": 7, "timeout_ms": 2000}}))
+        .run(tcp(&ns.addr, json!({"port": 7, "timeout_ms": 2000})))
         .await;
     let r = only(&check);
-    assert_eq!(r["status"], "failed");
-    assert_eq!(r["error"]["code"], "unreachable", "{r}");
+    assert_eq!(r.status, ResultStatus::Failed);
+    assert_eq!(error_code_of(r), Some("unreachable"), "{r:?}");
 }
 
 #[tokio::test]
@@ -540,8 +547,7 @@ async fn metrics_move_when_checks_run() {
         .unwrap()
         .port();
     for _ in 0..2 {
-        rig.run(json!({"type": "tcp", "target": "127.0.0.1", "options": {"port": port}}))
-            .await;
+        rig.run(tcp("127.0.0.1", json!({"port": port}))).await;
     }
     let after = scrape().await;
     assert_eq!(value(&after, "netcheck_checks_created_total"), 2.0);
@@ -564,10 +570,8 @@ async fn agent_metrics_count_probes_by_type_and_outcome() {
         .local_addr()
         .unwrap()
         .port();
-    rig.run(json!({"type": "tcp", "target": "127.0.0.1", "options": {"port": closed}}))
-        .await;
-    rig.run(json!({"type": "ping", "target": "127.0.0.1", "options": {"count": 1}}))
-        .await;
+    rig.run(tcp("127.0.0.1", json!({"port": closed}))).await;
+    rig.run(ping("127.0.0.1", json!({"count": 1}))).await;
     let text = reqwest::get(format!("http://{listen}/metrics"))
         .await
         .unwrap()

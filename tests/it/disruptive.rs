@@ -4,9 +4,15 @@
 use std::process::Command;
 use std::time::Duration;
 
-use serde_json::Value;
+use netcheck::proto::api::agents::AgentStatus;
+use netcheck::proto::api::checks::CheckStatus;
+use netcheck::proto::api::ErrorCode;
+use netcheck::proto::check::{CheckType, PingResult, ResultStatus};
+use reqwest::StatusCode;
+use serde_json::json;
 
 use crate::helpers::*;
+use crate::rig::{check, data, only};
 
 fn rabbitmqctl(args: &[&str]) {
     let status = Command::new("rabbitmqctl")
@@ -23,12 +29,12 @@ async fn disruptive_broker_restart_agents_come_back_by_themselves() {
     let mut procs = Vec::new();
     for name in ["r1", "r2"] {
         let (agent, token) = app.create_agent(name).await;
-        ids.push(agent["id"].as_str().unwrap().to_string());
+        ids.push(agent.id);
         procs.push(app.spawn_agent(&token));
     }
-    for id in &ids {
+    for &id in &ids {
         eventually("agent online", Duration::from_secs(20), || async {
-            (app.agent(id).await["status"] == "online").then_some(())
+            (app.agent(id).await.status == AgentStatus::Online).then_some(())
         })
         .await;
     }
@@ -45,8 +51,8 @@ async fn disruptive_broker_restart_agents_come_back_by_themselves() {
     rabbitmqctl(&["start_app"]);
     rabbitmqctl(&["await_startup"]);
 
-    for id in &ids {
-        let user = format!("netcheck-agent-{}", id.replace('-', ""));
+    for &id in &ids {
+        let user = format!("netcheck-agent-{}", id.simple());
         eventually(
             "agent reconnected to the broker",
             Duration::from_secs(60),
@@ -54,7 +60,7 @@ async fn disruptive_broker_restart_agents_come_back_by_themselves() {
         )
         .await;
         eventually("agent online again", Duration::from_secs(20), || async {
-            (app.agent(id).await["status"] == "online").then_some(())
+            (app.agent(id).await.status == AgentStatus::Online).then_some(())
         })
         .await;
     }
@@ -112,13 +118,14 @@ fn redis_start() {
 #[tokio::test]
 async fn disruptive_broker_restart_mid_check_the_result_lands_once() {
     let rig = crate::rig::rig_with(&[], |s| s.checks.grace_ms = 45_000).await;
-    let resp = rig.create(serde_json::json!({"type": "ping", "target": "127.0.0.1", "options": {"count": 8, "interval_ms": 500}})).await;
-    let id = resp.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let ping = check(
+        CheckType::Ping,
+        "127.0.0.1",
+        json!({"count": 8, "interval_ms": 500}),
+    );
+    let id = rig.api.create_check(&ping).await.unwrap().id;
     // Let the agent take the request, then take the broker away while it probes.
-    let queue = format!("netcheck.agent.{}", rig.agent_id.replace('-', ""));
+    let queue = format!("netcheck.agent.{}", rig.agent_id.simple());
     let vhost = rig.app.settings.amqp.vhost.clone();
     eventually("request delivered", Duration::from_secs(10), || async {
         (unacked(&vhost, &queue).await == Some(1)).then_some(())
@@ -128,13 +135,12 @@ async fn disruptive_broker_restart_mid_check_the_result_lands_once() {
     tokio::time::sleep(Duration::from_secs(3)).await; // the outage itself
     rabbitmqctl(&["start_app"]);
     rabbitmqctl(&["await_startup"]);
-    let streamed = rig.events(&id).await;
+    let streamed = rig.events(id).await;
     assert_eq!(streamed.len(), 1);
-    let check = rig.app.check(&rig.token, &id).await;
-    let results = check["results"].as_array().unwrap();
-    assert_eq!(results.len(), 1, "stored once");
-    assert_eq!(results[0]["status"], "ok", "{check}");
-    assert_eq!(results[0]["received"], 8);
+    let c = rig.app.check(&rig.token, id).await;
+    let r = only(&c);
+    assert_eq!(r.status, ResultStatus::Ok, "{c:?}");
+    assert_eq!(data::<PingResult>(r).received, 8);
     assert_eq!(rig.app.state.metrics.results_stored.get(), 1);
 }
 
@@ -145,46 +151,39 @@ async fn disruptive_postgres_restart_is_503_meanwhile_and_loses_no_result() {
         s.database.connect_timeout_secs = 1;
     })
     .await;
-    let resp = rig.create(serde_json::json!({"type": "ping", "target": "127.0.0.1", "options": {"count": 6, "interval_ms": 500}})).await;
-    let id = resp.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let ping = check(
+        CheckType::Ping,
+        "127.0.0.1",
+        json!({"count": 6, "interval_ms": 500}),
+    );
+    let id = rig.api.create_check(&ping).await.unwrap().id;
     pg_ctl("stop");
-    let down = rig
-        .create(serde_json::json!({"type": "ping", "target": "127.0.0.1"}))
-        .await;
-    let status = down.status();
-    let body: Value = down.json().await.unwrap();
-    let readyz = reqwest::get(rig.app.url("/readyz")).await.unwrap().status();
+    let down = rig.api.create_check(&ping).await.unwrap_err();
+    let readyz = rig.api.readyz().await.unwrap_err();
     tokio::time::sleep(Duration::from_secs(4)).await; // the probe finishes while the database is away
     pg_ctl("start");
-    assert_eq!(status, reqwest::StatusCode::SERVICE_UNAVAILABLE, "{body}");
-    assert_eq!(body["error"]["code"], "dependency_unavailable");
-    assert_eq!(readyz, reqwest::StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        down.status(),
+        Some(StatusCode::SERVICE_UNAVAILABLE),
+        "{down}"
+    );
+    assert_eq!(down.code(), Some(ErrorCode::DependencyUnavailable));
+    assert_eq!(readyz.status(), Some(StatusCode::SERVICE_UNAVAILABLE));
     // The result waited in the broker and is stored once the database is back.
-    let check = eventually(
+    let c = eventually(
         "result stored after the restart",
         Duration::from_secs(60),
         || async {
-            let c = rig
-                .app
-                .client
-                .get(rig.app.url(&format!("/api/v1/checks/{id}")))
-                .bearer_auth(&rig.token)
-                .send()
-                .await
-                .ok()?;
-            let c: Value = c.json().await.ok()?;
-            (c["status"] == "finished").then_some(c)
+            let c = rig.api.check(id).await.ok()?;
+            (c.status == CheckStatus::Finished).then_some(c)
         },
     )
     .await;
-    assert_eq!(check["results"][0]["status"], "ok", "{check}");
-    assert_eq!(check["results"][0]["received"], 6);
+    let r = only(&c);
+    assert_eq!(r.status, ResultStatus::Ok, "{c:?}");
+    assert_eq!(data::<PingResult>(r).received, 6);
     eventually("ready again", Duration::from_secs(30), || async {
-        (reqwest::get(rig.app.url("/readyz")).await.ok()?.status() == reqwest::StatusCode::OK)
-            .then_some(())
+        rig.api.readyz().await.ok().map(drop)
     })
     .await;
 }
@@ -211,10 +210,10 @@ async fn disruptive_redis_down_checks_still_run_and_live_events_resume() {
         .local_addr()
         .unwrap()
         .port();
-    let (check, streamed) = rig
-        .run(serde_json::json!({"type": "tcp", "target": "127.0.0.1", "options": {"port": port}}))
+    let (c, streamed) = rig
+        .run(check(CheckType::Tcp, "127.0.0.1", json!({"port": port})))
         .await;
-    assert_eq!(check["results"].as_array().unwrap().len(), 1);
+    assert_eq!(c.results.len(), 1);
     assert_eq!(streamed.len(), 1);
     drop(guard);
     eventually("redis up", Duration::from_secs(10), || async {
@@ -225,7 +224,12 @@ async fn disruptive_redis_down_checks_still_run_and_live_events_resume() {
     })
     .await;
     let started = std::time::Instant::now();
-    let (_, streamed) = rig.run(serde_json::json!({"type": "ping", "target": "127.0.0.1", "options": {"count": 4, "interval_ms": 300}})).await;
+    let ping = check(
+        CheckType::Ping,
+        "127.0.0.1",
+        json!({"count": 4, "interval_ms": 300}),
+    );
+    let (_, streamed) = rig.run(ping).await;
     assert_eq!(streamed.len(), 1);
     assert!(
         started.elapsed() < Duration::from_millis(4800),
@@ -257,24 +261,20 @@ async fn disruptive_broker_outage_mid_check_loses_nothing_with_default_settings(
     })
     .await;
     let (second, token) = rig.app.create_agent("probe-2").await;
-    let second_id = second["id"].as_str().unwrap().to_string();
     let _second = rig.app.spawn_agent(&token);
     eventually("second agent online", Duration::from_secs(20), || async {
-        (rig.app.agent(&second_id).await["status"] == "online").then_some(())
+        (rig.app.agent(second.id).await.status == AgentStatus::Online).then_some(())
     })
     .await;
-    let resp = rig
-        .create(serde_json::json!({"type": "ping", "target": "127.0.0.1",
-            "options": {"count": 12, "interval_ms": 1000}}))
-        .await;
-    assert_eq!(resp.status(), reqwest::StatusCode::ACCEPTED);
-    let id = resp.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let ping = check(
+        CheckType::Ping,
+        "127.0.0.1",
+        json!({"count": 12, "interval_ms": 1000}),
+    );
+    let id = rig.api.create_check(&ping).await.unwrap().id;
     let vhost = rig.app.settings.amqp.vhost.clone();
-    for agent in [&rig.agent_id, &second_id] {
-        let queue = format!("netcheck.agent.{}", agent.replace('-', ""));
+    for agent in [rig.agent_id, second.id] {
+        let queue = format!("netcheck.agent.{}", agent.simple());
         eventually("request delivered", Duration::from_secs(10), || async {
             (unacked(&vhost, &queue).await == Some(1)).then_some(())
         })
@@ -289,10 +289,12 @@ async fn disruptive_broker_outage_mid_check_loses_nothing_with_default_settings(
         || async { (!rig.app.state.broker.is_connected().await).then_some(()) },
     )
     .await;
-    let resp = rig
-        .create(serde_json::json!({"type": "tcp", "target": "127.0.0.1", "options": {"port": 9}}))
-        .await;
-    assert_eq!(resp.status(), reqwest::StatusCode::SERVICE_UNAVAILABLE);
+    let refused = rig
+        .api
+        .create_check(&check(CheckType::Tcp, "127.0.0.1", json!({"port": 9})))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.status(), Some(StatusCode::SERVICE_UNAVAILABLE));
     tokio::time::sleep(Duration::from_secs(8).saturating_sub(outage.elapsed())).await;
     rabbitmqctl(&["start_app"]);
     rabbitmqctl(&["await_startup"]);
@@ -311,18 +313,13 @@ async fn disruptive_broker_outage_mid_check_loses_nothing_with_default_settings(
     // A check created now works.
     let open = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = open.local_addr().unwrap().port();
-    let resp = rig
-        .create(
-            serde_json::json!({"type": "tcp", "target": "127.0.0.1", "options": {"port": port},
-                                   "agents": [rig.agent_id]}),
-        )
-        .await;
-    assert_eq!(resp.status(), reqwest::StatusCode::ACCEPTED);
+    let tcp = check(CheckType::Tcp, "127.0.0.1", json!({"port": port})).agents([rig.agent_id]);
+    rig.api.create_check(&tcp).await.unwrap();
 
     // Both agents' answers to the ping were held back and are stored, not written off.
     let results = eventually("ping finished", Duration::from_secs(60), || async {
-        let check = rig.app.check(&rig.token, &id).await;
-        (check["status"] == "finished").then(|| check["results"].as_array().unwrap().clone())
+        let c = rig.app.check(&rig.token, id).await;
+        (c.status == CheckStatus::Finished).then_some(c.results)
     })
     .await;
     eprintln!(
@@ -331,8 +328,8 @@ async fn disruptive_broker_outage_mid_check_loses_nothing_with_default_settings(
     );
     assert_eq!(results.len(), 2);
     for r in &results {
-        assert_eq!(r["status"], "ok", "{r}");
-        assert_eq!(r["received"], 12, "{r}");
+        assert_eq!(r.status, ResultStatus::Ok, "{r:?}");
+        assert_eq!(data::<PingResult>(r).received, 12, "{r:?}");
     }
     assert_eq!(rig.app.state.metrics.results_timed_out.get(), 0);
 }

@@ -1,32 +1,36 @@
 //! Expectations (`options.expect`): each one passing and failing through the real agent, the
 //! default HTTP judgement (2xx/3xx ok, 4xx/5xx `http_status`), and 422s that name the field.
 
+use netcheck::proto::api::checks::CheckResultView;
+use netcheck::proto::check::{CheckType, ResultStatus};
+use netcheck::proto::expect::Assertion;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::helpers::*;
-use crate::rig::rig;
+use crate::rig::{error_code_of, only, rig};
 use crate::targets;
 
-fn only(check: &Value) -> &Value {
-    assert_eq!(check["results"].as_array().unwrap().len(), 1, "{check}");
-    &check["results"][0]
-}
-
-/// `(name, ok)` of each assertion of a result.
-fn verdicts(r: &Value) -> Vec<(String, bool)> {
-    r["assertions"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no assertions: {r}"))
-        .iter()
+/// `(name, ok)` of each assertion of a result (every result type carries `assertions`).
+fn verdicts(r: &CheckResultView) -> Vec<(String, bool)> {
+    #[derive(serde::Deserialize)]
+    struct Judged {
+        assertions: Vec<Assertion>,
+    }
+    let judged: Judged = crate::rig::data(r);
+    judged
+        .assertions
+        .into_iter()
         .map(|a| {
-            assert!(a["detail"].as_str().is_some_and(|d| !d.is_empty()), "{a}");
-            (
-                a["name"].as_str().unwrap().to_string(),
-                a["ok"].as_bool().unwrap(),
-            )
+            assert!(!a.detail.is_empty(), "{a:?}");
+            (a.name, a.ok)
         })
         .collect()
+}
+
+/// A result's status and error code, side by side.
+fn outcome(r: &CheckResultView) -> (ResultStatus, Option<&str>) {
+    (r.status, error_code_of(r))
 }
 
 fn v(list: &[(&str, bool)]) -> Vec<(String, bool)> {
@@ -37,23 +41,19 @@ fn v(list: &[(&str, bool)]) -> Vec<(String, bool)> {
 async fn http_expectations_judge_status_body_headers_and_time() {
     let rig = rig().await;
     let addr = targets::http_server().await;
-    let run = |path: &str, expect: Value| {
-        rig.run(json!({"type": "http", "target": format!("http://{addr}{path}"), "options": {"expect": expect}}))
+    let get = |path: &str, options: Value| {
+        crate::rig::check(CheckType::Http, format!("http://{addr}{path}"), options)
     };
+    let run = |path: &str, expect: Value| rig.run(get(path, json!({ "expect": expect })));
 
     // Default judgement: 3xx ok, 4xx failed, and no assertions without expectations.
-    let (check, _) = rig
-        .run(json!({"type": "http", "target": format!("http://{addr}/redirect")}))
-        .await;
-    assert_eq!(only(&check)["status"], "ok");
-    assert_eq!(only(&check)["assertions"], json!([]));
-    let (check, _) = rig
-        .run(json!({"type": "http", "target": format!("http://{addr}/status/403")}))
-        .await;
-    let r = only(&check);
+    let (c, _) = rig.run(get("/redirect", json!({}))).await;
+    assert_eq!(only(&c).status, ResultStatus::Ok);
+    assert_eq!(verdicts(only(&c)), v(&[]));
+    let (c, _) = rig.run(get("/status/403", json!({}))).await;
     assert_eq!(
-        (r["status"].as_str(), r["error"]["code"].as_str()),
-        (Some("failed"), Some("http_status"))
+        outcome(only(&c)),
+        (ResultStatus::Failed, Some("http_status"))
     );
 
     // An accepted 403 (a geo-block page, say) with the right body and header is ok.
@@ -64,7 +64,7 @@ async fn http_expectations_judge_status_body_headers_and_time() {
     )
     .await;
     let r = only(&check);
-    assert_eq!(r["status"], "ok", "{r}");
+    assert_eq!(r.status, ResultStatus::Ok, "{r:?}");
     assert_eq!(
         verdicts(r),
         v(&[
@@ -84,14 +84,17 @@ async fn http_expectations_judge_status_body_headers_and_time() {
     )
     .await;
     let r = only(&check);
-    assert_eq!(r["status"], "failed");
-    assert_eq!(r["error"]["code"], "expectation_failed");
+    assert_eq!(
+        outcome(r),
+        (ResultStatus::Failed, Some("expectation_failed"))
+    );
     assert!(
-        r["error"]["message"]
-            .as_str()
+        r.error
+            .as_ref()
             .unwrap()
+            .message
             .starts_with("status: status 200 (expected 301)"),
-        "{r}"
+        "{r:?}"
     );
     assert_eq!(
         verdicts(r),
@@ -121,49 +124,64 @@ async fn http_expectations_judge_status_body_headers_and_time() {
     )
     .await;
     for (min, ok) in [(20, true), (60, false)] {
-        let (check, _) = rig.run(json!({"type": "http", "target": format!("https://127.0.0.1:{port}/"),
-                                        "options": {"verify_tls": false, "expect": {"cert_min_days": min}}})).await;
-        let r = only(&check);
-        assert_eq!(verdicts(r), v(&[("cert_min_days", ok)]), "{r}");
-        assert_eq!(r["status"], if ok { "ok" } else { "failed" });
+        let body = crate::rig::check(
+            CheckType::Http,
+            format!("https://127.0.0.1:{port}/"),
+            json!({"verify_tls": false, "expect": {"cert_min_days": min}}),
+        );
+        let (c, _) = rig.run(body).await;
+        let r = only(&c);
+        assert_eq!(verdicts(r), v(&[("cert_min_days", ok)]), "{r:?}");
+        let want = if ok {
+            ResultStatus::Ok
+        } else {
+            ResultStatus::Failed
+        };
+        assert_eq!(r.status, want);
     }
 }
 
 #[tokio::test]
 async fn ping_tcp_and_dns_expectations() {
     let rig = rig().await;
+    let ping = |options: Value| crate::rig::check(CheckType::Ping, "127.0.0.1", options);
     let (check, _) = rig
-        .run(json!({"type": "ping", "target": "127.0.0.1", "options": {"count": 2, "interval_ms": 100,
-                     "expect": {"max_loss_pct": 0, "max_avg_rtt_ms": 500}}}))
+        .run(ping(json!({"count": 2, "interval_ms": 100,
+                          "expect": {"max_loss_pct": 0, "max_avg_rtt_ms": 500}})))
         .await;
     let r = only(&check);
-    assert_eq!(r["status"], "ok", "{r}");
+    assert_eq!(r.status, ResultStatus::Ok, "{r:?}");
     assert_eq!(
         verdicts(r),
         v(&[("max_loss_pct", true), ("max_avg_rtt_ms", true)])
     );
     let (check, _) = rig
-        .run(json!({"type": "ping", "target": "127.0.0.1", "options": {"count": 1, "expect": {"max_avg_rtt_ms": 0.0001}}}))
+        .run(ping(
+            json!({"count": 1, "expect": {"max_avg_rtt_ms": 0.0001}}),
+        ))
         .await;
-    let r = only(&check);
     assert_eq!(
-        (r["status"].as_str(), r["error"]["code"].as_str()),
-        (Some("failed"), Some("expectation_failed"))
+        outcome(only(&check)),
+        (ResultStatus::Failed, Some("expectation_failed"))
     );
 
     let open = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = open.local_addr().unwrap().port();
     for (max, ok) in [(1000.0, true), (0.0001, false)] {
-        let (check, _) = rig
-            .run(json!({"type": "tcp", "target": "127.0.0.1", "options": {"port": port, "expect": {"max_connect_ms": max}}}))
-            .await;
+        let body = crate::rig::check(
+            CheckType::Tcp,
+            "127.0.0.1",
+            json!({"port": port, "expect": {"max_connect_ms": max}}),
+        );
+        let (check, _) = rig.run(body).await;
         let r = only(&check);
-        assert_eq!(verdicts(r), v(&[("max_connect_ms", ok)]), "{r}");
+        assert_eq!(verdicts(r), v(&[("max_connect_ms", ok)]), "{r:?}");
     }
 
     let dns = targets::dns_server().await;
     let query = |name: &str, expect: Value| {
-        rig.run(json!({"type": "dns", "target": name, "options": {"resolver": dns.to_string(), "expect": expect}}))
+        let options = json!({"resolver": dns.to_string(), "expect": expect});
+        rig.run(crate::rig::check(CheckType::Dns, name, options))
     };
     let (check, _) = query(
         "example.test",
@@ -171,7 +189,7 @@ async fn ping_tcp_and_dns_expectations() {
     )
     .await;
     let r = only(&check);
-    assert_eq!(r["status"], "ok", "{r}");
+    assert_eq!(r.status, ResultStatus::Ok, "{r:?}");
     assert_eq!(
         verdicts(r),
         v(&[
@@ -192,7 +210,7 @@ async fn ping_tcp_and_dns_expectations() {
     // Expecting NXDOMAIN turns a missing name into a pass.
     let (check, _) = query("missing.test", json!({"rcode": "NXDOMAIN"})).await;
     let r = only(&check);
-    assert_eq!(verdicts(r), v(&[("rcode", true)]), "{r}");
+    assert_eq!(verdicts(r), v(&[("rcode", true)]), "{r:?}");
 }
 
 #[tokio::test]
@@ -283,7 +301,7 @@ async fn bad_expectations_get_422_naming_the_field() {
             options["port"] = json!(80);
         }
         let resp = rig
-            .create(json!({"type": check_type, "target": target, "options": options}))
+            .create_raw(json!({"type": check_type, "target": target, "options": options}))
             .await;
         let (code, body) = error_code(resp, StatusCode::UNPROCESSABLE_ENTITY).await;
         assert!(code == "invalid_field" || code == "invalid_body", "{body}");

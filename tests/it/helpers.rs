@@ -1,6 +1,10 @@
 //! Test harness: a fresh database and Redis key space per test, the real server on port 0.
 
+use netcheck::client::api::Api;
 use netcheck::config::Settings;
+use netcheck::proto::api::agents::{Agent, CreateAgent};
+use netcheck::proto::api::auth::{CreateUser, Role};
+use netcheck::proto::api::checks::CheckView;
 use netcheck::server::Application;
 use netcheck::server::ServerArgs;
 use reqwest::StatusCode;
@@ -85,26 +89,6 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
 }
 
 impl TestApp {
-    /// `DELETE /api/v1/agents/{id}` as the holder of `token`.
-    pub async fn delete_agent(&self, token: &str, id: &str) -> reqwest::Response {
-        self.client
-            .delete(self.url(&format!("/api/v1/agents/{id}")))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap()
-    }
-
-    /// `POST /api/v1/agents/{id}/token` as the holder of `token` (a rotation).
-    pub async fn rotate_token(&self, token: &str, id: &str) -> reqwest::Response {
-        self.client
-            .post(self.url(&format!("/api/v1/agents/{id}/token")))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap()
-    }
-
     /// A second server instance on this one's database, broker vhost and Redis prefix.
     pub async fn another_instance(&self) -> TestApp {
         let shared = self.settings.clone();
@@ -149,32 +133,38 @@ impl TestApp {
         (status, resp.json().await.unwrap())
     }
 
+    /// The typed client on the app's own client (its cookie jar), signed in as nobody.
+    pub fn api(&self) -> Api {
+        Api::new(self.client.clone(), &self.address)
+    }
+
+    /// The typed client signed in with `token`.
+    pub fn api_as(&self, token: &str) -> Api {
+        self.api().with_token(token)
+    }
+
     /// Logs the admin in on the app's own client and returns an access token.
     pub async fn admin_token(&self) -> String {
-        let (status, body) = self
-            .login_with(&self.client, ADMIN_USER, ADMIN_PASSWORD)
-            .await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        body["access_token"].as_str().unwrap().to_string()
+        let session = self.api().login(ADMIN_USER, ADMIN_PASSWORD).await;
+        session.expect("admin login").access_token
+    }
+
+    /// The typed client signed in as the admin.
+    pub async fn admin(&self) -> Api {
+        self.api_as(&self.admin_token().await)
     }
 
     /// Creates a user as admin and returns an access token for it (own client, own cookies).
     pub async fn user_token(&self, username: &str) -> String {
-        let admin = self.admin_token().await;
-        let resp = self
-            .client
-            .post(self.url("/api/v1/users"))
-            .bearer_auth(&admin)
-            .json(&json!({ "username": username, "password": "user-password-1", "role": "user" }))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), StatusCode::CREATED);
-        let (status, body) = self
-            .login_with(&new_client(), username, "user-password-1")
-            .await;
-        assert_eq!(status, StatusCode::OK);
-        body["access_token"].as_str().unwrap().to_string()
+        let user = CreateUser {
+            username: username.into(),
+            password: "user-password-1".into(),
+            role: Role::User,
+        };
+        self.admin().await.create_user(&user).await.unwrap();
+        let own = Api::new(new_client(), &self.address);
+        let session = own.login(username, "user-password-1").await.unwrap();
+        session.access_token
     }
 }
 
@@ -234,23 +224,15 @@ impl Drop for Process {
 }
 
 impl TestApp {
-    /// Creates an agent as admin; returns its JSON and token.
-    pub async fn create_agent(&self, name: &str) -> (Value, String) {
-        let admin = self.admin_token().await;
-        let resp = self
-            .client
-            .post(self.url("/api/v1/agents"))
-            .bearer_auth(&admin)
-            .json(&json!({ "name": name, "region": "test", "labels": ["ci"] }))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), StatusCode::CREATED);
-        let body: Value = resp.json().await.unwrap();
-        (
-            body["agent"].clone(),
-            body["token"].as_str().unwrap().to_string(),
-        )
+    /// Creates an agent (region `test`, label `ci`) as admin; returns it and its token.
+    pub async fn create_agent(&self, name: &str) -> (Agent, String) {
+        let body = CreateAgent {
+            name: name.into(),
+            region: Some("test".into()),
+            labels: vec!["ci".into()],
+        };
+        let created = self.admin().await.create_agent(&body).await.unwrap();
+        (created.agent, created.token)
     }
 
     /// Starts the real agent binary against this server.
@@ -297,13 +279,13 @@ impl TestApp {
     }
 
     /// `GET /api/v1/checks/{id}` as the holder of `token`.
-    pub async fn check(&self, token: &str, id: &str) -> Value {
-        self.get_json(token, &format!("/api/v1/checks/{id}")).await
+    pub async fn check(&self, token: &str, id: Uuid) -> CheckView {
+        self.api_as(token).check(id).await.unwrap()
     }
 
-    pub async fn agent(&self, id: &str) -> Value {
-        let admin = self.admin_token().await;
-        self.get_json(&admin, &format!("/api/v1/agents/{id}")).await
+    /// The agent as an administrator sees it.
+    pub async fn agent(&self, id: Uuid) -> Agent {
+        self.admin().await.agent(id).await.unwrap()
     }
 }
 

@@ -1,13 +1,19 @@
 //! Finding and sharing results: history filters, share links (no login, nothing that finds the
 //! agents' hosts, expiry, withdrawal), and retention.
 
+use netcheck::client::api::ClientResult;
+use netcheck::proto::api::checks::{HistoryQuery, OutcomeFilter};
+use netcheck::proto::api::monitors::{CreateMonitor, MonitorCheck};
+use netcheck::proto::api::share::{ShareLink, ShareRequest, SharedCheck};
+use netcheck::proto::check::{CheckType, HttpResult, ResultStatus};
 use reqwest::StatusCode;
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
+use uuid::Uuid;
 
 use crate::helpers::*;
-use crate::rig::rig;
+use crate::rig::{check, rig};
 use crate::targets;
 
 async fn share(app: &TestApp, token: &str, id: &str, body: Option<Value>) -> reqwest::Response {
@@ -24,36 +30,39 @@ async fn share(app: &TestApp, token: &str, id: &str, body: Option<Value>) -> req
     .unwrap()
 }
 
-async fn shared(app: &TestApp, token: &str) -> reqwest::Response {
-    app.client
-        .get(app.url(&format!("/api/v1/shared/{token}")))
-        .send()
-        .await
-        .unwrap()
+/// The shared check behind `token`, read by someone who is not signed in.
+async fn shared(app: &TestApp, token: &str) -> ClientResult<SharedCheck> {
+    app.api().shared(token).await
+}
+
+/// The status a failed call answered with.
+fn status_of<T>(r: ClientResult<T>) -> StatusCode {
+    match r {
+        Ok(_) => panic!("the call should fail"),
+        Err(e) => e.status().unwrap(),
+    }
 }
 
 #[tokio::test]
 async fn a_share_link_shows_the_check_without_login_and_nothing_that_finds_the_agents() {
     let rig = rig().await;
     let addr = targets::http_server().await;
-    let (check, _) = rig
-        .run(
-            json!({"type": "http", "target": format!("http://{addr}/status/200"),
-                    "options": {"headers": {"authorization": "Bearer very-secret-value"}}}),
-        )
+    let (c, _) = rig
+        .run(check(
+            CheckType::Http,
+            format!("http://{addr}/status/200"),
+            json!({"headers": {"authorization": "Bearer very-secret-value"}}),
+        ))
         .await;
-    let id = check["id"].as_str().unwrap();
+    let id = &c.id.to_string();
+    // The body is optional.
     let resp = share(&rig.app, &rig.token, id, None).await;
     assert_eq!(resp.status(), StatusCode::CREATED);
-    let link: Value = resp.json().await.unwrap();
-    let token = link["token"].as_str().unwrap();
+    let link: ShareLink = resp.json().await.unwrap();
+    let token = link.token.as_str();
     assert!(token.len() >= 43, "at least 256 bits: {token}");
-    assert_eq!(link["url"], rig.app.url(&format!("/s/{token}")));
-    let days = (chrono::DateTime::parse_from_rfc3339(link["expires_at"].as_str().unwrap())
-        .unwrap()
-        .with_timezone(&chrono::Utc)
-        - chrono::Utc::now())
-    .num_hours();
+    assert_eq!(link.url, rig.app.url(&format!("/s/{token}")));
+    let days = (link.expires_at - chrono::Utc::now()).num_hours();
     assert!(
         (29 * 24..=30 * 24).contains(&days),
         "30 days by default: {days} h"
@@ -74,22 +83,33 @@ async fn a_share_link_shows_the_check_without_login_and_nothing_that_finds_the_a
     let stored: Vec<u8> = row.try_get("", "token_hash").unwrap();
     assert_eq!(stored, Sha256::digest(token.as_bytes()).to_vec());
 
-    let resp = shared(&rig.app, token).await;
-    assert_eq!(resp.status(), StatusCode::OK);
-    let view: Value = resp.json().await.unwrap();
-    assert_eq!(view["id"], id);
-    assert_eq!(view["results"][0]["status"], "ok");
-    assert_eq!(view["results"][0]["status_code"], 200);
-    let agent = &view["results"][0]["agent"];
-    assert_eq!(agent["name"], "probe-1");
+    let view = shared(&rig.app, token).await.unwrap();
+    assert_eq!(view.id, c.id);
+    assert_eq!(view.results[0].status, ResultStatus::Ok);
+    let result: HttpResult =
+        serde_json::from_value(Value::Object(view.results[0].data.clone())).unwrap();
+    assert_eq!(result.status_code, Some(200));
+    assert_eq!(view.results[0].agent.name, "probe-1");
+    // What the page shows of an agent, on the wire: nothing more than these.
+    let wire: Value = rig
+        .app
+        .client
+        .get(rig.app.url(&format!("/api/v1/shared/{token}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let agent = &wire["results"][0]["agent"];
     let keys: Vec<&String> = agent.as_object().unwrap().keys().collect();
     assert_eq!(keys, ["location", "name", "region"], "{agent}");
-    let text = view.to_string();
-    assert!(!text.contains(&rig.agent_id), "no agent id: {text}");
-    let host = rig.app.agent(&rig.agent_id).await["hostname"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let text = wire.to_string();
+    assert!(
+        !text.contains(&rig.agent_id.to_string()),
+        "no agent id: {text}"
+    );
+    let host = rig.app.agent(rig.agent_id).await.hostname.unwrap();
     assert!(
         !text.contains(&format!("\"{host}\"")),
         "no host name: {text}"
@@ -98,61 +118,39 @@ async fn a_share_link_shows_the_check_without_login_and_nothing_that_finds_the_a
         !text.contains("very-secret-value"),
         "request header values are hidden"
     );
-    assert_eq!(view["options"]["headers"]["authorization"], "(hidden)");
+    assert_eq!(view.options["headers"]["authorization"], "(hidden)");
 
     // A new link replaces the old one; withdrawing it ends it.
-    let again: Value = share(
-        &rig.app,
-        &rig.token,
-        id,
-        Some(json!({"expires_in_days": 1})),
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
-    let second = again["token"].as_str().unwrap();
+    let one_day = ShareRequest {
+        expires_in_days: Some(1),
+    };
+    let again = rig.api.share(c.id, &one_day).await.unwrap();
+    let second = again.token.as_str();
     assert_eq!(
-        shared(&rig.app, token).await.status(),
+        status_of(shared(&rig.app, token).await),
         StatusCode::NOT_FOUND
     );
-    assert_eq!(shared(&rig.app, second).await.status(), StatusCode::OK);
-    let unshare = |who: String| {
-        let app = &rig.app;
-        async move {
-            app.client
-                .delete(app.url(&format!("/api/v1/checks/{id}/share")))
-                .bearer_auth(who)
-                .send()
-                .await
-                .unwrap()
-                .status()
-        }
-    };
-    let eve = rig.app.user_token("eve").await;
+    assert!(shared(&rig.app, second).await.is_ok());
+    let eve = rig.app.api_as(&rig.app.user_token("eve").await);
     assert_eq!(
-        share(&rig.app, &eve, id, None).await.status(),
+        status_of(eve.share(c.id, &ShareRequest::default()).await),
         StatusCode::NOT_FOUND,
         "not eve's check"
     );
-    assert_eq!(unshare(eve).await, StatusCode::NOT_FOUND);
-    assert_eq!(unshare(rig.token.clone()).await, StatusCode::NO_CONTENT);
+    assert_eq!(status_of(eve.unshare(c.id).await), StatusCode::NOT_FOUND);
+    rig.api.unshare(c.id).await.unwrap();
     assert_eq!(
-        shared(&rig.app, second).await.status(),
+        status_of(shared(&rig.app, second).await),
         StatusCode::NOT_FOUND
     );
     assert_eq!(
-        unshare(rig.token.clone()).await,
+        status_of(rig.api.unshare(c.id).await),
         StatusCode::NOT_FOUND,
         "nothing left to withdraw"
     );
 
     // Expired links answer like unknown ones.
-    let third: Value = share(&rig.app, &rig.token, id, None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let third = rig.api.share(c.id, &ShareRequest::default()).await.unwrap();
     rig.app
         .state
         .db
@@ -160,13 +158,11 @@ async fn a_share_link_shows_the_check_without_login_and_nothing_that_finds_the_a
         .await
         .unwrap();
     assert_eq!(
-        shared(&rig.app, third["token"].as_str().unwrap())
-            .await
-            .status(),
+        status_of(shared(&rig.app, &third.token).await),
         StatusCode::NOT_FOUND
     );
     assert_eq!(
-        shared(&rig.app, "not-a-token").await.status(),
+        status_of(shared(&rig.app, "not-a-token").await),
         StatusCode::NOT_FOUND
     );
     for days in [0, 366] {
@@ -195,81 +191,95 @@ async fn history_filters_combine() {
     let addr = targets::http_server().await;
     let mut ids = Vec::new();
     for body in [
-        json!({"type": "tcp", "target": "127.0.0.1", "options": {"port": port}}),
-        json!({"type": "tcp", "target": "127.0.0.1", "options": {"port": closed}}),
-        json!({"type": "http", "target": format!("http://{addr}/final")}),
-        json!({"type": "http", "target": format!("http://{addr}/status/500")}),
+        check(CheckType::Tcp, "127.0.0.1", json!({"port": port})),
+        check(CheckType::Tcp, "127.0.0.1", json!({"port": closed})),
+        check(CheckType::Http, format!("http://{addr}/final"), json!({})),
+        check(
+            CheckType::Http,
+            format!("http://{addr}/status/500"),
+            json!({}),
+        ),
     ] {
-        let (check, _) = rig.run(body).await;
-        ids.push(check["id"].as_str().unwrap().to_string());
+        ids.push(rig.run(body).await.0.id);
     }
-    let page = |query: &str| {
-        let app = &rig.app;
-        let token = rig.token.clone();
-        let query = query.to_string();
-        async move {
-            let resp = app
-                .client
-                .get(app.url(&format!("/api/v1/checks?{query}")))
-                .bearer_auth(token)
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(resp.status(), StatusCode::OK, "{query}");
-            let page: Value = resp.json().await.unwrap();
-            page["checks"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|c| c["id"].as_str().unwrap().to_string())
-                .collect::<Vec<_>>()
-        }
+    let api = &rig.api;
+    let page = |query: HistoryQuery| async move {
+        let page = api.history(&query).await;
+        let page = page.unwrap_or_else(|e| panic!("{query:?}: {e}"));
+        page.checks.iter().map(|c| c.id).collect::<Vec<Uuid>>()
     };
-    let (tcp_ok, tcp_bad, http_ok, http_bad) = (
-        ids[0].as_str(),
-        ids[1].as_str(),
-        ids[2].as_str(),
-        ids[3].as_str(),
-    );
-    assert_eq!(page("type=tcp").await, [tcp_bad, tcp_ok]);
-    assert_eq!(page("status=ok").await, [http_ok, tcp_ok]);
-    assert_eq!(page("status=failed").await, [http_bad, tcp_bad]);
-    assert_eq!(page("type=http&status=failed").await, [http_bad]);
+    let q = HistoryQuery::default;
+    let (tcp_ok, tcp_bad, http_ok, http_bad) = (ids[0], ids[1], ids[2], ids[3]);
+    let tcp = || HistoryQuery {
+        check_type: Some(CheckType::Tcp),
+        ..q()
+    };
+    let status = |s| HistoryQuery {
+        status: Some(s),
+        ..q()
+    };
+    let target = |t: &str| HistoryQuery {
+        target: Some(t.into()),
+        ..q()
+    };
+    let agent = |a: String| HistoryQuery {
+        agent: Some(a),
+        ..q()
+    };
+    assert_eq!(page(tcp()).await, [tcp_bad, tcp_ok]);
+    assert_eq!(page(status(OutcomeFilter::Ok)).await, [http_ok, tcp_ok]);
     assert_eq!(
-        page("target=%2Fstatus%2F5").await,
+        page(status(OutcomeFilter::Failed)).await,
+        [http_bad, tcp_bad]
+    );
+    let http_failed = HistoryQuery {
+        check_type: Some(CheckType::Http),
+        ..status(OutcomeFilter::Failed)
+    };
+    assert_eq!(page(http_failed).await, [http_bad]);
+    assert_eq!(
+        page(target("/status/5")).await,
         [http_bad],
         "a substring of the target"
     );
-    assert_eq!(page("target=HTTP://").await.len(), 2, "any letter case");
+    assert_eq!(page(target("HTTP://")).await.len(), 2, "any letter case");
     assert!(
-        page("target=%25").await.is_empty(),
+        page(target("%")).await.is_empty(),
         "% is a character, not a wildcard"
     );
-    assert_eq!(page("agent=PROBE-1").await.len(), 4, "an agent by name");
     assert_eq!(
-        page(&format!("agent={}", rig.agent_id)).await.len(),
+        page(agent("PROBE-1".into())).await.len(),
+        4,
+        "an agent by name"
+    );
+    assert_eq!(
+        page(agent(rig.agent_id.to_string())).await.len(),
         4,
         "or by id"
     );
     let (other, _) = rig.app.create_agent("idle-1").await;
-    assert!(page(&format!("agent={}", other["id"].as_str().unwrap()))
-        .await
-        .is_empty());
+    assert!(page(agent(other.id.to_string())).await.is_empty());
     // A paused monitor (it never runs), to stamp one of the checks as its run.
-    let created: Value = rig
-        .app
-        .client
-        .post(rig.app.url("/api/v1/monitors"))
-        .bearer_auth(&rig.token)
-        .json(&json!({"name": "m", "check": {"type": "tcp", "target": "127.0.0.1", "options": {"port": 9}}, "paused": true}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let monitor = created["monitor"]["id"].as_str().unwrap().to_string();
-    assert!(page(&format!("monitor={monitor}")).await.is_empty());
+    let paused = CreateMonitor {
+        name: "m".into(),
+        check: MonitorCheck {
+            check_type: CheckType::Tcp,
+            target: "127.0.0.1".into(),
+            options: Some(json!({"port": 9})),
+        },
+        selection: Default::default(),
+        interval_secs: None,
+        alert: None,
+        notify: Vec::new(),
+        paused: true,
+        unknown: Default::default(),
+    };
+    let monitor = rig.api.create_monitor(&paused).await.unwrap().monitor.id;
+    let of_monitor = || HistoryQuery {
+        monitor: Some(monitor),
+        ..q()
+    };
+    assert!(page(of_monitor()).await.is_empty());
     rig.app
         .state
         .db
@@ -278,21 +288,29 @@ async fn history_filters_combine() {
         ))
         .await
         .unwrap();
-    assert_eq!(page(&format!("monitor={monitor}")).await, [tcp_ok]);
-    let first = rig.app.check(&rig.token, tcp_ok).await;
-    let at = first["created_at"].as_str().unwrap();
-    let enc = |t: &str| t.replace('+', "%2B").replace(':', "%3A");
-    assert_eq!(
-        page(&format!("until={}", enc(at))).await.len(),
-        0,
-        "until is exclusive"
-    );
-    assert_eq!(page(&format!("since={}", enc(at))).await.len(), 4);
-    assert_eq!(
-        page(&format!("since={}&type=tcp&status=ok", enc(at))).await,
-        [tcp_ok]
-    );
-    assert_eq!(page("limit=1&type=tcp").await, [tcp_bad]);
+    assert_eq!(page(of_monitor()).await, [tcp_ok]);
+    let at = rig.app.check(&rig.token, tcp_ok).await.created_at;
+    let until = HistoryQuery {
+        until: Some(at),
+        ..q()
+    };
+    assert_eq!(page(until).await.len(), 0, "until is exclusive");
+    let since = || HistoryQuery {
+        since: Some(at),
+        ..q()
+    };
+    assert_eq!(page(since()).await.len(), 4);
+    let combined = HistoryQuery {
+        check_type: Some(CheckType::Tcp),
+        status: Some(OutcomeFilter::Ok),
+        ..since()
+    };
+    assert_eq!(page(combined).await, [tcp_ok]);
+    let one = HistoryQuery {
+        limit: Some(1),
+        ..tcp()
+    };
+    assert_eq!(page(one).await, [tcp_bad]);
 
     for (query, status) in [
         ("type=smtp", StatusCode::BAD_REQUEST),
@@ -319,8 +337,7 @@ async fn history_filters_combine() {
 async fn checks_older_than_the_retention_are_pruned_in_batches() {
     let app = spawn_app_with(|s| s.checks.retention_days = 30).await;
     let admin = app.admin_token().await;
-    let me = app.get_json(&admin, "/api/v1/auth/me").await;
-    let user = me["id"].as_str().unwrap();
+    let user = app.api_as(&admin).me().await.unwrap().id;
     // 1 200 checks 40 days old and one from now, with a result and a share link each.
     let old = chrono::Utc::now() - chrono::Duration::days(40);
     let db = &app.state.db;
@@ -388,5 +405,5 @@ async fn checks_older_than_the_retention_are_pruned_in_batches() {
         ),
         (1, 1, 1)
     );
-    assert_eq!(app.check(&admin, &fresh.to_string()).await["target"], "new");
+    assert_eq!(app.check(&admin, fresh).await.target, "new");
 }

@@ -4,11 +4,15 @@
 
 use std::time::Duration;
 
-use reqwest::StatusCode;
-use serde_json::{json, Value};
+use netcheck::client::api::Api;
+use netcheck::proto::api::agents::{AgentStatus, CreateAgent};
+use netcheck::proto::api::checks::{CheckStatus, CheckView};
+use netcheck::proto::check::{CheckType, PingResult, ResultStatus};
+use serde_json::json;
+use uuid::Uuid;
 
 use crate::helpers::*;
-use crate::rig::{rig_with, Rig};
+use crate::rig::{check, data, only, rig_with, Rig};
 
 #[tokio::test]
 async fn two_server_instances_behave_as_one() {
@@ -17,22 +21,23 @@ async fn two_server_instances_behave_as_one() {
     let token = second.admin_token().await;
 
     // Created on the first instance, watched live on the second.
-    let resp = first.create(json!({"type": "ping", "target": "127.0.0.1", "options": {"count": 5, "interval_ms": 300}})).await;
-    assert_eq!(resp.status(), StatusCode::ACCEPTED);
-    let id = resp.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let body = check(
+        CheckType::Ping,
+        "127.0.0.1",
+        json!({"count": 5, "interval_ms": 300}),
+    );
+    let id = first.api.create_check(&body).await.unwrap().id;
     let started = std::time::Instant::now();
     let watcher = Rig {
+        api: second.api_as(&token),
         app: second,
         token,
-        agent_id: first.agent_id.clone(),
+        agent_id: first.agent_id,
         _agent: None,
     };
-    let streamed = watcher.events(&id).await;
+    let streamed = watcher.events(id).await;
     assert_eq!(streamed.len(), 1);
-    assert_eq!(streamed[0]["received"], 5);
+    assert_eq!(data::<PingResult>(&streamed[0]).received, 5);
     // The probe takes 1.2 s; the stream's fallback poll runs every 5 s, so an answer this fast
     // came through Redis pub/sub from the instance that stored it.
     assert!(
@@ -40,18 +45,13 @@ async fn two_server_instances_behave_as_one() {
         "{:?}",
         started.elapsed()
     );
-    let check: Value = watcher.app.check(&watcher.token, &id).await;
-    assert_eq!(check["results"].as_array().unwrap().len(), 1, "stored once");
+    let check = watcher.app.check(&watcher.token, id).await;
+    assert_eq!(check.results.len(), 1, "stored once");
 }
 
 /// The agent ids a check's results name.
-fn asked(check: &Value) -> Vec<String> {
-    let mut ids: Vec<String> = check["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["agent"]["id"].as_str().unwrap().to_string())
-        .collect();
+fn asked(check: &CheckView) -> Vec<Uuid> {
+    let mut ids: Vec<Uuid> = check.results.iter().map(|r| r.agent.id).collect();
     ids.sort();
     ids
 }
@@ -60,52 +60,39 @@ fn asked(check: &Value) -> Vec<String> {
 async fn agent_changes_reach_check_creation_at_once_despite_the_agent_cache() {
     // A cache that would hide every change for a minute if nothing cleared it.
     let rig: Rig = rig_with(&[], |s| s.agents.cache_ms = 60_000).await;
-    let ping = json!({"type": "ping", "target": "127.0.0.1", "options": {"count": 1}});
-    let (check, _) = rig.run(ping.clone()).await;
-    assert_eq!(asked(&check), vec![rig.agent_id.clone()]);
+    let ping = check(CheckType::Ping, "127.0.0.1", json!({"count": 1}));
+    let (c, _) = rig.run(ping.clone()).await;
+    assert_eq!(asked(&c), vec![rig.agent_id]);
 
     // Created and registered through this instance: asked by the very next fan-out.
     let (b, token_b) = rig.app.create_agent("newcomer").await;
-    let b_id = b["id"].as_str().unwrap().to_string();
     let _b = rig.app.spawn_agent_with(&token_b, &[]);
     eventually("newcomer online", Duration::from_secs(20), || async {
-        (rig.app.agent(&b_id).await["status"] == "online").then_some(())
+        (rig.app.agent(b.id).await.status == AgentStatus::Online).then_some(())
     })
     .await;
-    let (check, _) = rig.run(ping.clone()).await;
-    let mut both = vec![rig.agent_id.clone(), b_id.clone()];
+    let (c, _) = rig.run(ping.clone()).await;
+    let mut both = vec![rig.agent_id, b.id];
     both.sort();
-    assert_eq!(asked(&check), both);
-    assert!(check["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .all(|r| r["status"] == "ok"));
+    assert_eq!(asked(&c), both);
+    assert!(c.results.iter().all(|r| r.status == ResultStatus::Ok));
 
     // Deleted: not asked again (a stale copy would send it the check and mark it timeout).
-    let resp = rig.app.delete_agent(&rig.token, &b_id).await;
-    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
-    let (check, _) = rig.run(ping.clone()).await;
-    assert_eq!(asked(&check), vec![rig.agent_id.clone()]);
+    rig.api.delete_agent(b.id).await.unwrap();
+    let (c, _) = rig.run(ping.clone()).await;
+    assert_eq!(asked(&c), vec![rig.agent_id]);
 
     // Created through another instance, which cannot clear this one's cache: a check naming
     // it reads the table again instead of calling it unknown.
     let other = rig.app.another_instance().await;
-    let (c, _) = other.create_agent("elsewhere").await;
-    let c_id = c["id"].as_str().unwrap().to_string();
-    let (check, _) = rig
-        .run(
-            json!({"type": "ping", "target": "127.0.0.1", "options": {"count": 1},
-                    "agents": [rig.agent_id, c_id]}),
-        )
-        .await;
-    let never_registered = check["results"]
-        .as_array()
-        .unwrap()
+    let (elsewhere, _) = other.create_agent("elsewhere").await;
+    let (c, _) = rig.run(ping.agents([rig.agent_id, elsewhere.id])).await;
+    let never_registered = c
+        .results
         .iter()
-        .find(|r| r["agent"]["id"] == c_id.as_str())
+        .find(|r| r.agent.id == elsewhere.id)
         .expect("the other instance's agent is part of the check");
-    assert_eq!(never_registered["status"], "offline");
+    assert_eq!(never_registered.status, ResultStatus::Offline);
 }
 
 /// Runs `netcheck server` as a real process with the settings' database, vhost and prefix.
@@ -140,88 +127,47 @@ async fn a_server_killed_between_delivery_and_commit_loses_nothing() {
         .unwrap()
         .port();
     let base = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::new();
+    let api = Api::new(reqwest::Client::new(), &base);
     let ready = || async {
         eventually("server ready", Duration::from_secs(30), || async {
-            (http
-                .get(format!("{base}/readyz"))
-                .send()
-                .await
-                .ok()?
-                .status()
-                == StatusCode::OK)
-                .then_some(())
+            api.readyz().await.ok().map(drop)
         })
         .await
     };
     let mut server = server_process(&settings, port);
     ready().await;
-    // Signs the admin in on whichever server process is up; its access token.
-    let admin_token = || async {
-        let login: Value = http
-            .post(format!("{base}/api/v1/auth/login"))
-            .json(&json!({"username": ADMIN_USER, "password": ADMIN_PASSWORD}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        login["access_token"]
-            .as_str()
-            .unwrap_or_else(|| panic!("login: {login}"))
-            .to_string()
+    // Signs the admin in on whichever server process is up.
+    let admin = || async {
+        let session = api.login(ADMIN_USER, ADMIN_PASSWORD).await.unwrap();
+        api.with_token(session.access_token)
     };
-    let token = admin_token().await;
-    let created: Value = http
-        .post(format!("{base}/api/v1/agents"))
-        .bearer_auth(&token)
-        .json(&json!({"name": "survivor"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let agent_id = created["agent"]["id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("agent not created: {created}"))
-        .to_string();
+    let admin_api = admin().await;
+    let survivor = CreateAgent {
+        name: "survivor".into(),
+        ..Default::default()
+    };
+    let created = admin_api.create_agent(&survivor).await.unwrap();
+    let agent_id = created.agent.id;
     let _agent = Process(
         std::process::Command::new(env!("CARGO_BIN_EXE_netcheck"))
-            .args([
-                "agent",
-                "--server",
-                &base,
-                "--token",
-                created["token"].as_str().unwrap(),
-            ])
+            .args(["agent", "--server", &base, "--token", &created.token])
             .env("RUST_LOG", "warn")
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap(),
     );
     eventually("agent online", Duration::from_secs(20), || async {
-        let a: Value = http
-            .get(format!("{base}/api/v1/agents/{agent_id}"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()?;
-        (a["status"] == "online").then_some(())
+        let a = admin_api.agent(agent_id).await.ok()?;
+        (a.status == AgentStatus::Online).then_some(())
     })
     .await;
 
-    let resp = http.post(format!("{base}/api/v1/checks")).bearer_auth(&token)
-        .json(&json!({"type": "ping", "target": "127.0.0.1", "options": {"count": 3, "interval_ms": 300}})).send().await.unwrap();
-    let created: Value = resp.json().await.unwrap();
-    let id = created["id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("check not created: {created}"))
-        .to_string();
+    let ping = check(
+        CheckType::Ping,
+        "127.0.0.1",
+        json!({"count": 3, "interval_ms": 300}),
+    );
+    let id = admin_api.create_check(&ping).await.unwrap().id;
     // Hold the check's row lock: the collector receives the result but cannot commit it.
     use secrecy::ExposeSecret;
     let db = Database::connect(settings.database.url.expose_secret())
@@ -248,29 +194,20 @@ async fn a_server_killed_between_delivery_and_commit_loses_nothing() {
     // A new server process gets the result again from the broker and stores it once.
     let _server = server_process(&settings, port);
     ready().await;
-    let token = admin_token().await;
+    let admin_api = admin().await;
     let check = eventually(
         "check finished after the restart",
         Duration::from_secs(30),
         || async {
-            let c: Value = http
-                .get(format!("{base}/api/v1/checks/{id}"))
-                .bearer_auth(&token)
-                .send()
-                .await
-                .ok()?
-                .json()
-                .await
-                .ok()?;
-            (c["status"] == "finished").then_some(c)
+            let c = admin_api.check(id).await.ok()?;
+            (c.status == CheckStatus::Finished).then_some(c)
         },
     )
     .await;
-    let results = check["results"].as_array().unwrap();
-    assert_eq!(results.len(), 1);
-    assert_eq!(results[0]["status"], "ok", "{check}");
-    assert_eq!(results[0]["received"], 3);
-    let metrics = http
+    let r = only(&check);
+    assert_eq!(r.status, ResultStatus::Ok, "{check:?}");
+    assert_eq!(data::<PingResult>(r).received, 3);
+    let metrics = reqwest::Client::new()
         .get(format!("{base}/metrics"))
         .send()
         .await

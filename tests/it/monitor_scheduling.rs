@@ -4,26 +4,20 @@
 
 use std::time::Duration;
 
-use reqwest::StatusCode;
+use netcheck::proto::api::monitors::{CreateMonitor, MonitorState, UpdateMonitor};
 use sea_orm::ConnectionTrait;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::helpers::*;
-use crate::monitors::{call, monitor, monitor_rig};
+use crate::monitors::{monitor, monitor_rig, tcp_monitor};
 
 #[tokio::test]
 async fn exactly_one_run_per_due_tick_across_instances_and_one_catch_up() {
     let rig = monitor_rig().await;
     let shared = rig.app.settings.clone();
     let _second = spawn_app_with(|s| *s = shared).await;
-    let resp = call(&rig, reqwest::Method::POST, "/api/v1/monitors", Some(json!({
-        "name": "twins", "check": {"type": "tcp", "target": "127.0.0.1", "options": {"port": 9, "timeout_ms": 200}},
-        "interval_secs": 3600,
-    }))).await;
-    let id = resp.json::<Value>().await.unwrap()["monitor"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let body = tcp_monitor("twins", json!({"port": 9, "timeout_ms": 200}));
+    let id = rig.api.create_monitor(&body).await.unwrap().monitor.id;
     let runs = || async {
         let row = rig
             .app
@@ -51,18 +45,14 @@ async fn exactly_one_run_per_due_tick_across_instances_and_one_catch_up() {
                 .unwrap();
         }
         eventually("the run", Duration::from_secs(20), || async {
-            let m = monitor(&rig, &id).await;
-            let next =
-                chrono::DateTime::parse_from_rfc3339(m["next_run_at"].as_str().unwrap()).unwrap();
+            let next = monitor(&rig, id).await.next_run_at;
             (next > chrono::Utc::now() && runs().await == expected).then_some(())
         })
         .await;
         // Two instances tick every second; give both a few ticks to (not) run it again.
         tokio::time::sleep(Duration::from_millis(2500)).await;
         assert_eq!(runs().await, expected, "exactly one run per due tick");
-        let m = monitor(&rig, &id).await;
-        let next =
-            chrono::DateTime::parse_from_rfc3339(m["next_run_at"].as_str().unwrap()).unwrap();
+        let next = monitor(&rig, id).await.next_run_at;
         assert!(
             next <= chrono::Utc::now() + chrono::Duration::hours(1),
             "within one interval: {next}"
@@ -73,13 +63,14 @@ async fn exactly_one_run_per_due_tick_across_instances_and_one_catch_up() {
 #[tokio::test]
 async fn a_paused_monitor_does_not_run() {
     let rig = monitor_rig().await;
-    let resp = call(&rig, reqwest::Method::POST, "/api/v1/monitors", Some(json!({
-        "name": "resting", "check": {"type": "tcp", "target": "127.0.0.1", "options": {"port": 9}},
-        "interval_secs": 10, "paused": true,
-    }))).await;
-    let created: Value = resp.json().await.unwrap();
-    let id = created["monitor"]["id"].as_str().unwrap().to_string();
-    assert_eq!(created["monitor"]["state"], "paused");
+    let body = CreateMonitor {
+        interval_secs: Some(10),
+        paused: true,
+        ..tcp_monitor("resting", json!({"port": 9}))
+    };
+    let created = rig.api.create_monitor(&body).await.unwrap();
+    let id = created.monitor.id;
+    assert_eq!(created.monitor.state, MonitorState::Paused);
     // Due for an hour, yet paused: rounds of the runner leave it alone.
     rig.app
         .state
@@ -94,23 +85,19 @@ async fn a_paused_monitor_does_not_run() {
             .await
             .unwrap();
     }
-    let m = monitor(&rig, &id).await;
+    let m = monitor(&rig, id).await;
     assert!(
-        m["last_check_id"].is_null() && m["last_run_at"].is_null(),
-        "{m}"
+        m.last_check_id.is_none() && m.last_run_at.is_none(),
+        "{m:?}"
     );
     // Resumed, it runs at once.
-    call(
-        &rig,
-        reqwest::Method::PATCH,
-        &format!("/api/v1/monitors/{id}"),
-        Some(json!({"paused": false})),
-    )
-    .await;
+    let resume = UpdateMonitor {
+        paused: Some(false),
+        ..Default::default()
+    };
+    rig.api.update_monitor(id, &resume).await.unwrap();
     eventually("a run after resuming", Duration::from_secs(20), || async {
-        monitor(&rig, &id).await["last_check_id"]
-            .as_str()
-            .map(str::to_string)
+        monitor(&rig, id).await.last_check_id
     })
     .await;
 }
@@ -122,19 +109,13 @@ async fn a_server_restarted_mid_interval_resumes_on_time_without_a_burst() {
     let port = open.local_addr().unwrap().port();
     let mut ids = Vec::new();
     for i in 0..5 {
-        let resp = call(&rig, reqwest::Method::POST, "/api/v1/monitors", Some(json!({
-            "name": format!("steady-{i}"), "check": {"type": "tcp", "target": "127.0.0.1", "options": {"port": port}},
-            "interval_secs": 10,
-        }))).await;
-        assert_eq!(resp.status(), StatusCode::CREATED);
-        ids.push(
-            resp.json::<Value>().await.unwrap()["monitor"]["id"]
-                .as_str()
-                .unwrap()
-                .to_string(),
-        );
+        let body = CreateMonitor {
+            interval_secs: Some(10),
+            ..tcp_monitor(&format!("steady-{i}"), json!({"port": port}))
+        };
+        ids.push(rig.api.create_monitor(&body).await.unwrap().monitor.id);
     }
-    let run_times = |id: String| {
+    let run_times = |id: uuid::Uuid| {
         let db = rig.app.state.db.clone();
         async move {
             db.query_all_raw(sea_orm::Statement::from_string(
@@ -153,32 +134,32 @@ async fn a_server_restarted_mid_interval_resumes_on_time_without_a_burst() {
     };
     // Each ran once at creation; its next run is ten seconds on.
     let mut due = Vec::new();
-    for id in &ids {
+    for &id in &ids {
         let m = eventually("the first run", Duration::from_secs(20), || async {
             let m = monitor(&rig, id).await;
-            m["last_check_id"].is_string().then_some(m)
+            m.last_check_id.is_some().then_some(m)
         })
         .await;
-        due.push(chrono::DateTime::parse_from_rfc3339(m["next_run_at"].as_str().unwrap()).unwrap());
+        due.push(m.next_run_at);
     }
     // The first instance stops its background work mid-interval; a new one takes over.
     rig.app.state.shutdown.cancel();
     let shared = rig.app.settings.clone();
     let _next = spawn_app_with(|s| *s = shared).await;
-    for (id, due) in ids.iter().zip(&due) {
+    for (&id, due) in ids.iter().zip(&due) {
         let runs = eventually("the second run", Duration::from_secs(25), || async {
-            let runs = run_times(id.clone()).await;
+            let runs = run_times(id).await;
             (runs.len() >= 2).then_some(runs)
         })
         .await;
-        let late = (runs[1] - due.with_timezone(&chrono::Utc)).num_milliseconds();
+        let late = (runs[1] - *due).num_milliseconds();
         assert!(
             (0..2_500).contains(&late),
             "the second run keeps its time: {late} ms after due"
         );
     }
     // No catch-up burst: one run each since the restart, until the next interval.
-    for id in &ids {
-        assert_eq!(run_times(id.clone()).await.len(), 2, "{id}");
+    for &id in &ids {
+        assert_eq!(run_times(id).await.len(), 2, "{id}");
     }
 }

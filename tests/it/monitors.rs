@@ -4,12 +4,21 @@
 
 use std::time::Duration;
 
+use netcheck::proto::api::agents::AgentStatus;
+use netcheck::proto::api::checks::{CheckStatus, HistoryQuery};
+use netcheck::proto::api::monitors::{
+    AlertRule, CreateMonitor, Monitor, MonitorCheck, MonitorQuery, MonitorState, Notify,
+    UpdateMonitor, WebhookEvent,
+};
+use netcheck::proto::api::ErrorCode;
+use netcheck::proto::check::CheckType;
 use reqwest::StatusCode;
 use sea_orm::ConnectionTrait;
 use serde_json::{json, Value};
+use uuid::Uuid;
 
 use crate::helpers::*;
-use crate::rig::{rig_with, Rig};
+use crate::rig::{error_code_of, rig_with, Rig};
 use crate::webhook_receiver::{receiver, signed};
 
 pub(crate) async fn monitor_rig() -> Rig {
@@ -40,8 +49,26 @@ pub(crate) async fn call(
     .unwrap()
 }
 
+/// A monitor of a TCP port on loopback, every hour, with the default rule.
+pub(crate) fn tcp_monitor(name: &str, options: Value) -> CreateMonitor {
+    CreateMonitor {
+        name: name.into(),
+        check: MonitorCheck {
+            check_type: CheckType::Tcp,
+            target: "127.0.0.1".into(),
+            options: Some(options),
+        },
+        selection: Default::default(),
+        interval_secs: Some(3600),
+        alert: None,
+        notify: Vec::new(),
+        paused: false,
+        unknown: Default::default(),
+    }
+}
+
 /// Makes the monitor due now (instead of waiting its interval).
-pub(crate) async fn due_now(rig: &Rig, id: &str) {
+pub(crate) async fn due_now(rig: &Rig, id: Uuid) {
     rig.app
         .state
         .db
@@ -52,10 +79,23 @@ pub(crate) async fn due_now(rig: &Rig, id: &str) {
         .unwrap();
 }
 
-pub(crate) async fn monitor(rig: &Rig, id: &str) -> Value {
-    rig.app
-        .get_json(&rig.token, &format!("/api/v1/monitors/{id}"))
-        .await
+pub(crate) async fn monitor(rig: &Rig, id: Uuid) -> Monitor {
+    rig.api.monitor(id).await.unwrap()
+}
+
+/// The runs of a monitor, newest first.
+async fn runs_of(rig: &Rig, id: Uuid) -> Vec<netcheck::proto::api::checks::CheckSummary> {
+    let query = HistoryQuery {
+        monitor: Some(id),
+        ..Default::default()
+    };
+    rig.api.history(&query).await.unwrap().checks
+}
+
+/// The `/metrics` page.
+async fn metrics_page(rig: &Rig) -> String {
+    let resp = rig.app.client.get(rig.app.url("/metrics")).send().await;
+    resp.unwrap().text().await.unwrap()
 }
 
 #[tokio::test]
@@ -69,37 +109,33 @@ async fn a_monitor_alerts_when_agents_agree_and_webhooks_arrive_signed_and_in_or
         .local_addr()
         .unwrap()
         .port();
-    let resp = call(&rig, reqwest::Method::POST, "/api/v1/monitors", Some(json!({
-        "name": "shop \"tcp\"", "check": {"type": "tcp", "target": "127.0.0.1", "options": {"port": closed, "timeout_ms": 500}},
-        "interval_secs": 3600, "alert": {"min_failing_agents": 1, "for_runs": 2}, "notify": [{"webhook": hook}],
-    }))).await;
-    assert_eq!(resp.status(), StatusCode::CREATED);
-    let created: Value = resp.json().await.unwrap();
-    let secret = created["webhook_secret"].as_str().unwrap().to_string();
+    let rule = AlertRule {
+        min_failing_agents: 1,
+        for_runs: 2,
+    };
+    let body = CreateMonitor {
+        alert: Some(rule),
+        notify: vec![Notify {
+            webhook: hook.clone(),
+        }],
+        ..tcp_monitor("shop \"tcp\"", json!({"port": closed, "timeout_ms": 500}))
+    };
+    let created = rig.api.create_monitor(&body).await.unwrap();
+    let secret = created.webhook_secret;
     assert!(secret.starts_with("whsec_") && secret.len() > 40);
-    let id = created["monitor"]["id"].as_str().unwrap().to_string();
-    assert_eq!(created["monitor"]["state"], "pending");
-    assert_eq!(
-        created["monitor"]["alert"],
-        json!({"min_failing_agents": 1, "for_runs": 2})
-    );
+    let id = created.monitor.id;
+    assert_eq!(created.monitor.state, MonitorState::Pending);
+    assert_eq!(created.monitor.alert, rule);
 
     // First failing run: still pending (the rule wants two in a row).
     let first = eventually("first run judged", Duration::from_secs(20), || async {
-        let m = monitor(&rig, &id).await;
-        let runs = rig
-            .app
-            .get_json(&rig.token, &format!("/api/v1/checks?monitor={id}"))
-            .await;
-        let done = runs["checks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|c| c["status"] == "finished");
-        (done && m["last_check_id"].is_string()).then_some(m)
+        let m = monitor(&rig, id).await;
+        let runs = runs_of(&rig, id).await;
+        let done = runs.iter().any(|c| c.status == CheckStatus::Finished);
+        (done && m.last_check_id.is_some()).then_some(m)
     })
     .await;
-    let first_check = first["last_check_id"].as_str().unwrap().to_string();
+    let first_check = first.last_check_id.unwrap();
     // The run is judged within a second of finishing.
     eventually("first run judged", Duration::from_secs(10), || async {
         let row = rig
@@ -116,40 +152,33 @@ async fn a_monitor_alerts_when_agents_agree_and_webhooks_arrive_signed_and_in_or
         (row.try_get::<i32>("", "failing_runs").unwrap() == 1).then_some(())
     })
     .await;
-    assert_eq!(monitor(&rig, &id).await["state"], "pending");
+    assert_eq!(monitor(&rig, id).await.state, MonitorState::Pending);
 
-    due_now(&rig, &id).await;
+    due_now(&rig, id).await;
     let down = eventually(
         "down after two failing runs",
         Duration::from_secs(20),
         || async {
-            let m = monitor(&rig, &id).await;
-            (m["state"] == "down").then_some(m)
+            let m = monitor(&rig, id).await;
+            (m.state == MonitorState::Down).then_some(m)
         },
     )
     .await;
-    let second_check = down["last_check_id"].as_str().unwrap().to_string();
+    let second_check = down.last_check_id.unwrap();
     assert_ne!(first_check, second_check);
-    let incidents = rig
-        .app
-        .get_json(&rig.token, &format!("/api/v1/monitors/{id}/incidents"))
-        .await;
-    assert_eq!(incidents.as_array().unwrap().len(), 1, "{incidents}");
+    let incidents = rig.api.monitor_incidents(id).await.unwrap();
+    assert_eq!(incidents.len(), 1, "{incidents:?}");
     let incident = &incidents[0];
-    assert!(incident["resolved_at"].is_null());
-    assert_eq!(incident["first_check_id"], second_check.as_str());
-    assert_eq!(incident["failing_agents"][0]["name"], "probe-1");
-    assert_eq!(incident["failing_agents"][0]["error_code"], "refused");
-    let runs = rig
-        .app
-        .get_json(&rig.token, &format!("/api/v1/checks?monitor={id}"))
-        .await;
+    assert_eq!(incident.resolved_at, None);
+    assert_eq!(incident.first_check_id, second_check);
+    assert_eq!(incident.failing_agents[0].name, "probe-1");
     assert_eq!(
-        runs["checks"].as_array().unwrap().len(),
-        2,
-        "each run is an ordinary check"
+        incident.failing_agents[0].error_code.as_deref(),
+        Some("refused")
     );
-    assert_eq!(runs["checks"][0]["monitor_id"], id.as_str());
+    let runs = runs_of(&rig, id).await;
+    assert_eq!(runs.len(), 2, "each run is an ordinary check");
+    assert_eq!(runs[0].monitor_id, Some(id));
 
     // The webhook answered 500 twice: the event is retried, then arrives signed.
     let (sig, body) = eventually("down delivered", Duration::from_secs(30), || async {
@@ -161,41 +190,33 @@ async fn a_monitor_alerts_when_agents_agree_and_webhooks_arrive_signed_and_in_or
         signed(&secret, &body),
         "X-Netcheck-Signature is the HMAC of the body"
     );
-    let event: Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(event["event"], "down");
+    // The webhook's wire shape (what a receiver parses) is checked field by field.
+    let wire: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(
-        event["monitor"],
+        wire["monitor"],
         json!({"id": id, "name": "shop \"tcp\"", "type": "tcp", "target": "127.0.0.1"})
     );
-    assert_eq!(event["incident_id"], incident["id"]);
-    assert_eq!(event["check_id"], second_check.as_str());
-    assert_eq!(event["failing_agents"][0]["id"], rig.agent_id.as_str());
-    assert_eq!(event["failing_agents"][0]["error_code"], "refused");
+    let event: WebhookEvent = serde_json::from_str(&body).unwrap();
+    assert_eq!(event.event, "down");
+    assert_eq!(event.incident_id, Some(incident.id));
+    assert_eq!(event.check_id, Some(second_check));
+    assert_eq!(event.failing_agents[0].id, rig.agent_id);
+    assert_eq!(
+        event.failing_agents[0].error_code.as_deref(),
+        Some("refused")
+    );
     // The receiver has the body before the server records the answer: wait for the record.
     let deliveries = eventually("the delivery recorded", Duration::from_secs(10), || async {
-        let d = rig
-            .app
-            .get_json(&rig.token, &format!("/api/v1/monitors/{id}/deliveries"))
-            .await;
-        d[0]["delivered_at"].is_string().then_some(d)
+        let d = rig.api.monitor_deliveries(id).await.unwrap();
+        d.first()?.delivered_at.is_some().then_some(d)
     })
     .await;
-    assert_eq!(deliveries[0]["event"], "down");
-    assert_eq!(deliveries[0]["attempts"], 3, "{deliveries}");
-    assert_eq!(deliveries[0]["last_status"], 200);
-    assert!(deliveries[0]["delivered_at"].is_string());
+    assert_eq!(deliveries[0].event, "down");
+    assert_eq!(deliveries[0].attempts, 3, "{deliveries:?}");
+    assert_eq!(deliveries[0].last_status, Some(200));
 
     // Metrics for Alertmanager.
-    let metrics = rig
-        .app
-        .client
-        .get(rig.app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics_page(&rig).await;
     assert!(
         metrics.contains(&format!(
             "netcheck_monitor_up{{id=\"{id}\",monitor=\"shop \\\"tcp\\\"\"}} 0"
@@ -206,26 +227,18 @@ async fn a_monitor_alerts_when_agents_agree_and_webhooks_arrive_signed_and_in_or
     assert!(metrics.trim_end().ends_with("# EOF"));
 
     // Fixed: one good run brings it up, resolves the incident and says so, after `down`.
-    let resp = call(
-        &rig,
-        reqwest::Method::PATCH,
-        &format!("/api/v1/monitors/{id}"),
-        Some(json!({
-            "check": {"type": "tcp", "target": "127.0.0.1", "options": {"port": open_port}},
-        })),
-    )
-    .await;
-    assert_eq!(resp.status(), StatusCode::OK);
-    due_now(&rig, &id).await;
+    let fixed = UpdateMonitor {
+        check: Some(tcp_monitor("", json!({"port": open_port})).check),
+        ..Default::default()
+    };
+    rig.api.update_monitor(id, &fixed).await.unwrap();
+    due_now(&rig, id).await;
     eventually("up again", Duration::from_secs(20), || async {
-        (monitor(&rig, &id).await["state"] == "up").then_some(())
+        (monitor(&rig, id).await.state == MonitorState::Up).then_some(())
     })
     .await;
-    let incidents = rig
-        .app
-        .get_json(&rig.token, &format!("/api/v1/monitors/{id}/incidents"))
-        .await;
-    assert!(incidents[0]["resolved_at"].is_string());
+    let incidents = rig.api.monitor_incidents(id).await.unwrap();
+    assert!(incidents[0].resolved_at.is_some());
     let events = eventually("up delivered", Duration::from_secs(20), || async {
         let got = received.lock().unwrap().clone();
         (got.len() >= 2).then_some(got)
@@ -233,24 +246,10 @@ async fn a_monitor_alerts_when_agents_agree_and_webhooks_arrive_signed_and_in_or
     .await;
     let kinds: Vec<String> = events
         .iter()
-        .map(|(_, b)| {
-            serde_json::from_str::<Value>(b).unwrap()["event"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        })
+        .map(|(_, b)| serde_json::from_str::<WebhookEvent>(b).unwrap().event)
         .collect();
     assert_eq!(kinds, ["down", "up"], "in order, each once");
-    let metrics = rig
-        .app
-        .client
-        .get(rig.app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics_page(&rig).await;
     assert!(metrics.contains(&format!(
         "netcheck_monitor_up{{id=\"{id}\",monitor=\"shop \\\"tcp\\\"\"}} 1"
     )));
@@ -258,134 +257,85 @@ async fn a_monitor_alerts_when_agents_agree_and_webhooks_arrive_signed_and_in_or
 
     // Series: one point per run for the agent.
     let series = rig
-        .app
-        .get_json(&rig.token, &format!("/api/v1/monitors/{id}/series"))
-        .await;
-    assert_eq!(series[0]["agent"]["name"], "probe-1");
-    let statuses: Vec<&str> = series[0]["points"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["status"].as_str().unwrap())
-        .collect();
+        .api
+        .monitor_series(id, &Default::default())
+        .await
+        .unwrap();
+    assert_eq!(series[0].agent.name, "probe-1");
+    let statuses: Vec<&str> = series[0].points.iter().map(|p| p.status.as_str()).collect();
     assert_eq!(statuses, ["failed", "failed", "ok"]);
-    assert!(series[0]["points"][2]["value_ms"].as_f64().unwrap() > 0.0);
+    assert!(series[0].points[2].value_ms.unwrap() > 0.0);
 
     // The list's roll-up: three runs this hour, two of them failing.
-    let listed = rig
-        .app
-        .get_json(&rig.token, "/api/v1/monitors?q=shop")
-        .await;
-    let stats = &listed["monitors"][0]["stats"];
-    let uptime = stats["uptime_24h"].as_f64().unwrap();
-    assert!((uptime - 100.0 / 3.0).abs() < 0.01, "{stats}");
-    assert_eq!(stats["uptime_7d"], stats["uptime_24h"]);
-    let hours = stats["hours"].as_array().unwrap();
-    let runs: u64 = hours.iter().map(|h| h["runs"].as_u64().unwrap()).sum();
-    let failing: u64 = hours
-        .iter()
-        .map(|h| h["failing_runs"].as_u64().unwrap())
-        .sum();
-    assert_eq!((runs, failing), (3, 2), "{stats}");
+    let shop = MonitorQuery {
+        q: Some("shop".into()),
+        ..Default::default()
+    };
+    let listed = rig.api.monitors(&shop).await.unwrap();
+    let stats = listed.monitors[0].stats.clone().unwrap();
+    let uptime = stats.uptime_24h.unwrap();
+    assert!((uptime - 100.0 / 3.0).abs() < 0.01, "{stats:?}");
+    assert_eq!(stats.uptime_7d, stats.uptime_24h);
+    let runs: u32 = stats.hours.iter().map(|h| h.runs).sum();
+    let failing: u32 = stats.hours.iter().map(|h| h.failing_runs).sum();
+    assert_eq!((runs, failing), (3, 2), "{stats:?}");
     assert!(
-        hours.iter().any(|h| h["value_ms"].as_f64() > Some(0.0)),
-        "{stats}"
+        stats.hours.iter().any(|h| h.value_ms > Some(0.0)),
+        "{stats:?}"
     );
-    assert_eq!(monitor(&rig, &id).await["stats"], *stats);
+    assert_eq!(monitor(&rig, id).await.stats, Some(stats));
 
     // A test event, signed with a rotated secret.
-    let rotated: Value = call(
-        &rig,
-        reqwest::Method::POST,
-        &format!("/api/v1/monitors/{id}/secret"),
-        None,
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
-    let new_secret = rotated["webhook_secret"].as_str().unwrap().to_string();
+    let new_secret = rig
+        .api
+        .rotate_monitor_secret(id)
+        .await
+        .unwrap()
+        .webhook_secret;
     assert_ne!(new_secret, secret);
-    let resp = call(
-        &rig,
-        reqwest::Method::POST,
-        &format!("/api/v1/monitors/{id}/test"),
-        None,
-    )
-    .await;
-    assert_eq!(resp.status(), StatusCode::ACCEPTED);
+    rig.api.test_monitor(id).await.unwrap();
     let (sig, body) = eventually("test delivered", Duration::from_secs(20), || async {
         received.lock().unwrap().get(2).cloned()
     })
     .await;
     assert_eq!(
-        serde_json::from_str::<Value>(&body).unwrap()["event"],
+        serde_json::from_str::<WebhookEvent>(&body).unwrap().event,
         "test"
     );
     assert_eq!(sig, signed(&new_secret, &body));
     assert_eq!(received.lock().unwrap().len(), 3, "every event once");
 
     // Pause and resume.
-    let paused: Value = call(
-        &rig,
-        reqwest::Method::PATCH,
-        &format!("/api/v1/monitors/{id}"),
-        Some(json!({"paused": true})),
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
-    assert_eq!(
-        (paused["paused"].as_bool(), paused["state"].as_str()),
-        (Some(true), Some("paused"))
-    );
-    let resumed: Value = call(
-        &rig,
-        reqwest::Method::PATCH,
-        &format!("/api/v1/monitors/{id}"),
-        Some(json!({"paused": false})),
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
-    assert_eq!(resumed["state"], "pending");
+    let pause = |paused| UpdateMonitor {
+        paused: Some(paused),
+        ..Default::default()
+    };
+    let paused = rig.api.update_monitor(id, &pause(true)).await.unwrap();
+    assert_eq!((paused.paused, paused.state), (true, MonitorState::Paused));
+    let resumed = rig.api.update_monitor(id, &pause(false)).await.unwrap();
+    assert_eq!(resumed.state, MonitorState::Pending);
 
     // Owners only (admins see all).
-    let eve = rig.app.user_token("eve").await;
-    let resp = rig
-        .app
-        .client
-        .get(rig.app.url(&format!("/api/v1/monitors/{id}")))
-        .bearer_auth(&eve)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
-    let mine = rig.app.get_json(&eve, "/api/v1/monitors").await;
-    assert_eq!(mine["total"], 0);
-    let all = rig
-        .app
-        .get_json(&rig.token, "/api/v1/monitors?q=SHOP")
-        .await;
-    assert_eq!(all["total"], 1, "a name substring, any letter case");
-    assert_eq!(all["monitors"][0]["id"], id.as_str());
-    let none = rig
-        .app
-        .get_json(&rig.token, "/api/v1/monitors?state=down")
-        .await;
-    assert_eq!(none["total"], 0);
-    let resp = call(
-        &rig,
-        reqwest::Method::DELETE,
-        &format!("/api/v1/monitors/{id}"),
-        None,
-    )
-    .await;
-    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
-    let history = rig.app.check(&rig.token, &first_check).await;
-    assert!(history["monitor_id"].is_null(), "runs stay in the history");
+    let eve = rig.app.api_as(&rig.app.user_token("eve").await);
+    let hidden = eve.monitor(id).await.unwrap_err();
+    assert_eq!(hidden.status(), Some(StatusCode::NOT_FOUND));
+    let mine = eve.monitors(&MonitorQuery::default()).await.unwrap();
+    assert_eq!(mine.total, 0);
+    let shouted = MonitorQuery {
+        q: Some("SHOP".into()),
+        ..Default::default()
+    };
+    let all = rig.api.monitors(&shouted).await.unwrap();
+    assert_eq!(all.total, 1, "a name substring, any letter case");
+    assert_eq!(all.monitors[0].id, id);
+    let down_only = MonitorQuery {
+        state: Some(MonitorState::Down),
+        ..Default::default()
+    };
+    assert_eq!(rig.api.monitors(&down_only).await.unwrap().total, 0);
+    rig.api.delete_monitor(id).await.unwrap();
+    let history = rig.app.check(&rig.token, first_check).await;
+    assert_eq!(history.monitor_id, None, "runs stay in the history");
 }
 
 #[tokio::test]
@@ -397,49 +347,48 @@ async fn one_failing_agent_of_two_raises_nothing_when_two_must_agree() {
         .app
         .spawn_agent_with(&token, &["--allowed-networks", "10.0.0.0/8"]);
     eventually("probe-2 online", Duration::from_secs(20), || async {
-        let list = rig.app.get_json(&rig.token, "/api/v1/agents").await;
-        list.as_array()
-            .unwrap()
-            .iter()
-            .any(|a| a["name"] == "probe-2" && a["status"] == "online")
+        let list = rig.api.agents().await.unwrap();
+        list.iter()
+            .any(|a| a.name == "probe-2" && a.status == AgentStatus::Online)
             .then_some(())
     })
     .await;
     let open = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = open.local_addr().unwrap().port();
-    let resp = call(&rig, reqwest::Method::POST, "/api/v1/monitors", Some(json!({
-        "name": "two must agree", "check": {"type": "tcp", "target": "127.0.0.1", "options": {"port": port, "timeout_ms": 500}},
-        "agents": ["probe-1", "probe-2"], "interval_secs": 3600, "alert": {"min_failing_agents": 2, "for_runs": 1},
-    }))).await;
-    let id = resp.json::<Value>().await.unwrap()["monitor"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let mut body = CreateMonitor {
+        alert: Some(AlertRule {
+            min_failing_agents: 2,
+            for_runs: 1,
+        }),
+        ..tcp_monitor("two must agree", json!({"port": port, "timeout_ms": 500}))
+    };
+    body.selection.agents = Some(vec!["probe-1".into(), "probe-2".into()]);
+    let id = rig.api.create_monitor(&body).await.unwrap().monitor.id;
     let judged = eventually("first run judged", Duration::from_secs(20), || async {
-        let m = monitor(&rig, &id).await;
-        (m["state"] != "pending").then_some(m)
+        let m = monitor(&rig, id).await;
+        (m.state != MonitorState::Pending).then_some(m)
     })
     .await;
     assert_eq!(
-        judged["state"], "up",
+        judged.state,
+        MonitorState::Up,
         "one failing agent of two is below the rule"
     );
     let run = rig
         .app
-        .check(&rig.token, judged["last_check_id"].as_str().unwrap())
+        .check(&rig.token, judged.last_check_id.unwrap())
         .await;
-    let codes: Vec<&str> = run["results"]
-        .as_array()
-        .unwrap()
+    let codes: Vec<&str> = run
+        .results
         .iter()
-        .map(|r| r["error"]["code"].as_str().unwrap_or("ok"))
+        .map(|r| error_code_of(r).unwrap_or("ok"))
         .collect();
-    assert_eq!(codes, ["ok", "target_refused"], "{run}");
+    assert_eq!(codes, ["ok", "target_refused"], "{run:?}");
     // Both fail: down.
     drop(open);
-    due_now(&rig, &id).await;
+    due_now(&rig, id).await;
     eventually("down when both fail", Duration::from_secs(20), || async {
-        (monitor(&rig, &id).await["state"] == "down").then_some(())
+        (monitor(&rig, id).await.state == MonitorState::Down).then_some(())
     })
     .await;
     // Back to every online agent, which leaving the fields out would not do.
@@ -453,29 +402,23 @@ async fn one_failing_agent_of_two_raises_nothing_when_two_must_agree() {
     .await;
     let (code, _) = error_code(resp, StatusCode::UNPROCESSABLE_ENTITY).await;
     assert_eq!(code, "invalid_selection");
-    let resp = call(
-        &rig,
-        reqwest::Method::PATCH,
-        &path,
-        Some(json!({"name": "renamed"})),
-    )
-    .await;
-    let kept: Value = resp.json().await.unwrap();
+    let rename = UpdateMonitor {
+        name: Some("renamed".into()),
+        ..Default::default()
+    };
+    let kept = rig.api.update_monitor(id, &rename).await.unwrap();
     assert_eq!(
-        kept["agents"],
-        json!(["probe-1", "probe-2"]),
+        kept.selection.agents,
+        Some(vec!["probe-1".into(), "probe-2".into()]),
         "left out: kept"
     );
-    let resp = call(
-        &rig,
-        reqwest::Method::PATCH,
-        &path,
-        Some(json!({"all_agents": true})),
-    )
-    .await;
-    let everyone: Value = resp.json().await.unwrap();
-    assert!(everyone.get("agents").is_none(), "{everyone}");
-    assert_eq!(everyone["name"], "renamed");
+    let all_agents = UpdateMonitor {
+        all_agents: true,
+        ..Default::default()
+    };
+    let everyone = rig.api.update_monitor(id, &all_agents).await.unwrap();
+    assert_eq!(everyone.selection.agents, None, "{everyone:?}");
+    assert_eq!(everyone.name, "renamed");
 }
 
 #[tokio::test]
@@ -537,56 +480,27 @@ async fn monitors_per_user_are_capped_and_their_runs_do_not_spend_the_check_quot
         s.checks.rate_limit_per_minute = 1;
     })
     .await;
-    let eve = rig.app.user_token("eve").await;
-    let post = |path: &'static str, body: Value| {
-        let req = rig
-            .app
-            .client
-            .post(rig.app.url(path))
-            .bearer_auth(&eve)
-            .json(&body);
-        async move { req.send().await.unwrap() }
-    };
+    let eve = rig.app.api_as(&rig.app.user_token("eve").await);
     // Eve spends her one agent run a minute on a check of her own…
-    let resp = post(
-        "/api/v1/checks",
-        json!({"type": "tcp", "target": "127.0.0.1", "options": {"port": 9}}),
-    )
-    .await;
-    assert_eq!(resp.status(), StatusCode::ACCEPTED);
-    let resp = post(
-        "/api/v1/checks",
-        json!({"type": "tcp", "target": "127.0.0.1", "options": {"port": 9}}),
-    )
-    .await;
-    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    let tcp = crate::rig::check(CheckType::Tcp, "127.0.0.1", json!({"port": 9}));
+    eve.create_check(&tcp).await.unwrap();
+    let refused = eve.create_check(&tcp).await.unwrap_err();
+    assert_eq!(refused.status(), Some(StatusCode::TOO_MANY_REQUESTS));
     // …and her monitor still runs.
-    let body = |name: &str| json!({"name": name, "check": {"type": "tcp", "target": "127.0.0.1", "options": {"port": 9}}, "interval_secs": 3600});
-    let resp = post("/api/v1/monitors", body("first")).await;
-    assert_eq!(resp.status(), StatusCode::CREATED);
-    let id = resp.json::<Value>().await.unwrap()["monitor"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let body = |name: &str| tcp_monitor(name, json!({"port": 9}));
+    let id = eve.create_monitor(&body("first")).await.unwrap().monitor.id;
     eventually(
         "the monitor's first run",
         Duration::from_secs(20),
         || async {
-            let m = rig
-                .app
-                .get_json(&eve, &format!("/api/v1/monitors/{id}"))
-                .await;
-            m["last_check_id"].is_string().then_some(())
+            let m = eve.monitor(id).await.unwrap();
+            m.last_check_id.map(drop)
         },
     )
     .await;
-    let (code, body) = error_code(
-        post("/api/v1/monitors", body("second")).await,
-        StatusCode::CONFLICT,
-    )
-    .await;
-    assert_eq!(code, "too_many_monitors", "{body}");
+    let capped = eve.create_monitor(&body("second")).await.unwrap_err();
+    assert_eq!(capped.status(), Some(StatusCode::CONFLICT));
+    assert_eq!(capped.code(), Some(ErrorCode::TooManyMonitors), "{capped}");
     // Administrators are not capped.
-    let resp = call(&rig, reqwest::Method::POST, "/api/v1/monitors", Some(json!({"name": "admin's", "check": {"type": "tcp", "target": "127.0.0.1", "options": {"port": 9}}, "interval_secs": 3600}))).await;
-    assert_eq!(resp.status(), StatusCode::CREATED);
+    rig.api.create_monitor(&body("admin's")).await.unwrap();
 }

@@ -7,12 +7,21 @@ use amqprs::channel::{
     BasicAckArguments, BasicConsumeArguments, BasicPublishArguments, ConfirmSelectArguments,
 };
 use amqprs::BasicProperties;
+use netcheck::proto::api::agents::AgentStatus;
+use netcheck::proto::api::checks::{CheckStatus, CheckView, CreateCheck};
+use netcheck::proto::check::{CheckType, PingResult, ResultStatus, TcpResult};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+use uuid::Uuid;
 
 use crate::amqp;
 use crate::helpers::*;
-use crate::rig::{rig_with, Rig};
+use crate::rig::{check, data, error_code_of, only, rig_with, Rig};
+
+/// A TCP check of an address no agent here reaches, run by `agents` (results are forged).
+fn tcp_by(agents: &[Uuid]) -> CreateCheck {
+    check(CheckType::Tcp, "93.184.216.34", json!({"port": 80})).agents(agents)
+}
 
 fn result_for(check_id: &str, agent_id: &str, rtt: f64) -> Value {
     json!({
@@ -26,7 +35,7 @@ fn result_for(check_id: &str, agent_id: &str, rtt: f64) -> Value {
 async fn redelivered_and_unvouched_results_are_stored_once_or_dropped() {
     let app = spawn_app().await;
     let (agent, token) = app.create_agent("manual").await;
-    let agent_id = agent["id"].as_str().unwrap().to_string();
+    let agent_id = agent.id.to_string();
     let reg: Value = app.register(&token).await.json().await.unwrap();
     let user = reg["amqp"]["username"].as_str().unwrap().to_string();
     let (conn, _) = amqp::connect_as(&reg).await.unwrap();
@@ -40,14 +49,8 @@ async fn redelivered_and_unvouched_results_are_stored_once_or_dropped() {
         .await
         .unwrap();
     let admin = app.admin_token().await;
-    let resp = app.client.post(app.url("/api/v1/checks")).bearer_auth(&admin)
-        .json(&json!({"type": "tcp", "target": "93.184.216.34", "options": {"port": 80}, "agents": [agent_id]}))
-        .send().await.unwrap();
-    assert_eq!(resp.status(), StatusCode::ACCEPTED);
-    let check_id = resp.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let created = app.api_as(&admin).create_check(&tcp_by(&[agent.id])).await;
+    let check_id = created.unwrap().id.to_string();
 
     // The request reaches the agent's queue, with an expiry.
     let msg = tokio::time::timeout(Duration::from_secs(10), requests.recv())
@@ -148,12 +151,11 @@ async fn redelivered_and_unvouched_results_are_stored_once_or_dropped() {
     })
     .await;
     assert_eq!(m.results_stored.get(), 1);
-    let check: Value = app.check(&admin, &check_id).await;
-    assert_eq!(check["status"], "finished");
-    let results = check["results"].as_array().unwrap();
-    assert_eq!(results.len(), 1);
-    assert_eq!(results[0]["connect_ms"], 1.5);
-    assert_eq!(results[0]["status"], "ok");
+    let check = app.check(&admin, check_id.parse().unwrap()).await;
+    assert_eq!(check.status, CheckStatus::Finished);
+    let r = only(&check);
+    assert_eq!(data::<TcpResult>(r).connect_ms, Some(1.5));
+    assert_eq!(r.status, ResultStatus::Ok);
 
     // A user_id that is not the connection's own is refused by the broker itself.
     let reason = amqp::refused_publish(&conn, "netcheck-agent-someone-else", b"{}".to_vec()).await;
@@ -165,72 +167,57 @@ async fn redelivered_and_unvouched_results_are_stored_once_or_dropped() {
 async fn an_agent_killed_mid_check_is_marked_timeout_and_others_are_intact() {
     let rig: Rig = rig_with(&[], |s| s.checks.grace_ms = 1000).await;
     let (b, token_b) = rig.app.create_agent("probe-2").await;
-    let b_id = b["id"].as_str().unwrap().to_string();
     let mut proc_b = rig.app.spawn_agent(&token_b);
     eventually("second agent online", Duration::from_secs(20), || async {
-        (rig.app.agent(&b_id).await["status"] == "online").then_some(())
+        (rig.app.agent(b.id).await.status == AgentStatus::Online).then_some(())
     })
     .await;
 
-    let resp = rig.create(json!({"type": "ping", "target": "127.0.0.1", "options": {"count": 4, "interval_ms": 300}})).await;
-    assert_eq!(resp.status(), StatusCode::ACCEPTED);
-    let created: Value = resp.json().await.unwrap();
-    assert_eq!(created["agents"], 2);
+    let ping = check(
+        CheckType::Ping,
+        "127.0.0.1",
+        json!({"count": 4, "interval_ms": 300}),
+    );
+    let created = rig.api.create_check(&ping).await.unwrap();
+    assert_eq!(created.agents, 2);
     proc_b.0.kill().unwrap();
-    let streamed = rig.events(created["id"].as_str().unwrap()).await;
+    let streamed = rig.events(created.id).await;
     assert_eq!(
         streamed.len(),
         2,
         "both results streamed, the timeout included"
     );
-    let check: Value = rig
-        .app
-        .check(&rig.token, created["id"].as_str().unwrap())
-        .await;
-    let by_agent = |id: &str| {
-        check["results"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["agent"]["id"] == id)
-            .unwrap()
-            .clone()
-    };
-    assert_eq!(by_agent(&rig.agent_id)["status"], "ok");
-    assert_eq!(by_agent(&rig.agent_id)["received"], 4);
-    let dead = by_agent(&b_id);
-    assert_eq!(dead["status"], "timeout");
-    assert_eq!(dead["error"]["code"], "agent_timeout");
+    let check = rig.app.check(&rig.token, created.id).await;
+    let alive = by_agent(&check, rig.agent_id);
+    assert_eq!(alive.status, ResultStatus::Ok);
+    assert_eq!(data::<PingResult>(alive).received, 4);
+    let dead = by_agent(&check, b.id);
+    assert_eq!(dead.status, ResultStatus::Timeout);
+    assert_eq!(error_code_of(dead), Some("agent_timeout"));
+}
+
+/// The result of one agent.
+fn by_agent(check: &CheckView, id: Uuid) -> &netcheck::proto::api::checks::CheckResultView {
+    let found = check.results.iter().find(|r| r.agent.id == id);
+    found.unwrap_or_else(|| panic!("no result of {id}: {check:?}"))
 }
 
 #[tokio::test]
 async fn an_offline_agent_never_runs_a_stale_check() {
     let rig: Rig = rig_with(&[], |s| s.checks.grace_ms = 500).await;
     let (b, token_b) = rig.app.create_agent("sleeper").await;
-    let b_id = b["id"].as_str().unwrap().to_string();
     // Registered once (so its queue and user exist), then silent: offline.
     let reg: Value = rig.app.register(&token_b).await.json().await.unwrap();
     eventually("agent offline", Duration::from_secs(20), || async {
-        (rig.app.agent(&b_id).await["status"] == "offline").then_some(())
+        (rig.app.agent(b.id).await.status == AgentStatus::Offline).then_some(())
     })
     .await;
-    let (check, _) = rig.run(json!({"type": "ping", "target": "127.0.0.1", "options": {"count": 1}, "agents": [rig.agent_id, b_id]})).await;
-    let offline = check["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["agent"]["id"] == b_id.as_str())
-        .unwrap();
-    assert_eq!(offline["status"], "offline");
+    let ping = check(CheckType::Ping, "127.0.0.1", json!({"count": 1}));
+    let (c, _) = rig.run(ping.clone().agents([rig.agent_id, b.id])).await;
+    assert_eq!(by_agent(&c, b.id).status, ResultStatus::Offline);
     // Fan-out to every agent: the offline agent's queue gets the request too, but it expires.
-    let (check2, _) = rig
-        .run(json!({"type": "ping", "target": "127.0.0.1", "options": {"count": 1}}))
-        .await;
-    assert_eq!(
-        check2["results"].as_array().unwrap().len(),
-        1,
-        "only online agents take part"
-    );
+    let (c, _) = rig.run(ping).await;
+    assert_eq!(c.results.len(), 1, "only online agents take part");
     tokio::time::sleep(Duration::from_millis(600)).await; // let the request's TTL (grace_ms) pass
     let (conn, _) = amqp::connect_as(&reg).await.unwrap();
     let (ch, _) = amqp::channel(&conn).await;
@@ -303,16 +290,14 @@ async fn a_batch_of_results_is_stored_once_each_and_finishes_its_check() {
     for token in [token_a, token_b] {
         assert!(app.register(&token).await.status().is_success());
     }
-    let (a, b) = (a["id"].as_str().unwrap(), b["id"].as_str().unwrap());
     let admin = app.admin_token().await;
-    let resp = app.client.post(app.url("/api/v1/checks")).bearer_auth(&admin)
-        .json(&json!({"type": "tcp", "target": "93.184.216.34", "options": {"port": 80}, "agents": [a, b]}))
-        .send().await.unwrap();
-    assert_eq!(resp.status(), StatusCode::ACCEPTED);
-    let check = resp.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let created = app
+        .api_as(&admin)
+        .create_check(&tcp_by(&[a.id, b.id]))
+        .await;
+    let check_id = created.unwrap().id;
+    let check = check_id.to_string();
+    let (a, b) = (&a.id.to_string(), &b.id.to_string());
     let result = |check: &str, agent: &str, ms: f64| -> CheckResult {
         serde_json::from_value(result_for(check, agent, ms)).unwrap()
     };
@@ -332,18 +317,17 @@ async fn a_batch_of_results_is_stored_once_each_and_finishes_its_check() {
     );
     assert_eq!(stored.outcomes[2], Stored::NotAsked);
     assert!(matches!(&stored.outcomes[3], Stored::New(row) if row.status == "ok"));
-    assert_eq!(stored.finished, vec![check.parse::<uuid::Uuid>().unwrap()]);
+    assert_eq!(stored.finished, vec![check_id]);
 
     let again = store_results(&app.state.db, &batch[3..]).await.unwrap();
     assert_eq!(again.outcomes, vec![Stored::Duplicate]);
     assert!(again.finished.is_empty(), "a check finishes once");
-    let view: Value = app.check(&admin, &check).await;
-    assert_eq!(view["status"], "finished");
-    let mut ms: Vec<f64> = view["results"]
-        .as_array()
-        .unwrap()
+    let view = app.check(&admin, check_id).await;
+    assert_eq!(view.status, CheckStatus::Finished);
+    let mut ms: Vec<f64> = view
+        .results
         .iter()
-        .map(|r| r["duration_ms"].as_f64().unwrap())
+        .map(|r| r.duration_ms.unwrap())
         .collect();
     ms.sort_by(f64::total_cmp);
     assert_eq!(

@@ -3,8 +3,12 @@
 
 use std::time::Duration;
 
-use reqwest::StatusCode;
+use netcheck::client::api::Api;
+use netcheck::proto::api::agents::AgentStatus;
+use netcheck::proto::api::checks::{CheckResultView, CheckStatus, CheckView, CreateCheck};
+use netcheck::proto::check::CheckType;
 use serde_json::Value;
+use uuid::Uuid;
 
 use crate::helpers::*;
 use crate::netns::NETNS_RANGE;
@@ -12,8 +16,11 @@ use crate::netns::NETNS_RANGE;
 /// A server that may target loopback and the test namespaces, with one online agent.
 pub struct Rig {
     pub app: TestApp,
+    /// The admin's access token.
     pub token: String,
-    pub agent_id: String,
+    /// The typed client, signed in as the admin.
+    pub api: Api,
+    pub agent_id: Uuid,
     pub _agent: Option<Process>,
 }
 
@@ -32,19 +39,40 @@ pub async fn rig_with(
     })
     .await;
     let (agent, token) = app.create_agent("probe-1").await;
-    let agent_id = agent["id"].as_str().unwrap().to_string();
-    let agent = app.spawn_agent_with(&token, agent_args);
+    let process = app.spawn_agent_with(&token, agent_args);
     eventually("agent online", Duration::from_secs(20), || async {
-        (app.agent(&agent_id).await["status"] == "online").then_some(())
+        (app.agent(agent.id).await.status == AgentStatus::Online).then_some(())
     })
     .await;
     let token = app.admin_token().await;
     Rig {
+        api: app.api_as(&token),
         app,
         token,
-        agent_id,
-        _agent: Some(agent),
+        agent_id: agent.id,
+        _agent: Some(process),
     }
+}
+
+/// A check of `target` with these options (the type's option object), run by every agent.
+pub fn check(check_type: CheckType, target: impl Into<String>, options: Value) -> CreateCheck {
+    CreateCheck::new(check_type, target).options(options)
+}
+
+/// The one result of a check run by one agent.
+pub fn only(check: &CheckView) -> &CheckResultView {
+    assert_eq!(check.results.len(), 1, "{check:?}");
+    &check.results[0]
+}
+
+/// A result's type-specific fields, read as that type's result (`TcpResult`, `PingResult`…).
+pub fn data<T: serde::de::DeserializeOwned>(r: &CheckResultView) -> T {
+    r.data_as().unwrap_or_else(|e| panic!("{e}: {r:?}"))
+}
+
+/// The code of a result's error, if it has one.
+pub fn error_code_of(r: &CheckResultView) -> Option<&str> {
+    r.error.as_ref().map(|e| e.code.as_str())
 }
 
 pub async fn rig() -> Rig {
@@ -52,7 +80,8 @@ pub async fn rig() -> Rig {
 }
 
 impl Rig {
-    pub async fn create(&self, body: Value) -> reqwest::Response {
+    /// `POST /api/v1/checks` with a body as it is, for tests of the wire itself.
+    pub async fn create_raw(&self, body: Value) -> reqwest::Response {
         self.app
             .client
             .post(self.app.url("/api/v1/checks"))
@@ -65,74 +94,21 @@ impl Rig {
 
     /// Creates a check, follows its event stream to `finished`, and returns the stored check
     /// together with the results the stream delivered.
-    pub async fn run(&self, body: Value) -> (Value, Vec<Value>) {
-        let resp = self.create(body).await;
-        assert_eq!(
-            resp.status(),
-            StatusCode::ACCEPTED,
-            "{}",
-            resp.text().await.unwrap()
-        );
-        let location = resp
-            .headers()
-            .get("location")
-            .unwrap()
-            .to_str()
-            .unwrap()
-            .to_string();
-        let created: Value = resp.json().await.unwrap();
-        assert_eq!(
-            location,
-            format!("/api/v1/checks/{}", created["id"].as_str().unwrap())
-        );
-        let streamed = self.events(created["id"].as_str().unwrap()).await;
-        let check: Value = self
-            .app
-            .client
-            .get(self.app.url(&location))
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        assert_eq!(check["status"], "finished");
+    pub async fn run(&self, body: CreateCheck) -> (CheckView, Vec<CheckResultView>) {
+        let created = self.api.create_check(&body).await.unwrap();
+        let streamed = self.events(created.id).await;
+        let check = self.api.check(created.id).await.unwrap();
+        assert_eq!(check.status, CheckStatus::Finished);
         (check, streamed)
     }
 
     /// Reads the SSE stream of a check until `finished`; returns the `result` payloads.
-    pub async fn events(&self, id: &str) -> Vec<Value> {
-        let mut resp = self
-            .app
-            .client
-            .get(self.app.url(&format!("/api/v1/checks/{id}/events")))
-            .bearer_auth(&self.token)
-            .send()
+    pub async fn events(&self, id: Uuid) -> Vec<CheckResultView> {
+        let events = self.api.check_events(id).await.unwrap();
+        assert_eq!(events.content_type(), Some("text/event-stream"));
+        tokio::time::timeout(Duration::from_secs(60), events.results())
             .await
-            .unwrap();
-        assert_eq!(resp.status(), StatusCode::OK);
-        assert_eq!(
-            resp.headers().get("content-type").unwrap(),
-            "text/event-stream"
-        );
-        let mut decoder = netcheck::client::sse::Decoder::default();
-        let mut results = Vec::new();
-        let read = async {
-            while let Some(chunk) = resp.chunk().await.unwrap() {
-                for event in decoder.push(&chunk) {
-                    match event.name.as_str() {
-                        "result" => results.push(serde_json::from_str(&event.data).unwrap()),
-                        "finished" => return,
-                        _ => {}
-                    }
-                }
-            }
-            panic!("event stream ended before `finished`");
-        };
-        tokio::time::timeout(Duration::from_secs(60), read)
-            .await
-            .expect("check finished");
-        results
+            .expect("check finished")
+            .unwrap()
     }
 }

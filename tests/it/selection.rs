@@ -4,8 +4,11 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use netcheck::proto::api::agents::Location;
+use netcheck::proto::api::checks::CheckCreated;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+use uuid::Uuid;
 
 use crate::helpers::*;
 
@@ -14,10 +17,11 @@ struct Fleet {
     app: TestApp,
     admin: String,
     /// name → id
-    ids: HashMap<String, String>,
+    ids: HashMap<String, Uuid>,
 }
 
-async fn patch_agent(app: &TestApp, admin: &str, id: &str, body: Value) -> reqwest::Response {
+/// `PATCH /api/v1/agents/{id}` with a body as it is (these tests are about its fields).
+async fn patch_agent(app: &TestApp, admin: &str, id: Uuid, body: Value) -> reqwest::Response {
     app.client
         .patch(app.url(&format!("/api/v1/agents/{id}")))
         .bearer_auth(admin)
@@ -61,12 +65,12 @@ async fn fleet() -> Fleet {
     let mut ids = HashMap::new();
     for (name, location, labels) in places {
         let (agent, token) = app.create_agent(name).await;
-        let id = agent["id"].as_str().unwrap().to_string();
+        let id = agent.id;
         assert_eq!(app.register(&token).await.status(), StatusCode::OK);
         let resp = patch_agent(
             &app,
             &admin,
-            &id,
+            id,
             json!({"location": location, "labels": labels}),
         )
         .await;
@@ -80,11 +84,10 @@ async fn fleet() -> Fleet {
     }
     // Never registered: it matches DE but is not online, so no location picks it.
     let (agent, _) = app.create_agent("ham-pending").await;
-    let id = agent["id"].as_str().unwrap();
     let resp = patch_agent(
         &app,
         &admin,
-        id,
+        agent.id,
         json!({"location": {"country_code": "DE", "city": "Hamburg"}}),
     )
     .await;
@@ -110,7 +113,7 @@ impl Fleet {
     }
 
     /// The check's id and the names of the agents it went to.
-    async fn chosen(&self, selection: Value) -> (String, BTreeSet<String>) {
+    async fn chosen(&self, selection: Value) -> (Uuid, BTreeSet<String>) {
         let resp = self.post(selection.clone()).await;
         assert_eq!(
             resp.status(),
@@ -118,17 +121,11 @@ impl Fleet {
             "{selection}: {}",
             resp.text().await.unwrap()
         );
-        let created: Value = resp.json().await.unwrap();
-        let id = created["id"].as_str().unwrap().to_string();
-        let check = self.app.check(&self.admin, &id).await;
-        let names: BTreeSet<String> = check["results"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| r["agent"]["name"].as_str().unwrap().to_string())
-            .collect();
-        assert_eq!(created["agents"], names.len(), "{selection}");
-        (id, names)
+        let created: CheckCreated = resp.json().await.unwrap();
+        let check = self.app.check(&self.admin, created.id).await;
+        let names: BTreeSet<String> = check.results.into_iter().map(|r| r.agent.name).collect();
+        assert_eq!(created.agents, names.len(), "{selection}");
+        (created.id, names)
     }
 
     async fn names(&self, selection: Value) -> BTreeSet<String> {
@@ -184,7 +181,7 @@ async fn locations_match_country_city_network_region_and_label() {
         set(&["ber-1"]),
         "an entry matches agents with every field it gives"
     );
-    let resp = patch_agent(&f.app, &f.admin, &f.ids["lab-1"], json!({"region": "Lab"})).await;
+    let resp = patch_agent(&f.app, &f.admin, f.ids["lab-1"], json!({"region": "Lab"})).await;
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(
         f.names(json!({"locations": [{"region": "lab"}]})).await,
@@ -366,12 +363,19 @@ async fn malformed_selections_get_422_naming_the_field() {
 #[tokio::test]
 async fn a_fixed_place_overrides_geoip_until_cleared() {
     let f = fleet().await;
-    let id = &f.ids["ber-1"];
+    let id = f.ids["ber-1"];
     let agent = f.app.agent(id).await;
     assert_eq!(
-        agent["location"],
-        json!({"country_code": "DE", "city": "Berlin", "lat": 52.52, "lon": 13.4,
-               "asn": 3320, "network": "Deutsche Telekom AG", "fixed": true})
+        agent.location,
+        Some(Location {
+            country_code: Some("DE".into()),
+            city: Some("Berlin".into()),
+            lat: Some(52.52),
+            lon: Some(13.4),
+            asn: Some(3320),
+            network: Some("Deutsche Telekom AG".into()),
+            fixed: true,
+        })
     );
     for (location, field) in [
         (json!({"country_code": "Germany"}), "location.country_code"),
@@ -398,7 +402,7 @@ async fn a_fixed_place_overrides_geoip_until_cleared() {
     );
     let resp = patch_agent(&f.app, &f.admin, id, json!({"location": null})).await;
     assert_eq!(resp.status(), StatusCode::OK);
-    assert!(f.app.agent(id).await["location"].is_null());
+    assert_eq!(f.app.agent(id).await.location, None);
     let (code, _) = f
         .refused(
             json!({"locations": [{"city": "Berlin"}]}),
@@ -411,17 +415,13 @@ async fn a_fixed_place_overrides_geoip_until_cleared() {
     );
 
     // Users see places and labels, not host facts.
-    let eve = f.app.user_token("eve").await;
-    let list = f.app.get_json(&eve, "/api/v1/agents").await;
-    let nyc = list
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["name"] == "nyc-1")
-        .unwrap();
-    assert_eq!(nyc["location"]["city"], "New York");
-    assert_eq!(nyc["labels"], json!(["dc1"]));
-    assert!(nyc["hostname"].is_null() && nyc["public_ip"].is_null() && nyc["version"].is_null());
+    let eve = f.app.api_as(&f.app.user_token("eve").await);
+    let list = eve.agents().await.unwrap();
+    let nyc = list.iter().find(|a| a.name == "nyc-1").unwrap();
+    let city = nyc.location.as_ref().and_then(|l| l.city.as_deref());
+    assert_eq!(city, Some("New York"));
+    assert_eq!(nyc.labels, ["dc1"]);
+    assert!(nyc.hostname.is_none() && nyc.public_ip.is_none() && nyc.version.is_none());
 }
 
 #[tokio::test]
@@ -441,17 +441,15 @@ async fn registration_and_lookup_name_the_network_from_the_asn_data() {
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
-    let got = app.agent(agent["id"].as_str().unwrap()).await;
-    assert_eq!(got["public_ip"], "1.0.0.1");
-    assert_eq!(got["location"]["asn"], 13335, "{got}");
-    assert_eq!(got["location"]["network"], "Cloudflare, Inc.");
-    assert_eq!(got["location"]["fixed"], false);
+    let got = app.agent(agent.id).await;
+    assert_eq!(got.public_ip.as_deref(), Some("1.0.0.1"));
+    let place = got.location.unwrap();
+    assert_eq!(place.asn, Some(13335), "{place:?}");
+    assert_eq!(place.network.as_deref(), Some("Cloudflare, Inc."));
+    assert!(!place.fixed);
 
-    let admin = app.admin_token().await;
-    let found = app.get_json(&admin, "/api/v1/lookup/1.0.0.1").await;
-    assert_eq!(found["addresses"][0]["geo"]["asn"], 13335, "{found}");
-    assert!(found["attribution"]
-        .as_str()
-        .unwrap()
-        .contains("ip-location-db"));
+    let found = app.admin().await.lookup("1.0.0.1").await.unwrap();
+    let geo = found.addresses[0].geo.as_ref().unwrap();
+    assert_eq!(geo.asn, Some(13335), "{found:?}");
+    assert!(found.attribution.contains("ip-location-db"));
 }

@@ -2,20 +2,19 @@
 
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use netcheck::proto::check::{CheckType, HttpResult, HttpTimings, ResultStatus};
+use serde_json::json;
 
-use crate::rig::rig;
+use crate::rig::{check, data, only, rig};
 use crate::targets;
 
-/// The phases of a result and how far their sum is from `total`, in ms.
-fn phases(r: &Value) -> (Value, f64) {
-    let t = r["timings_ms"].clone();
-    let sum: f64 = ["dns", "connect", "tls", "first_byte", "download"]
+/// How far the sum of the phases is from `total`, in ms.
+fn gap(t: &HttpTimings) -> f64 {
+    let sum: f64 = [t.dns, t.connect, t.tls, t.first_byte, t.download]
         .iter()
-        .map(|p| t[*p].as_f64().unwrap_or(0.0))
+        .map(|p| p.unwrap_or(0.0))
         .sum();
-    let gap = (t["total"].as_f64().unwrap() - sum).abs();
-    (t, gap)
+    (t.total.unwrap() - sum).abs()
 }
 
 #[tokio::test]
@@ -27,47 +26,50 @@ async fn http_timing_phases_add_up_to_the_total() {
         b"a body in two parts",
     )
     .await;
-    let (check, _) = rig
-        .run(
-            json!({"type": "http", "target": format!("https://127.0.0.1:{}/", addr.port()),
-                    "options": {"verify_tls": false}}),
-        )
+    let (c, _) = rig
+        .run(check(
+            CheckType::Http,
+            format!("https://127.0.0.1:{}/", addr.port()),
+            json!({"verify_tls": false}),
+        ))
         .await;
-    let r = &check["results"][0];
-    assert_eq!(r["status"], "ok", "{r}");
-    let (t, gap) = phases(r);
-    assert!(t["dns"].is_null(), "an IP address needs no lookup: {t}");
-    assert!(t["connect"].as_f64().unwrap() > 0.0, "{t}");
-    let tls = t["tls"].as_f64().unwrap();
+    let r = only(&c);
+    assert_eq!(r.status, ResultStatus::Ok, "{r:?}");
+    let t = data::<HttpResult>(r).timings_ms;
+    assert_eq!(t.dns, None, "an IP address needs no lookup: {t:?}");
+    assert!(t.connect.unwrap() > 0.0, "{t:?}");
+    let tls = t.tls.unwrap();
     assert!(
         tls > 0.0 && tls < 150.0,
-        "the handshake is not the wait: {t}"
+        "the handshake is not the wait: {t:?}"
     );
-    let first_byte = t["first_byte"].as_f64().unwrap();
+    let first_byte = t.first_byte.unwrap();
     assert!(
         (150.0..400.0).contains(&first_byte),
-        "first_byte holds the server's 150 ms think time and not the handshake: {t}"
+        "first_byte holds the server's 150 ms think time and not the handshake: {t:?}"
     );
     assert!(
-        t["download"].as_f64().unwrap() >= 90.0,
-        "download holds the 100 ms trickle: {t}"
+        t.download.unwrap() >= 90.0,
+        "download holds the 100 ms trickle: {t:?}"
     );
+    let gap_ms = gap(&t);
     assert!(
-        gap <= 0.05,
-        "phases sum to total within rounding (gap {gap} ms): {t}"
+        gap_ms <= 0.05,
+        "phases sum to total within rounding (gap {gap_ms} ms): {t:?}"
     );
 
     // Followed redirects: each phase summed over the hops, still adding up.
     let plain = targets::http_server().await;
-    let (check, _) = rig
-        .run(
-            json!({"type": "http", "target": format!("http://{plain}/redirect"),
-                    "options": {"follow_redirects": true}}),
-        )
+    let (c, _) = rig
+        .run(check(
+            CheckType::Http,
+            format!("http://{plain}/redirect"),
+            json!({"follow_redirects": true}),
+        ))
         .await;
-    let r = &check["results"][0];
-    assert_eq!(r["status_code"], 200, "{r}");
-    let (t, gap) = phases(r);
-    assert!(t["tls"].is_null(), "{t}");
-    assert!(gap <= 0.05, "gap {gap} ms: {t}");
+    let h: HttpResult = data(only(&c));
+    assert_eq!(h.status_code, Some(200), "{h:?}");
+    let t = h.timings_ms;
+    assert_eq!(t.tls, None, "{t:?}");
+    assert!(gap(&t) <= 0.05, "gap {} ms: {t:?}", gap(&t));
 }

@@ -7,6 +7,8 @@ use std::io::BufRead;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use netcheck::proto::api::agents::AgentStatus;
+use netcheck::proto::check::{CheckType, ResultStatus};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
@@ -66,10 +68,14 @@ async fn server_and_agent_work_over_amqps_with_verified_certificates() {
     let rig = rig_with(&["--ca-file", BROKER_CA], amqps).await;
     let open = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = open.local_addr().unwrap().port();
-    let (check, streamed) = rig
-        .run(json!({"type": "tcp", "target": "127.0.0.1", "options": {"port": port}}))
+    let (c, streamed) = rig
+        .run(crate::rig::check(
+            CheckType::Tcp,
+            "127.0.0.1",
+            json!({"port": port}),
+        ))
         .await;
-    assert_eq!(check["results"][0]["status"], "ok", "{check}");
+    assert_eq!(crate::rig::only(&c).status, ResultStatus::Ok, "{c:?}");
     assert_eq!(streamed.len(), 1);
 
     // Both the server's session and the agent's ran over TLS on 5671.
@@ -131,10 +137,7 @@ async fn an_agent_refuses_a_broker_certificate_from_another_ca() {
             .all(|c| c["user"] == "guest"),
         "only the server's session; the agent never got one: {conns}"
     );
-    assert_eq!(
-        app.agent(agent["id"].as_str().unwrap()).await["name"],
-        "wrong-ca"
-    );
+    assert_eq!(app.agent(agent.id).await.name, "wrong-ca");
 }
 
 #[tokio::test]
@@ -191,20 +194,16 @@ async fn an_agent_reaches_the_servers_https_url_through_a_private_ca() {
         line.contains(&url) && line.contains("certificate"),
         "{line}"
     );
-    assert_eq!(
-        app.agent(untrusting["id"].as_str().unwrap()).await["status"],
-        "pending"
-    );
+    assert_eq!(app.agent(untrusting.id).await.status, AgentStatus::Pending);
     drop(process);
 
     // With it, registration and heartbeats go through the https front.
     let (trusting, token) = app.create_agent("with-ca").await;
     let _agent = agent_with(&token, &["--ca-file", ca_file.to_str().unwrap()]);
-    let id = trusting["id"].as_str().unwrap().to_string();
     eventually(
         "agent online over https",
         Duration::from_secs(20),
-        || async { (app.agent(&id).await["status"] == "online").then_some(()) },
+        || async { (app.agent(trusting.id).await.status == AgentStatus::Online).then_some(()) },
     )
     .await;
 }

@@ -4,10 +4,14 @@
 
 use std::process::Command;
 
-use serde_json::{json, Value};
+use netcheck::proto::api::agents::AgentStatus;
+use netcheck::proto::api::checks::{CheckStatus, CheckView, CreateCheck};
+use netcheck::proto::check::{CheckType, ResultStatus};
+use netcheck::proto::trace::{MtrResult, TracerouteResult};
+use serde_json::json;
 
 use crate::netns::Chain;
-use crate::rig::{rig_with, Rig};
+use crate::rig::{check, data, error_code_of, only, rig_with, Rig};
 
 async fn trace_rig() -> Rig {
     rig_with(&[], |s| {
@@ -16,14 +20,22 @@ async fn trace_rig() -> Rig {
     .await
 }
 
-/// The hop addresses of the one result (`None` for a silent TTL).
-fn hops(check: &Value) -> Vec<Option<String>> {
-    check["results"][0]["hops"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no hops: {check}"))
-        .iter()
-        .map(|h| h["address"].as_str().map(str::to_string))
-        .collect()
+/// The hop addresses of the one result, a traceroute's or an mtr's (`None` for a silent TTL).
+fn hops(check: &CheckView) -> Vec<Option<String>> {
+    #[derive(serde::Deserialize)]
+    struct Trace {
+        hops: Vec<Hop>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Hop {
+        address: Option<String>,
+    }
+    let trace: Trace = data(only(check));
+    trace.hops.into_iter().map(|h| h.address).collect()
+}
+
+fn traceroute(target: &str, options: serde_json::Value) -> CreateCheck {
+    check(CheckType::Traceroute, target, options)
 }
 
 /// Debian's `traceroute -n` to `target` with `flags`: the address of each TTL (`None` for `*`).
@@ -62,16 +74,22 @@ async fn every_protocol_finds_the_path_debians_traceroute_finds() {
             want,
             "Debian's traceroute, {protocol}"
         );
+        let port = (protocol == "tcp").then_some(80);
         let (check, _) = rig
-            .run(json!({"type": "traceroute", "target": chain.target.addr, "options": {"protocol": protocol, "port": if protocol == "tcp" { Some(80) } else { None }}}))
+            .run(traceroute(
+                &chain.target.addr,
+                json!({"protocol": protocol, "port": port}),
+            ))
             .await;
-        assert_eq!(hops(&check), want, "{protocol}: {check}");
-        let r = &check["results"][0];
-        assert_eq!(r["status"], "ok", "{r}");
-        assert_eq!(r["reached"], true);
-        assert!(
-            r["hops"][2]["rtt_ms"].as_array().unwrap().len() == 3,
-            "three answers per hop: {r}"
+        assert_eq!(hops(&check), want, "{protocol}: {check:?}");
+        let r = only(&check);
+        assert_eq!(r.status, ResultStatus::Ok, "{r:?}");
+        let trace: TracerouteResult = data(r);
+        assert!(trace.reached);
+        assert_eq!(
+            trace.hops[2].rtt_ms.len(),
+            3,
+            "three answers per hop: {r:?}"
         );
     }
     // IPv6 on the same chain, every protocol.
@@ -82,9 +100,12 @@ async fn every_protocol_finds_the_path_debians_traceroute_finds() {
     ];
     for protocol in ["icmp", "udp", "tcp"] {
         let (check, _) = rig
-            .run(json!({"type": "traceroute", "target": chain.target.addr6, "options": {"protocol": protocol}}))
+            .run(traceroute(
+                &chain.target.addr6,
+                json!({"protocol": protocol}),
+            ))
             .await;
-        assert_eq!(hops(&check), want6, "IPv6 {protocol}: {check}");
+        assert_eq!(hops(&check), want6, "IPv6 {protocol}: {check:?}");
     }
 }
 
@@ -95,7 +116,7 @@ async fn a_silent_router_is_null_and_a_blackholed_target_is_not_reached() {
     // Router 1 forwards but never says "time exceeded".
     chain.r1.nft("table inet quiet {\n chain out {\n type filter hook output priority 0;\n icmp type time-exceeded drop\n }\n}\n");
     let (check, _) = rig
-        .run(json!({"type": "traceroute", "target": chain.target.addr, "options": {"max_hops": 6}}))
+        .run(traceroute(&chain.target.addr, json!({"max_hops": 6})))
         .await;
     assert_eq!(
         hops(&check),
@@ -104,31 +125,42 @@ async fn a_silent_router_is_null_and_a_blackholed_target_is_not_reached() {
             Some(chain.r2.addr.clone()),
             Some(chain.target.addr.clone())
         ],
-        "{check}"
+        "{check:?}"
     );
-    assert_eq!(check["results"][0]["reached"], true);
+    assert!(data::<TracerouteResult>(only(&check)).reached);
     // The target drops everything: the routers are listed, the rest is null up to max_hops.
     chain.target.nft(
         "table inet hole {\n chain in {\n type filter hook input priority 0; policy drop;\n }\n}\n",
     );
     let (check, _) = rig
-        .run(json!({"type": "mtr", "target": chain.target.addr, "options": {"max_hops": 6, "packets": 2, "timeout_ms": 500}}))
+        .run(mtr(
+            &chain.target.addr,
+            json!({"max_hops": 6, "packets": 2, "timeout_ms": 500}),
+        ))
         .await;
-    let r = &check["results"][0];
-    assert_eq!(r["status"], "failed", "{r}");
-    assert_eq!(r["error"]["code"], "not_reached");
-    assert_eq!(r["reached"], false);
+    let r = only(&check);
+    assert_eq!(r.status, ResultStatus::Failed, "{r:?}");
+    assert_eq!(error_code_of(r), Some("not_reached"));
+    let m: MtrResult = data(r);
+    assert!(!m.reached);
     assert_eq!(
         hops(&check),
         vec![None, Some(chain.r2.addr.clone()), None, None, None, None],
-        "{check}"
+        "{check:?}"
     );
-    assert_eq!(r["hops"][5]["loss_pct"], 100.0);
+    assert_eq!(m.hops[5].loss_pct, 100.0);
     // …which is what `expect.reached: false` asks for.
     let (check, _) = rig
-        .run(json!({"type": "traceroute", "target": chain.target.addr, "options": {"max_hops": 4, "timeout_ms": 300, "expect": {"reached": false}}}))
+        .run(traceroute(
+            &chain.target.addr,
+            json!({"max_hops": 4, "timeout_ms": 300, "expect": {"reached": false}}),
+        ))
         .await;
-    assert_eq!(check["results"][0]["status"], "ok", "{check}");
+    assert_eq!(only(&check).status, ResultStatus::Ok, "{check:?}");
+}
+
+fn mtr(target: &str, options: serde_json::Value) -> CreateCheck {
+    check(CheckType::Mtr, target, options)
 }
 
 #[tokio::test]
@@ -138,19 +170,21 @@ async fn mtr_reports_loss_on_a_lossy_hop() {
     // Router 2 answers every other probe.
     chain.r2.nft("table inet lossy {\n chain out {\n type filter hook output priority 0;\n icmp type time-exceeded numgen inc mod 2 == 0 drop\n }\n}\n");
     let (check, _) = rig
-        .run(json!({"type": "mtr", "target": chain.target.addr, "options": {"packets": 10, "timeout_ms": 500}}))
+        .run(mtr(
+            &chain.target.addr,
+            json!({"packets": 10, "timeout_ms": 500}),
+        ))
         .await;
-    let r = &check["results"][0];
-    assert_eq!(r["reached"], true, "{r}");
-    let hop = |i: usize| &r["hops"][i];
-    assert_eq!(hop(0)["loss_pct"], 0.0, "{r}");
-    let lossy = hop(1)["loss_pct"].as_f64().unwrap();
+    let m: MtrResult = data(only(&check));
+    assert!(m.reached, "{m:?}");
+    assert_eq!(m.hops[0].loss_pct, 0.0, "{m:?}");
+    let lossy = m.hops[1].loss_pct;
     assert!(
         (30.0..=70.0).contains(&lossy),
-        "about half lost at router 2: {r}"
+        "about half lost at router 2: {m:?}"
     );
-    assert_eq!(hop(1)["sent"], 10);
-    assert!(hop(2)["rtt_ms"]["avg"].as_f64().unwrap() > 0.0);
+    assert_eq!(m.hops[1].sent, 10);
+    assert!(m.hops[2].rtt_ms.as_ref().unwrap().avg > 0.0);
 }
 
 #[tokio::test]
@@ -166,25 +200,17 @@ async fn fifty_concurrent_traces_on_one_agent_each_get_their_own_hops() {
     let mut ids = Vec::new();
     for i in 0..50 {
         let protocol = ["icmp", "udp", "tcp"][i % 3];
-        let resp = rig
-            .create(json!({"type": "traceroute", "target": chain.target.addr, "options": {"protocol": protocol}}))
-            .await;
-        assert_eq!(resp.status(), reqwest::StatusCode::ACCEPTED);
-        ids.push(
-            resp.json::<Value>().await.unwrap()["id"]
-                .as_str()
-                .unwrap()
-                .to_string(),
-        );
+        let body = traceroute(&chain.target.addr, json!({"protocol": protocol}));
+        ids.push(rig.api.create_check(&body).await.unwrap().id);
     }
-    for id in &ids {
+    for &id in &ids {
         let check =
             crate::helpers::eventually("the trace", std::time::Duration::from_secs(60), || async {
                 let c = rig.app.check(&rig.token, id).await;
-                (c["status"] == "finished").then_some(c)
+                (c.status == CheckStatus::Finished).then_some(c)
             })
             .await;
-        assert_eq!(hops(&check), want, "{check}");
+        assert_eq!(hops(&check), want, "{check:?}");
     }
 }
 
@@ -198,35 +224,27 @@ async fn an_agent_that_cannot_trace_answers_unsupported_at_once() {
         "old-1 online",
         std::time::Duration::from_secs(10),
         || async {
-            let list = rig.app.get_json(&rig.token, "/api/v1/agents").await;
-            list.as_array()?
+            let agents = rig.api.agents().await.unwrap();
+            agents
                 .iter()
-                .any(|a| a["name"] == "old-1" && a["status"] == "online")
+                .any(|a| a.name == "old-1" && a.status == AgentStatus::Online)
                 .then_some(())
         },
     )
     .await;
-    let (check, _) = rig
-        .run(json!({"type": "traceroute", "target": "127.0.0.1", "agents": ["probe-1", "old-1"], "options": {"protocol": "udp"}}))
-        .await;
-    let by_name = |n: &str| {
-        check["results"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["agent"]["name"] == n)
-            .cloned()
-            .unwrap()
-    };
-    assert_eq!(by_name("probe-1")["status"], "ok", "{check}");
+    let body = traceroute("127.0.0.1", json!({"protocol": "udp"})).agents(["probe-1", "old-1"]);
+    let (check, _) = rig.run(body).await;
+    let by_name = |n: &str| check.results.iter().find(|r| r.agent.name == n).unwrap();
+    assert_eq!(by_name("probe-1").status, ResultStatus::Ok, "{check:?}");
     let old = by_name("old-1");
-    assert_eq!(old["status"], "failed");
-    assert_eq!(old["error"]["code"], "unsupported");
+    assert_eq!(old.status, ResultStatus::Failed);
+    assert_eq!(error_code_of(old), Some("unsupported"));
     assert!(
-        old["error"]["message"]
-            .as_str()
+        old.error
+            .as_ref()
             .unwrap()
+            .message
             .contains("udp traceroute"),
-        "{old}"
+        "{old:?}"
     );
 }

@@ -1,7 +1,10 @@
 //! Admin-only user management and its guards.
 
+use netcheck::client::api::Api;
+use netcheck::proto::api::auth::{CreateUser, Role, UpdateUser, User};
+use netcheck::proto::api::ErrorCode;
 use reqwest::StatusCode;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::helpers::*;
 
@@ -47,158 +50,82 @@ async fn admin_manages_users_and_names_are_unique_ignoring_case() {
         .unwrap();
     assert_eq!(resp.status(), StatusCode::CREATED);
     assert!(resp.headers().get("location").is_some());
-    let bob: Value = resp.json().await.unwrap();
-    assert_eq!(bob["role"], "user", "role defaults to user");
-    let id = bob["id"].as_str().unwrap();
+    let bob: User = resp.json().await.unwrap();
+    assert_eq!(bob.role, Role::User, "role defaults to user");
+    let id = bob.id;
 
-    let resp = app
-        .client
-        .post(app.url("/api/v1/users"))
-        .bearer_auth(&admin)
-        .json(&json!({"username": "bob", "password": "bob-password"}))
-        .send()
-        .await
-        .unwrap();
-    let (code, _) = error_code(resp, StatusCode::CONFLICT).await;
-    assert_eq!(code, "username_taken");
+    let admin = app.api_as(&admin);
+    let user = |name: &str, password: &str| CreateUser {
+        username: name.into(),
+        password: password.into(),
+        role: Role::User,
+    };
+    let taken = admin.create_user(&user("bob", "bob-password")).await;
+    let taken = taken.unwrap_err();
+    assert_eq!(taken.status(), Some(StatusCode::CONFLICT));
+    assert_eq!(taken.code(), Some(ErrorCode::UsernameTaken));
 
-    let list: Vec<Value> = app
-        .client
-        .get(app.url("/api/v1/users"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(list.len(), 2);
+    assert_eq!(admin.users().await.unwrap().len(), 2);
 
-    let resp = app
-        .client
-        .patch(app.url(&format!("/api/v1/users/{id}")))
-        .bearer_auth(&admin)
-        .json(&json!({"role": "admin"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::OK);
-    assert_eq!(resp.json::<Value>().await.unwrap()["role"], "admin");
+    let promote = UpdateUser {
+        role: Some(Role::Admin),
+        ..Default::default()
+    };
+    let promoted = admin.update_user(id, &promote).await.unwrap();
+    assert_eq!(promoted.role, Role::Admin);
 
-    let resp = app
-        .client
-        .post(app.url("/api/v1/users"))
-        .bearer_auth(&admin)
-        .json(&json!({"username": "short", "password": "short"}))
-        .send()
+    let short = admin
+        .create_user(&user("short", "short"))
         .await
-        .unwrap();
-    let (_, body) = error_code(resp, StatusCode::UNPROCESSABLE_ENTITY).await;
-    assert_eq!(body["error"]["details"]["field"], "password");
+        .unwrap_err();
+    assert_eq!(short.status(), Some(StatusCode::UNPROCESSABLE_ENTITY));
+    assert_eq!(short.field(), Some("password"));
 }
 
 #[tokio::test]
 async fn deleting_a_user_ends_its_access_at_once() {
     let app = spawn_app().await;
-    let token = app.user_token("carol").await;
-    let admin = app.admin_token().await;
-    let me: Value = app
-        .client
-        .get(app.url("/api/v1/auth/me"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let resp = app
-        .client
-        .delete(app.url(&format!("/api/v1/users/{}", me["id"].as_str().unwrap())))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
-    let resp = app
-        .client
-        .get(app.url("/api/v1/auth/me"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
-    let resp = app
-        .client
-        .delete(app.url(&format!("/api/v1/users/{}", me["id"].as_str().unwrap())))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    let carol = app.api_as(&app.user_token("carol").await);
+    let admin = app.admin().await;
+    let id = carol.me().await.unwrap().id;
+    admin.delete_user(id).await.unwrap();
+    let err = carol.me().await.unwrap_err();
+    assert_eq!(err.status(), Some(StatusCode::UNAUTHORIZED));
+    let err = admin.delete_user(id).await.unwrap_err();
+    assert_eq!(err.status(), Some(StatusCode::NOT_FOUND));
 }
 
 #[tokio::test]
 async fn the_last_admin_cannot_be_deleted_or_demoted() {
     let app = spawn_app().await;
-    let admin = app.admin_token().await;
-    let me: Value = app
-        .client
-        .get(app.url("/api/v1/auth/me"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let url = app.url(&format!("/api/v1/users/{}", me["id"].as_str().unwrap()));
-    let (code, _) = error_code(
-        app.client
-            .delete(&url)
-            .bearer_auth(&admin)
-            .send()
-            .await
-            .unwrap(),
-        StatusCode::CONFLICT,
-    )
-    .await;
-    assert_eq!(code, "last_admin");
-    let resp = app
-        .client
-        .patch(&url)
-        .bearer_auth(&admin)
-        .json(&json!({"role": "user"}))
-        .send()
-        .await
-        .unwrap();
-    let (code, _) = error_code(resp, StatusCode::CONFLICT).await;
-    assert_eq!(code, "last_admin");
+    let admin = app.admin().await;
+    let id = admin.me().await.unwrap().id;
+    let err = admin.delete_user(id).await.unwrap_err();
+    assert_eq!(err.status(), Some(StatusCode::CONFLICT));
+    assert_eq!(err.code(), Some(ErrorCode::LastAdmin));
+    let demote = UpdateUser {
+        role: Some(Role::User),
+        ..Default::default()
+    };
+    let err = admin.update_user(id, &demote).await.unwrap_err();
+    assert_eq!(err.status(), Some(StatusCode::CONFLICT));
+    assert_eq!(err.code(), Some(ErrorCode::LastAdmin));
 }
 
 #[tokio::test]
 async fn changing_a_password_ends_existing_sessions() {
     let app = spawn_app().await;
-    let admin = app.admin_token().await;
+    let admin = app.admin().await;
     app.user_token("dave").await;
-    let client = new_client();
-    let (_, body) = app.login_with(&client, "dave", "user-password-1").await;
-    let id = body["user"]["id"].as_str().unwrap();
-    let resp = app
-        .client
-        .patch(app.url(&format!("/api/v1/users/{id}")))
-        .bearer_auth(&admin)
-        .json(&json!({"password": "a-new-password"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::OK);
-    let resp = client
-        .post(app.url("/api/v1/auth/refresh"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    let dave = Api::new(new_client(), &app.address);
+    let id = dave.login("dave", "user-password-1").await.unwrap().user.id;
+    let change = UpdateUser {
+        password: Some("a-new-password".into()),
+        ..Default::default()
+    };
+    admin.update_user(id, &change).await.unwrap();
+    let err = dave.refresh().await.err().unwrap();
+    assert_eq!(err.status(), Some(StatusCode::UNAUTHORIZED));
     assert_eq!(
         app.login_with(&new_client(), "dave", "user-password-1")
             .await
