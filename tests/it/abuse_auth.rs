@@ -1,6 +1,7 @@
 //! Abuse of the sign-in and the API, tried the way an attacker or an unlucky operator would:
 //! login bursts and lockouts, API keys, weak settings and missing security headers.
 
+use netcheck::proto::api::auth::{CreatedApiKey, UpdateUser};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -183,10 +184,9 @@ async fn api_keys_cannot_mint_keys_expire_and_end_with_a_password_change() {
     let token = app.user_token("scripter").await;
     let resp = create_key(&app, &token, json!({"name": "cron"})).await;
     assert_eq!(resp.status(), StatusCode::CREATED);
-    let key: Value = resp.json().await.unwrap();
-    let secret = key["key"].as_str().unwrap().to_string();
-    let expires: chrono::DateTime<chrono::Utc> =
-        key["expires_at"].as_str().unwrap().parse().unwrap();
+    let key: CreatedApiKey = resp.json().await.unwrap();
+    let secret = key.key.clone();
+    let expires = key.api_key.expires_at.unwrap();
     let days = (expires - chrono::Utc::now()).num_hours() as f64 / 24.0;
     assert!((89.9..=90.0).contains(&days), "90 days by default: {days}");
     assert_eq!(me_status(&app, &secret).await, StatusCode::OK);
@@ -216,73 +216,45 @@ async fn api_keys_cannot_mint_keys_expire_and_end_with_a_password_change() {
     assert_eq!(resp.status(), StatusCode::CREATED);
 
     // The admin changes the user's password: every key of theirs stops working.
-    let admin = app.admin_token().await;
-    let me: Value = app.get_json(&token, "/api/v1/auth/me").await;
-    let resp = app
-        .client
-        .patch(app.url(&format!("/api/v1/users/{}", me["id"].as_str().unwrap())))
-        .bearer_auth(&admin)
-        .json(&json!({"password": "a-new-password-1"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::OK);
+    let admin = app.admin().await;
+    let me = app.api_as(&token).me().await.unwrap();
+    let change = UpdateUser {
+        password: Some("a-new-password-1".into()),
+        ..Default::default()
+    };
+    admin.update_user(me.id, &change).await.unwrap();
     assert_eq!(me_status(&app, &secret).await, StatusCode::UNAUTHORIZED);
-    let keys = app
-        .get_json(
-            &admin,
-            &format!("/api/v1/users/{}/api-keys", me["id"].as_str().unwrap()),
-        )
-        .await;
-    assert_eq!(keys, json!([]));
+    assert!(admin.user_api_keys(me.id).await.unwrap().is_empty());
 }
 
 #[tokio::test]
 async fn admins_list_and_revoke_any_users_api_keys() {
     let app = spawn_app().await;
     let token = app.user_token("owner").await;
-    let key: Value = create_key(&app, &token, json!({"name": "ci"}))
+    let key: CreatedApiKey = create_key(&app, &token, json!({"name": "ci"}))
         .await
         .json()
         .await
         .unwrap();
-    let secret = key["key"].as_str().unwrap();
-    let user_id = app.get_json(&token, "/api/v1/auth/me").await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let admin = app.admin_token().await;
-    let path = format!("/api/v1/users/{user_id}/api-keys");
-    let keys = app.get_json(&admin, &path).await;
-    assert_eq!(keys[0]["id"], key["id"]);
-    assert!(keys[0].get("key").is_none(), "the secret is never listed");
+    let user_id = app.api_as(&token).me().await.unwrap().id;
+    let admin = app.admin().await;
+    let keys = admin.user_api_keys(user_id).await.unwrap();
+    assert_eq!(keys[0].id, key.api_key.id);
+    let listed = serde_json::to_value(&keys[0]).unwrap();
+    assert!(listed.get("key").is_none(), "the secret is never listed");
     // Not for anyone else.
-    let other = app.user_token("nosy").await;
-    let resp = app
-        .client
-        .get(app.url(&path))
-        .bearer_auth(&other)
-        .send()
+    let other = app.api_as(&app.user_token("nosy").await);
+    let err = other.user_api_keys(user_id).await.unwrap_err();
+    assert_eq!(err.status(), Some(StatusCode::FORBIDDEN));
+    let err = other.revoke_user_api_key(user_id, key.api_key.id).await;
+    assert_eq!(err.unwrap_err().status(), Some(StatusCode::FORBIDDEN));
+    admin
+        .revoke_user_api_key(user_id, key.api_key.id)
         .await
         .unwrap();
-    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
-    let revoke = |credential: String| {
-        let url = app.url(&format!("{path}/{}", key["id"].as_str().unwrap()));
-        let client = app.client.clone();
-        async move {
-            client
-                .delete(url)
-                .bearer_auth(credential)
-                .send()
-                .await
-                .unwrap()
-                .status()
-        }
-    };
-    assert_eq!(revoke(other).await, StatusCode::FORBIDDEN);
-    assert_eq!(revoke(admin.clone()).await, StatusCode::NO_CONTENT);
-    assert_eq!(revoke(admin).await, StatusCode::NOT_FOUND);
-    assert_eq!(me_status(&app, secret).await, StatusCode::UNAUTHORIZED);
+    let err = admin.revoke_user_api_key(user_id, key.api_key.id).await;
+    assert_eq!(err.unwrap_err().status(), Some(StatusCode::NOT_FOUND));
+    assert_eq!(me_status(&app, &key.key).await, StatusCode::UNAUTHORIZED);
 }
 
 fn assert_security_headers(resp: &reqwest::Response, what: &str) {

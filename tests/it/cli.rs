@@ -3,9 +3,13 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
+use netcheck::proto::api::agents::{Agent, AgentStatus};
+use netcheck::proto::api::auth::{CreateApiKey, CreatedApiKey};
+use netcheck::proto::api::checks::CheckView;
 use reqwest::StatusCode;
 
 use crate::helpers::*;
+use crate::rig::error_code_of;
 
 fn netcheck(db_url: &str) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_netcheck"));
@@ -66,17 +70,12 @@ async fn bad_configuration_is_refused_with_a_clear_message() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("databse"));
 }
 
-async fn new_api_key(app: &TestApp, token: &str) -> serde_json::Value {
-    let resp = app
-        .client
-        .post(app.url("/api/v1/auth/api-keys"))
-        .bearer_auth(token)
-        .json(&serde_json::json!({"name": "script"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::CREATED);
-    resp.json().await.unwrap()
+async fn new_api_key(app: &TestApp, token: &str) -> CreatedApiKey {
+    let body = CreateApiKey {
+        name: "script".into(),
+        ..Default::default()
+    };
+    app.api_as(token).create_api_key(&body).await.unwrap()
 }
 
 #[tokio::test]
@@ -84,78 +83,27 @@ async fn api_keys_work_like_tokens_until_revoked() {
     let app = spawn_app().await;
     let token = app.user_token("scripter").await;
     let created = new_api_key(&app, &token).await;
-    let key = created["key"].as_str().unwrap().to_string();
+    let key = created.key.clone();
     assert!(key.starts_with("nck_"));
-    let me = app
-        .client
-        .get(app.url("/api/v1/auth/me"))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(me.status(), StatusCode::OK);
-    assert_eq!(
-        me.json::<serde_json::Value>().await.unwrap()["username"],
-        "scripter"
-    );
-    let list: Vec<serde_json::Value> = app
-        .client
-        .get(app.url("/api/v1/auth/api-keys"))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let scripted = app.api_as(&key);
+    assert_eq!(scripted.me().await.unwrap().username, "scripter");
+    let list = scripted.api_keys().await.unwrap();
     assert_eq!(list.len(), 1);
-    assert!(list[0].get("key").is_none(), "the key is shown only once");
-    assert!(!list[0].to_string().contains(&key[21..]));
+    let listed = serde_json::to_value(&list[0]).unwrap();
+    assert!(listed.get("key").is_none(), "the key is shown only once");
+    assert!(!listed.to_string().contains(&key[21..]));
     // Not an admin: an API key carries its user's role.
-    let resp = app
-        .client
-        .get(app.url("/api/v1/users"))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    let err = scripted.users().await.unwrap_err();
+    assert_eq!(err.status(), Some(StatusCode::FORBIDDEN));
     // Someone else cannot revoke it.
-    let admin = app.admin_token().await;
-    let url = app.url(&format!(
-        "/api/v1/auth/api-keys/{}",
-        created["id"].as_str().unwrap()
-    ));
+    let id = created.api_key.id;
+    let err = app.admin().await.revoke_api_key(id).await.unwrap_err();
+    assert_eq!(err.status(), Some(StatusCode::NOT_FOUND));
+    app.api_as(&token).revoke_api_key(id).await.unwrap();
+    let err = scripted.me().await.unwrap_err();
     assert_eq!(
-        app.client
-            .delete(&url)
-            .bearer_auth(&admin)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        StatusCode::NOT_FOUND
-    );
-    assert_eq!(
-        app.client
-            .delete(&url)
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        StatusCode::NO_CONTENT
-    );
-    let resp = app
-        .client
-        .get(app.url("/api/v1/auth/me"))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        resp.status(),
-        StatusCode::UNAUTHORIZED,
+        err.status(),
+        Some(StatusCode::UNAUTHORIZED),
         "revocation is effective at once"
     );
     let wrong = format!("{}x", &key[..key.len() - 1]);
@@ -174,10 +122,7 @@ async fn api_keys_work_like_tokens_until_revoked() {
 #[tokio::test]
 async fn the_cli_runs_checks_live_with_exit_codes_and_json() {
     let rig = crate::rig::rig().await;
-    let key = new_api_key(&rig.app, &rig.token).await["key"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let key = new_api_key(&rig.app, &rig.token).await.key;
     let open = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let open_port = open.local_addr().unwrap().port().to_string();
     let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -223,8 +168,8 @@ async fn the_cli_runs_checks_live_with_exit_codes_and_json() {
     .await
     .unwrap();
     assert_eq!(out.status.code(), Some(1), "failed everywhere → exit 1");
-    let check: serde_json::Value = serde_json::from_slice(&out.stdout).expect("--json prints JSON");
-    assert_eq!(check["results"][0]["error"]["code"], "refused");
+    let check: CheckView = serde_json::from_slice(&out.stdout).expect("--json prints a check");
+    assert_eq!(error_code_of(&check.results[0]), Some("refused"));
 
     // Traces: traceroute's lines, and mtr's report.
     let out = cli(s(&[
@@ -259,9 +204,9 @@ async fn the_cli_runs_checks_live_with_exit_codes_and_json() {
 
     let out = cli(s(&["agents", "--json"])).await.unwrap();
     assert!(out.status.success());
-    let agents: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(agents[0]["name"], "probe-1");
-    assert_eq!(agents[0]["status"], "online");
+    let agents: Vec<Agent> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(agents[0].name, "probe-1");
+    assert_eq!(agents[0].status, AgentStatus::Online);
 
     // Places, networks and labels: set by hand (loopback has no GeoIP place), then chosen.
     let resp = rig

@@ -265,19 +265,6 @@ impl TestApp {
             .unwrap()
     }
 
-    /// GET `path` as the holder of `token`; the JSON answer.
-    pub async fn get_json(&self, token: &str, path: &str) -> Value {
-        self.client
-            .get(self.url(path))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    }
-
     /// `GET /api/v1/checks/{id}` as the holder of `token`.
     pub async fn check(&self, token: &str, id: Uuid) -> CheckView {
         self.api_as(token).check(id).await.unwrap()

@@ -1,54 +1,38 @@
 //! `GET /api/v1/lookup/{host}` against the real DB-IP Lite databases fetched by the set-up.
 
 use reqwest::StatusCode;
-use serde_json::Value;
 
 use crate::helpers::*;
 
 #[tokio::test]
 async fn lookup_locates_public_addresses_and_not_reserved_ones() {
     let app = spawn_app().await;
-    let token = app.user_token("looker").await;
-    let get = |host: &str| {
-        let req = app
-            .client
-            .get(app.url(&format!("/api/v1/lookup/{host}")))
-            .bearer_auth(&token);
-        async move { req.send().await.unwrap() }
-    };
+    let looker = app.api_as(&app.user_token("looker").await);
     for (host, version) in [("1.1.1.1", 4), ("2606:4700:4700::1111", 6), ("8.8.8.8", 4)] {
-        let resp = get(host).await;
-        assert_eq!(resp.status(), StatusCode::OK);
-        let body: Value = resp.json().await.unwrap();
-        assert_eq!(body["host"], host);
-        assert!(body["attribution"].as_str().unwrap().contains("DB-IP"));
-        let addr = &body["addresses"][0];
-        assert_eq!(addr["ip"], host);
-        assert_eq!(addr["version"], version);
-        let geo = &addr["geo"];
-        let cc = geo["country_code"]
-            .as_str()
-            .unwrap_or_else(|| panic!("{host} located: {body}"));
-        assert_eq!(cc.len(), 2);
-        assert!(geo["country"].as_str().is_some_and(|c| !c.is_empty()));
-        let (lat, lon) = (geo["lat"].as_f64().unwrap(), geo["lon"].as_f64().unwrap());
+        let found = looker.lookup(host).await.unwrap();
+        assert_eq!(found.host, host);
+        assert!(found.attribution.contains("DB-IP"));
+        let addr = &found.addresses[0];
+        assert_eq!((addr.ip.as_str(), addr.version), (host, version));
+        let geo = addr
+            .geo
+            .as_ref()
+            .unwrap_or_else(|| panic!("{host} located: {found:?}"));
+        assert_eq!(geo.country_code.as_deref().map(str::len), Some(2));
+        assert!(geo.country.as_ref().is_some_and(|c| !c.is_empty()));
+        let (lat, lon) = (geo.lat, geo.lon);
         assert!((-90.0..=90.0).contains(&lat) && (-180.0..=180.0).contains(&lon));
     }
-    let body: Value = get("127.0.0.1").await.json().await.unwrap();
+    let found = looker.lookup("127.0.0.1").await.unwrap();
     assert!(
-        body["addresses"][0]["geo"].is_null(),
+        found.addresses[0].geo.is_none(),
         "reserved addresses have no location"
     );
-    let body: Value = get("0x7f.1").await.json().await.unwrap();
-    assert_eq!(body["addresses"][0]["ip"], "127.0.0.1");
+    let found = looker.lookup("0x7f.1").await.unwrap();
+    assert_eq!(found.addresses[0].ip, "127.0.0.1");
 
-    let resp = app
-        .client
-        .get(app.url("/api/v1/lookup/1.1.1.1"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    let err = app.api().lookup("1.1.1.1").await.unwrap_err();
+    assert_eq!(err.status(), Some(StatusCode::UNAUTHORIZED));
 }
 
 #[tokio::test]

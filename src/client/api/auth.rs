@@ -55,6 +55,17 @@ impl Api {
         self.no_content(self.request(Method::DELETE, &path)).await
     }
 
+    /// A user's API keys (administrators).
+    pub async fn user_api_keys(&self, user: Uuid) -> ClientResult<Vec<ApiKey>> {
+        self.get(&format!("/api/v1/users/{user}/api-keys")).await
+    }
+
+    /// Revokes any user's API key (administrators).
+    pub async fn revoke_user_api_key(&self, user: Uuid, key: Uuid) -> ClientResult<()> {
+        let path = format!("/api/v1/users/{user}/api-keys/{key}");
+        self.no_content(self.request(Method::DELETE, &path)).await
+    }
+
     pub async fn users(&self) -> ClientResult<Vec<User>> {
         self.get("/api/v1/users").await
     }
