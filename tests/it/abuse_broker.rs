@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use amqprs::channel::{BasicPublishArguments, ConfirmSelectArguments};
 use amqprs::BasicProperties;
+use netcheck::client::api::Api;
+use netcheck::proto::api::checks::{CheckEvent, HistoryQuery};
 use netcheck::proto::api::ErrorCode;
 use netcheck::proto::check::{CheckType, ResultStatus};
 use reqwest::StatusCode;
@@ -47,28 +49,22 @@ async fn one_redis_subscription_feeds_every_stream_and_a_user_holds_at_most_20()
         .api_as(&token)
         .create_check(&body.agents([agent.id]))
         .await;
-    let id = created.unwrap().id.to_string();
+    let check_id = created.unwrap().id;
+    let id = check_id.to_string();
 
+    // Each stream on a client of its own, as twenty browser tabs would be.
     let mut streams = Vec::new();
     for _ in 0..20 {
-        let resp = open_stream(&app, &token, &id).await;
-        assert_eq!(resp.status(), StatusCode::OK);
-        streams.push(resp);
+        let tab = Api::new(new_client(), &app.address).with_token(&token);
+        streams.push(tab.check_events(check_id).await.unwrap());
     }
     let resp = open_stream(&app, &token, &id).await;
     assert!(resp.headers().get("retry-after").is_some());
     let (code, _) = error_code(resp, StatusCode::TOO_MANY_REQUESTS).await;
     assert_eq!(code, "too_many_streams");
     // Another user is not affected.
-    let other = app.user_token("watcher").await;
-    let resp = app
-        .client
-        .get(app.url("/api/v1/checks"))
-        .bearer_auth(&other)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::OK);
+    let other = app.api_as(&app.user_token("watcher").await);
+    other.history(&HistoryQuery::default()).await.unwrap();
 
     // No Redis subscription of its own per stream on the check's channel.
     let channel = format!("{}:check-events:{id}", app.settings.redis.key_prefix);
@@ -94,13 +90,13 @@ async fn one_redis_subscription_feeds_every_stream_and_a_user_holds_at_most_20()
     );
 
     // Every stream gets the result and `finished` when the deadline passes.
-    let reads = streams.into_iter().map(|mut resp| async move {
-        let mut decoder = netcheck::client::sse::Decoder::default();
+    let reads = streams.into_iter().map(|mut events| async move {
         let mut names = Vec::new();
-        while let Some(chunk) = resp.chunk().await.unwrap() {
-            for e in decoder.push(&chunk) {
-                names.push(e.name.clone());
-                if e.name == "finished" {
+        while let Some(event) = events.next().await.unwrap() {
+            match event {
+                CheckEvent::Result(_) => names.push("result"),
+                CheckEvent::Finished(_) => {
+                    names.push("finished");
                     return names;
                 }
             }

@@ -1,6 +1,6 @@
 //! Agents, as administrators manage them.
 
-use reqwest::Method;
+use reqwest::{Method, StatusCode};
 use uuid::Uuid;
 
 use super::{Api, ClientResult};
@@ -16,7 +16,7 @@ impl Api {
     }
 
     pub async fn create_agent(&self, body: &CreateAgent) -> ClientResult<CreatedAgent> {
-        self.post("/api/v1/agents", body).await
+        self.post("/api/v1/agents", body, StatusCode::CREATED).await
     }
 
     pub async fn update_agent(&self, id: Uuid, body: &UpdateAgent) -> ClientResult<Agent> {
@@ -32,6 +32,7 @@ impl Api {
     /// A new enrollment token; the old one stops working.
     pub async fn rotate_agent_token(&self, id: Uuid) -> ClientResult<AgentToken> {
         let path = format!("/api/v1/agents/{id}/token");
-        self.json(self.request(Method::POST, &path)).await
+        self.json(self.request(Method::POST, &path), StatusCode::OK)
+            .await
     }
 }

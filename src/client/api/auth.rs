@@ -1,6 +1,6 @@
 //! Health, sign-in, the signed-in user, personal API keys and users.
 
-use reqwest::Method;
+use reqwest::{Method, StatusCode};
 use uuid::Uuid;
 
 use super::{Api, ClientResult};
@@ -24,13 +24,16 @@ impl Api {
             username: username.into(),
             password: password.into(),
         };
-        self.post("/api/v1/auth/login", &body).await
+        self.post("/api/v1/auth/login", &body, StatusCode::OK).await
     }
 
     /// A new access token for the refresh cookie (which is rotated).
     pub async fn refresh(&self) -> ClientResult<TokenResponse> {
-        self.json(self.request(Method::POST, "/api/v1/auth/refresh"))
-            .await
+        self.json(
+            self.request(Method::POST, "/api/v1/auth/refresh"),
+            StatusCode::OK,
+        )
+        .await
     }
 
     pub async fn logout(&self) -> ClientResult<()> {
@@ -43,7 +46,8 @@ impl Api {
     }
 
     pub async fn create_api_key(&self, body: &CreateApiKey) -> ClientResult<CreatedApiKey> {
-        self.post("/api/v1/auth/api-keys", body).await
+        self.post("/api/v1/auth/api-keys", body, StatusCode::CREATED)
+            .await
     }
 
     pub async fn api_keys(&self) -> ClientResult<Vec<ApiKey>> {
@@ -75,7 +79,7 @@ impl Api {
     }
 
     pub async fn create_user(&self, body: &CreateUser) -> ClientResult<User> {
-        self.post("/api/v1/users", body).await
+        self.post("/api/v1/users", body, StatusCode::CREATED).await
     }
 
     pub async fn update_user(&self, id: Uuid, body: &UpdateUser) -> ClientResult<User> {

@@ -2,7 +2,7 @@
 
 use std::collections::VecDeque;
 
-use reqwest::Method;
+use reqwest::{Method, StatusCode};
 use uuid::Uuid;
 
 use super::{Api, ClientError, ClientResult};
@@ -15,7 +15,8 @@ use crate::proto::api::share::{ShareLink, ShareRequest, SharedCheck};
 
 impl Api {
     pub async fn create_check(&self, body: &CreateCheck) -> ClientResult<CheckCreated> {
-        self.post("/api/v1/checks", body).await
+        self.post("/api/v1/checks", body, StatusCode::ACCEPTED)
+            .await
     }
 
     pub async fn check(&self, id: Uuid) -> ClientResult<CheckView> {
@@ -26,7 +27,9 @@ impl Api {
     /// `finished`.
     pub async fn check_events(&self, id: Uuid) -> ClientResult<CheckEvents> {
         let path = format!("/api/v1/checks/{id}/events");
-        let resp = self.send(self.request(Method::GET, &path)).await?;
+        let resp = self
+            .send(self.request(Method::GET, &path), StatusCode::OK)
+            .await?;
         Ok(CheckEvents {
             resp,
             base: self.base.clone(),
@@ -48,12 +51,16 @@ impl Api {
 
     /// A page of the history, newest first.
     pub async fn history(&self, query: &HistoryQuery) -> ClientResult<CheckPage> {
-        self.json(self.request(Method::GET, "/api/v1/checks").query(query))
-            .await
+        self.json(
+            self.request(Method::GET, "/api/v1/checks").query(query),
+            StatusCode::OK,
+        )
+        .await
     }
 
     pub async fn share(&self, id: Uuid, body: &ShareRequest) -> ClientResult<ShareLink> {
-        self.post(&format!("/api/v1/checks/{id}/share"), body).await
+        let path = format!("/api/v1/checks/{id}/share");
+        self.post(&path, body, StatusCode::CREATED).await
     }
 
     pub async fn unshare(&self, id: Uuid) -> ClientResult<()> {
@@ -74,7 +81,8 @@ impl Api {
             .expect("an http URL has a path")
             .pop_if_empty()
             .push(host);
-        self.json(self.request_to(Method::GET, url)).await
+        self.json(self.request_to(Method::GET, url), StatusCode::OK)
+            .await
     }
 }
 

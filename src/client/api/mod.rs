@@ -3,7 +3,7 @@
 //! operations are grouped as the API's tags are: `auth` (health, sign-in, keys, users),
 //! `agents`, `checks` (with the live event stream) and `monitors`.
 
-use reqwest::{Method, RequestBuilder};
+use reqwest::{Method, RequestBuilder, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -61,16 +61,29 @@ impl Api {
         }
     }
 
-    async fn send(&self, req: RequestBuilder) -> ClientResult<reqwest::Response> {
+    /// Sends `req`; the answer when its status is `expected` (each operation has one, so a
+    /// server that drifts from the contract is noticed, not papered over).
+    async fn send(
+        &self,
+        req: RequestBuilder,
+        expected: StatusCode,
+    ) -> ClientResult<reqwest::Response> {
         let resp = req.send().await.map_err(|source| ClientError::Transport {
             base: self.base.clone(),
             source,
         })?;
         let status = resp.status();
-        if status.is_success() {
+        if status == expected {
             return Ok(resp);
         }
         let text = resp.text().await.unwrap_or_default();
+        if status.is_success() {
+            return Err(ClientError::Unexpected {
+                status,
+                reason: format!("expected {expected}"),
+                text,
+            });
+        }
         Err(match serde_json::from_str::<ErrorBody>(&text) {
             Ok(body) => ClientError::Api {
                 status,
@@ -84,8 +97,12 @@ impl Api {
         })
     }
 
-    async fn json<T: DeserializeOwned>(&self, req: RequestBuilder) -> ClientResult<T> {
-        let resp = self.send(req).await?;
+    async fn json<T: DeserializeOwned>(
+        &self,
+        req: RequestBuilder,
+        expected: StatusCode,
+    ) -> ClientResult<T> {
+        let resp = self.send(req, expected).await?;
         let status = resp.status();
         let bytes = resp
             .bytes()
@@ -102,15 +119,19 @@ impl Api {
     }
 
     async fn get<T: DeserializeOwned>(&self, path: &str) -> ClientResult<T> {
-        self.json(self.request(Method::GET, path)).await
+        self.json(self.request(Method::GET, path), StatusCode::OK)
+            .await
     }
 
+    /// A POST answered with `expected` (201 for what it creates, 202 for a check).
     async fn post<B: Serialize + ?Sized, T: DeserializeOwned>(
         &self,
         path: &str,
         body: &B,
+        expected: StatusCode,
     ) -> ClientResult<T> {
-        self.json(self.request(Method::POST, path).json(body)).await
+        self.json(self.request(Method::POST, path).json(body), expected)
+            .await
     }
 
     async fn patch<B: Serialize + ?Sized, T: DeserializeOwned>(
@@ -118,12 +139,12 @@ impl Api {
         path: &str,
         body: &B,
     ) -> ClientResult<T> {
-        self.json(self.request(Method::PATCH, path).json(body))
+        self.json(self.request(Method::PATCH, path).json(body), StatusCode::OK)
             .await
     }
 
     /// A request answered with 204 No Content.
     async fn no_content(&self, req: RequestBuilder) -> ClientResult<()> {
-        self.send(req).await.map(drop)
+        self.send(req, StatusCode::NO_CONTENT).await.map(drop)
     }
 }

@@ -1,6 +1,6 @@
 //! Monitors and what they leave behind.
 
-use reqwest::Method;
+use reqwest::{Method, StatusCode};
 use uuid::Uuid;
 
 use super::{Api, ClientResult};
@@ -11,12 +11,16 @@ use crate::proto::api::monitors::{
 
 impl Api {
     pub async fn create_monitor(&self, body: &CreateMonitor) -> ClientResult<CreatedMonitor> {
-        self.post("/api/v1/monitors", body).await
+        self.post("/api/v1/monitors", body, StatusCode::CREATED)
+            .await
     }
 
     pub async fn monitors(&self, query: &MonitorQuery) -> ClientResult<MonitorPage> {
-        self.json(self.request(Method::GET, "/api/v1/monitors").query(query))
-            .await
+        self.json(
+            self.request(Method::GET, "/api/v1/monitors").query(query),
+            StatusCode::OK,
+        )
+        .await
     }
 
     pub async fn monitor(&self, id: Uuid) -> ClientResult<Monitor> {
@@ -42,8 +46,11 @@ impl Api {
         query: &SeriesQuery,
     ) -> ClientResult<Vec<AgentSeries>> {
         let path = format!("/api/v1/monitors/{id}/series");
-        self.json(self.request(Method::GET, &path).query(query))
-            .await
+        self.json(
+            self.request(Method::GET, &path).query(query),
+            StatusCode::OK,
+        )
+        .await
     }
 
     pub async fn monitor_deliveries(&self, id: Uuid) -> ClientResult<Vec<Delivery>> {
@@ -53,12 +60,14 @@ impl Api {
     /// A new webhook signing secret; the old one stops signing at once.
     pub async fn rotate_monitor_secret(&self, id: Uuid) -> ClientResult<WebhookSecret> {
         let path = format!("/api/v1/monitors/{id}/secret");
-        self.json(self.request(Method::POST, &path)).await
+        self.json(self.request(Method::POST, &path), StatusCode::OK)
+            .await
     }
 
     /// Sends a `test` event to the monitor's webhooks; returns the deliveries queued.
     pub async fn test_monitor(&self, id: Uuid) -> ClientResult<Vec<Delivery>> {
         let path = format!("/api/v1/monitors/{id}/test");
-        self.json(self.request(Method::POST, &path)).await
+        self.json(self.request(Method::POST, &path), StatusCode::ACCEPTED)
+            .await
     }
 }
