@@ -31,14 +31,17 @@ const RUN_CONCURRENCY: usize = 8;
 const TICK: Duration = Duration::from_millis(250);
 
 /// When the run after one due at `due` is: an interval later, or — when that is already past
-/// (the server was down) — a random point within the next interval.
+/// (the server was down, and this run is the one catch-up) — a random point in the second half
+/// of the next interval. Random, so monitors caught up together do not stay in step; not
+/// earlier, so the catch-up is not followed by a regular run moments later.
 pub fn next_run(due: DateTime<Utc>, interval_secs: i32, now: DateTime<Utc>) -> DateTime<Utc> {
     let interval = chrono::Duration::seconds(interval_secs.max(1) as i64);
     let next = due + interval;
     if next > now {
         next
     } else {
-        let phase = rand::rng().random_range(0..interval.num_milliseconds().max(1));
+        let half = interval.num_milliseconds() / 2;
+        let phase = half + rand::rng().random_range(0..half.max(1));
         now + chrono::Duration::milliseconds(phase)
     }
 }
@@ -365,12 +368,14 @@ mod tests {
         let now = Utc::now();
         let due = now - chrono::Duration::seconds(5);
         assert_eq!(next_run(due, 60, now), due + chrono::Duration::seconds(60));
-        // Down for an hour: the next run is within one interval from now, not 60 runs behind.
+        // Down for an hour: the next run is within one interval from now, not 60 runs behind,
+        // and not so soon that the catch-up run is followed by another at once.
         let stale = now - chrono::Duration::hours(1);
         for _ in 0..100 {
             let next = next_run(stale, 60, now);
             assert!(
-                next >= now && next < now + chrono::Duration::seconds(60),
+                next >= now + chrono::Duration::seconds(30)
+                    && next < now + chrono::Duration::seconds(60),
                 "{next}"
             );
         }
