@@ -423,6 +423,10 @@ await test("agents get places and labels, checks run from chosen places, results
   await page.getByTestId("route").first().waitFor();
   assert((await page.getByTestId("route").count()) === 1, "one path: the agent with a place, through the hop with one");
   assert(/2 places on the way/.test(await page.getByTestId("route").first().locator("title").textContent()), "Berlin and Paris");
+  // The router itself is marked where it is, named by its TTL, address and place.
+  assert((await page.getByTestId("marker-hop").count()) === 1, "one placed router");
+  const router = await page.getByTestId("marker-hop").locator("title").textContent();
+  assert(/^hop 1 · 127\.0\.0\.1 · Paris FR$/.test(router), `router marker: ${router}`);
   await shot("13d-trace-route");
 
   await nav("Agents");

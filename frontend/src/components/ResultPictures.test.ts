@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { differentAnswers, divergence, summaryLine, traceRoutes } from "./ResultPictures";
+import { differentAnswers, divergence, hopMarkers, summaryLine, traceRoutes } from "./ResultPictures";
 import type { ResultLike } from "./ResultList";
 
 const at = (name: string, country: string | null, status: string, extra: Partial<ResultLike> = {}): ResultLike =>
@@ -46,5 +46,12 @@ describe("trace pictures", () => {
     const target = { lat: 40, lon: -74, label: "t", kind: "address" as const };
     expect(traceRoutes([row(true)], target)[0].points).toEqual([[8, 50], [13, 52], [-74, 40]]);
     expect(traceRoutes([row(false)], target)[0].points).toEqual([[8, 50], [13, 52]]);
+  });
+  it("marks each placed router once, named by its address, network and place", () => {
+    const placed = { ttl: 2, address: "192.0.2.1", asn: 15169, network: "Google LLC", geo: { lat: 52, lon: 13, city: "Berlin", country_code: "DE" } };
+    const row = (name: string) => ({ agent: { name }, status: "ok", hops: [hop(1, "10.0.0.1"), placed, hop(3, null)] }) as never;
+    const markers = hopMarkers([row("a"), row("b")]);
+    expect(markers).toEqual([{ lat: 52, lon: 13, kind: "hop", label: "hop 2 · 192.0.2.1 · AS15169 Google LLC · Berlin DE" }]);
+    expect(hopMarkers([at("ping", "DE", "ok")])).toEqual([]);
   });
 });

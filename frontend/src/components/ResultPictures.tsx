@@ -53,6 +53,29 @@ export function traceRoutes(rows: ResultLike[], target?: Marker): Route[] {
 
 type HopLike = { ttl: number; address?: string | null };
 
+type PlacedHop = HopLike & {
+  asn?: number | null;
+  network?: string | null;
+  geo?: { lat?: number | null; lon?: number | null; city?: string | null; country_code?: string | null } | null;
+};
+
+/** A marker for every router with a known place, once per address however many agents' paths
+ * pass it: "hop 4 · 72.14.1.1 · AS15169 Google LLC · Frankfurt DE". */
+export function hopMarkers(rows: ResultLike[]): Marker[] {
+  const seen = new Map<string, Marker>();
+  for (const r of rows) {
+    for (const h of (r as { hops?: PlacedHop[] }).hops ?? []) {
+      const g = h.geo;
+      if (!h.address || g?.lat == null || g.lon == null || seen.has(h.address)) continue;
+      const network = h.asn ? `AS${h.asn}${h.network ? ` ${h.network}` : ""}` : h.network;
+      const place = [g.city, g.country_code].filter(Boolean).join(" ");
+      const label = [`hop ${h.ttl}`, h.address, network, place].filter(Boolean).join(" · ");
+      seen.set(h.address, { lat: g.lat, lon: g.lon, label, kind: "hop" });
+    }
+  }
+  return [...seen.values()];
+}
+
 /** Where agents' paths part: the first TTL at which two agents that both heard an answer
  * heard different addresses (`null` while they agree or only one answered). */
 export function divergence(paths: HopLike[][]): number | null {
@@ -112,17 +135,24 @@ export function ResultMap({ type, target, rows, lookup = true }: { type: string;
       : [];
   });
   const routes = traceRoutes(rows, where[0]);
+  const hops = hopMarkers(rows);
   if (agents.length === 0 && where.length === 0) return null;
   return (
     <figure className="result-map">
       <WorldMap
-        markers={[...agents, ...where]}
+        markers={[...hops, ...agents, ...where]}
         routes={routes}
         label={`Map: ${agents.length} agents by status${where.length ? " and the target" : ""}${routes.length ? `, ${routes.length} paths through the hops with a known place` : ""}`}
       />
       <figcaption className="legend">
         <span className="marker-key agent ok" /> ok <span className="marker-key agent bad" /> failed <span className="marker-key agent warn" /> timeout{" "}
         <span className="marker-key address" /> target
+        {hops.length > 0 && (
+          <>
+            {" "}
+            <span className="marker-key hop" /> router
+          </>
+        )}
       </figcaption>
     </figure>
   );

@@ -10,7 +10,7 @@ export interface Marker {
   lat: number;
   lon: number;
   label: string;
-  kind: "address" | "agent";
+  kind: "address" | "agent" | "hop";
   /** Colours an agent by its result (`ok`, `bad`, `warn`, `muted`). */
   status?: string;
 }
@@ -46,7 +46,7 @@ export function WorldMap({ markers, routes = [], label = "World map" }: { marker
         if (!p) return null;
         return (
           <g key={i} transform={`translate(${p[0]},${p[1]})`} className={`marker ${m.kind} ${m.status ?? ""}`} data-testid={`marker-${m.kind}`} data-status={m.status}>
-            <circle r={m.kind === "agent" ? 6 : 7} />
+            <circle r={m.kind === "hop" ? 3.5 : m.kind === "agent" ? 6 : 7} />
             <title>{m.label}</title>
           </g>
         );
