@@ -228,142 +228,38 @@ impl Chain {
             }
         }
         // Routes: the root reaches the far links through r1; each hop routes back.
-        c(&[
-            "ip",
-            "route",
-            "add",
-            &format!("10.213.{slot}.4/30"),
-            "via",
-            &v4(2),
-        ]);
-        c(&[
-            "ip",
-            "route",
-            "add",
-            &format!("10.213.{slot}.8/30"),
-            "via",
-            &v4(2),
-        ]);
-        c(&[
-            "ip",
-            "-6",
-            "route",
-            "add",
-            &format!("fd13:{slot:x}:2::/64"),
-            "via",
-            &v6(1, 2),
-        ]);
-        c(&[
-            "ip",
-            "-6",
-            "route",
-            "add",
-            &format!("fd13:{slot:x}:3::/64"),
-            "via",
-            &v6(1, 2),
-        ]);
-        c(&[
-            "ip",
-            "-n",
-            r1,
-            "route",
-            "add",
-            &format!("10.213.{slot}.8/30"),
-            "via",
-            &v4(6),
-        ]);
-        c(&[
-            "ip",
-            "-n",
-            r1,
-            "-6",
-            "route",
-            "add",
-            &format!("fd13:{slot:x}:3::/64"),
-            "via",
-            &v6(2, 2),
-        ]);
-        c(&["ip", "-n", r2, "route", "add", "default", "via", &v4(5)]);
-        c(&[
-            "ip",
-            "-n",
-            r2,
-            "-6",
-            "route",
-            "add",
-            "default",
-            "via",
-            &v6(2, 1),
-        ]);
-        c(&["ip", "-n", t, "route", "add", "default", "via", &v4(9)]);
-        c(&[
-            "ip",
-            "-n",
-            t,
-            "-6",
-            "route",
-            "add",
-            "default",
-            "via",
-            &v6(3, 1),
-        ]);
-        for n in [r1, r2] {
-            c(&[
-                "ip",
-                "netns",
-                "exec",
-                n,
-                "sysctl",
-                "-qw",
-                "net.ipv4.ip_forward=1",
-            ]);
-            c(&[
-                "ip",
-                "netns",
-                "exec",
-                n,
-                "sysctl",
-                "-qw",
-                "net.ipv6.conf.all.forwarding=1",
-            ]);
-            // Time-exceeded answers must not be rate-limited away when many traces run.
-            c(&[
-                "ip",
-                "netns",
-                "exec",
-                n,
-                "sysctl",
-                "-qw",
-                "net.ipv4.icmp_ratelimit=0",
-            ]);
-            c(&[
-                "ip",
-                "netns",
-                "exec",
-                n,
-                "sysctl",
-                "-qw",
-                "net.ipv6.icmp.ratelimit=0",
-            ]);
+        for route in [
+            format!("ip route add 10.213.{slot}.4/30 via {}", v4(2)),
+            format!("ip route add 10.213.{slot}.8/30 via {}", v4(2)),
+            format!("ip -6 route add fd13:{slot:x}:2::/64 via {}", v6(1, 2)),
+            format!("ip -6 route add fd13:{slot:x}:3::/64 via {}", v6(1, 2)),
+            format!("ip -n {r1} route add 10.213.{slot}.8/30 via {}", v4(6)),
+            format!(
+                "ip -n {r1} -6 route add fd13:{slot:x}:3::/64 via {}",
+                v6(2, 2)
+            ),
+            format!("ip -n {r2} route add default via {}", v4(5)),
+            format!("ip -n {r2} -6 route add default via {}", v6(2, 1)),
+            format!("ip -n {t} route add default via {}", v4(9)),
+            format!("ip -n {t} -6 route add default via {}", v6(3, 1)),
+        ] {
+            c(&route.split_whitespace().collect::<Vec<_>>());
         }
-        c(&[
-            "ip",
-            "netns",
-            "exec",
-            t,
-            "sysctl",
-            "-qw",
-            "net.ipv4.icmp_ratelimit=0",
-        ]);
-        c(&[
-            "ip",
-            "netns",
-            "exec",
-            t,
-            "sysctl",
-            "-qw",
-            "net.ipv6.icmp.ratelimit=0",
-        ]);
+        // Routers forward; no namespace rate-limits its ICMP errors, or time-exceeded answers
+        // would go missing when many traces run at once.
+        let forwarding = ["net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1"];
+        let no_ratelimit = ["net.ipv4.icmp_ratelimit=0", "net.ipv6.icmp.ratelimit=0"];
+        let sysctls = [r1, r2]
+            .into_iter()
+            .flat_map(|n| forwarding.map(|key| (n, key)))
+            .chain(
+                [r1, r2, t]
+                    .into_iter()
+                    .flat_map(|n| no_ratelimit.map(|key| (n, key))),
+            );
+        for (n, key) in sysctls {
+            c(&["ip", "netns", "exec", n, "sysctl", "-qw", key]);
+        }
         for cmd in cmds {
             let args: Vec<&str> = cmd.iter().map(String::as_str).collect();
             run(&args).unwrap();
