@@ -1,5 +1,6 @@
 //! Liveness, readiness and the published API description.
 
+use netcheck::proto::api::health::Health;
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -8,20 +9,14 @@ use crate::helpers::*;
 #[tokio::test]
 async fn healthz_and_readyz_answer_when_dependencies_are_up() {
     let app = spawn_app().await;
+    assert_eq!(app.api().healthz().await.unwrap().status, "ok");
+    let ready = app.api().readyz().await.unwrap();
+    assert_eq!(ready.status, "ready");
+    let checks = ready.checks.unwrap();
     assert_eq!(
-        app.client
-            .get(app.url("/healthz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        StatusCode::OK
+        (checks["database"].as_str(), checks["redis"].as_str()),
+        ("ok", "ok")
     );
-    let resp = app.client.get(app.url("/readyz")).send().await.unwrap();
-    assert_eq!(resp.status(), StatusCode::OK);
-    let body: Value = resp.json().await.unwrap();
-    assert_eq!(body["checks"]["database"], "ok");
-    assert_eq!(body["checks"]["redis"], "ok");
 }
 
 #[tokio::test]
@@ -30,9 +25,12 @@ async fn readyz_is_503_when_redis_is_unreachable() {
     let app = spawn_app_with(|s| s.redis.url = "redis://127.0.0.1:1".into()).await;
     let resp = app.client.get(app.url("/readyz")).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
-    let body: Value = resp.json().await.unwrap();
-    assert_eq!(body["checks"]["database"], "ok");
-    assert_ne!(body["checks"]["redis"], "ok");
+    // A 503 that still carries the health body (not the error body).
+    let body: Health = resp.json().await.unwrap();
+    assert_eq!(body.status, "not_ready");
+    let checks = body.checks.unwrap();
+    assert_eq!(checks["database"], "ok");
+    assert_ne!(checks["redis"], "ok");
     // Logins are refused without Redis: the limiter fails closed (nothing would bound
     // password guessing otherwise).
     let (status, _) = app

@@ -1,14 +1,11 @@
 //! Checks: creation, results, the live event stream, history, share links and lookups.
 
-use std::collections::VecDeque;
-
 use reqwest::{Method, StatusCode};
 use uuid::Uuid;
 
-use super::{Api, ClientError, ClientResult};
-use crate::client::sse;
+use super::{Api, CheckEvents, ClientResult};
 use crate::proto::api::checks::{
-    CheckCreated, CheckEvent, CheckPage, CheckResultView, CheckView, CreateCheck, HistoryQuery,
+    CheckCreated, CheckPage, CheckResultView, CheckView, CreateCheck, HistoryQuery,
 };
 use crate::proto::api::lookup::Lookup;
 use crate::proto::api::share::{ShareLink, ShareRequest, SharedCheck};
@@ -33,8 +30,8 @@ impl Api {
         Ok(CheckEvents {
             resp,
             base: self.base.clone(),
-            decoder: sse::Decoder::default(),
-            queue: VecDeque::new(),
+            decoder: Default::default(),
+            queue: Default::default(),
         })
     }
 
@@ -83,70 +80,5 @@ impl Api {
             .push(host);
         self.json(self.request_to(Method::GET, url), StatusCode::OK)
             .await
-    }
-}
-
-/// The events of one check's stream, in order.
-pub struct CheckEvents {
-    resp: reqwest::Response,
-    base: String,
-    decoder: sse::Decoder,
-    queue: VecDeque<CheckEvent>,
-}
-
-impl CheckEvents {
-    /// The stream's `Content-Type`.
-    pub fn content_type(&self) -> Option<&str> {
-        self.resp
-            .headers()
-            .get(reqwest::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-    }
-
-    /// The next event; `None` when the server closed the stream.
-    pub async fn next(&mut self) -> ClientResult<Option<CheckEvent>> {
-        loop {
-            if let Some(event) = self.queue.pop_front() {
-                return Ok(Some(event));
-            }
-            let status = self.resp.status();
-            let chunk = self
-                .resp
-                .chunk()
-                .await
-                .map_err(|source| ClientError::Transport {
-                    base: self.base.clone(),
-                    source,
-                })?;
-            let Some(chunk) = chunk else {
-                return Ok(None);
-            };
-            for raw in self.decoder.push(&chunk) {
-                let event = CheckEvent::from_sse(&raw.name, &raw.data).map_err(|e| {
-                    ClientError::Unexpected {
-                        status,
-                        reason: e.to_string(),
-                        text: raw.data.clone(),
-                    }
-                })?;
-                self.queue.extend(event);
-            }
-        }
-    }
-
-    /// Reads to `finished`; returns the results in the order they came.
-    pub async fn results(mut self) -> ClientResult<Vec<CheckResultView>> {
-        let mut results = Vec::new();
-        while let Some(event) = self.next().await? {
-            match event {
-                CheckEvent::Result(r) => results.push(*r),
-                CheckEvent::Finished(_) => return Ok(results),
-            }
-        }
-        Err(ClientError::Unexpected {
-            status: self.resp.status(),
-            reason: "the stream ended before `finished`".into(),
-            text: String::new(),
-        })
     }
 }

@@ -11,9 +11,10 @@ mod agents;
 mod auth;
 mod checks;
 mod error;
+mod events;
 mod monitors;
-pub use checks::CheckEvents;
 pub use error::{ClientError, ClientResult};
+pub use events::CheckEvents;
 
 use crate::proto::api::ErrorBody;
 
