@@ -29,6 +29,15 @@ pub enum CheckType {
     Mtr,
 }
 
+/// Checks and monitors are stored with their type as text.
+impl std::str::FromStr for CheckType {
+    type Err = serde_json::Error;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        serde_json::from_value(serde_json::Value::String(s.into()))
+    }
+}
+
 impl CheckType {
     pub fn as_str(self) -> &'static str {
         match self {

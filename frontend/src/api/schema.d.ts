@@ -685,7 +685,7 @@ export interface components {
             options: components["schemas"]["CheckOptions"];
             status: components["schemas"]["CheckStatus"];
             target: string;
-            type: string;
+            type: components["schemas"]["CheckType"];
         };
         /** @enum {string} */
         CheckType: "ping" | "tcp" | "http" | "dns" | "traceroute" | "mtr";
@@ -706,7 +706,7 @@ export interface components {
             results: components["schemas"]["CheckResultView"][];
             status: components["schemas"]["CheckStatus"];
             target: string;
-            type: string;
+            type: components["schemas"]["CheckType"];
         };
         CreateAgent: {
             labels?: string[];
@@ -1465,7 +1465,7 @@ export interface components {
             results: components["schemas"]["SharedResult"][];
             status: components["schemas"]["CheckStatus"];
             target: string;
-            type: string;
+            type: components["schemas"]["CheckType"];
         };
         SharedPlace: {
             city?: string | null;

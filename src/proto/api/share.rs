@@ -6,7 +6,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::checks::CheckStatus;
-use crate::proto::check::{ProbeError, ResultStatus};
+use crate::proto::check::{CheckType, ProbeError, ResultStatus};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -59,7 +59,7 @@ pub struct SharedResult {
 pub struct SharedCheck {
     pub id: Uuid,
     #[serde(rename = "type")]
-    pub check_type: String,
+    pub check_type: CheckType,
     pub target: String,
     /// The check's options; request header values are hidden (they may hold credentials).
     #[schema(value_type = crate::proto::check::CheckOptions)]

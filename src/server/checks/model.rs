@@ -1,7 +1,7 @@
 //! The `checks` and `check_results` tables and the API's view of them.
 
 use crate::proto::api::checks::{CheckResultView, CheckView, ResultAgent};
-use crate::proto::check::ResultStatus;
+use crate::proto::check::{CheckType, ResultStatus};
 
 pub mod check {
     use sea_orm::entity::prelude::*;
@@ -92,7 +92,8 @@ impl CheckView {
         results.sort_by(|a, b| a.agent_name.cmp(&b.agent_name));
         Self {
             id: c.id,
-            check_type: c.check_type,
+            // The column's constraint admits only check types.
+            check_type: c.check_type.parse().unwrap_or(CheckType::Ping),
             target: c.target,
             options: c.options,
             status: c.status,

@@ -11,6 +11,7 @@ use crate::proto::api::checks::{
     CheckCreated, CheckPage, CheckStatus, CheckSummary, CheckView, CreateCheck, HistoryQuery,
     OutcomeFilter,
 };
+use crate::proto::check::CheckType;
 use crate::server::auth::AuthUser;
 use crate::server::error::ErrorCode;
 use crate::server::error::{ApiError, ApiResult, ErrorBody};
@@ -172,7 +173,7 @@ pub async fn list(
                 agents: mine.clone().count() as u64,
                 ok: mine.filter(|r| r.status == "ok").count() as u64,
                 id: c.id,
-                check_type: c.check_type,
+                check_type: c.check_type.parse().unwrap_or(CheckType::Ping),
                 target: c.target,
                 options: c.options,
                 status: c.status,

@@ -54,8 +54,8 @@ impl ActiveModelBehavior for ActiveModel {}
 
 impl Model {
     pub fn check_type(&self) -> CheckType {
-        serde_json::from_value(serde_json::Value::String(self.check_type.clone()))
-            .unwrap_or(CheckType::Ping)
+        // The column's constraint admits only check types.
+        self.check_type.parse().unwrap_or(CheckType::Ping)
     }
 
     pub fn notify_list(&self) -> Vec<Notify> {

@@ -55,7 +55,7 @@ pub struct CheckPage {
 pub struct CheckSummary {
     pub id: Uuid,
     #[serde(rename = "type")]
-    pub check_type: String,
+    pub check_type: CheckType,
     pub target: String,
     /// The check's settings (port, count, method, record type, resolver, expectations), so a
     /// line of the history can tell two checks of one target apart.

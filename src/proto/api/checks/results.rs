@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::CheckStatus;
 use crate::proto::api::agents::Location;
-use crate::proto::check::{ProbeError, ResultStatus};
+use crate::proto::check::{CheckType, ProbeError, ResultStatus};
 
 /// The agent a result came from, as it was when the check was created.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -54,7 +54,7 @@ impl CheckResultView {
 pub struct CheckView {
     pub id: Uuid,
     #[serde(rename = "type")]
-    pub check_type: String,
+    pub check_type: CheckType,
     pub target: String,
     #[schema(value_type = crate::proto::check::CheckOptions)]
     pub options: Value,
