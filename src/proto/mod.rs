@@ -1,5 +1,8 @@
 //! Wire types shared by the server and the agent (registration, heartbeat, check requests and
-//! results) and by the server and its HTTP clients (`api`: the error body and its codes). Only serde, uuid and chrono here, so both roles compile against one definition.
+//! results) and by the server and its HTTP clients (`api`: every request and response body, the
+//! error body and its codes), so each side compiles against one definition. Besides serde they
+//! derive only their OpenAPI schema (utoipa); two `api` enums, a user's role and a check's
+//! status, are also the database columns' types (sea-orm), so they are not written twice.
 //!
 //! Evolution rule: fields are only ever added, as `#[serde(default)]` options, so an older peer
 //! keeps working; anything else bumps [`PROTOCOL_VERSION`].
