@@ -160,6 +160,20 @@ fn nft_in(ns: &str, script: &str) {
 }
 
 impl Chain {
+    /// The addresses a trace to the target should list, TTL by TTL (IPv4).
+    pub fn path(&self) -> Vec<Option<String>> {
+        [&self.r1, &self.r2, &self.target]
+            .map(|h| Some(h.addr.clone()))
+            .to_vec()
+    }
+
+    /// The same path over IPv6.
+    pub fn path6(&self) -> Vec<Option<String>> {
+        [&self.r1, &self.r2, &self.target]
+            .map(|h| Some(h.addr6.clone()))
+            .to_vec()
+    }
+
     pub fn new() -> Chain {
         let (slot, claim) = claim_slot();
         let ns = |n: &str| format!("nc-c{slot}{n}");

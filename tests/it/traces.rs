@@ -59,11 +59,7 @@ fn reference(target: &str, flags: &[&str]) -> Vec<Option<String>> {
 async fn every_protocol_finds_the_path_debians_traceroute_finds() {
     let chain = Chain::new();
     let rig = trace_rig().await;
-    let want = vec![
-        Some(chain.r1.addr.clone()),
-        Some(chain.r2.addr.clone()),
-        Some(chain.target.addr.clone()),
-    ];
+    let want = chain.path();
     for (protocol, flags) in [
         ("icmp", vec!["-I"]),
         ("udp", vec![]),
@@ -93,11 +89,7 @@ async fn every_protocol_finds_the_path_debians_traceroute_finds() {
         );
     }
     // IPv6 on the same chain, every protocol.
-    let want6 = vec![
-        Some(chain.r1.addr6.clone()),
-        Some(chain.r2.addr6.clone()),
-        Some(chain.target.addr6.clone()),
-    ];
+    let want6 = chain.path6();
     for protocol in ["icmp", "udp", "tcp"] {
         let (check, _) = rig
             .run(traceroute(
@@ -191,11 +183,7 @@ async fn mtr_reports_loss_on_a_lossy_hop() {
 async fn fifty_concurrent_traces_on_one_agent_each_get_their_own_hops() {
     let chain = Chain::new();
     let rig = trace_rig().await;
-    let want = vec![
-        Some(chain.r1.addr.clone()),
-        Some(chain.r2.addr.clone()),
-        Some(chain.target.addr.clone()),
-    ];
+    let want = chain.path();
     // Created at once (not one stream each: a user may hold 20), then read when finished.
     let mut ids = Vec::new();
     for i in 0..50 {
