@@ -27,12 +27,7 @@ impl Api {
         let resp = self
             .send(self.request(Method::GET, &path), StatusCode::OK)
             .await?;
-        Ok(CheckEvents {
-            resp,
-            base: self.base.clone(),
-            decoder: Default::default(),
-            queue: Default::default(),
-        })
+        Ok(CheckEvents::new(resp, &self.base))
     }
 
     /// Creates a check and follows its stream to the end. Returns the stored check and the

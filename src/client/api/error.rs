@@ -1,4 +1,4 @@
-//! What a call of the API can end in besides its answer.
+//! The client's errors.
 
 use reqwest::StatusCode;
 
@@ -47,14 +47,22 @@ impl ClientError {
             _ => None,
         }
     }
-}
 
-impl ClientError {
     /// The request field a 422 names (`details.field`), if any.
     pub fn field(&self) -> Option<&str> {
         match self {
             ClientError::Api { body, .. } => body.error.details.as_ref()?["field"].as_str(),
             _ => None,
+        }
+    }
+}
+
+impl ClientError {
+    /// No answer from the server at `base`.
+    pub(super) fn transport(base: &str, source: reqwest::Error) -> Self {
+        ClientError::Transport {
+            base: base.to_string(),
+            source,
         }
     }
 }

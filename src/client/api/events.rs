@@ -8,13 +8,23 @@ use crate::proto::api::checks::{CheckEvent, CheckResultView};
 
 /// The events of one check's stream, in order.
 pub struct CheckEvents {
-    pub(super) resp: reqwest::Response,
-    pub(super) base: String,
-    pub(super) decoder: sse::Decoder,
-    pub(super) queue: VecDeque<CheckEvent>,
+    resp: reqwest::Response,
+    base: String,
+    decoder: sse::Decoder,
+    queue: VecDeque<CheckEvent>,
 }
 
 impl CheckEvents {
+    /// Reads the stream `resp` (already answered 200) from the server at `base`.
+    pub(super) fn new(resp: reqwest::Response, base: &str) -> Self {
+        Self {
+            resp,
+            base: base.to_string(),
+            decoder: sse::Decoder::default(),
+            queue: VecDeque::new(),
+        }
+    }
+
     /// The stream's `Content-Type`.
     pub fn content_type(&self) -> Option<&str> {
         self.resp
@@ -34,10 +44,7 @@ impl CheckEvents {
                 .resp
                 .chunk()
                 .await
-                .map_err(|source| ClientError::Transport {
-                    base: self.base.clone(),
-                    source,
-                })?;
+                .map_err(|e| ClientError::transport(&self.base, e))?;
             let Some(chunk) = chunk else {
                 return Ok(None);
             };

@@ -69,32 +69,37 @@ impl Api {
         req: RequestBuilder,
         expected: StatusCode,
     ) -> ClientResult<reqwest::Response> {
-        let resp = req.send().await.map_err(|source| ClientError::Transport {
-            base: self.base.clone(),
-            source,
-        })?;
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| ClientError::transport(&self.base, e))?;
         let status = resp.status();
         if status == expected {
             return Ok(resp);
         }
+        let json = resp
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
         let text = resp.text().await.unwrap_or_default();
+        let unexpected = |reason: String, text| ClientError::Unexpected {
+            status,
+            reason,
+            text,
+        };
         if status.is_success() {
-            return Err(ClientError::Unexpected {
-                status,
-                reason: format!("expected {expected}"),
-                text,
-            });
+            return Err(unexpected(format!("expected {expected}"), text));
+        }
+        // Every refusal is the JSON error body; anything else (a proxy's HTML page) is not.
+        if !json {
+            return Err(unexpected("the error answer is not JSON".into(), text));
         }
         Err(match serde_json::from_str::<ErrorBody>(&text) {
             Ok(body) => ClientError::Api {
                 status,
                 body: Box::new(body),
             },
-            Err(e) => ClientError::Unexpected {
-                status,
-                reason: e.to_string(),
-                text,
-            },
+            Err(e) => unexpected(e.to_string(), text),
         })
     }
 
@@ -108,10 +113,7 @@ impl Api {
         let bytes = resp
             .bytes()
             .await
-            .map_err(|source| ClientError::Transport {
-                base: self.base.clone(),
-                source,
-            })?;
+            .map_err(|e| ClientError::transport(&self.base, e))?;
         serde_json::from_slice(&bytes).map_err(|e| ClientError::Unexpected {
             status,
             reason: e.to_string(),
