@@ -244,8 +244,7 @@ async fn admins_list_and_revoke_any_users_api_keys() {
     assert!(listed.get("key").is_none(), "the secret is never listed");
     // Not for anyone else.
     let other = app.api_as(&app.user_token("nosy").await);
-    let err = other.user_api_keys(user_id).await.unwrap_err();
-    assert_eq!(err.status(), Some(StatusCode::FORBIDDEN));
+    refused(other.user_api_keys(user_id).await, StatusCode::FORBIDDEN);
     let err = other.revoke_user_api_key(user_id, key.api_key.id).await;
     assert_eq!(err.unwrap_err().status(), Some(StatusCode::FORBIDDEN));
     admin

@@ -237,13 +237,13 @@ async fn a_forged_check_request_cannot_widen_the_agents_policy() {
     let ns = NetNs::new();
     ns.nft("table inet t {\n counter probes {}\n chain filter_in {\n  type filter hook input priority 0;\n  tcp dport 80 counter name probes\n }\n}\n");
     // The API refuses the target.
-    let refused = rig
-        .api
-        .create_check(&check(CheckType::Tcp, &ns.addr, json!({"port": 80})))
-        .await
-        .unwrap_err();
-    assert_eq!(refused.status(), Some(StatusCode::UNPROCESSABLE_ENTITY));
-    assert_eq!(refused.code(), Some(ErrorCode::ForbiddenTarget));
+    let err = refused(
+        rig.api
+            .create_check(&check(CheckType::Tcp, &ns.addr, json!({"port": 80})))
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    );
+    assert_eq!(err.code(), Some(ErrorCode::ForbiddenTarget));
     // A request forged on the broker with the policy widened in the message: answered
     // target_refused, and no packet reaches the host.
     let check_id = uuid::Uuid::now_v7();

@@ -52,16 +52,17 @@ async fn admin_creates_lists_updates_and_gets_agents() {
         ..Default::default()
     };
     // Names are unique ignoring case.
-    let err = admin.create_agent(&named("FRA-1")).await.err().unwrap();
-    assert_eq!(err.status(), Some(StatusCode::CONFLICT));
+    let err = refused(
+        admin.create_agent(&named("FRA-1")).await,
+        StatusCode::CONFLICT,
+    );
     assert_eq!(err.code(), Some(ErrorCode::NameTaken));
     let err = admin.create_agent(&named("has space")).await.err().unwrap();
     assert_eq!(err.code(), Some(ErrorCode::InvalidField));
     assert_eq!(err.field(), Some("name"));
 
     let user = app.api_as(&app.user_token("eve").await);
-    let err = user.create_agent(&named("x")).await.err().unwrap();
-    assert_eq!(err.status(), Some(StatusCode::FORBIDDEN));
+    refused(user.create_agent(&named("x")).await, StatusCode::FORBIDDEN);
     // Users may list agents (to choose where checks run), without host facts.
     assert_eq!(app.register(&token).await.status(), StatusCode::OK);
     assert_eq!(
@@ -72,8 +73,7 @@ async fn admin_creates_lists_updates_and_gets_agents() {
     let seen = user.agents().await.unwrap();
     assert_eq!(seen[0].name, "fra-1");
     assert!(seen[0].hostname.is_none() && seen[0].public_ip.is_none());
-    let err = user.delete_agent(agent.id).await.unwrap_err();
-    assert_eq!(err.status(), Some(StatusCode::FORBIDDEN));
+    refused(user.delete_agent(agent.id).await, StatusCode::FORBIDDEN);
 }
 
 #[tokio::test]
@@ -347,8 +347,7 @@ async fn deleting_an_agent_closes_its_broker_connection_at_once() {
         amqp::connect_as(&reg).await.is_err(),
         "old broker credentials refused"
     );
-    let gone = admin.agent(id).await.unwrap_err();
-    assert_eq!(gone.status(), Some(StatusCode::NOT_FOUND));
+    let gone = refused(admin.agent(id).await, StatusCode::NOT_FOUND);
     assert_eq!(gone.code(), Some(ErrorCode::NotFound));
 }
 
@@ -424,16 +423,7 @@ async fn broker_management_down_is_503_and_leaves_no_half_created_agent() {
     let (code, body) = error_code(resp, StatusCode::SERVICE_UNAVAILABLE).await;
     assert_eq!(code, "dependency_unavailable");
     assert_eq!(body["error"]["details"]["dependency"], "broker");
-    let list: Vec<Value> = app
-        .client
-        .get(app.url("/api/v1/agents"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list = app.api_as(&admin).agents().await.unwrap();
     assert!(list.is_empty(), "no agent row left behind: {list:?}");
     let resp = app.client.get(app.url("/readyz")).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);

@@ -93,19 +93,16 @@ async fn api_keys_work_like_tokens_until_revoked() {
     assert!(listed.get("key").is_none(), "the key is shown only once");
     assert!(!listed.to_string().contains(&key[21..]));
     // Not an admin: an API key carries its user's role.
-    let err = scripted.users().await.unwrap_err();
-    assert_eq!(err.status(), Some(StatusCode::FORBIDDEN));
+    refused(scripted.users().await, StatusCode::FORBIDDEN);
     // Someone else cannot revoke it.
     let id = created.api_key.id;
-    let err = app.admin().await.revoke_api_key(id).await.unwrap_err();
-    assert_eq!(err.status(), Some(StatusCode::NOT_FOUND));
-    app.api_as(&token).revoke_api_key(id).await.unwrap();
-    let err = scripted.me().await.unwrap_err();
-    assert_eq!(
-        err.status(),
-        Some(StatusCode::UNAUTHORIZED),
-        "revocation is effective at once"
+    refused(
+        app.admin().await.revoke_api_key(id).await,
+        StatusCode::NOT_FOUND,
     );
+    app.api_as(&token).revoke_api_key(id).await.unwrap();
+    // Revocation is effective at once.
+    refused(scripted.me().await, StatusCode::UNAUTHORIZED);
     let wrong = format!("{}x", &key[..key.len() - 1]);
     assert_eq!(
         app.client

@@ -289,12 +289,12 @@ async fn disruptive_broker_outage_mid_check_loses_nothing_with_default_settings(
         || async { (!rig.app.state.broker.is_connected().await).then_some(()) },
     )
     .await;
-    let refused = rig
-        .api
-        .create_check(&check(CheckType::Tcp, "127.0.0.1", json!({"port": 9})))
-        .await
-        .unwrap_err();
-    assert_eq!(refused.status(), Some(StatusCode::SERVICE_UNAVAILABLE));
+    refused(
+        rig.api
+            .create_check(&check(CheckType::Tcp, "127.0.0.1", json!({"port": 9})))
+            .await,
+        StatusCode::SERVICE_UNAVAILABLE,
+    );
     tokio::time::sleep(Duration::from_secs(8).saturating_sub(outage.elapsed())).await;
     rabbitmqctl(&["start_app"]);
     rabbitmqctl(&["await_startup"]);

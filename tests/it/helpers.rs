@@ -1,6 +1,6 @@
 //! Test harness: a fresh database and Redis key space per test, the real server on port 0.
 
-use netcheck::client::api::Api;
+use netcheck::client::api::{Api, ClientError, ClientResult};
 use netcheck::config::Settings;
 use netcheck::proto::api::agents::{Agent, CreateAgent};
 use netcheck::proto::api::auth::{CreateUser, Role};
@@ -192,6 +192,21 @@ pub async fn error_code(resp: reqwest::Response, status: StatusCode) -> (String,
         "{code}"
     );
     (code, body)
+}
+
+/// A call the API refused with `status` and its error body (the client reads it only from a
+/// JSON answer): a stable code and a message for people. Returns the error for its code and
+/// field.
+pub fn refused<T>(result: ClientResult<T>, status: StatusCode) -> ClientError {
+    let Err(err) = result else {
+        panic!("expected a {status} refusal, the call succeeded");
+    };
+    assert_eq!(err.status(), Some(status), "{err}");
+    match &err {
+        ClientError::Api { body, .. } => assert!(!body.error.message.is_empty(), "{err}"),
+        other => panic!("not the API's error body: {other}"),
+    }
+    err
 }
 
 /// Polls `probe` until it yields `Some`, failing the test after `timeout`.

@@ -317,8 +317,7 @@ async fn a_monitor_alerts_when_agents_agree_and_webhooks_arrive_signed_and_in_or
 
     // Owners only (admins see all).
     let eve = rig.app.api_as(&rig.app.user_token("eve").await);
-    let hidden = eve.monitor(id).await.unwrap_err();
-    assert_eq!(hidden.status(), Some(StatusCode::NOT_FOUND));
+    refused(eve.monitor(id).await, StatusCode::NOT_FOUND);
     let mine = eve.monitors(&MonitorQuery::default()).await.unwrap();
     assert_eq!(mine.total, 0);
     let shouted = MonitorQuery {
@@ -484,8 +483,7 @@ async fn monitors_per_user_are_capped_and_their_runs_do_not_spend_the_check_quot
     // Eve spends her one agent run a minute on a check of her own…
     let tcp = crate::rig::check(CheckType::Tcp, "127.0.0.1", json!({"port": 9}));
     eve.create_check(&tcp).await.unwrap();
-    let refused = eve.create_check(&tcp).await.unwrap_err();
-    assert_eq!(refused.status(), Some(StatusCode::TOO_MANY_REQUESTS));
+    refused(eve.create_check(&tcp).await, StatusCode::TOO_MANY_REQUESTS);
     // …and her monitor still runs.
     let body = |name: &str| tcp_monitor(name, json!({"port": 9}));
     let id = eve.create_monitor(&body("first")).await.unwrap().monitor.id;
@@ -498,8 +496,10 @@ async fn monitors_per_user_are_capped_and_their_runs_do_not_spend_the_check_quot
         },
     )
     .await;
-    let capped = eve.create_monitor(&body("second")).await.unwrap_err();
-    assert_eq!(capped.status(), Some(StatusCode::CONFLICT));
+    let capped = refused(
+        eve.create_monitor(&body("second")).await,
+        StatusCode::CONFLICT,
+    );
     assert_eq!(capped.code(), Some(ErrorCode::TooManyMonitors), "{capped}");
     // Administrators are not capped.
     rig.api.create_monitor(&body("admin's")).await.unwrap();

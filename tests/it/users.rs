@@ -61,8 +61,7 @@ async fn admin_manages_users_and_names_are_unique_ignoring_case() {
         role: Role::User,
     };
     let taken = admin.create_user(&user("bob", "bob-password")).await;
-    let taken = taken.unwrap_err();
-    assert_eq!(taken.status(), Some(StatusCode::CONFLICT));
+    let taken = refused(taken, StatusCode::CONFLICT);
     assert_eq!(taken.code(), Some(ErrorCode::UsernameTaken));
 
     assert_eq!(admin.users().await.unwrap().len(), 2);
@@ -74,11 +73,10 @@ async fn admin_manages_users_and_names_are_unique_ignoring_case() {
     let promoted = admin.update_user(id, &promote).await.unwrap();
     assert_eq!(promoted.role, Role::Admin);
 
-    let short = admin
-        .create_user(&user("short", "short"))
-        .await
-        .unwrap_err();
-    assert_eq!(short.status(), Some(StatusCode::UNPROCESSABLE_ENTITY));
+    let short = refused(
+        admin.create_user(&user("short", "short")).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    );
     assert_eq!(short.field(), Some("password"));
 }
 
@@ -89,10 +87,8 @@ async fn deleting_a_user_ends_its_access_at_once() {
     let admin = app.admin().await;
     let id = carol.me().await.unwrap().id;
     admin.delete_user(id).await.unwrap();
-    let err = carol.me().await.unwrap_err();
-    assert_eq!(err.status(), Some(StatusCode::UNAUTHORIZED));
-    let err = admin.delete_user(id).await.unwrap_err();
-    assert_eq!(err.status(), Some(StatusCode::NOT_FOUND));
+    refused(carol.me().await, StatusCode::UNAUTHORIZED);
+    refused(admin.delete_user(id).await, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
@@ -100,15 +96,13 @@ async fn the_last_admin_cannot_be_deleted_or_demoted() {
     let app = spawn_app().await;
     let admin = app.admin().await;
     let id = admin.me().await.unwrap().id;
-    let err = admin.delete_user(id).await.unwrap_err();
-    assert_eq!(err.status(), Some(StatusCode::CONFLICT));
+    let err = refused(admin.delete_user(id).await, StatusCode::CONFLICT);
     assert_eq!(err.code(), Some(ErrorCode::LastAdmin));
     let demote = UpdateUser {
         role: Some(Role::User),
         ..Default::default()
     };
-    let err = admin.update_user(id, &demote).await.unwrap_err();
-    assert_eq!(err.status(), Some(StatusCode::CONFLICT));
+    let err = refused(admin.update_user(id, &demote).await, StatusCode::CONFLICT);
     assert_eq!(err.code(), Some(ErrorCode::LastAdmin));
 }
 
@@ -124,8 +118,7 @@ async fn changing_a_password_ends_existing_sessions() {
         ..Default::default()
     };
     admin.update_user(id, &change).await.unwrap();
-    let err = dave.refresh().await.err().unwrap();
-    assert_eq!(err.status(), Some(StatusCode::UNAUTHORIZED));
+    refused(dave.refresh().await, StatusCode::UNAUTHORIZED);
     assert_eq!(
         app.login_with(&new_client(), "dave", "user-password-1")
             .await
