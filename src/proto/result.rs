@@ -25,6 +25,15 @@ pub enum ResultStatus {
     Pending,
 }
 
+/// Results are stored with their status as text.
+impl std::str::FromStr for ResultStatus {
+    type Err = serde_json::Error;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        serde_json::from_value(serde_json::Value::String(s.into()))
+    }
+}
+
 impl ResultStatus {
     pub fn as_str(self) -> &'static str {
         match self {

@@ -17,7 +17,7 @@ use sea_orm::entity::prelude::*;
 use tokio::sync::{broadcast, mpsc};
 
 use super::model::{check, result};
-use crate::proto::api::checks::{CheckEvent as Event, CheckFinished, CheckStatus};
+use crate::proto::api::checks::{CheckEvent, CheckFinished, CheckStatus};
 use crate::server::AppState;
 
 fn channel(state: &AppState, check_id: Uuid) -> String {
@@ -218,11 +218,11 @@ pub async fn publish(state: &AppState, rows: Vec<result::Model>, finished: &[Uui
         let id = row.check_id;
         pipe.cmd("PUBLISH")
             .arg(channel(state, id))
-            .arg(payload(&Event::Result(Box::new(row.into()))))
+            .arg(payload(&CheckEvent::Result(Box::new(row.into()))))
             .ignore();
     }
     for &id in finished {
-        let event = Event::Finished(CheckFinished {
+        let event = CheckEvent::Finished(CheckFinished {
             id,
             status: CheckStatus::Finished,
             finished_at: None,
@@ -241,11 +241,11 @@ pub async fn publish(state: &AppState, rows: Vec<result::Model>, finished: &[Uui
     }
 }
 
-fn payload(event: &Event) -> String {
+fn payload(event: &CheckEvent) -> String {
     serde_json::to_string(event).expect("event serialises")
 }
 
-fn frame(event: &Event) -> Bytes {
+fn frame(event: &CheckEvent) -> Bytes {
     Bytes::from(event.sse_frame())
 }
 
@@ -272,7 +272,7 @@ async fn replay(
         .map_err(|_| ())?;
     for row in rows {
         if row.status != "pending" && sent.insert(row.agent_id) {
-            out.send(frame(&Event::Result(Box::new(row.into()))))
+            out.send(frame(&CheckEvent::Result(Box::new(row.into()))))
                 .await
                 .map_err(|_| ())?;
         }
@@ -283,7 +283,7 @@ async fn replay(
             status: CheckStatus::Finished,
             finished_at: c.finished_at,
         };
-        out.send(frame(&Event::Finished(done)))
+        out.send(frame(&CheckEvent::Finished(done)))
             .await
             .map_err(|_| ())?;
         return Ok(true);
@@ -327,13 +327,13 @@ pub async fn stream(
                     }
                     Err(broadcast::error::RecvError::Closed) => return,
                 };
-                match serde_json::from_str::<Event>(&payload) {
-                    Ok(Event::Result(r)) => {
-                        if sent.insert(r.agent.id) && out.send(frame(&Event::Result(r))).await.is_err() {
+                match serde_json::from_str::<CheckEvent>(&payload) {
+                    Ok(CheckEvent::Result(r)) => {
+                        if sent.insert(r.agent.id) && out.send(frame(&CheckEvent::Result(r))).await.is_err() {
                             return;
                         }
                     }
-                    Ok(Event::Finished(_)) => {
+                    Ok(CheckEvent::Finished(_)) => {
                         // Replay once more: results stored just before may not have been seen.
                         let _ = replay(&state, check_id, &mut sent, &out).await;
                         return;

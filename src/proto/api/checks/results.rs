@@ -33,15 +33,6 @@ pub struct CheckResultView {
     pub data: serde_json::Map<String, Value>,
 }
 
-/// Results are stored with their status as text.
-impl std::str::FromStr for ResultStatus {
-    type Err = serde_json::Error;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        serde_json::from_value(Value::String(s.into()))
-    }
-}
-
 impl CheckResultView {
     /// The check type's own result fields, read as that type's result (`TcpResult`, …).
     pub fn data_as<T: serde::de::DeserializeOwned>(&self) -> serde_json::Result<T> {
