@@ -8,8 +8,8 @@ cd "$(dirname "$0")/.."
 
 # Headless Chromium for the browser tests (Debian's; no browser downloads).
 command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
-# Debian's traceroute is the reference the trace tests compare with.
-command -v traceroute >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq traceroute >/dev/null; }
+# Debian's traceroute and mtr are the references the trace tests compare with.
+command -v traceroute >/dev/null 2>&1 && command -v mtr >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq traceroute mtr-tiny >/dev/null; }
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

@@ -10,6 +10,7 @@ use crate::proto::check::{
     PingOptions, TcpOptions, TraceProtocol, TracerouteOptions,
 };
 use crate::proto::expect::{DnsExpect, HttpExpect, PingExpect, TcpExpect, TraceExpect};
+use crate::proto::trace::MTR_INTERVAL_MS;
 
 #[derive(Debug, Subcommand, Clone)]
 pub enum CheckKind {
@@ -81,6 +82,9 @@ pub struct MtrArgs {
     /// Probes per hop (1-16).
     #[arg(long, default_value_t = 5)]
     pub packets: u8,
+    /// Milliseconds between rounds (100-5000), as mtr's -i; routers answer about one a second.
+    #[arg(long = "interval", default_value_t = MTR_INTERVAL_MS)]
+    pub interval_ms: u32,
 }
 
 impl MtrArgs {
@@ -92,6 +96,7 @@ impl MtrArgs {
             max_hops: t.max_hops,
             timeout_ms: t.timeout_ms,
             packets: self.packets,
+            interval_ms: self.interval_ms,
             ip_version: t.ip_version,
             expect: t.expect,
         }

@@ -118,6 +118,9 @@ pub fn settings_line(kind: &str, options: &Value) -> String {
             if let Some(n) = options["packets"].as_u64() {
                 out.push(format!("{n} packets per hop"));
             }
+            if let Some(ms) = options["interval_ms"].as_u64() {
+                out.push(format!("{} s apart", ms as f64 / 1000.0));
+            }
         }
         _ => {}
     }

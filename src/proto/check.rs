@@ -13,6 +13,7 @@ pub use super::result::{
     CheckResult, DnsAnswer, DnsResult, HttpResult, HttpTimings, PingReply, PingResult, ProbeError,
     ResultData, ResultStatus, Rtt, TcpResult, TlsInfo,
 };
+use super::trace::TRACE_PACE_WAIT_MS;
 pub use super::trace::{
     HopPlace, HopRtt, MtrHop, MtrOptions, MtrResult, TraceHop, TraceProtocol, TracerouteOptions,
     TracerouteResult, TRACE_QUERIES,
@@ -298,9 +299,15 @@ impl CheckSpec {
             CheckSpec::Tcp(o) => o.timeout_ms as u64,
             CheckSpec::Http(o) => o.timeout_ms as u64,
             CheckSpec::Dns(o) => o.timeout_ms as u64,
-            // A round per query: mtr's run in turn, a traceroute's may queue for tracer slots.
-            CheckSpec::Traceroute(o) => TRACE_QUERIES as u64 * o.timeout_ms as u64 + 1000,
-            CheckSpec::Mtr(o) => o.packets.max(1) as u64 * o.timeout_ms as u64 + 1000,
+            // A traceroute's queries may wait for the agent's pacer and queue for tracer slots.
+            CheckSpec::Traceroute(o) => {
+                TRACE_QUERIES as u64 * o.timeout_ms as u64 + TRACE_PACE_WAIT_MS + 1000
+            }
+            // mtr's rounds start `interval_ms` apart; one lasts longer only while the target
+            // is silent, up to `timeout_ms`.
+            CheckSpec::Mtr(o) => {
+                o.packets.max(1) as u64 * o.interval_ms.max(o.timeout_ms) as u64 + 1000
+            }
         }
     }
 }

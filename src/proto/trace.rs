@@ -85,6 +85,11 @@ pub struct MtrOptions {
     /// Probes per hop (1–16).
     #[schema(minimum = 1, maximum = 16, default = 5)]
     pub packets: u8,
+    /// Milliseconds between the starts of two rounds (100–5000), as mtr's `-i`. Routers answer
+    /// about one time-exceeded a second per source after a short burst, so rounds faster than
+    /// that read their rate limit as loss.
+    #[schema(minimum = 100, maximum = 5000, default = 1000)]
+    pub interval_ms: u32,
     #[serde(with = "ip_version_serde", skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<u8>)]
     pub ip_version: Option<IpVersion>,
@@ -101,6 +106,7 @@ impl Default for MtrOptions {
             max_hops: 30,
             timeout_ms: 1000,
             packets: 5,
+            interval_ms: MTR_INTERVAL_MS,
             ip_version: None,
             expect: None,
         }
@@ -109,6 +115,13 @@ impl Default for MtrOptions {
 
 /// Probes per hop of a `traceroute` (as Debian's `traceroute -q 3`).
 pub const TRACE_QUERIES: usize = 3;
+
+/// An mtr's default time between rounds: mtr's own `-i 1`, what routers' ICMP limiters allow.
+pub const MTR_INTERVAL_MS: u32 = 1000;
+
+/// Longest an agent holds a traceroute back so that traces started together do not exceed
+/// what nearby routers answer; part of the traceroute's time budget.
+pub const TRACE_PACE_WAIT_MS: u64 = 5000;
 
 /// Where a hop is, when the server knows (GeoIP and ASN of its address).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -127,6 +140,11 @@ pub struct TraceHop {
     pub address: Option<String>,
     /// Round trips of the answers, in milliseconds.
     pub rtt_ms: Vec<f64>,
+    /// Some queries went unanswered while the agent was sending toward this hop faster than
+    /// routers answer (a burst of about 6, then 1 a second): the silence may be the router's
+    /// ICMP rate limit rather than loss.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rate_limited: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub asn: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -166,6 +184,11 @@ pub struct MtrHop {
     pub received: u32,
     pub loss_pct: f64,
     pub rtt_ms: Option<HopRtt>,
+    /// Part of the loss coincides with the agent sending toward this hop faster than routers
+    /// answer (a short `interval_ms`, or other traces at the same time): it may be the router's
+    /// ICMP rate limit rather than the network.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rate_limited: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub asn: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

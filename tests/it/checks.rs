@@ -403,6 +403,14 @@ async fn invalid_options_are_422_naming_the_field() {
         ),
         (json!({"type": "ping", "target": "exa mple.com"}), "target"),
         (
+            json!({"type": "mtr", "target": "127.0.0.1", "options": {"interval_ms": 50}}),
+            "options.interval_ms",
+        ),
+        (
+            json!({"type": "mtr", "target": "127.0.0.1", "options": {"interval_ms": 5001}}),
+            "options.interval_ms",
+        ),
+        (
             json!({"type": "ping", "target": "127.0.0.1", "agents": ["00000000-0000-0000-0000-000000000000"]}),
             "agents",
         ),

@@ -42,6 +42,7 @@ async fn trace_hops_get_their_network_and_place_where_known() {
         ttl,
         address: Some(address.into()),
         rtt_ms: vec![1.0],
+        rate_limited: false,
         asn: None,
         network: None,
         geo: None,

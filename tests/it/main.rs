@@ -10,6 +10,7 @@ mod rig;
 mod targets;
 mod timings;
 mod tls;
+mod trace_pacing;
 mod traces;
 
 mod abuse_auth;

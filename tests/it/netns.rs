@@ -174,6 +174,12 @@ impl Chain {
             .to_vec()
     }
 
+    /// Waits as a person's second run would, until the routers' ICMP limiters have refilled
+    /// their burst (6 answers at one a second) after a run spent it.
+    pub async fn let_routers_refill() {
+        tokio::time::sleep(std::time::Duration::from_secs(6)).await;
+    }
+
     pub fn new() -> Chain {
         let (slot, claim) = claim_slot();
         let ns = |n: &str| format!("nc-c{slot}{n}");
@@ -259,20 +265,12 @@ impl Chain {
         ] {
             c(&route.split_whitespace().collect::<Vec<_>>());
         }
-        // Routers forward; no namespace rate-limits its ICMP errors, or time-exceeded answers
-        // would go missing when many traces run at once.
-        let forwarding = ["net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1"];
-        let no_ratelimit = ["net.ipv4.icmp_ratelimit=0", "net.ipv6.icmp.ratelimit=0"];
-        let sysctls = [r1, r2]
-            .into_iter()
-            .flat_map(|n| forwarding.map(|key| (n, key)))
-            .chain(
-                [r1, r2, t]
-                    .into_iter()
-                    .flat_map(|n| no_ratelimit.map(|key| (n, key))),
-            );
-        for (n, key) in sysctls {
-            c(&["ip", "netns", "exec", n, "sysctl", "-qw", key]);
+        // Routers forward. Their ICMP rate limits stay Linux's defaults (a burst of 6, then
+        // one a second per source), as real routers' do.
+        for n in [r1, r2] {
+            for key in ["net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1"] {
+                c(&["ip", "netns", "exec", n, "sysctl", "-qw", key]);
+            }
         }
         for cmd in cmds {
             let args: Vec<&str> = cmd.iter().map(String::as_str).collect();

@@ -5,7 +5,7 @@
 use std::process::Command;
 
 use netcheck::proto::api::agents::AgentStatus;
-use netcheck::proto::api::checks::{CheckStatus, CheckView, CreateCheck};
+use netcheck::proto::api::checks::{CheckView, CreateCheck};
 use netcheck::proto::check::{CheckType, ResultStatus};
 use netcheck::proto::trace::{MtrResult, TracerouteResult};
 use serde_json::json;
@@ -13,7 +13,7 @@ use serde_json::json;
 use crate::netns::Chain;
 use crate::rig::{check, data, error_code_of, only, rig_with, Rig};
 
-async fn trace_rig() -> Rig {
+pub async fn trace_rig() -> Rig {
     rig_with(&[], |s| {
         s.checks.allowed_networks.push("fd13::/16".parse().unwrap());
     })
@@ -34,7 +34,7 @@ fn hops(check: &CheckView) -> Vec<Option<String>> {
     trace.hops.into_iter().map(|h| h.address).collect()
 }
 
-fn traceroute(target: &str, options: serde_json::Value) -> CreateCheck {
+pub fn traceroute(target: &str, options: serde_json::Value) -> CreateCheck {
     check(CheckType::Traceroute, target, options)
 }
 
@@ -42,7 +42,7 @@ fn traceroute(target: &str, options: serde_json::Value) -> CreateCheck {
 fn reference(target: &str, flags: &[&str]) -> Vec<Option<String>> {
     let out = Command::new("traceroute")
         .args(flags)
-        .args(["-n", "-q", "1", "-w", "1", "-m", "8", target])
+        .args(["-n", "-q", "1", "-w", "1", "-m", "4", target])
         .output()
         .expect("Debian's traceroute is installed (scripts/test.sh installs it)");
     String::from_utf8_lossy(&out.stdout)
@@ -65,6 +65,8 @@ async fn every_protocol_finds_the_path_debians_traceroute_finds() {
         ("udp", vec![]),
         ("tcp", vec!["-T", "-p", "80"]),
     ] {
+        // Each protocol is a person's next run: the routers' limiters refill in between.
+        Chain::let_routers_refill().await;
         assert_eq!(
             reference(&chain.target.addr, &flags),
             want,
@@ -91,6 +93,7 @@ async fn every_protocol_finds_the_path_debians_traceroute_finds() {
     // IPv6 on the same chain, every protocol.
     let want6 = chain.path6();
     for protocol in ["icmp", "udp", "tcp"] {
+        Chain::let_routers_refill().await;
         let (check, _) = rig
             .run(traceroute(
                 &chain.target.addr6,
@@ -155,51 +158,95 @@ fn mtr(target: &str, options: serde_json::Value) -> CreateCheck {
     check(CheckType::Mtr, target, options)
 }
 
+/// Debian's `mtr -n -r -c <packets>` to `target`: the loss percentage of each hop.
+fn reference_mtr(target: &str, packets: u8) -> Vec<f64> {
+    let out = Command::new("mtr")
+        .args(["-n", "-r", "-i", "1", "-c", &packets.to_string(), target])
+        .output()
+        .expect("Debian's mtr is installed (scripts/test.sh installs mtr-tiny)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let loss: Vec<f64> = text
+        .lines()
+        .filter(|l| l.contains("|--"))
+        .map(|l| {
+            let pct = l.split_whitespace().nth(2).expect("a loss column");
+            pct.trim_end_matches('%').parse().expect("a percentage")
+        })
+        .collect();
+    assert!(!loss.is_empty(), "mtr printed no hops: {text}");
+    loss
+}
+
+/// netcheck's and Debian's mtr with 10 packets, one after the other, on the same chain: the
+/// loss per hop of each.
+async fn mtr_side_by_side(rig: &Rig, chain: &Chain) -> (MtrResult, Vec<f64>) {
+    let (check, _) = rig
+        .run(mtr(&chain.target.addr, json!({"packets": 10})))
+        .await;
+    let ours: MtrResult = data(only(&check));
+    Chain::let_routers_refill().await;
+    let theirs = reference_mtr(&chain.target.addr, 10);
+    (ours, theirs)
+}
+
 #[tokio::test]
-async fn mtr_reports_loss_on_a_lossy_hop() {
+async fn mtr_reads_no_loss_on_routers_that_rate_limit_as_debians_mtr() {
+    let chain = Chain::new();
+    let rig = trace_rig().await;
+    let (ours, theirs) = mtr_side_by_side(&rig, &chain).await;
+    assert!(ours.reached, "{ours:?}");
+    assert_eq!(ours.hops.len(), theirs.len(), "{ours:?} vs {theirs:?}");
+    for (hop, reference) in ours.hops.iter().zip(&theirs) {
+        assert_eq!(hop.sent, 10, "{hop:?}");
+        assert!(
+            (hop.loss_pct - reference).abs() <= 10.0 && hop.loss_pct <= 10.0,
+            "hop {}: netcheck {} %, mtr {reference} %: {ours:?}",
+            hop.ttl,
+            hop.loss_pct
+        );
+        assert!(!hop.rate_limited, "{hop:?}");
+    }
+}
+
+#[tokio::test]
+async fn mtr_reports_loss_on_a_lossy_hop_as_debians_mtr() {
     let chain = Chain::new();
     let rig = trace_rig().await;
     // Router 2 answers every other probe.
     chain.r2.nft("table inet lossy {\n chain out {\n type filter hook output priority 0;\n icmp type time-exceeded numgen inc mod 2 == 0 drop\n }\n}\n");
-    let (check, _) = rig
-        .run(mtr(
-            &chain.target.addr,
-            json!({"packets": 10, "timeout_ms": 500}),
-        ))
-        .await;
-    let m: MtrResult = data(only(&check));
+    let (m, theirs) = mtr_side_by_side(&rig, &chain).await;
     assert!(m.reached, "{m:?}");
     assert_eq!(m.hops[0].loss_pct, 0.0, "{m:?}");
     let lossy = m.hops[1].loss_pct;
     assert!(
-        (30.0..=70.0).contains(&lossy),
-        "about half lost at router 2: {m:?}"
+        (30.0..=70.0).contains(&lossy) && (lossy - theirs[1]).abs() <= 10.0,
+        "about half lost at router 2, as mtr reads it ({theirs:?}): {m:?}"
     );
     assert_eq!(m.hops[1].sent, 10);
+    assert!(
+        !m.hops[1].rate_limited,
+        "one round a second is within the limit"
+    );
     assert!(m.hops[2].rtt_ms.as_ref().unwrap().avg > 0.0);
 }
 
 #[tokio::test]
-async fn fifty_concurrent_traces_on_one_agent_each_get_their_own_hops() {
+async fn mtr_rounds_faster_than_routers_answer_are_flagged() {
     let chain = Chain::new();
     let rig = trace_rig().await;
-    let want = chain.path();
-    // Created at once (not one stream each: a user may hold 20), then read when finished.
-    let mut ids = Vec::new();
-    for i in 0..50 {
-        let protocol = ["icmp", "udp", "tcp"][i % 3];
-        let body = traceroute(&chain.target.addr, json!({"protocol": protocol}));
-        ids.push(rig.api.create_check(&body).await.unwrap().id);
-    }
-    for &id in &ids {
-        let check =
-            crate::helpers::eventually("the trace", std::time::Duration::from_secs(60), || async {
-                let c = rig.app.check(&rig.token, id).await;
-                (c.status == CheckStatus::Finished).then_some(c)
-            })
-            .await;
-        assert_eq!(hops(&check), want, "{check:?}");
-    }
+    // 16 rounds 100 ms apart: past the routers' burst of 6, most rounds go unanswered.
+    let (check, _) = rig
+        .run(mtr(
+            &chain.target.addr,
+            json!({"packets": 16, "interval_ms": 100}),
+        ))
+        .await;
+    let m: MtrResult = data(only(&check));
+    let r1 = &m.hops[0];
+    assert!(r1.loss_pct >= 30.0, "the limiter drops rounds: {m:?}");
+    assert!(r1.rate_limited, "and the result says why: {m:?}");
+    // The target's echo replies are not rate-limited.
+    assert_eq!(m.hops[2].loss_pct, 0.0, "{m:?}");
 }
 
 #[tokio::test]

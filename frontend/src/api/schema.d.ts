@@ -1233,6 +1233,12 @@ export interface components {
             /** Format: double */
             loss_pct: number;
             network?: string | null;
+            /**
+             * @description Part of the loss coincides with the agent sending toward this hop faster than routers
+             *     answer (a short `interval_ms`, or other traces at the same time): it may be the router's
+             *     ICMP rate limit rather than the network.
+             */
+            rate_limited?: boolean;
             /** Format: int32 */
             received: number;
             rtt_ms?: null | components["schemas"]["HopRtt"];
@@ -1245,6 +1251,14 @@ export interface components {
         MtrOptions: {
             /** @default null */
             expect: null | components["schemas"]["TraceExpect"];
+            /**
+             * Format: int32
+             * @description Milliseconds between the starts of two rounds (100–5000), as mtr's `-i`. Routers answer
+             *     about one time-exceeded a second per source after a short burst, so rounds faster than
+             *     that read their rate limit as loss.
+             * @default 1000
+             */
+            interval_ms: number;
             /**
              * Format: int32
              * @default null
@@ -1554,6 +1568,12 @@ export interface components {
             asn?: number | null;
             geo?: null | components["schemas"]["HopPlace"];
             network?: string | null;
+            /**
+             * @description Some queries went unanswered while the agent was sending toward this hop faster than
+             *     routers answer (a burst of about 6, then 1 a second): the silence may be the router's
+             *     ICMP rate limit rather than loss.
+             */
+            rate_limited?: boolean;
             /** @description Round trips of the answers, in milliseconds. */
             rtt_ms: number[];
             /** Format: int32 */

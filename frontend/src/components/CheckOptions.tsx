@@ -71,6 +71,7 @@ export const FIELDS: Record<Kind, Field[]> = {
     { name: "protocol", label: "Protocol", kind: "select", choices: TRACE_PROTOCOLS, main: true },
     { name: "port", label: "Port (udp, tcp)", kind: "number", main: true, min: 1, max: 65535, placeholder: "33434 / 80" },
     { name: "packets", label: "Packets per hop", kind: "number", main: true, placeholder: "5", min: 1, max: 16 },
+    { name: "interval_ms", label: "Between rounds (ms)", kind: "number", placeholder: "1000", min: 100, max: 5000 },
     IP,
     { name: "max_hops", label: "Most hops", kind: "number", placeholder: "30", min: 1, max: 32 },
     { name: "timeout_ms", label: "Timeout per round (ms)", kind: "number", placeholder: "1000", min: 100, max: 10000 },

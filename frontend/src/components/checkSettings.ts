@@ -39,6 +39,7 @@ export function checkSettings(type: string, options: Options): string[] {
       out.push(`${String(o.protocol ?? "icmp").toUpperCase()}${o.port ? ` port ${o.port}` : ""}`);
       if (o.max_hops !== undefined) out.push(`max ${o.max_hops} hops`);
       if (o.packets !== undefined) out.push(`${o.packets} packets per hop`);
+      if (o.interval_ms !== undefined) out.push(`${Number(o.interval_ms) / 1000} s apart`);
       break;
     case "dns":
       out.push(`${o.record_type ?? "A"} via ${o.resolver ? String(o.resolver) : "the system resolver"}`);

@@ -174,7 +174,9 @@ type Hop = NonNullable<ResultView["hops"]>[number];
  * loss and statistics (mtr). */
 function HopTable({ type, hops }: { type: string; hops: Hop[] }) {
   const mtr = type === "mtr";
+  const limited = hops.some((h) => h.rate_limited);
   return (
+    <>
     <table className="mini hops" data-testid="hops">
       <thead>
         <tr>
@@ -193,7 +195,10 @@ function HopTable({ type, hops }: { type: string; hops: Hop[] }) {
               <td>{h.asn ? `AS${h.asn}${h.network ? ` ${h.network}` : ""}` : "—"}</td>
               {mtr ? (
                 <>
-                  <td>{h.loss_pct != null ? `${h.loss_pct.toFixed(0)} %` : "—"}</td>
+                  <td>
+                    {h.loss_pct != null ? `${h.loss_pct.toFixed(0)} %` : "—"}
+                    {h.rate_limited && <RateLimitMark />}
+                  </td>
                   <td>{h.sent ?? "—"}</td>
                   <td>{ms(stats?.avg)}</td>
                   <td>{ms(stats?.min)}</td>
@@ -201,12 +206,31 @@ function HopTable({ type, hops }: { type: string; hops: Hop[] }) {
                   <td>{ms(stats?.stdev)}</td>
                 </>
               ) : (
-                <td>{rtts.length ? rtts.map((v) => ms(v)).join("  ") : "* * *"}</td>
+                <td>
+                  {rtts.length ? rtts.map((v) => ms(v)).join("  ") : "* * *"}
+                  {h.rate_limited && <RateLimitMark />}
+                </td>
               )}
             </tr>
           );
         })}
       </tbody>
     </table>
+    {limited && (
+      <p className="muted" data-testid="rate-limit-note">
+        † Answers missing here coincide with this agent probing the router faster than routers
+        usually answer (a burst of about 6, then 1 a second): it may be the router&apos;s ICMP
+        rate limit rather than loss.
+      </p>
+    )}
+    </>
+  );
+}
+
+function RateLimitMark() {
+  return (
+    <span title="may be the router's ICMP rate limit" aria-label="(may be the router's rate limit)">
+      {" "}†
+    </span>
   );
 }

@@ -5,6 +5,7 @@ mod dns;
 mod expect;
 mod http;
 mod icmp;
+mod pace;
 mod ping;
 mod resolve;
 mod tcp;

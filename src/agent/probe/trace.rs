@@ -1,20 +1,25 @@
 //! `traceroute` and `mtr`, run by trippy-core: every TTL up to `max_hops` is probed in
 //! parallel (ICMP echo, UDP or TCP SYN). A traceroute's three queries are three single-round
-//! tracers at once; an mtr's packets are rounds one after another. Hop lists are read from the
-//! tracers' state. Each trace has its own ICMP identifier,
-//! so answers to many concurrent traces are told apart.
+//! tracers at once; an mtr's packets are rounds `interval_ms` apart, as mtr's own. Hop lists
+//! are read from the tracers' state. Each trace has its own ICMP identifier, so answers to
+//! many concurrent traces are told apart. Queries go through the agent's pacer
+//! (`pace.rs`), so traces started together share what nearby routers answer.
 
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use trippy_core::{Builder, Port, PortDirection, Protocol, State};
 
+use super::pace;
 use super::resolve::TargetResolver;
 use super::Outcome;
 use crate::policy::Policy;
-use crate::proto::check::{
-    HopRtt, IpVersion, MtrHop, MtrOptions, MtrResult, ProbeError, ResultData, TraceHop,
-    TraceProtocol, TracerouteOptions, TracerouteResult, TRACE_QUERIES,
+use crate::proto::check::{IpVersion, ProbeError, ResultData};
+use crate::proto::trace::{
+    HopRtt, MtrHop, MtrOptions, MtrResult, TraceHop, TraceProtocol, TracerouteOptions,
+    TracerouteResult, TRACE_PACE_WAIT_MS, TRACE_QUERIES,
 };
 
 /// Traces one agent runs at once. Each holds a slot: its own ICMP identifier and its own
@@ -67,13 +72,19 @@ impl Drop for Slot {
     }
 }
 
+/// Below Linux's initial retransmission timeout of a SYN (1 s).
+const TCP_PROBE_LIFETIME: Duration = Duration::from_millis(900);
+
 /// What both types ask of the tracer.
+#[derive(Clone, Copy)]
 struct Plan {
     protocol: TraceProtocol,
     port: Option<u16>,
     max_hops: u8,
     timeout: Duration,
     rounds: usize,
+    /// Least time between the starts of two rounds.
+    interval: Duration,
 }
 
 /// One hop as the tracer saw it: the most frequent address and every answer's round trip.
@@ -82,15 +93,22 @@ struct SeenHop {
     address: Option<IpAddr>,
     sent: usize,
     rtts: Vec<f64>,
+    /// Lost answers may be the routers' rate limit (see `pace.rs`).
+    rate_limited: bool,
 }
 
 struct Trace {
     resolved: IpAddr,
     reached: bool,
     hops: Vec<SeenHop>,
+    /// Its probes went out beyond what nearby routers answer.
+    over_rate: bool,
 }
 
-async fn trace(
+/// An mtr: its rounds are paced by the tracer itself; each round's probes are also placed in
+/// the agent's budget as they go (never held back), so a round beyond what routers answer
+/// (a short interval, or other traces at once) marks the hops that lost answers.
+async fn paced_mtr(
     targets: &TargetResolver,
     target: &str,
     ip_version: Option<IpVersion>,
@@ -101,7 +119,32 @@ async fn trace(
         .resolve(target, ip_version, policy)
         .await
         .map_err(|e| (None, e))?;
-    run_tracer(ip, plan).await.map_err(|e| (Some(ip), e))
+    let pacer = pace::for_family(ip.is_ipv4());
+    let over = Arc::new(AtomicBool::new(false));
+    let rounds = plan.rounds;
+    let interval = plan.interval;
+    let placing = {
+        let over = over.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(interval);
+            for _ in 0..rounds {
+                let now = tick.tick().await;
+                if pacer.place(now, Duration::ZERO).over {
+                    over.store(true, Ordering::Relaxed);
+                }
+            }
+        })
+    };
+    let _in_flight = pacer.enter();
+    let start = tokio::time::Instant::now();
+    let traced = run_tracer(ip, plan).await;
+    placing.abort();
+    let mut t = traced.map_err(|e| (Some(ip), e))?;
+    t.over_rate = over.load(Ordering::Relaxed) || pacer.overrun_since(start);
+    for h in &mut t.hops {
+        h.rate_limited = t.over_rate;
+    }
+    Ok(t)
 }
 
 /// One tracer to `ip`, `plan.rounds` rounds.
@@ -131,12 +174,14 @@ async fn run_tracer(ip: IpAddr, plan: &Plan) -> Result<Trace, ProbeError> {
         .max_ttl(plan.max_hops)
         .max_inflight(plan.max_hops)
         .max_rounds(Some(plan.rounds))
-        .min_round_duration(Duration::from_millis(0))
-        .max_round_duration(plan.timeout)
+        .min_round_duration(plan.interval)
+        .max_round_duration(plan.timeout.max(plan.interval))
         // After the target answers, wait this long for slower answers from earlier hops (all
         // TTLs were sent at once, so they are normally in already).
         .grace_duration(Duration::from_millis(10))
-        .tcp_connect_timeout(plan.timeout)
+        // A TCP probe's socket closes before the kernel's first SYN retransmission (1 s):
+        // a retransmitted SYN is one more probe at every router, spending their ICMP budget.
+        .tcp_connect_timeout(plan.timeout.min(TCP_PROBE_LIFETIME))
         .read_timeout(Duration::from_millis(10))
         .max_samples(plan.rounds.max(1))
         .build()
@@ -150,6 +195,49 @@ async fn run_tracer(ip: IpAddr, plan: &Plan) -> Result<Trace, ProbeError> {
     .map_err(|e| ProbeError::new("trace_failed", e.to_string()))?
     .map_err(|e| ProbeError::new("trace_failed", format!("the trace failed: {e}")))?;
     Ok(read(&state, ip, plan.max_hops))
+}
+
+/// A traceroute's queries as single-round tracers. They are placed in the routers' budget
+/// before this trace counts as in flight, so a lone trace goes at once; with others running
+/// they may wait (`pace.rs`).
+async fn queries(ip: IpAddr, plan: &Plan) -> Result<Vec<Trace>, ProbeError> {
+    let pacer = pace::for_family(ip.is_ipv4());
+    let now = tokio::time::Instant::now();
+    let wait = Duration::from_millis(TRACE_PACE_WAIT_MS);
+    let mut slots = (0..TRACE_QUERIES)
+        .map(|_| pacer.place(now, wait))
+        .collect::<Vec<_>>()
+        .into_iter();
+    let _in_flight = pacer.enter();
+    let query = |slot: pace::Placement, max_hops: u8| async move {
+        tokio::time::sleep_until(slot.at).await;
+        let plan = Plan { max_hops, ..*plan };
+        let mut t = run_tracer(ip, &plan).await?;
+        t.over_rate = slot.over;
+        Ok::<_, ProbeError>(t)
+    };
+    let mut traces: Vec<Trace> = Vec::with_capacity(TRACE_QUERIES);
+    let mut reach = plan.max_hops;
+    if plan.protocol == TraceProtocol::Udp {
+        // The target answers UDP with port-unreachable errors, which it rate-limits like any
+        // router: a query sprays every TTL past the target at it, so the other queries stop
+        // at the TTL the first one found instead of finding the target's limiter spent.
+        let first = query(slots.next().expect("three queries"), reach).await?;
+        if first.reached {
+            reach = first.hops.len() as u8;
+        }
+        traces.push(first);
+    }
+    let rest = futures_util::future::join_all(slots.map(|slot| query(slot, reach))).await;
+    for t in rest {
+        traces.push(t?);
+    }
+    if pacer.overrun_since(now) {
+        for t in &mut traces {
+            t.over_rate = true;
+        }
+    }
+    Ok(traces)
 }
 
 /// Several single-round traces of one target as one: per TTL the address most of them saw,
@@ -174,11 +262,19 @@ fn merge(traces: Vec<Trace>, target: IpAddr, max_hops: u8) -> Trace {
                     None => counts.push((a, 1)),
                 }
             }
+            // A query that went out over the routers' rate and got no answer here.
+            let rate_limited = traces.iter().any(|t| {
+                t.over_rate
+                    && t.hops
+                        .get(ttl as usize - 1)
+                        .is_some_and(|h| h.rtts.is_empty())
+            });
             SeenHop {
                 ttl,
                 address: counts.iter().max_by_key(|(_, n)| *n).map(|(a, _)| *a),
                 sent: seen.iter().map(|h| h.sent).sum(),
                 rtts: seen.iter().flat_map(|h| h.rtts.iter().copied()).collect(),
+                rate_limited,
             }
         })
         .collect();
@@ -186,6 +282,7 @@ fn merge(traces: Vec<Trace>, target: IpAddr, max_hops: u8) -> Trace {
         resolved: target,
         reached: reached_at.is_some(),
         hops,
+        over_rate: traces.iter().any(|t| t.over_rate),
     }
 }
 
@@ -214,12 +311,14 @@ fn read(state: &State, target: IpAddr, max_hops: u8) -> Trace {
                     .filter(|d| !d.is_zero())
                     .map(|d| d.as_secs_f64() * 1000.0)
                     .collect(),
+                rate_limited: false,
             },
             None => SeenHop {
                 ttl,
                 address: None,
                 sent: 0,
                 rtts: Vec::new(),
+                rate_limited: false,
             },
         })
         .collect();
@@ -227,6 +326,7 @@ fn read(state: &State, target: IpAddr, max_hops: u8) -> Trace {
         resolved: target,
         reached: reached_at.is_some(),
         hops,
+        over_rate: false,
     }
 }
 
@@ -261,6 +361,7 @@ pub async fn traceroute(
         max_hops: o.max_hops,
         timeout: Duration::from_millis(o.timeout_ms as u64),
         rounds: 1,
+        interval: Duration::ZERO,
     };
     let empty = |ip: Option<IpAddr>| TracerouteResult {
         resolved_address: ip.map(|i| i.to_string()),
@@ -271,15 +372,10 @@ pub async fn traceroute(
     };
     let traced = match targets.resolve(target, o.ip_version, policy).await {
         Err(e) => Err((None, e)),
-        Ok((ip, _)) => {
-            let runs = (0..TRACE_QUERIES).map(|_| run_tracer(ip, &plan));
-            futures_util::future::join_all(runs)
-                .await
-                .into_iter()
-                .collect::<Result<Vec<_>, _>>()
-                .map(|traces| merge(traces, ip, o.max_hops))
-                .map_err(|e| (Some(ip), e))
-        }
+        Ok((ip, _)) => queries(ip, &plan)
+            .await
+            .map(|traces| merge(traces, ip, o.max_hops))
+            .map_err(|e| (Some(ip), e)),
     };
     match traced {
         Err((ip, e)) => Outcome {
@@ -299,6 +395,7 @@ pub async fn traceroute(
                         ttl: h.ttl,
                         address: h.address.map(|a| a.to_string()),
                         rtt_ms: h.rtts,
+                        rate_limited: h.rate_limited,
                         asn: None,
                         network: None,
                         geo: None,
@@ -322,6 +419,7 @@ pub async fn mtr(
         max_hops: o.max_hops,
         timeout: Duration::from_millis(o.timeout_ms as u64),
         rounds: o.packets.max(1) as usize,
+        interval: Duration::from_millis(o.interval_ms as u64),
     };
     let empty = |ip: Option<IpAddr>| MtrResult {
         resolved_address: ip.map(|i| i.to_string()),
@@ -330,7 +428,7 @@ pub async fn mtr(
         hops: Vec::new(),
         assertions: Vec::new(),
     };
-    match trace(targets, target, o.ip_version, policy, &plan).await {
+    match paced_mtr(targets, target, o.ip_version, policy, &plan).await {
         Err((ip, e)) => Outcome {
             data: ResultData::Mtr(empty(ip)),
             error: Some(e),
@@ -360,6 +458,7 @@ fn mtr_hop(h: SeenHop, packets: u8) -> MtrHop {
     MtrHop {
         ttl: h.ttl,
         address: h.address.map(|a| a.to_string()),
+        rate_limited: h.rate_limited && received < sent,
         sent,
         received,
         loss_pct: if sent == 0 {
@@ -409,6 +508,7 @@ mod tests {
                 address: Some("10.0.0.1".parse().unwrap()),
                 sent: 4,
                 rtts: vec![1.0, 1.0, 1.0],
+                rate_limited: false,
             },
             4,
         );
@@ -419,10 +519,12 @@ mod tests {
                 address: None,
                 sent: 0,
                 rtts: vec![],
+                rate_limited: true,
             },
             5,
         );
         assert_eq!((silent.sent, silent.loss_pct), (5, 100.0));
         assert!(silent.rtt_ms.is_none());
+        assert!(silent.rate_limited && !hop.rate_limited);
     }
 }

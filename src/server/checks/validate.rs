@@ -340,6 +340,7 @@ pub fn spec(body: &CreateCheck, policy: &Policy) -> ApiResult<(String, CheckSpec
             let o: MtrOptions = options(opts)?;
             trace_common(o.port, o.max_hops, o.timeout_ms)?;
             range("options.packets", o.packets as u32, 1, 16)?;
+            range("options.interval_ms", o.interval_ms, 100, 5000)?;
             validate_host(&target)?;
             policy.check_host(&target).map_err(forbidden)?;
             CheckSpec::Mtr(o)
