@@ -100,6 +100,9 @@ impl ChannelCallback for Watch {
         _: &Channel,
         close: CloseChannel,
     ) -> Result<(), amqprs::error::Error> {
+        // Publishes awaiting a confirm on this channel will not get one: they fail now
+        // (dropped senders) rather than at their timeout.
+        self.waiters.lock().expect("waiters lock").clear();
         let _ = self
             .closed
             .send(format!("channel closed by broker: {close}"));

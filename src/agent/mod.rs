@@ -5,6 +5,7 @@
 
 pub mod metrics;
 pub mod probe;
+mod results;
 mod session;
 
 use std::time::Duration;

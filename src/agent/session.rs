@@ -6,14 +6,15 @@ use std::time::{Duration, Instant};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use amqprs::channel::{BasicAckArguments, BasicConsumeArguments, BasicQosArguments};
+use amqprs::channel::{BasicAckArguments, BasicConsumeArguments, BasicQosArguments, Channel};
 use amqprs::connection::{Connection, OpenConnectionArguments};
 use amqprs::BasicProperties;
 use tokio_util::sync::CancellationToken;
 
 use super::probe::Prober;
+use super::results::{self, Outbox, Sink};
 use super::AgentArgs;
-use crate::amqp::{Publisher, Watch};
+use crate::amqp::Watch;
 use crate::policy::Policy;
 use crate::proto::agent::{Heartbeat, RegisterResponse};
 use crate::proto::check::{CheckRequest, CheckResult};
@@ -24,11 +25,12 @@ pub struct Stats {
     pub in_flight: AtomicU64,
     pub total: AtomicU64,
     pub metrics: Arc<super::metrics::AgentMetrics>,
-    /// Results whose publish failed (broker gone); sent at the start of the next session.
-    /// Their requests stay unacked: when the broker still holds one (the connection dropped,
-    /// the broker did not restart) it is redelivered and answered from here instead of being
-    /// probed twice; requests are transient, so after a broker restart only the outbox is left.
-    pub outbox: std::sync::Mutex<std::collections::HashMap<uuid::Uuid, CheckResult>>,
+    /// Results whose publish failed, sent again (a bounded number of times) once the next
+    /// session consumes. Their requests stay unacked: when the broker still holds one (the
+    /// connection dropped, the broker did not restart) it is redelivered and answered from here
+    /// instead of being probed twice; requests are transient, so after a broker restart only
+    /// the outbox is left.
+    pub outbox: Outbox,
     /// Checks answered recently, so a redelivered request is acked rather than probed again.
     pub answered: std::sync::Mutex<Answered>,
 }
@@ -69,9 +71,6 @@ impl Answered {
 /// request redelivered later still does no harm: the server stores one answer per agent.
 const ANSWERED_FOR: Duration = Duration::from_secs(120);
 
-/// Most results kept for a later session.
-const OUTBOX_MAX: usize = 10_000;
-
 fn result_props(user: &str, result: &CheckResult) -> BasicProperties {
     BasicProperties::default()
         .with_persistence(true)
@@ -82,41 +81,29 @@ fn result_props(user: &str, result: &CheckResult) -> BasicProperties {
         .finish()
 }
 
-/// Publishes what earlier sessions could not.
-async fn flush_outbox(publisher: &Publisher, reg: &RegisterResponse, stats: &Stats) {
-    let pending: Vec<CheckResult> = stats
-        .outbox
-        .lock()
-        .expect("outbox lock")
-        .values()
-        .cloned()
-        .collect();
-    for result in pending {
-        let body = serde_json::to_vec(&result).expect("results serialise");
-        let props = result_props(&reg.amqp.username, &result);
-        if publisher
-            .publish(
-                props,
-                body,
-                &reg.amqp.results_exchange,
-                "",
-                Duration::from_secs(10),
-            )
-            .await
-            .is_ok()
-        {
-            stats
-                .outbox
-                .lock()
-                .expect("outbox lock")
-                .remove(&result.check_id);
-            stats
-                .answered
-                .lock()
-                .expect("answered lock")
-                .insert(result.check_id);
-            tracing::info!(check_id = %result.check_id, "delivered a result kept from a lost session");
-        }
+/// Where a session's results go: the sink, and the consumer's channel for acks.
+#[derive(Clone)]
+struct Out {
+    sink: Arc<Sink>,
+    consumer: Channel,
+    user: String,
+    exchange: String,
+}
+
+impl Out {
+    async fn ack(&self, tag: u64) {
+        let _ = self
+            .consumer
+            .basic_ack(BasicAckArguments::new(tag, false))
+            .await;
+    }
+}
+
+/// Publishes what earlier sessions could not, behind the consumer (never ahead of new work).
+async fn flush_outbox(out: Out, stats: Arc<Stats>) {
+    for (result, attempts) in stats.outbox.drain() {
+        tracing::info!(check_id = %result.check_id, "sending a result kept from a lost session");
+        publish_result(&out, &stats, result, attempts, None).await;
     }
 }
 
@@ -171,18 +158,16 @@ pub async fn run(
         channel
             .basic_qos(BasicQosArguments::new(0, args.concurrency, false))
             .await?;
-        let publisher = Publisher::new(channel, &watch).await?;
-        let (_tag, rx) = publisher
-            .channel()
+        let (_tag, rx) = channel
             .basic_consume_rx(
                 BasicConsumeArguments::new(&creds.queue, "")
                     .manual_ack(true)
                     .finish(),
             )
             .await?;
-        Ok::<_, amqprs::error::Error>((Arc::new(publisher), rx))
+        Ok::<_, amqprs::error::Error>((channel, rx))
     };
-    let (publisher, mut deliveries) = match setup.await {
+    let (consumer, mut deliveries) = match setup.await {
         Ok(v) => v,
         Err(e) => {
             let _ = conn.close().await;
@@ -190,7 +175,13 @@ pub async fn run(
         }
     };
     tracing::info!(queue = %creds.queue, "consuming check requests");
-    flush_outbox(&publisher, reg, &stats).await;
+    let out = Out {
+        sink: Arc::new(Sink::new(conn.clone())),
+        consumer,
+        user: reg.amqp.username.clone(),
+        exchange: reg.amqp.results_exchange.clone(),
+    };
+    tokio::spawn(flush_outbox(out.clone(), stats.clone()));
 
     let session_end = CancellationToken::new();
     let heartbeats = tokio::spawn(heartbeat_loop(
@@ -214,7 +205,7 @@ pub async fn run(
             delivery = deliveries.recv() => match delivery {
                 Some(msg) => {
                     let tag = msg.deliver.map(|d| d.delivery_tag()).unwrap_or_default();
-                    handle(&publisher, reg, &policy, &prober, &stats, msg.content.unwrap_or_default(), tag);
+                    handle(&out, reg, &policy, &prober, &stats, msg.content.unwrap_or_default(), tag);
                 }
                 None => break End::Lost("consumer stream ended".into()),
             },
@@ -238,7 +229,7 @@ pub async fn run(
 /// Starts the probe for one delivery. The request is acked only after its result is confirmed
 /// by the broker, so a crash mid-probe leads to redelivery, never to a lost result.
 fn handle(
-    publisher: &Arc<Publisher>,
+    out: &Out,
     reg: &RegisterResponse,
     policy: &Arc<Policy>,
     prober: &Arc<Prober>,
@@ -246,37 +237,22 @@ fn handle(
     body: Vec<u8>,
     tag: u64,
 ) {
-    let ack = |publisher: Arc<Publisher>| async move {
-        let _ = publisher
-            .channel()
-            .basic_ack(BasicAckArguments::new(tag, false))
-            .await;
-    };
+    let ack = |out: Out| async move { out.ack(tag).await };
     let request: CheckRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => {
             tracing::warn!(error = %e, "dropping a malformed check request");
-            tokio::spawn(ack(publisher.clone()));
+            tokio::spawn(ack(out.clone()));
             return;
         }
     };
     let agent_id = reg.agent_id;
-    let kept = stats
-        .outbox
-        .lock()
-        .expect("outbox lock")
-        .remove(&request.check_id);
-    if let Some(result) = kept {
+    if let Some((result, attempts)) = stats.outbox.take(&request.check_id) {
         // A redelivery of a request already answered while the broker was away.
-        let (publisher, stats, user, exchange) = (
-            publisher.clone(),
-            stats.clone(),
-            reg.amqp.username.clone(),
-            reg.amqp.results_exchange.clone(),
+        let (out, stats) = (out.clone(), stats.clone());
+        tokio::spawn(
+            async move { publish_result(&out, &stats, result, attempts, Some(tag)).await },
         );
-        tokio::spawn(async move {
-            publish_result(&publisher, &stats, &user, &exchange, result, tag).await
-        });
         return;
     }
     if stats
@@ -286,27 +262,20 @@ fn handle(
         .contains(&request.check_id)
     {
         tracing::debug!(check_id = %request.check_id, "redelivered request already answered");
-        tokio::spawn(ack(publisher.clone()));
+        tokio::spawn(ack(out.clone()));
         return;
     }
     if !request.agents.contains(&agent_id) {
         tracing::debug!(check_id = %request.check_id, "check not meant for this agent");
-        tokio::spawn(ack(publisher.clone()));
+        tokio::spawn(ack(out.clone()));
         return;
     }
     if request.expires_at <= chrono::Utc::now() {
         tracing::info!(check_id = %request.check_id, "dropping an expired check request");
-        tokio::spawn(ack(publisher.clone()));
+        tokio::spawn(ack(out.clone()));
         return;
     }
-    let (publisher, prober, stats, policy) = (
-        publisher.clone(),
-        prober.clone(),
-        stats.clone(),
-        policy.clone(),
-    );
-    let user = reg.amqp.username.clone();
-    let exchange = reg.amqp.results_exchange.clone();
+    let (out, prober, stats, policy) = (out.clone(), prober.clone(), stats.clone(), policy.clone());
     stats.in_flight.fetch_add(1, Ordering::Relaxed);
     stats.metrics.in_flight.inc();
     tokio::spawn(async move {
@@ -318,7 +287,7 @@ fn handle(
         );
         // Acked once confirmed; kept in the outbox when the broker is away, since a request
         // is transient and may not be redelivered after a broker restart.
-        publish_result(&publisher, &stats, &user, &exchange, result, tag).await;
+        publish_result(&out, &stats, result, 0, Some(tag)).await;
         stats.total.fetch_add(1, Ordering::Relaxed);
         stats.in_flight.fetch_sub(1, Ordering::Relaxed);
         stats.metrics.in_flight.dec();
@@ -368,32 +337,26 @@ async fn heartbeat_loop(
     }
 }
 
-/// Publishes a result (confirmed), then acks its request. When the broker is gone the result
-/// waits in the outbox for the next session.
+/// Publishes a result (confirmed, at most [`results::MAX_RESULT_BYTES`]), then acks its request (when
+/// it came from this session). A failed publish keeps the result in the outbox for another
+/// attempt, up to [`results::MAX_ATTEMPTS`].
 async fn publish_result(
-    publisher: &Publisher,
+    out: &Out,
     stats: &Stats,
-    user: &str,
-    exchange: &str,
     result: CheckResult,
-    tag: u64,
+    attempts: u32,
+    tag: Option<u64>,
 ) {
-    let body = serde_json::to_vec(&result).expect("results serialise");
-    match publisher
-        .publish(
-            result_props(user, &result),
-            body,
-            exchange,
-            "",
-            Duration::from_secs(10),
-        )
+    let (result, body) = results::encode(result);
+    match out
+        .sink
+        .publish(result_props(&out.user, &result), body, &out.exchange)
         .await
     {
         Ok(()) => {
-            let _ = publisher
-                .channel()
-                .basic_ack(BasicAckArguments::new(tag, false))
-                .await;
+            if let Some(tag) = tag {
+                out.ack(tag).await;
+            }
             tracing::debug!(check_id = %result.check_id, status = result.status.as_str(), "result published");
             stats
                 .answered
@@ -401,13 +364,7 @@ async fn publish_result(
                 .expect("answered lock")
                 .insert(result.check_id);
         }
-        Err(e) => {
-            tracing::warn!(check_id = %result.check_id, error = %e, "could not publish result; keeping it for the next session");
-            let mut outbox = stats.outbox.lock().expect("outbox lock");
-            if outbox.len() < OUTBOX_MAX {
-                outbox.insert(result.check_id, result);
-            }
-        }
+        Err(e) => stats.outbox.keep(result, attempts + 1, &e),
     }
 }
 

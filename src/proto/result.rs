@@ -152,10 +152,16 @@ pub struct HttpResult {
     pub resolved_address: Option<String>,
     pub status_code: Option<u16>,
     pub http_version: Option<String>,
+    /// Response headers, values of one name joined by `, `; each value at most 1 KiB and all
+    /// of them at most 16 KiB (see `headers_truncated`).
     pub headers: BTreeMap<String, String>,
+    /// Some header values were cut short or left out to stay within those limits.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub headers_truncated: bool,
     pub body_bytes: Option<u64>,
     pub timings_ms: HttpTimings,
     pub tls: Option<TlsInfo>,
+    /// The redirect's target (at most 2 KiB; a longer one ends in `…` and is not followed).
     pub redirect_to: Option<String>,
     /// The verdict on each expectation in `options.expect` (empty without expectations).
     #[serde(default)]
@@ -175,7 +181,11 @@ pub struct DnsAnswer {
 pub struct DnsResult {
     pub resolver: Option<String>,
     pub rcode: Option<String>,
+    /// At most 100 answers (see `truncated`).
     pub answers: Vec<DnsAnswer>,
+    /// More answers came than are reported.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub truncated: bool,
     /// The verdict on each expectation in `options.expect` (empty without expectations).
     #[serde(default)]
     pub assertions: Vec<Assertion>,

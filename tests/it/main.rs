@@ -17,6 +17,7 @@ mod abuse_auth;
 mod abuse_broker;
 mod agents;
 mod auth;
+mod bounded;
 mod checks;
 mod cli;
 mod disruptive;

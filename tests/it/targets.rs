@@ -13,7 +13,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use crate::helpers::Process;
 
 /// HTTP on 127.0.0.1: `/status/{code}` answers that code with `x-netcheck-test: yes` and a
-/// 5-byte body; `/redirect` → 302 to `/final`; `/final` → 200.
+/// 5-byte body; `/redirect` → 302 to `/final`; `/final` → 200; `/huge-location` → 302 with a
+/// 300 KB `Location`; `/ff-headers/{n}` → n headers of 1 KiB of 0xFF bytes.
 pub async fn http_server() -> SocketAddr {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
@@ -38,6 +39,27 @@ pub async fn http_server() -> SocketAddr {
             .route(
                 "/final",
                 web::get().to(|| async { HttpResponse::Ok().body("final!") }),
+            )
+            // Answers no well-behaved server gives, and every result must survive.
+            .route(
+                "/huge-location",
+                web::get().to(|| async {
+                    HttpResponse::Found()
+                        .insert_header(("Location", format!("/{}", "a".repeat(300_000))))
+                        .finish()
+                }),
+            )
+            .route(
+                "/ff-headers/{n}",
+                web::get().to(|n: web::Path<usize>| async move {
+                    let mut r = HttpResponse::Ok();
+                    for i in 0..*n {
+                        let value = actix_web::http::header::HeaderValue::from_bytes(&[0xFF; 1024])
+                            .unwrap();
+                        r.insert_header((format!("x-ff-{i}"), value));
+                    }
+                    r.body("ok")
+                }),
             )
     })
     .workers(1)
@@ -87,7 +109,7 @@ pub fn https_server(dir: &std::path::Path) -> (u16, Process) {
     (port, Process(child))
 }
 
-fn answer(query: &[u8]) -> Option<Vec<u8>> {
+fn answer(query: &[u8], tcp: bool) -> Option<Vec<u8>> {
     let q = Message::from_vec(query).ok()?;
     let question = q.queries.first()?.clone();
     let mut resp = Message::new(q.metadata.id, MessageType::Response, q.metadata.op_code);
@@ -109,6 +131,14 @@ fn answer(query: &[u8]) -> Option<Vec<u8>> {
             ))));
         }
         ("rebind.test.", RecordType::A) => resp.answers.push(rec(RData::A(A::new(10, 1, 2, 3)))),
+        // 4 000 records: over UDP only the truncation flag, in full over TCP.
+        ("many.test.", RecordType::A) if tcp => {
+            for i in 0..4000u32 {
+                let [_, _, a, b] = i.to_be_bytes();
+                resp.answers.push(rec(RData::A(A::new(192, 0, a, b))));
+            }
+        }
+        ("many.test.", RecordType::A) => resp.metadata.truncation = true,
         ("example.test.", _) | ("rebind.test.", _) => {}
         _ => resp.metadata.response_code = ResponseCode::NXDomain,
     }
@@ -116,7 +146,8 @@ fn answer(query: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// A DNS server on 127.0.0.1 (UDP and TCP, same port): `example.test` A 192.0.2.10 and
-/// 192.0.2.11 and MX 10 mail.example.test; `rebind.test` A 10.1.2.3; everything else NXDOMAIN.
+/// 192.0.2.11 and MX 10 mail.example.test; `rebind.test` A 10.1.2.3; `many.test` 4 000 A
+/// records (over TCP; truncated over UDP); everything else NXDOMAIN.
 pub async fn dns_server() -> SocketAddr {
     // UDP and TCP on one port: the port the system picks for UDP may be taken for TCP (by
     // another test's connection, say), so try again with another.
@@ -133,7 +164,7 @@ pub async fn dns_server() -> SocketAddr {
     tokio::spawn(async move {
         let mut buf = vec![0u8; 4096];
         while let Ok((n, peer)) = udp.recv_from(&mut buf).await {
-            if let Some(r) = answer(&buf[..n]) {
+            if let Some(r) = answer(&buf[..n], false) {
                 let _ = udp.send_to(&r, peer).await;
             }
         }
@@ -144,7 +175,7 @@ pub async fn dns_server() -> SocketAddr {
                 let len = s.read_u16().await.ok()? as usize;
                 let mut q = vec![0u8; len];
                 s.read_exact(&mut q).await.ok()?;
-                let r = answer(&q)?;
+                let r = answer(&q, true)?;
                 s.write_all(&(r.len() as u16).to_be_bytes()).await.ok()?;
                 s.write_all(&r).await.ok()
             });

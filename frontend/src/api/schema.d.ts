@@ -836,11 +836,14 @@ export interface components {
         /** @enum {string} */
         DnsProtocol: "udp" | "tcp";
         DnsResult: {
+            /** @description At most 100 answers (see `truncated`). */
             answers: components["schemas"]["DnsAnswer"][];
             /** @description The verdict on each expectation in `options.expect` (empty without expectations). */
             assertions?: components["schemas"]["Assertion"][];
             rcode?: string | null;
             resolver?: string | null;
+            /** @description More answers came than are reported. */
+            truncated?: boolean;
         };
         /** @description Body of every non-2xx answer. */
         ErrorBody: {
@@ -1045,10 +1048,17 @@ export interface components {
             assertions?: components["schemas"]["Assertion"][];
             /** Format: int64 */
             body_bytes?: number | null;
+            /**
+             * @description Response headers, values of one name joined by `, `; each value at most 1 KiB and all
+             *     of them at most 16 KiB (see `headers_truncated`).
+             */
             headers: {
                 [key: string]: string;
             };
+            /** @description Some header values were cut short or left out to stay within those limits. */
+            headers_truncated?: boolean;
             http_version?: string | null;
+            /** @description The redirect's target (at most 2 KiB; a longer one ends in `…` and is not followed). */
             redirect_to?: string | null;
             resolved_address?: string | null;
             /** Format: int32 */

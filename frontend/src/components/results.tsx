@@ -22,6 +22,9 @@ const ERROR_WORDS: Record<string, string> = {
   not_reached: "The target did not answer; the hops show how far the probes got.",
   unsupported: "This agent cannot run this probe.",
   too_many_redirects: "Too many redirects.",
+  bad_redirect: "The redirect could not be followed.",
+  result_too_large: "The answer was too large to report.",
+  expectation_unevaluable: "An expectation could not be evaluated in the check's time.",
 };
 
 export function explain(code: string, message: string): string {
@@ -163,6 +166,7 @@ export function Details({ type, r }: { type: string; r: ResultView }) {
           </tbody>
         </table>
       )}
+      {type === "dns" && r.truncated && <p className="muted">More answers came; the first 100 are shown.</p>}
       {type === "dns" && r.resolver && <p className="muted">via resolver {r.resolver}</p>}
     </div>
   );

@@ -11,6 +11,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 
 use super::{tcp::connect_error, Outcome};
+
+/// Most answers reported: a result must stay small enough for the broker whatever a
+/// resolver answers (a TCP answer may hold thousands of records).
+const MAX_ANSWERS: usize = 100;
 use crate::policy::{parse_ip_loose, Policy};
 use crate::proto::check::{
     DnsAnswer, DnsOptions, DnsProtocol, DnsResult, ProbeError, RecordType, ResultData,
@@ -72,6 +76,7 @@ pub async fn run(target: &str, o: &DnsOptions, policy: &Policy) -> Outcome {
         resolver: None,
         rcode: None,
         answers: Vec::new(),
+        truncated: false,
         assertions: Vec::new(),
     };
     let resolver = match &o.resolver {
@@ -154,9 +159,11 @@ pub async fn run(target: &str, o: &DnsOptions, policy: &Policy) -> Outcome {
     };
     let rcode = response.metadata.response_code;
     result.rcode = Some(mnemonic(rcode));
+    result.truncated = response.answers.len() > MAX_ANSWERS;
     result.answers = response
         .answers
         .iter()
+        .take(MAX_ANSWERS)
         .map(|rec| DnsAnswer {
             name: rec.name.to_string(),
             record_type: rec.data.record_type().to_string(),

@@ -335,6 +335,7 @@ mod tests {
             status_code: Some(403),
             http_version: None,
             headers,
+            headers_truncated: false,
             body_bytes: Some(20),
             timings_ms: HttpTimings {
                 total: Some(12.0),
@@ -388,6 +389,7 @@ mod tests {
         let r = ResultData::Dns(DnsResult {
             resolver: None,
             rcode: Some("NOERROR".into()),
+            truncated: false,
             answers: vec![DnsAnswer {
                 name: "x.".into(),
                 record_type: "A".into(),

@@ -31,6 +31,13 @@ const MAX_BODY_BYTES: u64 = 4 * 1024 * 1024;
 const MAX_REDIRECTS: usize = 10;
 /// Most response headers reported.
 const MAX_HEADERS: usize = 64;
+/// Most bytes of one header value reported.
+const MAX_HEADER_VALUE: usize = 1024;
+/// Most bytes of all header names and values reported: a result must stay small enough for
+/// the broker whatever a server answers.
+const MAX_HEADER_BYTES: usize = 16 * 1024;
+/// Longest redirect target reported (and followed).
+const MAX_REDIRECT_BYTES: usize = 2048;
 
 pub struct TlsConfigs {
     verify: Arc<ClientConfig>,
@@ -113,6 +120,7 @@ fn empty_result() -> HttpResult {
         status_code: None,
         http_version: None,
         headers: BTreeMap::new(),
+        headers_truncated: false,
         body_bytes: None,
         timings_ms: HttpTimings::default(),
         tls: None,
@@ -219,6 +227,15 @@ pub async fn run(
     )
 }
 
+/// The first `max` bytes of `s`, cut at a character boundary.
+fn cut(s: &str, max: usize) -> String {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_string()
+}
+
 /// Times consecutive phases: each lap runs from the end of the previous one.
 struct Lap(Instant);
 
@@ -295,14 +312,19 @@ async fn request(
     r.timings_ms.first_byte = Some(lap.next());
     r.status_code = Some(response.status().as_u16());
     r.http_version = Some(format!("{:?}", response.version()));
+    let mut header_bytes = 0;
     for (name, value) in response.headers().iter() {
-        if r.headers.len() >= MAX_HEADERS && !r.headers.contains_key(name.as_str()) {
+        let full = String::from_utf8_lossy(value.as_bytes());
+        let v = cut(&full, MAX_HEADER_VALUE);
+        let new_name = !r.headers.contains_key(name.as_str());
+        let cost = v.len() + if new_name { name.as_str().len() } else { 2 };
+        let left_out =
+            (new_name && r.headers.len() >= MAX_HEADERS) || header_bytes + cost > MAX_HEADER_BYTES;
+        r.headers_truncated |= left_out || v.len() < full.len();
+        if left_out {
             continue;
         }
-        let v = String::from_utf8_lossy(value.as_bytes())
-            .chars()
-            .take(1024)
-            .collect::<String>();
+        header_bytes += cost;
         r.headers
             .entry(name.as_str().to_string())
             .and_modify(|e| {
@@ -312,12 +334,23 @@ async fn request(
             .or_insert(v);
     }
     if response.status().is_redirection() {
-        if let Some(loc) = response
-            .headers()
-            .get(hyper::header::LOCATION)
-            .and_then(|v| v.to_str().ok())
-        {
-            r.redirect_to = url.join(loc).ok().map(|u| u.to_string());
+        if let Some(loc) = response.headers().get(hyper::header::LOCATION) {
+            let loc = String::from_utf8_lossy(loc.as_bytes());
+            if loc.len() > MAX_REDIRECT_BYTES {
+                r.redirect_to = Some(format!("{}…", cut(&loc, MAX_REDIRECT_BYTES)));
+                if o.follow_redirects {
+                    return Err(ProbeError::new(
+                        "bad_redirect",
+                        format!(
+                            "the redirect's Location is {} bytes, over the {} KiB netcheck follows",
+                            loc.len(),
+                            MAX_REDIRECT_BYTES / 1024
+                        ),
+                    ));
+                }
+            } else {
+                r.redirect_to = url.join(&loc).ok().map(|u| u.to_string());
+            }
         }
     }
     let mut body = response.into_body();
