@@ -9,8 +9,12 @@ use utoipa::ToSchema;
 
 /// Most of a response body that expectations look at.
 pub const MAX_JUDGED_BODY: usize = 1024 * 1024;
-/// Compiled-size cap of an expectation's regular expression (the server refuses larger ones).
-pub const REGEX_SIZE_LIMIT: usize = 1 << 20;
+/// Compiled-size cap of an expectation's regular expression (the server refuses larger ones):
+/// matching time grows with it, and a 1 024-character pattern rarely needs more.
+pub const REGEX_SIZE_LIMIT: usize = 256 * 1024;
+/// Cache of the lazy DFA of one match; a pattern that outgrows it falls back to the slower
+/// NFA, which the judge's deadline bounds.
+pub const REGEX_DFA_SIZE_LIMIT: usize = 1 << 20;
 
 /// HTTP expectations. Without `status`, a 2xx or 3xx answer is ok and a 4xx/5xx fails with
 /// code `http_status`.

@@ -125,3 +125,56 @@ async fn oversized_answers_give_bounded_results_and_the_agent_keeps_its_session(
         "no broker session lost"
     );
 }
+
+/// Takes seconds over `/zeros-ones` even in the regex crate's linear time: its lazy DFA keeps
+/// outgrowing its cache.
+const PATHOLOGICAL: &str = "(?:[01]{0,30}1){1,60}x";
+
+#[tokio::test]
+async fn a_pathological_body_regex_is_unevaluable_in_time_and_stalls_nothing() {
+    let rig = rig_with(&[], |_| {}).await;
+    let web = targets::http_server().await;
+    let slow = check(
+        CheckType::Http,
+        format!("http://{web}/zeros-ones"),
+        json!({"timeout_ms": 1500, "expect": {"body_regex": PATHOLOGICAL}}),
+    );
+    // Three at once: two hold the judges, the third cannot start in time.
+    let t = Instant::now();
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(rig.api.create_check(&slow).await.unwrap().id);
+    }
+    // Meanwhile other checks answer at once.
+    let open = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = open.local_addr().unwrap().port();
+    for _ in 0..3 {
+        let asked = Instant::now();
+        let (c, _) = rig
+            .run(check(CheckType::Tcp, "127.0.0.1", json!({"port": port})))
+            .await;
+        assert!(data::<TcpResult>(only(&c)).connected);
+        assert!(
+            asked.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            asked.elapsed()
+        );
+    }
+    for id in ids {
+        let results = rig.events(id).await;
+        let r = &results[0];
+        assert_eq!(r.status, ResultStatus::Failed, "{r:?}");
+        assert_eq!(
+            r.error.as_ref().map(|e| e.code.as_str()),
+            Some("expectation_unevaluable"),
+            "{r:?}"
+        );
+        assert!(r.duration_ms.unwrap() < 2100.0, "{r:?}");
+    }
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    // The agent still heartbeats: it is online.
+    assert_eq!(
+        rig.app.agent(rig.agent_id).await.status,
+        netcheck::proto::api::agents::AgentStatus::Online
+    );
+}

@@ -14,7 +14,8 @@ use crate::helpers::Process;
 
 /// HTTP on 127.0.0.1: `/status/{code}` answers that code with `x-netcheck-test: yes` and a
 /// 5-byte body; `/redirect` → 302 to `/final`; `/final` → 200; `/huge-location` → 302 with a
-/// 300 KB `Location`; `/ff-headers/{n}` → n headers of 1 KiB of 0xFF bytes.
+/// 300 KB `Location`; `/ff-headers/{n}` → n headers of 1 KiB of 0xFF bytes; `/zeros-ones` →
+/// 1 MiB of `0` and `1`.
 pub async fn http_server() -> SocketAddr {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
@@ -47,6 +48,22 @@ pub async fn http_server() -> SocketAddr {
                     HttpResponse::Found()
                         .insert_header(("Location", format!("/{}", "a".repeat(300_000))))
                         .finish()
+                }),
+            )
+            .route(
+                "/zeros-ones",
+                web::get().to(|| async {
+                    // A pseudo-random mix (the multiplication wraps on purpose).
+                    let body: Vec<u8> = (0..1i32 << 20)
+                        .map(|i| {
+                            if i.wrapping_mul(7919) % 3 == 0 {
+                                b'1'
+                            } else {
+                                b'0'
+                            }
+                        })
+                        .collect();
+                    HttpResponse::Ok().body(body)
                 }),
             )
             .route(

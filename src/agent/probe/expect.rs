@@ -5,13 +5,62 @@ use regex::bytes::RegexBuilder;
 
 use crate::proto::check::{CheckSpec, ResultData};
 pub use crate::proto::expect::MAX_JUDGED_BODY;
-use crate::proto::expect::{status_matches, Assertion, REGEX_SIZE_LIMIT};
+use crate::proto::expect::{status_matches, Assertion, REGEX_DFA_SIZE_LIMIT, REGEX_SIZE_LIMIT};
 
 fn regex(pattern: &str) -> Result<regex::bytes::Regex, String> {
     RegexBuilder::new(pattern)
         .size_limit(REGEX_SIZE_LIMIT)
+        .dfa_size_limit(REGEX_DFA_SIZE_LIMIT)
         .build()
         .map_err(|e| e.to_string())
+}
+
+/// Regex judges running at once. Matching cannot be interrupted, so a pattern that takes
+/// long holds its thread to the end; the bound keeps such patterns from taking every
+/// blocking thread, and a judge that cannot start in time is `expectation_unevaluable`.
+static REGEX_JUDGES: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+
+/// Why the expectations could not be judged.
+pub struct Unevaluable(pub String);
+
+/// [`judge`] off the async runtime when it matches regular expressions, finished by
+/// `deadline` or given up.
+pub async fn judge_by(
+    spec: &CheckSpec,
+    data: Option<ResultData>,
+    body: Vec<u8>,
+    deadline: tokio::time::Instant,
+) -> (Option<ResultData>, Result<Vec<Assertion>, Unevaluable>) {
+    let regexes = match spec {
+        CheckSpec::Http(o) => o
+            .expect
+            .as_ref()
+            .is_some_and(|e| e.body_regex.is_some() || e.header.is_some()),
+        _ => false,
+    };
+    if !regexes {
+        let verdicts = judge(spec, data.as_ref(), &body);
+        return (data, Ok(verdicts));
+    }
+    let late = || {
+        Unevaluable(format!(
+            "the regular expressions could not be evaluated within the check's {} ms",
+            spec.budget_ms()
+        ))
+    };
+    let Ok(Ok(permit)) = tokio::time::timeout_at(deadline, REGEX_JUDGES.acquire()).await else {
+        return (data, Err(late()));
+    };
+    let spec = spec.clone();
+    let copy = data.clone();
+    let work = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        judge(&spec, copy.as_ref(), &body)
+    });
+    match tokio::time::timeout_at(deadline, work).await {
+        Ok(Ok(verdicts)) => (data, Ok(verdicts)),
+        _ => (data, Err(late())),
+    }
 }
 
 fn at_most(name: &str, seen: Option<f64>, max: f64, unit: &str, missing: &str) -> Assertion {

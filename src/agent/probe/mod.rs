@@ -62,8 +62,9 @@ impl Prober {
         let start = Instant::now();
         // The server's deadline for this check, with a margin so the result still arrives.
         let budget = Duration::from_millis(req.spec.budget_ms() + 500);
-        let outcome = tokio::time::timeout(budget, self.dispatch(req, policy)).await;
-        let (status, error, mut data, body) = match outcome {
+        let deadline = tokio::time::Instant::now() + budget;
+        let outcome = tokio::time::timeout_at(deadline, self.dispatch(req, policy)).await;
+        let (status, error, data, body) = match outcome {
             Ok((Outcome { data, error: None }, body)) => (ResultStatus::Ok, None, Some(data), body),
             Ok((
                 Outcome {
@@ -79,11 +80,20 @@ impl Prober {
                 Vec::new(),
             ),
         };
-        let assertions = expect::judge(&req.spec, data.as_ref(), &body);
+        let (mut data, judged) = expect::judge_by(&req.spec, data, body, deadline).await;
+        let (assertions, unevaluable) = match judged {
+            Ok(a) => (a, None),
+            Err(expect::Unevaluable(why)) => (Vec::new(), Some(why)),
+        };
         // A probe that failed keeps its own error (it says more); one that worked fails on
-        // the first expectation it does not meet.
+        // the first expectation it does not meet, or when they could not be judged in time.
         let (status, error) = match assertions.iter().find(|a| !a.ok) {
-            Some(first) if status == ResultStatus::Ok => (
+            _ if status != ResultStatus::Ok => (status, error),
+            _ if unevaluable.is_some() => (
+                ResultStatus::Failed,
+                unevaluable.map(|why| ProbeError::new("expectation_unevaluable", why)),
+            ),
+            Some(first) => (
                 ResultStatus::Failed,
                 Some(ProbeError::new(
                     "expectation_failed",
