@@ -116,7 +116,7 @@ export function App() {
           <Route path="/lookup/:host" element={<LookupPage />} />
           {admin && <Route path="/admin/agents" element={<AgentsPage />} />}
           {admin && <Route path="/admin/users" element={<UsersPage />} />}
-          <Route path="/settings/api-keys" element={<ApiKeysPage />} />
+          <Route path="/settings/api-keys" element={<ApiKeysPage isAdmin={admin} />} />
           <Route path="/login" element={<Navigate to="/" replace />} />
           <Route path="*" element={<NotFound />} />
         </Routes>

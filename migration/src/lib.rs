@@ -13,6 +13,7 @@ mod m20261201_000008_history_and_shares;
 mod m20261201_000009_monitors;
 mod m20261201_000010_monitor_hours;
 mod m20261201_000011_trace_types;
+mod m20261206_000012_api_key_scopes;
 
 pub struct Migrator;
 
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000009_monitors::Migration),
             Box::new(m20261201_000010_monitor_hours::Migration),
             Box::new(m20261201_000011_trace_types::Migration),
+            Box::new(m20261206_000012_api_key_scopes::Migration),
         ]
     }
 }

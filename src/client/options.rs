@@ -83,7 +83,7 @@ pub struct MtrArgs {
     #[arg(long, default_value_t = 5)]
     pub packets: u8,
     /// Milliseconds between rounds (100-5000), as mtr's -i; routers answer about one a second.
-    #[arg(long = "interval", default_value_t = MTR_INTERVAL_MS)]
+    #[arg(long, default_value_t = MTR_INTERVAL_MS)]
     pub interval_ms: u32,
 }
 

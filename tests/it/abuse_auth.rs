@@ -1,7 +1,7 @@
 //! Abuse of the sign-in and the API, tried the way an attacker or an unlucky operator would:
 //! login bursts and lockouts, API keys, weak settings and missing security headers.
 
-use netcheck::proto::api::auth::{CreatedApiKey, UpdateUser};
+use netcheck::proto::api::auth::{ApiScope, CreatedApiKey, UpdateUser};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -193,7 +193,7 @@ async fn api_keys_cannot_mint_keys_expire_and_end_with_a_password_change() {
 
     let resp = create_key(&app, &secret, json!({"name": "child"})).await;
     let (code, _) = error_code(resp, StatusCode::FORBIDDEN).await;
-    assert_eq!(code, "api_key_cannot_mint");
+    assert_eq!(code, "session_required");
 
     let resp = create_key(
         &app,
@@ -225,6 +225,155 @@ async fn api_keys_cannot_mint_keys_expire_and_end_with_a_password_change() {
     admin.update_user(me.id, &change).await.unwrap();
     assert_eq!(me_status(&app, &secret).await, StatusCode::UNAUTHORIZED);
     assert!(admin.user_api_keys(me.id).await.unwrap().is_empty());
+}
+
+/// `method path` with `credential` and a JSON body: the status and body of the answer.
+async fn call(
+    app: &TestApp,
+    credential: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Value,
+) -> (StatusCode, Value) {
+    let resp = app
+        .client
+        .request(method, app.url(path))
+        .bearer_auth(credential)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn api_keys_are_scoped_and_never_manage_users_passwords_agents_or_keys() {
+    use reqwest::Method;
+    let app = spawn_app().await;
+    let admin_session = app.admin_token().await;
+    let admin_key: CreatedApiKey = create_key(
+        &app,
+        &admin_session,
+        json!({"name": "everything", "scopes": ["read", "checks", "monitors", "probe", "admin"]}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let key = admin_key.key.as_str();
+    let me = app.api_as(&admin_session).me().await.unwrap();
+    // With every scope, an admin's key still cannot manage users, passwords, agents or keys.
+    for (method, path, body) in [
+        (
+            Method::POST,
+            "/api/v1/users".to_string(),
+            json!({"username": "eve", "password": "eve-password-1", "role": "admin"}),
+        ),
+        (
+            Method::PATCH,
+            format!("/api/v1/users/{}", me.id),
+            json!({"password": "taken-over-1"}),
+        ),
+        (
+            Method::DELETE,
+            format!("/api/v1/users/{}", me.id),
+            json!({}),
+        ),
+        (
+            Method::POST,
+            "/api/v1/agents".to_string(),
+            json!({"name": "rogue"}),
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/agents/{}/token", uuid::Uuid::now_v7()),
+            json!({}),
+        ),
+        (
+            Method::POST,
+            "/api/v1/auth/api-keys".to_string(),
+            json!({"name": "child"}),
+        ),
+        (Method::GET, "/api/v1/auth/api-keys".to_string(), json!({})),
+        (
+            Method::GET,
+            format!("/api/v1/users/{}/api-keys", me.id),
+            json!({}),
+        ),
+    ] {
+        let (status, body) = call(&app, key, method.clone(), &path, body).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{method} {path}: {body}");
+        assert_eq!(body["error"]["code"], "session_required", "{method} {path}");
+    }
+    // With the admin scope it may still read the users list; without it, not.
+    let (status, _) = call(&app, key, Method::GET, "/api/v1/users", json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    let plain: CreatedApiKey = create_key(&app, &admin_session, json!({"name": "default"}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        !plain.api_key.scopes.contains(&ApiScope::Admin),
+        "{:?}",
+        plain.api_key.scopes
+    );
+    let (status, body) = call(&app, &plain.key, Method::GET, "/api/v1/users", json!({})).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(body["error"]["code"], "insufficient_scope");
+    assert_eq!(body["error"]["details"]["scope"], "admin");
+    // A read key reads but cannot create checks or monitors.
+    let user = app.user_token("reader").await;
+    let read: CreatedApiKey = create_key(&app, &user, json!({"name": "ro", "scopes": ["read"]}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let (status, _) = call(&app, &read.key, Method::GET, "/api/v1/checks", json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    let monitor = format!("/api/v1/monitors/{}", uuid::Uuid::now_v7());
+    for (method, path, body) in [
+        (
+            Method::POST,
+            "/api/v1/checks",
+            json!({"type": "ping", "target": "127.0.0.1"}),
+        ),
+        (Method::DELETE, monitor.as_str(), json!({})),
+    ] {
+        let (status, body) = call(&app, &read.key, method, path, body).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}: {body}");
+        assert_eq!(body["error"]["code"], "insufficient_scope");
+    }
+    // Only an administrator's key may have the admin scope.
+    let resp = create_key(&app, &user, json!({"name": "up", "scopes": ["admin"]})).await;
+    let (_, body) = error_code(resp, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(body["error"]["details"]["field"], "scopes");
+}
+
+#[tokio::test]
+async fn changing_ones_own_password_needs_the_present_one() {
+    use reqwest::Method;
+    let app = spawn_app().await;
+    let session = app.admin_token().await;
+    let me = app.api_as(&session).me().await.unwrap();
+    let path = format!("/api/v1/users/{}", me.id);
+    let (status, body) = call(
+        &app,
+        &session,
+        Method::PATCH,
+        &path,
+        json!({"password": "new-password-1"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["details"]["field"], "current_password");
+    let wrong = json!({"password": "new-password-1", "current_password": "not-it"});
+    let (status, body) = call(&app, &session, Method::PATCH, &path, wrong).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let right = json!({"password": "new-password-1", "current_password": ADMIN_PASSWORD});
+    let (status, body) = call(&app, &session, Method::PATCH, &path, right).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
 }
 
 #[tokio::test]

@@ -600,7 +600,15 @@ export interface components {
             /** Format: date-time */
             last_used_at?: string | null;
             name: string;
+            /** @description What the key may do. */
+            scopes: components["schemas"]["ApiScope"][];
         };
+        /**
+         * @description What an API key may do. Whatever its scopes, a key never manages users, passwords, agents
+         *     or keys: those need a signed-in session.
+         * @enum {string}
+         */
+        ApiScope: "read" | "checks" | "monitors" | "probe" | "admin";
         /** @description The verdict on one expectation. */
         Assertion: {
             /** @description What was expected and what was seen, for people. */
@@ -725,6 +733,11 @@ export interface components {
              */
             expires_in_days?: number | null;
             name: string;
+            /**
+             * @description What the key may do (default `read`, `checks`, `monitors`; `admin` only when named,
+             *     and only an administrator's key may have it).
+             */
+            scopes?: components["schemas"]["ApiScope"][] | null;
         };
         CreateCheck: components["schemas"]["AgentSelection"] & {
             options?: null | components["schemas"]["CheckOptions"];
@@ -853,7 +866,7 @@ export interface components {
          * @description Every stable error code the API answers with (`error.code`).
          * @enum {string}
          */
-        ErrorCode: "invalid_field" | "invalid_body" | "invalid_json" | "invalid_query" | "invalid_text" | "unsupported_media_type" | "payload_too_large" | "unauthenticated" | "invalid_credentials" | "missing_refresh_token" | "invalid_refresh_token" | "refresh_token_reused" | "invalid_agent_token" | "forbidden" | "api_key_cannot_mint" | "not_found" | "username_taken" | "name_taken" | "last_admin" | "no_agents_online" | "too_many_monitors" | "no_matching_agents" | "invalid_selection" | "forbidden_target" | "not_resolvable" | "rate_limited" | "too_many_streams" | "busy" | "dependency_unavailable" | "internal_error";
+        ErrorCode: "invalid_field" | "invalid_body" | "invalid_json" | "invalid_query" | "invalid_text" | "unsupported_media_type" | "payload_too_large" | "unauthenticated" | "invalid_credentials" | "missing_refresh_token" | "invalid_refresh_token" | "refresh_token_reused" | "invalid_agent_token" | "forbidden" | "api_key_cannot_mint" | "session_required" | "insufficient_scope" | "over_budget" | "not_found" | "username_taken" | "name_taken" | "last_admin" | "no_agents_online" | "too_many_monitors" | "no_matching_agents" | "invalid_selection" | "forbidden_target" | "not_resolvable" | "rate_limited" | "too_many_streams" | "busy" | "dependency_unavailable" | "internal_error";
         ErrorObject: {
             /** @description Stable, machine-readable code. */
             code: components["schemas"]["ErrorCode"];
@@ -1662,6 +1675,8 @@ export interface components {
             paused?: boolean | null;
         };
         UpdateUser: {
+            /** @description The present password: required to change one's own. */
+            current_password?: string | null;
             /** @description New password; ends every session of the user. */
             password?: string | null;
             role?: null | components["schemas"]["Role"];
@@ -2035,7 +2050,7 @@ export interface operations {
                     "application/json": components["schemas"]["CreatedApiKey"];
                 };
             };
-            /** @description `api_key_cannot_mint`: keys are created from a signed-in session, not with another key */
+            /** @description `session_required`: keys are created from a signed-in session, not with another key */
             403: {
                 headers: {
                     [name: string]: unknown;

@@ -3,12 +3,22 @@ import { ApiError } from "../api/auth";
 import { api, must, type Schemas } from "../api/client";
 
 type ApiKey = Schemas["ApiKey"];
+type Scope = Schemas["ApiScope"];
+
+const SCOPES: { scope: Scope; label: string; adminOnly?: boolean }[] = [
+  { scope: "read", label: "read: see checks, results, monitors, agents" },
+  { scope: "checks", label: "checks: run and share checks" },
+  { scope: "monitors", label: "monitors: create, change, delete monitors" },
+  { scope: "probe", label: "probe: Prometheus scrapes of /probe" },
+  { scope: "admin", label: "admin: an administrator's other powers", adminOnly: true },
+];
 
 const when = (iso?: string | null) => (iso ? new Date(iso).toLocaleDateString() : "—");
 
 /** The signed-in user's API keys: create one (its secret is shown once), list and revoke. */
-export function ApiKeysPage() {
+export function ApiKeysPage({ isAdmin = false }: { isAdmin?: boolean }) {
   const [keys, setKeys] = useState<ApiKey[]>([]);
+  const [scopes, setScopes] = useState<Scope[]>(["read", "checks", "monitors"]);
   const [name, setName] = useState("");
   const [days, setDays] = useState(90);
   const [created, setCreated] = useState<string | null>(null);
@@ -28,7 +38,7 @@ export function ApiKeysPage() {
     e.preventDefault();
     setError(null);
     try {
-      const key = await must(api.POST("/api/v1/auth/api-keys", { body: { name: name.trim(), expires_in_days: days } }));
+      const key = await must(api.POST("/api/v1/auth/api-keys", { body: { name: name.trim(), expires_in_days: days, scopes } }));
       setCreated(key.key);
       setName("");
       reload();
@@ -52,7 +62,8 @@ export function ApiKeysPage() {
       <h1>API keys</h1>
       <p className="hint">
         For scripts and the <code>netcheck</code> command: send it as <code>Authorization: Bearer …</code>. A key expires
-        after the days you choose (at most a year) and ends when your password changes.
+        after the days you choose (at most a year) and ends when your password changes. It does only what its scopes
+        allow, and never manages users, passwords, agents or keys: those need you signed in.
       </p>
       <form className="row" onSubmit={create}>
         <label>
@@ -63,7 +74,23 @@ export function ApiKeysPage() {
           Valid for (days)
           <input name="key-days" type="number" min={1} max={365} value={days} onChange={(e) => setDays(Number(e.target.value))} required />
         </label>
-        <button type="submit">Create key</button>
+        <fieldset className="scopes">
+          <legend>Scopes</legend>
+          {SCOPES.filter((s) => isAdmin || !s.adminOnly).map((s) => (
+            <label key={s.scope} className="check">
+              <input
+                type="checkbox"
+                name={`scope-${s.scope}`}
+                checked={scopes.includes(s.scope)}
+                onChange={(e) => setScopes(e.target.checked ? [...scopes, s.scope] : scopes.filter((x) => x !== s.scope))}
+              />
+              {s.label}
+            </label>
+          ))}
+        </fieldset>
+        <button type="submit" disabled={scopes.length === 0}>
+          Create key
+        </button>
       </form>
       {error && <p className="error-text" role="alert">{error}</p>}
       {created && (
@@ -80,6 +107,7 @@ export function ApiKeysPage() {
             <tr>
               <th>Name</th>
               <th>Key</th>
+              <th>Scopes</th>
               <th>Created</th>
               <th>Expires</th>
               <th>Last used</th>
@@ -95,6 +123,7 @@ export function ApiKeysPage() {
                 <td>
                   <code>nck_{k.key_id}_…</code>
                 </td>
+                <td>{k.scopes.join(", ")}</td>
                 <td>{when(k.created_at)}</td>
                 <td>{when(k.expires_at)}</td>
                 <td>{when(k.last_used_at)}</td>

@@ -66,6 +66,9 @@ pub struct UpdateUser {
     /// New password; ends every session of the user.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub password: Option<String>,
+    /// The present password: required to change one's own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_password: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub role: Option<Role>,
 }
@@ -86,12 +89,56 @@ pub struct TokenResponse {
     pub user: User,
 }
 
+/// What an API key may do. Whatever its scopes, a key never manages users, passwords, agents
+/// or keys: those need a signed-in session.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum ApiScope {
+    /// Read checks, results, history, agents, monitors (every `GET`).
+    Read,
+    /// Create checks, share and unshare them.
+    Checks,
+    /// Create, change and delete monitors.
+    Monitors,
+    /// Scrape `/probe` (Prometheus).
+    Probe,
+    /// An administrator's other powers (given only when asked for).
+    Admin,
+}
+
+impl ApiScope {
+    pub const ALL: [ApiScope; 5] = [
+        ApiScope::Read,
+        ApiScope::Checks,
+        ApiScope::Monitors,
+        ApiScope::Probe,
+        ApiScope::Admin,
+    ];
+
+    /// What a key gets when its creator names no scopes.
+    pub const DEFAULT: [ApiScope; 3] = [ApiScope::Read, ApiScope::Checks, ApiScope::Monitors];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApiScope::Read => "read",
+            ApiScope::Checks => "checks",
+            ApiScope::Monitors => "monitors",
+            ApiScope::Probe => "probe",
+            ApiScope::Admin => "admin",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ApiKey {
     pub id: Uuid,
     pub name: String,
     /// The public part, to recognise the key (`nck_<key_id>_…`).
     pub key_id: String,
+    /// What the key may do.
+    pub scopes: Vec<ApiScope>,
     pub created_at: DateTime<Utc>,
     pub expires_at: Option<DateTime<Utc>>,
     pub last_used_at: Option<DateTime<Utc>>,
@@ -116,4 +163,8 @@ pub struct CreateApiKey {
     /// Or an exact expiry, at most 365 days ahead (instead of `expires_in_days`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<DateTime<Utc>>,
+    /// What the key may do (default `read`, `checks`, `monitors`; `admin` only when named,
+    /// and only an administrator's key may have it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<Vec<ApiScope>>,
 }

@@ -38,6 +38,13 @@ pub enum ErrorCode {
     Forbidden,
     /// 403: API keys are created from a signed-in session, not with another key.
     ApiKeyCannotMint,
+    /// 403: this needs a signed-in session; an API key may not do it (user, password, agent
+    /// and key management).
+    SessionRequired,
+    /// 403: the API key lacks the scope this needs (`details.scope` names it).
+    InsufficientScope,
+    /// 409: a monitor would take the user past their probe budget (`details` has the numbers).
+    OverBudget,
     /// 404: no such resource (or not yours to see).
     NotFound,
     /// 409: the username is taken (in any letter case).
@@ -90,6 +97,9 @@ impl ErrorCode {
             ErrorCode::InvalidAgentToken => "invalid_agent_token",
             ErrorCode::Forbidden => "forbidden",
             ErrorCode::ApiKeyCannotMint => "api_key_cannot_mint",
+            ErrorCode::SessionRequired => "session_required",
+            ErrorCode::InsufficientScope => "insufficient_scope",
+            ErrorCode::OverBudget => "over_budget",
             ErrorCode::NotFound => "not_found",
             ErrorCode::UsernameTaken => "username_taken",
             ErrorCode::NameTaken => "name_taken",
@@ -142,6 +152,9 @@ mod tests {
         for code in [
             ErrorCode::InvalidField,
             ErrorCode::ApiKeyCannotMint,
+            ErrorCode::SessionRequired,
+            ErrorCode::InsufficientScope,
+            ErrorCode::OverBudget,
             ErrorCode::DependencyUnavailable,
             ErrorCode::TooManyStreams,
             ErrorCode::NoMatchingAgents,

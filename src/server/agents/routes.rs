@@ -9,7 +9,7 @@ use sea_orm::{ActiveValue::Set, QueryOrder, SqlErr, TransactionTrait};
 use super::{new_token, seen_map, Column, Entity};
 use crate::proto::api::agents::{Agent, AgentToken, CreateAgent, CreatedAgent, UpdateAgent};
 use crate::proto::api::FixedLocation;
-use crate::server::auth::{AdminUser, AuthUser};
+use crate::server::auth::{AdminUser, AuthUser, SessionAdmin};
 use crate::server::broker::ManagementError;
 use crate::server::error::ErrorCode;
 use crate::server::error::{ApiError, ApiResult, ErrorBody};
@@ -181,7 +181,7 @@ pub async fn list(state: web::Data<AppState>, user: AuthUser) -> ApiResult<HttpR
 #[tracing::instrument(skip_all, fields(admin = %admin.0.id))]
 pub async fn create(
     state: web::Data<AppState>,
-    admin: AdminUser,
+    admin: SessionAdmin,
     body: Json<CreateAgent>,
 ) -> ApiResult<HttpResponse> {
     let CreateAgent {
@@ -343,7 +343,7 @@ pub async fn delete(
 #[tracing::instrument(skip_all, fields(admin = %admin.0.id, agent_id = %*id))]
 pub async fn rotate_token(
     state: web::Data<AppState>,
-    admin: AdminUser,
+    admin: SessionAdmin,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
     let agent = find(&state, *id).await?;

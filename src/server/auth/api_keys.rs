@@ -8,9 +8,8 @@ use chrono::{DateTime, Utc};
 use sea_orm::entity::prelude::*;
 use sea_orm::{ActiveValue::Set, QueryOrder};
 
-use super::{secret_token, AdminUser, AuthUser, Credential};
-use crate::proto::api::auth::{ApiKey, CreateApiKey, CreatedApiKey};
-use crate::server::error::ErrorCode;
+use super::{secret_token, SessionAdmin, SessionUser};
+use crate::proto::api::auth::{ApiKey, ApiScope, CreateApiKey, CreatedApiKey, Role};
 use crate::server::error::{ApiError, ApiResult, ErrorBody};
 use crate::server::extract::Json;
 use crate::server::AppState;
@@ -29,6 +28,8 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     pub expires_at: Option<DateTimeUtc>,
     pub last_used_at: Option<DateTimeUtc>,
+    /// Comma-separated `ApiScope` names.
+    pub scopes: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -45,7 +46,43 @@ impl From<Model> for ApiKey {
             created_at: m.created_at,
             expires_at: m.expires_at,
             last_used_at: m.last_used_at,
+            scopes: Scopes::parse(&m.scopes).list(),
         }
+    }
+}
+
+/// A key's scopes as a set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Scopes(u8);
+
+impl Scopes {
+    pub fn of(list: &[ApiScope]) -> Scopes {
+        Scopes(list.iter().fold(0, |bits, s| bits | 1 << *s as u8))
+    }
+
+    /// From the stored column; unknown names are ignored (a downgrade's leftovers).
+    pub fn parse(column: &str) -> Scopes {
+        let list: Vec<ApiScope> = column
+            .split(',')
+            .filter_map(|n| ApiScope::ALL.into_iter().find(|s| s.as_str() == n.trim()))
+            .collect();
+        Scopes::of(&list)
+    }
+
+    pub fn has(self, scope: ApiScope) -> bool {
+        self.0 & (1 << scope as u8) != 0
+    }
+
+    pub fn list(self) -> Vec<ApiScope> {
+        ApiScope::ALL.into_iter().filter(|s| self.has(*s)).collect()
+    }
+
+    fn column(self) -> String {
+        self.list()
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
     }
 }
 
@@ -72,8 +109,12 @@ pub fn is_api_key(token: &str) -> bool {
     token.starts_with("nck_")
 }
 
-/// The user an API key belongs to; `None` for unknown, wrong, expired or revoked keys.
-pub async fn authenticate(db: &DatabaseConnection, token: &str) -> ApiResult<Option<Uuid>> {
+/// The user an API key belongs to and what the key may do; `None` for unknown, wrong,
+/// expired or revoked keys.
+pub async fn authenticate(
+    db: &DatabaseConnection,
+    token: &str,
+) -> ApiResult<Option<(Uuid, Scopes)>> {
     let Some((id, secret)) = secret_token::parse(PREFIX, token) else {
         return Ok(None);
     };
@@ -96,7 +137,7 @@ pub async fn authenticate(db: &DatabaseConnection, token: &str) -> ApiResult<Opt
             .exec(db)
             .await?;
     }
-    Ok(Some(key.user_id))
+    Ok(Some((key.user_id, Scopes::parse(&key.scopes))))
 }
 
 /// Revokes every key of a user (their password changed: the keys were issued on the old one).
@@ -136,20 +177,13 @@ fn expiry(body: &CreateApiKey) -> ApiResult<DateTime<Utc>> {
 
 #[utoipa::path(post, operation_id = "create_api_key", path = "/api/v1/auth/api-keys", tag = "auth", request_body = CreateApiKey,
     responses((status = 201, body = CreatedApiKey),
-              (status = 403, body = ErrorBody, description = "`api_key_cannot_mint`: keys are created from a signed-in session, not with another key"),
+              (status = 403, body = ErrorBody, description = "`session_required`: keys are created from a signed-in session, not with another key"),
               (status = 422, body = ErrorBody)), security(("bearer" = [])))]
 pub async fn create(
     state: web::Data<AppState>,
-    user: AuthUser,
+    user: SessionUser,
     body: Json<CreateApiKey>,
 ) -> ApiResult<HttpResponse> {
-    if user.1 == Credential::ApiKey {
-        return Err(ApiError::new(
-            actix_web::http::StatusCode::FORBIDDEN,
-            ErrorCode::ApiKeyCannotMint,
-            "An API key cannot create API keys; sign in with your password to make one.",
-        ));
-    }
     let body = body.0;
     let name = body.name.trim();
     if name.is_empty() || name.chars().count() > 64 {
@@ -159,6 +193,22 @@ pub async fn create(
         ));
     }
     let expires_at = expiry(&body)?;
+    let scopes = match &body.scopes {
+        None => Scopes::of(&ApiScope::DEFAULT),
+        Some(list) if list.is_empty() => {
+            return Err(ApiError::invalid_field(
+                "scopes",
+                "A key needs at least one scope (read, checks, monitors, probe, admin).",
+            ))
+        }
+        Some(list) => Scopes::of(list),
+    };
+    if scopes.has(ApiScope::Admin) && user.0.role != Role::Admin {
+        return Err(ApiError::invalid_field(
+            "scopes",
+            "Only an administrator's key may have the admin scope.",
+        ));
+    }
     let minted = secret_token::mint(PREFIX);
     let model = ActiveModel {
         id: Set(Uuid::now_v7()),
@@ -169,6 +219,7 @@ pub async fn create(
         created_at: Set(Utc::now()),
         expires_at: Set(Some(expires_at)),
         last_used_at: Set(None),
+        scopes: Set(scopes.column()),
     }
     .insert(&state.db)
     .await?;
@@ -206,7 +257,7 @@ async fn delete_key(db: &DatabaseConnection, user_id: Uuid, id: Uuid) -> ApiResu
 
 #[utoipa::path(get, operation_id = "list_api_keys", path = "/api/v1/auth/api-keys", tag = "auth",
     responses((status = 200, body = [ApiKey])), security(("bearer" = [])))]
-pub async fn list(state: web::Data<AppState>, user: AuthUser) -> ApiResult<HttpResponse> {
+pub async fn list(state: web::Data<AppState>, user: SessionUser) -> ApiResult<HttpResponse> {
     Ok(HttpResponse::Ok().json(keys_of(&state.db, user.0.id).await?))
 }
 
@@ -214,7 +265,7 @@ pub async fn list(state: web::Data<AppState>, user: AuthUser) -> ApiResult<HttpR
     responses((status = 204), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
 pub async fn revoke(
     state: web::Data<AppState>,
-    user: AuthUser,
+    user: SessionUser,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
     delete_key(&state.db, user.0.id, *id).await
@@ -224,7 +275,7 @@ pub async fn revoke(
     responses((status = 200, body = [ApiKey]), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
 pub async fn list_of_user(
     state: web::Data<AppState>,
-    _admin: AdminUser,
+    _admin: SessionAdmin,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
     let user = crate::server::users::find(&state.db, *id).await?;
@@ -236,7 +287,7 @@ pub async fn list_of_user(
 #[tracing::instrument(skip_all, fields(admin = %admin.0.id))]
 pub async fn revoke_of_user(
     state: web::Data<AppState>,
-    admin: AdminUser,
+    admin: SessionAdmin,
     path: web::Path<(Uuid, Uuid)>,
 ) -> ApiResult<HttpResponse> {
     let (user_id, key_id) = path.into_inner();

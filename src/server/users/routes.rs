@@ -7,7 +7,7 @@ use sea_orm::{ActiveValue::Set, QuerySelect, SqlErr, TransactionTrait};
 
 use super::{validate_password, validate_username, Column, Entity};
 use crate::proto::api::auth::{CreateUser, Role, UpdateUser, User};
-use crate::server::auth::{password, sessions, AdminUser};
+use crate::server::auth::{password, sessions, AdminUser, SessionAdmin};
 use crate::server::error::ErrorCode;
 use crate::server::error::{ApiError, ApiResult};
 use crate::server::extract::Json;
@@ -44,7 +44,7 @@ pub async fn list(state: web::Data<AppState>, _admin: AdminUser) -> ApiResult<Ht
 #[tracing::instrument(skip_all, fields(admin = %admin.0.id))]
 pub async fn create(
     state: web::Data<AppState>,
-    admin: AdminUser,
+    admin: SessionAdmin,
     body: Json<CreateUser>,
 ) -> ApiResult<HttpResponse> {
     let body = body.0;
@@ -75,6 +75,33 @@ pub async fn get(
 }
 
 /// Fails with 409 when the change would leave no administrator.
+/// Changing one's own password needs the present one: a session left open on a shared
+/// screen must not be enough to take the account over.
+async fn own_password_confirmed(
+    state: &AppState,
+    user: &super::Model,
+    current: Option<&str>,
+) -> ApiResult<()> {
+    let Some(current) = current else {
+        return Err(ApiError::invalid_field(
+            "current_password",
+            "Give your present password (current_password) to change it.",
+        ));
+    };
+    let slot = state.hash_gate.enter().await;
+    let ok = password::verify_blocking(slot, current.to_string(), Some(user.password_hash.clone()))
+        .await;
+    if !ok {
+        return Err(ApiError::new(
+            actix_web::http::StatusCode::FORBIDDEN,
+            ErrorCode::InvalidCredentials,
+            "current_password is not your present password",
+        )
+        .with_details(serde_json::json!({ "field": "current_password" })));
+    }
+    Ok(())
+}
+
 async fn ensure_admin_remains(txn: &impl ConnectionTrait, leaving: Uuid) -> ApiResult<()> {
     // Lock the admin rows so two concurrent demotions cannot both pass.
     let admins = Entity::find()
@@ -98,7 +125,7 @@ async fn ensure_admin_remains(txn: &impl ConnectionTrait, leaving: Uuid) -> ApiR
 #[tracing::instrument(skip_all, fields(admin = %admin.0.id, user_id = %*id))]
 pub async fn update(
     state: web::Data<AppState>,
-    admin: AdminUser,
+    admin: SessionAdmin,
     id: web::Path<Uuid>,
     body: Json<UpdateUser>,
 ) -> ApiResult<HttpResponse> {
@@ -109,6 +136,9 @@ pub async fn update(
     let new_hash = match &body.password {
         Some(pw) => {
             validate_password(pw)?;
+            if *id == admin.0.id {
+                own_password_confirmed(&state, &admin.0, body.current_password.as_deref()).await?;
+            }
             Some(password::hash_blocking(&state.hash_gate, pw.clone()).await)
         }
         None => None,
@@ -156,7 +186,7 @@ pub async fn update(
 #[tracing::instrument(skip_all, fields(admin = %admin.0.id, user_id = %*id))]
 pub async fn delete(
     state: web::Data<AppState>,
-    admin: AdminUser,
+    admin: SessionAdmin,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
     let txn = state.db.begin().await?;
