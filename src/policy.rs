@@ -418,3 +418,35 @@ mod properties {
         }
     }
 }
+
+/// The address a reverse (`PTR`) lookup asks about: an IP target, or an `in-addr.arpa` /
+/// `ip6.arpa` name. Such a lookup never contacts the address, but what a resolver says of an
+/// internal one is internal too, so it passes the same policy.
+pub fn reverse_lookup_address(target: &str) -> Option<IpAddr> {
+    parse_ip_loose(target).or_else(|| {
+        let mut name = hickory_proto::rr::Name::from_ascii(target).ok()?;
+        name.set_fqdn(true);
+        name.parse_arpa_name().ok().map(|net| net.addr())
+    })
+}
+
+#[cfg(test)]
+mod reverse_tests {
+    use super::reverse_lookup_address;
+
+    #[test]
+    fn reverse_lookups_name_their_address() {
+        for t in [
+            "10.0.0.1",
+            "1.0.0.10.in-addr.arpa",
+            "1.0.0.10.in-addr.arpa.",
+        ] {
+            assert_eq!(
+                reverse_lookup_address(t),
+                Some("10.0.0.1".parse().unwrap()),
+                "{t}"
+            );
+        }
+        assert_eq!(reverse_lookup_address("example.com"), None);
+    }
+}

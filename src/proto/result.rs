@@ -186,9 +186,17 @@ pub struct DnsResult {
     /// More answers came than are reported.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub truncated: bool,
+    /// Answers left out because their address is in a range the target policy refuses (the
+    /// agent's own resolver may know names the public must not learn).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub withheld: u32,
     /// The verdict on each expectation in `options.expect` (empty without expectations).
     #[serde(default)]
     pub assertions: Vec<Assertion>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// Type-specific facts of a result.

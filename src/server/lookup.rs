@@ -161,6 +161,16 @@ pub async fn lookup(
             "host must be a host name or an IP address",
         ));
     }
+    if let Some(ip) = parse_ip_loose(&host) {
+        state.policy.check(ip).map_err(|r| {
+            ApiError::new(
+                actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
+                ErrorCode::ForbiddenTarget,
+                r.to_string(),
+            )
+            .with_details(serde_json::json!({ "field": "host" }))
+        })?;
+    }
     let ips = resolve(&state.resolver, &host).await.map_err(|e| {
         ApiError::new(
             actix_web::http::StatusCode::NOT_FOUND,
@@ -168,6 +178,10 @@ pub async fn lookup(
             e,
         )
     })?;
+    // The server's resolver may know internal names: their addresses are not shown.
+    let (ips, refused): (Vec<IpAddr>, Vec<IpAddr>) = ips
+        .into_iter()
+        .partition(|ip| state.policy.check(*ip).is_ok());
     let mut addresses = Vec::with_capacity(ips.len());
     for ip in ips {
         addresses.push(Address {
@@ -179,6 +193,7 @@ pub async fn lookup(
     Ok(HttpResponse::Ok().json(Lookup {
         host,
         addresses,
+        withheld: refused.len() as u32,
         attribution: ATTRIBUTION.into(),
     }))
 }

@@ -857,6 +857,12 @@ export interface components {
             resolver?: string | null;
             /** @description More answers came than are reported. */
             truncated?: boolean;
+            /**
+             * Format: int32
+             * @description Answers left out because their address is in a range the target policy refuses (the
+             *     agent's own resolver may know names the public must not learn).
+             */
+            withheld?: number;
         };
         /** @description Body of every non-2xx answer. */
         ErrorBody: {
@@ -1183,6 +1189,11 @@ export interface components {
             /** @description Where the locations come from (show it wherever they are shown). */
             attribution: string;
             host: string;
+            /**
+             * Format: int32
+             * @description Addresses left out because the target policy refuses their range.
+             */
+            withheld: number;
         };
         Monitor: components["schemas"]["AgentSelection"] & {
             alert: components["schemas"]["AlertRule"];

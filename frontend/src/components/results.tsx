@@ -167,6 +167,11 @@ export function Details({ type, r }: { type: string; r: ResultView }) {
         </table>
       )}
       {type === "dns" && r.truncated && <p className="muted">More answers came; the first 100 are shown.</p>}
+      {type === "dns" && !!r.withheld && (
+        <p className="muted">
+          {r.withheld} answer{r.withheld === 1 ? "" : "s"} withheld: internal addresses of the agent&apos;s own resolver are not shown.
+        </p>
+      )}
       {type === "dns" && r.resolver && <p className="muted">via resolver {r.resolver}</p>}
     </div>
   );

@@ -74,6 +74,11 @@ export function LookupPage() {
           </tbody>
         </table>
       )}
+      {result && result.withheld > 0 && (
+        <p className="muted">
+          {result.withheld} internal address{result.withheld === 1 ? "" : "es"} not shown: this server does not reveal what its own resolver knows of private networks.
+        </p>
+      )}
       {!result && !error && <p className="empty">Enter a host to see its addresses and where they are.</p>}
       <WorldMap markers={markers} />
       <p className="legend">

@@ -57,10 +57,25 @@ fn system_resolver() -> Result<SocketAddr, ProbeError> {
         .ok_or_else(|| ProbeError::new("dns", "the system has no resolver configured"))
 }
 
-fn query_name(target: &str, rtype: RecordType) -> Result<Name, ProbeError> {
+/// The address an A or AAAA answer holds.
+fn answer_ip(data: &hickory_proto::rr::RData) -> Option<IpAddr> {
+    match data {
+        hickory_proto::rr::RData::A(a) => Some(IpAddr::V4(a.0)),
+        hickory_proto::rr::RData::AAAA(a) => Some(IpAddr::V6(a.0)),
+        _ => None,
+    }
+}
+
+fn query_name(target: &str, rtype: RecordType, policy: &Policy) -> Result<Name, ProbeError> {
     if rtype == RecordType::Ptr {
-        if let Some(ip) = parse_ip_loose(target) {
-            return Ok(Name::from(ip));
+        if let Some(ip) = crate::policy::reverse_lookup_address(target) {
+            // What a reverse lookup of an internal address says is internal too.
+            policy
+                .check(ip)
+                .map_err(|r| ProbeError::new("target_refused", r.to_string()))?;
+            if let Some(ip) = parse_ip_loose(target) {
+                return Ok(Name::from(ip));
+            }
         }
     }
     Name::from_ascii(target).map_err(|e| {
@@ -71,12 +86,20 @@ fn query_name(target: &str, rtype: RecordType) -> Result<Name, ProbeError> {
     })
 }
 
-pub async fn run(target: &str, o: &DnsOptions, policy: &Policy) -> Outcome {
+/// Runs a `dns` check; without `o.resolver` it asks `own` (the agent's `--resolver`) or the
+/// system's resolver.
+pub async fn run(
+    target: &str,
+    o: &DnsOptions,
+    policy: &Policy,
+    own: Option<SocketAddr>,
+) -> Outcome {
     let mut result = DnsResult {
         resolver: None,
         rcode: None,
         answers: Vec::new(),
         truncated: false,
+        withheld: 0,
         assertions: Vec::new(),
     };
     let resolver = match &o.resolver {
@@ -101,7 +124,7 @@ pub async fn run(target: &str, o: &DnsOptions, policy: &Policy) -> Outcome {
                 }
             }
         },
-        None => match system_resolver() {
+        None => match own.map(Ok).unwrap_or_else(system_resolver) {
             Ok(sa) => sa,
             Err(e) => {
                 return Outcome {
@@ -112,7 +135,7 @@ pub async fn run(target: &str, o: &DnsOptions, policy: &Policy) -> Outcome {
         },
     };
     result.resolver = Some(resolver.to_string());
-    let name = match query_name(target, o.record_type) {
+    let name = match query_name(target, o.record_type, policy) {
         Ok(n) => n,
         Err(e) => {
             return Outcome {
@@ -159,10 +182,15 @@ pub async fn run(target: &str, o: &DnsOptions, policy: &Policy) -> Outcome {
     };
     let rcode = response.metadata.response_code;
     result.rcode = Some(mnemonic(rcode));
-    result.truncated = response.answers.len() > MAX_ANSWERS;
-    result.answers = response
-        .answers
-        .iter()
+    // The agent's own resolver may answer with internal addresses: those stay here.
+    let withhold = |rec: &&hickory_proto::rr::Record| {
+        o.resolver.is_none() && answer_ip(&rec.data).is_some_and(|ip| policy.check(ip).is_err())
+    };
+    result.withheld = response.answers.iter().filter(withhold).count() as u32;
+    let shown: Vec<_> = response.answers.iter().filter(|r| !withhold(r)).collect();
+    result.truncated = shown.len() > MAX_ANSWERS;
+    result.answers = shown
+        .into_iter()
         .take(MAX_ANSWERS)
         .map(|rec| DnsAnswer {
             name: rec.name.to_string(),

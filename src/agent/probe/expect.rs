@@ -439,6 +439,7 @@ mod tests {
             resolver: None,
             rcode: Some("NOERROR".into()),
             truncated: false,
+            withheld: 0,
             answers: vec![DnsAnswer {
                 name: "x.".into(),
                 record_type: "A".into(),

@@ -30,6 +30,8 @@ pub struct Outcome {
 /// Runs probes; one per agent, shared by all in-flight checks.
 pub struct Prober {
     targets: resolve::TargetResolver,
+    /// The agent's own DNS server (`--resolver`), asked by `dns` checks that name none.
+    resolver: Option<std::net::SocketAddr>,
     pinger: ping::Pinger,
     tls: http::TlsConfigs,
 }
@@ -39,6 +41,7 @@ impl Prober {
     pub fn new(resolver: Option<&str>) -> anyhow::Result<Self> {
         Ok(Self {
             targets: resolve::TargetResolver::new(resolver)?,
+            resolver: resolver.and_then(dns::parse_resolver),
             pinger: ping::Pinger::default(),
             tls: http::TlsConfigs::new()?,
         })
@@ -129,7 +132,10 @@ impl Prober {
                 Vec::new(),
             ),
             CheckSpec::Http(o) => http::run(&self.targets, &self.tls, &req.target, o, policy).await,
-            CheckSpec::Dns(o) => (dns::run(&req.target, o, policy).await, Vec::new()),
+            CheckSpec::Dns(o) => (
+                dns::run(&req.target, o, policy, self.resolver).await,
+                Vec::new(),
+            ),
             CheckSpec::Traceroute(o) => (
                 trace::traceroute(&self.targets, &req.target, o, policy).await,
                 Vec::new(),

@@ -27,6 +27,8 @@ pub struct Address {
 pub struct Lookup {
     pub host: String,
     pub addresses: Vec<Address>,
+    /// Addresses left out because the target policy refuses their range.
+    pub withheld: u32,
     /// Where the locations come from (show it wherever they are shown).
     pub attribution: String,
 }

@@ -305,10 +305,12 @@ pub fn spec(body: &CreateCheck, policy: &Policy) -> ApiResult<(String, CheckSpec
             let o: DnsOptions = options(opts)?;
             range("options.timeout_ms", o.timeout_ms, 100, 30_000)?;
             expect_dns(&o.expect)?;
-            if o.record_type == RecordType::Ptr && parse_ip_loose(&target).is_some() {
-                // A reverse lookup of an address: the address itself is never contacted.
-            } else {
-                validate_host(&target)?;
+            let reverse = (o.record_type == RecordType::Ptr)
+                .then(|| crate::policy::reverse_lookup_address(&target))
+                .flatten();
+            match reverse {
+                Some(ip) => policy.check(ip).map_err(|r| forbidden(r.to_string()))?,
+                None => validate_host(&target)?,
             }
             if let Some(r) = &o.resolver {
                 let sa = r
