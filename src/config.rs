@@ -31,6 +31,16 @@ pub struct Settings {
     pub geoip: GeoIpSettings,
     pub notify: NotifySettings,
     pub monitors: MonitorSettings,
+    pub metrics: MetricsSettings,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSettings {
+    /// Bearer token a scraper sends to see per-monitor series on `/metrics` (monitor names
+    /// are their owners' business); without it `/metrics` shows only the server's own
+    /// figures. Unset: per-monitor series are never shown.
+    pub token: Option<SecretString>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -75,7 +75,7 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 }
 
 /// `GET /metrics` (Prometheus text format).
-pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+pub async fn metrics(req: actix_web::HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     // Without the database the agent gauges keep their last values.
     let agents = match <super::agents::Entity as sea_orm::EntityTrait>::find()
         .all(&state.db)
@@ -90,7 +90,18 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         live_streams: state.events.open_streams(),
         live_events_subscribed: state.events.subscribed(),
     };
-    let monitors = super::monitors::metrics::render(&state).await;
+    // Per-monitor series name users' monitors: only for the scraper holding the token.
+    let scraper = state.settings.metrics.token.as_ref().is_some_and(|want| {
+        use secrecy::ExposeSecret;
+        use subtle::ConstantTimeEq;
+        super::auth::bearer(&req)
+            .is_some_and(|got| bool::from(got.as_bytes().ct_eq(want.expose_secret().as_bytes())))
+    });
+    let monitors = if scraper {
+        super::monitors::metrics::render(&state).await
+    } else {
+        String::new()
+    };
     match state
         .metrics
         .render(now)

@@ -25,9 +25,13 @@ pub(crate) async fn monitor_rig() -> Rig {
     rig_with(&[], |s| {
         s.notify.allowed_networks = vec!["127.0.0.0/8".parse().unwrap()];
         s.notify.retry_first_ms = 300;
+        s.metrics.token = Some(SCRAPE_TOKEN.to_string().into());
     })
     .await
 }
+
+/// The scraper's token (`metrics.token`) the monitor rig is set up with.
+const SCRAPE_TOKEN: &str = "scrape-secret-for-tests";
 
 pub(crate) async fn call(
     rig: &Rig,
@@ -92,10 +96,21 @@ async fn runs_of(rig: &Rig, id: Uuid) -> Vec<netcheck::proto::api::checks::Check
     rig.api.history(&query).await.unwrap().checks
 }
 
-/// The `/metrics` page.
+/// The `/metrics` page as the scraper holding the token sees it.
 async fn metrics_page(rig: &Rig) -> String {
-    let resp = rig.app.client.get(rig.app.url("/metrics")).send().await;
-    resp.unwrap().text().await.unwrap()
+    let resp = rig
+        .app
+        .client
+        .get(rig.app.url("/metrics"))
+        .bearer_auth(SCRAPE_TOKEN)
+        .send()
+        .await;
+    let page = resp.unwrap().text().await.unwrap();
+    // Anyone else sees the server's own figures, never users' monitors.
+    let anonymous = rig.app.client.get(rig.app.url("/metrics")).send().await;
+    let other = anonymous.unwrap().text().await.unwrap();
+    assert!(!other.contains("netcheck_monitor_"), "{other}");
+    page
 }
 
 #[tokio::test]

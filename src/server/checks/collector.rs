@@ -19,6 +19,33 @@ use crate::server::AppState;
 /// anything over 256 KiB, this is the server's own line for a broker without that limit).
 pub const MAX_RESULT_BYTES: usize = 128 * 1024;
 
+/// Largest `data` stored for one result: every read of history, series and shares stays
+/// bounded whatever an agent (an older one, say) sent.
+pub const MAX_STORED_DATA_BYTES: usize = 64 * 1024;
+
+/// Replaces a result whose data is over [`MAX_STORED_DATA_BYTES`] by `failed` /
+/// `result_too_large`.
+fn cap_stored(r: &mut CheckResult) {
+    let Some(size) = r
+        .data
+        .as_ref()
+        .and_then(|d| serde_json::to_vec(d).ok())
+        .map(|b| b.len())
+        .filter(|n| *n > MAX_STORED_DATA_BYTES)
+    else {
+        return;
+    };
+    r.data = None;
+    r.status = ResultStatus::Failed;
+    r.error = Some(crate::proto::check::ProbeError::new(
+        "result_too_large",
+        format!(
+            "the result's data was {size} bytes, over the {} KiB the server stores",
+            MAX_STORED_DATA_BYTES / 1024
+        ),
+    ));
+}
+
 /// Most results stored in one statement. Results that arrive while a batch is being stored
 /// form the next one; a lone result is stored at once.
 pub const MAX_BATCH: usize = 512;
@@ -185,6 +212,7 @@ async fn store(state: &AppState, deliveries: Vec<Delivery>, mut results: Vec<Che
         if let Some(data) = r.data.as_mut() {
             locate_hops(&state.geoip, data).await;
         }
+        cap_stored(r);
     }
     let started = std::time::Instant::now();
     let err = match store_results(&state.results_db, &results).await {
@@ -276,4 +304,33 @@ async fn settle(
         .checks_finished
         .inc_by(batch.finished.len() as u64);
     events::publish(state, rows, &batch.finished).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_data(bytes: usize) -> CheckResult {
+        serde_json::from_value(serde_json::json!({
+            "protocol_version": 1, "check_id": uuid::Uuid::now_v7(), "agent_id": uuid::Uuid::now_v7(),
+            "status": "ok", "error": null, "started_at": "2026-01-01T00:00:00Z", "duration_ms": 1.0,
+            "data": {"type": "http", "resolved_address": null, "status_code": 200, "http_version": null,
+                     "headers": {"x-big": "x".repeat(bytes)}, "body_bytes": null, "timings_ms": {},
+                     "tls": null, "redirect_to": null}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn stored_data_is_capped() {
+        let mut small = with_data(1000);
+        cap_stored(&mut small);
+        assert_eq!(small.status, ResultStatus::Ok);
+        assert!(small.data.is_some());
+        let mut big = with_data(MAX_STORED_DATA_BYTES);
+        cap_stored(&mut big);
+        assert_eq!(big.status, ResultStatus::Failed);
+        assert!(big.data.is_none());
+        assert_eq!(big.error.unwrap().code, "result_too_large");
+    }
 }

@@ -158,8 +158,15 @@ pub async fn list(
     }
     let checks = query.all(&state.db).await?;
     let ids: Vec<Uuid> = checks.iter().map(|c| c.id).collect();
-    let results = result::Entity::find()
+    // Counts only: a page of history never loads its results' data.
+    let counts: Vec<(Uuid, i64, i64)> = result::Entity::find()
+        .select_only()
+        .column(result::Column::CheckId)
+        .column_as(Expr::cust("count(*)"), "agents")
+        .column_as(Expr::cust("count(*) FILTER (WHERE status = 'ok')"), "ok")
         .filter(result::Column::CheckId.is_in(ids))
+        .group_by(result::Column::CheckId)
+        .into_tuple()
         .all(&state.db)
         .await?;
     let next_before = (checks.len() as u64 == limit)
@@ -168,10 +175,13 @@ pub async fn list(
     let checks = checks
         .into_iter()
         .map(|c| {
-            let mine = results.iter().filter(|r| r.check_id == c.id);
+            let (agents, ok) = counts
+                .iter()
+                .find(|(id, _, _)| *id == c.id)
+                .map_or((0, 0), |(_, agents, ok)| (*agents as u64, *ok as u64));
             CheckSummary {
-                agents: mine.clone().count() as u64,
-                ok: mine.filter(|r| r.status == "ok").count() as u64,
+                agents,
+                ok,
                 id: c.id,
                 check_type: c.check_type.parse().unwrap_or(CheckType::Ping),
                 target: c.target,

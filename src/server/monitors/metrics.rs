@@ -20,12 +20,15 @@ pub async fn render(state: &AppState) -> String {
         .db
         .query_all_raw(Statement::from_string(
             state.db.get_database_backend(),
-            "SELECT m.id::text AS id, m.name, m.state, m.check_type, r.agent_name, r.status,
-                    r.duration_ms, r.data
-             FROM monitors m
-             LEFT JOIN check_results r ON r.check_id = m.last_evaluated_check_id
-             WHERE m.state IN ('up', 'down')
-             ORDER BY m.id, r.agent_name",
+            format!(
+                "SELECT m.id::text AS id, m.name, m.state, r.agent_name, r.status,
+                        {} AS headline_ms
+                 FROM monitors m
+                 LEFT JOIN check_results r ON r.check_id = m.last_evaluated_check_id
+                 WHERE m.state IN ('up', 'down')
+                 ORDER BY m.id, r.agent_name",
+                super::headline_sql("m.check_type")
+            ),
         ))
         .await
     {
@@ -38,11 +41,10 @@ pub async fn render(state: &AppState) -> String {
     let (mut up, mut success, mut duration) = (String::new(), String::new(), String::new());
     let mut last_monitor = String::new();
     for r in rows {
-        let (Ok(id), Ok(name), Ok(st), Ok(kind)) = (
+        let (Ok(id), Ok(name), Ok(st)) = (
             r.try_get::<String>("", "id"),
             r.try_get::<String>("", "name"),
             r.try_get::<String>("", "state"),
-            r.try_get::<String>("", "check_type"),
         ) else {
             continue;
         };
@@ -66,10 +68,7 @@ pub async fn render(state: &AppState) -> String {
             "netcheck_monitor_agent_success{{{labels}}} {}",
             u8::from(status == "ok")
         );
-        let data: Option<serde_json::Value> = r.try_get("", "data").ok().flatten();
-        let duration_ms = r.try_get::<Option<f64>>("", "duration_ms").ok().flatten();
-        let ms = super::headline_ms(&kind, duration_ms, data.as_ref());
-        if let Some(ms) = ms {
+        if let Ok(Some(ms)) = r.try_get::<Option<f64>>("", "headline_ms") {
             let _ = writeln!(
                 duration,
                 "netcheck_monitor_duration_seconds{{{labels}}} {}",
