@@ -136,12 +136,20 @@ pub fn query_error(err: QueryPayloadError, _req: &HttpRequest) -> actix_web::Err
 /// then the rightmost `X-Forwarded-For` entry that is not a trusted proxy (entries left of it
 /// are written by the client and prove nothing). `Forwarded` is not read.
 pub fn client_ip(req: &HttpRequest, http: &crate::config::HttpSettings) -> Option<String> {
+    client_addr(req, http).map(|ip| ip.to_string())
+}
+
+/// [`client_ip`] as an address.
+pub fn client_addr(
+    req: &HttpRequest,
+    http: &crate::config::HttpSettings,
+) -> Option<std::net::IpAddr> {
     let peer = req.peer_addr()?.ip();
     let forwarded = req
         .headers()
         .get_all("x-forwarded-for")
         .filter_map(|v| v.to_str().ok());
-    Some(client_address(peer, forwarded, &http.trusted_proxies).to_string())
+    Some(client_address(peer, forwarded, &http.trusted_proxies))
 }
 
 /// [`client_ip`] over plain values: `headers` are the `X-Forwarded-For` header lines in order.

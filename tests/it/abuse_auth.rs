@@ -73,14 +73,28 @@ async fn a_login_burst_is_counted_before_hashing_and_memory_stays_bounded() {
 }
 
 #[tokio::test]
-async fn failures_from_other_addresses_never_lock_out_the_owner() {
+async fn failures_from_elsewhere_slow_an_account_down_but_spare_its_owners_address() {
     let app = spawn_app_with(behind_proxy).await;
     let limit = app.settings.auth.login_max_failures_per_user;
-    for _ in 0..limit {
+    // The owner signed in from here before.
+    let resp = login_from(&app, "198.51.100.1", ADMIN_USER, ADMIN_PASSWORD).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    // A guesser elsewhere: after five failures the account asks it to wait, twice as long
+    // each time.
+    for _ in 0..5 {
         let resp = login_from(&app, "203.0.113.5", ADMIN_USER, "guess").await;
         assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
     }
-    // The attacker is stopped, also when it writes a fake address to the left of the header.
+    let resp = login_from(&app, "203.0.113.5", ADMIN_USER, "guess").await;
+    let retry: u64 = resp.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=30).contains(&retry), "{retry}");
+    let (code, _) = error_code(resp, StatusCode::TOO_MANY_REQUESTS).await;
+    assert_eq!(code, "rate_limited");
+    // Also when it writes the owner's address to the left of the header.
     let resp = login_from(
         &app,
         "198.51.100.1, 203.0.113.5",
@@ -88,9 +102,8 @@ async fn failures_from_other_addresses_never_lock_out_the_owner() {
         ADMIN_PASSWORD,
     )
     .await;
-    let (code, _) = error_code(resp, StatusCode::TOO_MANY_REQUESTS).await;
-    assert_eq!(code, "rate_limited");
-    // The owner, from an address of their own, is not.
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    // The owner, from their own address, is not slowed.
     let resp = login_from(&app, "198.51.100.1", ADMIN_USER, ADMIN_PASSWORD).await;
     assert_eq!(resp.status(), StatusCode::OK);
     // And a right password starts the pair's count over.
@@ -109,6 +122,30 @@ async fn failures_from_other_addresses_never_lock_out_the_owner() {
             .status(),
         StatusCode::UNAUTHORIZED
     );
+}
+
+#[tokio::test]
+async fn a_hundred_addresses_of_one_ipv6_64_share_one_limit() {
+    let app = spawn_app_with(behind_proxy).await;
+    let per_ip = app.settings.auth.login_max_failures_per_ip as usize;
+    let (mut verified, mut refused) = (0, 0);
+    // Other user names each time: only the address limit stands in the way.
+    for i in 0..100 {
+        let address = format!("2001:db8:77:1:{:x}::{:x}", i * 7 + 1, i + 1);
+        match login_from(&app, &address, &format!("nobody{i}"), "guess")
+            .await
+            .status()
+        {
+            StatusCode::UNAUTHORIZED => verified += 1,
+            StatusCode::TOO_MANY_REQUESTS => refused += 1,
+            other => panic!("{other}"),
+        }
+    }
+    assert_eq!(verified, per_ip, "the /64 is one client");
+    assert_eq!(refused, 100 - per_ip);
+    // Another /64 of the same /48 is a client of its own (the /48 tier is wider).
+    let resp = login_from(&app, "2001:db8:77:2::1", "nobody", "guess").await;
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]

@@ -67,8 +67,8 @@ pub async fn login(
     {
         return Err(bad_credentials());
     }
-    let ip = crate::server::extract::client_ip(&req, &state.settings.http)
-        .unwrap_or_else(|| "unknown".into());
+    let ip = crate::server::extract::client_addr(&req, &state.settings.http)
+        .unwrap_or(std::net::IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED));
     let auth = &state.settings.auth;
     let limiter = LoginLimiter {
         redis: &state.redis,
@@ -77,7 +77,7 @@ pub async fn login(
         max_per_ip: auth.login_max_failures_per_ip,
         window_secs: auth.login_window_secs,
     };
-    let attempt = limiter.attempt(&ip, &username).await?;
+    let attempt = limiter.attempt(ip, &username).await?;
     let Some(slot) = state.hash_gate.try_enter() else {
         limiter.not_verified(attempt).await;
         return Err(ApiError::busy(
@@ -95,6 +95,7 @@ pub async fn login(
         (true, Some(user)) => user,
         _ => {
             tracing::info!(%ip, "failed login");
+            limiter.failed(attempt).await;
             return Err(bad_credentials());
         }
     };
