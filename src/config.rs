@@ -46,15 +46,16 @@ pub struct MetricsSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MonitorSettings {
-    /// Most monitors one user may hold (administrators are not limited). Monitor runs do not
-    /// count against `checks.rate_limit_per_minute` (they are scheduled, not bursts), so this
-    /// is what bounds a user's recurring load.
+    /// Most monitors one user may hold (administrators are not limited). Their runs are not
+    /// counted by the per-minute window of `checks.rate_limit_per_minute` (scheduled, not
+    /// bursts), but a monitor is refused when its owner's monitors would run more probes a
+    /// minute than that (`over_budget`).
     pub max_per_user: u64,
 }
 
 impl Default for MonitorSettings {
     fn default() -> Self {
-        Self { max_per_user: 1000 }
+        Self { max_per_user: 100 }
     }
 }
 

@@ -69,6 +69,8 @@ pub struct AppState {
     pub events: Arc<checks::events::Hub>,
     /// Bounds concurrent password hashing (`auth.max_concurrent_hashes`).
     pub hash_gate: auth::password::HashGate,
+    /// Webhook deliveries in flight on this instance, per monitor owner.
+    pub webhook_flights: monitors::webhooks::Flights,
 }
 
 /// A built, bound, not yet running server. Tests build it on port 0 and read [`Application::port`].
@@ -182,6 +184,7 @@ impl Application {
                 .context("building the resolver")?,
             shutdown: tokio_util::sync::CancellationToken::new(),
             hash_gate: auth::password::HashGate::new(settings.auth.max_concurrent_hashes),
+            webhook_flights: Default::default(),
             events: Arc::default(),
             jwt: JwtKeys::new(jwt_secret.as_bytes(), settings.auth.access_token_ttl_secs)
                 .context("auth.jwt_secret")?,

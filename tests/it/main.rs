@@ -30,4 +30,5 @@ mod monitor_scheduling;
 mod monitors;
 mod selection;
 mod users;
+mod webhook_fairness;
 mod webhook_receiver;

@@ -519,3 +519,61 @@ async fn monitors_per_user_are_capped_and_their_runs_do_not_spend_the_check_quot
     // Administrators are not capped.
     rig.api.create_monitor(&body("admin's")).await.unwrap();
 }
+
+#[tokio::test]
+async fn monitors_share_their_owners_probe_budget() {
+    // 12 probes a minute: two monitors every 10 s on the one agent (6 each) fit, a third not.
+    let rig = rig_with(&[], |s| s.checks.rate_limit_per_minute = 12).await;
+    let eve = rig.app.api_as(&rig.app.user_token("eve").await);
+    let every_10s = |name: &str| CreateMonitor {
+        interval_secs: Some(10),
+        paused: true,
+        ..tcp_monitor(name, json!({"port": 9}))
+    };
+    // Paused monitors cost nothing; resuming one is checked like creating it.
+    let mut ids = Vec::new();
+    for name in ["a", "b", "c"] {
+        ids.push(
+            eve.create_monitor(&every_10s(name))
+                .await
+                .unwrap()
+                .monitor
+                .id,
+        );
+    }
+    let resume = netcheck::proto::api::monitors::UpdateMonitor {
+        paused: Some(false),
+        ..Default::default()
+    };
+    eve.update_monitor(ids[0], &resume).await.unwrap();
+    eve.update_monitor(ids[1], &resume).await.unwrap();
+    let over = refused(
+        eve.update_monitor(ids[2], &resume).await,
+        StatusCode::CONFLICT,
+    );
+    assert_eq!(over.code(), Some(ErrorCode::OverBudget), "{over}");
+    let running = CreateMonitor {
+        paused: false,
+        ..every_10s("d")
+    };
+    let over = refused(eve.create_monitor(&running).await, StatusCode::CONFLICT);
+    assert_eq!(over.code(), Some(ErrorCode::OverBudget), "{over}");
+    assert!(over.to_string().contains("6.0 probes a minute"), "{over}");
+    // Pausing one frees its share: a monitor every minute (1 a minute) then fits.
+    let pause = netcheck::proto::api::monitors::UpdateMonitor {
+        paused: Some(true),
+        ..Default::default()
+    };
+    eve.update_monitor(ids[1], &pause).await.unwrap();
+    let every_minute = CreateMonitor {
+        interval_secs: Some(60),
+        ..running
+    };
+    eve.create_monitor(&every_minute).await.unwrap();
+    // Administrators are not limited.
+    let admins = CreateMonitor {
+        paused: false,
+        ..every_10s("admin's")
+    };
+    rig.api.create_monitor(&admins).await.unwrap();
+}

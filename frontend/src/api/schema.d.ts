@@ -2549,7 +2549,7 @@ export interface operations {
                     "application/json": components["schemas"]["CreatedMonitor"];
                 };
             };
-            /** @description `too_many_monitors`: the user holds `monitors.max_per_user` already */
+            /** @description `too_many_monitors`: the user holds `monitors.max_per_user` already; `over_budget`: the user's monitors would run more probes a minute than `checks.rate_limit_per_minute` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2822,6 +2822,15 @@ export interface operations {
                 };
             };
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description more than 5 tests of this monitor in a minute */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };

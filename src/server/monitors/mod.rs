@@ -2,6 +2,7 @@
 //! checks carrying `monitor_id`; `runner` starts them (one per due tick across instances) and
 //! judges them as they finish; state changes go to `webhooks` through an outbox.
 
+pub mod budget;
 pub mod metrics;
 pub mod outcomes;
 pub mod routes;

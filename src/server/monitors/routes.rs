@@ -39,7 +39,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 #[utoipa::path(operation_id = "create_monitor", post, path = "/api/v1/monitors", tag = "monitors", request_body = CreateMonitor,
-    responses((status = 201, body = CreatedMonitor), (status = 409, body = ErrorBody, description = "`too_many_monitors`: the user holds `monitors.max_per_user` already"), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
+    responses((status = 201, body = CreatedMonitor), (status = 409, body = ErrorBody, description = "`too_many_monitors`: the user holds `monitors.max_per_user` already; `over_budget`: the user's monitors would run more probes a minute than `checks.rate_limit_per_minute`"), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
 pub async fn create(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -66,6 +66,7 @@ pub async fn create(
             format!("You have {cap} monitors, the most allowed; delete one first."),
         ));
     }
+    super::budget::ensure_within(&state, &user.0, None, &b.selection, interval, b.paused).await?;
     let secret = new_secret();
     let now = Utc::now();
     let m = ActiveModel {
@@ -245,6 +246,27 @@ pub async fn update(
         }
         _ => {}
     }
+    // The budget as it will be: the new selection, interval and pause state.
+    let selection: crate::proto::api::AgentSelection = match &m.selection {
+        sea_orm::ActiveValue::Set(v) | sea_orm::ActiveValue::Unchanged(v) => {
+            serde_json::from_value(v.clone()).unwrap_or_default()
+        }
+        sea_orm::ActiveValue::NotSet => view.selection.clone(),
+    };
+    let interval = match &m.interval_secs {
+        sea_orm::ActiveValue::Set(v) | sea_orm::ActiveValue::Unchanged(v) => *v as u32,
+        sea_orm::ActiveValue::NotSet => current.interval_secs as u32,
+    };
+    let paused = b.paused.unwrap_or(current.paused);
+    super::budget::ensure_within(
+        &state,
+        &user.0,
+        Some(current.id),
+        &selection,
+        interval,
+        paused,
+    )
+    .await?;
     let saved = m.update(&state.db).await?;
     Ok(HttpResponse::Ok().json(saved.view()))
 }

@@ -31,9 +31,13 @@ pub async fn rotate_secret(
         }))
 }
 
+/// Test events one monitor may send a minute.
+const TESTS_PER_MINUTE: i64 = 5;
+
 #[utoipa::path(operation_id = "test_monitor_webhooks", post, path = "/api/v1/monitors/{id}/test", tag = "monitors",
     description = "Queues a `test` event to every webhook of the monitor; watch it under `deliveries`.",
-    responses((status = 202, body = [Delivery]), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    responses((status = 202, body = [Delivery]), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
+              (status = 429, body = ErrorBody, description = "more than 5 tests of this monitor in a minute")),
     security(("bearer" = [])))]
 pub async fn test_event(
     state: web::Data<AppState>,
@@ -41,6 +45,13 @@ pub async fn test_event(
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
     let m = load_visible(&state, &user.0, *id).await?;
+    // Each test is a request to every receiver: a few a minute per monitor.
+    let key = format!("{}:webhook-tests:{}", state.settings.redis.key_prefix, m.id);
+    let mut conn = state.redis.get().await?;
+    let (n, ttl) = crate::server::window::add(&mut conn, &key, 1, 60).await?;
+    if n > TESTS_PER_MINUTE {
+        return Err(ApiError::rate_limited(ttl.max(1) as u64));
+    }
     let urls: Vec<String> = m.notify_list().into_iter().map(|n| n.webhook).collect();
     if urls.is_empty() {
         return Err(ApiError::invalid_field(

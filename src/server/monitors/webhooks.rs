@@ -1,14 +1,17 @@
 //! Webhooks: events are written to an outbox in the same transaction as the state change, and
 //! a delivery loop POSTs them, signed with the monitor's secret, in order per monitor and URL,
-//! retrying with backoff for 24 hours. Several server instances may deliver at once: a row is
-//! locked while it is sent.
+//! retrying with backoff for 24 hours. Deliveries run concurrently: a round claims due rows
+//! with a lease (their next attempt moved past the attempt's timeout, so no other round or
+//! instance takes them meanwhile) and sends each in a task of its own, no transaction held
+//! across the network; at most a few per monitor owner are in flight per instance, so one
+//! user's slow receivers never hold back another user's alerts.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use chrono::Utc;
 use hmac::{KeyInit, Mac};
-use sea_orm::{ConnectionTrait, DatabaseTransaction, DbErr, Statement, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, DbErr, Statement};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -23,6 +26,37 @@ pub const GIVE_UP_AFTER: Duration = Duration::from_secs(24 * 3600);
 const MAX_BACKOFF_SECS: f64 = 600.0;
 /// How long one attempt may take.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a receiver may take to accept the connection.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// A claimed delivery is not claimed again for this long (an attempt, and a margin).
+const LEASE_SECS: f64 = 15.0;
+/// Deliveries of one monitor owner in flight at once on one instance.
+const PER_OWNER: usize = 4;
+/// Deliveries claimed per round.
+const ROUND: i64 = 64;
+
+/// Deliveries in flight on this instance, per monitor owner.
+#[derive(Default)]
+pub struct Flights(std::sync::Mutex<std::collections::HashMap<Uuid, usize>>);
+
+impl Flights {
+    fn busy(&self) -> Vec<Uuid> {
+        let f = self.0.lock().expect("flights lock");
+        f.iter()
+            .filter(|(_, n)| **n >= PER_OWNER)
+            .map(|(u, _)| *u)
+            .collect()
+    }
+
+    fn add(&self, owner: Uuid, delta: isize) {
+        let mut f = self.0.lock().expect("flights lock");
+        let n = f.entry(owner).or_default();
+        *n = n.saturating_add_signed(delta);
+        if *n == 0 {
+            f.remove(&owner);
+        }
+    }
+}
 
 /// `sha256=<hex>` of the HMAC-SHA256 of `body` keyed with `secret`.
 pub fn signature(secret: &str, body: &[u8]) -> String {
@@ -114,6 +148,7 @@ async fn send(state: &AppState, url: &str, secret: &str, body: &str) -> Result<u
     // Connect to the addresses just checked, not to whatever the name resolves to next.
     let client = reqwest::Client::builder()
         .timeout(ATTEMPT_TIMEOUT)
+        .connect_timeout(CONNECT_TIMEOUT)
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
         .resolve_to_addrs(&host, &addrs)
@@ -134,62 +169,121 @@ async fn send(state: &AppState, url: &str, secret: &str, body: &str) -> Result<u
     Ok(resp.status().as_u16())
 }
 
-/// Sends up to 20 due deliveries (the oldest undelivered one of each monitor and URL only, so
-/// events arrive in order); returns how many were attempted.
-pub async fn deliver_due(state: &AppState) -> Result<usize, DbErr> {
-    let txn = state.db.begin().await?;
-    let backend = txn.get_database_backend();
-    let rows = txn
-        .query_all_raw(Statement::from_string(
-            backend,
-            "SELECT o.id, o.url, o.body, o.attempts, o.created_at, m.webhook_secret
-             FROM webhook_outbox o JOIN monitors m ON m.id = o.monitor_id
-             WHERE o.delivered_at IS NULL AND o.gave_up_at IS NULL AND o.next_attempt_at <= now()
-               AND NOT EXISTS (SELECT 1 FROM webhook_outbox p
-                               WHERE p.monitor_id = o.monitor_id AND p.url = o.url AND p.id < o.id
-                                 AND p.delivered_at IS NULL AND p.gave_up_at IS NULL)
-             ORDER BY o.id LIMIT 20
-             FOR UPDATE OF o SKIP LOCKED",
+/// Claims up to [`ROUND`] due deliveries (the oldest undelivered one of each monitor and URL
+/// only, so events arrive in order; at most [`PER_OWNER`] per owner, none of an owner who has
+/// that many in flight here) and sends each in a task of its own; returns how many.
+pub async fn deliver_due(state: &actix_web::web::Data<AppState>) -> Result<usize, DbErr> {
+    // Owners at their cap are left out (UUIDs are plain hex, safe to write into the SQL).
+    let busy: Vec<String> = state
+        .webhook_flights
+        .busy()
+        .iter()
+        .map(|u| format!("'{u}'"))
+        .collect();
+    let skip = if busy.is_empty() {
+        String::new()
+    } else {
+        format!("AND m.user_id NOT IN ({})", busy.join(","))
+    };
+    let rows = state
+        .db
+        .query_all_raw(Statement::from_sql_and_values(
+            state.db.get_database_backend(),
+            format!(
+                "WITH due AS (
+                   SELECT o.id, row_number() OVER (PARTITION BY m.user_id ORDER BY o.id) AS nth
+                   FROM webhook_outbox o JOIN monitors m ON m.id = o.monitor_id
+                   WHERE o.delivered_at IS NULL AND o.gave_up_at IS NULL
+                     AND o.next_attempt_at <= now() {skip}
+                     AND NOT EXISTS (SELECT 1 FROM webhook_outbox p
+                                     WHERE p.monitor_id = o.monitor_id AND p.url = o.url
+                                       AND p.id < o.id
+                                       AND p.delivered_at IS NULL AND p.gave_up_at IS NULL)
+                 ), picked AS (SELECT id FROM due WHERE nth <= $1 ORDER BY id LIMIT $2)
+                 UPDATE webhook_outbox o
+                    SET next_attempt_at = now() + make_interval(secs => $3)
+                   FROM monitors m
+                  WHERE o.id IN (SELECT id FROM picked) AND m.id = o.monitor_id
+                    -- Claimed by another round meanwhile: its lease moved this past now.
+                    AND o.next_attempt_at <= now()
+                 RETURNING o.id, o.url, o.body, o.attempts, o.created_at, m.webhook_secret,
+                           m.user_id"
+            ),
+            [(PER_OWNER as i64).into(), ROUND.into(), LEASE_SECS.into()],
         ))
         .await?;
-    let attempted = rows.len();
+    let claimed = rows.len();
     for row in rows {
-        let id: i64 = row.try_get("", "id")?;
-        let url: String = row.try_get("", "url")?;
-        let body: String = row.try_get("", "body")?;
-        let attempts: i32 = row.try_get("", "attempts")?;
-        let created_at: chrono::DateTime<Utc> = row.try_get("", "created_at")?;
-        let secret: String = row.try_get("", "webhook_secret")?;
-        let outcome = send(state, &url, &secret, &body).await;
-        let (status, error) = match &outcome {
-            Ok(code) => (
-                Some(*code as i32),
-                (!(200..300).contains(code)).then(|| format!("HTTP {code}")),
-            ),
-            Err(e) => (None, Some(e.clone())),
+        let d = Claimed {
+            id: row.try_get("", "id")?,
+            url: row.try_get("", "url")?,
+            body: row.try_get("", "body")?,
+            attempts: row.try_get("", "attempts")?,
+            created_at: row.try_get("", "created_at")?,
+            secret: row.try_get("", "webhook_secret")?,
+            owner: row.try_get("", "user_id")?,
         };
-        if error.is_none() {
-            txn.execute_raw(Statement::from_sql_and_values(
+        state.webhook_flights.add(d.owner, 1);
+        let state = state.clone();
+        tokio::spawn(async move {
+            let owner = d.owner;
+            if let Err(e) = attempt(&state, d).await {
+                tracing::warn!(error = %e, "could not record a webhook attempt; its lease will expire");
+            }
+            state.webhook_flights.add(owner, -1);
+        });
+    }
+    Ok(claimed)
+}
+
+/// A delivery a round claimed.
+struct Claimed {
+    id: i64,
+    url: String,
+    body: String,
+    attempts: i32,
+    created_at: chrono::DateTime<Utc>,
+    secret: String,
+    owner: Uuid,
+}
+
+/// Sends one claimed delivery and records the outcome.
+async fn attempt(state: &AppState, d: Claimed) -> Result<(), DbErr> {
+    let backend = state.db.get_database_backend();
+    let outcome = send(state, &d.url, &d.secret, &d.body).await;
+    let (status, error) = match &outcome {
+        Ok(code) => (
+            Some(*code as i32),
+            (!(200..300).contains(code)).then(|| format!("HTTP {code}")),
+        ),
+        Err(e) => (None, Some(e.clone())),
+    };
+    if error.is_none() {
+        state
+            .db
+            .execute_raw(Statement::from_sql_and_values(
                 backend,
                 "UPDATE webhook_outbox SET attempts = attempts + 1, last_status = $2,
                      last_error = NULL, delivered_at = now() WHERE id = $1",
-                [id.into(), status.into()],
+                [d.id.into(), status.into()],
             ))
             .await?;
-            continue;
-        }
-        let first = state.settings.notify.retry_first_ms as f64 / 1000.0;
-        let backoff = (first * f64::from(1u32 << attempts.clamp(0, 12))).min(MAX_BACKOFF_SECS);
-        let give_up = (Utc::now() - created_at).to_std().unwrap_or_default() >= GIVE_UP_AFTER;
-        tracing::warn!(delivery = id, attempts = attempts + 1, error = ?error, give_up, "webhook delivery failed");
-        txn.execute_raw(Statement::from_sql_and_values(
+        return Ok(());
+    }
+    let first = state.settings.notify.retry_first_ms as f64 / 1000.0;
+    let backoff = (first * f64::from(1u32 << d.attempts.clamp(0, 12))).min(MAX_BACKOFF_SECS);
+    let give_up = (Utc::now() - d.created_at).to_std().unwrap_or_default() >= GIVE_UP_AFTER;
+    tracing::warn!(delivery = d.id, attempts = d.attempts + 1, error = ?error, give_up, "webhook delivery failed");
+    state
+        .db
+        .execute_raw(Statement::from_sql_and_values(
             backend,
             "UPDATE webhook_outbox SET attempts = attempts + 1, last_status = $2, last_error = $3,
                  next_attempt_at = now() + make_interval(secs => $4),
                  gave_up_at = CASE WHEN $5 THEN now() END
              WHERE id = $1",
             [
-                id.into(),
+                d.id.into(),
                 status.into(),
                 error.into(),
                 backoff.into(),
@@ -197,9 +291,7 @@ pub async fn deliver_due(state: &AppState) -> Result<usize, DbErr> {
             ],
         ))
         .await?;
-    }
-    txn.commit().await?;
-    Ok(attempted)
+    Ok(())
 }
 
 /// Runs [`deliver_due`] every second (at once again while it finds work) until `shutdown`.

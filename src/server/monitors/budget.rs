@@ -1,0 +1,119 @@
+//! A user's probe budget: checks and monitors share `checks.rate_limit_per_minute`. A monitor
+//! costs `agents × 60 / interval_secs` probes a minute; one that would take its owner's
+//! monitors past the budget is refused (409 `over_budget`, with the numbers), so no user can
+//! schedule more work than a user may ask for by hand.
+
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use uuid::Uuid;
+
+use super::{Column, Entity};
+use crate::proto::api::auth::Role;
+use crate::proto::api::AgentSelection;
+use crate::server::error::{ApiError, ApiResult};
+use crate::server::AppState;
+
+/// The most agents a selection can pick from a fleet of `fleet`: named agents, the sum of
+/// its places' limits, the overall limit — whichever bounds it (everyone without one).
+pub fn agents_of(selection: &AgentSelection, fleet: u64) -> u64 {
+    let mut n = fleet;
+    if let Some(names) = &selection.agents {
+        n = n.min(names.len() as u64);
+    }
+    if let Some(places) = &selection.locations {
+        if places.iter().all(|p| p.limit.is_some()) {
+            n = n.min(places.iter().map(|p| p.limit.unwrap_or(0) as u64).sum());
+        }
+    }
+    if let Some(limit) = selection.limit {
+        n = n.min(limit as u64);
+    }
+    n
+}
+
+/// Probes a minute a monitor on `agents` agents every `interval_secs` costs.
+pub fn per_minute(agents: u64, interval_secs: u32) -> f64 {
+    agents as f64 * 60.0 / interval_secs.max(1) as f64
+}
+
+/// Refuses a monitor (`replacing` the one being changed, if any) that would take `user`'s
+/// monitors past the budget. Administrators are not limited.
+pub async fn ensure_within(
+    state: &AppState,
+    user: &crate::server::users::Model,
+    replacing: Option<Uuid>,
+    selection: &AgentSelection,
+    interval_secs: u32,
+    paused: bool,
+) -> ApiResult<()> {
+    if user.role == Role::Admin || paused {
+        return Ok(());
+    }
+    let fleet = crate::server::agents::Entity::find()
+        .count(&state.db)
+        .await?;
+    let mut used = 0.0;
+    for m in Entity::find()
+        .filter(Column::UserId.eq(user.id))
+        .filter(Column::Paused.eq(false))
+        .all(&state.db)
+        .await?
+    {
+        if Some(m.id) == replacing {
+            continue;
+        }
+        let sel: AgentSelection = serde_json::from_value(m.selection).unwrap_or_default();
+        used += per_minute(agents_of(&sel, fleet), m.interval_secs as u32);
+    }
+    let this = per_minute(agents_of(selection, fleet), interval_secs);
+    let budget = state.settings.checks.rate_limit_per_minute as f64;
+    if used + this > budget {
+        return Err(ApiError::new(
+            actix_web::http::StatusCode::CONFLICT,
+            crate::proto::api::ErrorCode::OverBudget,
+            format!(
+                "This monitor would run {this:.1} probes a minute; your monitors already run \
+                 {used:.1} of your {budget:.0}. Run it less often, on fewer agents, or pause \
+                 another."
+            ),
+        )
+        .with_details(serde_json::json!({
+            "budget_per_minute": budget,
+            "used_per_minute": used,
+            "monitor_per_minute": this,
+        })));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::api::LocationFilter;
+
+    #[test]
+    fn a_selection_costs_the_agents_it_can_pick() {
+        let everyone = AgentSelection::default();
+        assert_eq!(agents_of(&everyone, 7), 7);
+        let named = AgentSelection {
+            agents: Some(vec!["a".into(), "b".into()]),
+            ..Default::default()
+        };
+        assert_eq!(agents_of(&named, 7), 2);
+        let places = AgentSelection {
+            locations: Some(vec![
+                LocationFilter {
+                    limit: Some(2),
+                    ..Default::default()
+                },
+                LocationFilter {
+                    limit: Some(3),
+                    ..Default::default()
+                },
+            ]),
+            limit: Some(4),
+            ..Default::default()
+        };
+        assert_eq!(agents_of(&places, 50), 4);
+        assert_eq!(per_minute(5, 10), 30.0);
+    }
+}
