@@ -112,15 +112,36 @@ pub fn special_range(ip: IpAddr) -> Option<&'static str> {
     }
 }
 
-/// The policy in force: refuse special-purpose ranges except the allowed networks.
+/// Cloud platforms' host endpoints that sit in public address space (Azure's WireServer and
+/// DNS/DHCP relay); the others (169.254.169.254, fd00:ec2::254, 100.100.100.200…) are in
+/// special-purpose ranges already.
+pub const CLOUD_ENDPOINTS: [&str; 1] = ["168.63.129.16"];
+
+/// The policy in force: refuse special-purpose ranges except the allowed networks, and the
+/// agent's own addresses except those an allowed network names exactly.
 #[derive(Debug, Clone, Default)]
 pub struct Policy {
     pub allowed: Vec<IpNet>,
+    /// The host's own addresses (interfaces, the public address the server saw, cloud
+    /// platform endpoints): empty on the server.
+    pub own: Vec<IpAddr>,
 }
 
 impl Policy {
     pub fn new(allowed: Vec<IpNet>) -> Self {
-        Self { allowed }
+        Self {
+            allowed,
+            own: Vec::new(),
+        }
+    }
+
+    /// This policy, also refusing `own` addresses (loopback ones are left to the ranges:
+    /// allowing 127.0.0.0/8 means what it says).
+    pub fn with_own(mut self, own: impl IntoIterator<Item = IpAddr>) -> Self {
+        self.own = own.into_iter().filter(|ip| !ip.is_loopback()).collect();
+        self.own.sort();
+        self.own.dedup();
+        self
     }
 
     /// Parses the allowed networks as handed to agents (bad entries are ignored).
@@ -146,7 +167,10 @@ impl Policy {
         }
         allowed.sort();
         allowed.dedup();
-        Policy::new(allowed)
+        Policy {
+            allowed,
+            own: server.own,
+        }
     }
 
     pub fn check(&self, ip: IpAddr) -> Result<(), Refused> {
@@ -154,6 +178,17 @@ impl Policy {
             IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
             v4 => v4,
         };
+        let named = |ip: IpAddr| {
+            self.allowed
+                .iter()
+                .any(|n| n.prefix_len() == n.max_prefix_len() && n.addr() == ip)
+        };
+        if self.own.contains(&ip) && !named(ip) {
+            return Err(Refused {
+                address: ip,
+                range: "this agent's own addresses",
+            });
+        }
         if self.allowed.iter().any(|net| net.contains(&ip)) {
             return Ok(());
         }
@@ -448,5 +483,50 @@ mod reverse_tests {
             );
         }
         assert_eq!(reverse_lookup_address("example.com"), None);
+    }
+}
+
+/// The host's own non-loopback interface addresses (empty when they cannot be read).
+pub fn interface_addresses() -> Vec<IpAddr> {
+    let Ok(addrs) = nix::ifaddrs::getifaddrs() else {
+        return Vec::new();
+    };
+    addrs
+        .filter_map(|a| {
+            let sa = a.address?;
+            sa.as_sockaddr_in()
+                .map(|v4| IpAddr::V4(v4.ip()))
+                .or_else(|| sa.as_sockaddr_in6().map(|v6| IpAddr::V6(v6.ip())))
+        })
+        .filter(|ip| !ip.is_loopback())
+        .collect()
+}
+
+#[cfg(test)]
+mod own_tests {
+    use super::*;
+
+    #[test]
+    fn own_addresses_are_refused_unless_named_exactly() {
+        let own: IpAddr = "10.213.9.1".parse().unwrap();
+        let public: IpAddr = "203.0.113.77".parse().unwrap();
+        let p = Policy::new(vec!["10.213.0.0/16".parse().unwrap()]).with_own([
+            own,
+            public,
+            "127.0.0.1".parse().unwrap(),
+        ]);
+        assert!(
+            p.check(own).is_err(),
+            "a wide allowed network is not enough"
+        );
+        assert!(p.check(public).is_err());
+        assert!(p.check("10.213.9.2".parse().unwrap()).is_ok());
+        assert!(
+            p.check("127.0.0.1".parse().unwrap()).is_err(),
+            "loopback: by its range"
+        );
+        let named = Policy::new(vec!["10.213.9.1/32".parse().unwrap()]).with_own([own]);
+        assert!(named.check(own).is_ok());
+        assert!(!interface_addresses().iter().any(|ip| ip.is_loopback()));
     }
 }

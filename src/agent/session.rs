@@ -71,6 +71,9 @@ impl Answered {
 /// request redelivered later still does no harm: the server stores one answer per agent.
 const ANSWERED_FOR: Duration = Duration::from_secs(120);
 
+/// How often the host's own addresses are read again.
+const OWN_ADDRESSES_EVERY: Duration = Duration::from_secs(60);
+
 fn result_props(user: &str, result: &CheckResult) -> BasicProperties {
     BasicProperties::default()
         .with_persistence(true)
@@ -123,11 +126,30 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> End {
     let creds = &reg.amqp;
-    let policy = Arc::new(Policy::narrowed(
+    let base = Policy::narrowed(
         Policy::from_strings(&reg.policy.allowed_networks),
         args.allowed_networks.as_deref(),
-    ));
-    tracing::info!(allowed_networks = ?policy.allowed, "target policy from the server");
+    );
+    tracing::info!(allowed_networks = ?base.allowed, "target policy from the server");
+    // The host's own addresses are refused too; interfaces come and go, so they are re-read.
+    let own_addresses = {
+        let seen: Vec<std::net::IpAddr> = reg
+            .policy
+            .self_addresses
+            .iter()
+            .map(String::as_str)
+            .chain(crate::policy::CLOUD_ENDPOINTS)
+            .filter_map(|a| a.parse().ok())
+            .collect();
+        move || {
+            let mut own = crate::policy::interface_addresses();
+            own.extend(seen.iter().copied());
+            own
+        }
+    };
+    let policy = Arc::new(std::sync::RwLock::new(Arc::new(
+        base.clone().with_own(own_addresses()),
+    )));
     let mut open =
         OpenConnectionArguments::new(&creds.host, creds.port, &creds.username, &creds.password);
     open.virtual_host(&creds.vhost)
@@ -183,6 +205,18 @@ pub async fn run(
     };
     tokio::spawn(flush_outbox(out.clone(), stats.clone()));
 
+    let refresh = {
+        let policy = policy.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(OWN_ADDRESSES_EVERY);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let fresh = Arc::new(base.clone().with_own(own_addresses()));
+                *policy.write().expect("policy lock") = fresh;
+            }
+        })
+    };
     let session_end = CancellationToken::new();
     let heartbeats = tokio::spawn(heartbeat_loop(
         http.clone(),
@@ -205,6 +239,7 @@ pub async fn run(
             delivery = deliveries.recv() => match delivery {
                 Some(msg) => {
                     let tag = msg.deliver.map(|d| d.delivery_tag()).unwrap_or_default();
+                    let policy = policy.read().expect("policy lock").clone();
                     handle(&out, reg, &policy, &prober, &stats, msg.content.unwrap_or_default(), tag);
                 }
                 None => break End::Lost("consumer stream ended".into()),
@@ -213,6 +248,7 @@ pub async fn run(
     };
     session_end.cancel();
     heartbeats.abort();
+    refresh.abort();
     if matches!(end, End::Shutdown) {
         // Let running probes publish their results (bounded), then leave.
         let drain = async {

@@ -50,6 +50,11 @@ pub struct RegisterResponse {
 pub struct TargetPolicy {
     /// Networks (CIDR) allowed although the default policy refuses them (private ranges, …).
     pub allowed_networks: Vec<String>,
+    /// The agent's own public address as the server saw it at registration: the agent refuses
+    /// it (services firewalled only at the edge answer there) unless an allowed network names
+    /// exactly that address.
+    #[serde(default)]
+    pub self_addresses: Vec<String>,
 }
 
 /// Broker access of one agent session. The password is new at every registration.

@@ -141,8 +141,8 @@ pub struct TraceHop {
     /// Round trips of the answers, in milliseconds.
     pub rtt_ms: Vec<f64>,
     /// Some queries went unanswered while the agent was sending toward this hop faster than
-    /// routers answer (a burst of about 6, then 1 a second): the silence may be the router's
-    /// ICMP rate limit rather than loss.
+    /// routers answer (a burst of about 6, then 1 a second), or ran other traces at the same
+    /// time: the silence may be the router's ICMP rate limit rather than loss.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub rate_limited: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]

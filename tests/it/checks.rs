@@ -369,31 +369,6 @@ async fn the_agent_refuses_a_name_that_resolves_to_a_private_address() {
 }
 
 #[tokio::test]
-async fn the_agents_own_resolver_does_not_leak_internal_addresses() {
-    let dns = targets::dns_server().await;
-    // The agent's resolver (its `--resolver`, or the system's) knows an internal name.
-    let rig = rig_with(&["--resolver", &dns.to_string()], |_| {}).await;
-    let (check, _) = rig
-        .run(CreateCheck::new(CheckType::Dns, "rebind.test").options(json!({})))
-        .await;
-    let r = only(&check);
-    let d: DnsResult = data(r);
-    assert_eq!(d.rcode.as_deref(), Some("NOERROR"), "{r:?}");
-    assert!(d.answers.is_empty(), "{r:?}");
-    assert_eq!(d.withheld, 1, "{r:?}");
-    // Asking a resolver by name is the user's choice of a public one: answers are shown.
-    let (check, _) = rig
-        .run(
-            CreateCheck::new(CheckType::Dns, "rebind.test")
-                .options(json!({"resolver": dns.to_string()})),
-        )
-        .await;
-    let d: DnsResult = data(only(&check));
-    assert_eq!(d.answers.len(), 1);
-    assert_eq!(d.withheld, 0);
-}
-
-#[tokio::test]
 async fn invalid_options_are_422_naming_the_field() {
     let rig = rig().await;
     for (body, field) in [

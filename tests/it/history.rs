@@ -407,3 +407,26 @@ async fn checks_older_than_the_retention_are_pruned_in_batches() {
     );
     assert_eq!(app.check(&admin, fresh).await.target, "new");
 }
+
+#[tokio::test]
+async fn a_shared_result_shows_no_internal_address() {
+    let rig = rig().await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let (c, _) = rig
+        .run(check(CheckType::Tcp, "127.0.0.1", json!({"port": closed})))
+        .await;
+    let own = c.results[0].error.as_ref().unwrap().message.clone();
+    assert!(own.contains("127.0.0.1"), "the owner sees it: {own}");
+    let link: ShareLink = share(&rig.app, &rig.token, &c.id.to_string(), None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let view = shared(&rig.app, &link.token).await.unwrap();
+    let message = &view.results[0].error.as_ref().unwrap().message;
+    assert_eq!(*message, own.replace("127.0.0.1", "(private address)"));
+}

@@ -1536,6 +1536,12 @@ export interface components {
         TargetPolicy: {
             /** @description Networks (CIDR) allowed although the default policy refuses them (private ranges, …). */
             allowed_networks: string[];
+            /**
+             * @description The agent's own public address as the server saw it at registration: the agent refuses
+             *     it (services firewalled only at the edge answer there) unless an allowed network names
+             *     exactly that address.
+             */
+            self_addresses?: string[];
         };
         /** @description TCP expectations. */
         TcpExpect: {
@@ -1604,8 +1610,8 @@ export interface components {
             network?: string | null;
             /**
              * @description Some queries went unanswered while the agent was sending toward this hop faster than
-             *     routers answer (a burst of about 6, then 1 a second): the silence may be the router's
-             *     ICMP rate limit rather than loss.
+             *     routers answer (a burst of about 6, then 1 a second), or ran other traces at the same
+             *     time: the silence may be the router's ICMP rate limit rather than loss.
              */
             rate_limited?: boolean;
             /** @description Round trips of the answers, in milliseconds. */

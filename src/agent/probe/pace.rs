@@ -29,6 +29,8 @@ struct State {
     tat: Option<Instant>,
     /// Traces in flight that use this budget.
     in_flight: usize,
+    /// Last moment two or more traces were in flight together.
+    contended_at: Option<Instant>,
     /// When queries beyond the budget go out (recent ones only). Each may take an answer a
     /// paced query was counting on, so any trace running near one may lose answers to it.
     over_sends: VecDeque<Instant>,
@@ -53,6 +55,7 @@ impl Pacer {
             state: Mutex::new(State {
                 tat: None,
                 in_flight: 0,
+                contended_at: None,
                 over_sends: VecDeque::new(),
             }),
         }
@@ -104,8 +107,19 @@ impl Pacer {
 
     /// Counts a trace in flight until the guard is dropped.
     pub fn enter(&'static self) -> InFlight {
-        self.state.lock().expect("pacer lock").in_flight += 1;
+        let mut s = self.state.lock().expect("pacer lock");
+        s.in_flight += 1;
+        if s.in_flight > 1 {
+            s.contended_at = Some(Instant::now());
+        }
         InFlight(self)
+    }
+
+    /// Whether the agent ran other traces at the same time since `start`: their probes reach
+    /// the same nearby routers, so answers this trace missed may be those routers' limiters.
+    pub fn contended_since(&self, start: Instant) -> bool {
+        let s = self.state.lock().expect("pacer lock");
+        s.in_flight > 1 || s.contended_at.is_some_and(|t| t >= start)
     }
 }
 
@@ -113,7 +127,11 @@ pub struct InFlight(&'static Pacer);
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.0.state.lock().expect("pacer lock").in_flight -= 1;
+        let mut s = self.0.state.lock().expect("pacer lock");
+        if s.in_flight > 1 {
+            s.contended_at = Some(Instant::now());
+        }
+        s.in_flight -= 1;
     }
 }
 

@@ -140,7 +140,8 @@ async fn paced_mtr(
     let traced = run_tracer(ip, plan).await;
     placing.abort();
     let mut t = traced.map_err(|e| (Some(ip), e))?;
-    t.over_rate = over.load(Ordering::Relaxed) || pacer.overrun_since(start);
+    t.over_rate =
+        over.load(Ordering::Relaxed) || pacer.overrun_since(start) || pacer.contended_since(start);
     for h in &mut t.hops {
         h.rate_limited = t.over_rate;
     }
@@ -232,7 +233,7 @@ async fn queries(ip: IpAddr, plan: &Plan) -> Result<Vec<Trace>, ProbeError> {
     for t in rest {
         traces.push(t?);
     }
-    if pacer.overrun_since(now) {
+    if pacer.overrun_since(now) || pacer.contended_since(now) {
         for t in &mut traces {
             t.over_rate = true;
         }

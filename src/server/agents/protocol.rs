@@ -159,6 +159,7 @@ pub async fn register(
                     .iter()
                     .map(|n| n.to_string())
                     .collect(),
+                self_addresses: ip.map(|ip| ip.to_string()).into_iter().collect(),
             },
         }))
 }

@@ -22,12 +22,65 @@ use crate::server::AppState;
 /// Longest a link may live, in days.
 pub const MAX_SHARE_DAYS: i64 = 365;
 
+/// Stands for an address in a special-purpose range on a shared page.
+const PRIVATE: &str = "(private address)";
+
+fn is_private(ip: std::net::IpAddr) -> bool {
+    crate::policy::special_range(ip).is_some()
+}
+
+/// `text` with every address in a special-purpose range (the agent's own network, say)
+/// replaced by [`PRIVATE`].
+fn redact_addresses(text: &str) -> String {
+    static CANDIDATE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"[0-9A-Fa-f:.]*[:.][0-9A-Fa-f:.]*").expect("a valid pattern")
+    });
+    CANDIDATE
+        .replace_all(text, |c: &regex::Captures| {
+            let token = &c[0];
+            let bare = token.trim_end_matches('.');
+            let rest = &token[bare.len()..];
+            if bare.parse::<std::net::IpAddr>().is_ok_and(is_private) {
+                format!("{PRIVATE}{rest}")
+            } else if let Ok(sa) = bare.parse::<std::net::SocketAddr>() {
+                if is_private(sa.ip()) {
+                    format!("{PRIVATE}:{}{rest}", sa.port())
+                } else {
+                    token.to_string()
+                }
+            } else {
+                token.to_string()
+            }
+        })
+        .into_owned()
+}
+
 fn shared_result(r: CheckResultView, own_resolver: bool) -> SharedResult {
     let mut data = r.data;
     if !own_resolver {
         // The agent's system resolver is an address in the agent's network.
         data.remove("resolver");
     }
+    // A trace's first routers are the agent's own network; cookies are a server's to give.
+    if let Some(hops) = data.get_mut("hops").and_then(|h| h.as_array_mut()) {
+        for hop in hops {
+            if let Some(a) = hop.get_mut("address") {
+                if a.as_str()
+                    .and_then(|t| t.parse::<std::net::IpAddr>().ok())
+                    .is_some_and(is_private)
+                {
+                    *a = serde_json::Value::String(PRIVATE.into());
+                }
+            }
+        }
+    }
+    if let Some(headers) = data.get_mut("headers").and_then(|h| h.as_object_mut()) {
+        headers.remove("set-cookie");
+    }
+    let error = r.error.map(|mut e| {
+        e.message = redact_addresses(&e.message);
+        e
+    });
     SharedResult {
         agent: SharedAgent {
             name: r.agent.name,
@@ -38,7 +91,7 @@ fn shared_result(r: CheckResultView, own_resolver: bool) -> SharedResult {
             }),
         },
         status: r.status,
-        error: r.error,
+        error,
         started_at: r.started_at,
         duration_ms: r.duration_ms,
         data,
@@ -194,4 +247,22 @@ pub async fn shared(
         .insert_header(("Cache-Control", "no-store"))
         .insert_header(("X-Robots-Tag", "noindex"))
         .json(SharedCheck::new(CheckView::new(c, results), expires_at)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_addresses;
+
+    #[test]
+    fn special_range_addresses_are_redacted_and_public_ones_kept() {
+        assert_eq!(
+            redact_addresses("no answer from 10.0.0.53:53 within 5000 ms"),
+            "no answer from (private address):53 within 5000 ms"
+        );
+        assert_eq!(
+            redact_addresses("8.8.8.8 refused; fd00::1 and 192.168.1.1."),
+            "8.8.8.8 refused; (private address) and (private address)."
+        );
+        assert_eq!(redact_addresses("took 12.5 ms"), "took 12.5 ms");
+    }
 }
