@@ -87,7 +87,9 @@ pub struct MtrOptions {
     pub packets: u8,
     /// Milliseconds between the starts of two rounds (100–5000), as mtr's `-i`. Routers answer
     /// about one time-exceeded a second per source after a short burst, so rounds faster than
-    /// that read their rate limit as loss.
+    /// that read their rate limit as loss. (Left out when it is the default, so agents older
+    /// than the option still run default mtrs.)
+    #[serde(skip_serializing_if = "is_default_interval")]
     #[schema(minimum = 100, maximum = 5000, default = 1000)]
     pub interval_ms: u32,
     #[serde(with = "ip_version_serde", skip_serializing_if = "Option::is_none")]
@@ -118,6 +120,10 @@ pub const TRACE_QUERIES: usize = 3;
 
 /// An mtr's default time between rounds: mtr's own `-i 1`, what routers' ICMP limiters allow.
 pub const MTR_INTERVAL_MS: u32 = 1000;
+
+fn is_default_interval(ms: &u32) -> bool {
+    *ms == MTR_INTERVAL_MS
+}
 
 /// Longest an agent holds a traceroute back so that traces started together do not exceed
 /// what nearby routers answer; part of the traceroute's time budget.
@@ -231,5 +237,23 @@ impl CheckSpec {
             TraceProtocol::Udp => Capability::TraceUdp,
             TraceProtocol::Tcp => Capability::TraceTcp,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_default_interval_stays_off_the_wire_for_older_agents() {
+        let default = serde_json::to_value(MtrOptions::default()).unwrap();
+        assert!(default.get("interval_ms").is_none(), "{default}");
+        let back: MtrOptions = serde_json::from_value(default).unwrap();
+        assert_eq!(back.interval_ms, MTR_INTERVAL_MS);
+        let paced = MtrOptions {
+            interval_ms: 250,
+            ..Default::default()
+        };
+        assert_eq!(serde_json::to_value(paced).unwrap()["interval_ms"], 250);
     }
 }

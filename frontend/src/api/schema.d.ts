@@ -1289,7 +1289,8 @@ export interface components {
              * Format: int32
              * @description Milliseconds between the starts of two rounds (100–5000), as mtr's `-i`. Routers answer
              *     about one time-exceeded a second per source after a short burst, so rounds faster than
-             *     that read their rate limit as loss.
+             *     that read their rate limit as loss. (Left out when it is the default, so agents older
+             *     than the option still run default mtrs.)
              * @default 1000
              */
             interval_ms: number;
