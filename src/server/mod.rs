@@ -71,6 +71,8 @@ pub struct AppState {
     pub hash_gate: auth::password::HashGate,
     /// Webhook deliveries in flight on this instance, per monitor owner.
     pub webhook_flights: monitors::webhooks::Flights,
+    /// What each user's monitors take from their probe budget (briefly cached).
+    pub monitor_costs: monitors::budget::Standing,
 }
 
 /// A built, bound, not yet running server. Tests build it on port 0 and read [`Application::port`].
@@ -185,6 +187,7 @@ impl Application {
             shutdown: tokio_util::sync::CancellationToken::new(),
             hash_gate: auth::password::HashGate::new(settings.auth.max_concurrent_hashes),
             webhook_flights: Default::default(),
+            monitor_costs: Default::default(),
             events: Arc::default(),
             jwt: JwtKeys::new(jwt_secret.as_bytes(), settings.auth.access_token_ttl_secs)
                 .context("auth.jwt_secret")?,

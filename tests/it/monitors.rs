@@ -547,6 +547,9 @@ async fn monitors_share_their_owners_probe_budget() {
     };
     eve.update_monitor(ids[0], &resume).await.unwrap();
     eve.update_monitor(ids[1], &resume).await.unwrap();
+    // Her monitors take the whole budget: no check of her own is left this minute.
+    let tcp = crate::rig::check(CheckType::Tcp, "127.0.0.1", json!({"port": 9}));
+    refused(eve.create_check(&tcp).await, StatusCode::TOO_MANY_REQUESTS);
     let over = refused(
         eve.update_monitor(ids[2], &resume).await,
         StatusCode::CONFLICT,
@@ -570,6 +573,11 @@ async fn monitors_share_their_owners_probe_budget() {
         ..running
     };
     eve.create_monitor(&every_minute).await.unwrap();
+    // 12 - 6 - 1 leaves her five agent runs a minute.
+    for _ in 0..5 {
+        eve.create_check(&tcp).await.unwrap();
+    }
+    refused(eve.create_check(&tcp).await, StatusCode::TOO_MANY_REQUESTS);
     // Administrators are not limited.
     let admins = CreateMonitor {
         paused: false,

@@ -21,9 +21,16 @@ use crate::server::error::{ApiError, ApiResult};
 use crate::server::users;
 use crate::server::AppState;
 
-/// Takes `cost` from the user's per-minute budget (fails open when Redis is down).
-async fn take_quota(state: &AppState, user_id: Uuid, cost: u64) -> ApiResult<()> {
-    let limit = state.settings.checks.rate_limit_per_minute as u64;
+/// Takes `cost` from the user's per-minute budget, less what their monitors take (fails open
+/// when Redis is down).
+async fn take_quota(state: &AppState, user: &users::Model, cost: u64) -> ApiResult<()> {
+    let user_id = user.id;
+    let standing = if user.role == crate::proto::api::auth::Role::Admin {
+        0
+    } else {
+        state.monitor_costs.of(state, user_id).await?
+    };
+    let limit = (state.settings.checks.rate_limit_per_minute as u64).saturating_sub(standing);
     let key = format!("{}:quota:checks:{user_id}", state.settings.redis.key_prefix);
     let Ok(mut conn) = state.redis.get().await else {
         tracing::warn!("check rate limiter unavailable (redis); allowing");
@@ -97,12 +104,12 @@ pub async fn create(
     let (online, unable): (Vec<Agent>, Vec<Agent>) = online
         .into_iter()
         .partition(|a| needs.is_none_or(|c| a.capabilities.contains(&c)));
-    // Monitor runs are scheduled, not bursts: `monitors.max_per_user` bounds them instead, so
-    // a user's own checks cannot starve their monitors (or the other way round).
+    // Monitor runs are scheduled, not bursts: their standing cost is taken from the budget
+    // when they are made (`monitors::budget`), so they do not spend the window themselves.
     if monitor.is_none() {
         take_quota(
             state,
-            user.id,
+            user,
             (online.len() + offline.len() + unable.len()) as u64,
         )
         .await?;

@@ -1,7 +1,7 @@
 //! A user's probe budget: checks and monitors share `checks.rate_limit_per_minute`. A monitor
 //! costs `agents × 60 / interval_secs` probes a minute; one that would take its owner's
-//! monitors past the budget is refused (409 `over_budget`, with the numbers), so no user can
-//! schedule more work than a user may ask for by hand.
+//! monitors past the budget is refused (409 `over_budget`, with the numbers), and what the
+//! monitors take is left out of the per-minute window the user's own checks spend.
 
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use uuid::Uuid;
@@ -35,6 +35,61 @@ pub fn per_minute(agents: u64, interval_secs: u32) -> f64 {
     agents as f64 * 60.0 / interval_secs.max(1) as f64
 }
 
+/// Probes a minute `user_id`'s running monitors take, leaving out `replacing`.
+async fn used_per_minute(
+    state: &AppState,
+    user_id: Uuid,
+    replacing: Option<Uuid>,
+) -> ApiResult<f64> {
+    let fleet = crate::server::agents::Entity::find()
+        .count(&state.db)
+        .await?;
+    let mut used = 0.0;
+    for m in Entity::find()
+        .filter(Column::UserId.eq(user_id))
+        .filter(Column::Paused.eq(false))
+        .all(&state.db)
+        .await?
+    {
+        if Some(m.id) == replacing {
+            continue;
+        }
+        let sel: AgentSelection = serde_json::from_value(m.selection).unwrap_or_default();
+        used += per_minute(agents_of(&sel, fleet), m.interval_secs as u32);
+    }
+    Ok(used)
+}
+
+/// What each user's monitors take from their budget, remembered for a few seconds so that
+/// creating a check costs no extra query in the common case.
+#[derive(Default)]
+pub struct Standing(std::sync::Mutex<std::collections::HashMap<Uuid, (std::time::Instant, u64)>>);
+
+/// How long a user's standing cost is remembered.
+const STANDING_FOR: std::time::Duration = std::time::Duration::from_secs(10);
+
+impl Standing {
+    /// Whole probes a minute `user_id`'s monitors take (rounded down).
+    pub async fn of(&self, state: &AppState, user_id: Uuid) -> ApiResult<u64> {
+        if let Some((at, cost)) = self.0.lock().expect("standing lock").get(&user_id) {
+            if at.elapsed() < STANDING_FOR {
+                return Ok(*cost);
+            }
+        }
+        let cost = used_per_minute(state, user_id, None).await?.floor() as u64;
+        self.0
+            .lock()
+            .expect("standing lock")
+            .insert(user_id, (std::time::Instant::now(), cost));
+        Ok(cost)
+    }
+
+    /// Forgets `user_id`'s cost after their monitors changed.
+    pub fn forget(&self, user_id: Uuid) {
+        self.0.lock().expect("standing lock").remove(&user_id);
+    }
+}
+
 /// Refuses a monitor (`replacing` the one being changed, if any) that would take `user`'s
 /// monitors past the budget. Administrators are not limited.
 pub async fn ensure_within(
@@ -48,22 +103,10 @@ pub async fn ensure_within(
     if user.role == Role::Admin || paused {
         return Ok(());
     }
+    let used = used_per_minute(state, user.id, replacing).await?;
     let fleet = crate::server::agents::Entity::find()
         .count(&state.db)
         .await?;
-    let mut used = 0.0;
-    for m in Entity::find()
-        .filter(Column::UserId.eq(user.id))
-        .filter(Column::Paused.eq(false))
-        .all(&state.db)
-        .await?
-    {
-        if Some(m.id) == replacing {
-            continue;
-        }
-        let sel: AgentSelection = serde_json::from_value(m.selection).unwrap_or_default();
-        used += per_minute(agents_of(&sel, fleet), m.interval_secs as u32);
-    }
     let this = per_minute(agents_of(selection, fleet), interval_secs);
     let budget = state.settings.checks.rate_limit_per_minute as f64;
     if used + this > budget {

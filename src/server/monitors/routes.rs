@@ -100,6 +100,7 @@ pub async fn create(
     }
     .insert(&state.db)
     .await?;
+    state.monitor_costs.forget(m.user_id);
     tracing::info!(monitor_id = %m.id, "monitor created");
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/api/v1/monitors/{}", m.id)))
@@ -268,6 +269,7 @@ pub async fn update(
     )
     .await?;
     let saved = m.update(&state.db).await?;
+    state.monitor_costs.forget(saved.user_id);
     Ok(HttpResponse::Ok().json(saved.view()))
 }
 
@@ -281,5 +283,6 @@ pub async fn delete(
 ) -> ApiResult<HttpResponse> {
     let m = load_visible(&state, &user.0, *id).await?;
     Entity::delete_by_id(m.id).exec(&state.db).await?;
+    state.monitor_costs.forget(m.user_id);
     Ok(HttpResponse::NoContent().finish())
 }
