@@ -14,6 +14,7 @@ mod m20261201_000009_monitors;
 mod m20261201_000010_monitor_hours;
 mod m20261201_000011_trace_types;
 mod m20261206_000012_api_key_scopes;
+mod m20261206_000013_result_headline;
 
 pub struct Migrator;
 
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000010_monitor_hours::Migration),
             Box::new(m20261201_000011_trace_types::Migration),
             Box::new(m20261206_000012_api_key_scopes::Migration),
+            Box::new(m20261206_000013_result_headline::Migration),
         ]
     }
 }

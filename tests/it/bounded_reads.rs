@@ -1,5 +1,6 @@
 //! Reads stay bounded however much a monitor has run: its series is at most 1 000 points per
-//! agent, read as numbers, never as whole results.
+//! agent, read from each result's headline column (`value_ms`, written when the result is
+//! stored), never from whole results.
 
 use sea_orm::{ConnectionTrait, Statement};
 
@@ -24,11 +25,12 @@ async fn a_long_series_is_grouped_to_a_thousand_points_per_agent() {
                SELECT gen_random_uuid(), $1, 'tcp', '127.0.0.1', '{}', 'finished',
                       now() - make_interval(secs => g * 24), now(), 0, $2
                FROM generate_series(1, 3000) g RETURNING id, created_at)
-             INSERT INTO check_results (check_id, agent_id, agent_name, status, duration_ms, data)
+             INSERT INTO check_results (check_id, agent_id, agent_name, status, duration_ms,
+                                        value_ms, data)
              SELECT c.id, $3, 'probe-1',
                     CASE WHEN row_number() OVER (ORDER BY c.created_at) % 10 = 0
                          THEN 'failed' ELSE 'ok' END,
-                    3.0,
+                    3.0, 2.5,
                     jsonb_build_object('type', 'tcp', 'connected', true, 'connect_ms', 2.5,
                                        'padding', repeat('x', 2000))
              FROM c",

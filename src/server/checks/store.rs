@@ -59,6 +59,7 @@ pub async fn store_results(
                     "started_at": r.started_at,
                     "duration_ms": r.duration_ms,
                     "data": r.data,
+                    "value_ms": headline_ms(r),
                 })
             })
             .collect(),
@@ -113,15 +114,28 @@ pub async fn store_results(
     Ok(StoredBatch { outcomes, finished })
 }
 
+/// A result's headline figure, kept in a column of its own so that series and `/metrics`
+/// never read whole results: ping's average round trip, TCP's connect time, HTTP's total,
+/// else the probe's duration (none for a result without data).
+pub fn headline_ms(r: &CheckResult) -> Option<f64> {
+    use crate::proto::check::ResultData;
+    match r.data.as_ref()? {
+        ResultData::Ping(p) => p.rtt_ms.as_ref().map(|rtt| rtt.avg),
+        ResultData::Tcp(t) => t.connect_ms,
+        ResultData::Http(h) => h.timings_ms.total,
+        _ => Some(r.duration_ms),
+    }
+}
+
 const STORE_RESULTS_SQL: &str = "\
 WITH v AS (
     SELECT DISTINCT ON (check_id, agent_id) * FROM jsonb_to_recordset($1)
         AS x(ord int, check_id uuid, agent_id uuid, status text, error jsonb,
-             started_at timestamptz, duration_ms float8, data jsonb)
+             started_at timestamptz, duration_ms float8, data jsonb, value_ms float8)
     ORDER BY check_id, agent_id, ord
 ), upd AS (
     UPDATE check_results r SET status = v.status, error = v.error, started_at = v.started_at,
-        duration_ms = v.duration_ms, data = v.data, received_at = now()
+        duration_ms = v.duration_ms, data = v.data, value_ms = v.value_ms, received_at = now()
     FROM v
     WHERE r.check_id = v.check_id AND r.agent_id = v.agent_id AND r.status = 'pending'
     RETURNING r.*

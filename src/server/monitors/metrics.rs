@@ -20,15 +20,12 @@ pub async fn render(state: &AppState) -> String {
         .db
         .query_all_raw(Statement::from_string(
             state.db.get_database_backend(),
-            format!(
-                "SELECT m.id::text AS id, m.name, m.state, r.agent_name, r.status,
-                        {} AS headline_ms
-                 FROM monitors m
-                 LEFT JOIN check_results r ON r.check_id = m.last_evaluated_check_id
-                 WHERE m.state IN ('up', 'down')
-                 ORDER BY m.id, r.agent_name",
-                super::headline_sql("m.check_type")
-            ),
+            "SELECT m.id::text AS id, m.name, m.state, r.agent_name, r.status,
+                    r.value_ms AS headline_ms
+             FROM monitors m
+             LEFT JOIN check_results r ON r.check_id = m.last_evaluated_check_id
+             WHERE m.state IN ('up', 'down')
+             ORDER BY m.id, r.agent_name",
         ))
         .await
     {

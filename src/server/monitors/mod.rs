@@ -106,18 +106,6 @@ pub async fn load_visible(state: &AppState, user: &users::Model, id: Uuid) -> Ap
 /// A run's headline time for one agent, as series and metrics show it: ping average RTT, TCP
 /// connect, HTTP total; for DNS the probe's duration. `None` when the run has no such figure
 /// (a ping without replies), so a failure does not read as a fast answer.
-/// [`headline_ms`] in SQL, for a row of `check_results` aliased `r` and the check type in
-/// `check_type` (an SQL expression): reads reach into `data` for one number instead of loading
-/// whole results.
-pub fn headline_sql(check_type: &str) -> String {
-    format!(
-        "CASE {check_type} WHEN 'ping' THEN (r.data #>> '{{rtt_ms,avg}}')::float8 \
-         WHEN 'tcp' THEN (r.data ->> 'connect_ms')::float8 \
-         WHEN 'http' THEN (r.data #>> '{{timings_ms,total}}')::float8 \
-         ELSE r.duration_ms END"
-    )
-}
-
 pub fn headline_ms(
     check_type: &str,
     duration_ms: Option<f64>,

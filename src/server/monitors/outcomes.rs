@@ -73,12 +73,11 @@ pub async fn series(
         .db
         .query_all_raw(Statement::from_sql_and_values(
             state.db.get_database_backend(),
-            format!(
-                "SELECT min(created_at) AS created_at, agent_id, min(agent_name) AS agent_name,
+            "SELECT min(created_at) AS created_at, agent_id, min(agent_name) AS agent_name,
                         (array_agg(status ORDER BY status = 'ok'))[1] AS status,
                         avg(value_ms) AS value_ms
                  FROM (
-                   SELECT c.created_at, r.agent_id, r.agent_name, r.status, {} AS value_ms,
+                   SELECT c.created_at, r.agent_id, r.agent_name, r.status, r.value_ms,
                           (row_number() OVER (PARTITION BY r.agent_id ORDER BY c.id) - 1) * $4
                             / count(*) OVER (PARTITION BY r.agent_id) AS grp
                    FROM checks c JOIN check_results r ON r.check_id = c.id
@@ -87,8 +86,6 @@ pub async fn series(
                  ) runs
                  GROUP BY agent_id, grp
                  ORDER BY created_at",
-                super::headline_sql("c.type")
-            ),
             [
                 m.id.into(),
                 since.into(),
