@@ -19,6 +19,7 @@ mod agents;
 mod auth;
 mod bounded;
 mod bounded_reads;
+mod check_validation;
 mod checks;
 mod cli;
 mod disruptive;
