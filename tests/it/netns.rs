@@ -140,8 +140,19 @@ impl Hop {
 }
 
 fn nft_in(ns: &str, script: &str) {
-    let out = Command::new("ip")
-        .args(["netns", "exec", ns, "nft", "-f", "-"])
+    nft_with(
+        Command::new("ip").args(["netns", "exec", ns, "nft", "-f", "-"]),
+        script,
+    );
+}
+
+/// Runs an nftables script in the root namespace (a test removes what it adds).
+pub fn nft_root(script: &str) {
+    nft_with(Command::new("nft").args(["-f", "-"]), script);
+}
+
+fn nft_with(command: &mut Command, script: &str) {
+    let out = command
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

@@ -5,7 +5,7 @@ use netcheck::proto::api::checks::CreateCheck;
 use netcheck::proto::check::{CheckType, DnsResult, ResultStatus};
 use serde_json::json;
 
-use crate::netns::NetNs;
+use crate::netns::{nft_root, NetNs};
 use crate::rig::{data, error_code_of, only, rig_with};
 use crate::targets;
 
@@ -75,21 +75,4 @@ async fn an_agent_refuses_its_own_interface_address() {
         Some("target_refused"),
         "{check:?}"
     );
-}
-
-/// Runs an nftables script in the root namespace.
-fn nft_root(script: &str) {
-    use std::io::Write;
-    let mut child = std::process::Command::new("nft")
-        .args(["-f", "-"])
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(script.as_bytes())
-        .unwrap();
-    assert!(child.wait().unwrap().success());
 }
