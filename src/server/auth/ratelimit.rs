@@ -28,8 +28,11 @@ pub struct LoginLimiter<'a> {
 
 /// Failures against one account before its sign-ins slow down.
 const SLOW_AFTER: i64 = 5;
+/// The slow-down's first wait; it doubles with each further failure. Two seconds rather
+/// than one so that the wait does not vanish into the rounding of a second boundary.
+const FIRST_WAIT_MS: i64 = 2_000;
 /// Longest wait the slow-down asks for.
-const SLOWEST_SECS: i64 = 30;
+const SLOWEST_MS: i64 = 30_000;
 /// How long an address an account signed in from is spared the slow-down.
 const KNOWN_FOR_SECS: u64 = 30 * 86_400;
 
@@ -128,8 +131,8 @@ impl LoginLimiter<'_> {
     }
 
     /// Seconds this address must still wait before the account takes another attempt (0:
-    /// none): after [`SLOW_AFTER`] failures, twice as long per further failure, counted from
-    /// the last one; an address the account signed in from lately never waits.
+    /// none): after [`SLOW_AFTER`] failures, 2 s and twice as long per further failure,
+    /// counted from the last one (timestamps in milliseconds); an address the account signed in from lately never waits.
     async fn account_wait(
         &self,
         conn: &mut deadpool_redis::Connection,
@@ -152,12 +155,14 @@ impl LoginLimiter<'_> {
         if known {
             return Ok(0);
         }
-        let delay = 1i64
+        let delay = FIRST_WAIT_MS
             .checked_shl((failures - SLOW_AFTER).min(16) as u32)
-            .unwrap_or(SLOWEST_SECS)
-            .min(SLOWEST_SECS);
-        let now = chrono::Utc::now().timestamp();
-        Ok((last.unwrap_or(0) + delay - now).max(0))
+            .unwrap_or(SLOWEST_MS)
+            .min(SLOWEST_MS);
+        let now = chrono::Utc::now().timestamp_millis();
+        let wait_ms = (last.unwrap_or(0) + delay - now).max(0);
+        // Whole seconds for Retry-After, rounded up so a client waiting them is let in.
+        Ok((wait_ms + 999) / 1000)
     }
 
     /// A wrong password: the account's failures grow (kept a window after the last one).
@@ -172,7 +177,7 @@ impl LoginLimiter<'_> {
                 .cmd("HSET")
                 .arg(&attempt.account_key)
                 .arg("last")
-                .arg(chrono::Utc::now().timestamp())
+                .arg(chrono::Utc::now().timestamp_millis())
                 .cmd("EXPIRE")
                 .arg(&attempt.account_key)
                 .arg(self.window_secs)
