@@ -191,6 +191,7 @@ mod tests {
                 timings_ms: HttpTimings::default(),
                 tls: None,
                 redirect_to: None,
+                redirects: 0,
                 assertions: vec![],
             }))),
         }

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 use crate::proto::api::{AgentSelection, LocationFilter};
 use crate::proto::check::{
-    CheckType, DnsOptions, DnsProtocol, HttpMethod, HttpOptions, IpVersion, MtrOptions,
+    CheckType, DnsOptions, DnsProtocol, HttpMethod, HttpOptions, HttpVersion, IpVersion, MtrOptions,
     PingOptions, TcpOptions, TraceProtocol, TracerouteOptions,
 };
 use crate::proto::expect::{DnsExpect, HttpExpect, PingExpect, TcpExpect, TraceExpect};
@@ -202,11 +202,17 @@ fn pair(s: &str, sep: char) -> Result<(String, String), String> {
 #[derive(Debug, Args, Clone)]
 pub struct HttpArgs {
     pub url: String,
-    #[arg(long, default_value = "GET", value_parser = ["GET", "HEAD", "OPTIONS"], ignore_case = true)]
+    #[arg(long, default_value = "GET", value_parser = ["GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"], ignore_case = true)]
     pub method: String,
     /// A request header, `NAME: value` (repeat for more).
     #[arg(long = "header", visible_alias = "headers", value_name = "NAME: VALUE", value_parser = |s: &str| pair(s, ':'))]
     pub headers: Vec<(String, String)>,
+    /// The request body (at most 64 KiB); set its `Content-Type` with `--header`.
+    #[arg(long)]
+    pub body: Option<String>,
+    /// Speak only this HTTP version (default: what the server offers over TLS, 1.1 in clear).
+    #[arg(long = "http-version", visible_alias = "version", value_name = "http1.1|http2", value_parser = ["http1.1", "http2"])]
+    pub version: Option<String>,
     /// Follow redirects (up to 10).
     #[arg(long)]
     pub follow_redirects: bool,
@@ -243,12 +249,17 @@ pub struct HttpArgs {
 impl HttpArgs {
     fn options(&self) -> HttpOptions {
         HttpOptions {
-            method: match self.method.to_uppercase().as_str() {
-                "HEAD" => HttpMethod::Head,
-                "OPTIONS" => HttpMethod::Options,
-                _ => HttpMethod::Get,
-            },
+            method: HttpMethod::ALL
+                .into_iter()
+                .find(|m| m.as_str().eq_ignore_ascii_case(&self.method))
+                .unwrap_or_default(),
             headers: self.headers.iter().cloned().collect(),
+            body: self.body.clone(),
+            version: match self.version.as_deref() {
+                Some("http2") => Some(HttpVersion::Http2),
+                Some(_) => Some(HttpVersion::Http11),
+                None => None,
+            },
             follow_redirects: self.follow_redirects,
             timeout_ms: self.timeout_ms,
             ip_version: ip_version(self.ip_version),

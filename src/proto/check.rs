@@ -155,16 +155,48 @@ pub enum HttpMethod {
     Get,
     Head,
     Options,
+    Post,
+    Put,
+    Patch,
+    Delete,
 }
 
 impl HttpMethod {
+    pub const ALL: [HttpMethod; 7] = [
+        HttpMethod::Get,
+        HttpMethod::Head,
+        HttpMethod::Options,
+        HttpMethod::Post,
+        HttpMethod::Put,
+        HttpMethod::Patch,
+        HttpMethod::Delete,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             HttpMethod::Get => "GET",
             HttpMethod::Head => "HEAD",
             HttpMethod::Options => "OPTIONS",
+            HttpMethod::Post => "POST",
+            HttpMethod::Put => "PUT",
+            HttpMethod::Patch => "PATCH",
+            HttpMethod::Delete => "DELETE",
         }
     }
+}
+
+/// Largest request body an http check sends.
+pub const MAX_HTTP_BODY: usize = 64 * 1024;
+
+/// The HTTP version a check speaks. Unset: whatever the server offers over TLS (ALPN), 1.1
+/// in clear.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub enum HttpVersion {
+    #[serde(rename = "http1.1")]
+    Http11,
+    /// HTTP/2: negotiated by ALPN over TLS, with prior knowledge (h2c) in clear.
+    #[serde(rename = "http2")]
+    Http2,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -173,6 +205,13 @@ pub struct HttpOptions {
     pub method: HttpMethod,
     /// Extra request headers.
     pub headers: BTreeMap<String, String>,
+    /// The request body (at most 64 KiB), sent as it is; set `Content-Type` in `headers`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 65536)]
+    pub body: Option<String>,
+    /// Speak only this HTTP version.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<HttpVersion>,
     pub follow_redirects: bool,
     /// Milliseconds for the whole exchange (100–60000).
     #[schema(minimum = 100, maximum = 60000, default = 10000)]
@@ -192,6 +231,8 @@ impl Default for HttpOptions {
         Self {
             method: HttpMethod::Get,
             headers: BTreeMap::new(),
+            body: None,
+            version: None,
             follow_redirects: false,
             timeout_ms: 10_000,
             ip_version: None,

@@ -145,6 +145,10 @@ pub struct TlsInfo {
     pub subject: String,
     pub not_after: DateTime<Utc>,
     pub days_left: i64,
+    /// The earliest expiry among every certificate the server sent (the leaf's when it sent
+    /// only that).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain_not_after: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -163,6 +167,9 @@ pub struct HttpResult {
     pub tls: Option<TlsInfo>,
     /// The redirect's target (at most 2 KiB; a longer one ends in `…` and is not followed).
     pub redirect_to: Option<String>,
+    /// Redirects followed before this answer (`follow_redirects`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub redirects: u32,
     /// The verdict on each expectation in `options.expect` (empty without expectations).
     #[serde(default)]
     pub assertions: Vec<Assertion>,

@@ -46,10 +46,12 @@ export const FIELDS: Record<Kind, Field[]> = {
     { name: "expect.max_connect_ms", label: "Slowest connect (ms)", kind: "number", min: 0, max: 60000 },
   ],
   http: [
-    { name: "method", label: "Method", kind: "select", choices: ["GET", "HEAD", "OPTIONS"].map((m) => ({ value: m, label: m })), main: true },
+    { name: "method", label: "Method", kind: "select", choices: ["GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"].map((m) => ({ value: m, label: m })), main: true },
     { name: "follow_redirects", label: "Follow redirects", kind: "checkbox", main: true },
     IP,
+    { name: "version", label: "HTTP version", kind: "select", choices: [{ value: "", label: "any" }, { value: "http1.1", label: "HTTP/1.1" }, { value: "http2", label: "HTTP/2" }] },
     { name: "headers", label: "Request headers (one `Name: value` per line)", kind: "lines", placeholder: "Accept-Language: de" },
+    { name: "body", label: "Request body", kind: "text", placeholder: "{\"ping\": true}" },
     { name: "timeout_ms", label: "Timeout (ms)", kind: "number", placeholder: "10000", min: 100, max: 60000 },
     { name: "verify_tls", label: "Verify the certificate", kind: "checkbox" },
     { name: "expect.status", label: "Accepted statuses (comma-separated)", kind: "list", placeholder: "2xx, 301" },

@@ -31,6 +31,9 @@ export function checkSettings(type: string, options: Options): string[] {
       break;
     case "http":
       out.push(String(o.method ?? "GET"));
+      if (typeof o.body === "string") out.push(`${o.body.length}-byte body`);
+      if (o.version === "http2") out.push("HTTP/2 only");
+      if (o.version === "http1.1") out.push("HTTP/1.1 only");
       if (o.follow_redirects) out.push("follows redirects");
       if (o.verify_tls === false) out.push("certificate not verified");
       break;

@@ -392,6 +392,7 @@ mod tests {
             },
             tls: None,
             redirect_to: None,
+            redirects: 0,
             assertions: vec![],
         }));
         let mut header = BTreeMap::new();

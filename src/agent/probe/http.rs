@@ -9,7 +9,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use reqwest::Url;
@@ -23,7 +23,9 @@ use super::resolve::TargetResolver;
 use super::tcp::connect_error;
 use super::{ms, Outcome};
 use crate::policy::Policy;
-use crate::proto::check::{HttpOptions, HttpResult, HttpTimings, ProbeError, ResultData, TlsInfo};
+use crate::proto::check::{
+    HttpOptions, HttpResult, HttpTimings, HttpVersion, ProbeError, ResultData, TlsInfo,
+};
 
 /// Most body bytes read (and counted) per response.
 const MAX_BODY_BYTES: u64 = 4 * 1024 * 1024;
@@ -39,9 +41,11 @@ const MAX_HEADER_BYTES: usize = 16 * 1024;
 /// Longest redirect target reported (and followed).
 const MAX_REDIRECT_BYTES: usize = 2048;
 
+/// Client TLS configurations by (verify the certificate, ALPN offer): both versions, 1.1
+/// only, 2 only.
 pub struct TlsConfigs {
-    verify: Arc<ClientConfig>,
-    no_verify: Arc<ClientConfig>,
+    verify: [Arc<ClientConfig>; 3],
+    no_verify: [Arc<ClientConfig>; 3],
 }
 
 impl TlsConfigs {
@@ -50,21 +54,40 @@ impl TlsConfigs {
         let roots = rustls::RootCertStore {
             roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
         };
-        let mut verify = ClientConfig::builder_with_provider(provider.clone())
+        let verify = ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()?
             .with_root_certificates(roots)
             .with_no_client_auth();
-        verify.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-        let mut no_verify = ClientConfig::builder_with_provider(provider.clone())
+        let no_verify = ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()?
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
             .with_no_client_auth();
-        no_verify.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        let offers = |base: ClientConfig| {
+            [
+                vec![b"h2".to_vec(), b"http/1.1".to_vec()],
+                vec![b"http/1.1".to_vec()],
+                vec![b"h2".to_vec()],
+            ]
+            .map(|alpn| {
+                let mut c = base.clone();
+                c.alpn_protocols = alpn;
+                Arc::new(c)
+            })
+        };
         Ok(Self {
-            verify: Arc::new(verify),
-            no_verify: Arc::new(no_verify),
+            verify: offers(verify),
+            no_verify: offers(no_verify),
         })
+    }
+
+    fn pick(&self, verify: bool, version: Option<HttpVersion>) -> &Arc<ClientConfig> {
+        let set = if verify { &self.verify } else { &self.no_verify };
+        &set[match version {
+            None => 0,
+            Some(HttpVersion::Http11) => 1,
+            Some(HttpVersion::Http2) => 2,
+        }]
     }
 }
 
@@ -125,6 +148,7 @@ fn empty_result() -> HttpResult {
         timings_ms: HttpTimings::default(),
         tls: None,
         redirect_to: None,
+        redirects: 0,
         assertions: Vec::new(),
     }
 }
@@ -218,6 +242,7 @@ pub async fn run(
     };
     timings.total = Some(ms(start.elapsed()));
     result.timings_ms = timings;
+    result.redirects = hops.min(MAX_REDIRECTS) as u32;
     (
         Outcome {
             data: ResultData::Http(Box::new(result)),
@@ -290,11 +315,7 @@ async fn request(
             None => return Err(ProbeError::new("invalid_target", "URL has no host")),
         }
         .map_err(|e| ProbeError::new("invalid_target", format!("bad TLS server name: {e}")))?;
-        let config = if o.verify_tls {
-            &tls_configs.verify
-        } else {
-            &tls_configs.no_verify
-        };
+        let config = tls_configs.pick(o.verify_tls, o.version);
         let tls = tokio_rustls::TlsConnector::from(config.clone())
             .connect(name, tcp)
             .await
@@ -305,9 +326,11 @@ async fn request(
         let (_, session) = tls.get_ref();
         r.tls = tls_info(session);
         let h2 = session.alpn_protocol() == Some(b"h2");
-        exchange(TokioIo::new(tls), h2, req).await?
+        exchange(TokioIo::new(tls), (h2, true), req).await?
     } else {
-        exchange(TokioIo::new(tcp), false, req).await?
+        // HTTP/2 in clear is spoken with prior knowledge (h2c), as curl's --http2-prior-knowledge.
+        let h2 = o.version == Some(HttpVersion::Http2);
+        exchange(TokioIo::new(tcp), (h2, false), req).await?
     };
     r.timings_ms.first_byte = Some(lap.next());
     r.status_code = Some(response.status().as_u16());
@@ -373,7 +396,7 @@ async fn request(
     Ok(())
 }
 
-fn build_request(url: &Url, o: &HttpOptions) -> Result<hyper::Request<Empty<Bytes>>, ProbeError> {
+fn build_request(url: &Url, o: &HttpOptions) -> Result<hyper::Request<Full<Bytes>>, ProbeError> {
     let mut path = url.path().to_string();
     if let Some(q) = url.query() {
         path.push('?');
@@ -395,14 +418,15 @@ fn build_request(url: &Url, o: &HttpOptions) -> Result<hyper::Request<Empty<Byte
     for (k, v) in &o.headers {
         b = b.header(k.as_str(), v.as_str());
     }
-    b.body(Empty::new())
+    let body = Bytes::from(o.body.clone().unwrap_or_default());
+    b.body(Full::new(body))
         .map_err(|e| ProbeError::new("invalid_request", format!("cannot build the request: {e}")))
 }
 
 async fn exchange<I>(
     io: I,
-    h2: bool,
-    mut req: hyper::Request<Empty<Bytes>>,
+    (h2, tls): (bool, bool),
+    mut req: hyper::Request<Full<Bytes>>,
 ) -> Result<hyper::Response<hyper::body::Incoming>, ProbeError>
 where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
@@ -417,7 +441,8 @@ where
                 .path_and_query()
                 .map(|p| p.as_str().to_string())
                 .unwrap_or("/".into());
-            *req.uri_mut() = format!("https://{host}{pq}")
+            let scheme = if tls { "https" } else { "http" };
+            *req.uri_mut() = format!("{scheme}://{host}{pq}")
                 .parse()
                 .map_err(|_| ProbeError::new("invalid_request", "bad URI"))?;
         }
@@ -436,9 +461,16 @@ where
 }
 
 fn tls_info(session: &rustls::ClientConnection) -> Option<TlsInfo> {
-    let cert = session.peer_certificates()?.first()?;
+    let chain = session.peer_certificates()?;
+    let cert = chain.first()?;
     let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref()).ok()?;
     let not_after = chrono::DateTime::from_timestamp(parsed.validity().not_after.timestamp(), 0)?;
+    let chain_not_after = chain
+        .iter()
+        .filter_map(|c| x509_parser::parse_x509_certificate(c.as_ref()).ok())
+        .map(|(_, c)| c.validity().not_after.timestamp())
+        .min()
+        .and_then(|t| chrono::DateTime::from_timestamp(t, 0));
     Some(TlsInfo {
         version: match session.protocol_version()? {
             rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3".into(),
@@ -453,5 +485,6 @@ fn tls_info(session: &rustls::ClientConnection) -> Option<TlsInfo> {
         subject: parsed.subject().to_string(),
         not_after,
         days_left: (not_after - chrono::Utc::now()).num_days(),
+        chain_not_after,
     })
 }

@@ -10,6 +10,7 @@ use crate::proto::expect::{
 use crate::policy::{parse_ip_loose, Policy};
 use crate::proto::check::{
     CheckSpec, CheckType, DnsOptions, HttpOptions, MtrOptions, PingOptions, RecordType, TcpOptions,
+    MAX_HTTP_BODY,
     TracerouteOptions,
 };
 use crate::server::error::ErrorCode;
@@ -278,6 +279,12 @@ pub fn spec(body: &CreateCheck, policy: &Policy) -> ApiResult<(String, CheckSpec
                         format!("invalid header '{k}'"),
                     ));
                 }
+            }
+            if o.body.as_ref().is_some_and(|b| b.len() > MAX_HTTP_BODY) {
+                return Err(ApiError::invalid_field(
+                    "options.body",
+                    format!("the body is at most {} KiB", MAX_HTTP_BODY / 1024),
+                ));
             }
             let url = reqwest::Url::parse(&target).map_err(|e| {
                 ApiError::invalid_field("target", format!("target must be an http(s) URL: {e}"))
