@@ -244,6 +244,19 @@ pub struct HttpArgs {
     /// Fail when the exchange takes longer (ms).
     #[arg(long)]
     pub expect_max_total_ms: Option<f64>,
+    /// A regular expression the body (its first 1 MiB) must not match.
+    #[arg(long)]
+    pub expect_body_not_regex: Option<String>,
+    /// A response header that must not match a regular expression, `NAME=regex` (a missing
+    /// header passes; repeat for more).
+    #[arg(long, value_name = "NAME=REGEX", value_parser = |s: &str| pair(s, '='))]
+    pub expect_header_not: Vec<(String, String)>,
+    /// The final answer must come over TLS (`true`) or in clear (`false`).
+    #[arg(long)]
+    pub expect_tls: Option<bool>,
+    /// Accepted HTTP versions, e.g. `HTTP/1.1,HTTP/2.0`.
+    #[arg(long, value_delimiter = ',')]
+    pub expect_versions: Vec<String>,
 }
 
 impl HttpArgs {
@@ -272,6 +285,11 @@ impl HttpArgs {
                     .then(|| self.expect_header.iter().cloned().collect()),
                 cert_min_days: self.expect_cert_min_days,
                 max_total_ms: self.expect_max_total_ms,
+                body_not_regex: self.expect_body_not_regex.clone(),
+                header_not: (!self.expect_header_not.is_empty())
+                    .then(|| self.expect_header_not.iter().cloned().collect()),
+                tls: self.expect_tls,
+                versions: (!self.expect_versions.is_empty()).then(|| self.expect_versions.clone()),
             }),
         }
     }

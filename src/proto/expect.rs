@@ -40,12 +40,36 @@ pub struct HttpExpect {
     /// The whole exchange must take at most this many milliseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_total_ms: Option<f64>,
+    /// A regular expression the first 1 MiB of the body must not match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_not_regex: Option<String>,
+    /// Response headers whose value must not match a regular expression (a missing header
+    /// passes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header_not: Option<BTreeMap<String, String>>,
+    /// Whether the final answer must (`true`) or must not (`false`) come over TLS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<bool>,
+    /// Accepted HTTP versions of the answer, e.g. `["HTTP/1.1", "HTTP/2.0"]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub versions: Option<Vec<String>>,
 }
+
+/// HTTP versions as results name them (`http_version`).
+pub const HTTP_VERSIONS: [&str; 4] = ["HTTP/1.0", "HTTP/1.1", "HTTP/2.0", "HTTP/3.0"];
 
 impl HttpExpect {
     /// Whether the body has to be kept (its first 1 MiB) for judging.
     pub fn needs_body(&self) -> bool {
-        self.body_contains.is_some() || self.body_regex.is_some()
+        self.body_contains.is_some() || self.body_regex.is_some() || self.body_not_regex.is_some()
+    }
+
+    /// Whether judging matches regular expressions (and so runs off the async runtime).
+    pub fn has_regex(&self) -> bool {
+        self.body_regex.is_some()
+            || self.body_not_regex.is_some()
+            || self.header.is_some()
+            || self.header_not.is_some()
     }
 }
 

@@ -58,6 +58,10 @@ export const FIELDS: Record<Kind, Field[]> = {
     { name: "expect.body_contains", label: "Body contains", kind: "text" },
     { name: "expect.body_regex", label: "Body matches (regex)", kind: "text" },
     { name: "expect.header", label: "Headers match (one `name=regex` per line)", kind: "lines", placeholder: "content-type=^text/html" },
+    { name: "expect.body_not_regex", label: "Body must not match (regex)", kind: "text" },
+    { name: "expect.header_not", label: "Headers must not match (one `name=regex` per line)", kind: "lines", placeholder: "server=^Apache" },
+    { name: "expect.tls", label: "Answer over TLS", kind: "select", choices: [{ value: "", label: "either" }, { value: "true", label: "must" }, { value: "false", label: "must not" }] },
+    { name: "expect.versions", label: "Accepted HTTP versions (comma-separated)", kind: "list", placeholder: "HTTP/1.1, HTTP/2.0" },
     { name: "expect.cert_min_days", label: "Certificate valid at least (days)", kind: "number", min: 0, max: 3650 },
     { name: "expect.max_total_ms", label: "Slowest total (ms)", kind: "number", min: 0, max: 60000 },
   ],
@@ -133,7 +137,7 @@ export function buildOptions(kind: Kind, values: Values): Record<string, unknown
         typed = String(v).split(",").map((s) => s.trim()).filter(Boolean);
         break;
       default:
-        typed = f.name === "ip_version" ? Number(v) : f.name === "expect.reached" ? v === "true" : String(v).trim();
+        typed = f.name === "ip_version" ? Number(v) : f.name === "expect.reached" || f.name === "expect.tls" ? v === "true" : String(v).trim();
     }
     if (f.name.startsWith("expect.")) expect[f.name.slice(7)] = typed;
     else options[f.name] = typed;

@@ -35,7 +35,7 @@ pub async fn judge_by(
         CheckSpec::Http(o) => o
             .expect
             .as_ref()
-            .is_some_and(|e| e.body_regex.is_some() || e.header.is_some()),
+            .is_some_and(|e| e.has_regex()),
         _ => false,
     };
     if !regexes {
@@ -191,6 +191,7 @@ pub fn judge(spec: &CheckSpec, data: Option<&ResultData>, body: &[u8]) -> Vec<As
                     }
                 });
             }
+            http_more(e, r, body, &mut out);
             if let Some(min) = e.cert_min_days {
                 out.push(match r.and_then(|r| r.tls.as_ref()) {
                     Some(tls) => Assertion::new(
@@ -275,6 +276,74 @@ pub fn judge(spec: &CheckSpec, data: Option<&ResultData>, body: &[u8]) -> Vec<As
 }
 
 /// `expect.reached` of a trace.
+/// The expectations blackbox_exporter's modules need besides the first ones: a body or
+/// headers that must not match, TLS or not, and the HTTP version.
+fn http_more(
+    e: &crate::proto::expect::HttpExpect,
+    r: Option<&crate::proto::check::HttpResult>,
+    body: &[u8],
+    out: &mut Vec<Assertion>,
+) {
+    if let Some(pattern) = &e.body_not_regex {
+        out.push(match regex(pattern) {
+            Ok(re) => {
+                let hit = re.is_match(body);
+                Assertion::new(
+                    "body_not_regex",
+                    !hit,
+                    format!(
+                        "/{pattern}/ {} the first {} bytes",
+                        if hit { "matches" } else { "does not match" },
+                        body.len()
+                    ),
+                )
+            }
+            Err(err) => Assertion::new("body_not_regex", false, format!("invalid regex: {err}")),
+        });
+    }
+    for (name, pattern) in e.header_not.iter().flatten() {
+        let key = name.to_ascii_lowercase();
+        let label = format!("header_not.{key}");
+        let value = r.and_then(|r| r.headers.get(&key));
+        out.push(match (value, regex(pattern)) {
+            (_, Err(err)) => Assertion::new(label, false, format!("invalid regex: {err}")),
+            (None, _) => Assertion::new(label, true, format!("no {key} header")),
+            (Some(v), Ok(re)) => {
+                let hit = re.is_match(v.as_bytes());
+                Assertion::new(
+                    label,
+                    !hit,
+                    format!(
+                        "{key}: {v:?} {} /{pattern}/",
+                        if hit { "matches" } else { "does not match" }
+                    ),
+                )
+            }
+        });
+    }
+    if let Some(want) = e.tls {
+        let used = r.is_some_and(|r| r.tls.is_some());
+        let said = |b: bool| if b { "over TLS" } else { "in clear" };
+        out.push(Assertion::new(
+            "tls",
+            used == want,
+            format!("answered {} (expected {})", said(used), said(want)),
+        ));
+    }
+    if let Some(accepted) = &e.versions {
+        let seen = r.and_then(|r| r.http_version.as_deref());
+        out.push(Assertion::new(
+            "versions",
+            seen.is_some_and(|v| accepted.iter().any(|a| a.eq_ignore_ascii_case(v))),
+            format!(
+                "{} (expected {})",
+                seen.unwrap_or("no answer"),
+                accepted.join(", ")
+            ),
+        ));
+    }
+}
+
 fn reached_assertion(
     out: &mut Vec<Assertion>,
     e: Option<&crate::proto::expect::TraceExpect>,
@@ -406,6 +475,7 @@ mod tests {
                 header: Some(header),
                 cert_min_days: Some(10),
                 max_total_ms: Some(5.0),
+                ..Default::default()
             }),
             ..Default::default()
         });

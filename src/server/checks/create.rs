@@ -13,7 +13,8 @@ use super::model::{check, result};
 use super::{choose, validate};
 use crate::proto::api::agents::Agent;
 use crate::proto::api::checks::CheckStatus;
-use crate::proto::check::{CheckRequest, ResultStatus};
+use crate::proto::api::AgentSelection;
+use crate::proto::check::{CheckRequest, CheckSpec, ResultStatus};
 use crate::proto::PROTOCOL_VERSION;
 use crate::server::broker::{agent_queue, CHECKS_EXCHANGE};
 use crate::server::error::ErrorCode;
@@ -23,7 +24,7 @@ use crate::server::AppState;
 
 /// Takes `cost` from the user's per-minute budget, less what their monitors take (fails open
 /// when Redis is down).
-async fn take_quota(state: &AppState, user: &users::Model, cost: u64) -> ApiResult<()> {
+pub async fn take_quota(state: &AppState, user: &users::Model, cost: u64) -> ApiResult<()> {
     let user_id = user.id;
     let standing = if user.role == crate::proto::api::auth::Role::Admin {
         0
@@ -67,43 +68,12 @@ pub async fn create(
     let policy = state.policy.clone();
     let (target, spec) = validate::spec(&body, &policy)?;
     let selection = &body.selection;
-    choose::validate(selection)?;
-    let earlier = match selection.same_agents_as {
-        Some(id) => Some(earlier_agents(state, user, id).await?),
-        None => None,
-    };
-    // Without a broker session nothing can be asked or answered: say so before choosing
-    // agents (whose heartbeats stop while their own sessions are down).
-    if !state.broker.is_connected().await {
-        return Err(ApiError::unavailable("message broker"));
-    }
-
     let id = Uuid::now_v7();
-    // The id's random bits rotate the pick among equally good agents from check to check.
-    let seed = id.as_u128() as u64;
-    let interval = state.settings.agents.heartbeat_interval_secs;
-    let asked_at = Utc::now();
-    let mut snapshot = state.directory.agents(&state.db).await?;
-    let mut outcome = choose::choose(&snapshot, selection, earlier.as_deref(), interval, seed);
-    // The cached table may be up to `agents.cache_ms` old: before refusing the check, or
-    // leaving out an agent it names, read the table again.
-    if choose::worth_rereading(&outcome, snapshot.read_at, asked_at) {
-        snapshot = state.directory.reload(&state.db).await?;
-        outcome = choose::choose(&snapshot, selection, earlier.as_deref(), interval, seed);
-    }
-    let chosen = outcome.map_err(choose::Refusal::into_error)?;
-    let view = |i: &usize| {
-        let m = snapshot.agents[*i].clone();
-        Agent::as_of(m, None, interval, snapshot.read_at)
-    };
-    let online: Vec<Agent> = chosen.online.iter().map(view).collect();
-    let offline: Vec<Agent> = chosen.offline.iter().map(view).collect();
-    // Agents that cannot run this probe (a trace without raw sockets, an older agent) answer
-    // at once with a reason instead of being asked.
-    let needs = spec.required_capability();
-    let (online, unable): (Vec<Agent>, Vec<Agent>) = online
-        .into_iter()
-        .partition(|a| needs.is_none_or(|c| a.capabilities.contains(&c)));
+    let Picked {
+        online,
+        offline,
+        unable,
+    } = pick(state, user, selection, &spec, id).await?;
     // Monitor runs are scheduled, not bursts: their standing cost is taken from the budget
     // when they are made (`monitors::budget`), so they do not spend the window themselves.
     if monitor.is_none() {
@@ -212,6 +182,65 @@ pub async fn create(
     ))
 }
 
+/// The agents a check goes to: online ones that can run it, named ones that are offline, and
+/// online ones that cannot run this probe (they answer `unsupported` at once).
+pub struct Picked {
+    pub online: Vec<Agent>,
+    pub offline: Vec<Agent>,
+    pub unable: Vec<Agent>,
+}
+
+/// Chooses the agents for a check of `spec` (`id` rotates the pick among equally good ones).
+pub async fn pick(
+    state: &AppState,
+    user: &users::Model,
+    selection: &AgentSelection,
+    spec: &CheckSpec,
+    id: Uuid,
+) -> ApiResult<Picked> {
+    choose::validate(selection)?;
+    let earlier = match selection.same_agents_as {
+        Some(id) => Some(earlier_agents(state, user, id).await?),
+        None => None,
+    };
+    // Without a broker session nothing can be asked or answered: say so before choosing
+    // agents (whose heartbeats stop while their own sessions are down).
+    if !state.broker.is_connected().await {
+        return Err(ApiError::unavailable("message broker"));
+    }
+
+    // The id's random bits rotate the pick among equally good agents from check to check.
+    let seed = id.as_u128() as u64;
+    let interval = state.settings.agents.heartbeat_interval_secs;
+    let asked_at = Utc::now();
+    let mut snapshot = state.directory.agents(&state.db).await?;
+    let mut outcome = choose::choose(&snapshot, selection, earlier.as_deref(), interval, seed);
+    // The cached table may be up to `agents.cache_ms` old: before refusing the check, or
+    // leaving out an agent it names, read the table again.
+    if choose::worth_rereading(&outcome, snapshot.read_at, asked_at) {
+        snapshot = state.directory.reload(&state.db).await?;
+        outcome = choose::choose(&snapshot, selection, earlier.as_deref(), interval, seed);
+    }
+    let chosen = outcome.map_err(choose::Refusal::into_error)?;
+    let view = |i: &usize| {
+        let m = snapshot.agents[*i].clone();
+        Agent::as_of(m, None, interval, snapshot.read_at)
+    };
+    let online: Vec<Agent> = chosen.online.iter().map(view).collect();
+    let offline: Vec<Agent> = chosen.offline.iter().map(view).collect();
+    // Agents that cannot run this probe (a trace without raw sockets, an older agent) answer
+    // at once with a reason instead of being asked.
+    let needs = spec.required_capability();
+    let (online, unable): (Vec<Agent>, Vec<Agent>) = online
+        .into_iter()
+        .partition(|a| needs.is_none_or(|c| a.capabilities.contains(&c)));
+    Ok(Picked {
+        online,
+        offline,
+        unable,
+    })
+}
+
 /// The agents that ran a check the user may see (for `same_agents_as`).
 async fn earlier_agents(state: &AppState, user: &users::Model, id: Uuid) -> ApiResult<Vec<Uuid>> {
     let not_found =
@@ -246,7 +275,7 @@ FROM jsonb_to_recordset($11) AS x(agent_id uuid, agent_name text, agent_region t
 
 /// Sends the request: once through the fanout exchange when every online agent runs it,
 /// otherwise to each chosen agent's queue. The broker drops it when it expires.
-async fn publish(state: &AppState, request: &CheckRequest, fanout: bool) -> ApiResult<()> {
+pub async fn publish(state: &AppState, request: &CheckRequest, fanout: bool) -> ApiResult<()> {
     let body = serde_json::to_vec(request).expect("request serialises");
     let ttl_ms = (request.expires_at - Utc::now()).num_milliseconds().max(1);
     // Transient: a request lives for seconds (its TTL), so writing it to disk would only add

@@ -4,7 +4,7 @@ use serde_json::Value;
 
 use crate::proto::api::checks::CreateCheck;
 use crate::proto::expect::{
-    valid_status_entry, DnsExpect, HttpExpect, PingExpect, TcpExpect, REGEX_SIZE_LIMIT,
+    valid_status_entry, DnsExpect, HttpExpect, HTTP_VERSIONS, PingExpect, TcpExpect, REGEX_SIZE_LIMIT,
 };
 
 use crate::policy::{parse_ip_loose, Policy};
@@ -121,18 +121,32 @@ fn expect_http(e: &Option<HttpExpect>) -> ApiResult<()> {
         }
     }
     text("options.expect.body_contains", &e.body_contains)?;
-    if let Some(p) = &e.body_regex {
-        pattern("options.expect.body_regex", p)?;
+    for (field, p) in [
+        ("options.expect.body_regex", &e.body_regex),
+        ("options.expect.body_not_regex", &e.body_not_regex),
+    ] {
+        if let Some(p) = p {
+            pattern(field, p)?;
+        }
     }
-    if let Some(headers) = &e.header {
+    if let Some(versions) = &e.versions {
+        if versions.is_empty() || versions.iter().any(|v| !HTTP_VERSIONS.contains(&v.as_str())) {
+            return Err(ApiError::invalid_field(
+                "options.expect.versions",
+                format!("give one or more of {}", HTTP_VERSIONS.join(", ")),
+            ));
+        }
+    }
+    for (which, headers) in [("header", &e.header), ("header_not", &e.header_not)] {
+        let Some(headers) = headers else { continue };
         if headers.len() > 32 {
             return Err(ApiError::invalid_field(
-                "options.expect.header",
+                &format!("options.expect.{which}"),
                 "at most 32 headers",
             ));
         }
         for (name, p) in headers {
-            let field = format!("options.expect.header.{name}");
+            let field = format!("options.expect.{which}.{name}");
             if hyper::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
                 return Err(ApiError::invalid_field(
                     &field,
