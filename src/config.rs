@@ -32,6 +32,16 @@ pub struct Settings {
     pub notify: NotifySettings,
     pub monitors: MonitorSettings,
     pub metrics: MetricsSettings,
+    pub probe: ProbeSettings,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProbeSettings {
+    /// A blackbox_exporter `blackbox.yml` whose `modules:` `/probe` offers (instead of the
+    /// built-in `http_2xx`, `http_post_2xx`, `tcp_connect`, `icmp` and `dns_udp`). A key
+    /// netcheck does not implement stops the server at start, naming it.
+    pub modules_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]

@@ -197,6 +197,13 @@ pub struct DnsResult {
     /// agent's own resolver may know names the public must not learn).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub withheld: u32,
+    /// Records in the answer's sections as the resolver sent them (before any was left out).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer_count: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authority_count: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub additional_count: Option<u32>,
     /// The verdict on each expectation in `options.expect` (empty without expectations).
     #[serde(default)]
     pub assertions: Vec<Assertion>,

@@ -124,6 +124,15 @@ impl ApiError {
     pub fn message(&self) -> &str {
         &self.message
     }
+
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The seconds of `Retry-After`, when the error asks to come back later.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        self.retry_after_secs
+    }
 }
 
 impl std::fmt::Display for ApiError {

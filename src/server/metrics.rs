@@ -39,6 +39,9 @@ pub struct Metrics {
     registry: Registry,
     pub checks_created: Counter,
     pub checks_finished: Counter,
+    /// `/probe` scrapes answered, and those naming a module the server does not have.
+    pub probe_scrapes: Counter,
+    pub probe_module_unknown: Counter,
     pub results_stored: Counter,
     pub results_duplicate: Counter,
     pub results_timed_out: Counter,
@@ -62,6 +65,8 @@ impl Default for Metrics {
         let m = Metrics {
             checks_created: Counter::default(),
             checks_finished: Counter::default(),
+            probe_scrapes: Counter::default(),
+            probe_module_unknown: Counter::default(),
             results_stored: Counter::default(),
             results_duplicate: Counter::default(),
             results_timed_out: Counter::default(),
@@ -82,6 +87,16 @@ impl Default for Metrics {
             registry: Registry::default(),
         };
         registry.register("checks_created", "Checks created", m.checks_created.clone());
+        registry.register(
+            "probe_scrapes",
+            "Scrapes of /probe answered",
+            m.probe_scrapes.clone(),
+        );
+        registry.register(
+            "probe_module_unknown",
+            "Scrapes of /probe naming a module the server does not have",
+            m.probe_module_unknown.clone(),
+        );
         registry.register(
             "checks_finished",
             "Checks finished",

@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod monitors;
 pub mod openapi;
 pub mod periodic;
+pub mod probe;
 pub mod ui;
 pub mod users;
 pub mod versions;
@@ -73,6 +74,8 @@ pub struct AppState {
     pub webhook_flights: monitors::webhooks::Flights,
     /// What each user's monitors take from their probe budget (briefly cached).
     pub monitor_costs: monitors::budget::Standing,
+    /// The modules `/probe` offers (`probe.modules_file`, or blackbox's defaults).
+    pub probe_modules: Arc<probe::Modules>,
 }
 
 /// A built, bound, not yet running server. Tests build it on port 0 and read [`Application::port`].
@@ -168,6 +171,10 @@ impl Application {
                 }
             });
         }
+        let probe_modules = Arc::new(match &settings.probe.modules_file {
+            Some(path) => probe::Modules::load(path)?,
+            None => probe::Modules::built_in(),
+        });
         let redis_client = deadpool_redis::redis::Client::open(settings.redis.url.expose_secret())
             .context("redis.url")?;
         let state = web::Data::new(AppState {
@@ -188,6 +195,7 @@ impl Application {
             hash_gate: auth::password::HashGate::new(settings.auth.max_concurrent_hashes),
             webhook_flights: Default::default(),
             monitor_costs: Default::default(),
+            probe_modules,
             events: Arc::default(),
             jwt: JwtKeys::new(jwt_secret.as_bytes(), settings.auth.access_token_ttl_secs)
                 .context("auth.jwt_secret")?,
@@ -238,6 +246,7 @@ impl Application {
                 .route("/healthz", web::get().to(health::healthz))
                 .route("/readyz", web::get().to(health::readyz))
                 .route("/metrics", web::get().to(health::metrics))
+                .configure(probe::configure)
                 .service(
                     SwaggerUi::new("/api/docs/{_:.*}")
                         .url("/api/openapi.json", openapi::ApiDoc::openapi()),

@@ -100,6 +100,9 @@ pub async fn run(
         answers: Vec::new(),
         truncated: false,
         withheld: 0,
+        answer_count: None,
+        authority_count: None,
+        additional_count: None,
         assertions: Vec::new(),
     };
     let resolver = match &o.resolver {
@@ -182,6 +185,9 @@ pub async fn run(
     };
     let rcode = response.metadata.response_code;
     result.rcode = Some(mnemonic(rcode));
+    result.answer_count = Some(response.answers.len() as u32);
+    result.authority_count = Some(response.authorities.len() as u32);
+    result.additional_count = Some(response.additionals.len() as u32);
     // The agent's own resolver may answer with internal addresses: those stay here.
     let withhold = |rec: &&hickory_proto::rr::Record| {
         o.resolver.is_none() && answer_ip(&rec.data).is_some_and(|ip| policy.check(ip).is_err())

@@ -511,6 +511,9 @@ mod tests {
             rcode: Some("NOERROR".into()),
             truncated: false,
             withheld: 0,
+            answer_count: None,
+            authority_count: None,
+            additional_count: None,
             answers: vec![DnsAnswer {
                 name: "x.".into(),
                 record_type: "A".into(),

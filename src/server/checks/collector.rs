@@ -73,10 +73,17 @@ pub fn spawn(state: State) -> UnboundedSender<Delivery> {
             let mut deliveries = Vec::with_capacity(incoming.len());
             let mut results = Vec::with_capacity(incoming.len());
             for d in incoming.drain(..) {
-                if let Some(r) = accept(&state, &d).await {
-                    deliveries.push(d);
-                    results.push(r);
+                let Some(r) = accept(&state, &d).await else {
+                    continue;
+                };
+                // A `/probe` run's answer goes to the scrape waiting for it, not the database.
+                if crate::server::probe::is_probe_id(&r.check_id) {
+                    crate::server::probe::deliver(&state, &r).await;
+                    ack(&d).await;
+                    continue;
                 }
+                deliveries.push(d);
+                results.push(r);
             }
             store(&state, deliveries, results).await;
         }

@@ -20,7 +20,7 @@ use super::model::{check, result};
 use crate::proto::api::checks::{CheckEvent, CheckFinished, CheckStatus};
 use crate::server::AppState;
 
-fn channel(state: &AppState, check_id: Uuid) -> String {
+pub fn channel(state: &AppState, check_id: Uuid) -> String {
     format!(
         "{}:check-events:{check_id}",
         state.settings.redis.key_prefix
@@ -56,6 +56,21 @@ pub struct Watcher {
     hub: Arc<Hub>,
     check_id: Uuid,
     rx: Option<broadcast::Receiver<Arc<str>>>,
+}
+
+impl Watcher {
+    /// The next message, or `None` once the hub is gone; messages missed while lagging are
+    /// skipped.
+    pub async fn recv(&mut self) -> Option<Arc<str>> {
+        let rx = self.rx.as_mut()?;
+        loop {
+            match rx.recv().await {
+                Ok(m) => return Some(m),
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    }
 }
 
 impl Drop for Watcher {
@@ -116,14 +131,20 @@ impl Hub {
 
     /// Registers for `check_id`'s events.
     pub fn watch(self: &Arc<Self>, check_id: Uuid) -> Watcher {
+        // A stream reads its messages at once; 64 covers a burst of results meanwhile (a
+        // lagging stream replays from the database).
+        self.watch_for(check_id, 64)
+    }
+
+    /// Registers for `check_id`'s events, holding up to `capacity` unread ones (a `/probe`
+    /// run has no database to replay from: room for every agent's answer).
+    pub fn watch_for(self: &Arc<Self>, check_id: Uuid, capacity: usize) -> Watcher {
         let rx = self
             .watchers
             .lock()
             .expect("watchers lock")
             .entry(check_id)
-            // A stream reads its messages at once; 64 covers a burst of results meanwhile
-            // (a lagging stream replays from the database).
-            .or_insert_with(|| broadcast::channel(64).0)
+            .or_insert_with(|| broadcast::channel(capacity.max(1)).0)
             .subscribe();
         Watcher {
             hub: self.clone(),
@@ -133,8 +154,14 @@ impl Hub {
     }
 
     fn deliver(&self, check_id: Uuid, payload: Arc<str>) {
-        if let Some(tx) = self.watchers.lock().expect("watchers lock").get(&check_id) {
-            let _ = tx.send(payload);
+        self.deliver_here(check_id, payload);
+    }
+
+    /// Hands `payload` to this instance's watchers of `check_id`; false when it has none.
+    pub fn deliver_here(&self, check_id: Uuid, payload: Arc<str>) -> bool {
+        match self.watchers.lock().expect("watchers lock").get(&check_id) {
+            Some(tx) => tx.send(payload).is_ok(),
+            None => false,
         }
     }
 

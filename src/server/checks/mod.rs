@@ -4,7 +4,7 @@
 
 pub mod choose;
 pub mod collector;
-mod create;
+pub mod create;
 pub mod events;
 pub mod model;
 pub mod routes;

@@ -1,0 +1,408 @@
+//! `GET /probe`: blackbox_exporter's probe endpoint, answered by many agents at once.
+//! Prometheus scrapes it exactly as it scrapes blackbox_exporter (same parameters, modules
+//! and metric names) and gets one series per agent, labelled with where the agent is.
+//!
+//! A probe run is not check history: it never touches PostgreSQL. Its request goes to the
+//! agents with an id of its own kind (UUIDv8), and the collector hands such results straight
+//! to the waiting scrape (in process, or through Redis when another server instance waits).
+
+pub mod exposition;
+pub mod modules;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::Utc;
+use deadpool_redis::redis;
+use uuid::Uuid;
+
+use crate::proto::api::agents::Agent;
+use crate::proto::api::checks::CreateCheck;
+use crate::proto::api::{AgentSelection, LocationFilter};
+use crate::proto::check::{CheckRequest, CheckResult, CheckSpec, ResultStatus};
+use crate::proto::PROTOCOL_VERSION;
+use crate::server::auth::AuthUser;
+use crate::server::checks::{create, validate};
+use crate::server::error::ApiError;
+use crate::server::AppState;
+
+pub use modules::Modules;
+
+/// Probe runs carry UUIDv8 ids; checks carry UUIDv7 ones.
+pub fn is_probe_id(id: &Uuid) -> bool {
+    id.get_version_num() == 8
+}
+
+fn new_probe_id() -> Uuid {
+    Uuid::new_v8(rand::random())
+}
+
+/// Hands a probe run's result to the scrape waiting for it: on this instance when it is here,
+/// otherwise through Redis to the instance that is. Nobody waiting (the scrape timed out): it
+/// is dropped, as it would be by blackbox_exporter.
+pub async fn deliver(state: &AppState, result: &CheckResult) {
+    let payload: Arc<str> = serde_json::to_string(result)
+        .expect("a result serialises")
+        .into();
+    if state.events.deliver_here(result.check_id, payload.clone()) {
+        return;
+    }
+    let Ok(mut conn) = state.redis.get().await else {
+        return;
+    };
+    let channel = crate::server::checks::events::channel(state, result.check_id);
+    let _: Result<(), _> = redis::cmd("PUBLISH")
+        .arg(channel)
+        .arg(payload.as_ref())
+        .query_async(&mut conn)
+        .await;
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/probe", web::get().to(probe));
+}
+
+/// blackbox answers its errors as plain text (`http.Error`).
+fn text(status: StatusCode, body: impl Into<String>) -> HttpResponse {
+    let mut body = body.into();
+    body.push('\n');
+    HttpResponse::build(status)
+        .content_type("text/plain; charset=utf-8")
+        .body(body)
+}
+
+/// An API error as `/probe` tells it: 400 and its message, except for the server's own
+/// trouble (503, 429) which keep their status.
+fn refused(e: ApiError) -> HttpResponse {
+    let status = match e.status() {
+        s @ (StatusCode::SERVICE_UNAVAILABLE | StatusCode::TOO_MANY_REQUESTS) => s,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    let mut resp = text(status, e.message().to_string());
+    if let Some(after) = e.retry_after_secs() {
+        resp.headers_mut().insert(
+            actix_web::http::header::RETRY_AFTER,
+            actix_web::http::header::HeaderValue::from(after),
+        );
+    }
+    resp
+}
+
+/// The query's parameters (names may repeat: `location`, `agents`).
+struct Params {
+    module: String,
+    target: String,
+    agents: Vec<String>,
+    locations: Vec<String>,
+    limit: Option<String>,
+    debug: bool,
+}
+
+impl Params {
+    fn parse(query: &str) -> Self {
+        let mut p = Params {
+            module: String::new(),
+            target: String::new(),
+            agents: Vec::new(),
+            locations: Vec::new(),
+            limit: None,
+            debug: false,
+        };
+        for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
+            match k.as_ref() {
+                "module" => p.module = v.into_owned(),
+                "target" => p.target = v.into_owned(),
+                "agents" | "agent" => p.agents.extend(
+                    v.split(',')
+                        .map(str::trim)
+                        .filter(|a| !a.is_empty())
+                        .map(String::from),
+                ),
+                "location" => p.locations.push(v.into_owned()),
+                "limit" => p.limit = Some(v.into_owned()),
+                // blackbox compares it with "true" exactly.
+                "debug" => p.debug = v == "true",
+                _ => {}
+            }
+        }
+        p
+    }
+
+    fn selection(&self) -> Result<AgentSelection, String> {
+        let mut sel = AgentSelection::default();
+        if !self.agents.is_empty() {
+            sel.agents = Some(self.agents.clone());
+        }
+        if !self.locations.is_empty() {
+            sel.locations = Some(
+                self.locations
+                    .iter()
+                    .map(|l| location(l))
+                    .collect::<Result<_, _>>()?,
+            );
+        }
+        if let Some(limit) = &self.limit {
+            sel.limit = Some(
+                limit
+                    .parse()
+                    .map_err(|_| format!("limit {limit:?} is not a number"))?,
+            );
+        }
+        Ok(sel)
+    }
+}
+
+/// `CC[,city][,asN]` (or the CLI's `key:value,…` form).
+fn location(text: &str) -> Result<LocationFilter, String> {
+    if text.contains(':') {
+        return text.parse();
+    }
+    let mut f = LocationFilter::default();
+    for (i, part) in text.split(',').map(str::trim).enumerate() {
+        let asn = part
+            .strip_prefix("as")
+            .or_else(|| part.strip_prefix("AS"))
+            .and_then(|n| n.parse::<u32>().ok());
+        match (i, asn) {
+            (_, Some(n)) => f.asn = Some(n),
+            (0, None) if !part.is_empty() => f.country = Some(part.to_string()),
+            (_, None) if !part.is_empty() => f.city = Some(part.to_string()),
+            _ => {}
+        }
+    }
+    if f == LocationFilter::default() {
+        return Err(format!("location {text:?}: expected CC[,city][,asN]"));
+    }
+    Ok(f)
+}
+
+/// The scrape's time budget as blackbox computes it: the Prometheus header less 0.5 s (120 s
+/// without one), or the module's timeout when that is shorter.
+fn budget(req: &HttpRequest, module: &modules::Module) -> Result<Duration, String> {
+    const OFFSET: f64 = 0.5;
+    let header = match req.headers().get("X-Prometheus-Scrape-Timeout-Seconds") {
+        None => 0.0,
+        Some(v) => v
+            .to_str()
+            .ok()
+            .and_then(|s| s.trim().parse::<f64>().ok())
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .ok_or_else(|| {
+                format!("Failed to parse timeout from Prometheus header: {v:?} is not a number")
+            })?,
+    };
+    let max = if header == 0.0 { 120.0 } else { header } - OFFSET;
+    let module_secs = module.timeout.map_or(0.0, |t| t.as_secs_f64());
+    let secs = if (module_secs > 0.0 && module_secs < max) || max < 0.0 {
+        module_secs
+    } else {
+        max
+    };
+    Ok(Duration::from_secs_f64(secs.max(0.1)))
+}
+
+async fn probe(req: HttpRequest, user: AuthUser, state: web::Data<AppState>) -> HttpResponse {
+    let started = Instant::now();
+    let p = Params::parse(req.query_string());
+    let name = if p.module.is_empty() {
+        "http_2xx"
+    } else {
+        &p.module
+    };
+    let Some(module) = state.probe_modules.get(name) else {
+        state.metrics.probe_module_unknown.inc();
+        return text(StatusCode::BAD_REQUEST, format!("Unknown module \"{name}\""));
+    };
+    let budget = match budget(&req, module) {
+        Ok(b) => b,
+        Err(e) => return text(StatusCode::BAD_REQUEST, e),
+    };
+    if p.target.is_empty() {
+        return text(StatusCode::BAD_REQUEST, "Target parameter is missing");
+    }
+    let (target, spec) = match module.check(&p.target, budget) {
+        Ok(c) => c,
+        Err(e) => return text(StatusCode::BAD_REQUEST, e),
+    };
+    let selection = match p.selection() {
+        Ok(s) => s,
+        Err(e) => return text(StatusCode::BAD_REQUEST, e),
+    };
+    // The same validation and target policy as a check of the same options.
+    let mut body = CreateCheck::new(spec.check_type(), &target);
+    body.options =
+        Some(serde_json::to_value(&spec).expect("a spec serialises")["options"].clone());
+    let (target, spec) = match validate::spec(&body, &state.policy) {
+        Ok(c) => c,
+        Err(e) => return refused(e),
+    };
+    let id = new_probe_id();
+    let picked = match create::pick(&state, &user.0, &selection, &spec, id).await {
+        Ok(p) => p,
+        Err(e) if e.code() == crate::server::error::ErrorCode::NoMatchingAgents => {
+            return text(
+                StatusCode::BAD_REQUEST,
+                format!("no online agent matches the selection {}", p.describe()),
+            )
+        }
+        Err(e) => return refused(e),
+    };
+    let asked = picked.online.len() + picked.offline.len() + picked.unable.len();
+    if let Err(e) = create::take_quota(&state, &user.0, asked as u64).await {
+        return refused(e);
+    }
+    let answers = run(&state, id, &target, &spec, &picked.online, &selection, budget).await;
+    let waited = started.elapsed().as_secs_f64();
+    let mut families = exposition::Families::default();
+    let mut logs = String::new();
+    let everyone = picked
+        .online
+        .iter()
+        .map(|a| (a, true))
+        .chain(picked.offline.iter().chain(&picked.unable).map(|a| (a, false)));
+    for (agent, asked) in everyone {
+        let answer = answers.get(&agent.id);
+        exposition::add(&mut families, agent, &spec, answer, waited);
+        logs.push_str(&log_line(agent, asked, answer, waited));
+    }
+    state.metrics.probe_scrapes.inc();
+    let metrics = exposition::render(families);
+    if p.debug {
+        let config = serde_yaml_ng::to_string(module).unwrap_or_default();
+        return HttpResponse::Ok().content_type("text/plain").body(format!(
+            "Logs for the probe:\n{logs}\n\n\nMetrics that would have been returned:\n{metrics}\n\n\nModule configuration:\n{config}"
+        ));
+    }
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(metrics)
+}
+
+impl Params {
+    /// The selection in words, for the refusal.
+    fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if !self.agents.is_empty() {
+            parts.push(format!("agents={}", self.agents.join(",")));
+        }
+        for l in &self.locations {
+            parts.push(format!("location={l}"));
+        }
+        if let Some(l) = &self.limit {
+            parts.push(format!("limit={l}"));
+        }
+        if parts.is_empty() {
+            "(every agent)".into()
+        } else {
+            parts.join(" ")
+        }
+    }
+}
+
+/// One logfmt line per agent, as blackbox's probe log.
+fn log_line(agent: &Agent, asked: bool, answer: Option<&CheckResult>, waited: f64) -> String {
+    let ts = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let (level, msg, detail) = match answer {
+        Some(r) if r.status == ResultStatus::Ok => ("info", "Probe succeeded", String::new()),
+        Some(r) => (
+            "error",
+            "Probe failed",
+            r.error
+                .as_ref()
+                .map(|e| format!(" err={:?} code={}", e.message, e.code))
+                .unwrap_or_default(),
+        ),
+        None if asked => (
+            "error",
+            "Probe failed",
+            " err=\"the agent did not answer in time\"".to_string(),
+        ),
+        None => (
+            "error",
+            "Probe failed",
+            " err=\"the agent is offline or cannot run this probe\"".to_string(),
+        ),
+    };
+    let took = answer.map_or(waited, |r| r.duration_ms / 1000.0);
+    format!(
+        "ts={ts} caller=netcheck level={level} agent={:?} msg={msg:?} duration_seconds={took:.6}{detail}\n",
+        agent.name
+    )
+}
+
+/// Sends the probe to the online agents and gathers their answers until all have answered
+/// or the budget is spent.
+async fn run(
+    state: &AppState,
+    id: Uuid,
+    target: &str,
+    spec: &CheckSpec,
+    online: &[Agent],
+    selection: &AgentSelection,
+    budget: Duration,
+) -> HashMap<Uuid, CheckResult> {
+    let mut answers = HashMap::new();
+    if online.is_empty() {
+        return answers;
+    }
+    let deadline = tokio::time::Instant::now() + budget;
+    // Registered before the request goes out, so no answer can arrive unheard.
+    let mut watcher = state.events.watch_for(id, online.len() + 8);
+    let request = CheckRequest {
+        protocol_version: PROTOCOL_VERSION,
+        check_id: id,
+        target: target.to_string(),
+        spec: spec.clone(),
+        // An agent that cannot start it within the scrape's time should not start it.
+        expires_at: Utc::now()
+            + chrono::Duration::milliseconds(budget.as_millis().min(u32::MAX as u128) as i64),
+        agents: online.iter().map(|a| a.id).collect(),
+    };
+    let everyone = selection.is_everyone();
+    if let Err(e) = create::publish(state, &request, everyone).await {
+        tracing::warn!(error = %e.message(), "could not send a probe");
+        return answers;
+    }
+    let mut waiting: HashSet<Uuid> = online.iter().map(|a| a.id).collect();
+    while !waiting.is_empty() {
+        let Ok(Some(payload)) = tokio::time::timeout_at(deadline, watcher.recv()).await else {
+            break;
+        };
+        let Ok(result) = serde_json::from_str::<CheckResult>(&payload) else {
+            continue;
+        };
+        if result.check_id == id && waiting.remove(&result.agent_id) {
+            answers.insert(result.agent_id, result);
+        }
+    }
+    answers
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locations_read_country_city_and_asn() {
+        let f = location("DE,Berlin,AS3320").unwrap();
+        assert_eq!(f.country.as_deref(), Some("DE"));
+        assert_eq!(f.city.as_deref(), Some("Berlin"));
+        assert_eq!(f.asn, Some(3320));
+        assert_eq!(location("as13335").unwrap().asn, Some(13335));
+        assert_eq!(
+            location("country:nl,limit:2").unwrap().limit,
+            Some(2),
+            "the CLI form works too"
+        );
+        assert!(location(",").is_err());
+    }
+
+    #[test]
+    fn probe_ids_are_told_from_check_ids() {
+        assert!(is_probe_id(&new_probe_id()));
+        assert!(!is_probe_id(&Uuid::now_v7()));
+    }
+}
