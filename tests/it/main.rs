@@ -31,6 +31,7 @@ mod instances;
 mod monitor_scheduling;
 mod monitors;
 mod own_host;
+mod probe;
 mod selection;
 mod users;
 mod webhook_fairness;
