@@ -10,6 +10,9 @@ cd "$(dirname "$0")/.."
 command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 # Debian's traceroute and mtr are the references the trace tests compare with.
 command -v traceroute >/dev/null 2>&1 && command -v mtr >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq traceroute mtr-tiny >/dev/null; }
+# Debian's Prometheus and blackbox_exporter: /probe is scraped by the one and compared with
+# the other. Their packages' services are not wanted (the tests start their own).
+command -v prometheus >/dev/null 2>&1 && command -v prometheus-blackbox-exporter >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus prometheus-blackbox-exporter >/dev/null; }
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

@@ -32,6 +32,7 @@ mod monitor_scheduling;
 mod monitors;
 mod own_host;
 mod probe;
+mod probe_peers;
 mod selection;
 mod users;
 mod webhook_fairness;

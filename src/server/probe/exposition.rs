@@ -210,13 +210,16 @@ pub fn add(
                 .and_then(|v| v.strip_prefix("HTTP/")?.parse::<f64>().ok())
                 .unwrap_or(0.0);
             f.set("probe_http_version", &labels, version);
+            // As blackbox: the patterns are looked at only once the status was accepted.
             let regex_failed = h.is_some_and(|h| {
-                h.assertions.iter().any(|a| {
-                    !a.ok
-                        && (a.name.starts_with("body_regex")
-                            || a.name.starts_with("body_not_regex")
-                            || a.name.starts_with("header"))
-                })
+                let status_ok = h.assertions.iter().all(|a| a.name != "status" || a.ok);
+                status_ok
+                    && h.assertions.iter().any(|a| {
+                        !a.ok
+                            && (a.name.starts_with("body_regex")
+                                || a.name.starts_with("body_not_regex")
+                                || a.name.starts_with("header"))
+                    })
             });
             f.set(
                 "probe_failed_due_to_regex",

@@ -406,6 +406,15 @@ fn http(m: HttpModule, target: &str, budget: Duration) -> Result<(String, CheckS
         }
         Ok((!map.is_empty()).then_some(map))
     };
+    let mut header = per_header(&m.fail_if_header_not_matches, "fail_if_header_not_matches")?;
+    // blackbox fails a missing header in fail_if_header_matches too, unless allow_missing:
+    // presence is a pattern that matches anything.
+    for h in m.fail_if_header_matches.iter().filter(|h| !h.allow_missing) {
+        header
+            .get_or_insert_with(BTreeMap::new)
+            .entry(h.header.clone())
+            .or_insert_with(|| ".*".into());
+    }
     let expect = HttpExpect {
         status: Some(if m.valid_status_codes.is_empty() {
             vec!["2xx".into()]
@@ -420,7 +429,7 @@ fn http(m: HttpModule, target: &str, budget: Duration) -> Result<(String, CheckS
             &m.fail_if_body_matches_regexp,
             "fail_if_body_matches_regexp",
         )?,
-        header: per_header(&m.fail_if_header_not_matches, "fail_if_header_not_matches")?,
+        header,
         header_not: per_header(&m.fail_if_header_matches, "fail_if_header_matches")?,
         tls: match (m.fail_if_ssl, m.fail_if_not_ssl) {
             (true, true) => return Err("http: fail_if_ssl and fail_if_not_ssl together".into()),
