@@ -25,6 +25,7 @@ use super::{agents, auth, checks, error, health, lookup, monitors, users};
         monitors::outcomes::series, monitors::webhook_routes::rotate_secret,
         monitors::webhook_routes::test_event, monitors::webhook_routes::deliveries,
         lookup::lookup,
+        crate::server::probe::probe,
     ),
     components(schemas(
         error::ErrorBody, error::ErrorObject,
@@ -38,7 +39,7 @@ use super::{agents, auth, checks, error, health, lookup, monitors, users};
         crate::proto::api::monitors::MonitorState, crate::proto::api::monitors::WebhookEvent,
     )),
     modifiers(&BearerAuth),
-    tags((name = "auth"), (name = "users"), (name = "agents"), (name = "agent protocol"), (name = "checks"), (name = "monitors"), (name = "lookup"), (name = "operations"))
+    tags((name = "auth"), (name = "users"), (name = "agents"), (name = "agent protocol"), (name = "checks"), (name = "monitors"), (name = "lookup"), (name = "prometheus"), (name = "operations"))
 )]
 pub struct ApiDoc;
 

@@ -478,6 +478,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/probe": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Runs a blackbox_exporter module against `target` on the chosen agents (every online one by
+         *     default) and answers blackbox 0.23's metric families, one sample per agent, within the
+         *     scrape timeout. Authenticated by an API key with the `probe` scope, or a session.
+         */
+        get: operations["probe"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/readyz": {
         parameters: {
             query?: never;
@@ -849,10 +870,19 @@ export interface components {
         /** @enum {string} */
         DnsProtocol: "udp" | "tcp";
         DnsResult: {
+            /** Format: int32 */
+            additional_count?: number | null;
+            /**
+             * Format: int32
+             * @description Records in the answer's sections as the resolver sent them (before any was left out).
+             */
+            answer_count?: number | null;
             /** @description At most 100 answers (see `truncated`). */
             answers: components["schemas"]["DnsAnswer"][];
             /** @description The verdict on each expectation in `options.expect` (empty without expectations). */
             assertions?: components["schemas"]["Assertion"][];
+            /** Format: int32 */
+            authority_count?: number | null;
             rcode?: string | null;
             resolver?: string | null;
             /** @description More answers came than are reported. */
@@ -1007,6 +1037,8 @@ export interface components {
         HttpExpect: {
             /** @description Text the first 1 MiB of the body must contain. */
             body_contains?: string | null;
+            /** @description A regular expression the first 1 MiB of the body must not match. */
+            body_not_regex?: string | null;
             /**
              * @description A regular expression (RE2 syntax: linear time, no backtracking) the first 1 MiB of the
              *     body must match.
@@ -1022,16 +1054,32 @@ export interface components {
                 [key: string]: string;
             } | null;
             /**
+             * @description Response headers whose value must not match a regular expression (a missing header
+             *     passes).
+             */
+            header_not?: {
+                [key: string]: string;
+            } | null;
+            /**
              * Format: double
              * @description The whole exchange must take at most this many milliseconds.
              */
             max_total_ms?: number | null;
             /** @description Accepted status codes or classes, e.g. `["2xx", "301"]`. */
             status?: string[] | null;
+            /** @description Whether the final answer must (`true`) or must not (`false`) come over TLS. */
+            tls?: boolean | null;
+            /** @description Accepted HTTP versions of the answer, e.g. `["HTTP/1.1", "HTTP/2.0"]`. */
+            versions?: string[] | null;
         };
         /** @enum {string} */
-        HttpMethod: "GET" | "HEAD" | "OPTIONS";
+        HttpMethod: "GET" | "HEAD" | "OPTIONS" | "POST" | "PUT" | "PATCH" | "DELETE";
         HttpOptions: {
+            /**
+             * @description The request body (at most 64 KiB), sent as it is; set `Content-Type` in `headers`.
+             * @default null
+             */
+            body: string | null;
             /** @default null */
             expect: null | components["schemas"]["HttpExpect"];
             /** @default false */
@@ -1061,6 +1109,8 @@ export interface components {
              * @default true
              */
             verify_tls: boolean;
+            /** @default null */
+            version: null | components["schemas"]["HttpVersion"];
         };
         HttpResult: {
             /** @description The verdict on each expectation in `options.expect` (empty without expectations). */
@@ -1079,6 +1129,11 @@ export interface components {
             http_version?: string | null;
             /** @description The redirect's target (at most 2 KiB; a longer one ends in `…` and is not followed). */
             redirect_to?: string | null;
+            /**
+             * Format: int32
+             * @description Redirects followed before this answer (`follow_redirects`).
+             */
+            redirects?: number;
             resolved_address?: string | null;
             /** Format: int32 */
             status_code?: number | null;
@@ -1123,6 +1178,12 @@ export interface components {
              */
             total?: number | null;
         };
+        /**
+         * @description The HTTP version a check speaks. Unset: whatever the server offers over TLS (ALPN), 1.1
+         *     in clear.
+         * @enum {string}
+         */
+        HttpVersion: "http1.1" | "http2";
         Incident: {
             failing_agents: components["schemas"]["FailingAgent"][];
             /**
@@ -1576,6 +1637,12 @@ export interface components {
             resolved_address?: string | null;
         };
         TlsInfo: {
+            /**
+             * Format: date-time
+             * @description The earliest expiry among every certificate the server sent (the leaf's when it sent
+             *     only that).
+             */
+            chain_not_after?: string | null;
             cipher: string;
             /** Format: int64 */
             days_left: number;
@@ -3119,6 +3186,85 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Health"];
+                };
+            };
+        };
+    };
+    probe: {
+        parameters: {
+            query: {
+                /** @description A module of `probe.modules_file` (default `http_2xx`) */
+                module?: string;
+                /** @description What the module probes: a URL (http), host:port (tcp), host (icmp), server[:port] (dns) */
+                target: string;
+                /** @description Agent ids or names, comma-separated */
+                agents?: string;
+                /** @description `CC[,city][,asN]`; repeat for several places */
+                location?: string[];
+                /** @description Most agents (1-500) */
+                limit?: number;
+                /** @description `true`: blackbox's debug text (logs, metrics, module) */
+                debug?: string;
+            };
+            header?: {
+                /** @description The scrape's timeout; the probe waits 0.5 s less (120 s without it) */
+                "X-Prometheus-Scrape-Timeout-Seconds"?: number | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Metrics in the text exposition format 0.0.4 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain; version=0.0.4; charset=utf-8": string;
+                };
+            };
+            /** @description Unknown module, missing target, refused target or no matching agent */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain; charset=utf-8": string;
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the per-user probe budget (Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain; charset=utf-8": string;
+                };
+            };
+            /** @description The message broker is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain; charset=utf-8": string;
                 };
             };
         };

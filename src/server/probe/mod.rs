@@ -26,7 +26,7 @@ use crate::proto::check::{CheckRequest, CheckResult, CheckSpec, ResultStatus};
 use crate::proto::PROTOCOL_VERSION;
 use crate::server::auth::AuthUser;
 use crate::server::checks::{create, validate};
-use crate::server::error::ApiError;
+use crate::server::error::{ApiError, ErrorBody};
 use crate::server::AppState;
 
 pub use modules::Modules;
@@ -204,7 +204,28 @@ fn budget(req: &HttpRequest, module: &modules::Module) -> Result<Duration, Strin
     Ok(Duration::from_secs_f64(secs.max(0.1)))
 }
 
-async fn probe(req: HttpRequest, user: AuthUser, state: web::Data<AppState>) -> HttpResponse {
+/// Runs a blackbox_exporter module against `target` on the chosen agents (every online one by
+/// default) and answers blackbox 0.23's metric families, one sample per agent, within the
+/// scrape timeout. Authenticated by an API key with the `probe` scope, or a session.
+#[utoipa::path(operation_id = "probe", get, path = "/probe", tag = "prometheus",
+    params(
+        ("module" = Option<String>, Query, description = "A module of `probe.modules_file` (default `http_2xx`)"),
+        ("target" = String, Query, description = "What the module probes: a URL (http), host:port (tcp), host (icmp), server[:port] (dns)"),
+        ("agents" = Option<String>, Query, description = "Agent ids or names, comma-separated"),
+        ("location" = Option<Vec<String>>, Query, explode = true, description = "`CC[,city][,asN]`; repeat for several places"),
+        ("limit" = Option<u32>, Query, description = "Most agents (1-500)"),
+        ("debug" = Option<String>, Query, description = "`true`: blackbox's debug text (logs, metrics, module)"),
+        ("X-Prometheus-Scrape-Timeout-Seconds" = Option<f64>, Header, description = "The scrape's timeout; the probe waits 0.5 s less (120 s without it)"),
+    ),
+    responses(
+        (status = 200, description = "Metrics in the text exposition format 0.0.4", content_type = "text/plain; version=0.0.4; charset=utf-8", body = String),
+        (status = 400, description = "Unknown module, missing target, refused target or no matching agent", content_type = "text/plain; charset=utf-8", body = String),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 429, description = "Over the per-user probe budget (Retry-After)", content_type = "text/plain; charset=utf-8", body = String),
+        (status = 503, description = "The message broker is unavailable", content_type = "text/plain; charset=utf-8", body = String),
+    ),
+    security(("bearer" = [])))]
+pub async fn probe(req: HttpRequest, user: AuthUser, state: web::Data<AppState>) -> HttpResponse {
     let started = Instant::now();
     let p = Params::parse(req.query_string());
     let name = if p.module.is_empty() {
