@@ -109,6 +109,37 @@ async fn prometheus_scrapes_every_agent_through_the_blackbox_relabelling() {
     let up = query("up").await.unwrap();
     assert_eq!(up.len(), 3, "{up:?}");
     assert!(up.iter().all(|(_, _, v)| *v == 1.0), "{up:?}");
+
+    // The Grafana dashboard in deploy/ asks Prometheus valid questions, and those on every
+    // probe have answers.
+    let dashboard: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/deploy/grafana/netcheck-probe.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        let expr = panel["targets"][0]["expr"].as_str().unwrap();
+        let expr = expr
+            .replace("$job", ".*")
+            .replace("$instance", ".*")
+            .replace("$country", ".*");
+        let body: Value = client
+            .get(format!("http://127.0.0.1:{port}/api/v1/query"))
+            .query(&[("query", expr.as_str())])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(body["status"], "success", "{expr}: {body}");
+        let answered = !body["data"]["result"].as_array().unwrap().is_empty();
+        let general = expr.contains("probe_success") || expr.contains("probe_duration_seconds");
+        assert!(answered || !general, "{expr}: no data");
+    }
 }
 
 /// The families of a scrape: name → (HELP, TYPE, label names without netcheck's, samples).
