@@ -13,6 +13,7 @@ use amqprs::BasicProperties;
 use uuid::Uuid;
 
 use crate::amqp::{PublishError, Publisher, Watch};
+use crate::proto::check::ProbeErrorCode;
 use crate::proto::check::{CheckResult, ProbeError, ResultStatus};
 
 /// Largest result an agent publishes, well under the broker's `max_message_size` (RabbitMQ's
@@ -35,7 +36,7 @@ pub fn encode(result: CheckResult) -> (CheckResult, Vec<u8>) {
     let small = CheckResult {
         status: ResultStatus::Failed,
         error: Some(ProbeError::new(
-            "result_too_large",
+            ProbeErrorCode::ResultTooLarge,
             format!(
                 "the result was {} bytes, over the {} KiB an agent reports{what}",
                 body.len(),
@@ -206,7 +207,7 @@ mod tests {
         assert!(body.len() < 1000, "{}", body.len());
         assert_eq!(r.status, ResultStatus::Failed);
         let e = r.error.unwrap();
-        assert_eq!(e.code, "result_too_large");
+        assert_eq!(e.code, ProbeErrorCode::ResultTooLarge);
         assert!(e.message.contains("`headers`"), "{}", e.message);
         assert!(r.data.is_none());
     }

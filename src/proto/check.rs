@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::expect::{DnsExpect, HttpExpect, PingExpect, TcpExpect};
 pub use super::result::{
     CheckResult, DnsAnswer, DnsResult, HttpResult, HttpTimings, PingReply, PingResult, ProbeError,
-    ResultData, ResultStatus, Rtt, TcpResult, TlsInfo,
+    ProbeErrorCode, ResultData, ResultStatus, Rtt, TcpResult, TlsInfo,
 };
 use super::trace::TRACE_PACE_WAIT_MS;
 pub use super::trace::{
@@ -186,7 +186,7 @@ impl HttpMethod {
 }
 
 /// Largest request body an http check sends.
-pub const MAX_HTTP_BODY: usize = 64 * 1024;
+pub const MAX_HTTP_BODY: usize = 16 * 1024;
 
 /// The HTTP version a check speaks. Unset: whatever the server offers over TLS (ALPN), 1.1
 /// in clear.
@@ -205,9 +205,9 @@ pub struct HttpOptions {
     pub method: HttpMethod,
     /// Extra request headers.
     pub headers: BTreeMap<String, String>,
-    /// The request body (at most 64 KiB), sent as it is; set `Content-Type` in `headers`.
+    /// The request body (at most 16 KiB), sent as it is; set `Content-Type` in `headers`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(max_length = 65536)]
+    #[schema(max_length = 16384)]
     pub body: Option<String>,
     /// Speak only this HTTP version.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -46,17 +46,108 @@ impl ResultStatus {
     }
 }
 
+/// Why a probe failed: a closed set, so clients can map every code to words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ProbeErrorCode {
+    /// No answer within the probe's time.
+    Timeout,
+    /// The target refused the connection (nothing listens on that port).
+    Refused,
+    /// No route to the host or network.
+    Unreachable,
+    /// Connecting failed for another reason.
+    ConnectFailed,
+    /// The name could not be resolved.
+    Dns,
+    /// The resolver answered with an error code (NXDOMAIN, SERVFAIL…).
+    DnsRcode,
+    /// The TLS handshake failed.
+    Tls,
+    /// The HTTP exchange failed.
+    Http,
+    /// The server answered 4xx or 5xx (without accepted statuses in `expect.status`).
+    HttpStatus,
+    /// More than 10 redirects.
+    TooManyRedirects,
+    /// A redirect that cannot be followed.
+    BadRedirect,
+    /// The target is not what the check type takes (not an http(s) URL, say).
+    InvalidTarget,
+    /// The request could not be built from the options.
+    InvalidRequest,
+    /// The target, or an address it resolves to, is in a range the agent refuses.
+    TargetRefused,
+    /// The trace could not run.
+    TraceFailed,
+    /// A trace that did not reach its target.
+    NotReached,
+    /// The agent cannot send ICMP (it needs root or CAP_NET_RAW).
+    IcmpUnavailable,
+    /// The probe worked and an expectation was not met.
+    ExpectationFailed,
+    /// The expectations could not be evaluated within the probe's time.
+    ExpectationUnevaluable,
+    /// The result was too large to report.
+    ResultTooLarge,
+    /// The agent cannot run this probe.
+    Unsupported,
+    /// The agent was offline when the check was created.
+    AgentOffline,
+    /// The agent did not answer in time.
+    AgentTimeout,
+    /// A code this server does not know (sent by a newer agent); the message says more.
+    #[serde(other)]
+    Unknown,
+}
+
+impl ProbeErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProbeErrorCode::Timeout => "timeout",
+            ProbeErrorCode::Refused => "refused",
+            ProbeErrorCode::Unreachable => "unreachable",
+            ProbeErrorCode::ConnectFailed => "connect_failed",
+            ProbeErrorCode::Dns => "dns",
+            ProbeErrorCode::DnsRcode => "dns_rcode",
+            ProbeErrorCode::Tls => "tls",
+            ProbeErrorCode::Http => "http",
+            ProbeErrorCode::HttpStatus => "http_status",
+            ProbeErrorCode::TooManyRedirects => "too_many_redirects",
+            ProbeErrorCode::BadRedirect => "bad_redirect",
+            ProbeErrorCode::InvalidTarget => "invalid_target",
+            ProbeErrorCode::InvalidRequest => "invalid_request",
+            ProbeErrorCode::TargetRefused => "target_refused",
+            ProbeErrorCode::TraceFailed => "trace_failed",
+            ProbeErrorCode::NotReached => "not_reached",
+            ProbeErrorCode::IcmpUnavailable => "icmp_unavailable",
+            ProbeErrorCode::ExpectationFailed => "expectation_failed",
+            ProbeErrorCode::ExpectationUnevaluable => "expectation_unevaluable",
+            ProbeErrorCode::ResultTooLarge => "result_too_large",
+            ProbeErrorCode::Unsupported => "unsupported",
+            ProbeErrorCode::AgentOffline => "agent_offline",
+            ProbeErrorCode::AgentTimeout => "agent_timeout",
+            ProbeErrorCode::Unknown => "unknown",
+        }
+    }
+}
+
+impl std::fmt::Display for ProbeErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ProbeError {
-    /// Stable code: `timeout`, `refused`, `unreachable`, `dns`, `target_refused`, `tls`, …
-    pub code: String,
+    pub code: ProbeErrorCode,
     pub message: String,
 }
 
 impl ProbeError {
-    pub fn new(code: &str, message: impl Into<String>) -> Self {
+    pub fn new(code: ProbeErrorCode, message: impl Into<String>) -> Self {
         Self {
-            code: code.into(),
+            code,
             message: message.into(),
         }
     }
@@ -149,6 +240,12 @@ pub struct TlsInfo {
     /// only that).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chain_not_after: Option<DateTime<Utc>>,
+    /// SHA-256 of the server certificate (DER), in lowercase hex.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint_sha256: Option<String>,
+    /// The certificate's DNS names (subject alternative names), at most 32.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns_names: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]

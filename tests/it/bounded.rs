@@ -61,7 +61,7 @@ async fn oversized_answers_give_bounded_results_and_the_agent_keeps_its_session(
     let r = only(&c);
     assert_eq!(r.status, ResultStatus::Failed);
     let e = r.error.as_ref().unwrap();
-    assert_eq!(e.code, "bad_redirect", "{r:?}");
+    assert_eq!(e.code.as_str(), "bad_redirect", "{r:?}");
     assert!(e.message.contains("300001 bytes"), "{}", e.message);
 
     // 90 headers of 1 KiB of 0xFF (3 KiB each once decoded): at most 16 KiB reported.

@@ -1076,7 +1076,7 @@ export interface components {
         HttpMethod: "GET" | "HEAD" | "OPTIONS" | "POST" | "PUT" | "PATCH" | "DELETE";
         HttpOptions: {
             /**
-             * @description The request body (at most 64 KiB), sent as it is; set `Content-Type` in `headers`.
+             * @description The request body (at most 16 KiB), sent as it is; set `Content-Type` in `headers`.
              * @default null
              */
             body: string | null;
@@ -1467,10 +1467,14 @@ export interface components {
             sent: number;
         };
         ProbeError: {
-            /** @description Stable code: `timeout`, `refused`, `unreachable`, `dns`, `target_refused`, `tls`, … */
-            code: string;
+            code: components["schemas"]["ProbeErrorCode"];
             message: string;
         };
+        /**
+         * @description Why a probe failed: a closed set, so clients can map every code to words.
+         * @enum {string}
+         */
+        ProbeErrorCode: "timeout" | "refused" | "unreachable" | "connect_failed" | "dns" | "dns_rcode" | "tls" | "http" | "http_status" | "too_many_redirects" | "bad_redirect" | "invalid_target" | "invalid_request" | "target_refused" | "trace_failed" | "not_reached" | "icmp_unavailable" | "expectation_failed" | "expectation_unevaluable" | "result_too_large" | "unsupported" | "agent_offline" | "agent_timeout" | "unknown";
         /** @enum {string} */
         RecordType: "A" | "AAAA" | "CNAME" | "MX" | "NS" | "TXT" | "SOA" | "PTR" | "SRV" | "CAA";
         /** @description Body of `POST /api/v1/agent/register` (the agent token goes in `Authorization: Bearer`). */
@@ -1646,6 +1650,10 @@ export interface components {
             cipher: string;
             /** Format: int64 */
             days_left: number;
+            /** @description The certificate's DNS names (subject alternative names), at most 32. */
+            dns_names?: string[];
+            /** @description SHA-256 of the server certificate (DER), in lowercase hex. */
+            fingerprint_sha256?: string | null;
             issuer: string;
             /** Format: date-time */
             not_after: string;

@@ -1,34 +1,43 @@
 // How one agent's result reads: the facts that matter for each check type, and errors in words.
 
 import type { ResultView } from "../api/client";
+import type { components } from "../api/schema";
 import { RttChart } from "./ResultPictures";
 
 const ms = (v?: number | null) => (v === null || v === undefined ? "—" : `${v < 10 ? v.toFixed(2) : v.toFixed(1)} ms`);
 
-const ERROR_WORDS: Record<string, string> = {
-  refused: "Connection refused — nothing listens on that port.",
+type ProbeErrorCode = components["schemas"]["ProbeErrorCode"];
+
+/** Every probe error code in words: a code added to the API fails the type-check here. */
+const ERROR_WORDS: Record<ProbeErrorCode, string> = {
   timeout: "No answer in time.",
+  refused: "Connection refused — nothing listens on that port.",
   unreachable: "The host or network is unreachable from this agent.",
+  connect_failed: "The connection could not be made.",
   dns: "The name could not be resolved.",
-  forbidden_target: "The target is in a range checks may not reach.",
-  tls: "The TLS handshake failed (untrusted or invalid certificate?).",
-  http_status: "The server answered with an error status (4xx or 5xx).",
-  expectation_failed: "An expectation was not met.",
-  http: "The HTTP exchange failed.",
   dns_rcode: "The resolver answered with an error code.",
-  agent_timeout: "The agent did not answer in time.",
-  agent_offline: "The agent was offline when the check was created.",
-  icmp_unavailable: "This agent cannot send ICMP (it needs root or CAP_NET_RAW).",
-  not_reached: "The target did not answer; the hops show how far the probes got.",
-  unsupported: "This agent cannot run this probe.",
+  tls: "The TLS handshake failed (untrusted or invalid certificate?).",
+  http: "The HTTP exchange failed.",
+  http_status: "The server answered with an error status (4xx or 5xx).",
   too_many_redirects: "Too many redirects.",
   bad_redirect: "The redirect could not be followed.",
-  result_too_large: "The answer was too large to report.",
+  invalid_target: "The target is not something this check type can probe.",
+  invalid_request: "The request could not be built from the options.",
+  target_refused: "The target is in a range this agent may not reach.",
+  trace_failed: "The trace could not run on this agent.",
+  not_reached: "The target did not answer; the hops show how far the probes got.",
+  icmp_unavailable: "This agent cannot send ICMP (it needs root or CAP_NET_RAW).",
+  expectation_failed: "An expectation was not met.",
   expectation_unevaluable: "An expectation could not be evaluated in the check's time.",
+  result_too_large: "The answer was too large to report.",
+  unsupported: "This agent cannot run this probe.",
+  agent_offline: "The agent was offline when the check was created.",
+  agent_timeout: "The agent did not answer in time.",
+  unknown: "The agent reported an error this server does not know.",
 };
 
 export function explain(code: string, message: string): string {
-  const words = ERROR_WORDS[code];
+  const words = (ERROR_WORDS as Record<string, string>)[code];
   return words ? `${words} (${message})` : message;
 }
 

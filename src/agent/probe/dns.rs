@@ -11,6 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 
 use super::{tcp::connect_error, Outcome};
+use crate::proto::check::ProbeErrorCode;
 
 /// Most answers reported: a result must stay small enough for the broker whatever a
 /// resolver answers (a TCP answer may hold thousands of records).
@@ -46,7 +47,7 @@ pub fn parse_resolver(s: &str) -> Option<SocketAddr> {
 fn system_resolver() -> Result<SocketAddr, ProbeError> {
     let (config, _) = hickory_resolver::system_conf::read_system_conf().map_err(|e| {
         ProbeError::new(
-            "dns",
+            ProbeErrorCode::Dns,
             format!("cannot read the system resolver configuration: {e}"),
         )
     })?;
@@ -54,7 +55,9 @@ fn system_resolver() -> Result<SocketAddr, ProbeError> {
         .name_servers()
         .first()
         .map(|ns| SocketAddr::new(ns.ip, 53))
-        .ok_or_else(|| ProbeError::new("dns", "the system has no resolver configured"))
+        .ok_or_else(|| {
+            ProbeError::new(ProbeErrorCode::Dns, "the system has no resolver configured")
+        })
 }
 
 /// The address an A or AAAA answer holds.
@@ -72,7 +75,7 @@ fn query_name(target: &str, rtype: RecordType, policy: &Policy) -> Result<Name, 
             // What a reverse lookup of an internal address says is internal too.
             policy
                 .check(ip)
-                .map_err(|r| ProbeError::new("target_refused", r.to_string()))?;
+                .map_err(|r| ProbeError::new(ProbeErrorCode::TargetRefused, r.to_string()))?;
             if let Some(ip) = parse_ip_loose(target) {
                 return Ok(Name::from(ip));
             }
@@ -80,7 +83,7 @@ fn query_name(target: &str, rtype: RecordType, policy: &Policy) -> Result<Name, 
     }
     Name::from_ascii(target).map_err(|e| {
         ProbeError::new(
-            "invalid_target",
+            ProbeErrorCode::InvalidTarget,
             format!("'{target}' is not a DNS name: {e}"),
         )
     })
@@ -113,7 +116,10 @@ pub async fn run(
                 Err(refused) => {
                     return Outcome {
                         data: ResultData::Dns(result),
-                        error: Some(ProbeError::new("target_refused", refused.to_string())),
+                        error: Some(ProbeError::new(
+                            ProbeErrorCode::TargetRefused,
+                            refused.to_string(),
+                        )),
                     }
                 }
             },
@@ -121,7 +127,7 @@ pub async fn run(
                 return Outcome {
                     data: ResultData::Dns(result),
                     error: Some(ProbeError::new(
-                        "invalid_target",
+                        ProbeErrorCode::InvalidTarget,
                         format!("bad resolver '{r}'"),
                     )),
                 }
@@ -177,7 +183,7 @@ pub async fn run(
             return Outcome {
                 data: ResultData::Dns(result),
                 error: Some(ProbeError::new(
-                    "timeout",
+                    ProbeErrorCode::Timeout,
                     format!("no answer from {resolver} within {} ms", o.timeout_ms),
                 )),
             }
@@ -207,7 +213,7 @@ pub async fn run(
         .collect();
     let error = (rcode != hickory_proto::op::ResponseCode::NoError).then(|| {
         ProbeError::new(
-            "dns_rcode",
+            ProbeErrorCode::DnsRcode,
             format!(
                 "the resolver answered {}",
                 result.rcode.as_deref().unwrap_or("?")
@@ -222,12 +228,12 @@ pub async fn run(
 
 fn encode(msg: &Message) -> Result<Vec<u8>, ProbeError> {
     msg.to_vec()
-        .map_err(|e| ProbeError::new("dns", format!("cannot encode the query: {e}")))
+        .map_err(|e| ProbeError::new(ProbeErrorCode::Dns, format!("cannot encode the query: {e}")))
 }
 
 fn decode(buf: &[u8], id: u16) -> Result<Option<Message>, ProbeError> {
     let m = Message::from_vec(buf)
-        .map_err(|e| ProbeError::new("dns", format!("malformed answer: {e}")))?;
+        .map_err(|e| ProbeError::new(ProbeErrorCode::Dns, format!("malformed answer: {e}")))?;
     Ok((m.metadata.id == id).then_some(m))
 }
 
@@ -236,9 +242,12 @@ async fn udp(msg: &Message, resolver: SocketAddr) -> Result<Message, ProbeError>
         IpAddr::V4(_) => "0.0.0.0:0".parse().expect("addr"),
         IpAddr::V6(_) => "[::]:0".parse().expect("addr"),
     };
-    let sock = UdpSocket::bind(bind)
-        .await
-        .map_err(|e| ProbeError::new("dns", format!("cannot open a UDP socket: {e}")))?;
+    let sock = UdpSocket::bind(bind).await.map_err(|e| {
+        ProbeError::new(
+            ProbeErrorCode::Dns,
+            format!("cannot open a UDP socket: {e}"),
+        )
+    })?;
     sock.connect(resolver)
         .await
         .map_err(|e| connect_error(&e, resolver))?;
@@ -272,14 +281,14 @@ async fn tcp(msg: &Message, resolver: SocketAddr) -> Result<Message, ProbeError>
     let len = stream
         .read_u16()
         .await
-        .map_err(|e| ProbeError::new("dns", format!("reading the answer: {e}")))?;
+        .map_err(|e| ProbeError::new(ProbeErrorCode::Dns, format!("reading the answer: {e}")))?;
     let mut buf = vec![0u8; len as usize];
     stream
         .read_exact(&mut buf)
         .await
-        .map_err(|e| ProbeError::new("dns", format!("reading the answer: {e}")))?;
+        .map_err(|e| ProbeError::new(ProbeErrorCode::Dns, format!("reading the answer: {e}")))?;
     decode(&buf, msg.metadata.id)?
-        .ok_or_else(|| ProbeError::new("dns", "the answer does not match the query"))
+        .ok_or_else(|| ProbeError::new(ProbeErrorCode::Dns, "the answer does not match the query"))
 }
 
 /// The RFC mnemonic of a response code (`NOERROR`, `NXDOMAIN`, …).

@@ -32,10 +32,7 @@ pub async fn judge_by(
     deadline: tokio::time::Instant,
 ) -> (Option<ResultData>, Result<Vec<Assertion>, Unevaluable>) {
     let regexes = match spec {
-        CheckSpec::Http(o) => o
-            .expect
-            .as_ref()
-            .is_some_and(|e| e.has_regex()),
+        CheckSpec::Http(o) => o.expect.as_ref().is_some_and(|e| e.has_regex()),
         _ => false,
     };
     if !regexes {

@@ -23,6 +23,7 @@ use super::resolve::TargetResolver;
 use super::tcp::connect_error;
 use super::{ms, Outcome};
 use crate::policy::Policy;
+use crate::proto::check::ProbeErrorCode;
 use crate::proto::check::{
     HttpOptions, HttpResult, HttpTimings, HttpVersion, ProbeError, ResultData, TlsInfo,
 };
@@ -82,7 +83,11 @@ impl TlsConfigs {
     }
 
     fn pick(&self, verify: bool, version: Option<HttpVersion>) -> &Arc<ClientConfig> {
-        let set = if verify { &self.verify } else { &self.no_verify };
+        let set = if verify {
+            &self.verify
+        } else {
+            &self.no_verify
+        };
         &set[match version {
             None => 0,
             Some(HttpVersion::Http11) => 1,
@@ -171,7 +176,10 @@ pub async fn run(
             return (
                 Outcome {
                     data: ResultData::Http(Box::new(result)),
-                    error: Some(ProbeError::new("invalid_target", "not an http(s) URL")),
+                    error: Some(ProbeError::new(
+                        ProbeErrorCode::InvalidTarget,
+                        "not an http(s) URL",
+                    )),
                 },
                 body,
             )
@@ -200,7 +208,7 @@ pub async fn run(
         match hop {
             Err(_) => {
                 break Some(ProbeError::new(
-                    "timeout",
+                    ProbeErrorCode::Timeout,
                     format!("no complete answer within {} ms", o.timeout_ms),
                 ))
             }
@@ -212,7 +220,7 @@ pub async fn run(
                 hops += 1;
                 if hops > MAX_REDIRECTS {
                     break Some(ProbeError::new(
-                        "too_many_redirects",
+                        ProbeErrorCode::TooManyRedirects,
                         format!("more than {MAX_REDIRECTS} redirects"),
                     ));
                 }
@@ -220,7 +228,7 @@ pub async fn run(
                     Ok(u) if matches!(u.scheme(), "http" | "https") => url = u,
                     _ => {
                         break Some(ProbeError::new(
-                            "bad_redirect",
+                            ProbeErrorCode::BadRedirect,
                             format!("cannot follow redirect to {next}"),
                         ))
                     }
@@ -232,7 +240,7 @@ pub async fn run(
                 let judged = o.expect.as_ref().is_some_and(|e| e.status.is_some());
                 break match result.status_code {
                     Some(code) if code >= 400 && !judged => Some(ProbeError::new(
-                        "http_status",
+                        ProbeErrorCode::HttpStatus,
                         format!("the server answered {code}"),
                     )),
                     _ => None,
@@ -290,7 +298,7 @@ async fn request(
     kept.clear();
     let host = url
         .host_str()
-        .ok_or_else(|| ProbeError::new("invalid_target", "URL has no host"))?;
+        .ok_or_else(|| ProbeError::new(ProbeErrorCode::InvalidTarget, "URL has no host"))?;
     let port = url.port_or_known_default().unwrap_or(80);
     let (ip, dns_took) = targets.resolve(host, o.ip_version, policy).await?;
     r.resolved_address = Some(ip.to_string());
@@ -312,15 +320,28 @@ async fn request(
             Some(url::Host::Domain(d)) => ServerName::try_from(d.to_string()),
             Some(url::Host::Ipv4(v4)) => Ok(ServerName::IpAddress(IpAddr::V4(v4).into())),
             Some(url::Host::Ipv6(v6)) => Ok(ServerName::IpAddress(IpAddr::V6(v6).into())),
-            None => return Err(ProbeError::new("invalid_target", "URL has no host")),
+            None => {
+                return Err(ProbeError::new(
+                    ProbeErrorCode::InvalidTarget,
+                    "URL has no host",
+                ))
+            }
         }
-        .map_err(|e| ProbeError::new("invalid_target", format!("bad TLS server name: {e}")))?;
+        .map_err(|e| {
+            ProbeError::new(
+                ProbeErrorCode::InvalidTarget,
+                format!("bad TLS server name: {e}"),
+            )
+        })?;
         let config = tls_configs.pick(o.verify_tls, o.version);
         let tls = tokio_rustls::TlsConnector::from(config.clone())
             .connect(name, tcp)
             .await
             .map_err(|e| {
-                ProbeError::new("tls", format!("TLS handshake with {addr} failed: {e}"))
+                ProbeError::new(
+                    ProbeErrorCode::Tls,
+                    format!("TLS handshake with {addr} failed: {e}"),
+                )
             })?;
         r.timings_ms.tls = Some(lap.next());
         let (_, session) = tls.get_ref();
@@ -363,7 +384,7 @@ async fn request(
                 r.redirect_to = Some(format!("{}…", cut(&loc, MAX_REDIRECT_BYTES)));
                 if o.follow_redirects {
                     return Err(ProbeError::new(
-                        "bad_redirect",
+                        ProbeErrorCode::BadRedirect,
                         format!(
                             "the redirect's Location is {} bytes, over the {} KiB netcheck follows",
                             loc.len(),
@@ -379,7 +400,8 @@ async fn request(
     let mut body = response.into_body();
     let mut n = 0u64;
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| ProbeError::new("http", format!("reading the body: {e}")))?;
+        let frame = frame
+            .map_err(|e| ProbeError::new(ProbeErrorCode::Http, format!("reading the body: {e}")))?;
         if let Some(data) = frame.data_ref() {
             n += data.len() as u64;
             if keep_body && kept.len() < MAX_JUDGED_BODY {
@@ -419,8 +441,12 @@ fn build_request(url: &Url, o: &HttpOptions) -> Result<hyper::Request<Full<Bytes
         b = b.header(k.as_str(), v.as_str());
     }
     let body = Bytes::from(o.body.clone().unwrap_or_default());
-    b.body(Full::new(body))
-        .map_err(|e| ProbeError::new("invalid_request", format!("cannot build the request: {e}")))
+    b.body(Full::new(body)).map_err(|e| {
+        ProbeError::new(
+            ProbeErrorCode::InvalidRequest,
+            format!("cannot build the request: {e}"),
+        )
+    })
 }
 
 async fn exchange<I>(
@@ -431,7 +457,9 @@ async fn exchange<I>(
 where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
-    let http_err = |e: hyper::Error| ProbeError::new("http", format!("HTTP exchange failed: {e}"));
+    let http_err = |e: hyper::Error| {
+        ProbeError::new(ProbeErrorCode::Http, format!("HTTP exchange failed: {e}"))
+    };
     if h2 {
         // HTTP/2 takes the authority from the URI, not a Host header.
         let host = req.headers_mut().remove(hyper::header::HOST);
@@ -444,7 +472,7 @@ where
             let scheme = if tls { "https" } else { "http" };
             *req.uri_mut() = format!("{scheme}://{host}{pq}")
                 .parse()
-                .map_err(|_| ProbeError::new("invalid_request", "bad URI"))?;
+                .map_err(|_| ProbeError::new(ProbeErrorCode::InvalidRequest, "bad URI"))?;
         }
         let (mut send, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), io)
             .await
@@ -461,6 +489,7 @@ where
 }
 
 fn tls_info(session: &rustls::ClientConnection) -> Option<TlsInfo> {
+    use sha2::Digest;
     let chain = session.peer_certificates()?;
     let cert = chain.first()?;
     let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref()).ok()?;
@@ -486,5 +515,27 @@ fn tls_info(session: &rustls::ClientConnection) -> Option<TlsInfo> {
         not_after,
         days_left: (not_after - chrono::Utc::now()).num_days(),
         chain_not_after,
+        fingerprint_sha256: Some(
+            sha2::Sha256::digest(cert.as_ref())
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect(),
+        ),
+        dns_names: parsed
+            .subject_alternative_name()
+            .ok()
+            .flatten()
+            .map(|san| {
+                san.value
+                    .general_names
+                    .iter()
+                    .filter_map(|n| match n {
+                        x509_parser::extensions::GeneralName::DNSName(d) => Some(d.to_string()),
+                        _ => None,
+                    })
+                    .take(32)
+                    .collect()
+            })
+            .unwrap_or_default(),
     })
 }

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 
 use crate::policy::Policy;
+use crate::proto::check::ProbeErrorCode;
 use crate::proto::check::{
     CheckRequest, CheckResult, CheckSpec, ProbeError, ResultData, ResultStatus,
 };
@@ -78,7 +79,10 @@ impl Prober {
             )) => (ResultStatus::Failed, Some(e), Some(data), body),
             Err(_) => (
                 ResultStatus::Failed,
-                Some(ProbeError::new("timeout", "the probe ran out of time")),
+                Some(ProbeError::new(
+                    ProbeErrorCode::Timeout,
+                    "the probe ran out of time",
+                )),
                 None,
                 Vec::new(),
             ),
@@ -94,12 +98,12 @@ impl Prober {
             _ if status != ResultStatus::Ok => (status, error),
             _ if unevaluable.is_some() => (
                 ResultStatus::Failed,
-                unevaluable.map(|why| ProbeError::new("expectation_unevaluable", why)),
+                unevaluable.map(|why| ProbeError::new(ProbeErrorCode::ExpectationUnevaluable, why)),
             ),
             Some(first) => (
                 ResultStatus::Failed,
                 Some(ProbeError::new(
-                    "expectation_failed",
+                    ProbeErrorCode::ExpectationFailed,
                     format!("{}: {}", first.name, first.detail),
                 )),
             ),

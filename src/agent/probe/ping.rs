@@ -11,6 +11,7 @@ use super::icmp::{Echo, Failure};
 use super::resolve::TargetResolver;
 use super::{ms, Outcome};
 use crate::policy::Policy;
+use crate::proto::check::ProbeErrorCode;
 use crate::proto::check::{PingOptions, PingReply, PingResult, ProbeError, ResultData, Rtt};
 
 /// One ICMP socket per address family, opened on first use and shared by all pings.
@@ -108,7 +109,7 @@ pub async fn run(
         Err(msg) => {
             return Outcome {
                 data: ResultData::Ping(result),
-                error: Some(ProbeError::new("icmp_unavailable", msg)),
+                error: Some(ProbeError::new(ProbeErrorCode::IcmpUnavailable, msg)),
             }
         }
     };
@@ -145,9 +146,12 @@ pub async fn run(
         100.0 * (result.sent - result.received) as f64 / result.sent as f64
     };
     let error = (result.received == 0).then(|| match last_error {
-        Some(e) => ProbeError::new("unreachable", format!("ping {ip} failed: {e}")),
+        Some(e) => ProbeError::new(
+            ProbeErrorCode::Unreachable,
+            format!("ping {ip} failed: {e}"),
+        ),
         None => ProbeError::new(
-            "timeout",
+            ProbeErrorCode::Timeout,
             format!("no echo reply from {ip} ({} sent)", result.sent),
         ),
     });

@@ -9,6 +9,7 @@ use hickory_resolver::TokioResolver;
 
 use super::dns;
 use crate::policy::{parse_ip_loose, Policy};
+use crate::proto::check::ProbeErrorCode;
 use crate::proto::check::{IpVersion, ProbeError};
 
 /// Resolves targets; one per agent, shared by all in-flight checks.
@@ -60,7 +61,7 @@ impl TargetResolver {
         if let Some(ip) = parse_ip_loose(host) {
             if !wanted(&ip) {
                 return Err(ProbeError::new(
-                    "dns",
+                    ProbeErrorCode::Dns,
                     format!(
                         "{ip} is not an IPv{} address",
                         if ip.is_ipv4() { 6 } else { 4 }
@@ -69,23 +70,21 @@ impl TargetResolver {
             }
             policy
                 .check(ip)
-                .map_err(|r| ProbeError::new("target_refused", r.to_string()))?;
+                .map_err(|r| ProbeError::new(ProbeErrorCode::TargetRefused, r.to_string()))?;
             return Ok((ip, None));
         }
         if let Err(msg) = policy.check_host(host) {
-            return Err(ProbeError::new("target_refused", msg));
+            return Err(ProbeError::new(ProbeErrorCode::TargetRefused, msg));
         }
         let start = Instant::now();
-        let lookup = self
-            .resolver
-            .lookup_ip(host)
-            .await
-            .map_err(|e| ProbeError::new("dns", crate::names::resolve_failure(host, &e)))?;
+        let lookup = self.resolver.lookup_ip(host).await.map_err(|e| {
+            ProbeError::new(ProbeErrorCode::Dns, crate::names::resolve_failure(host, &e))
+        })?;
         let took = start.elapsed();
         let candidates: Vec<IpAddr> = lookup.iter().filter(|ip| wanted(ip)).collect();
         if candidates.is_empty() {
             return Err(ProbeError::new(
-                "dns",
+                ProbeErrorCode::Dns,
                 format!(
                     "{host} has no {} address",
                     match version {
@@ -105,7 +104,7 @@ impl TargetResolver {
         }
         let r = refusal.expect("at least one candidate");
         Err(ProbeError::new(
-            "target_refused",
+            ProbeErrorCode::TargetRefused,
             format!("{host} resolves to {r}"),
         ))
     }

@@ -8,19 +8,33 @@ use tokio::net::TcpStream;
 use super::resolve::TargetResolver;
 use super::{ms, Outcome};
 use crate::policy::Policy;
+use crate::proto::check::ProbeErrorCode;
 use crate::proto::check::{ProbeError, ResultData, TcpOptions, TcpResult};
 
 /// Classifies a failed connect by what the network said.
 pub fn connect_error(err: &std::io::Error, addr: SocketAddr) -> ProbeError {
     use std::io::ErrorKind::*;
     match err.kind() {
-        ConnectionRefused => ProbeError::new("refused", format!("{addr} refused the connection")),
-        HostUnreachable => ProbeError::new("unreachable", format!("no route to host {addr}")),
-        NetworkUnreachable => {
-            ProbeError::new("unreachable", format!("network unreachable for {addr}"))
-        }
-        TimedOut => ProbeError::new("timeout", format!("connecting to {addr} timed out")),
-        _ => ProbeError::new("connect_failed", format!("connecting to {addr}: {err}")),
+        ConnectionRefused => ProbeError::new(
+            ProbeErrorCode::Refused,
+            format!("{addr} refused the connection"),
+        ),
+        HostUnreachable => ProbeError::new(
+            ProbeErrorCode::Unreachable,
+            format!("no route to host {addr}"),
+        ),
+        NetworkUnreachable => ProbeError::new(
+            ProbeErrorCode::Unreachable,
+            format!("network unreachable for {addr}"),
+        ),
+        TimedOut => ProbeError::new(
+            ProbeErrorCode::Timeout,
+            format!("connecting to {addr} timed out"),
+        ),
+        _ => ProbeError::new(
+            ProbeErrorCode::ConnectFailed,
+            format!("connecting to {addr}: {err}"),
+        ),
     }
 }
 
@@ -54,7 +68,10 @@ pub async fn run(
         Err(_) => {
             return Outcome {
                 data: ResultData::Tcp(result),
-                error: Some(ProbeError::new("timeout", "name resolution timed out")),
+                error: Some(ProbeError::new(
+                    ProbeErrorCode::Timeout,
+                    "name resolution timed out",
+                )),
             }
         }
     };
@@ -69,7 +86,7 @@ pub async fn run(
         }
         Ok(Err(e)) => Some(connect_error(&e, addr)),
         Err(_) => Some(ProbeError::new(
-            "timeout",
+            ProbeErrorCode::Timeout,
             format!("no answer from {addr} within {} ms", o.timeout_ms),
         )),
     };

@@ -16,6 +16,7 @@ use super::pace;
 use super::resolve::TargetResolver;
 use super::Outcome;
 use crate::policy::Policy;
+use crate::proto::check::ProbeErrorCode;
 use crate::proto::check::{IpVersion, ProbeError, ResultData};
 use crate::proto::trace::{
     HopRtt, MtrHop, MtrOptions, MtrResult, TraceHop, TraceProtocol, TracerouteOptions,
@@ -186,15 +187,20 @@ async fn run_tracer(ip: IpAddr, plan: &Plan) -> Result<Trace, ProbeError> {
         .read_timeout(Duration::from_millis(10))
         .max_samples(plan.rounds.max(1))
         .build()
-        .map_err(|e| ProbeError::new("trace_failed", e.to_string()))?;
+        .map_err(|e| ProbeError::new(ProbeErrorCode::TraceFailed, e.to_string()))?;
     // The tracer blocks its thread (its own socket and clock) for the whole trace.
     let state = tokio::task::spawn_blocking(move || {
         let _slot = slot;
         tracer.run().map(|()| tracer.snapshot())
     })
     .await
-    .map_err(|e| ProbeError::new("trace_failed", e.to_string()))?
-    .map_err(|e| ProbeError::new("trace_failed", format!("the trace failed: {e}")))?;
+    .map_err(|e| ProbeError::new(ProbeErrorCode::TraceFailed, e.to_string()))?
+    .map_err(|e| {
+        ProbeError::new(
+            ProbeErrorCode::TraceFailed,
+            format!("the trace failed: {e}"),
+        )
+    })?;
     Ok(read(&state, ip, plan.max_hops))
 }
 
@@ -342,7 +348,7 @@ fn not_reached(
     let wanted_unreached = expect.and_then(|e| e.reached) == Some(false);
     (!reached && !wanted_unreached).then(|| {
         ProbeError::new(
-            "not_reached",
+            ProbeErrorCode::NotReached,
             format!("{target} did not answer within {max_hops} hops"),
         )
     })

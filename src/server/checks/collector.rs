@@ -11,6 +11,7 @@ use tokio::sync::mpsc::{self, UnboundedSender};
 
 use super::events;
 use super::store::{store_results, Stored, StoredBatch};
+use crate::proto::check::ProbeErrorCode;
 use crate::proto::check::{CheckResult, ResultData, ResultStatus};
 use crate::server::broker::link::Delivery;
 use crate::server::AppState;
@@ -38,7 +39,7 @@ fn cap_stored(r: &mut CheckResult) {
     r.data = None;
     r.status = ResultStatus::Failed;
     r.error = Some(crate::proto::check::ProbeError::new(
-        "result_too_large",
+        ProbeErrorCode::ResultTooLarge,
         format!(
             "the result's data was {size} bytes, over the {} KiB the server stores",
             MAX_STORED_DATA_BYTES / 1024
@@ -338,6 +339,6 @@ mod tests {
         cap_stored(&mut big);
         assert_eq!(big.status, ResultStatus::Failed);
         assert!(big.data.is_none());
-        assert_eq!(big.error.unwrap().code, "result_too_large");
+        assert_eq!(big.error.unwrap().code, ProbeErrorCode::ResultTooLarge);
     }
 }

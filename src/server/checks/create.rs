@@ -14,7 +14,7 @@ use super::{choose, validate};
 use crate::proto::api::agents::Agent;
 use crate::proto::api::checks::CheckStatus;
 use crate::proto::api::AgentSelection;
-use crate::proto::check::{CheckRequest, CheckSpec, ResultStatus};
+use crate::proto::check::{CheckRequest, CheckSpec, ProbeError, ProbeErrorCode, ResultStatus};
 use crate::proto::PROTOCOL_VERSION;
 use crate::server::broker::{agent_queue, CHECKS_EXCHANGE};
 use crate::server::error::ErrorCode;
@@ -89,18 +89,20 @@ pub async fn create(
     let grace = state.settings.checks.grace_ms;
     let deadline = now + chrono::Duration::milliseconds((spec.budget_ms() + grace) as i64);
     let expires_at = now + chrono::Duration::milliseconds(grace as i64);
-    let unsupported = serde_json::json!({
-        "code": "unsupported",
-        "message": format!(
+    let unsupported = serde_json::to_value(ProbeError::new(
+        ProbeErrorCode::Unsupported,
+        format!(
             "this agent cannot run a {} {} (it needs raw sockets: root or CAP_NET_RAW, and a current agent)",
             spec.trace_protocol().map(|p| p.as_str()).unwrap_or(""),
             spec.check_type().as_str(),
         ),
-    });
-    let offline_error = serde_json::json!({
-        "code": "agent_offline",
-        "message": "the agent was offline when the check was created",
-    });
+    ))
+    .expect("an error serialises");
+    let offline_error = serde_json::to_value(ProbeError::new(
+        ProbeErrorCode::AgentOffline,
+        "the agent was offline when the check was created",
+    ))
+    .expect("an error serialises");
     let rows: Vec<serde_json::Value> = online
         .iter()
         .map(|a| (a, ResultStatus::Pending, None))

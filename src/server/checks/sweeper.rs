@@ -43,7 +43,11 @@ pub async fn finish_due(state: &AppState) -> Result<usize, DbErr> {
         return Ok(0);
     }
     let txn = state.db.begin().await?;
-    let timeout_error = serde_json::json!({ "code": "agent_timeout", "message": "the agent did not answer in time" });
+    let timeout_error = serde_json::to_value(crate::proto::check::ProbeError::new(
+        crate::proto::check::ProbeErrorCode::AgentTimeout,
+        "the agent did not answer in time",
+    ))
+    .expect("an error serialises");
     let timed_out = result::Entity::find()
         .from_raw_sql(Statement::from_sql_and_values(
             backend,
