@@ -6,8 +6,8 @@ use serde_json::{json, Value};
 
 use crate::proto::api::{AgentSelection, LocationFilter};
 use crate::proto::check::{
-    CheckType, DnsOptions, DnsProtocol, HttpMethod, HttpOptions, HttpVersion, IpVersion, MtrOptions,
-    PingOptions, TcpOptions, TraceProtocol, TracerouteOptions,
+    CheckType, DnsOptions, DnsProtocol, HttpMethod, HttpOptions, HttpVersion, IpVersion,
+    MtrOptions, PingOptions, TcpOptions, TraceProtocol, TracerouteOptions,
 };
 use crate::proto::expect::{DnsExpect, HttpExpect, PingExpect, TcpExpect, TraceExpect};
 use crate::proto::trace::MTR_INTERVAL_MS;
@@ -207,7 +207,7 @@ pub struct HttpArgs {
     /// A request header, `NAME: value` (repeat for more).
     #[arg(long = "header", visible_alias = "headers", value_name = "NAME: VALUE", value_parser = |s: &str| pair(s, ':'))]
     pub headers: Vec<(String, String)>,
-    /// The request body (at most 64 KiB); set its `Content-Type` with `--header`.
+    /// The request body (at most 16 KiB); set its `Content-Type` with `--header`.
     #[arg(long)]
     pub body: Option<String>,
     /// Speak only this HTTP version (default: what the server offers over TLS, 1.1 in clear).

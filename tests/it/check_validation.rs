@@ -32,8 +32,24 @@ async fn invalid_options_are_422_naming_the_field() {
         ),
         (json!({"type": "http", "target": "not a url"}), "target"),
         (
-            json!({"type": "http", "target": "http://127.0.0.1/", "options": {"method": "DELETE"}}),
+            json!({"type": "http", "target": "http://127.0.0.1/", "options": {"method": "TRACE"}}),
             "options.method",
+        ),
+        (
+            json!({"type": "http", "target": "http://127.0.0.1/", "options": {"version": "http3"}}),
+            "options.version",
+        ),
+        (
+            json!({"type": "http", "target": "http://127.0.0.1/", "options": {"body": "x".repeat(16_385)}}),
+            "options.body",
+        ),
+        (
+            json!({"type": "http", "target": "http://127.0.0.1/", "options": {"expect": {"versions": ["HTTP/9"]}}}),
+            "options.expect.versions",
+        ),
+        (
+            json!({"type": "http", "target": "http://127.0.0.1/", "options": {"expect": {"body_not_regex": "("}}}),
+            "options.expect.body_not_regex",
         ),
         (
             json!({"type": "dns", "target": "example.com", "options": {"record_type": "ANY"}}),

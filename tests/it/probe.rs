@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use netcheck::proto::api::agents::{AgentStatus, UpdateAgent};
-use netcheck::proto::api::FixedLocation;
 use netcheck::proto::api::auth::{ApiScope, CreateApiKey};
 use netcheck::proto::api::checks::HistoryQuery;
+use netcheck::proto::api::FixedLocation;
 use reqwest::StatusCode;
 
 use crate::helpers::*;
@@ -140,10 +140,7 @@ impl ProbeFleet {
 
 async fn refusal(resp: reqwest::Response) -> String {
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(
-        resp.headers()["content-type"],
-        "text/plain; charset=utf-8"
-    );
+    assert_eq!(resp.headers()["content-type"], "text/plain; charset=utf-8");
     resp.text().await.unwrap()
 }
 
@@ -170,7 +167,11 @@ async fn every_agent_answers_a_scrape_with_blackboxs_families_and_its_place() {
     let (samples, types) = parse_exposition(&text);
     assert!(types.values().all(|t| t == "gauge"), "{types:?}");
     for agent in ["probe-a", "probe-b"] {
-        assert_eq!(value_of(&samples, "probe_success", agent), Some(1.0), "{text}");
+        assert_eq!(
+            value_of(&samples, "probe_success", agent),
+            Some(1.0),
+            "{text}"
+        );
         assert_eq!(
             value_of(&samples, "probe_http_status_code", agent),
             Some(200.0)
@@ -210,7 +211,11 @@ async fn every_agent_answers_a_scrape_with_blackboxs_families_and_its_place() {
         .unwrap();
     let (samples, _) = parse_exposition(&text);
     for agent in ["probe-a", "probe-b"] {
-        assert_eq!(value_of(&samples, "probe_success", agent), Some(0.0), "{text}");
+        assert_eq!(
+            value_of(&samples, "probe_success", agent),
+            Some(0.0),
+            "{text}"
+        );
         assert!(value_of(&samples, "probe_duration_seconds", agent).is_some());
     }
     // Choosing agents as checks do: one place, or named agents.
@@ -272,12 +277,7 @@ async fn refusals_are_blackboxs_plain_text_400s_and_credentials_are_needed() {
     )
     .await;
     assert!(nobody.contains("location=ZZ"), "{nobody}");
-    let bad_header = refusal(
-        fleet
-            .scrape("module=icmp&target=127.0.0.1", "soon")
-            .await,
-    )
-    .await;
+    let bad_header = refusal(fleet.scrape("module=icmp&target=127.0.0.1", "soon").await).await;
     assert!(bad_header.starts_with("Failed to parse timeout from Prometheus header"));
 
     // No credentials: 401. A key without the `probe` scope: 403.
@@ -320,10 +320,15 @@ async fn refusals_are_blackboxs_plain_text_400s_and_credentials_are_needed() {
         .await
         .unwrap();
     let logs = debug.find("Logs for the probe:\n").unwrap();
-    let metrics = debug.find("\n\n\nMetrics that would have been returned:\n").unwrap();
+    let metrics = debug
+        .find("\n\n\nMetrics that would have been returned:\n")
+        .unwrap();
     let config = debug.find("\n\n\nModule configuration:\n").unwrap();
     assert!(logs < metrics && metrics < config, "{debug}");
-    assert!(debug.contains("agent=\"probe-a\" msg=\"Probe succeeded\""), "{debug}");
+    assert!(
+        debug.contains("agent=\"probe-a\" msg=\"Probe succeeded\""),
+        "{debug}"
+    );
     assert!(debug[config..].contains("prober: icmp"), "{debug}");
 }
 
@@ -348,11 +353,22 @@ async fn an_agent_that_cannot_answer_in_time_is_a_failure_within_the_scrape_time
     assert_eq!(resp.status(), StatusCode::OK);
     let text = resp.text().await.unwrap();
     let (samples, _) = parse_exposition(&text);
-    assert_eq!(value_of(&samples, "probe_success", "probe-a"), Some(1.0), "{text}");
-    assert_eq!(value_of(&samples, "probe_success", "probe-b"), Some(0.0), "{text}");
+    assert_eq!(
+        value_of(&samples, "probe_success", "probe-a"),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        value_of(&samples, "probe_success", "probe-b"),
+        Some(0.0),
+        "{text}"
+    );
     let waited = value_of(&samples, "probe_duration_seconds", "probe-b").unwrap();
     assert!((0.4..1.0).contains(&waited), "waited {waited} s");
-    assert!(took < Duration::from_millis(1000), "the scrape took {took:?}");
+    assert!(
+        took < Duration::from_millis(1000),
+        "the scrape took {took:?}"
+    );
 }
 
 #[tokio::test]
@@ -375,5 +391,8 @@ async fn a_modules_file_with_a_key_netcheck_does_not_implement_stops_the_server(
         Ok(_) => panic!("the server started"),
         Err(e) => format!("{e:#}"),
     };
-    assert!(err.contains("\"web\"") && err.contains("http.basic_auth"), "{err}");
+    assert!(
+        err.contains("\"web\"") && err.contains("http.basic_auth"),
+        "{err}"
+    );
 }

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::helpers::*;
 use crate::probe::{parse_exposition, probe_fleet, Sample};
-use crate::targets::{dns_server, http_server};
+use crate::targets::{dns_server, http_server, https_server};
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -61,7 +61,10 @@ async fn prometheus_scrapes_every_agent_through_the_blackbox_relabelling() {
                 "--config.file={}",
                 dir.path().join("prometheus.yml").display()
             ))
-            .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("data").display()
+            ))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -97,9 +100,11 @@ async fn prometheus_scrapes_every_agent_through_the_blackbox_relabelling() {
         }
     };
     // Two scrape intervals at least: every job and agent has a sample.
-    let success = eventually("probe_success for every job and agent", Duration::from_secs(30), || async {
-        query("probe_success").await.filter(|s| s.len() == 6)
-    })
+    let success = eventually(
+        "probe_success for every job and agent",
+        Duration::from_secs(30),
+        || async { query("probe_success").await.filter(|s| s.len() == 6) },
+    )
     .await;
     for (job, agent, value) in &success {
         let want = if job == "closed" { 0.0 } else { 1.0 };
@@ -204,6 +209,12 @@ modules:
     http:
       fail_if_header_matches:
         - {header: X-Evil, regexp: ".+"}
+  web_tls:
+    prober: http
+    http:
+      fail_if_not_ssl: true
+      tls_config:
+        insecure_skip_verify: true
   tls_only:
     prober: http
     http:
@@ -256,7 +267,21 @@ async fn blackbox_exporter_and_netcheck_agree_on_the_same_modules_file() {
     .await;
     let web = http_server().await;
     let dns = dns_server().await;
+    let (tls_port, _tls) = https_server(dir.path());
+    eventually(
+        "openssl s_server listening",
+        Duration::from_secs(10),
+        || async {
+            tokio::net::TcpStream::connect(("127.0.0.1", tls_port))
+                .await
+                .ok()
+                .map(drop)
+        },
+    )
+    .await;
     let cases = [
+        // openssl s_server: a self-signed certificate, HTTP/1.0 without a length.
+        ("web_tls", format!("https://127.0.0.1:{tls_port}/")),
         // Followed to /final ("final!"): every expectation met.
         ("web", format!("http://{web}/redirect")),
         ("web", format!("http://{web}/status/500")),
@@ -280,8 +305,11 @@ async fn blackbox_exporter_and_netcheck_agree_on_the_same_modules_file() {
         let theirs = families(&theirs.text().await.unwrap());
         let ours = families(&fleet.scrape(&query, "5").await.text().await.unwrap());
         let case = format!("{module} {target}");
-        if target.ends_with("/redirect") {
-            assert_eq!(theirs["probe_success"].3[0].value, 1.0, "{case}: the good path");
+        if target.ends_with("/redirect") || module == "web_tls" {
+            assert_eq!(
+                theirs["probe_success"].3[0].value, 1.0,
+                "{case}: the good path"
+            );
         }
         assert_eq!(
             ours.keys().collect::<Vec<_>>(),
@@ -290,7 +318,11 @@ async fn blackbox_exporter_and_netcheck_agree_on_the_same_modules_file() {
         );
         for (name, (help, kind, labels, _)) in &theirs {
             let mine = &ours[name];
-            assert_eq!((&mine.0, &mine.1, &mine.2), (help, kind, labels), "{case}: {name}");
+            assert_eq!(
+                (&mine.0, &mine.1, &mine.2),
+                (help, kind, labels),
+                "{case}: {name}"
+            );
         }
         // One sample per agent, and the facts agree with blackbox's.
         for name in [
@@ -301,6 +333,8 @@ async fn blackbox_exporter_and_netcheck_agree_on_the_same_modules_file() {
             "probe_http_version",
             "probe_http_content_length",
             "probe_http_uncompressed_body_length",
+            "probe_ssl_earliest_cert_expiry",
+            "probe_ssl_last_chain_expiry_timestamp_seconds",
             "probe_failed_due_to_regex",
             "probe_ip_protocol",
             "probe_ip_addr_hash",
@@ -311,10 +345,28 @@ async fn blackbox_exporter_and_netcheck_agree_on_the_same_modules_file() {
             let Some((_, _, _, their)) = theirs.get(name) else {
                 continue;
             };
+            // s_server's page describes the session: its length differs per connection.
+            if module == "web_tls" && name == "probe_http_uncompressed_body_length" {
+                continue;
+            }
             let (_, _, _, mine) = &ours[name];
             assert_eq!(mine.len(), 2, "{case}: {name} for each agent");
             for s in mine {
                 assert_eq!(s.value, their[0].value, "{case}: {name} {:?}", s.labels);
+            }
+        }
+        // The same certificate, described alike.
+        for name in ["probe_ssl_last_chain_info", "probe_tls_version_info"] {
+            let Some((_, _, labels, their)) = theirs.get(name) else {
+                continue;
+            };
+            for s in &ours[name].3 {
+                for label in labels {
+                    assert_eq!(
+                        s.labels[label], their[0].labels[label],
+                        "{case}: {name} {label}"
+                    );
+                }
             }
         }
     }

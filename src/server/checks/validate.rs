@@ -4,14 +4,14 @@ use serde_json::Value;
 
 use crate::proto::api::checks::CreateCheck;
 use crate::proto::expect::{
-    valid_status_entry, DnsExpect, HttpExpect, HTTP_VERSIONS, PingExpect, TcpExpect, REGEX_SIZE_LIMIT,
+    valid_status_entry, DnsExpect, HttpExpect, PingExpect, TcpExpect, HTTP_VERSIONS,
+    REGEX_SIZE_LIMIT,
 };
 
 use crate::policy::{parse_ip_loose, Policy};
 use crate::proto::check::{
     CheckSpec, CheckType, DnsOptions, HttpOptions, MtrOptions, PingOptions, RecordType, TcpOptions,
-    MAX_HTTP_BODY,
-    TracerouteOptions,
+    TracerouteOptions, MAX_HTTP_BODY,
 };
 use crate::server::error::ErrorCode;
 use crate::server::error::{ApiError, ApiResult};
@@ -130,7 +130,11 @@ fn expect_http(e: &Option<HttpExpect>) -> ApiResult<()> {
         }
     }
     if let Some(versions) = &e.versions {
-        if versions.is_empty() || versions.iter().any(|v| !HTTP_VERSIONS.contains(&v.as_str())) {
+        if versions.is_empty()
+            || versions
+                .iter()
+                .any(|v| !HTTP_VERSIONS.contains(&v.as_str()))
+        {
             return Err(ApiError::invalid_field(
                 "options.expect.versions",
                 format!("give one or more of {}", HTTP_VERSIONS.join(", ")),

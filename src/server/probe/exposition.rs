@@ -82,6 +82,7 @@ fn help(name: &str) -> &'static str {
             "Returns last SSL chain expiry in timestamp"
         }
         "probe_tls_version_info" => "Returns the TLS version used or NaN when unknown",
+        "probe_ssl_last_chain_info" => "Contains SSL leaf certificate information",
         "probe_icmp_duration_seconds" => "Duration of icmp request by phase",
         "probe_icmp_reply_hop_limit" => "Replied packet hop limit (TTL for ipv4)",
         "probe_dns_duration_seconds" => "Duration of DNS request by phase",
@@ -92,7 +93,9 @@ fn help(name: &str) -> &'static str {
         "probe_dns_additional_rrs" => {
             "Returns number of entries in the additional resource record list"
         }
-        "probe_dns_query_succeeded" => "Displays whether or not the query was executed successfully",
+        "probe_dns_query_succeeded" => {
+            "Displays whether or not the query was executed successfully"
+        }
         "probe_dns_serial" => "Returns the serial number of the zone",
         _ => "",
     }
@@ -181,12 +184,19 @@ pub fn add(
                 ("tls", t.tls),
                 ("transfer", t.download),
             ] {
-                f.phase("probe_http_duration_seconds", &labels, Some(phase), secs(ms));
+                f.phase(
+                    "probe_http_duration_seconds",
+                    &labels,
+                    Some(phase),
+                    secs(ms),
+                );
             }
             let header = |name: &str| h.and_then(|h| h.headers.get(name));
+            // -1: an answer without a length (Go's ContentLength); 0: no answer at all.
+            let answered = h.is_some_and(|h| h.status_code.is_some());
             let length = header("content-length")
                 .and_then(|v| v.split(',').next()?.trim().parse::<f64>().ok())
-                .unwrap_or(-1.0);
+                .unwrap_or(if answered { -1.0 } else { 0.0 });
             f.set("probe_http_content_length", &labels, length);
             f.set(
                 "probe_http_uncompressed_body_length",
@@ -226,8 +236,8 @@ pub fn add(
                 &labels,
                 if regex_failed { 1.0 } else { 0.0 },
             );
-            if let Some(modified) = header("last-modified")
-                .and_then(|v| chrono::DateTime::parse_from_rfc2822(v).ok())
+            if let Some(modified) =
+                header("last-modified").and_then(|v| chrono::DateTime::parse_from_rfc2822(v).ok())
             {
                 f.set(
                     "probe_http_last_modified_timestamp_seconds",
@@ -239,7 +249,11 @@ pub fn add(
                 let earliest = tls.chain_not_after.unwrap_or(tls.not_after).timestamp() as f64;
                 f.set("probe_ssl_earliest_cert_expiry", &labels, earliest);
                 // blackbox's value when no chain was verified (Go's zero time).
-                let last_chain = if o.verify_tls { earliest } else { -62135596800.0 };
+                let last_chain = if o.verify_tls {
+                    earliest
+                } else {
+                    -62135596800.0
+                };
                 f.set(
                     "probe_ssl_last_chain_expiry_timestamp_seconds",
                     &labels,
@@ -257,6 +271,18 @@ pub fn add(
                     &labels,
                     ("version", version.into()),
                 );
+                // blackbox 0.23's labels of the leaf certificate (no serial number before 0.26).
+                let mut leaf = labels.clone();
+                leaf.extend([
+                    (
+                        "fingerprint_sha256".to_string(),
+                        tls.fingerprint_sha256.clone().unwrap_or_default(),
+                    ),
+                    ("subject".to_string(), tls.subject.clone()),
+                    ("issuer".to_string(), tls.issuer.clone()),
+                    ("subjectalternative".to_string(), tls.dns_names.join(",")),
+                ]);
+                f.set("probe_ssl_last_chain_info", &leaf, 1.0);
             }
         }
         (CheckSpec::Tcp(_), data) => {
@@ -264,7 +290,12 @@ pub fn add(
                 Some(ResultData::Tcp(t)) => Some(t),
                 _ => None,
             };
-            address(f, &labels, t.and_then(|t| t.resolved_address.as_deref()), None);
+            address(
+                f,
+                &labels,
+                t.and_then(|t| t.resolved_address.as_deref()),
+                None,
+            );
             f.set("probe_failed_due_to_regex", &labels, 0.0);
         }
         (CheckSpec::Ping(_), data) => {
@@ -272,7 +303,12 @@ pub fn add(
                 Some(ResultData::Ping(p)) => Some(p),
                 _ => None,
             };
-            address(f, &labels, p.and_then(|p| p.resolved_address.as_deref()), None);
+            address(
+                f,
+                &labels,
+                p.and_then(|p| p.resolved_address.as_deref()),
+                None,
+            );
             let reply = p.and_then(|p| p.replies.first());
             for (phase, value) in [
                 ("resolve", 0.0),
@@ -385,9 +421,9 @@ mod tests {
         let duration = text.find("probe_duration_seconds").unwrap();
         let success = text.find("probe_success").unwrap();
         assert!(duration < success, "{text}");
-        assert!(text.contains(
-            "# HELP probe_success Displays whether or not the probe was a success\n"
-        ));
+        assert!(
+            text.contains("# HELP probe_success Displays whether or not the probe was a success\n")
+        );
         assert!(text.contains("probe_success{agent=\"a1\"} 1"), "{text}");
         assert!(!text.contains("# EOF"), "{text}");
     }

@@ -235,7 +235,10 @@ pub async fn probe(req: HttpRequest, user: AuthUser, state: web::Data<AppState>)
     };
     let Some(module) = state.probe_modules.get(name) else {
         state.metrics.probe_module_unknown.inc();
-        return text(StatusCode::BAD_REQUEST, format!("Unknown module \"{name}\""));
+        return text(
+            StatusCode::BAD_REQUEST,
+            format!("Unknown module \"{name}\""),
+        );
     };
     let budget = match budget(&req, module) {
         Ok(b) => b,
@@ -254,8 +257,7 @@ pub async fn probe(req: HttpRequest, user: AuthUser, state: web::Data<AppState>)
     };
     // The same validation and target policy as a check of the same options.
     let mut body = CreateCheck::new(spec.check_type(), &target);
-    body.options =
-        Some(serde_json::to_value(&spec).expect("a spec serialises")["options"].clone());
+    body.options = Some(serde_json::to_value(&spec).expect("a spec serialises")["options"].clone());
     let (target, spec) = match validate::spec(&body, &state.policy) {
         Ok(c) => c,
         Err(e) => return refused(e),
@@ -275,15 +277,26 @@ pub async fn probe(req: HttpRequest, user: AuthUser, state: web::Data<AppState>)
     if let Err(e) = create::take_quota(&state, &user.0, asked as u64).await {
         return refused(e);
     }
-    let answers = run(&state, id, &target, &spec, &picked.online, &selection, budget).await;
+    let answers = run(
+        &state,
+        id,
+        &target,
+        &spec,
+        &picked.online,
+        &selection,
+        budget,
+    )
+    .await;
     let waited = started.elapsed().as_secs_f64();
     let mut families = exposition::Families::default();
     let mut logs = String::new();
-    let everyone = picked
-        .online
-        .iter()
-        .map(|a| (a, true))
-        .chain(picked.offline.iter().chain(&picked.unable).map(|a| (a, false)));
+    let everyone = picked.online.iter().map(|a| (a, true)).chain(
+        picked
+            .offline
+            .iter()
+            .chain(&picked.unable)
+            .map(|a| (a, false)),
+    );
     for (agent, asked) in everyone {
         let answer = answers.get(&agent.id);
         exposition::add(&mut families, agent, &spec, answer, waited);

@@ -27,11 +27,7 @@ struct File {
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 pub struct Module {
     pub prober: String,
-    #[serde(
-        default,
-        with = "duration",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, with = "duration", skip_serializing_if = "Option::is_none")]
     pub timeout: Option<Duration>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub http: Option<HttpModule>,
@@ -441,7 +437,13 @@ fn http(m: HttpModule, target: &str, budget: Duration) -> Result<(String, CheckS
             m.valid_http_versions
                 .iter()
                 // blackbox also writes HTTP/2 for HTTP/2.0.
-                .map(|v| if v == "HTTP/2" { "HTTP/2.0".into() } else { v.clone() })
+                .map(|v| {
+                    if v == "HTTP/2" {
+                        "HTTP/2.0".into()
+                    } else {
+                        v.clone()
+                    }
+                })
                 .collect()
         }),
         ..Default::default()
@@ -488,7 +490,11 @@ fn dns(m: DnsModule, target: &str, budget: Duration) -> Result<(String, CheckSpe
     let protocol = match m.transport_protocol.as_deref() {
         None | Some("") | Some("udp") => DnsProtocol::Udp,
         Some("tcp") => DnsProtocol::Tcp,
-        Some(other) => return Err(format!("dns.transport_protocol: {other:?} is not udp or tcp")),
+        Some(other) => {
+            return Err(format!(
+                "dns.transport_protocol: {other:?} is not udp or tcp"
+            ))
+        }
     };
     let rcode = match m.valid_rcodes.as_slice() {
         [] => "NOERROR".to_string(),
@@ -525,7 +531,13 @@ mod tests {
     #[test]
     fn built_in_modules_make_checks() {
         let m = Modules::built_in();
-        for name in ["http_2xx", "http_post_2xx", "tcp_connect", "icmp", "dns_udp"] {
+        for name in [
+            "http_2xx",
+            "http_post_2xx",
+            "tcp_connect",
+            "icmp",
+            "dns_udp",
+        ] {
             assert!(m.get(name).is_some(), "{name}");
         }
         let (t, spec) = m
@@ -534,7 +546,14 @@ mod tests {
             .check("[::1]:8080", Duration::from_secs(3))
             .unwrap();
         assert_eq!(t, "::1");
-        assert!(matches!(spec, CheckSpec::Tcp(TcpOptions { port: 8080, timeout_ms: 2850, .. })));
+        assert!(matches!(
+            spec,
+            CheckSpec::Tcp(TcpOptions {
+                port: 8080,
+                timeout_ms: 2850,
+                ..
+            })
+        ));
         let (t, spec) = m
             .get("dns_udp")
             .unwrap()
@@ -551,7 +570,10 @@ mod tests {
     fn unknown_and_unimplemented_keys_are_named() {
         let err = Modules::parse("modules:\n  web:\n    prober: http\n    http:\n      bogus: 1\n")
             .unwrap_err();
-        assert!(err.contains("\"web\"") && err.contains("http.bogus"), "{err}");
+        assert!(
+            err.contains("\"web\"") && err.contains("http.bogus"),
+            "{err}"
+        );
         let err = Modules::parse("modules:\n  g:\n    prober: grpc\n").unwrap_err();
         assert!(err.contains("grpc"), "{err}");
         let err = Modules::parse("modules:\n  d:\n    prober: dns\n    dns: {}\n").unwrap_err();
