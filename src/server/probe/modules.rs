@@ -32,9 +32,9 @@ pub struct Module {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub http: Option<HttpModule>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tcp: Option<TcpModule>,
+    pub tcp: Option<AddressModule>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub icmp: Option<IcmpModule>,
+    pub icmp: Option<AddressModule>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dns: Option<DnsModule>,
     #[serde(flatten, skip_serializing)]
@@ -98,20 +98,10 @@ pub struct TlsConfig {
     rest: Rest,
 }
 
+/// The `tcp` and `icmp` sections: the keys netcheck takes of them are the same two.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
-pub struct TcpModule {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub preferred_ip_protocol: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ip_protocol_fallback: Option<bool>,
-    #[serde(flatten, skip_serializing)]
-    rest: Rest,
-}
-
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(default)]
-pub struct IcmpModule {
+pub struct AddressModule {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub preferred_ip_protocol: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
