@@ -19,11 +19,14 @@ cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --all-targets --locked -- -D warnings
 
+echo "== conventions (file sizes, role boundaries)"
+./scripts/check-conventions.sh
+
 echo "== container and service files"
 ./scripts/validate-deploy.sh
 
 echo "== web UI: API types, type-check, lint, unit tests, build"
-./scripts/build-ui.sh
+./scripts/build-ui.sh --check
 (cd frontend && npm run --silent lint && npm run --silent test)
 
 # Databases left by earlier runs (each test makes its own).
