@@ -125,6 +125,16 @@ impl ApiError {
         &self.message
     }
 
+    /// 422 `forbidden_target`: `field` names something the target policy refuses.
+    pub fn forbidden_target(field: &str, message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::ForbiddenTarget,
+            message,
+        )
+        .with_details(serde_json::json!({ "field": field }))
+    }
+
     pub fn status(&self) -> StatusCode {
         self.status
     }

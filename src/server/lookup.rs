@@ -162,14 +162,10 @@ pub async fn lookup(
         ));
     }
     if let Some(ip) = parse_ip_loose(&host) {
-        state.policy.check(ip).map_err(|r| {
-            ApiError::new(
-                actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
-                ErrorCode::ForbiddenTarget,
-                r.to_string(),
-            )
-            .with_details(serde_json::json!({ "field": "host" }))
-        })?;
+        state
+            .policy
+            .check(ip)
+            .map_err(|r| ApiError::forbidden_target("host", r.to_string()))?;
     }
     let ips = resolve(&state.resolver, &host).await.map_err(|e| {
         ApiError::new(

@@ -13,7 +13,6 @@ use crate::proto::check::{
     CheckSpec, CheckType, DnsOptions, HttpOptions, MtrOptions, PingOptions, RecordType, TcpOptions,
     TracerouteOptions, MAX_HTTP_BODY,
 };
-use crate::server::error::ErrorCode;
 use crate::server::error::{ApiError, ApiResult};
 
 impl CreateCheck {
@@ -243,12 +242,7 @@ fn validate_host(host: &str) -> ApiResult<()> {
 }
 
 fn forbidden(msg: String) -> ApiError {
-    ApiError::new(
-        actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
-        ErrorCode::ForbiddenTarget,
-        msg,
-    )
-    .with_details(serde_json::json!({ "field": "target" }))
+    ApiError::forbidden_target("target", msg)
 }
 
 /// Validates the body; returns the normalised target and the spec.
@@ -345,14 +339,9 @@ pub fn spec(body: &CreateCheck, policy: &Policy) -> ApiResult<(String, CheckSpec
                 let sa = sa.ok_or_else(|| {
                     ApiError::invalid_field("options.resolver", "resolver must be ip or ip:port")
                 })?;
-                policy.check(sa.ip()).map_err(|r| {
-                    ApiError::new(
-                        actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
-                        ErrorCode::ForbiddenTarget,
-                        r.to_string(),
-                    )
-                    .with_details(serde_json::json!({ "field": "options.resolver" }))
-                })?;
+                policy
+                    .check(sa.ip())
+                    .map_err(|r| ApiError::forbidden_target("options.resolver", r.to_string()))?;
             }
             CheckSpec::Dns(o)
         }
