@@ -48,6 +48,9 @@ echo "== browser tests (headless Chromium, real binary and agent)"
 (cd frontend && node tests/e2e.mjs)
 echo "== bad-input campaign (schemathesis against the OpenAPI document: no 5xx)"
 ./scripts/fuzz-api.sh
-echo "== tests that restart shared services (serial)"
+echo "== tests that restart shared services or kill broker nodes (serial)"
+# A three-node RabbitMQ cluster beside the machine's broker, removed again afterwards.
+./scripts/cluster.sh up
+trap './scripts/cluster.sh down' EXIT
 cargo nextest run --locked --no-fail-fast --test-threads 1 -E 'test(/disruptive/)'
 

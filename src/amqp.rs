@@ -39,6 +39,23 @@ pub fn open_arguments(
     Ok(args)
 }
 
+/// Consumer tag of the server's consumer on a results queue being drained: its deletion
+/// (once empty) cancels that consumer, which is expected and does not end the session.
+pub const DRAIN_CONSUMER_TAG: &str = "netcheck-server-drain";
+
+/// `host:port` of a broker URL, for logs: never the credentials.
+pub fn node_of(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(u) => format!(
+            "{}:{}",
+            u.host_str().unwrap_or("?"),
+            u.port()
+                .unwrap_or(if u.scheme() == "amqps" { 5671 } else { 5672 })
+        ),
+        Err(_) => "(invalid URL)".into(),
+    }
+}
+
 type Waiters = Arc<Mutex<BTreeMap<u64, oneshot::Sender<bool>>>>;
 
 /// Receives the broker's asynchronous notices: closes are forwarded as reasons on `closed`,
@@ -108,7 +125,10 @@ impl ChannelCallback for Watch {
             .send(format!("channel closed by broker: {close}"));
         Ok(())
     }
-    async fn cancel(&mut self, _: &Channel, _: Cancel) -> Result<(), amqprs::error::Error> {
+    async fn cancel(&mut self, _: &Channel, cancel: Cancel) -> Result<(), amqprs::error::Error> {
+        if cancel.consumer_tag() == DRAIN_CONSUMER_TAG {
+            return Ok(());
+        }
         let _ = self
             .closed
             .send("consumer cancelled by broker (queue deleted?)".into());
@@ -198,5 +218,75 @@ impl Publisher {
             Ok(Err(_)) => Err(PublishError::Closed),
             Err(_) => Err(PublishError::Timeout(timeout)),
         }
+    }
+}
+
+/// Publishes on a confirm-mode channel of its own, opened again after the broker closed it
+/// (e.g. refusing a message) or nacked a message on it, so neither ends the session. A nack
+/// retires the channel because a quorum queue client keeps a stale leader per channel: after
+/// a cluster node dies, a channel opened before the new leader was known is refused until it
+/// is replaced (RabbitMQ 3.10; measured in docs/benchmarks.md).
+pub struct Sink {
+    conn: Connection,
+    current: tokio::sync::Mutex<Option<Arc<Publisher>>>,
+}
+
+impl Sink {
+    pub fn new(conn: Connection) -> Sink {
+        Sink {
+            conn,
+            current: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    async fn publisher(&self) -> Result<Arc<Publisher>, PublishError> {
+        let mut current = self.current.lock().await;
+        if let Some(p) = current.as_ref().filter(|p| p.channel().is_open()) {
+            return Ok(p.clone());
+        }
+        let channel = self.conn.open_channel(None).await?;
+        // This channel's closes are not the session's end: they only make the next publish
+        // open a new channel (the broker logs why it closed it).
+        let (watch, mut closes) = Watch::new();
+        channel.register_callback(watch.clone()).await?;
+        tokio::spawn(async move {
+            while let Some(reason) = closes.recv().await {
+                tracing::warn!(%reason, "publish channel closed; the next publish opens another");
+            }
+        });
+        let p = Arc::new(Publisher::new(channel, &watch).await?);
+        *current = Some(p.clone());
+        Ok(p)
+    }
+
+    /// Publishes and waits for the broker's confirm.
+    pub async fn publish(
+        &self,
+        props: BasicProperties,
+        body: Vec<u8>,
+        exchange: &str,
+        routing_key: &str,
+        timeout: Duration,
+    ) -> Result<(), PublishError> {
+        let publisher = self.publisher().await?;
+        let result = publisher
+            .publish(props, body, exchange, routing_key, timeout)
+            .await;
+        if matches!(result, Err(PublishError::Nacked)) {
+            let mut current = self.current.lock().await;
+            if current.as_ref().is_some_and(|p| Arc::ptr_eq(p, &publisher)) {
+                *current = None;
+                let channel = publisher.channel().clone();
+                tokio::spawn(async move {
+                    let _ = channel.close().await;
+                });
+            }
+        }
+        result
+    }
+
+    /// Whether the connection under the channel is still open.
+    pub fn is_open(&self) -> bool {
+        self.conn.is_open()
     }
 }

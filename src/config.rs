@@ -13,6 +13,9 @@ use serde::Deserialize;
 /// Prefix of environment variables that override configuration keys.
 pub const ENV_PREFIX: &str = "NETCHECK";
 
+mod amqp;
+pub use amqp::{AmqpSettings, QueueType};
+
 /// Shortest accepted `auth.jwt_secret`: an HMAC-SHA256 key should be as long as the hash.
 pub const MIN_JWT_SECRET_BYTES: usize = 32;
 
@@ -216,51 +219,6 @@ impl Default for RedisSettings {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct AmqpSettings {
-    /// AMQP URL of the broker the server itself uses (administrator credentials).
-    pub url: SecretString,
-    /// RabbitMQ management HTTP API, used to provision agents' users, queues and permissions.
-    pub management_url: SecretString,
-    /// Virtual host that holds every netcheck exchange and queue.
-    pub vhost: String,
-    /// Host name agents use to reach the broker (handed to them at registration).
-    pub public_host: String,
-    /// AMQP port agents use to reach the broker.
-    pub public_port: u16,
-    /// Whether agents must use TLS to reach the broker.
-    pub public_tls: bool,
-    /// PEM file of the CA that signed the broker's certificate, for `amqps://` URLs and an
-    /// https management API with a private CA. Unset: the Mozilla roots (AMQP) and the
-    /// system's roots (management API).
-    pub ca_file: Option<std::path::PathBuf>,
-    /// Queue type of the results queue: `classic` or `quorum` (for a RabbitMQ cluster).
-    pub results_queue_type: QueueType,
-}
-
-impl Default for AmqpSettings {
-    fn default() -> Self {
-        Self {
-            url: "amqp://guest:guest@127.0.0.1:5672".into(),
-            management_url: "http://guest:guest@127.0.0.1:15672".into(),
-            vhost: "netcheck".into(),
-            public_host: "127.0.0.1".into(),
-            public_port: 5672,
-            public_tls: false,
-            ca_file: None,
-            results_queue_type: QueueType::Classic,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum QueueType {
-    Classic,
-    Quorum,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
 pub struct AuthSettings {
     /// HMAC key for access tokens. Unset: a random key is generated once and kept in the
     /// database, so every server instance sharing it agrees.
@@ -382,6 +340,9 @@ impl Settings {
                 .with_list_parse_key("checks.allowed_networks")
                 .with_list_parse_key("notify.allowed_networks")
                 .with_list_parse_key("http.trusted_proxies")
+                .with_list_parse_key("amqp.urls")
+                .with_list_parse_key("amqp.management_urls")
+                .with_list_parse_key("amqp.public_urls")
                 .try_parsing(true)
                 .source(Some(env)),
         );
@@ -431,6 +392,21 @@ impl Settings {
         }
         if self.redis.key_prefix.is_empty() {
             return bad("redis.key_prefix must not be empty");
+        }
+        for raw in self.amqp.server_urls() {
+            match url::Url::parse(raw) {
+                Ok(u) if matches!(u.scheme(), "amqp" | "amqps") && u.host_str().is_some() => {}
+                _ => return bad("amqp.url / amqp.urls: each must be amqp://user:password@host:port (or amqps://)"),
+            }
+        }
+        for raw in self.amqp.management_endpoints() {
+            match url::Url::parse(raw) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") && !u.username().is_empty() => {}
+                _ => return bad("amqp.management_url / amqp.management_urls: each must be http(s)://user:password@host:port"),
+            }
+        }
+        if let Err(msg) = self.amqp.agent_urls() {
+            return bad(&msg);
         }
         Ok(())
     }

@@ -6,13 +6,10 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::Duration;
 
-use amqprs::connection::Connection;
-use amqprs::BasicProperties;
 use uuid::Uuid;
 
-use crate::amqp::{PublishError, Publisher, Watch};
+use crate::amqp::PublishError;
 use crate::proto::check::ProbeErrorCode;
 use crate::proto::check::{CheckResult, ProbeError, ResultStatus};
 
@@ -115,54 +112,6 @@ impl Outbox {
     #[cfg(test)]
     fn len(&self) -> usize {
         self.0.lock().unwrap().len()
-    }
-}
-
-/// Publishes results on a confirm-mode channel of its own, opened again after the broker
-/// closed it (e.g. refusing a message), so a refusal never ends the consumer's session.
-pub struct Sink {
-    conn: Connection,
-    current: tokio::sync::Mutex<Option<std::sync::Arc<Publisher>>>,
-}
-
-impl Sink {
-    pub fn new(conn: Connection) -> Sink {
-        Sink {
-            conn,
-            current: tokio::sync::Mutex::new(None),
-        }
-    }
-
-    async fn publisher(&self) -> Result<std::sync::Arc<Publisher>, PublishError> {
-        let mut current = self.current.lock().await;
-        if let Some(p) = current.as_ref().filter(|p| p.channel().is_open()) {
-            return Ok(p.clone());
-        }
-        let channel = self.conn.open_channel(None).await?;
-        // This channel's closes are not the session's end: they only make the next publish
-        // open a new channel (the broker logs why it closed it).
-        let (watch, mut closes) = Watch::new();
-        channel.register_callback(watch.clone()).await?;
-        tokio::spawn(async move {
-            while let Some(reason) = closes.recv().await {
-                tracing::warn!(%reason, "result channel closed; the next result opens another");
-            }
-        });
-        let p = std::sync::Arc::new(Publisher::new(channel, &watch).await?);
-        *current = Some(p.clone());
-        Ok(p)
-    }
-
-    pub async fn publish(
-        &self,
-        props: BasicProperties,
-        body: Vec<u8>,
-        exchange: &str,
-    ) -> Result<(), PublishError> {
-        let publisher = self.publisher().await?;
-        publisher
-            .publish(props, body, exchange, "", Duration::from_secs(10))
-            .await
     }
 }
 

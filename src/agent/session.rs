@@ -12,11 +12,12 @@ use amqprs::BasicProperties;
 use tokio_util::sync::CancellationToken;
 
 use super::probe::Prober;
-use super::results::{self, Outbox, Sink};
+use super::results::{self, Outbox};
 use super::AgentArgs;
-use crate::amqp::Watch;
+use crate::amqp::Sink;
+use crate::amqp::{PublishError, Watch};
 use crate::policy::Policy;
-use crate::proto::agent::{Heartbeat, RegisterResponse};
+use crate::proto::agent::{BrokerAddress, Heartbeat, RegisterResponse};
 use crate::proto::check::{CheckRequest, CheckResult};
 
 /// Counters the heartbeat reports.
@@ -33,6 +34,56 @@ pub struct Stats {
     pub outbox: Outbox,
     /// Checks answered recently, so a redelivered request is acked rather than probed again.
     pub answered: std::sync::Mutex<Answered>,
+    /// The broker node whose session was lost last: tried last next time, so a dead node of
+    /// a cluster costs no time while the others are up.
+    pub lost_node: std::sync::Mutex<Option<BrokerAddress>>,
+}
+
+/// How long one broker node may take to accept a connection before the next is tried.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Opens a connection to the first of the registration's broker addresses that answers.
+async fn connect(
+    args: &AgentArgs,
+    reg: &RegisterResponse,
+    stats: &Stats,
+) -> Result<(Connection, BrokerAddress), String> {
+    let creds = &reg.amqp;
+    let mut addresses = creds.addresses();
+    if let Some(lost) = stats.lost_node.lock().expect("lost node lock").as_ref() {
+        // A stable sort: the order the server gave, with the lost node moved to the end.
+        addresses.sort_by_key(|a| a == lost);
+    }
+    let mut failures = Vec::new();
+    for address in addresses {
+        let mut open = OpenConnectionArguments::new(
+            &address.host,
+            address.port,
+            &creds.username,
+            &creds.password,
+        );
+        open.virtual_host(&creds.vhost)
+            .heartbeat(20)
+            .connection_name(&format!("netcheck-agent {}", args.hostname()));
+        if address.tls {
+            match crate::tls::amqp_adaptor(&address.host, args.ca_file.as_deref()) {
+                Ok(tls) => {
+                    open.tls_adaptor(tls);
+                }
+                Err(e) => return Err(format!("TLS set-up failed: {e:#}")),
+            }
+        }
+        let node = format!("{}:{}", address.host, address.port);
+        match tokio::time::timeout(CONNECT_TIMEOUT, Connection::open(&open)).await {
+            Ok(Ok(conn)) => return Ok((conn, address)),
+            Ok(Err(e)) => failures.push(format!("{node}: {e}")),
+            Err(_) => failures.push(format!("{node}: no answer within {CONNECT_TIMEOUT:?}")),
+        }
+    }
+    Err(format!(
+        "cannot connect to the broker: {}",
+        failures.join("; ")
+    ))
 }
 
 /// Checks answered within the last [`ANSWERED_FOR`], forgotten oldest first: O(1) per answer
@@ -150,27 +201,9 @@ pub async fn run(
     let policy = Arc::new(std::sync::RwLock::new(Arc::new(
         base.clone().with_own(own_addresses()),
     )));
-    let mut open =
-        OpenConnectionArguments::new(&creds.host, creds.port, &creds.username, &creds.password);
-    open.virtual_host(&creds.vhost)
-        .heartbeat(20)
-        .connection_name(&format!("netcheck-agent {}", args.hostname()));
-    if creds.tls {
-        match crate::tls::amqp_adaptor(&creds.host, args.ca_file.as_deref()) {
-            Ok(tls) => {
-                open.tls_adaptor(tls);
-            }
-            Err(e) => return End::Lost(format!("TLS set-up failed: {e:#}")),
-        }
-    }
-    let conn = match Connection::open(&open).await {
+    let (conn, node) = match connect(args, reg, &stats).await {
         Ok(c) => c,
-        Err(e) => {
-            return End::Lost(format!(
-                "cannot connect to broker {}:{}: {e}",
-                creds.host, creds.port
-            ))
-        }
+        Err(e) => return End::Lost(e),
     };
     let (watch, mut events) = Watch::new();
     let setup = async {
@@ -196,7 +229,7 @@ pub async fn run(
             return End::Lost(format!("broker session set-up failed: {e}"));
         }
     };
-    tracing::info!(queue = %creds.queue, "consuming check requests");
+    tracing::info!(queue = %creds.queue, node = %format!("{}:{}", node.host, node.port), "consuming check requests");
     let out = Out {
         sink: Arc::new(Sink::new(conn.clone())),
         consumer,
@@ -246,6 +279,9 @@ pub async fn run(
             },
         }
     };
+    if matches!(end, End::Lost(_)) {
+        *stats.lost_node.lock().expect("lost node lock") = Some(node);
+    }
     session_end.cancel();
     heartbeats.abort();
     refresh.abort();
@@ -384,25 +420,49 @@ async fn publish_result(
     tag: Option<u64>,
 ) {
     let (result, body) = results::encode(result);
-    match out
-        .sink
-        .publish(result_props(&out.user, &result), body, &out.exchange)
-        .await
-    {
-        Ok(()) => {
-            if let Some(tag) = tag {
-                out.ack(tag).await;
+    // A refusal or a missing confirm while the session lives (a quorum queue electing a new
+    // leader, a full results queue) is tried again here after a pause: nothing else would
+    // send the result before its check's deadline. The store takes a result twice as once.
+    let mut pause = Duration::from_millis(250);
+    loop {
+        match out
+            .sink
+            .publish(
+                result_props(&out.user, &result),
+                body.clone(),
+                &out.exchange,
+                "",
+                Duration::from_secs(10),
+            )
+            .await
+        {
+            Ok(()) => {
+                if let Some(tag) = tag {
+                    out.ack(tag).await;
+                }
+                tracing::debug!(check_id = %result.check_id, status = result.status.as_str(), "result published");
+                stats
+                    .answered
+                    .lock()
+                    .expect("answered lock")
+                    .insert(result.check_id);
+                return;
             }
-            tracing::debug!(check_id = %result.check_id, status = result.status.as_str(), "result published");
-            stats
-                .answered
-                .lock()
-                .expect("answered lock")
-                .insert(result.check_id);
+            Err(e @ (PublishError::Nacked | PublishError::Timeout(_)))
+                if pause <= IN_SESSION_RETRY_UP_TO && out.consumer.is_open() =>
+            {
+                tracing::warn!(check_id = %result.check_id, error = %e, retry_in_ms = pause.as_millis() as u64, "result not confirmed; publishing it again");
+                tokio::time::sleep(pause).await;
+                pause *= 2;
+            }
+            Err(e) => return stats.outbox.keep(result, attempts + 1, &e),
         }
-        Err(e) => stats.outbox.keep(result, attempts + 1, &e),
     }
 }
+
+/// Longest pause between publishes of one result within a session (250 ms doubling: four
+/// more tries over about 4 s).
+const IN_SESSION_RETRY_UP_TO: Duration = Duration::from_secs(2);
 
 #[cfg(test)]
 mod tests {

@@ -60,6 +60,14 @@ pub struct TargetPolicy {
 /// Broker access of one agent session. The password is new at every registration.
 #[derive(Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AmqpCredentials {
+    /// The first of `urls` (older agents use `host`, `port` and `tls`, which describe it too).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Every broker node (`amqp://host:port/vhost`, no credentials), in the order this agent
+    /// should try them: rotated per agent so a fleet spreads over a cluster's nodes. Empty
+    /// from older servers: then `host`, `port` and `tls` are the one address.
+    #[serde(default)]
+    pub urls: Vec<String>,
     pub host: String,
     pub port: u16,
     pub vhost: String,
@@ -75,6 +83,7 @@ pub struct AmqpCredentials {
 impl std::fmt::Debug for AmqpCredentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AmqpCredentials")
+            .field("urls", &self.urls)
             .field("host", &self.host)
             .field("port", &self.port)
             .field("vhost", &self.vhost)
@@ -84,6 +93,53 @@ impl std::fmt::Debug for AmqpCredentials {
             .field("queue", &self.queue)
             .field("results_exchange", &self.results_exchange)
             .finish()
+    }
+}
+
+/// One broker address an agent can connect to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerAddress {
+    pub host: String,
+    pub port: u16,
+    pub tls: bool,
+}
+
+impl AmqpCredentials {
+    /// The addresses to try, in order: `urls` when the server sent them (unparsable entries
+    /// are skipped), else the one `host`/`port`/`tls`.
+    pub fn addresses(&self) -> Vec<BrokerAddress> {
+        let parsed: Vec<BrokerAddress> = self
+            .urls
+            .iter()
+            .filter_map(|u| BrokerAddress::parse(u))
+            .collect();
+        if parsed.is_empty() {
+            vec![BrokerAddress {
+                host: self.host.clone(),
+                port: self.port,
+                tls: self.tls,
+            }]
+        } else {
+            parsed
+        }
+    }
+}
+
+impl BrokerAddress {
+    /// From `amqp://host[:port][/vhost]` or `amqps://…`; `None` for anything else.
+    pub fn parse(raw: &str) -> Option<Self> {
+        let u = url::Url::parse(raw).ok()?;
+        let tls = match u.scheme() {
+            "amqp" => false,
+            "amqps" => true,
+            _ => return None,
+        };
+        let host = u.host_str()?.trim_start_matches('[').trim_end_matches(']');
+        Some(Self {
+            host: host.to_string(),
+            port: u.port().unwrap_or(if tls { 5671 } else { 5672 }),
+            tls,
+        })
     }
 }
 
@@ -113,6 +169,8 @@ mod tests {
     #[test]
     fn credentials_debug_hides_the_password() {
         let c = AmqpCredentials {
+            url: None,
+            urls: Vec::new(),
             host: "h".into(),
             port: 5672,
             vhost: "v".into(),

@@ -107,6 +107,17 @@ impl ApiError {
         .with_details(serde_json::json!({ "dependency": dependency }))
     }
 
+    /// The broker does not take the check's messages: 503 `broker_unavailable`.
+    pub fn broker_unavailable() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::BrokerUnavailable,
+            "no message broker node accepts checks right now; try again shortly",
+        )
+        .with_details(serde_json::json!({ "dependency": "broker" }))
+        .retry_after(1)
+    }
+
     /// A fault of ours. Logged with its cause; the client only sees a generic message.
     pub fn internal(err: impl std::fmt::Display) -> Self {
         tracing::error!(error = %err, "internal error");

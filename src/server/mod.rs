@@ -114,11 +114,10 @@ impl Application {
         crate::tls::install_crypto_provider();
         // A bad broker URL or CA file is a configuration error: refuse to start, before any
         // connection is made, instead of retrying forever in the background.
-        crate::amqp::open_arguments(
-            settings.amqp.url.expose_secret(),
-            settings.amqp.ca_file.as_deref(),
-        )
-        .context("amqp.url / amqp.ca_file")?;
+        for url in settings.amqp.server_urls() {
+            crate::amqp::open_arguments(url, settings.amqp.ca_file.as_deref())
+                .context("amqp.url(s) / amqp.ca_file")?;
+        }
         let db = db::connect(&settings.database, settings.database.max_connections).await?;
         let results_db = db::connect(&settings.database, checks::collector::DB_CONNECTIONS).await?;
         versions::check_postgres(&db).await?;
@@ -156,20 +155,27 @@ impl Application {
         versions::check_redis(&redis).await?;
         let provisioner = broker::Provisioner::new(&settings.amqp).context("amqp settings")?;
         versions::check_rabbitmq(provisioner.management()).await?;
-        if let Err(err) = provisioner.ensure_topology().await {
-            tracing::warn!(error = %err, "could not declare the broker topology yet; retrying in the background");
-            let p = provisioner.clone();
-            tokio::spawn(async move {
-                loop {
-                    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
-                    match p.ensure_topology().await {
-                        Ok(()) => break tracing::info!("broker topology declared"),
-                        Err(err) => {
-                            tracing::warn!(error = %err, "broker topology still not declared")
+        let broker = Arc::new(broker::link::BrokerLink::default());
+        match provisioner.ensure_topology().await {
+            Ok(drain) => broker.set_draining(drain),
+            Err(err) => {
+                tracing::warn!(error = %err, "could not declare the broker topology yet; retrying in the background");
+                let (p, broker) = (provisioner.clone(), broker.clone());
+                tokio::spawn(async move {
+                    loop {
+                        tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                        match p.ensure_topology().await {
+                            Ok(drain) => {
+                                broker.set_draining(drain);
+                                break tracing::info!("broker topology declared");
+                            }
+                            Err(err) => {
+                                tracing::warn!(error = %err, "broker topology still not declared")
+                            }
                         }
                     }
-                }
-            });
+                });
+            }
         }
         let probe_modules = Arc::new(match &settings.probe.modules_file {
             Some(path) => probe::Modules::load(path)?,
@@ -179,7 +185,7 @@ impl Application {
             .context("redis.url")?;
         let state = web::Data::new(AppState {
             provisioner,
-            broker: Arc::new(broker::link::BrokerLink::default()),
+            broker,
             redis_client,
             policy: crate::policy::Policy::new(settings.checks.allowed_networks.clone()),
             metrics: metrics::Metrics::default(),
@@ -218,6 +224,7 @@ impl Application {
                 state.shutdown.clone(),
             ));
             checks::spawn_sweeper(state.clone(), state.shutdown.clone());
+            broker::spawn_drainer(state.clone());
             monitors::runner::spawn_runner(state.clone(), state.shutdown.clone());
             monitors::webhooks::spawn_deliverer(state.clone(), state.shutdown.clone());
             tokio::spawn(state.events.clone().run(

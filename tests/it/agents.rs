@@ -431,10 +431,9 @@ async fn broker_management_down_is_503_and_leaves_no_half_created_agent() {
 
 #[tokio::test]
 async fn the_results_queue_can_be_a_quorum_queue() {
-    let app =
-        spawn_app_with(|s| s.amqp.results_queue_type = netcheck::config::QueueType::Quorum).await;
+    let app = spawn_app_with(|s| s.amqp.queue_type = netcheck::config::QueueType::Quorum).await;
     let vhost = app.settings.amqp.vhost.clone();
-    let queue = broker_api(&format!("queues/{vhost}/netcheck.results"))
+    let queue = broker_api(&format!("queues/{vhost}/netcheck.results.quorum"))
         .await
         .expect("queue");
     assert_eq!(queue["type"], "quorum", "{queue}");

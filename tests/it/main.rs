@@ -23,6 +23,7 @@ mod check_validation;
 mod checks;
 mod cli;
 mod disruptive;
+mod disruptive_cluster;
 mod errors;
 mod expectations;
 mod health;

@@ -23,8 +23,8 @@ pub const BROKER_CA: &str = "/etc/rabbitmq/netcheck-tls/ca.pem";
 fn amqps(s: &mut netcheck::config::Settings) {
     s.amqp.url = "amqps://guest:guest@localhost:5671".into();
     s.amqp.ca_file = Some(BROKER_CA.into());
-    s.amqp.public_host = "127.0.0.1".into();
-    s.amqp.public_port = 5671;
+    s.amqp.public_host = Some("127.0.0.1".into());
+    s.amqp.public_port = Some(5671);
     s.amqp.public_tls = true;
 }
 

@@ -606,6 +606,14 @@ export interface components {
             /** @description Where results are published. */
             results_exchange: string;
             tls: boolean;
+            /** @description The first of `urls` (older agents use `host`, `port` and `tls`, which describe it too). */
+            url?: string | null;
+            /**
+             * @description Every broker node (`amqp://host:port/vhost`, no credentials), in the order this agent
+             *     should try them: rotated per agent so a fleet spreads over a cluster's nodes. Empty
+             *     from older servers: then `host`, `port` and `tls` are the one address.
+             */
+            urls?: string[];
             username: string;
             vhost: string;
         };
@@ -902,7 +910,7 @@ export interface components {
          * @description Every stable error code the API answers with (`error.code`).
          * @enum {string}
          */
-        ErrorCode: "invalid_field" | "invalid_body" | "invalid_json" | "invalid_query" | "invalid_text" | "unsupported_media_type" | "payload_too_large" | "unauthenticated" | "invalid_credentials" | "missing_refresh_token" | "invalid_refresh_token" | "refresh_token_reused" | "invalid_agent_token" | "forbidden" | "api_key_cannot_mint" | "session_required" | "insufficient_scope" | "over_budget" | "not_found" | "username_taken" | "name_taken" | "last_admin" | "no_agents_online" | "too_many_monitors" | "no_matching_agents" | "invalid_selection" | "forbidden_target" | "not_resolvable" | "rate_limited" | "too_many_streams" | "busy" | "dependency_unavailable" | "internal_error";
+        ErrorCode: "invalid_field" | "invalid_body" | "invalid_json" | "invalid_query" | "invalid_text" | "unsupported_media_type" | "payload_too_large" | "unauthenticated" | "invalid_credentials" | "missing_refresh_token" | "invalid_refresh_token" | "refresh_token_reused" | "invalid_agent_token" | "forbidden" | "api_key_cannot_mint" | "session_required" | "insufficient_scope" | "over_budget" | "not_found" | "username_taken" | "name_taken" | "last_admin" | "no_agents_online" | "too_many_monitors" | "no_matching_agents" | "invalid_selection" | "forbidden_target" | "not_resolvable" | "rate_limited" | "too_many_streams" | "busy" | "dependency_unavailable" | "broker_unavailable" | "internal_error";
         ErrorObject: {
             /** @description Stable, machine-readable code. */
             code: components["schemas"]["ErrorCode"];

@@ -74,6 +74,9 @@ pub enum ErrorCode {
     Busy,
     /// 503: a dependency (database, Redis, broker) is down (`details.dependency`).
     DependencyUnavailable,
+    /// 503: no broker node accepts the check's messages (no session, or a cluster without a
+    /// majority); nothing was accepted (`details.dependency` is `broker`).
+    BrokerUnavailable,
     /// 500: a fault of the server's; never for anything a client can send.
     InternalError,
 }
@@ -114,6 +117,7 @@ impl ErrorCode {
             ErrorCode::TooManyStreams => "too_many_streams",
             ErrorCode::Busy => "busy",
             ErrorCode::DependencyUnavailable => "dependency_unavailable",
+            ErrorCode::BrokerUnavailable => "broker_unavailable",
             ErrorCode::InternalError => "internal_error",
         }
     }
@@ -156,6 +160,7 @@ mod tests {
             ErrorCode::InsufficientScope,
             ErrorCode::OverBudget,
             ErrorCode::DependencyUnavailable,
+            ErrorCode::BrokerUnavailable,
             ErrorCode::TooManyStreams,
             ErrorCode::NoMatchingAgents,
             ErrorCode::InvalidSelection,

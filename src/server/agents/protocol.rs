@@ -12,7 +12,7 @@ use sea_orm::ActiveValue::Set;
 
 use super::routes::broker_error;
 use crate::proto::agent::{
-    AmqpCredentials, Heartbeat, HeartbeatConfig, RegisterRequest, RegisterResponse,
+    AmqpCredentials, BrokerAddress, Heartbeat, HeartbeatConfig, RegisterRequest, RegisterResponse,
 };
 use crate::proto::PROTOCOL_VERSION;
 use crate::server::broker::{agent_queue, agent_user, RESULTS_EXCHANGE};
@@ -132,17 +132,24 @@ pub async fn register(
     state.directory.invalidate();
     tracing::info!(hostname = %body.hostname, version = %body.version, "agent registered");
     let amqp = &state.settings.amqp;
+    let urls = broker_urls_for(id, amqp);
+    let first = urls
+        .first()
+        .and_then(|u| BrokerAddress::parse(u))
+        .ok_or_else(|| ApiError::internal("no broker address for agents (amqp.public_urls)"))?;
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .json(RegisterResponse {
             agent_id: id,
             amqp: AmqpCredentials {
-                host: amqp.public_host.clone(),
-                port: amqp.public_port,
+                url: urls.first().cloned(),
+                urls,
+                host: first.host,
+                port: first.port,
                 vhost: amqp.vhost.clone(),
                 username: agent_user(id),
                 password,
-                tls: amqp.public_tls,
+                tls: first.tls,
                 queue: agent_queue(id),
                 results_exchange: RESULTS_EXCHANGE.to_string(),
             },
@@ -189,4 +196,24 @@ pub async fn heartbeat(
         state.directory.invalidate();
     }
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// The broker addresses for one agent, with the vhost, rotated by the agent's id so that a
+/// fleet spreads over a cluster's nodes (each agent still tries all of them).
+fn broker_urls_for(id: Uuid, amqp: &crate::config::AmqpSettings) -> Vec<String> {
+    // Validated when the settings were loaded.
+    let mut urls: Vec<String> = amqp
+        .agent_urls()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|mut u| {
+            u.set_path(&amqp.vhost.replace('%', "%25").replace('/', "%2F"));
+            u.to_string()
+        })
+        .collect();
+    if !urls.is_empty() {
+        let turn = (id.as_u128() % urls.len() as u128) as usize;
+        urls.rotate_left(turn);
+    }
+    urls
 }

@@ -1,6 +1,8 @@
 //! A small client of the RabbitMQ management HTTP API: just the calls netcheck's provisioning
 //! needs. Every call is idempotent (PUT for create, 404 on DELETE counts as done).
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode, Url};
@@ -19,13 +21,21 @@ pub enum ManagementError {
         status: StatusCode,
         body: String,
     },
-    #[error("invalid amqp.management_url: {0}")]
+    #[error("invalid amqp.management_url(s): {0}")]
     BadUrl(String),
 }
 
+/// The management API of every broker node. A call goes to the node that answered last and
+/// moves on to the next when a node is unreachable or answers 5xx (a node shutting down or
+/// without a majority), so provisioning works while any node is up.
 #[derive(Clone)]
 pub struct Management {
     http: reqwest::Client,
+    endpoints: Arc<[Endpoint]>,
+    preferred: Arc<AtomicUsize>,
+}
+
+struct Endpoint {
     base: Url,
     username: String,
     password: String,
@@ -33,8 +43,9 @@ pub struct Management {
 
 impl std::fmt::Debug for Management {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let bases: Vec<&str> = self.endpoints.iter().map(|e| e.base.as_str()).collect();
         f.debug_struct("Management")
-            .field("base", &self.base.as_str())
+            .field("bases", &bases)
             .finish_non_exhaustive()
     }
 }
@@ -55,19 +66,30 @@ fn seg(s: &str) -> String {
 }
 
 impl Management {
-    /// `url` is like `http://user:password@host:15672`; the credentials are taken out of it.
-    /// `ca_file` adds a private CA for an https management API.
-    pub fn new(url: &str, ca_file: Option<&std::path::Path>) -> Result<Self, ManagementError> {
-        let mut base = Url::parse(url).map_err(|e| ManagementError::BadUrl(e.to_string()))?;
-        let username = percent_decode(base.username());
-        let password = percent_decode(base.password().unwrap_or(""));
-        if username.is_empty() {
-            return Err(ManagementError::BadUrl(
-                "it must contain credentials (http://user:password@host:15672)".into(),
-            ));
+    /// Each of `urls` is like `http://user:password@host:15672`; the credentials are taken
+    /// out of it. `ca_file` adds a private CA for an https management API.
+    pub fn new(urls: &[&str], ca_file: Option<&std::path::Path>) -> Result<Self, ManagementError> {
+        let mut endpoints = Vec::with_capacity(urls.len());
+        for url in urls {
+            let mut base = Url::parse(url).map_err(|e| ManagementError::BadUrl(e.to_string()))?;
+            let username = percent_decode(base.username());
+            let password = percent_decode(base.password().unwrap_or(""));
+            if username.is_empty() {
+                return Err(ManagementError::BadUrl(
+                    "it must contain credentials (http://user:password@host:15672)".into(),
+                ));
+            }
+            let _ = base.set_username("");
+            let _ = base.set_password(None);
+            endpoints.push(Endpoint {
+                base,
+                username,
+                password,
+            });
         }
-        let _ = base.set_username("");
-        let _ = base.set_password(None);
+        if endpoints.is_empty() {
+            return Err(ManagementError::BadUrl("no management URL".into()));
+        }
         let builder = reqwest::Client::builder()
             // Credentials are sent to this API: never through a proxy taken from the environment.
             .no_proxy()
@@ -79,10 +101,55 @@ impl Management {
             .map_err(|e| ManagementError::BadUrl(e.to_string()))?;
         Ok(Self {
             http,
-            base,
-            username,
-            password,
+            endpoints: endpoints.into(),
+            preferred: Arc::default(),
         })
+    }
+
+    /// Sends one request to the first node that answers (starting with the one that answered
+    /// last); a 5xx or an unreachable node passes the request on to the next.
+    async fn send(
+        &self,
+        method: &Method,
+        path: &str,
+        body: Option<&Value>,
+        reason: Option<&str>,
+    ) -> Result<reqwest::Response, ManagementError> {
+        let n = self.endpoints.len();
+        let start = self.preferred.load(Ordering::Relaxed) % n;
+        let mut last = None;
+        for k in 0..n {
+            let i = (start + k) % n;
+            let e = &self.endpoints[i];
+            let mut req = self
+                .http
+                .request(method.clone(), format!("{}api/{}", e.base, path))
+                .basic_auth(&e.username, Some(&e.password));
+            if let Some(body) = body {
+                req = req.json(body);
+            }
+            if let Some(reason) = reason {
+                req = req.header("X-Reason", reason);
+            }
+            match req.send().await {
+                Ok(resp) if resp.status().is_server_error() && k + 1 < n => {
+                    tracing::warn!(node = %e.base, status = %resp.status(), "management API node failing; trying the next");
+                }
+                Ok(resp) => {
+                    self.preferred.store(i, Ordering::Relaxed);
+                    return Ok(resp);
+                }
+                Err(err) => {
+                    if n > 1 {
+                        tracing::warn!(node = %e.base, error = %err, "management API node unreachable; trying the next");
+                    }
+                    last = Some(err);
+                }
+            }
+        }
+        Err(ManagementError::Unreachable(
+            last.expect("every node was tried and none answered"),
+        ))
     }
 
     async fn call(
@@ -91,15 +158,7 @@ impl Management {
         path: &str,
         body: Option<Value>,
     ) -> Result<Option<Value>, ManagementError> {
-        let url = format!("{}api/{}", self.base, path);
-        let mut req = self
-            .http
-            .request(method.clone(), &url)
-            .basic_auth(&self.username, Some(&self.password));
-        if let Some(body) = body {
-            req = req.json(&body);
-        }
-        let resp = req.send().await.map_err(ManagementError::Unreachable)?;
+        let resp = self.send(&method, path, body.as_ref(), None).await?;
         let status = resp.status();
         if status.is_success() {
             let text = resp.text().await.map_err(ManagementError::Unreachable)?;
@@ -209,6 +268,62 @@ impl Management {
         .map(|_| ())
     }
 
+    /// The queue's description, `None` when it does not exist.
+    pub async fn queue(&self, vhost: &str, name: &str) -> Result<Option<Value>, ManagementError> {
+        match self
+            .call(
+                Method::GET,
+                &format!("queues/{}/{}", seg(vhost), seg(name)),
+                None,
+            )
+            .await
+        {
+            Ok(v) => Ok(v),
+            Err(ManagementError::Refused { status, .. }) if status == StatusCode::NOT_FOUND => {
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Deletes the queue only if it holds no message; whether it is gone.
+    pub async fn delete_queue_if_empty(
+        &self,
+        vhost: &str,
+        name: &str,
+    ) -> Result<bool, ManagementError> {
+        let path = format!("queues/{}/{}?if-empty=true", seg(vhost), seg(name));
+        match self.call(Method::DELETE, &path, None).await {
+            Ok(_) => Ok(true),
+            Err(ManagementError::Refused { status, .. }) if status == StatusCode::BAD_REQUEST => {
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Removes the binding of `queue` to `exchange` with the empty routing key.
+    pub async fn unbind_queue(
+        &self,
+        vhost: &str,
+        exchange: &str,
+        queue: &str,
+    ) -> Result<(), ManagementError> {
+        // `~` is the management API's name for a binding with an empty key and no arguments.
+        self.call(
+            Method::DELETE,
+            &format!(
+                "bindings/{}/e/{}/q/{}/~",
+                seg(vhost),
+                seg(exchange),
+                seg(queue)
+            ),
+            None,
+        )
+        .await
+        .map(|_| ())
+    }
+
     pub async fn bind_queue(
         &self,
         vhost: &str,
@@ -304,13 +419,8 @@ impl Management {
         {
             let path = format!("connections/{}", seg(&c.name));
             let resp = self
-                .http
-                .delete(format!("{}api/{}", self.base, path))
-                .basic_auth(&self.username, Some(&self.password))
-                .header("X-Reason", reason)
-                .send()
-                .await
-                .map_err(ManagementError::Unreachable)?;
+                .send(&Method::DELETE, &path, None, Some(reason))
+                .await?;
             if resp.status().is_success() || resp.status() == StatusCode::NOT_FOUND {
                 closed += 1;
             }
@@ -331,12 +441,21 @@ mod tests {
 
     #[test]
     fn credentials_are_taken_out_of_the_url() {
-        let m = Management::new("http://ad%40min:p%2Fw@127.0.0.1:15672", None).unwrap();
-        assert_eq!(m.username, "ad@min");
-        assert_eq!(m.password, "p/w");
-        assert_eq!(m.base.as_str(), "http://127.0.0.1:15672/");
+        let m = Management::new(
+            &[
+                "http://ad%40min:p%2Fw@127.0.0.1:15672",
+                "http://u:v@[::1]:15673",
+            ],
+            None,
+        )
+        .unwrap();
+        assert_eq!(m.endpoints[0].username, "ad@min");
+        assert_eq!(m.endpoints[0].password, "p/w");
+        assert_eq!(m.endpoints[0].base.as_str(), "http://127.0.0.1:15672/");
+        assert_eq!(m.endpoints[1].base.as_str(), "http://[::1]:15673/");
         assert!(!format!("{m:?}").contains("p/w"));
-        assert!(Management::new("http://127.0.0.1:15672", None).is_err());
+        assert!(Management::new(&["http://127.0.0.1:15672"], None).is_err());
+        assert!(Management::new(&[], None).is_err());
     }
 
     #[test]

@@ -9,7 +9,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use rand::distr::{Alphanumeric, SampleString};
-use secrecy::ExposeSecret;
 use serde_json::json;
 use uuid::Uuid;
 
@@ -20,8 +19,26 @@ pub use management::{Management, ManagementError};
 pub const CHECKS_EXCHANGE: &str = "netcheck.checks";
 /// Exchange agents publish results to.
 pub const RESULTS_EXCHANGE: &str = "netcheck.results";
-/// Durable queue the server collects results from.
+/// Durable queue the server collects results from, as a classic queue.
 pub const RESULTS_QUEUE: &str = "netcheck.results";
+/// The results queue as a quorum queue. A queue's type cannot change in place, so each type
+/// has its own name: after a switch the server drains the other one, then deletes it.
+pub const RESULTS_QUEUE_QUORUM: &str = "netcheck.results.quorum";
+
+/// The results queue of `queue_type`.
+pub fn results_queue(queue_type: QueueType) -> &'static str {
+    match queue_type {
+        QueueType::Classic => RESULTS_QUEUE,
+        QueueType::Quorum => RESULTS_QUEUE_QUORUM,
+    }
+}
+
+fn type_name(queue_type: QueueType) -> &'static str {
+    match queue_type {
+        QueueType::Classic => "classic",
+        QueueType::Quorum => "quorum",
+    }
+}
 /// Upper bound of requests waiting in one agent's queue; the oldest are dropped beyond it.
 pub const AGENT_QUEUE_MAX_LENGTH: u32 = 10_000;
 /// Results waiting for the server at most; past it the broker refuses publishes (agents keep
@@ -49,7 +66,7 @@ pub struct Provisioner {
     mgmt: Management,
     vhost: String,
     server_user: String,
-    results_queue_type: QueueType,
+    queue_type: QueueType,
     /// One provisioning at a time per agent: a registration and a token rotation both delete
     /// and re-create the agent's broker user, and interleaved they fail each other.
     agent_locks: Arc<std::sync::Mutex<HashMap<Uuid, Arc<tokio::sync::Mutex<()>>>>>,
@@ -63,10 +80,10 @@ struct AgentLock {
 impl Provisioner {
     pub fn new(settings: &AmqpSettings) -> Result<Self, ManagementError> {
         let mgmt = Management::new(
-            settings.management_url.expose_secret(),
+            &settings.management_endpoints(),
             settings.ca_file.as_deref(),
         )?;
-        let amqp = reqwest::Url::parse(settings.url.expose_secret())
+        let amqp = reqwest::Url::parse(settings.server_urls()[0])
             .map_err(|e| ManagementError::BadUrl(format!("amqp.url: {e}")))?;
         let server_user = percent_encoding::percent_decode_str(amqp.username())
             .decode_utf8_lossy()
@@ -79,7 +96,7 @@ impl Provisioner {
             } else {
                 server_user
             },
-            results_queue_type: settings.results_queue_type,
+            queue_type: settings.queue_type,
             agent_locks: Arc::default(),
         })
     }
@@ -106,7 +123,7 @@ impl Provisioner {
 
     /// Declares the vhost, exchanges and results queue, and lets the server's own user use
     /// them. Idempotent: run at every start.
-    pub async fn ensure_topology(&self) -> Result<(), ManagementError> {
+    pub async fn ensure_topology(&self) -> Result<Option<String>, ManagementError> {
         let v = &self.vhost;
         self.mgmt.put_vhost(v).await?;
         self.mgmt
@@ -116,15 +133,16 @@ impl Provisioner {
         self.mgmt
             .put_exchange(v, RESULTS_EXCHANGE, "fanout")
             .await?;
-        let queue_type = match self.results_queue_type {
-            QueueType::Classic => "classic",
-            QueueType::Quorum => "quorum",
-        };
+        let wanted = results_queue(self.queue_type);
         self.mgmt
-            .put_queue(v, RESULTS_QUEUE, json!({ "x-queue-type": queue_type }))
+            .put_queue(
+                v,
+                wanted,
+                json!({ "x-queue-type": type_name(self.queue_type) }),
+            )
             .await?;
         self.mgmt
-            .bind_queue(v, RESULTS_EXCHANGE, RESULTS_QUEUE, "")
+            .bind_queue(v, RESULTS_EXCHANGE, wanted, "")
             .await?;
         // A policy rather than queue arguments: it also bounds a results queue declared by an
         // older version, which redeclaring with new arguments would refuse.
@@ -132,7 +150,11 @@ impl Provisioner {
             .put_queue_policy(
                 v,
                 "netcheck-results-bounds",
-                &format!("^{}$", regex_escape(RESULTS_QUEUE)),
+                &format!(
+                    "^({}|{})$",
+                    regex_escape(RESULTS_QUEUE),
+                    regex_escape(RESULTS_QUEUE_QUORUM)
+                ),
                 json!({
                     "max-length": RESULTS_QUEUE_MAX_LENGTH,
                     "max-length-bytes": RESULTS_QUEUE_MAX_BYTES,
@@ -140,7 +162,62 @@ impl Provisioner {
                 }),
             )
             .await?;
-        Ok(())
+        self.retire_other_results_queue().await
+    }
+
+    /// The results queue of the other type, left by a switch of `amqp.queue_type`: unbound
+    /// at once (new results go only to the wanted queue), deleted when empty. Returns its
+    /// name while it still holds results, which the server then drains.
+    pub async fn retire_other_results_queue(&self) -> Result<Option<String>, ManagementError> {
+        let v = &self.vhost;
+        let other = match self.queue_type {
+            QueueType::Classic => RESULTS_QUEUE_QUORUM,
+            QueueType::Quorum => RESULTS_QUEUE,
+        };
+        let Some(queue) = self.mgmt.queue(v, other).await? else {
+            return Ok(None);
+        };
+        if queue["type"].as_str() == Some(type_name(self.queue_type)) {
+            return Ok(None);
+        }
+        self.mgmt.unbind_queue(v, RESULTS_EXCHANGE, other).await?;
+        let held = queue["messages"].as_u64().unwrap_or(0);
+        if held == 0 && self.mgmt.delete_queue_if_empty(v, other).await? {
+            tracing::info!(
+                queue = other,
+                "removed the results queue of the former queue type"
+            );
+            return Ok(None);
+        }
+        tracing::info!(
+            queue = other,
+            held,
+            "draining the results queue of the former queue type"
+        );
+        Ok(Some(other.to_string()))
+    }
+
+    /// Declares the agent's queue with the configured type. A queue of the other type (left
+    /// by a switch of `amqp.queue_type`) is deleted and declared again: RabbitMQ cannot change
+    /// a queue's type, and requests waiting for an agent that is registering again are few
+    /// and short-lived (they are answered `timeout`).
+    async fn ensure_agent_queue(&self, agent_id: Uuid) -> Result<(), ManagementError> {
+        let v = &self.vhost;
+        let queue = agent_queue(agent_id);
+        let arguments = json!({
+            "x-queue-type": type_name(self.queue_type),
+            "x-max-length": AGENT_QUEUE_MAX_LENGTH,
+            "x-overflow": "drop-head",
+        });
+        match self.mgmt.put_queue(v, &queue, arguments.clone()).await {
+            Err(ManagementError::Refused { status, .. }) if status.as_u16() == 400 => {
+                tracing::info!(%agent_id, queue_type = type_name(self.queue_type), "re-declaring the agent's queue with the configured type");
+                self.mgmt.delete_queue(v, &queue).await?;
+                self.mgmt.put_queue(v, &queue, arguments).await?;
+            }
+            other => other?,
+        }
+        self.mgmt.bind_queue(v, CHECKS_EXCHANGE, &queue, "").await
     }
 
     /// Creates (or re-creates) the agent's user with `password` and its least-privilege
@@ -171,22 +248,8 @@ impl Provisioner {
     /// registration), its queue bound to the checks exchange, and its permissions.
     pub async fn provision_agent(&self, agent_id: Uuid) -> Result<(), ManagementError> {
         let _lock = self.lock_agent(agent_id).await;
-        let v = &self.vhost;
-        let queue = agent_queue(agent_id);
         self.grant(agent_id, &random_password()).await?;
-        self.mgmt
-            .put_queue(
-                v,
-                &queue,
-                json!({
-                    "x-queue-type": "classic",
-                    "x-max-length": AGENT_QUEUE_MAX_LENGTH,
-                    "x-overflow": "drop-head",
-                }),
-            )
-            .await?;
-        self.mgmt.bind_queue(v, CHECKS_EXCHANGE, &queue, "").await?;
-        Ok(())
+        self.ensure_agent_queue(agent_id).await
     }
 
     /// Issues a fresh broker password for the agent and ends its older sessions. The user is
@@ -197,6 +260,8 @@ impl Provisioner {
         let password = random_password();
         self.mgmt.delete_user(&agent_user(agent_id)).await?;
         self.grant(agent_id, &password).await?;
+        // Also repairs a queue a broker lost, and moves it to the configured type.
+        self.ensure_agent_queue(agent_id).await?;
         Ok(password)
     }
 
@@ -221,6 +286,27 @@ impl Provisioner {
             .await?;
         Ok(())
     }
+}
+
+/// Deletes the results queue of the former queue type once the server has drained it.
+pub fn spawn_drainer(state: actix_web::web::Data<crate::server::AppState>) {
+    if state.broker.draining().is_none() {
+        return;
+    }
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+        loop {
+            tokio::select! {
+                _ = state.shutdown.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            match state.provisioner.retire_other_results_queue().await {
+                Ok(None) => return state.broker.set_draining(None),
+                Ok(Some(_)) => {}
+                Err(e) => tracing::warn!(error = %e, "could not check the drained results queue"),
+            }
+        }
+    });
 }
 
 fn random_password() -> String {

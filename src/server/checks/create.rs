@@ -207,8 +207,12 @@ pub async fn pick(
     };
     // Without a broker session nothing can be asked or answered: say so before choosing
     // agents (whose heartbeats stop while their own sessions are down).
-    if !state.broker.is_connected().await {
-        return Err(ApiError::unavailable("message broker"));
+    if !state
+        .broker
+        .wait_connected(std::time::Duration::from_secs(2))
+        .await
+    {
+        return Err(ApiError::broker_unavailable());
     }
 
     // The id's random bits rotate the pick among equally good agents from check to check.
@@ -293,7 +297,7 @@ pub async fn publish(state: &AppState, request: &CheckRequest, fanout: bool) -> 
     };
     let unavailable = |e: crate::amqp::PublishError| {
         tracing::error!(error = %e, "could not publish check request");
-        ApiError::unavailable("broker")
+        ApiError::broker_unavailable()
     };
     if fanout {
         state
