@@ -430,6 +430,100 @@ async fn broker_management_down_is_503_and_leaves_no_half_created_agent() {
 }
 
 #[tokio::test]
+async fn switching_to_quorum_queues_drains_and_removes_the_classic_results_queue() {
+    use amqprs::channel::BasicPublishArguments;
+    // A server with classic queues stops, leaving a result in its queue.
+    let classic = crate::rig::rig().await;
+    let vhost = classic.app.settings.amqp.vhost.clone();
+    let (agent, agent_token) = classic.app.create_agent("moves-over").await;
+    let queue = format!("queues/{vhost}/netcheck.agent.{}", agent.id.simple());
+    assert_eq!(broker_api(&queue).await.unwrap()["type"], "classic");
+    classic.app.state.shutdown.cancel();
+    eventually(
+        "the classic server's session gone",
+        Duration::from_secs(10),
+        || async { (!classic.app.state.broker.is_connected().await).then_some(()) },
+    )
+    .await;
+    let (conn, _) = crate::amqp::connect_server(&classic.app.settings).await;
+    let ch = conn.open_channel(None).await.unwrap();
+    ch.basic_publish(
+        amqprs::BasicProperties::default(),
+        b"{}".to_vec(),
+        BasicPublishArguments::new("", "netcheck.results"),
+    )
+    .await
+    .unwrap();
+    eventually("the result waiting", Duration::from_secs(10), || async {
+        let q = broker_api(&format!("queues/{vhost}/netcheck.results")).await?;
+        (q["messages"].as_u64()? == 1).then_some(())
+    })
+    .await;
+
+    // Its successor uses quorum queues: new results go to the quorum queue at once, the
+    // classic one is drained and then deleted.
+    let shared = classic.app.settings.clone();
+    let quorum = spawn_app_with(|s| {
+        s.database.url = shared.database.url.clone();
+        s.amqp.vhost = shared.amqp.vhost.clone();
+        s.redis.key_prefix = shared.redis.key_prefix.clone();
+        s.amqp.queue_type = netcheck::config::QueueType::Quorum;
+    })
+    .await;
+    let bindings = broker_api(&format!(
+        "exchanges/{vhost}/netcheck.results/bindings/source"
+    ))
+    .await
+    .unwrap();
+    let bound: Vec<&str> = bindings
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|b| b["destination"].as_str())
+        .collect();
+    assert_eq!(bound, ["netcheck.results.quorum"]);
+    eventually(
+        "the classic results queue removed",
+        Duration::from_secs(20),
+        || async {
+            reqwest::Client::new()
+                .get(format!(
+                    "http://127.0.0.1:15672/api/queues/{vhost}/netcheck.results"
+                ))
+                .basic_auth("guest", Some("guest"))
+                .send()
+                .await
+                .ok()
+                .filter(|r| r.status() == StatusCode::NOT_FOUND)
+                .map(|_| ())
+        },
+    )
+    .await;
+    assert!(quorum.state.broker.draining().is_none());
+    // Deleting the drained queue cancelled a consumer of the session, which went on.
+    assert!(matches!(
+        quorum.state.broker.receiving(),
+        netcheck::server::broker::link::Receiving::Since {
+            reconnected: false,
+            ..
+        }
+    ));
+    let q = broker_api(&format!("queues/{vhost}/netcheck.results.quorum"))
+        .await
+        .unwrap();
+    assert_eq!(q["type"], "quorum");
+    // An agent's queue takes the new type when the agent registers again.
+    assert_eq!(quorum.register(&agent_token).await.status(), StatusCode::OK);
+    let q = broker_api(&queue).await.unwrap();
+    assert_eq!(q["type"], "quorum", "{q}");
+    let bindings = broker_api(&format!("{queue}/bindings")).await.unwrap();
+    assert!(
+        bindings.to_string().contains("netcheck.checks"),
+        "bound to the checks exchange again: {bindings}"
+    );
+}
+
+#[tokio::test]
 async fn the_results_queue_can_be_a_quorum_queue() {
     let app = spawn_app_with(|s| s.amqp.queue_type = netcheck::config::QueueType::Quorum).await;
     let vhost = app.settings.amqp.vhost.clone();

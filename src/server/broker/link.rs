@@ -224,12 +224,12 @@ impl BrokerLink {
         let mut attempt = 0u32;
         loop {
             let started = std::time::Instant::now();
-            let reason = tokio::select! {
-                _ = shutdown.cancelled() => return,
-                r = self.session(&settings, &results) => r,
-            };
+            let reason = self.session(&settings, &results, &shutdown).await;
             *self.publisher.write().await = None;
             *self.node.lock().expect("node lock") = None;
+            if shutdown.is_cancelled() {
+                return;
+            }
             self.session_lost();
             crate::server::metrics::dependency_error("broker");
             if started.elapsed() > Duration::from_secs(30) {
@@ -280,10 +280,14 @@ impl BrokerLink {
         &self,
         settings: &AmqpSettings,
         results: &UnboundedSender<Delivery>,
+        shutdown: &CancellationToken,
     ) -> String {
-        let conn = match self.connect(settings).await {
-            Ok(c) => c,
-            Err(e) => return e,
+        let conn = tokio::select! {
+            _ = shutdown.cancelled() => return "shut down".into(),
+            c = self.connect(settings) => match c {
+                Ok(c) => c,
+                Err(e) => return e,
+            },
         };
         let (watch, mut closed) = Watch::new();
         let setup = async {
@@ -338,6 +342,11 @@ impl BrokerLink {
         tokio::pin!(io_failure);
         loop {
             tokio::select! {
+                _ = shutdown.cancelled() => {
+                    // Unacked results go back to the queue for the other instances.
+                    let _ = conn.close().await;
+                    return "shut down".into();
+                }
                 _ = &mut io_failure => return "network failure".into(),
                 Some(reason) = closed.recv() => return reason,
                 d = async { drain.as_mut().expect("guarded").recv().await }, if drain.is_some() => match d {
