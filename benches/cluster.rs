@@ -50,13 +50,7 @@ async fn run(label: &str, on_a_cluster: bool, latency_n: usize, rate: u64, secon
     })
     .await;
     let children = bench.spawn_agents(AGENTS).await;
-    let target = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = target.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        loop {
-            let _ = target.accept().await;
-        }
-    });
+    let port = common::tcp_target().await;
     let body = tcp(port);
 
     let mut overhead = Vec::with_capacity(latency_n);

@@ -48,13 +48,7 @@ async fn main() {
         fresh.iter().min().unwrap(),
         fresh.iter().max().unwrap()
     );
-    let target = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = target.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        loop {
-            let _ = target.accept().await;
-        }
-    });
+    let port = common::tcp_target().await;
     let body = tcp(port);
 
     // 1. Latency, one check at a time.

@@ -428,7 +428,8 @@ mod tests {
     use secrecy::ExposeSecret;
     use std::io::Write;
 
-    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    /// An environment of `NETCHECK__…` pairs for [`Settings::load_from`].
+    pub(super) fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))

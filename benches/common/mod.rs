@@ -219,6 +219,19 @@ impl Bench {
     }
 }
 
+/// A TCP target on loopback that accepts every connection; its port.
+#[allow(dead_code)] // used by some benches only
+pub async fn tcp_target() -> u16 {
+    let target = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = target.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        loop {
+            let _ = target.accept().await;
+        }
+    });
+    port
+}
+
 /// CPU time (user + system) a process has used, in seconds.
 pub fn cpu_secs(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();

@@ -155,13 +155,12 @@ pub enum QueueType {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::tests::env;
     use crate::config::Settings;
 
-    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+    fn agent_urls(s: &Settings) -> Vec<String> {
+        let urls = s.amqp.agent_urls().unwrap();
+        urls.iter().map(|u| u.to_string()).collect()
     }
 
     #[test]
@@ -169,14 +168,7 @@ mod tests {
         let s = Settings::load_from(None, env(&[])).unwrap();
         assert_eq!(s.amqp.server_urls(), ["amqp://guest:guest@127.0.0.1:5672"]);
         assert_eq!(s.amqp.management_endpoints().len(), 1);
-        let agents: Vec<String> = s
-            .amqp
-            .agent_urls()
-            .unwrap()
-            .iter()
-            .map(|u| u.to_string())
-            .collect();
-        assert_eq!(agents, ["amqp://127.0.0.1:5672"]);
+        assert_eq!(agent_urls(&s), ["amqp://127.0.0.1:5672"]);
 
         let s = Settings::load_from(
             None,
@@ -196,15 +188,8 @@ mod tests {
         assert_eq!(s.amqp.server_urls().len(), 3);
         assert_eq!(s.amqp.management_endpoints().len(), 2);
         assert_eq!(s.amqp.queue_type, QueueType::Quorum);
-        let agents: Vec<String> = s
-            .amqp
-            .agent_urls()
-            .unwrap()
-            .iter()
-            .map(|u| u.to_string())
-            .collect();
         assert_eq!(
-            agents,
+            agent_urls(&s),
             ["amqp://n1:5681", "amqps://n2:5682", "amqp://n3:5672"]
         );
 
@@ -222,14 +207,7 @@ mod tests {
             ]),
         )
         .unwrap();
-        let agents: Vec<String> = s
-            .amqp
-            .agent_urls()
-            .unwrap()
-            .iter()
-            .map(|u| u.to_string())
-            .collect();
-        assert_eq!(agents, ["amqps://mq.example.net:5671"]);
+        assert_eq!(agent_urls(&s), ["amqps://mq.example.net:5671"]);
 
         // The older key name still works.
         let s = Settings::load_from(
