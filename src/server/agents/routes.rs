@@ -150,7 +150,7 @@ async fn find(state: &AppState, id: Uuid) -> ApiResult<super::Model> {
 pub async fn list(state: web::Data<AppState>, user: AuthUser) -> ApiResult<HttpResponse> {
     // Everyone may see which agents exist (to pick where a check runs); host facts are for
     // administrators.
-    let admin = user.0.role == crate::proto::api::auth::Role::Admin;
+    let admin = user.0.is_admin();
     let models = Entity::find()
         .order_by_asc(Column::Name)
         .all(&state.db)

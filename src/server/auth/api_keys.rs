@@ -9,7 +9,7 @@ use sea_orm::entity::prelude::*;
 use sea_orm::{ActiveValue::Set, QueryOrder};
 
 use super::{secret_token, SessionAdmin, SessionUser};
-use crate::proto::api::auth::{ApiKey, ApiScope, CreateApiKey, CreatedApiKey, Role};
+use crate::proto::api::auth::{ApiKey, ApiScope, CreateApiKey, CreatedApiKey};
 use crate::server::error::{ApiError, ApiResult, ErrorBody};
 use crate::server::extract::Json;
 use crate::server::AppState;
@@ -203,7 +203,7 @@ pub async fn create(
         }
         Some(list) => Scopes::of(list),
     };
-    if scopes.has(ApiScope::Admin) && user.0.role != Role::Admin {
+    if scopes.has(ApiScope::Admin) && !user.0.is_admin() {
         return Err(ApiError::invalid_field(
             "scopes",
             "Only an administrator's key may have the admin scope.",

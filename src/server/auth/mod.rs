@@ -19,7 +19,7 @@ use sea_orm::EntityTrait;
 use super::error::ApiError;
 use super::users;
 use super::AppState;
-use crate::proto::api::auth::{ApiScope, Role};
+use crate::proto::api::auth::ApiScope;
 use crate::server::error::ErrorCode;
 
 /// The signed-in user behind a request, loaded fresh from the database so that deleted users
@@ -144,7 +144,7 @@ impl FromRequest for AdminUser {
         let user = AuthUser::from_request(req, payload);
         Box::pin(async move {
             let AuthUser(user, credential) = user.await?;
-            if user.role != Role::Admin {
+            if !user.is_admin() {
                 return Err(ApiError::forbidden("administrators only"));
             }
             if let Credential::ApiKey(scopes) = credential {
@@ -183,7 +183,7 @@ impl FromRequest for SessionAdmin {
         let user = SessionUser::from_request(req, payload);
         Box::pin(async move {
             let SessionUser(user) = user.await?;
-            if user.role != Role::Admin {
+            if !user.is_admin() {
                 return Err(ApiError::forbidden("administrators only"));
             }
             Ok(SessionAdmin(user))

@@ -56,9 +56,17 @@ pub fn agent_queue(agent_id: Uuid) -> String {
     format!("netcheck.agent.{}", agent_id.simple())
 }
 
+/// Prefix of every agent's broker user name.
+const AGENT_USER_PREFIX: &str = "netcheck-agent-";
+
 /// Name of an agent's broker user.
 pub fn agent_user(agent_id: Uuid) -> String {
-    format!("netcheck-agent-{}", agent_id.simple())
+    format!("{AGENT_USER_PREFIX}{}", agent_id.simple())
+}
+
+/// The agent a broker user name belongs to (the inverse of [`agent_user`]).
+pub fn agent_of_user(user: &str) -> Option<Uuid> {
+    Uuid::parse_str(user.strip_prefix(AGENT_USER_PREFIX)?).ok()
 }
 
 #[derive(Clone, Debug)]
@@ -337,5 +345,8 @@ mod tests {
             "netcheck.agent.00000000000000000000000000000000"
         );
         assert_eq!(regex_escape("netcheck.results"), "netcheck\\.results");
+        let id = Uuid::now_v7();
+        assert_eq!(agent_of_user(&agent_user(id)), Some(id));
+        assert_eq!(agent_of_user("guest"), None);
     }
 }

@@ -53,11 +53,6 @@ pub const MAX_BATCH: usize = 512;
 
 type State = actix_web::web::Data<AppState>;
 
-/// The agent a broker user name belongs to (`netcheck-agent-<uuid>`).
-fn agent_of(user: &str) -> Option<Uuid> {
-    Uuid::parse_str(user.strip_prefix("netcheck-agent-")?).ok()
-}
-
 /// Connections the collector needs: one for the batch in flight, one to tell a refused
 /// batch from a database that is down.
 pub const DB_CONNECTIONS: u32 = 2;
@@ -150,7 +145,7 @@ fn check(d: &Delivery) -> Result<CheckResult, (&'static str, String)> {
     let sender = d
         .properties
         .user_id()
-        .and_then(|u| agent_of(u))
+        .and_then(|u| crate::server::broker::agent_of_user(u))
         .ok_or(("unauthenticated", "no agent user_id".to_string()))?;
     if d.body.len() > MAX_RESULT_BYTES {
         return Err((

@@ -26,7 +26,7 @@ use crate::server::AppState;
 /// when Redis is down).
 pub async fn take_quota(state: &AppState, user: &users::Model, cost: u64) -> ApiResult<()> {
     let user_id = user.id;
-    let standing = if user.role == crate::proto::api::auth::Role::Admin {
+    let standing = if user.is_admin() {
         0
     } else {
         state.monitor_costs.of(state, user_id).await?

@@ -33,7 +33,7 @@ pub async fn load_visible(
         .one(&state.db)
         .await?
         .ok_or_else(|| ApiError::not_found("check"))?;
-    if c.user_id != user.id && user.role != crate::proto::api::auth::Role::Admin {
+    if !user.may_see(c.user_id) {
         return Err(ApiError::not_found("check"));
     }
     Ok(c)

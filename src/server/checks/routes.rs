@@ -6,7 +6,6 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{QueryOrder, QuerySelect};
 
 use super::model::{check, result};
-use crate::proto::api::auth::Role;
 use crate::proto::api::checks::{
     CheckCreated, CheckPage, CheckStatus, CheckSummary, CheckView, CreateCheck, HistoryQuery,
     OutcomeFilter,
@@ -105,8 +104,8 @@ pub async fn list(
     let mut query = check::Entity::find()
         .order_by_desc(check::Column::Id)
         .limit(limit);
-    if user.0.role != Role::Admin {
-        query = query.filter(check::Column::UserId.eq(user.0.id));
+    if let Some(owner) = user.0.listing_owner() {
+        query = query.filter(check::Column::UserId.eq(owner));
     }
     if let Some(before) = q.before {
         query = query.filter(check::Column::Id.lt(before));

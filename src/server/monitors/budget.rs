@@ -7,7 +7,6 @@ use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use uuid::Uuid;
 
 use super::{Column, Entity};
-use crate::proto::api::auth::Role;
 use crate::proto::api::AgentSelection;
 use crate::server::error::{ApiError, ApiResult};
 use crate::server::AppState;
@@ -100,7 +99,7 @@ pub async fn ensure_within(
     interval_secs: u32,
     paused: bool,
 ) -> ApiResult<()> {
-    if user.role == Role::Admin || paused {
+    if user.is_admin() || paused {
         return Ok(());
     }
     let used = used_per_minute(state, user.id, replacing).await?;

@@ -15,7 +15,6 @@ pub mod webhooks;
 use chrono::{DateTime, Utc};
 use sea_orm::entity::prelude::*;
 
-use crate::proto::api::auth::Role;
 use crate::proto::api::monitors::{AlertRule, Monitor, MonitorCheck, MonitorState, Notify};
 use crate::proto::check::CheckType;
 use crate::server::error::{ApiError, ApiResult};
@@ -97,7 +96,7 @@ pub async fn load_visible(state: &AppState, user: &users::Model, id: Uuid) -> Ap
         .one(&state.db)
         .await?
         .ok_or_else(|| ApiError::not_found("monitor"))?;
-    if m.user_id != user.id && user.role != Role::Admin {
+    if !user.may_see(m.user_id) {
         return Err(ApiError::not_found("monitor"));
     }
     Ok(m)

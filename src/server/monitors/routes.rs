@@ -14,7 +14,6 @@ use super::validate::{
 };
 use super::webhook_routes::{deliveries, rotate_secret, test_event};
 use super::{load_visible, new_secret, ActiveModel, Column, Entity};
-use crate::proto::api::auth::Role;
 use crate::proto::api::monitors::{
     CreateMonitor, CreatedMonitor, Monitor, MonitorPage, MonitorQuery, MonitorState, UpdateMonitor,
 };
@@ -53,7 +52,7 @@ pub async fn create(
     let alert = validate_alert(b.alert)?;
     validate_notify(&state, &b.notify).await?;
     let cap = state.settings.monitors.max_per_user;
-    if user.0.role != Role::Admin
+    if !user.0.is_admin()
         && Entity::find()
             .filter(Column::UserId.eq(user.0.id))
             .count(&state.db)
@@ -127,8 +126,8 @@ pub async fn list(
         ));
     }
     let mut query = Entity::find();
-    if user.0.role != Role::Admin {
-        query = query.filter(Column::UserId.eq(user.0.id));
+    if let Some(owner) = user.0.listing_owner() {
+        query = query.filter(Column::UserId.eq(owner));
     }
     if let Some(s) = q.state {
         query = query.filter(Column::State.eq(s.as_str()));

@@ -30,6 +30,24 @@ pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
 
+/// The one ownership rule: administrators see and manage everyone's checks and monitors,
+/// everyone else their own.
+impl Model {
+    pub fn is_admin(&self) -> bool {
+        self.role == Role::Admin
+    }
+
+    /// Whether this user may see (and, where the route allows, change) what `owner` owns.
+    pub fn may_see(&self, owner: Uuid) -> bool {
+        owner == self.id || self.is_admin()
+    }
+
+    /// The owner a listing is limited to: `None` for an administrator (everyone's).
+    pub fn listing_owner(&self) -> Option<Uuid> {
+        (!self.is_admin()).then_some(self.id)
+    }
+}
+
 impl From<Model> for User {
     fn from(m: Model) -> Self {
         Self {
