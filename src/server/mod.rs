@@ -17,6 +17,7 @@ pub mod monitors;
 pub mod openapi;
 pub mod periodic;
 pub mod probe;
+pub mod redis_keys;
 pub mod ui;
 pub mod users;
 pub mod versions;

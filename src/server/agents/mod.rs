@@ -261,7 +261,7 @@ pub async fn authenticate(db: &DatabaseConnection, token: &str) -> ApiResult<Mod
 }
 
 fn liveness_key(state: &AppState) -> String {
-    format!("{}:agents:last_seen", state.settings.redis.key_prefix)
+    crate::server::redis_keys::agents_last_seen(&state.settings.redis.key_prefix)
 }
 
 /// Records that the agent was seen now (Redis first; PostgreSQL keeps it durable).

@@ -16,6 +16,7 @@
 use deadpool_redis::{redis, Pool};
 
 use crate::server::error::{ApiError, ApiResult};
+use crate::server::redis_keys as keys;
 use crate::server::window;
 
 pub struct LoginLimiter<'a> {
@@ -74,11 +75,11 @@ impl LoginLimiter<'_> {
         let user = username.to_lowercase();
         let p = self.prefix;
         Attempt {
-            pair_key: format!("{p}:login-attempts:{user}:{client}"),
-            ip_key: format!("{p}:login-attempts-ip:{client}"),
-            net_key: net.map(|n| format!("{p}:login-attempts-net:{n}")),
-            account_key: format!("{p}:login-failures:{user}"),
-            known_key: format!("{p}:login-known:{user}:{client}"),
+            pair_key: keys::login_attempts(p, &user, &client),
+            ip_key: keys::login_attempts_ip(p, &client),
+            net_key: net.map(|n| keys::login_attempts_net(p, &n.to_string())),
+            account_key: keys::login_failures(p, &user),
+            known_key: keys::login_known(p, &user, &client),
         }
     }
 

@@ -32,7 +32,7 @@ pub async fn take_quota(state: &AppState, user: &users::Model, cost: u64) -> Api
         state.monitor_costs.of(state, user_id).await?
     };
     let limit = (state.settings.checks.rate_limit_per_minute as u64).saturating_sub(standing);
-    let key = format!("{}:quota:checks:{user_id}", state.settings.redis.key_prefix);
+    let key = crate::server::redis_keys::check_quota(&state.settings.redis.key_prefix, user_id);
     let Ok(mut conn) = state.redis.get().await else {
         tracing::warn!("check rate limiter unavailable (redis); allowing");
         return Ok(());

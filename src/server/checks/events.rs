@@ -21,10 +21,7 @@ use crate::proto::api::checks::{CheckEvent, CheckFinished, CheckStatus};
 use crate::server::AppState;
 
 pub fn channel(state: &AppState, check_id: Uuid) -> String {
-    format!(
-        "{}:check-events:{check_id}",
-        state.settings.redis.key_prefix
-    )
+    crate::server::redis_keys::check_events(&state.settings.redis.key_prefix, check_id)
 }
 
 /// Open live streams one user may hold (per server instance).
@@ -172,8 +169,8 @@ impl Hub {
         prefix: String,
         shutdown: tokio_util::sync::CancellationToken,
     ) {
-        let pattern = format!("{prefix}:check-events:*");
-        let strip = format!("{prefix}:check-events:");
+        let strip = crate::server::redis_keys::check_events_prefix(&prefix);
+        let pattern = format!("{strip}*");
         loop {
             let session = async {
                 let mut pubsub = client.get_async_pubsub().await?;

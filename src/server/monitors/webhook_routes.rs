@@ -46,7 +46,7 @@ pub async fn test_event(
 ) -> ApiResult<HttpResponse> {
     let m = load_visible(&state, &user.0, *id).await?;
     // Each test is a request to every receiver: a few a minute per monitor.
-    let key = format!("{}:webhook-tests:{}", state.settings.redis.key_prefix, m.id);
+    let key = crate::server::redis_keys::webhook_tests(&state.settings.redis.key_prefix, m.id);
     let mut conn = state.redis.get().await?;
     let (n, ttl) = crate::server::window::add(&mut conn, &key, 1, 60).await?;
     if n > TESTS_PER_MINUTE {
