@@ -53,6 +53,9 @@ pub mod result {
         pub duration_ms: Option<f64>,
         pub data: Option<Json>,
         pub received_at: Option<DateTimeUtc>,
+        /// The result's headline figure ([`crate::server::checks::store::headline_ms`]),
+        /// written with the result so series and alerts never work it out again.
+        pub value_ms: Option<f64>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

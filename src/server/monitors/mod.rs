@@ -102,23 +102,6 @@ pub async fn load_visible(state: &AppState, user: &users::Model, id: Uuid) -> Ap
     Ok(m)
 }
 
-/// A run's headline time for one agent, as series and metrics show it: ping average RTT, TCP
-/// connect, HTTP total; for DNS the probe's duration. `None` when the run has no such figure
-/// (a ping without replies), so a failure does not read as a fast answer.
-pub fn headline_ms(
-    check_type: &str,
-    duration_ms: Option<f64>,
-    data: Option<&serde_json::Value>,
-) -> Option<f64> {
-    let figure = match check_type {
-        "ping" => data.and_then(|d| d.pointer("/rtt_ms/avg")),
-        "tcp" => data.and_then(|d| d.get("connect_ms")),
-        "http" => data.and_then(|d| d.pointer("/timings_ms/total")),
-        _ => return duration_ms,
-    };
-    figure.and_then(|v| v.as_f64())
-}
-
 /// A fresh webhook signing key: 256 random bits, URL-safe.
 pub fn new_secret() -> String {
     use base64::Engine;

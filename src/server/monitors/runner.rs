@@ -229,7 +229,7 @@ async fn judge_one(state: &AppState, monitor_id: Uuid, check_id: Uuid) -> Result
     let values: Vec<f64> = results
         .iter()
         .filter(|r| r.status == "ok")
-        .filter_map(|r| super::headline_ms(&m.check_type, r.duration_ms, r.data.as_ref()))
+        .filter_map(|r| r.value_ms)
         .collect();
     let mean = (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64);
     let ran_at = run_time(check_id).unwrap_or(now);
