@@ -1,124 +1,20 @@
-//! Host lookup: a host's addresses (A and AAAA) with their location from the offline DB-IP
-//! Lite city database (CC BY 4.0, https://db-ip.com). The same lookup places agents on the map.
+//! Host lookup: a host's addresses (A and AAAA) with their location and network
+//! ([`super::geo`]).
 
 use std::net::IpAddr;
-use std::sync::Arc;
 
 use actix_web::{web, HttpResponse};
 use hickory_resolver::TokioResolver;
-use serde::Deserialize;
-use tokio::sync::OnceCell;
 
-use super::asn::{AsnTable, Network};
 use super::auth::AuthUser;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::AppState;
-use crate::config::GeoIpSettings;
-use crate::policy::{parse_ip_loose, special_range};
-use crate::proto::api::lookup::{Address, Geo, Lookup};
+use crate::policy::parse_ip_loose;
+use crate::proto::api::lookup::{Address, Lookup};
 use crate::server::error::ErrorCode;
 
 pub const ATTRIBUTION: &str = "IP Geolocation by DB-IP (https://db-ip.com), CC BY 4.0; \
      ASN data by ip-location-db (DB-IP, RouteViews, RIRs), CC BY 4.0";
-
-/// Record layout of the ip-location-db DB-IP city MMDB files.
-#[derive(Deserialize)]
-struct Record {
-    country_code: Option<String>,
-    city: Option<String>,
-    latitude: Option<f32>,
-    longitude: Option<f32>,
-}
-
-/// The databases store single-precision coordinates; keep the digits they mean.
-fn coordinate(v: f32) -> f64 {
-    (v as f64 * 1e5).round() / 1e5
-}
-
-struct Databases {
-    v4: Option<maxminddb::Reader<Vec<u8>>>,
-    v6: Option<maxminddb::Reader<Vec<u8>>>,
-    asn: Option<AsnTable>,
-}
-
-/// The GeoIP databases (about 130 MB) and the ASN table (about 11 MB), loaded on first use off
-/// the async executor.
-pub struct GeoIp {
-    settings: GeoIpSettings,
-    dbs: OnceCell<Arc<Databases>>,
-}
-
-impl GeoIp {
-    pub fn new(settings: GeoIpSettings) -> Self {
-        Self {
-            settings,
-            dbs: OnceCell::new(),
-        }
-    }
-
-    async fn databases(&self) -> Arc<Databases> {
-        self.dbs
-            .get_or_init(|| async {
-                let s = self.settings.clone();
-                tokio::task::spawn_blocking(move || {
-                    let open = |p: &std::path::Path| match maxminddb::Reader::open_readfile(p) {
-                        Ok(r) => Some(r),
-                        Err(e) => {
-                            tracing::warn!(path = %p.display(), error = %e, "GeoIP database unavailable; run scripts/geoip.sh");
-                            None
-                        }
-                    };
-                    let asn = match AsnTable::open(&s.asn_ipv4_db, &s.asn_ipv6_db) {
-                        Ok(t) => Some(t),
-                        Err(e) => {
-                            tracing::warn!(error = %e, "ASN data unavailable; run scripts/geoip.sh");
-                            None
-                        }
-                    };
-                    Arc::new(Databases { v4: open(&s.ipv4_db), v6: open(&s.ipv6_db), asn })
-                })
-                .await
-                .expect("loading GeoIP databases")
-            })
-            .await
-            .clone()
-    }
-
-    /// Location of a public address; `None` for reserved ranges and unknown addresses.
-    pub async fn locate(&self, ip: IpAddr) -> Option<Geo> {
-        if special_range(ip).is_some() {
-            return None;
-        }
-        let dbs = self.databases().await;
-        let reader = match ip {
-            IpAddr::V4(_) => dbs.v4.as_ref()?,
-            IpAddr::V6(_) => dbs.v6.as_ref()?,
-        };
-        let rec: Record = reader.lookup(ip).ok()?.decode().ok()??;
-        let network = dbs.asn.as_ref().and_then(|t| t.lookup(ip));
-        let country_code = rec.country_code.filter(|c| !c.is_empty());
-        Some(Geo {
-            country: country_code
-                .as_deref()
-                .and_then(|c| isocountry::CountryCode::for_alpha2(c).ok())
-                .map(|c| c.name().to_string()),
-            country_code,
-            city: rec.city.filter(|c| !c.is_empty()),
-            lat: coordinate(rec.latitude?),
-            lon: coordinate(rec.longitude?),
-            asn: network.as_ref().map(|n| n.asn),
-            network: network.map(|n| n.name),
-        })
-    }
-
-    /// The network announcing a public address; `None` for reserved ranges and unknown ones.
-    pub async fn network(&self, ip: IpAddr) -> Option<Network> {
-        if special_range(ip).is_some() {
-            return None;
-        }
-        self.databases().await.asn.as_ref()?.lookup(ip)
-    }
-}
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/lookup/{host}", web::get().to(lookup));

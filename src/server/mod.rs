@@ -3,13 +3,13 @@
 
 pub mod agents;
 mod args;
-pub mod asn;
 pub mod auth;
 pub mod broker;
 pub mod checks;
 pub mod db;
 pub mod error;
 pub mod extract;
+pub mod geo;
 pub mod health;
 pub mod lookup;
 pub mod metrics;
@@ -60,7 +60,7 @@ pub struct AppState {
     pub redis_client: deadpool_redis::redis::Client,
     pub policy: crate::policy::Policy,
     pub metrics: metrics::Metrics,
-    pub geoip: lookup::GeoIp,
+    pub geoip: geo::GeoIp,
     /// The agent table, cached briefly for check creation.
     pub directory: agents::Directory,
     /// Resolves names for lookups (the system's resolvers).
@@ -190,7 +190,7 @@ impl Application {
             redis_client,
             policy: crate::policy::Policy::new(settings.checks.allowed_networks.clone()),
             metrics: metrics::Metrics::default(),
-            geoip: lookup::GeoIp::new(settings.geoip.clone()),
+            geoip: geo::GeoIp::new(settings.geoip.clone()),
             directory: agents::Directory::new(std::time::Duration::from_millis(
                 settings.agents.cache_ms,
             )),

@@ -59,7 +59,7 @@ async fn trace_hops_get_their_network_and_place_where_known() {
         hops: vec![hop(1, "10.0.0.1"), hop(2, "8.8.8.8")],
         assertions: Vec::new(),
     });
-    netcheck::server::checks::collector::locate_hops(&app.state.geoip, &mut data).await;
+    app.state.geoip.locate_hops(&mut data).await;
     let ResultData::Traceroute(r) = data else {
         unreachable!()
     };

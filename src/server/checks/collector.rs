@@ -12,7 +12,7 @@ use tokio::sync::mpsc::{self, UnboundedSender};
 use super::events;
 use super::store::{store_results, Stored, StoredBatch};
 use crate::proto::check::ProbeErrorCode;
-use crate::proto::check::{CheckResult, ResultData, ResultStatus};
+use crate::proto::check::{CheckResult, ResultStatus};
 use crate::server::broker::link::Delivery;
 use crate::server::AppState;
 
@@ -170,42 +170,6 @@ fn check(d: &Delivery) -> Result<CheckResult, (&'static str, String)> {
     Ok(result)
 }
 
-/// Gives each hop of a trace its network (ASN) and place, from the server's tables: agents
-/// do not carry those databases. Reserved addresses (private routers) stay without.
-pub async fn locate_hops(geoip: &crate::server::lookup::GeoIp, data: &mut ResultData) {
-    use crate::proto::check::HopPlace;
-    let place = |g: &crate::proto::api::lookup::Geo| HopPlace {
-        country_code: g.country_code.clone(),
-        city: g.city.clone(),
-        lat: Some(g.lat),
-        lon: Some(g.lon),
-    };
-    match data {
-        ResultData::Traceroute(r) => {
-            for h in &mut r.hops {
-                if let Some(g) = locate(geoip, h.address.as_deref()).await {
-                    (h.asn, h.network, h.geo) = (g.asn, g.network.clone(), Some(place(&g)));
-                }
-            }
-        }
-        ResultData::Mtr(r) => {
-            for h in &mut r.hops {
-                if let Some(g) = locate(geoip, h.address.as_deref()).await {
-                    (h.asn, h.network, h.geo) = (g.asn, g.network.clone(), Some(place(&g)));
-                }
-            }
-        }
-        _ => {}
-    }
-}
-
-async fn locate(
-    geoip: &crate::server::lookup::GeoIp,
-    address: Option<&str>,
-) -> Option<crate::proto::api::lookup::Geo> {
-    geoip.locate(address?.parse().ok()?).await
-}
-
 /// Stores a batch and settles every delivery in it.
 async fn store(state: &AppState, deliveries: Vec<Delivery>, mut results: Vec<CheckResult>) {
     if results.is_empty() {
@@ -213,7 +177,7 @@ async fn store(state: &AppState, deliveries: Vec<Delivery>, mut results: Vec<Che
     }
     for r in &mut results {
         if let Some(data) = r.data.as_mut() {
-            locate_hops(&state.geoip, data).await;
+            state.geoip.locate_hops(data).await;
         }
         cap_stored(r);
     }
