@@ -14,7 +14,9 @@ use serde::Deserialize;
 pub const ENV_PREFIX: &str = "NETCHECK";
 
 mod amqp;
+mod notify;
 pub use amqp::{AmqpSettings, QueueType};
+pub use notify::{NotifySettings, SmtpSettings, SmtpTls};
 
 /// Shortest accepted `auth.jwt_secret`: an HMAC-SHA256 key should be as long as the hash.
 pub const MIN_JWT_SECRET_BYTES: usize = 32;
@@ -69,26 +71,6 @@ pub struct MonitorSettings {
 impl Default for MonitorSettings {
     fn default() -> Self {
         Self { max_per_user: 100 }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct NotifySettings {
-    /// Networks webhook URLs may point into although the target policy refuses them (on top
-    /// of `checks.allowed_networks`), e.g. `["10.0.0.0/8"]` for an internal alert relay.
-    pub allowed_networks: Vec<IpNet>,
-    /// Wait before the first retry of a failed webhook delivery; it doubles with each further
-    /// failure, up to 10 minutes.
-    pub retry_first_ms: u64,
-}
-
-impl Default for NotifySettings {
-    fn default() -> Self {
-        Self {
-            allowed_networks: Vec::new(),
-            retry_first_ms: 5_000,
-        }
     }
 }
 

@@ -15,6 +15,7 @@ mod m20261201_000010_monitor_hours;
 mod m20261201_000011_trace_types;
 mod m20261206_000012_api_key_scopes;
 mod m20261206_000013_result_headline;
+mod m20261206_000014_status_pages;
 
 pub struct Migrator;
 
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000011_trace_types::Migration),
             Box::new(m20261206_000012_api_key_scopes::Migration),
             Box::new(m20261206_000013_result_headline::Migration),
+            Box::new(m20261206_000014_status_pages::Migration),
         ]
     }
 }

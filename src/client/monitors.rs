@@ -45,6 +45,11 @@ pub struct MonitorAddArgs {
     /// A URL to POST `down`/`up` events to (repeat for more).
     #[arg(long = "webhook", value_name = "URL", global = true)]
     pub webhooks: Vec<String>,
+    /// Another channel, `kind=value` (repeat for more): `slack=URL`, `discord=URL`,
+    /// `teams=URL`, `ntfy=TOPIC_URL`, `pagerduty=ROUTING_KEY`, `email=ADDR[,ADDR…]`,
+    /// `telegram=BOT_TOKEN,CHAT_ID`.
+    #[arg(long = "notify", value_name = "KIND=VALUE", value_parser = parse_channel, global = true)]
+    pub channels: Vec<Notify>,
     #[command(subcommand)]
     pub kind: CheckKind,
     #[command(flatten)]
@@ -120,7 +125,8 @@ pub async fn run(command: MonitorCommand) -> anyhow::Result<()> {
                 notify: a
                     .webhooks
                     .iter()
-                    .map(|w| Notify { webhook: w.clone() })
+                    .map(|w| Notify::Webhook(w.clone()))
+                    .chain(a.channels.iter().cloned())
                     .collect(),
                 paused: false,
                 unknown: Default::default(),
@@ -156,4 +162,32 @@ async fn set_paused(r: MonitorRef, paused: bool) -> anyhow::Result<()> {
     let m = connect(&r.client)?.update_monitor(r.id, &body).await?;
     println!("monitor {} is {}", r.id, m.state.as_str());
     Ok(())
+}
+
+/// `--notify kind=value` → a channel.
+pub fn parse_channel(s: &str) -> Result<Notify, String> {
+    use crate::proto::api::monitors::{EmailTarget, PagerDutyTarget, TelegramTarget};
+    let (kind, value) = s
+        .split_once('=')
+        .ok_or("expected kind=value, e.g. slack=https://hooks.slack.com/services/…")?;
+    let value = value.to_string();
+    Ok(match kind {
+        "webhook" => Notify::Webhook(value),
+        "slack" => Notify::Slack(value),
+        "discord" => Notify::Discord(value),
+        "teams" => Notify::Teams(value),
+        "ntfy" => Notify::Ntfy(value),
+        "pagerduty" => Notify::Pagerduty(PagerDutyTarget { routing_key: value }),
+        "email" => Notify::Email(EmailTarget {
+            to: value.split(',').map(|a| a.trim().to_string()).collect(),
+        }),
+        "telegram" => {
+            let (bot_token, chat_id) = value.split_once(',').ok_or("telegram=BOT_TOKEN,CHAT_ID")?;
+            Notify::Telegram(TelegramTarget {
+                bot_token: bot_token.into(),
+                chat_id: chat_id.into(),
+            })
+        }
+        other => return Err(format!("unknown channel kind {other:?}")),
+    })
 }

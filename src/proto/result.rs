@@ -130,6 +130,36 @@ impl ProbeErrorCode {
             ProbeErrorCode::Unknown => "unknown",
         }
     }
+
+    /// A few words for people (notifications, status pages).
+    pub fn phrase(self) -> &'static str {
+        match self {
+            ProbeErrorCode::Timeout => "timed out",
+            ProbeErrorCode::Refused => "connection refused",
+            ProbeErrorCode::Unreachable => "host unreachable",
+            ProbeErrorCode::ConnectFailed => "connection failed",
+            ProbeErrorCode::Dns => "name not resolved",
+            ProbeErrorCode::DnsRcode => "DNS error answer",
+            ProbeErrorCode::Tls => "TLS handshake failed",
+            ProbeErrorCode::Http => "HTTP exchange failed",
+            ProbeErrorCode::HttpStatus => "HTTP error status",
+            ProbeErrorCode::TooManyRedirects => "too many redirects",
+            ProbeErrorCode::BadRedirect => "bad redirect",
+            ProbeErrorCode::InvalidTarget => "invalid target",
+            ProbeErrorCode::InvalidRequest => "invalid request",
+            ProbeErrorCode::TargetRefused => "target refused by policy",
+            ProbeErrorCode::TraceFailed => "trace failed",
+            ProbeErrorCode::NotReached => "target not reached",
+            ProbeErrorCode::IcmpUnavailable => "ICMP unavailable on the agent",
+            ProbeErrorCode::ExpectationFailed => "expectation not met",
+            ProbeErrorCode::ExpectationUnevaluable => "expectation not evaluable in time",
+            ProbeErrorCode::ResultTooLarge => "result too large",
+            ProbeErrorCode::Unsupported => "probe unsupported on the agent",
+            ProbeErrorCode::AgentOffline => "agent offline",
+            ProbeErrorCode::AgentTimeout => "agent did not answer",
+            ProbeErrorCode::Unknown => "failed",
+        }
+    }
 }
 
 impl std::fmt::Display for ProbeErrorCode {

@@ -12,12 +12,15 @@ pub mod extract;
 pub mod geo;
 pub mod health;
 pub mod lookup;
+pub mod maintenance;
 pub mod metrics;
 pub mod monitors;
+pub mod notify;
 pub mod openapi;
 pub mod periodic;
 pub mod probe;
 pub mod redis_keys;
+pub mod status;
 pub mod ui;
 pub mod users;
 pub mod versions;
@@ -267,6 +270,8 @@ impl Application {
                         .configure(agents::protocol::configure)
                         .configure(checks::routes::configure)
                         .configure(monitors::routes::configure)
+                        .configure(status::routes::configure)
+                        .configure(maintenance::routes::configure)
                         .configure(lookup::configure),
                 )
                 .default_service(web::to(not_found))

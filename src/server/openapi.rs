@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{agents, auth, checks, error, health, lookup, monitors, users};
+use super::{agents, auth, checks, error, health, lookup, maintenance, monitors, status, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -24,6 +24,10 @@ use super::{agents, auth, checks, error, health, lookup, monitors, users};
         monitors::routes::update, monitors::routes::delete, monitors::outcomes::incidents,
         monitors::outcomes::series, monitors::webhook_routes::rotate_secret,
         monitors::webhook_routes::test_event, monitors::webhook_routes::deliveries,
+        status::routes::create, status::routes::list, status::routes::get, status::routes::update,
+        status::routes::delete, status::public::page, status::badge::badge,
+        maintenance::routes::create, maintenance::routes::list, maintenance::routes::get,
+        maintenance::routes::delete,
         lookup::lookup,
         crate::server::probe::probe,
     ),
@@ -39,7 +43,7 @@ use super::{agents, auth, checks, error, health, lookup, monitors, users};
         crate::proto::api::monitors::MonitorState, crate::proto::api::monitors::WebhookEvent,
     )),
     modifiers(&BearerAuth),
-    tags((name = "auth"), (name = "users"), (name = "agents"), (name = "agent protocol"), (name = "checks"), (name = "monitors"), (name = "lookup"), (name = "prometheus"), (name = "operations"))
+    tags((name = "auth"), (name = "users"), (name = "agents"), (name = "agent protocol"), (name = "checks"), (name = "monitors"), (name = "status pages"), (name = "maintenance"), (name = "lookup"), (name = "prometheus"), (name = "operations"))
 )]
 pub struct ApiDoc;
 

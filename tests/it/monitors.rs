@@ -130,9 +130,7 @@ async fn a_monitor_alerts_when_agents_agree_and_webhooks_arrive_signed_and_in_or
     };
     let body = CreateMonitor {
         alert: Some(rule),
-        notify: vec![Notify {
-            webhook: hook.clone(),
-        }],
+        notify: vec![Notify::Webhook(hook.clone())],
         ..tcp_monitor("shop \"tcp\"", json!({"port": closed, "timeout_ms": 500}))
     };
     let created = rig.api.create_monitor(&body).await.unwrap();

@@ -36,9 +36,7 @@ async fn tarpit(hold: Duration) -> String {
 fn paused_with_hook(name: &str, hook: &str) -> CreateMonitor {
     CreateMonitor {
         paused: true,
-        notify: vec![Notify {
-            webhook: hook.into(),
-        }],
+        notify: vec![Notify::Webhook(hook.into())],
         ..tcp_monitor(name, json!({"port": 9}))
     }
 }

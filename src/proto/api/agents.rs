@@ -97,7 +97,7 @@ pub struct AgentToken {
 }
 
 /// Tells a field given as `null` (`Some(None)`) from one left out (`None`, via `default`).
-fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+pub(crate) fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
 where
     D: serde::Deserializer<'de>,
     T: Deserialize<'de>,

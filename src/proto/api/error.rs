@@ -51,6 +51,8 @@ pub enum ErrorCode {
     UsernameTaken,
     /// 409: the agent name is taken.
     NameTaken,
+    /// 409: a status page already has this slug.
+    SlugTaken,
     /// 409: the last administrator cannot be deleted or demoted.
     LastAdmin,
     /// 409: none of the chosen agents is online.
@@ -106,6 +108,7 @@ impl ErrorCode {
             ErrorCode::NotFound => "not_found",
             ErrorCode::UsernameTaken => "username_taken",
             ErrorCode::NameTaken => "name_taken",
+            ErrorCode::SlugTaken => "slug_taken",
             ErrorCode::LastAdmin => "last_admin",
             ErrorCode::NoAgentsOnline => "no_agents_online",
             ErrorCode::TooManyMonitors => "too_many_monitors",

@@ -51,7 +51,8 @@ pub struct SessionUser(pub users::Model);
 pub struct SessionAdmin(pub users::Model);
 
 /// The scope an API key needs for a request: `probe` for `/probe`, `read` for every other
-/// `GET`, `checks` or `monitors` for changes under those, `admin` for any other change.
+/// `GET`, `checks` or `monitors` for changes under those (status pages and maintenance
+/// windows are the monitors'), `admin` for any other change.
 fn scope_for(method: &actix_web::http::Method, path: &str) -> ApiScope {
     use actix_web::http::Method;
     if path == "/probe" || path.starts_with("/probe/") {
@@ -60,7 +61,10 @@ fn scope_for(method: &actix_web::http::Method, path: &str) -> ApiScope {
         ApiScope::Read
     } else if path.starts_with("/api/v1/checks") {
         ApiScope::Checks
-    } else if path.starts_with("/api/v1/monitors") {
+    } else if path.starts_with("/api/v1/monitors")
+        || path.starts_with("/api/v1/status-pages")
+        || path.starts_with("/api/v1/maintenance")
+    {
         ApiScope::Monitors
     } else {
         ApiScope::Admin

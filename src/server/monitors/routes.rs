@@ -153,11 +153,13 @@ pub async fn list(
         .flatten();
     let ids: Vec<Uuid> = rows.iter().map(|m| m.id).collect();
     let mut stats = super::stats::load(&state.db, &ids, Utc::now()).await?;
+    let windows = in_windows(&state, &rows).await?;
     Ok(HttpResponse::Ok().json(MonitorPage {
         monitors: rows
             .iter()
             .map(|m| Monitor {
                 stats: stats.remove(&m.id),
+                state: shown_state(m, &windows),
                 ..m.view()
             })
             .collect(),
@@ -175,10 +177,34 @@ pub async fn get(
 ) -> ApiResult<HttpResponse> {
     let m = load_visible(&state, &user.0, *id).await?;
     let stats = super::stats::load(&state.db, &[m.id], Utc::now()).await?;
+    let windows = in_windows(&state, std::slice::from_ref(&m)).await?;
     Ok(HttpResponse::Ok().json(Monitor {
         stats: stats.into_values().next(),
+        state: shown_state(&m, &windows),
         ..m.view()
     }))
+}
+
+/// Which of `rows` are in a maintenance window now.
+async fn in_windows(
+    state: &AppState,
+    rows: &[super::Model],
+) -> ApiResult<std::collections::HashSet<Uuid>> {
+    let (ids, owners) =
+        crate::server::maintenance::ids_and_owners(rows.iter().map(|m| (m.id, m.user_id)));
+    Ok(crate::server::maintenance::under_maintenance(&state.db, &ids, &owners, Utc::now()).await?)
+}
+
+/// The state as of now: `maintenance` from the moment a window starts (the stored state
+/// follows at the next judged run), and no verdict yet once it is over.
+fn shown_state(m: &super::Model, windows: &std::collections::HashSet<Uuid>) -> MonitorState {
+    let stored = MonitorState::parse(&m.state);
+    match stored {
+        MonitorState::Paused => stored,
+        _ if windows.contains(&m.id) => MonitorState::Maintenance,
+        MonitorState::Maintenance => MonitorState::Pending,
+        _ => stored,
+    }
 }
 
 #[utoipa::path(operation_id = "update_monitor", patch, path = "/api/v1/monitors/{id}", tag = "monitors", request_body = UpdateMonitor,

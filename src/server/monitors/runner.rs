@@ -17,8 +17,8 @@ use super::{webhooks, Entity, Model};
 use crate::proto::api::checks::CreateCheck;
 use crate::proto::api::monitors::{FailingAgent, MonitorState, WebhookEvent, WebhookMonitor};
 use crate::server::checks::model::result;
-use crate::server::users;
 use crate::server::AppState;
+use crate::server::{maintenance, users};
 
 /// Most monitors one round starts.
 pub const RUN_BATCH: u64 = 50;
@@ -115,18 +115,21 @@ async fn run(state: &AppState, m: &Model, owner: Option<&users::Model>) -> Optio
 
 /// The agents that failed a run: `failed` or `timeout` (never `offline`).
 fn failing(results: &[result::Model]) -> Vec<FailingAgent> {
+    let place = |r: &result::Model, key: &str| {
+        r.agent_location
+            .as_ref()
+            .and_then(|l| l.get(key))
+            .and_then(|c| c.as_str())
+            .map(str::to_string)
+    };
     results
         .iter()
         .filter(|r| r.status == "failed" || r.status == "timeout")
         .map(|r| FailingAgent {
             id: r.agent_id,
             name: r.agent_name.clone(),
-            country_code: r
-                .agent_location
-                .as_ref()
-                .and_then(|l| l.get("country_code"))
-                .and_then(|c| c.as_str())
-                .map(str::to_string),
+            country_code: place(r, "country_code"),
+            city: place(r, "city"),
             error_code: r
                 .error
                 .as_ref()
@@ -211,21 +214,44 @@ async fn judge_one(state: &AppState, monitor_id: Uuid, check_id: Uuid) -> Result
         .all(&txn)
         .await?;
     let failing = failing(&results);
-    let before = MonitorState::parse(&m.state);
-    let (after, streak) = judge(
-        before,
-        m.failing_runs,
-        failing.len(),
-        m.min_failing_agents,
-        m.for_runs,
-    );
+    let now = Utc::now();
+    let in_window = !maintenance::under_maintenance(&txn, &[m.id], &[m.user_id], now)
+        .await?
+        .is_empty();
+    let stored = MonitorState::parse(&m.state);
+    // Out of a window, a monitor is judged from where it stood before it: down while the
+    // incident it entered with is still open, else afresh.
+    let before = if stored == MonitorState::Maintenance && !in_window {
+        if open_incident(&txn, m.id).await? {
+            MonitorState::Down
+        } else {
+            MonitorState::Pending
+        }
+    } else {
+        stored
+    };
+    let (after, streak) = if in_window {
+        // Runs go on; nothing is judged, opened or sent.
+        (MonitorState::Maintenance, 0)
+    } else {
+        judge(
+            before,
+            m.failing_runs,
+            failing.len(),
+            m.min_failing_agents,
+            m.for_runs,
+        )
+    };
     txn.execute_raw(Statement::from_sql_and_values(
         txn.get_database_backend(),
         "UPDATE monitors SET state = $2, failing_runs = $3, last_evaluated_check_id = $4 WHERE id = $1",
         [m.id.into(), after.as_str().into(), streak.into(), check_id.into()],
     ))
     .await?;
-    let now = Utc::now();
+    if in_window {
+        txn.commit().await?;
+        return Ok(true);
+    }
     let values: Vec<f64> = results
         .iter()
         .filter(|r| r.status == "ok")
@@ -245,10 +271,11 @@ async fn judge_one(state: &AppState, monitor_id: Uuid, check_id: Uuid) -> Result
         },
         incident_id: Some(incident),
         failing_agents: agents,
+        agents_total: Some(results.len() as u32),
         check_id: Some(check_id),
         at: now,
     };
-    let urls: Vec<String> = m.notify_list().into_iter().map(|n| n.webhook).collect();
+    let channels = m.notify_list();
     if after == MonitorState::Down && before != MonitorState::Down {
         let incident = Uuid::now_v7();
         txn.execute_raw(Statement::from_sql_and_values(
@@ -264,7 +291,7 @@ async fn judge_one(state: &AppState, monitor_id: Uuid, check_id: Uuid) -> Result
             ],
         ))
         .await?;
-        webhooks::enqueue(&txn, m.id, &urls, &event("down", incident, failing)).await?;
+        webhooks::enqueue(&txn, m.id, &channels, &event("down", incident, failing)).await?;
         tracing::warn!(monitor_id = %m.id, name = %m.name, "monitor down");
     } else if before == MonitorState::Down && after == MonitorState::Up {
         let open = txn
@@ -277,12 +304,23 @@ async fn judge_one(state: &AppState, monitor_id: Uuid, check_id: Uuid) -> Result
             .await?;
         if let Some(row) = open {
             let incident: Uuid = row.try_get("", "id")?;
-            webhooks::enqueue(&txn, m.id, &urls, &event("up", incident, Vec::new())).await?;
+            webhooks::enqueue(&txn, m.id, &channels, &event("up", incident, Vec::new())).await?;
         }
         tracing::info!(monitor_id = %m.id, name = %m.name, "monitor up");
     }
     txn.commit().await?;
     Ok(true)
+}
+
+async fn open_incident(txn: &impl ConnectionTrait, monitor: Uuid) -> Result<bool, DbErr> {
+    Ok(txn
+        .query_one_raw(Statement::from_sql_and_values(
+            txn.get_database_backend(),
+            "SELECT 1 AS one FROM monitor_incidents WHERE monitor_id = $1 AND resolved_at IS NULL",
+            [monitor.into()],
+        ))
+        .await?
+        .is_some())
 }
 
 /// When a run was made, from its time-ordered id.

@@ -1,5 +1,6 @@
-//! Hourly roll-ups of judged runs (`monitor_hours`): written as each run is judged, read for
-//! a page of monitors at once, so uptime and sparklines cost one indexed query per page.
+//! Roll-ups of judged runs, written as each run is judged: hourly (`monitor_hours`, a week,
+//! for the monitor list's uptime and sparklines) and daily (`monitor_days`, 90 days, for
+//! status pages), so either costs one indexed query per page.
 
 use std::collections::HashMap;
 
@@ -9,7 +10,7 @@ use uuid::Uuid;
 
 use crate::proto::api::monitors::{HourStats, MonitorStats};
 
-/// Adds one judged run to its hour.
+/// Adds one judged run to its hour and its (UTC) day.
 pub async fn record_run(
     db: &impl ConnectionTrait,
     monitor: Uuid,
@@ -33,6 +34,16 @@ pub async fn record_run(
             value_ms.unwrap_or(0.0).into(),
             (value_ms.is_some() as i32).into(),
         ],
+    ))
+    .await?;
+    db.execute_raw(Statement::from_sql_and_values(
+        db.get_database_backend(),
+        "INSERT INTO monitor_days (monitor_id, day, runs, failing_runs)
+         VALUES ($1, ($2::timestamptz AT TIME ZONE 'UTC')::date, 1, $3)
+         ON CONFLICT (monitor_id, day) DO UPDATE SET
+             runs = monitor_days.runs + 1,
+             failing_runs = monitor_days.failing_runs + EXCLUDED.failing_runs",
+        [monitor.into(), at.into(), (failing as i32).into()],
     ))
     .await?;
     Ok(())
@@ -99,13 +110,20 @@ pub async fn load(
     Ok(out)
 }
 
-/// Deletes roll-ups older than the week the list shows (plus a day).
+/// Deletes hourly roll-ups older than the week the list shows and daily ones older than the
+/// 90 days status pages show (each plus a day).
 pub async fn prune(db: &impl ConnectionTrait) -> Result<u64, DbErr> {
-    let done = db
+    let hours = db
         .execute_raw(Statement::from_string(
             db.get_database_backend(),
             "DELETE FROM monitor_hours WHERE hour < now() - interval '8 days'",
         ))
         .await?;
-    Ok(done.rows_affected())
+    let days = db
+        .execute_raw(Statement::from_string(
+            db.get_database_backend(),
+            "DELETE FROM monitor_days WHERE day < (now() AT TIME ZONE 'UTC')::date - 91",
+        ))
+        .await?;
+    Ok(hours.rows_affected() + days.rows_affected())
 }

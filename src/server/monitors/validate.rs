@@ -1,14 +1,11 @@
 //! The rules for a monitor's fields, shared by creation and change.
 
-use super::webhooks;
 use crate::proto::api::checks::CreateCheck;
 use crate::proto::api::monitors::{AlertRule, MonitorCheck, Notify};
 use crate::proto::api::AgentSelection;
 use crate::server::checks::validate;
 use crate::server::error::{ApiError, ApiResult};
 use crate::server::AppState;
-
-const MAX_WEBHOOKS: usize = 10;
 
 pub(super) fn validate_name(name: &str) -> ApiResult<String> {
     let n = name.trim();
@@ -82,14 +79,5 @@ pub(super) fn validate_alert(a: Option<AlertRule>) -> ApiResult<AlertRule> {
 }
 
 pub(super) async fn validate_notify(state: &AppState, notify: &[Notify]) -> ApiResult<()> {
-    if notify.len() > MAX_WEBHOOKS {
-        return Err(ApiError::invalid_field(
-            "notify",
-            format!("at most {MAX_WEBHOOKS} webhooks"),
-        ));
-    }
-    for (i, n) in notify.iter().enumerate() {
-        webhooks::check_url(state, &format!("notify[{i}].webhook"), &n.webhook).await?;
-    }
-    Ok(())
+    crate::server::notify::validate(state, notify).await
 }

@@ -35,7 +35,7 @@ pub async fn rotate_secret(
 const TESTS_PER_MINUTE: i64 = 5;
 
 #[utoipa::path(operation_id = "test_monitor_webhooks", post, path = "/api/v1/monitors/{id}/test", tag = "monitors",
-    description = "Queues a `test` event to every webhook of the monitor; watch it under `deliveries`.",
+    description = "Queues a `test` event to every notification channel of the monitor (each gets its provider's message); watch it under `deliveries`.",
     responses((status = 202, body = [Delivery]), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
               (status = 429, body = ErrorBody, description = "more than 5 tests of this monitor in a minute")),
     security(("bearer" = [])))]
@@ -52,11 +52,11 @@ pub async fn test_event(
     if n > TESTS_PER_MINUTE {
         return Err(ApiError::rate_limited(ttl.max(1) as u64));
     }
-    let urls: Vec<String> = m.notify_list().into_iter().map(|n| n.webhook).collect();
-    if urls.is_empty() {
+    let channels = m.notify_list();
+    if channels.is_empty() {
         return Err(ApiError::invalid_field(
             "notify",
-            "the monitor has no webhooks",
+            "the monitor has no notification channels",
         ));
     }
     let event = WebhookEvent {
@@ -69,13 +69,14 @@ pub async fn test_event(
         },
         incident_id: None,
         failing_agents: Vec::new(),
+        agents_total: None,
         check_id: m.last_check_id,
         at: Utc::now(),
     };
     let txn = state.db.begin().await?;
-    webhooks::enqueue(&txn, m.id, &urls, &event).await?;
+    webhooks::enqueue(&txn, m.id, &channels, &event).await?;
     txn.commit().await?;
-    let queued = delivery_rows(&state, m.id, urls.len() as i64).await?;
+    let queued = delivery_rows(&state, m.id, channels.len() as i64).await?;
     Ok(HttpResponse::Accepted().json(queued))
 }
 
@@ -84,7 +85,7 @@ async fn delivery_rows(state: &AppState, monitor: Uuid, limit: i64) -> ApiResult
         .db
         .query_all_raw(Statement::from_sql_and_values(
             state.db.get_database_backend(),
-            "SELECT id, url, event, created_at, attempts, last_status, last_error,
+            "SELECT id, url, channel, event, created_at, attempts, last_status, last_error,
                     CASE WHEN delivered_at IS NULL AND gave_up_at IS NULL THEN next_attempt_at END AS next_attempt_at,
                     delivered_at, gave_up_at
              FROM webhook_outbox WHERE monitor_id = $1 ORDER BY id DESC LIMIT $2",
@@ -95,6 +96,12 @@ async fn delivery_rows(state: &AppState, monitor: Uuid, limit: i64) -> ApiResult
     for r in rows {
         out.push(Delivery {
             id: r.try_get("", "id")?,
+            channel: r
+                .try_get::<Option<serde_json::Value>>("", "channel")?
+                .as_ref()
+                .and_then(|c| c.as_object())
+                .and_then(|o| o.keys().next().cloned())
+                .unwrap_or_else(|| "webhook".into()),
             url: r.try_get("", "url")?,
             event: r.try_get("", "event")?,
             created_at: r.try_get("", "created_at")?,

@@ -1,4 +1,4 @@
-//! Webhooks: events are written to an outbox in the same transaction as the state change, and
+//! The notification outbox (webhooks and every other channel, see `server::notify`): events are written to an outbox in the same transaction as the state change, and
 //! a delivery loop POSTs them, signed with the monitor's secret, in order per monitor and URL,
 //! retrying with backoff for 24 hours. Deliveries run concurrently: a round claims due rows
 //! with a lease (their next attempt moved past the attempt's timeout, so no other round or
@@ -6,7 +6,6 @@
 //! across the network; at most a few per monitor owner are in flight per instance, so one
 //! user's slow receivers never hold back another user's alerts.
 
-use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -15,19 +14,13 @@ use sea_orm::{ConnectionTrait, DatabaseTransaction, DbErr, Statement};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::policy::{parse_ip_loose, Policy};
-use crate::proto::api::monitors::WebhookEvent;
-use crate::server::error::ApiError;
+use crate::proto::api::monitors::{Notify, WebhookEvent};
 use crate::server::AppState;
 
 /// Retries stop this long after the event was made.
 pub const GIVE_UP_AFTER: Duration = Duration::from_secs(24 * 3600);
 /// Longest wait between two attempts.
 const MAX_BACKOFF_SECS: f64 = 600.0;
-/// How long one attempt may take.
-const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a receiver may take to accept the connection.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// A claimed delivery is not claimed again for this long (an attempt, and a margin).
 const LEASE_SECS: f64 = 15.0;
 /// Deliveries of one monitor owner in flight at once on one instance.
@@ -68,105 +61,36 @@ pub fn signature(secret: &str, body: &[u8]) -> String {
     format!("sha256={hex}")
 }
 
-/// The policy webhook addresses must pass: the target policy plus `notify.allowed_networks`.
-pub fn policy(state: &AppState) -> Policy {
-    let mut allowed = state.settings.checks.allowed_networks.clone();
-    allowed.extend(state.settings.notify.allowed_networks.iter().cloned());
-    Policy::new(allowed)
-}
-
-/// Resolves the URL's host and checks every address against the policy; the addresses.
-pub async fn resolve_allowed(state: &AppState, url: &url::Url) -> Result<Vec<SocketAddr>, String> {
-    let host = url.host_str().ok_or("the URL has no host")?;
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    let port = url.port_or_known_default().unwrap_or(443);
-    let ips: Vec<IpAddr> = match parse_ip_loose(host) {
-        Some(ip) => vec![ip],
-        None => crate::server::lookup::resolve(&state.resolver, host).await?,
-    };
-    if ips.is_empty() {
-        return Err(format!("{host} has no addresses"));
-    }
-    let policy = policy(state);
-    for ip in &ips {
-        policy.check(*ip).map_err(|r| r.to_string())?;
-    }
-    Ok(ips
-        .into_iter()
-        .map(|ip| SocketAddr::new(ip, port))
-        .collect())
-}
-
-/// Checks a webhook URL when a monitor is saved: http(s), no credentials, and an address the
-/// policy allows. (Delivery checks the addresses again: DNS may change.)
-pub async fn check_url(state: &AppState, field: &str, raw: &str) -> Result<(), ApiError> {
-    let bad = |msg: String| ApiError::invalid_field(field, msg);
-    let url = url::Url::parse(raw).map_err(|e| bad(format!("not a URL: {e}")))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(bad("webhooks are http:// or https:// URLs".into()));
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(bad("credentials in the URL are not allowed".into()));
-    }
-    if raw.len() > 2048 {
-        return Err(bad("the URL is longer than 2048 characters".into()));
-    }
-    resolve_allowed(state, &url).await.map_err(bad)?;
-    Ok(())
-}
-
-/// Writes `event` to the outbox once per webhook of the monitor, inside `txn`.
+/// Writes `event` to the outbox once per channel of the monitor, inside `txn`. A channel's
+/// `destination` is its ordering key; the channel itself is kept beside it (NULL for a
+/// webhook, whose destination is its URL, as rows written before channels existed).
 pub async fn enqueue(
     txn: &DatabaseTransaction,
     monitor_id: Uuid,
-    urls: &[String],
+    channels: &[Notify],
     event: &WebhookEvent,
 ) -> Result<usize, DbErr> {
     let body = serde_json::to_string(event).expect("event serialises");
-    for url in urls {
+    for channel in channels {
+        let stored = match channel {
+            Notify::Webhook(_) => None,
+            other => Some(serde_json::to_value(other).expect("channel serialises")),
+        };
         txn.execute_raw(Statement::from_sql_and_values(
             txn.get_database_backend(),
-            "INSERT INTO webhook_outbox (monitor_id, url, event, body, created_at, next_attempt_at)
-             VALUES ($1, $2, $3, $4, now(), now())",
+            "INSERT INTO webhook_outbox (monitor_id, url, channel, event, body, created_at, next_attempt_at)
+             VALUES ($1, $2, $3, $4, $5, now(), now())",
             [
                 monitor_id.into(),
-                url.clone().into(),
+                channel.destination().into(),
+                stored.into(),
                 event.event.clone().into(),
                 body.clone().into(),
             ],
         ))
         .await?;
     }
-    Ok(urls.len())
-}
-
-/// One attempt at one delivery: `Ok(status)` for any HTTP answer, `Err` for no answer.
-async fn send(state: &AppState, url: &str, secret: &str, body: &str) -> Result<u16, String> {
-    let parsed = url::Url::parse(url).map_err(|e| e.to_string())?;
-    let addrs = resolve_allowed(state, &parsed).await?;
-    let host = parsed.host_str().unwrap_or_default().to_string();
-    // Connect to the addresses just checked, not to whatever the name resolves to next.
-    let client = reqwest::Client::builder()
-        .timeout(ATTEMPT_TIMEOUT)
-        .connect_timeout(CONNECT_TIMEOUT)
-        .redirect(reqwest::redirect::Policy::none())
-        .no_proxy()
-        .resolve_to_addrs(&host, &addrs)
-        .build()
-        .map_err(|e| e.to_string())?;
-    let resp = client
-        .post(url)
-        .header("Content-Type", "application/json")
-        .header(
-            "User-Agent",
-            concat!("netcheck/", env!("CARGO_PKG_VERSION")),
-        )
-        .header("X-Netcheck-Signature", signature(secret, body.as_bytes()))
-        .body(body.to_string())
-        .send()
-        .await
-        .map_err(|e| e.without_url().to_string())?;
-    Ok(resp.status().as_u16())
+    Ok(channels.len())
 }
 
 /// Claims up to [`ROUND`] due deliveries (the oldest undelivered one of each monitor and URL
@@ -206,7 +130,7 @@ pub async fn deliver_due(state: &actix_web::web::Data<AppState>) -> Result<usize
                   WHERE o.id IN (SELECT id FROM picked) AND m.id = o.monitor_id
                     -- Claimed by another round meanwhile: its lease moved this past now.
                     AND o.next_attempt_at <= now()
-                 RETURNING o.id, o.url, o.body, o.attempts, o.created_at, m.webhook_secret,
+                 RETURNING o.id, o.url, o.channel, o.body, o.attempts, o.created_at, m.webhook_secret,
                            m.user_id"
             ),
             [(PER_OWNER as i64).into(), ROUND.into(), LEASE_SECS.into()],
@@ -214,9 +138,21 @@ pub async fn deliver_due(state: &actix_web::web::Data<AppState>) -> Result<usize
         .await?;
     let claimed = rows.len();
     for row in rows {
+        let url: String = row.try_get("", "url")?;
+        let channel: Option<serde_json::Value> = row.try_get("", "channel")?;
+        let channel = match channel {
+            None => Notify::Webhook(url),
+            Some(v) => match serde_json::from_value(v) {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::error!(delivery = %row.try_get::<i64>("", "id")?, error = %e, "unreadable channel in the outbox");
+                    continue;
+                }
+            },
+        };
         let d = Claimed {
             id: row.try_get("", "id")?,
-            url: row.try_get("", "url")?,
+            channel,
             body: row.try_get("", "body")?,
             attempts: row.try_get("", "attempts")?,
             created_at: row.try_get("", "created_at")?,
@@ -239,7 +175,7 @@ pub async fn deliver_due(state: &actix_web::web::Data<AppState>) -> Result<usize
 /// A delivery a round claimed.
 struct Claimed {
     id: i64,
-    url: String,
+    channel: Notify,
     body: String,
     attempts: i32,
     created_at: chrono::DateTime<Utc>,
@@ -250,11 +186,14 @@ struct Claimed {
 /// Sends one claimed delivery and records the outcome.
 async fn attempt(state: &AppState, d: Claimed) -> Result<(), DbErr> {
     let backend = state.db.get_database_backend();
-    let outcome = send(state, &d.url, &d.secret, &d.body).await;
+    let outcome = crate::server::notify::deliver(state, &d.channel, &d.body, &d.secret).await;
+    let email = matches!(d.channel, Notify::Email(_));
     let (status, error) = match &outcome {
+        // SMTP's 2xx replies say accepted too.
         Ok(code) => (
             Some(*code as i32),
-            (!(200..300).contains(code)).then(|| format!("HTTP {code}")),
+            (!(200..300).contains(code))
+                .then(|| format!("{} {code}", if email { "SMTP" } else { "HTTP" })),
         ),
         Err(e) => (None, Some(e.clone())),
     };
@@ -273,7 +212,7 @@ async fn attempt(state: &AppState, d: Claimed) -> Result<(), DbErr> {
     let first = state.settings.notify.retry_first_ms as f64 / 1000.0;
     let backoff = (first * f64::from(1u32 << d.attempts.clamp(0, 12))).min(MAX_BACKOFF_SECS);
     let give_up = (Utc::now() - d.created_at).to_std().unwrap_or_default() >= GIVE_UP_AFTER;
-    tracing::warn!(delivery = d.id, attempts = d.attempts + 1, error = ?error, give_up, "webhook delivery failed");
+    tracing::warn!(delivery = d.id, channel = d.channel.kind(), attempts = d.attempts + 1, error = ?error, give_up, "notification delivery failed");
     state
         .db
         .execute_raw(Statement::from_sql_and_values(

@@ -14,6 +14,9 @@ pub struct FailingAgent {
     pub id: Uuid,
     pub name: String,
     pub country_code: Option<String>,
+    /// The agent's city, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub city: Option<String>,
     /// The result's error code (`timeout` when the agent never answered).
     pub error_code: Option<String>,
 }
@@ -68,6 +71,9 @@ pub struct WebhookEvent {
     pub monitor: WebhookMonitor,
     pub incident_id: Option<Uuid>,
     pub failing_agents: Vec<FailingAgent>,
+    /// Agents the run asked (so `failing_agents` reads "3 of 5"); absent on `test`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agents_total: Option<u32>,
     pub check_id: Option<Uuid>,
     pub at: DateTime<Utc>,
 }
@@ -76,6 +82,9 @@ pub struct WebhookEvent {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Delivery {
     pub id: i64,
+    /// The channel's kind (`webhook`, `slack`, `email`…).
+    pub channel: String,
+    /// Where it goes: the URL, `mailto:…`, `telegram:<chat>`; tokens are never shown.
     pub url: String,
     pub event: String,
     pub created_at: DateTime<Utc>,

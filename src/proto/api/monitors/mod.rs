@@ -11,12 +11,20 @@ use super::AgentSelection;
 use crate::proto::check::{CheckOptions, CheckType};
 
 mod history;
+mod maintenance;
 mod requests;
+mod status;
 pub use history::{
     AgentSeries, Delivery, FailingAgent, Incident, SeriesAgent, SeriesPoint, WebhookEvent,
     WebhookMonitor,
 };
+pub use maintenance::{CreateMaintenance, Maintenance, MaintenanceSchedule, Weekday, WeeklyWindow};
 pub use requests::{CreateMonitor, MonitorQuery, SeriesQuery, UpdateMonitor};
+pub use status::{
+    BadgeKind, BadgeQuery, BadgeWindow, CreateStatusPage, IncidentPlace, PublicGroup,
+    PublicIncident, PublicMaintenance, PublicMonitor, PublicPage, StatusDay, StatusGroup,
+    StatusGroupMonitor, StatusPage, StatusPlace, StatusState, UpdateStatusPage, Uptimes,
+};
 
 /// What a monitor runs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -60,12 +68,85 @@ impl Default for AlertRule {
     }
 }
 
-/// Where state changes are sent.
+/// Where state changes are sent: one entry is one channel, e.g. `{"webhook": "https://…"}` or
+/// `{"email": {"to": ["ops@example.com"]}}`. Every channel gets `down` and `up` (and `test`),
+/// in order, retried for 24 hours.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Notify {
+    /// An http(s) URL that receives the signed JSON `WebhookEvent`.
+    Webhook(String),
+    /// A Slack incoming-webhook URL (`text` and `blocks`).
+    Slack(String),
+    /// A Discord webhook URL (`content` and `embeds`).
+    Discord(String),
+    /// A Microsoft Teams workflow ("Post to a channel when a webhook request is received") URL;
+    /// the message is an Adaptive Card.
+    Teams(String),
+    /// An ntfy topic URL, e.g. `https://ntfy.sh/my-alerts` (title, priority and tags set).
+    Ntfy(String),
+    /// PagerDuty Events API v2: `trigger` on down, `resolve` on up, `dedup_key` = incident id.
+    Pagerduty(PagerDutyTarget),
+    /// E-mail through the server's SMTP relay (`notify.smtp`), plain text and HTML.
+    Email(EmailTarget),
+    /// A Telegram chat, through a bot.
+    Telegram(TelegramTarget),
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct Notify {
-    /// An http(s) URL that receives a signed JSON POST on `down` and on recovery.
-    pub webhook: String,
+pub struct PagerDutyTarget {
+    /// The integration key of an Events API v2 integration (32 characters).
+    pub routing_key: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EmailTarget {
+    /// 1–10 addresses.
+    pub to: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TelegramTarget {
+    /// The bot's token from @BotFather.
+    pub bot_token: String,
+    /// The chat (a number, or `@channelname`).
+    pub chat_id: String,
+}
+
+impl Notify {
+    /// The channel's kind, as the key of its JSON object.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Notify::Webhook(_) => "webhook",
+            Notify::Slack(_) => "slack",
+            Notify::Discord(_) => "discord",
+            Notify::Teams(_) => "teams",
+            Notify::Ntfy(_) => "ntfy",
+            Notify::Pagerduty(_) => "pagerduty",
+            Notify::Email(_) => "email",
+            Notify::Telegram(_) => "telegram",
+        }
+    }
+
+    /// Where deliveries go, as the delivery log shows it: the URL, the addresses, the chat;
+    /// never a token or routing key.
+    pub fn destination(&self) -> String {
+        match self {
+            Notify::Webhook(u) => u.clone(),
+            Notify::Slack(u) | Notify::Discord(u) | Notify::Teams(u) | Notify::Ntfy(u) => {
+                format!("{}:{u}", self.kind())
+            }
+            Notify::Pagerduty(p) => {
+                let tail: String = p.routing_key.chars().rev().take(4).collect();
+                format!("pagerduty:…{}", tail.chars().rev().collect::<String>())
+            }
+            Notify::Email(e) => format!("mailto:{}", e.to.join(",")),
+            Notify::Telegram(t) => format!("telegram:{}", t.chat_id),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -76,6 +157,8 @@ pub enum MonitorState {
     Up,
     Down,
     Paused,
+    /// In a maintenance window: runs go on, nothing alerts.
+    Maintenance,
 }
 
 impl MonitorState {
@@ -85,6 +168,7 @@ impl MonitorState {
             MonitorState::Up => "up",
             MonitorState::Down => "down",
             MonitorState::Paused => "paused",
+            MonitorState::Maintenance => "maintenance",
         }
     }
 
@@ -93,6 +177,7 @@ impl MonitorState {
             "up" => MonitorState::Up,
             "down" => MonitorState::Down,
             "paused" => MonitorState::Paused,
+            "maintenance" => MonitorState::Maintenance,
             _ => MonitorState::Pending,
         }
     }
