@@ -41,6 +41,8 @@ rm -rf /tmp/netcheck-netns
 python3 scripts/cleanup-test-broker.py
 
 command -v cargo-nextest >/dev/null 2>&1 || cargo install cargo-nextest --locked
+# The SMTP server e-mail notifications are received with in the tests.
+python3 -c 'import aiosmtpd' 2>/dev/null || python3 -m pip install -q --disable-pip-version-check aiosmtpd
 
 echo "== tests (parallel)"
 cargo nextest run --locked --no-fail-fast -E 'not test(/disruptive/)'

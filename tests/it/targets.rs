@@ -3,6 +3,8 @@
 
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use actix_web::{web, App, HttpResponse, HttpServer};
 use hickory_proto::op::{Message, MessageType, ResponseCode};
@@ -166,6 +168,11 @@ fn answer(query: &[u8], tcp: bool) -> Option<Vec<u8>> {
 /// 192.0.2.11 and MX 10 mail.example.test; `rebind.test` A 10.1.2.3; `many.test` 4 000 A
 /// records (over TCP; truncated over UDP); everything else NXDOMAIN.
 pub async fn dns_server() -> SocketAddr {
+    gated_dns_server(Arc::new(AtomicBool::new(true))).await
+}
+
+/// [`dns_server`], silent (queries go unanswered, so resolvers time out) while `on` is false.
+pub async fn gated_dns_server(on: Arc<AtomicBool>) -> SocketAddr {
     // UDP and TCP on one port: the port the system picks for UDP may be taken for TCP (by
     // another test's connection, say), so try again with another.
     let mut attempts = 0;
@@ -181,6 +188,9 @@ pub async fn dns_server() -> SocketAddr {
     tokio::spawn(async move {
         let mut buf = vec![0u8; 4096];
         while let Ok((n, peer)) = udp.recv_from(&mut buf).await {
+            if !on.load(Ordering::SeqCst) {
+                continue;
+            }
             if let Some(r) = answer(&buf[..n], false) {
                 let _ = udp.send_to(&r, peer).await;
             }

@@ -63,3 +63,44 @@ pub fn signed(secret: &str, body: &str) -> String {
         .collect();
     format!("sha256={hex}")
 }
+
+/// Requests a [`recorder`] accepted: (path, JSON body), in arrival order.
+pub type Recorded = Arc<Mutex<Vec<(String, serde_json::Value)>>>;
+
+/// A receiver on loopback for every path (one per provider under test) that answers 500 to
+/// the first `failures` requests whose path starts with `failing`, then 200 with `{"ok":
+/// true}`, recording the JSON bodies it accepted.
+pub async fn recorder(failing: &'static str, failures: u32) -> (String, Recorded) {
+    let got: Recorded = Default::default();
+    let seen = got.clone();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let calls = Arc::new(Mutex::new(0u32));
+    let server = HttpServer::new(move || {
+        let seen = seen.clone();
+        let calls = calls.clone();
+        App::new().default_service(web::to(move |req: HttpRequest, body: web::Bytes| {
+            let seen = seen.clone();
+            let calls = calls.clone();
+            async move {
+                let path = req.path().to_string();
+                if path.starts_with(failing) {
+                    let mut n = calls.lock().unwrap();
+                    *n += 1;
+                    if *n <= failures {
+                        return HttpResponse::InternalServerError().finish();
+                    }
+                }
+                let json = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+                seen.lock().unwrap().push((path, json));
+                HttpResponse::Ok().json(serde_json::json!({"ok": true}))
+            }
+        }))
+    })
+    .workers(1)
+    .listen(listener)
+    .unwrap()
+    .run();
+    tokio::spawn(server);
+    (base, got)
+}

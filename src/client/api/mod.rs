@@ -13,6 +13,7 @@ mod checks;
 mod error;
 mod events;
 mod monitors;
+mod status;
 pub use error::{ClientError, ClientResult};
 pub use events::CheckEvents;
 

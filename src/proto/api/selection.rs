@@ -103,7 +103,7 @@ impl std::str::FromStr for LocationFilter {
 }
 
 /// A place set by hand for an agent whose address GeoIP cannot place (private networks).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FixedLocation {
     /// ISO 3166-1 alpha-2 country code.
