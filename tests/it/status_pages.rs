@@ -330,7 +330,7 @@ async fn ninety_daily_bars_come_from_the_roll_ups() {
     for (i, day) in m.days.iter().enumerate() {
         let k = 89 - i as i64;
         assert_eq!(day.date, today - chrono::Duration::days(k), "oldest first");
-        let expected = (k != 10).then(|| 100.0 - (k % 5) as f64);
+        let expected = (k != 10).then_some(100.0 - (k % 5) as f64);
         assert_eq!(day.uptime, expected, "{k} days ago");
         assert_eq!(day.incidents, u32::from(k == 3), "{k} days ago");
     }
