@@ -45,6 +45,9 @@ pub enum Command {
     /// Create, pause, resume or delete a monitor.
     #[command(subcommand)]
     Monitor(crate::client::monitors::MonitorCommand),
+    /// Maintenance windows: no incident or notification while one is on.
+    #[command(subcommand)]
+    Maintenance(crate::client::maintenance::MaintenanceCommand),
     /// Exit 0 when URL answers 2xx within 3 s (a container healthcheck without curl).
     Health {
         #[arg(default_value = "http://127.0.0.1:8080/readyz")]
@@ -159,6 +162,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             crate::telemetry::init(LogFormat::Human, "warn");
             return crate::client::monitors::run(command).await;
         }
+        Command::Maintenance(command) => {
+            crate::telemetry::init(LogFormat::Human, "warn");
+            return crate::client::maintenance::run(command).await;
+        }
         Command::Health { url } => {
             let resp = reqwest::Client::builder()
                 .timeout(std::time::Duration::from_secs(3))
@@ -180,6 +187,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         | Command::Agents(_)
         | Command::Monitors(_)
         | Command::Monitor(_)
+        | Command::Maintenance(_)
         | Command::Health { .. } => {
             unreachable!("handled above")
         }

@@ -6,6 +6,7 @@ mod agents;
 pub mod api;
 mod check;
 mod hops;
+pub mod maintenance;
 pub mod monitors;
 mod options;
 pub mod report;

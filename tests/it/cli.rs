@@ -70,7 +70,7 @@ async fn bad_configuration_is_refused_with_a_clear_message() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("databse"));
 }
 
-async fn new_api_key(app: &TestApp, token: &str) -> CreatedApiKey {
+pub(crate) async fn new_api_key(app: &TestApp, token: &str) -> CreatedApiKey {
     let body = CreateApiKey {
         name: "script".into(),
         ..Default::default()

@@ -23,6 +23,7 @@ mod channels;
 mod check_validation;
 mod checks;
 mod cli;
+mod cli_maintenance;
 mod disruptive;
 mod disruptive_cluster;
 mod errors;
