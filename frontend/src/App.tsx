@@ -13,6 +13,8 @@ import { ApiKeysPage } from "./pages/ApiKeysPage";
 import { SharedPage } from "./pages/SharedPage";
 import { MonitorsPage } from "./pages/MonitorsPage";
 import { MonitorPage } from "./pages/MonitorPage";
+import { StatusPagesPage } from "./pages/StatusPagesPage";
+import { StatusPublicPage } from "./pages/StatusPublicPage";
 import { ThemeSwitch } from "./components/ThemeSwitch";
 import { useTitle } from "./components/useTitle";
 
@@ -61,11 +63,17 @@ export function App() {
     auth.refresh().finally(() => setRestoring(false));
   }, []);
 
-  // Shared results are for people without an account: no sign-in, no session needed.
+  // Shared results and status pages are for people without an account: no sign-in.
   if (location.pathname.startsWith("/s/"))
     return (
       <Routes>
         <Route path="/s/:token" element={<SharedPage />} />
+      </Routes>
+    );
+  if (location.pathname.startsWith("/status/"))
+    return (
+      <Routes>
+        <Route path="/status/:slug" element={<StatusPublicPage />} />
       </Routes>
     );
   if (restoring) return <div className="splash">netcheck</div>;
@@ -93,6 +101,7 @@ export function App() {
             <NavLink to="/" end>Check</NavLink>
             <NavLink to="/history">History</NavLink>
             <NavLink to="/monitors">Monitors</NavLink>
+            <NavLink to="/status-pages">Status pages</NavLink>
             <NavLink to="/lookup">Lookup</NavLink>
             {admin && <NavLink to="/admin/agents">Agents</NavLink>}
             {admin && <NavLink to="/admin/users">Users</NavLink>}
@@ -112,6 +121,7 @@ export function App() {
           <Route path="/history" element={<HistoryPage />} />
           <Route path="/monitors" element={<MonitorsPage />} />
           <Route path="/monitors/:id" element={<MonitorPage />} />
+          <Route path="/status-pages" element={<StatusPagesPage />} />
           <Route path="/lookup" element={<LookupPage />} />
           <Route path="/lookup/:host" element={<LookupPage />} />
           {admin && <Route path="/admin/agents" element={<AgentsPage />} />}

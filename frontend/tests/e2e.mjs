@@ -98,7 +98,11 @@ page.setDefaultTimeout(20_000);
 
 let passed = 0;
 let failed = 0;
+// E2E_ONLY=<text>: run only the tests whose name contains it (and the sign-in and agent they need).
+const only = process.env.E2E_ONLY;
+const needed = ["sign in", "create an agent and see it go online with a real agent process"];
 async function test(name, fn) {
+  if (only && !name.includes(only) && !needed.includes(name)) return;
   try {
     await fn();
     passed++;
@@ -559,6 +563,66 @@ await test("a monitor goes down, shows its incident, pauses, and is listed by st
   await page.getByText("No monitors yet.").waitFor();
 });
 
+await test("a status page made in the editor shows a monitor down, where, and its recovery, without login", async () => {
+  // Access tokens live TTL seconds here: a fresh one for each call.
+  const auth = async () => {
+    const login = await (await fetch(`${base}/api/v1/auth/login`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ username: "admin", password: "admin-e2e-password" }) })).json();
+    return { authorization: `Bearer ${login.access_token}`, "content-type": "application/json" };
+  };
+  const mon = await (await fetch(`${base}/api/v1/monitors`, {
+    method: "POST",
+    headers: await auth(),
+    body: JSON.stringify({ name: "shop-api", check: { type: "tcp", target: "127.0.0.1", options: { port: 1, timeout_ms: 500 } }, interval_secs: 3600, alert: { min_failing_agents: 1, for_runs: 1 } }),
+  })).json();
+  await nav("Status pages");
+  await page.getByText("No status pages yet.").waitFor();
+  await page.getByRole("button", { name: "New status page" }).click();
+  const form = page.getByRole("form", { name: "New status page" });
+  await form.locator("input[name=slug]").fill("e2e-shop");
+  await form.locator("input[name=title]").fill("Shop status");
+  await form.locator("select[name=add-0]").selectOption({ label: "shop-api" });
+  await form.locator("input[name=display-0-0]").fill("Shop API");
+  await form.getByTestId("preview").getByText("Shop API").waitFor();
+  await form.getByRole("button", { name: "Create page" }).click();
+  await page.getByTestId("status-pages").getByText("/status/e2e-shop").waitFor();
+  await shot("26-status-pages");
+  // Anyone, signed in or not, reads the page.
+  const ctx = await browser.newContext({ viewport: { width: 390, height: 844 } });
+  const anon = await ctx.newPage();
+  await anon.goto(`${base}/status/e2e-shop`);
+  // The page refreshes itself every 30 s (and the server renders it at most every 5 s); a
+  // reader in a hurry reloads.
+  const until = async (headline) => {
+    for (let i = 0; i < 60; i++) {
+      const now = await anon.getByTestId("overall").innerText();
+      if (now.includes(headline)) return;
+      await anon.waitForTimeout(500);
+      await anon.reload();
+    }
+    throw new Error(`never "${headline}": ${await anon.locator("main").innerText()}`);
+  };
+  await until("Major outage");
+  const row = anon.getByTestId("status-monitor").filter({ hasText: "Shop API" });
+  await row.getByTestId("status-state").filter({ hasText: "Down" }).waitFor();
+  assert((await row.getByTestId("bar").count()) === 90, "90 daily bars");
+  assert((await row.getByTestId("places").innerText()).includes("down"), "the places that see it down");
+  await anon.getByTestId("incidents").getByText("ongoing").waitFor();
+  assert(!(await anon.content()).includes("e2e-probe"), "no agent names on a public page");
+  await anon.screenshot({ path: join(shots, "27-status-public-down.png"), fullPage: true });
+  // Recovery: the monitor checks a port that answers (the server's own) and runs at once.
+  const patched = await fetch(`${base}/api/v1/monitors/${mon.monitor.id}`, { method: "PATCH", headers: await auth(), body: JSON.stringify({ check: { type: "tcp", target: "127.0.0.1", options: { port } } }) });
+  assert(patched.ok, `PATCH answered ${patched.status}`);
+  execFileSync("psql", ["-h", "127.0.0.1", "-U", "postgres", "-d", db, "-qc", `UPDATE monitors SET next_run_at = now() WHERE id = '${mon.monitor.id}'`]);
+  await until("All systems operational");
+  await anon.getByRole("region", { name: "Past incidents (30 days)" }).getByText("resolved").waitFor();
+  await anon.screenshot({ path: join(shots, "28-status-public-up.png"), fullPage: true });
+  await ctx.close();
+  const headers = await auth();
+  const pages = await (await fetch(`${base}/api/v1/status-pages`, { headers })).json();
+  for (const p of pages) await fetch(`${base}/api/v1/status-pages/${p.id}`, { method: "DELETE", headers });
+  await fetch(`${base}/api/v1/monitors/${mon.monitor.id}`, { method: "DELETE", headers });
+});
+
 await test("users page", async () => {
   await nav("Users");
   await page.fill("input[aria-label='New username']", "viewer");
@@ -600,12 +664,18 @@ await test("every page passes axe in both themes, at desktop and phone size, wit
   const mon = await (await fetch(`${base}/api/v1/monitors`, {
     method: "POST",
     headers: { authorization: `Bearer ${login.access_token}`, "content-type": "application/json" },
-    body: JSON.stringify({ name: "axe-mon", check: { type: "tcp", target: "127.0.0.1", options: { port: 1 } }, interval_secs: 3600 }),
+    body: JSON.stringify({ name: "axe-mon", check: { type: "tcp", target: "127.0.0.1", options: { port: 1 } }, interval_secs: 3600, notify: [{ slack: "http://127.0.0.1:9/hook" }] }),
   })).json();
+  await fetch(`${base}/api/v1/status-pages`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${login.access_token}`, "content-type": "application/json" },
+    body: JSON.stringify({ slug: "axe-page", title: "Axe status", groups: [{ name: "Core", monitors: [{ id: mon.monitor.id }] }] }),
+  });
   const pages = [
     ["check", "/"], ["result", `/checks/${checkId}`], ["history", "/history"], ["monitors", "/monitors"], ["monitor", `/monitors/${mon.monitor.id}`],
     ["lookup", "/lookup/127.0.0.1"], ["agents", "/admin/agents"], ["users", "/admin/users"], ["api-keys", "/settings/api-keys"],
-    ["shared", new URL(share.url).pathname], ["not-found", "/no/such/page"], ["login", "/login"],
+    ["shared", new URL(share.url).pathname], ["status-pages", "/status-pages"], ["status", "/status/axe-page"],
+    ["not-found", "/no/such/page"], ["login", "/login"],
   ];
   const problems = [];
   for (const theme of ["light", "dark"]) {
@@ -646,7 +716,7 @@ await test("every page passes axe in both themes, at desktop and phone size, wit
           return [globalThis.document.documentElement.scrollWidth, w, out];
         });
         if (scroll > width) problems.push(`${theme}/${size}/${name}: scrolls sideways (${scroll} > ${width}): ${wide.join(", ")}`);
-        if (size === "phone" && name !== "login" && name !== "shared") {
+        if (size === "phone" && name !== "login" && name !== "shared" && name !== "status") {
           const header = await p.locator("header.topbar").boundingBox();
           if (header.height > 64) problems.push(`${theme}/${size}/${name}: header ${header.height}px tall`);
         }

@@ -80,6 +80,8 @@ pub struct AppState {
     pub monitor_costs: monitors::budget::Standing,
     /// The modules `/probe` offers (`probe.modules_file`, or blackbox's defaults).
     pub probe_modules: Arc<probe::Modules>,
+    /// Public status pages rendered in the last few seconds.
+    pub status_pages: status::public::Cache,
 }
 
 /// A built, bound, not yet running server. Tests build it on port 0 and read [`Application::port`].
@@ -204,6 +206,7 @@ impl Application {
             shutdown: tokio_util::sync::CancellationToken::new(),
             hash_gate: auth::password::HashGate::new(settings.auth.max_concurrent_hashes),
             webhook_flights: Default::default(),
+            status_pages: status::public::new_cache(),
             monitor_costs: Default::default(),
             probe_modules,
             events: Arc::default(),

@@ -41,6 +41,7 @@ use super::{agents, auth, checks, error, health, lookup, maintenance, monitors, 
         crate::proto::check::TracerouteResult, crate::proto::check::MtrResult,
         crate::proto::check::CheckType, crate::proto::api::checks::OutcomeFilter,
         crate::proto::api::monitors::MonitorState, crate::proto::api::monitors::WebhookEvent,
+        crate::proto::api::monitors::BadgeKind, crate::proto::api::monitors::BadgeWindow,
     )),
     modifiers(&BearerAuth),
     tags((name = "auth"), (name = "users"), (name = "agents"), (name = "agent protocol"), (name = "checks"), (name = "monitors"), (name = "status pages"), (name = "maintenance"), (name = "lookup"), (name = "prometheus"), (name = "operations"))

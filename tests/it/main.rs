@@ -31,6 +31,7 @@ mod expectations;
 mod health;
 mod history;
 mod instances;
+mod maintenance;
 mod monitor_scheduling;
 mod monitors;
 mod own_host;

@@ -262,6 +262,41 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/maintenance": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Your windows (an administrator's: everyone's), newest first, at most 500. */
+        get: operations["list_maintenance"];
+        put?: never;
+        /** @description A window for `monitors` or for every monitor on `status_page`; once (`starts_at`, `ends_at`) or `weekly`. During it runs go on, no incident opens, nothing is sent, and the state reads `maintenance`. */
+        post: operations["create_maintenance"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/maintenance/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["get_maintenance"];
+        put?: never;
+        post?: never;
+        /** @description Ends the window now (and every later occurrence of a weekly one). */
+        delete: operations["delete_maintenance"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/monitors": {
         parameters: {
             query?: never;
@@ -373,7 +408,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** @description Queues a `test` event to every webhook of the monitor; watch it under `deliveries`. */
+        /** @description Queues a `test` event to every notification channel of the monitor (each gets its provider's message); watch it under `deliveries`. */
         post: operations["test_monitor_webhooks"];
         delete?: never;
         options?: never;
@@ -390,6 +425,74 @@ export interface paths {
         };
         /** @description No login needed. Unknown, withdrawn and expired links all answer 404. */
         get: operations["get_shared_check"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/status-pages": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Your pages (an administrator's: everyone's), oldest first, at most 500. */
+        get: operations["list_status_pages"];
+        put?: never;
+        post: operations["create_status_page"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/status-pages/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["get_status_page"];
+        put?: never;
+        post?: never;
+        /** @description Deletes the page and its maintenance windows; the monitors stay. */
+        delete: operations["delete_status_page"];
+        options?: never;
+        head?: never;
+        patch: operations["update_status_page"];
+        trace?: never;
+    };
+    "/api/v1/status/{slug}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description A public status page, without login: overall state, each monitor's state, uptime, 90 daily bars and the places that see it up or down, incidents and maintenance. No agent ids, names or addresses. `ETag` / `If-None-Match` answer 304. */
+        get: operations["public_status_page"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/status/{slug}/badge/{monitor}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description An SVG badge (`image/svg+xml`) of a monitor on a public page: its state (`kind=status`) or its uptime over `window` (`kind=uptime`). */
+        get: operations["status_badge"];
         put?: never;
         post?: never;
         delete?: never;
@@ -646,6 +749,10 @@ export interface components {
             name: string;
             ok: boolean;
         };
+        /** @enum {string} */
+        BadgeKind: "status" | "uptime";
+        /** @enum {string} */
+        BadgeWindow: "24h" | "7d" | "30d";
         /**
          * @description Probe kinds an agent can run.
          * @enum {string}
@@ -773,6 +880,22 @@ export interface components {
             target: string;
             type: components["schemas"]["CheckType"];
         };
+        /**
+         * @description `POST /api/v1/maintenance`: `monitors` or `status_page` (every monitor on the page);
+         *     `starts_at` + `ends_at` (one-off) or `weekly`.
+         */
+        CreateMaintenance: {
+            /** Format: date-time */
+            ends_at?: string | null;
+            monitors?: string[];
+            /** @description Shown on status pages (at most 500 characters). */
+            note?: string;
+            /** Format: date-time */
+            starts_at?: string | null;
+            /** Format: uuid */
+            status_page?: string | null;
+            weekly?: null | components["schemas"]["WeeklyWindow"];
+        };
         /** @description `POST /api/v1/monitors`. Agents are chosen as for a check (`agents`, `locations`, `limit`). */
         CreateMonitor: components["schemas"]["AgentSelection"] & {
             alert?: null | components["schemas"]["AlertRule"];
@@ -785,6 +908,17 @@ export interface components {
             name: string;
             notify?: components["schemas"]["Notify"][];
             paused?: boolean;
+        };
+        /** @description `POST /api/v1/status-pages`. */
+        CreateStatusPage: {
+            description?: string | null;
+            groups?: components["schemas"]["StatusGroup"][];
+            /** @description Readable without login at `/status/{slug}` (default `true`). */
+            public?: boolean;
+            /** @description Show each monitor's target on the page (default `false`). */
+            show_targets?: boolean;
+            slug: string;
+            title: string;
         };
         CreateUser: {
             password: string;
@@ -812,6 +946,8 @@ export interface components {
         Delivery: {
             /** Format: int32 */
             attempts: number;
+            /** @description The channel's kind (`webhook`, `slack`, `email`…). */
+            channel: string;
             /** Format: date-time */
             created_at: string;
             /** Format: date-time */
@@ -835,6 +971,7 @@ export interface components {
              * @description When the next attempt is due (while not delivered).
              */
             next_attempt_at?: string | null;
+            /** @description Where it goes: the URL, `mailto:…`, `telegram:<chat>`; tokens are never shown. */
             url: string;
         };
         DnsAnswer: {
@@ -902,6 +1039,10 @@ export interface components {
              */
             withheld?: number;
         };
+        EmailTarget: {
+            /** @description 1–10 addresses. */
+            to: string[];
+        };
         /** @description Body of every non-2xx answer. */
         ErrorBody: {
             error: components["schemas"]["ErrorObject"];
@@ -910,7 +1051,7 @@ export interface components {
          * @description Every stable error code the API answers with (`error.code`).
          * @enum {string}
          */
-        ErrorCode: "invalid_field" | "invalid_body" | "invalid_json" | "invalid_query" | "invalid_text" | "unsupported_media_type" | "payload_too_large" | "unauthenticated" | "invalid_credentials" | "missing_refresh_token" | "invalid_refresh_token" | "refresh_token_reused" | "invalid_agent_token" | "forbidden" | "api_key_cannot_mint" | "session_required" | "insufficient_scope" | "over_budget" | "not_found" | "username_taken" | "name_taken" | "last_admin" | "no_agents_online" | "too_many_monitors" | "no_matching_agents" | "invalid_selection" | "forbidden_target" | "not_resolvable" | "rate_limited" | "too_many_streams" | "busy" | "dependency_unavailable" | "broker_unavailable" | "internal_error";
+        ErrorCode: "invalid_field" | "invalid_body" | "invalid_json" | "invalid_query" | "invalid_text" | "unsupported_media_type" | "payload_too_large" | "unauthenticated" | "invalid_credentials" | "missing_refresh_token" | "invalid_refresh_token" | "refresh_token_reused" | "invalid_agent_token" | "forbidden" | "api_key_cannot_mint" | "session_required" | "insufficient_scope" | "over_budget" | "not_found" | "username_taken" | "name_taken" | "slug_taken" | "last_admin" | "no_agents_online" | "too_many_monitors" | "no_matching_agents" | "invalid_selection" | "forbidden_target" | "not_resolvable" | "rate_limited" | "too_many_streams" | "busy" | "dependency_unavailable" | "broker_unavailable" | "internal_error";
         ErrorObject: {
             /** @description Stable, machine-readable code. */
             code: components["schemas"]["ErrorCode"];
@@ -921,6 +1062,8 @@ export interface components {
         };
         /** @description An agent that failed in a run, as incidents and webhooks name it. */
         FailingAgent: {
+            /** @description The agent's city, when known. */
+            city?: string | null;
             country_code?: string | null;
             /** @description The result's error code (`timeout` when the agent never answered). */
             error_code?: string | null;
@@ -1206,6 +1349,10 @@ export interface components {
             /** Format: date-time */
             started_at: string;
         };
+        IncidentPlace: {
+            city?: string | null;
+            country_code?: string | null;
+        };
         /** @description Where an agent is: set by hand (`fixed`), or measured from its address (GeoIP and ASN data). */
         Location: {
             /**
@@ -1264,6 +1411,40 @@ export interface components {
              */
             withheld: number;
         };
+        Maintenance: {
+            /** @description In the window right now. */
+            active: boolean;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            ends_at?: string | null;
+            /** Format: uuid */
+            id: string;
+            /** @description The monitors it covers (for a page's window: the page's monitors when it was read). */
+            monitors: string[];
+            note: string;
+            schedule: components["schemas"]["MaintenanceSchedule"];
+            /**
+             * Format: date-time
+             * @description The current or next occurrence; `null` when a one-off window is over.
+             */
+            starts_at?: string | null;
+            /** Format: uuid */
+            status_page?: string | null;
+            /** Format: uuid */
+            user_id: string;
+        };
+        /** @description How a window recurs: once, or weekly. */
+        MaintenanceSchedule: {
+            once: {
+                /** Format: date-time */
+                ends_at: string;
+                /** Format: date-time */
+                starts_at: string;
+            };
+        } | {
+            weekly: components["schemas"]["WeeklyWindow"];
+        };
         Monitor: components["schemas"]["AgentSelection"] & {
             alert: components["schemas"]["AlertRule"];
             check: components["schemas"]["MonitorCheck"];
@@ -1310,7 +1491,7 @@ export interface components {
             total: number;
         };
         /** @enum {string} */
-        MonitorState: "pending" | "up" | "down" | "paused";
+        MonitorState: "pending" | "up" | "down" | "paused" | "maintenance";
         /** @description How a monitor has been doing, from hourly roll-ups of its judged runs. */
         MonitorStats: {
             /** @description The last 24 hours, oldest first; hours without runs are left out. */
@@ -1403,16 +1584,48 @@ export interface components {
             reached: boolean;
             resolved_address?: string | null;
         };
-        /** @description Where state changes are sent. */
+        /**
+         * @description Where state changes are sent: one entry is one channel, e.g. `{"webhook": "https://…"}` or
+         *     `{"email": {"to": ["ops@example.com"]}}`. Every channel gets `down` and `up` (and `test`),
+         *     in order, retried for 24 hours.
+         */
         Notify: {
-            /** @description An http(s) URL that receives a signed JSON POST on `down` and on recovery. */
+            /** @description An http(s) URL that receives the signed JSON `WebhookEvent`. */
             webhook: string;
+        } | {
+            /** @description A Slack incoming-webhook URL (`text` and `blocks`). */
+            slack: string;
+        } | {
+            /** @description A Discord webhook URL (`content` and `embeds`). */
+            discord: string;
+        } | {
+            /**
+             * @description A Microsoft Teams workflow ("Post to a channel when a webhook request is received") URL;
+             *     the message is an Adaptive Card.
+             */
+            teams: string;
+        } | {
+            /** @description An ntfy topic URL, e.g. `https://ntfy.sh/my-alerts` (title, priority and tags set). */
+            ntfy: string;
+        } | {
+            /** @description PagerDuty Events API v2: `trigger` on down, `resolve` on up, `dedup_key` = incident id. */
+            pagerduty: components["schemas"]["PagerDutyTarget"];
+        } | {
+            /** @description E-mail through the server's SMTP relay (`notify.smtp`), plain text and HTML. */
+            email: components["schemas"]["EmailTarget"];
+        } | {
+            /** @description A Telegram chat, through a bot. */
+            telegram: components["schemas"]["TelegramTarget"];
         };
         /**
          * @description `ok`: every agent's result is ok; `failed`: at least one failed, timed out or was offline.
          * @enum {string}
          */
         OutcomeFilter: "ok" | "failed";
+        PagerDutyTarget: {
+            /** @description The integration key of an Events API v2 integration (32 characters). */
+            routing_key: string;
+        };
         /** @description Ping expectations. */
         PingExpect: {
             /**
@@ -1483,6 +1696,54 @@ export interface components {
          * @enum {string}
          */
         ProbeErrorCode: "timeout" | "refused" | "unreachable" | "connect_failed" | "dns" | "dns_rcode" | "tls" | "http" | "http_status" | "too_many_redirects" | "bad_redirect" | "invalid_target" | "invalid_request" | "target_refused" | "trace_failed" | "not_reached" | "icmp_unavailable" | "expectation_failed" | "expectation_unevaluable" | "result_too_large" | "unsupported" | "agent_offline" | "agent_timeout" | "unknown";
+        PublicGroup: {
+            monitors: components["schemas"]["PublicMonitor"][];
+            name: string;
+        };
+        PublicIncident: {
+            /** Format: uuid */
+            id: string;
+            /** @description The monitor's display name on the page. */
+            monitor: string;
+            /** @description Where it failed when the incident opened. */
+            places: components["schemas"]["IncidentPlace"][];
+            /** Format: date-time */
+            resolved_at?: string | null;
+            /** Format: date-time */
+            started_at: string;
+        };
+        PublicMaintenance: {
+            /** Format: date-time */
+            ends_at: string;
+            /** @description Display names of the monitors on the page it covers. */
+            monitors: string[];
+            note: string;
+            /** Format: date-time */
+            starts_at: string;
+        };
+        PublicMonitor: {
+            /** @description 90 days, oldest first, today last. */
+            days: components["schemas"]["StatusDay"][];
+            display_name: string;
+            places: components["schemas"]["StatusPlace"][];
+            state: components["schemas"]["StatusState"];
+            /** @description Only when the page shows targets. */
+            target?: string | null;
+            uptime: components["schemas"]["Uptimes"];
+        };
+        /** @description `GET /api/v1/status/{slug}`: no agent ids, names or addresses. */
+        PublicPage: {
+            description?: string | null;
+            groups: components["schemas"]["PublicGroup"][];
+            /** @description Open incidents and those of the last 30 days, newest first. */
+            incidents: components["schemas"]["PublicIncident"][];
+            /** @description Current and upcoming windows (the next 30 days), soonest first. */
+            maintenance: components["schemas"]["PublicMaintenance"][];
+            state: components["schemas"]["StatusState"];
+            title: string;
+            /** Format: date-time */
+            updated_at: string;
+        };
         /** @enum {string} */
         RecordType: "A" | "AAAA" | "CNAME" | "MX" | "NS" | "TXT" | "SOA" | "PTR" | "SRV" | "CAA";
         /** @description Body of `POST /api/v1/agent/register` (the agent token goes in `Authorization: Bearer`). */
@@ -1606,6 +1867,60 @@ export interface components {
             started_at?: string | null;
             status: components["schemas"]["ResultStatus"];
         };
+        /** @description One UTC day of a monitor. */
+        StatusDay: {
+            /** Format: date */
+            date: string;
+            /**
+             * Format: int32
+             * @description Incidents that started that day.
+             */
+            incidents: number;
+            /**
+             * Format: double
+             * @description `null` on a day without runs.
+             */
+            uptime?: number | null;
+        };
+        StatusGroup: {
+            monitors: components["schemas"]["StatusGroupMonitor"][];
+            name: string;
+        };
+        /** @description A monitor on a page, under the name the page shows. */
+        StatusGroupMonitor: {
+            /** @description Shown instead of the monitor's own name (at most 100 characters). */
+            display_name?: string | null;
+            /** Format: uuid */
+            id: string;
+        };
+        StatusPage: {
+            /** Format: date-time */
+            created_at: string;
+            description?: string | null;
+            groups: components["schemas"]["StatusGroup"][];
+            /** Format: uuid */
+            id: string;
+            public: boolean;
+            show_targets: boolean;
+            slug: string;
+            title: string;
+            /** Format: date-time */
+            updated_at: string;
+            /** Format: uuid */
+            user_id: string;
+        };
+        /** @description A place the monitor is checked from, and what it sees in the latest run. */
+        StatusPlace: {
+            city?: string | null;
+            country_code?: string | null;
+            /** @description `up` or `down` (`down` when any agent there failed). */
+            state: components["schemas"]["StatusState"];
+        };
+        /**
+         * @description A page's, a monitor's or a place's state as the public sees it.
+         * @enum {string}
+         */
+        StatusState: "up" | "degraded" | "down" | "maintenance" | "unknown";
         /** @description What an agent may send packets to beyond the public internet. */
         TargetPolicy: {
             /** @description Networks (CIDR) allowed although the default policy refuses them (private ranges, …). */
@@ -1647,6 +1962,12 @@ export interface components {
             /** Format: int32 */
             port: number;
             resolved_address?: string | null;
+        };
+        TelegramTarget: {
+            /** @description The bot's token from @BotFather. */
+            bot_token: string;
+            /** @description The chat (a number, or `@channelname`). */
+            chat_id: string;
         };
         TlsInfo: {
             /**
@@ -1775,6 +2096,16 @@ export interface components {
             notify?: components["schemas"]["Notify"][] | null;
             paused?: boolean | null;
         };
+        /** @description `PATCH /api/v1/status-pages/{id}`: what is given changes (`groups` as a whole). */
+        UpdateStatusPage: {
+            /** @description `null` clears it. */
+            description?: string | null;
+            groups?: components["schemas"]["StatusGroup"][] | null;
+            public?: boolean | null;
+            show_targets?: boolean | null;
+            slug?: string | null;
+            title?: string | null;
+        };
         UpdateUser: {
             /** @description The present password: required to change one's own. */
             current_password?: string | null;
@@ -1782,6 +2113,17 @@ export interface components {
             password?: string | null;
             role?: null | components["schemas"]["Role"];
             username?: string | null;
+        };
+        /** @description Uptime (%) over each window; `null` without runs. */
+        Uptimes: {
+            /** Format: double */
+            "24h"?: number | null;
+            /** Format: double */
+            "30d"?: number | null;
+            /** Format: double */
+            "7d"?: number | null;
+            /** Format: double */
+            "90d"?: number | null;
         };
         /** @description A user as the API shows it (never the password hash). */
         User: {
@@ -1794,6 +2136,11 @@ export interface components {
         };
         /** @description The JSON body of a webhook POST (header `X-Netcheck-Signature: sha256=<hex HMAC>`). */
         WebhookEvent: {
+            /**
+             * Format: int32
+             * @description Agents the run asked (so `failing_agents` reads "3 of 5"); absent on `test`.
+             */
+            agents_total?: number | null;
             /** Format: date-time */
             at: string;
             /** Format: uuid */
@@ -1815,6 +2162,19 @@ export interface components {
         };
         WebhookSecret: {
             webhook_secret: string;
+        };
+        /** @enum {string} */
+        Weekday: "monday" | "tuesday" | "wednesday" | "thursday" | "friday" | "saturday" | "sunday";
+        /** @description A window that comes back every week (times in UTC). */
+        WeeklyWindow: {
+            day: components["schemas"]["Weekday"];
+            /** Format: int32 */
+            duration_minutes: number;
+            /**
+             * @description Start, `HH:MM` in UTC.
+             * @example 02:00
+             */
+            start: string;
         };
     };
     responses: never;
@@ -2590,6 +2950,121 @@ export interface operations {
             };
         };
     };
+    list_maintenance: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Maintenance"][];
+                };
+            };
+        };
+    };
+    create_maintenance: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateMaintenance"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Maintenance"];
+                };
+            };
+            /** @description a monitor or the page is not yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_maintenance: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Maintenance"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    delete_maintenance: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     list_monitors: {
         parameters: {
             query?: {
@@ -2949,6 +3424,243 @@ export interface operations {
                     "application/json": components["schemas"]["SharedCheck"];
                 };
             };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_status_pages: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StatusPage"][];
+                };
+            };
+        };
+    };
+    create_status_page: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateStatusPage"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StatusPage"];
+                };
+            };
+            /** @description `slug_taken` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description a field is not acceptable; monitors must be yours */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_status_page: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StatusPage"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    delete_status_page: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    update_status_page: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateStatusPage"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StatusPage"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    public_status_page: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PublicPage"];
+                };
+            };
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description no such page, or a private one */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    status_badge: {
+        parameters: {
+            query?: {
+                /** @description `status` (default) or `uptime`. */
+                kind?: null | components["schemas"]["BadgeKind"];
+                /** @description The uptime's window: `24h` (default), `7d`, `30d`. */
+                window?: null | components["schemas"]["BadgeWindow"];
+            };
+            header?: never;
+            path: {
+                slug: string;
+                monitor: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/svg+xml": string;
+                };
+            };
+            /** @description no such public page, or the monitor is not on it */
             404: {
                 headers: {
                     [name: string]: unknown;

@@ -1,5 +1,5 @@
 // One monitor: its state and rule, uptime and latency per agent over 24 hours, incidents,
-// webhook deliveries (last status, next retry), and its controls.
+// notification deliveries (last status, next retry), maintenance windows, and its controls.
 
 import { useCallback, useEffect, useState } from "react";
 import { Link, useLocation, useNavigate, useParams } from "react-router";
@@ -9,6 +9,8 @@ import { LatencyChart } from "../components/LatencyChart";
 import { Sparkline } from "../components/Sparkline";
 import { useTitle } from "../components/useTitle";
 import { settingsLine } from "../components/checkSettings";
+import { describeChannel } from "../components/channels";
+import { MaintenancePanel } from "../components/MaintenancePanel";
 import { MonitorForm, percent, StatePill } from "./MonitorsPage";
 
 type Series = Schemas["AgentSeries"][];
@@ -178,17 +180,20 @@ export function MonitorPage() {
 
       {monitor.notify.length > 0 && (
         <>
-          <h2>Webhook deliveries</h2>
-          <p className="muted">{monitor.notify.map((n) => n.webhook).join(", ")}</p>
+          <h2>Notifications</h2>
+          <ul className="muted" data-testid="channels">
+            {monitor.notify.map((n, i) => <li key={i}>{describeChannel(n)}</li>)}
+          </ul>
           {deliveries.length === 0 && <p className="empty">Nothing sent yet.</p>}
           {deliveries.length > 0 && (
             <table tabIndex={0} className="list" data-testid="deliveries">
               <thead>
-                <tr><th>Event</th><th>Made</th><th>Attempts</th><th>Last answer</th><th>Delivered / next retry</th></tr>
+                <tr><th>Channel</th><th>Event</th><th>Made</th><th>Attempts</th><th>Last answer</th><th>Delivered / next retry</th></tr>
               </thead>
               <tbody>
                 {deliveries.map((d) => (
                   <tr key={d.id}>
+                    <td>{d.channel}</td>
                     <td>{d.event}</td>
                     <td>{new Date(d.created_at).toLocaleString()}</td>
                     <td>{d.attempts}</td>
@@ -201,6 +206,8 @@ export function MonitorPage() {
           )}
         </>
       )}
+
+      <MaintenancePanel monitorId={monitor.id} />
     </section>
   );
 }

@@ -7,15 +7,17 @@ import { ApiError } from "../api/auth";
 import { api, must, type Agent, type Schemas } from "../api/client";
 import { AgentPicker, EVERYONE, selectionBody, selectionFromBody, type Selection } from "../components/AgentPicker";
 import { CheckOptions, DEFAULTS, buildOptions, optionsToValues, type Kind, type Values } from "../components/CheckOptions";
+import { ChannelsEditor } from "../components/ChannelsEditor";
+import { channelToRow, rowToChannel, type ChannelRow } from "../components/channels";
 import { Sparkline } from "../components/Sparkline";
 import { useTitle } from "../components/useTitle";
 import { validateTarget } from "./CheckPage";
 
 type Monitor = Schemas["Monitor"];
-const STATE_CLASS: Record<string, string> = { up: "ok", down: "bad", pending: "muted", paused: "warn" };
+const STATE_CLASS: Record<Schemas["MonitorState"], string> = { up: "ok", down: "bad", pending: "muted", paused: "warn", maintenance: "info" };
 
 export function StatePill({ state }: { state: string }) {
-  return <span className={`pill ${STATE_CLASS[state] ?? "muted"}`} data-testid="monitor-state">{state}</span>;
+  return <span className={`pill ${STATE_CLASS[state as Schemas["MonitorState"]] ?? "muted"}`} data-testid="monitor-state">{state}</span>;
 }
 
 function when(ts?: string | null): string {
@@ -49,7 +51,7 @@ export function MonitorForm({ initial, onSaved, onCancel }: { initial?: Monitor;
   const [interval, setIntervalSecs] = useState(String(initial?.interval_secs ?? 60));
   const [minFailing, setMinFailing] = useState(String(initial?.alert.min_failing_agents ?? 1));
   const [forRuns, setForRuns] = useState(String(initial?.alert.for_runs ?? 2));
-  const [webhook, setWebhook] = useState(initial?.notify[0]?.webhook ?? "");
+  const [channels, setChannels] = useState<ChannelRow[]>(() => (initial?.notify ?? []).map(channelToRow));
   const [agents, setAgents] = useState<Agent[]>([]);
   const [selection, setSelection] = useState<Selection>(() => (initial ? selectionFromBody(initial) : EVERYONE));
   const [error, setError] = useState<ApiError | null>(null);
@@ -69,7 +71,7 @@ export function MonitorForm({ initial, onSaved, onCancel }: { initial?: Monitor;
       check: { type: kind, target: target.trim(), options: buildOptions(kind, values) as unknown as Schemas["MonitorCheck"]["options"] },
       interval_secs: Number(interval),
       alert: { min_failing_agents: Number(minFailing), for_runs: Number(forRuns) },
-      notify: webhook.trim() ? [{ webhook: webhook.trim() }] : [],
+      notify: channels.map(rowToChannel).filter((c) => c !== null),
       ...selectionBody(selection),
     };
     try {
@@ -103,7 +105,7 @@ export function MonitorForm({ initial, onSaved, onCancel }: { initial?: Monitor;
         <label>Every (seconds) <input name="interval_secs" type="number" min={10} max={86400} value={interval} onChange={(e) => setIntervalSecs(e.target.value)} aria-invalid={invalid("interval_secs")} /></label>
         <label>Alert when at least <input name="min_failing_agents" type="number" min={1} value={minFailing} onChange={(e) => setMinFailing(e.target.value)} /></label>
         <label>agents fail in … runs <input name="for_runs" type="number" min={1} max={100} value={forRuns} onChange={(e) => setForRuns(e.target.value)} /></label>
-        <label className="wide">Webhook (optional) <input name="webhook" value={webhook} onChange={(e) => setWebhook(e.target.value)} aria-invalid={invalid("notify[0].webhook")} placeholder="https://alerts.example.com/netcheck" /></label>
+        <ChannelsEditor rows={channels} onChange={setChannels} invalidField={error?.field} />
       </div>
       <CheckOptions kind={kind} values={values} onChange={setValues} errorField={error?.field?.replace(/^check\./, "")} />
       <AgentPicker agents={agents} value={selection} onChange={setSelection} admin={false} />

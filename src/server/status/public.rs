@@ -2,7 +2,8 @@
 //! queries whatever the history's length: the monitors, their daily roll-ups (90 days), the
 //! last 24 hours' hourly roll-ups, the latest judged run's results, the incidents of the last
 //! 90 days, and the maintenance windows. Answers carry an `ETag` (a hash of the body) and
-//! are cacheable for a short while.
+//! are cacheable for a short while; an instance renders a page at most once per
+//! [`RENDERED_FOR`] (changes made through it show at once).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -26,6 +27,26 @@ pub const DAYS: i64 = 90;
 const INCIDENT_DAYS: i64 = 30;
 /// How long a reader (or a cache in between) may keep a page.
 const MAX_AGE_SECS: u32 = 30;
+/// How long an instance serves a page it rendered before rendering it again: a thousand
+/// readers cost one render (six indexed queries) per page every few seconds.
+const RENDERED_FOR: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A rendered public page: its ETag and JSON body.
+#[derive(Clone)]
+pub struct Rendered {
+    etag: String,
+    body: actix_web::web::Bytes,
+}
+
+/// Rendered public pages by slug, each kept [`RENDERED_FOR`].
+pub type Cache = moka::sync::Cache<String, Rendered>;
+
+pub fn new_cache() -> Cache {
+    moka::sync::Cache::builder()
+        .max_capacity(10_000)
+        .time_to_live(RENDERED_FOR)
+        .build()
+}
 
 /// A public page by slug; `None` for an unknown or private one.
 pub async fn find_public(db: &impl ConnectionTrait, slug: &str) -> Result<Option<Model>, DbErr> {
@@ -45,12 +66,24 @@ pub async fn page(
     req: HttpRequest,
     slug: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    let p = find_public(&state.db, &slug)
-        .await?
-        .ok_or_else(|| ApiError::not_found("status page"))?;
-    let page = assemble(&state.db, &p, Utc::now()).await?.0;
-    let body = serde_json::to_vec(&page).expect("page serialises");
-    let etag = format!("\"{}\"", hex(&sha2::Sha256::digest(&body)[..16]));
+    let rendered = match state.status_pages.get(slug.as_str()) {
+        Some(r) => r,
+        None => {
+            let p = find_public(&state.db, &slug)
+                .await?
+                .ok_or_else(|| ApiError::not_found("status page"))?;
+            let page = assemble(&state.db, &p, Utc::now()).await?.0;
+            let body = serde_json::to_vec(&page).expect("page serialises");
+            let etag = format!("\"{}\"", hex(&sha2::Sha256::digest(&body)[..16]));
+            let r = Rendered {
+                etag,
+                body: body.into(),
+            };
+            state.status_pages.insert(slug.to_string(), r.clone());
+            r
+        }
+    };
+    let Rendered { etag, body } = rendered;
     let cache = format!("public, max-age={MAX_AGE_SECS}");
     let matches = req
         .headers()

@@ -118,6 +118,7 @@ pub async fn update(
     let p = load_visible(&state, &user.0, *id).await?;
     let b = body.0;
     let owner = p.user_id;
+    let old_slug = p.slug.clone();
     let mut a: ActiveModel = p.into();
     if let Some(slug) = b.slug {
         validate_slug(&slug)?;
@@ -148,6 +149,8 @@ pub async fn update(
     }
     a.updated_at = Set(Utc::now());
     let saved = a.update(&state.db).await.map_err(slug_taken)?;
+    state.status_pages.invalidate(old_slug.as_str());
+    state.status_pages.invalidate(saved.slug.as_str());
     Ok(HttpResponse::Ok().json(saved.view()))
 }
 
@@ -161,5 +164,6 @@ pub async fn delete(
 ) -> ApiResult<HttpResponse> {
     let p = load_visible(&state, &user.0, *id).await?;
     Entity::delete_by_id(p.id).exec(&state.db).await?;
+    state.status_pages.invalidate(p.slug.as_str());
     Ok(HttpResponse::NoContent().finish())
 }
