@@ -145,22 +145,10 @@ async fn main() {
         pct(&times, 0.95)
     );
     // The Monitors page as a browser shows it (the binary embeds the UI when it was built).
-    if std::path::Path::new("/usr/bin/chromium").exists() {
-        let out = std::process::Command::new("node")
-            .args([
-                "frontend/tests/pageload.mjs",
-                &bench.base,
-                "admin",
-                "bench-password",
-                "/monitors",
-                "table[data-testid=monitors] tbody tr",
-            ])
-            .output()
-            .expect("node runs");
-        print!("{}", String::from_utf8_lossy(&out.stdout));
-        if !out.status.success() {
-            eprintln!("{}", String::from_utf8_lossy(&out.stderr));
-        }
-    }
+    common::page_load(
+        &bench.base,
+        "/monitors",
+        "table[data-testid=monitors] tbody tr",
+    );
     bench.finish().await;
 }

@@ -199,22 +199,10 @@ async fn main() {
         l.len() as f64 / wall
     );
 
-    if std::path::Path::new("/usr/bin/chromium").exists() {
-        let out = std::process::Command::new("node")
-            .args([
-                "frontend/tests/pageload.mjs",
-                &bench.base,
-                "admin",
-                "bench-password",
-                "/status/bench",
-                "ul.status-list li:nth-child(10) [data-testid=bar]:nth-child(90)",
-            ])
-            .output()
-            .expect("node runs");
-        print!("{}", String::from_utf8_lossy(&out.stdout));
-        if !out.status.success() {
-            eprintln!("{}", String::from_utf8_lossy(&out.stderr));
-        }
-    }
+    common::page_load(
+        &bench.base,
+        "/status/bench",
+        "ul.status-list li:nth-child(10) [data-testid=bar]:nth-child(90)",
+    );
     bench.finish().await;
 }

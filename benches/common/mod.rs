@@ -264,3 +264,27 @@ pub async fn count(db: &DatabaseConnection, sql: &str) -> i64 {
         .unwrap();
     row.try_get::<i64>("", "n").unwrap()
 }
+
+/// Prints how long headless Chromium takes to show `selector` at `path` (signed in as the
+/// bench's admin), with `frontend/tests/pageload.mjs`; nothing when Chromium is not there.
+#[allow(dead_code)] // used by some benches only
+pub fn page_load(base: &str, path: &str, selector: &str) {
+    if !std::path::Path::new("/usr/bin/chromium").exists() {
+        return;
+    }
+    let out = std::process::Command::new("node")
+        .args([
+            "frontend/tests/pageload.mjs",
+            base,
+            "admin",
+            "bench-password",
+            path,
+            selector,
+        ])
+        .output()
+        .expect("node runs");
+    print!("{}", String::from_utf8_lossy(&out.stdout));
+    if !out.status.success() {
+        eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+    }
+}

@@ -174,22 +174,22 @@ async fn every_channel_gets_its_providers_message_naming_the_places() {
             .collect()
     };
     let tg_path = format!("/tg/bot{BOT_TOKEN}/sendMessage");
+    let receivers = [
+        "/slack",
+        "/discord",
+        "/teams",
+        "/ntfy",
+        "/pd/v2/enqueue",
+        tg_path.as_str(),
+    ];
+    // Every receiver (and the SMTP server) has had `n` messages.
+    let every_channel_got = |n: usize| {
+        receivers.iter().all(|p| paths(p).len() == n) && smtp.messages.lock().unwrap().len() == n
+    };
     eventually(
         "test events everywhere",
         Duration::from_secs(20),
-        || async {
-            let all = [
-                "/slack",
-                "/discord",
-                "/teams",
-                "/ntfy",
-                "/pd/v2/enqueue",
-                tg_path.as_str(),
-            ]
-            .iter()
-            .all(|p| paths(p).len() == 1);
-            (all && smtp.messages.lock().unwrap().len() == 1).then_some(())
-        },
+        || async { every_channel_got(1).then_some(()) },
     )
     .await;
     let pd_test = &paths("/pd/v2/enqueue")[0];
@@ -223,19 +223,7 @@ async fn every_channel_gets_its_providers_message_naming_the_places() {
     eventually(
         "down and up everywhere",
         Duration::from_secs(30),
-        || async {
-            let all = [
-                "/slack",
-                "/discord",
-                "/teams",
-                "/ntfy",
-                "/pd/v2/enqueue",
-                tg_path.as_str(),
-            ]
-            .iter()
-            .all(|p| paths(p).len() == 3);
-            (all && smtp.messages.lock().unwrap().len() == 3).then_some(())
-        },
+        || async { every_channel_got(3).then_some(()) },
     )
     .await;
     let summary = "down from 1 of 1 place: Frankfurt DE — connection refused";

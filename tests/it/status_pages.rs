@@ -43,6 +43,12 @@ pub(crate) fn page_of(slug: &str, monitors: &[(Uuid, Option<&str>)]) -> CreateSt
     }
 }
 
+/// An anonymous reader gets 404 at `path`.
+async fn not_found(app: &TestApp, path: &str) {
+    let resp = app.client.get(app.url(path)).send().await.unwrap();
+    error_code(resp, StatusCode::NOT_FOUND).await;
+}
+
 /// The public page as an anonymous reader gets it: its body and ETag.
 pub(crate) async fn public(app: &TestApp, slug: &str) -> (PublicPage, String, String) {
     let resp = app
@@ -145,14 +151,12 @@ async fn a_public_page_shows_where_a_monitor_is_down_and_its_recovery() {
         ..page_of("acme-internal", &[(dns, None)])
     };
     admin.create_status_page(&hidden).await.unwrap();
-    for slug in ["acme-internal", "no-such-page"] {
-        let resp = app
-            .client
-            .get(app.url(&format!("/api/v1/status/{slug}")))
-            .send()
-            .await
-            .unwrap();
-        error_code(resp, StatusCode::NOT_FOUND).await;
+    for path in [
+        "acme-internal",
+        "no-such-page",
+        &format!("acme-internal/badge/{dns}"),
+    ] {
+        not_found(&app, &format!("/api/v1/status/{path}")).await;
     }
 
     let page = eventually("down from two places", Duration::from_secs(30), || async {
@@ -243,20 +247,11 @@ async fn a_public_page_shows_where_a_monitor_is_down_and_its_recovery() {
     let svg = badge("kind=uptime&window=7d").await;
     roxmltree::Document::parse(&svg).expect("well-formed SVG");
     assert!(svg.contains("Name service 7d: 0%"), "{svg}");
-    let other = app
-        .client
-        .get(app.url(&format!("/api/v1/status/acme/badge/{}", Uuid::now_v7())))
-        .send()
-        .await
-        .unwrap();
-    error_code(other, StatusCode::NOT_FOUND).await;
-    let hidden_badge = app
-        .client
-        .get(app.url(&format!("/api/v1/status/acme-internal/badge/{dns}")))
-        .send()
-        .await
-        .unwrap();
-    error_code(hidden_badge, StatusCode::NOT_FOUND).await;
+    not_found(
+        &app,
+        &format!("/api/v1/status/acme/badge/{}", Uuid::now_v7()),
+    )
+    .await;
 
     // Recovery: the resolver answers again.
     gate.store(true, Ordering::SeqCst);
@@ -439,12 +434,5 @@ async fn status_pages_belong_to_their_owner_and_check_what_they_list() {
         Some("127.0.0.1")
     );
     rig.api.delete_status_page(created.id).await.unwrap();
-    let gone = rig
-        .app
-        .client
-        .get(rig.app.url("/api/v1/status/team-page"))
-        .send()
-        .await
-        .unwrap();
-    error_code(gone, StatusCode::NOT_FOUND).await;
+    not_found(&rig.app, "/api/v1/status/team-page").await;
 }
