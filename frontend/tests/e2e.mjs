@@ -616,6 +616,17 @@ await test("a status page made in the editor shows a monitor down, where, and it
   await until("All systems operational");
   await anon.getByRole("region", { name: "Past incidents (30 days)" }).getByText("resolved").waitFor();
   await anon.screenshot({ path: join(shots, "28-status-public-up.png"), fullPage: true });
+  // Planned work on the whole page, from the editor: the page says so.
+  await page.getByRole("button", { name: "Maintenance" }).click();
+  const plan = page.getByRole("form", { name: "Plan maintenance" });
+  const inAnHour = new Date(Date.now() + 3600_000).toLocaleString("sv").slice(0, 16).replace(" ", "T");
+  await plan.locator("input[name=maintenance-until]").fill(inAnHour);
+  await plan.locator("input[name=maintenance-note]").fill("Payment provider upgrade");
+  await plan.getByRole("button", { name: "Plan maintenance" }).click();
+  await page.getByTestId("maintenance").getByText("On now").waitFor();
+  await until("Under maintenance");
+  await anon.getByText("Payment provider upgrade").first().waitFor();
+  assert((await row.getByTestId("status-state").textContent()) === "Maintenance", "the monitor reads maintenance");
   await ctx.close();
   const headers = await auth();
   const pages = await (await fetch(`${base}/api/v1/status-pages`, { headers })).json();

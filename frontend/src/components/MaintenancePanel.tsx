@@ -1,4 +1,4 @@
-// A monitor's maintenance windows: the ones covering it (its own and its status pages'),
+// The maintenance windows of a monitor (its own and its status pages') or of a status page,
 // and a form to plan one — once, or every week (times in UTC).
 
 import { useCallback, useEffect, useState, type FormEvent } from "react";
@@ -19,7 +19,11 @@ function fromLocal(v: string): string {
   return new Date(v).toISOString();
 }
 
-export function MaintenancePanel({ monitorId }: { monitorId: string }) {
+/** What the windows are for: one monitor, or every monitor on a status page. */
+export type Covered = { monitor: string } | { page: string };
+
+export function MaintenancePanel({ covers }: { covers: Covered }) {
+  const key = "monitor" in covers ? `m:${covers.monitor}` : `p:${covers.page}`;
   const [windows, setWindows] = useState<Window[]>([]);
   const [mode, setMode] = useState<"once" | "weekly">("once");
   const [from, setFrom] = useState("");
@@ -32,8 +36,9 @@ export function MaintenancePanel({ monitorId }: { monitorId: string }) {
 
   const load = useCallback(async () => {
     const all = await must(api.GET("/api/v1/maintenance"));
-    setWindows(all.filter((w) => w.monitors.includes(monitorId)));
-  }, [monitorId]);
+    const [kind, id] = [key.slice(0, 1), key.slice(2)];
+    setWindows(all.filter((w) => (kind === "m" ? w.monitors.includes(id) : w.status_page === id)));
+  }, [key]);
 
   useEffect(() => {
     load().catch(() => setWindows([]));
@@ -47,7 +52,8 @@ export function MaintenancePanel({ monitorId }: { monitorId: string }) {
         ? { starts_at: from ? fromLocal(from) : new Date().toISOString(), ends_at: until ? fromLocal(until) : undefined }
         : { weekly: { day, start, duration_minutes: Number(minutes) } };
     try {
-      await must(api.POST("/api/v1/maintenance", { body: { monitors: [monitorId], note: note.trim(), ...when } as Schemas["CreateMaintenance"] }));
+      const what = "monitor" in covers ? { monitors: [covers.monitor] } : { status_page: covers.page };
+      await must(api.POST("/api/v1/maintenance", { body: { ...what, note: note.trim(), ...when } as Schemas["CreateMaintenance"] }));
       setMessage("Maintenance planned.");
       setNote("");
       await load();
@@ -70,7 +76,7 @@ export function MaintenancePanel({ monitorId }: { monitorId: string }) {
         {windows.map((w) => (
           <li key={w.id} className={`result ${w.active ? "warn" : ""}`}>
             <b>{w.active ? "On now" : "Planned"}</b> · {describeWindow(w)}
-            {w.status_page && " · from a status page"}
+            {w.status_page && "monitor" in covers && " · from a status page"}
             {w.note && ` · ${w.note}`}{" "}
             <button type="button" className="link" onClick={() => void remove(w.id)} aria-label={`Delete the window ${describeWindow(w)}`}>
               Delete

@@ -207,7 +207,7 @@ export function MonitorPage() {
         </>
       )}
 
-      <MaintenancePanel monitorId={monitor.id} />
+      <MaintenancePanel covers={{ monitor: monitor.id }} />
     </section>
   );
 }

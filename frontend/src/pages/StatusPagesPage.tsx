@@ -1,9 +1,11 @@
 // Status pages: the list, and an editor — pick monitors, group them, name and reorder them,
-// preview the draft, then open the public page at /status/{slug}.
+// preview the draft, then open the public page at /status/{slug}; plan maintenance for a
+// whole page.
 
 import { useCallback, useEffect, useState, type FormEvent } from "react";
 import { ApiError } from "../api/auth";
 import { api, must, type Schemas } from "../api/client";
+import { MaintenancePanel } from "../components/MaintenancePanel";
 import { useTitle } from "../components/useTitle";
 import { StatePill } from "./MonitorsPage";
 
@@ -115,6 +117,7 @@ export function StatusPagesPage() {
   const [pages, setPages] = useState<Page[] | null>(null);
   const [monitors, setMonitors] = useState<Monitor[]>([]);
   const [editing, setEditing] = useState<Page | "new" | null>(null);
+  const [planning, setPlanning] = useState<Page | null>(null);
   const [error, setError] = useState<string | null>(null);
   useTitle("Status pages");
 
@@ -159,12 +162,18 @@ export function StatusPagesPage() {
                 <td>{p.public ? "public" : "private"}</td>
                 <td className="row">
                   <button type="button" className="secondary" onClick={() => setEditing(p)}>Edit</button>
+                  <button type="button" className="secondary" onClick={() => setPlanning(planning?.id === p.id ? null : p)} aria-expanded={planning?.id === p.id}>Maintenance</button>
                   <button type="button" className="secondary" onClick={() => void remove(p)}>Delete</button>
                 </td>
               </tr>
             ))}
           </tbody>
         </table>
+      )}
+      {planning && (
+        <section aria-label={`Maintenance of ${planning.title}`} data-testid="page-maintenance">
+          <MaintenancePanel covers={{ page: planning.id }} />
+        </section>
       )}
     </section>
   );
