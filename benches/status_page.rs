@@ -123,8 +123,8 @@ async fn main() {
     renders.sort_by(|a, b| a.partial_cmp(b).unwrap());
     println!(
         "render of the page (50 monitors × 90 days, fresh): p50 {:.1} ms, p95 {:.1} ms, max {:.1} ms",
-        pct(&renders, 50.0),
-        pct(&renders, 95.0),
+        pct(&renders, 0.5),
+        pct(&renders, 0.95),
         renders.last().unwrap()
     );
     // Over HTTP, as a browser without a cached copy gets it.
@@ -140,8 +140,8 @@ async fn main() {
     loads.sort_by(|a, b| a.partial_cmp(b).unwrap());
     println!(
         "GET /api/v1/status/bench ({size} bytes): p50 {:.1} ms, p95 {:.1} ms, max {:.1} ms",
-        pct(&loads, 50.0),
-        pct(&loads, 95.0),
+        pct(&loads, 0.5),
+        pct(&loads, 0.95),
         loads.last().unwrap()
     );
 
@@ -193,8 +193,8 @@ async fn main() {
         "{readers} concurrent readers × 5 revalidations: {} of {} answered 304, p50 {:.1} ms, p95 {:.1} ms, max {:.1} ms, {:.0} requests/s",
         not_modified.load(std::sync::atomic::Ordering::Relaxed),
         l.len(),
-        pct(&l, 50.0),
-        pct(&l, 95.0),
+        pct(&l, 0.5),
+        pct(&l, 0.95),
         l.last().unwrap(),
         l.len() as f64 / wall
     );
