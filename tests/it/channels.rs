@@ -354,3 +354,46 @@ async fn bad_channels_are_refused_naming_the_field() {
     .await;
     assert_eq!(resp.status(), reqwest::StatusCode::UNPROCESSABLE_ENTITY);
 }
+
+#[tokio::test]
+async fn a_test_can_go_to_one_channel() {
+    let (base, got) = recorder("/none", 0).await;
+    let rig = crate::monitors::monitor_rig().await;
+    let body = CreateMonitor {
+        notify: vec![
+            Notify::Slack(format!("{base}/slack")),
+            Notify::Discord(format!("{base}/discord")),
+        ],
+        paused: true,
+        ..tcp_monitor("one", json!({"port": 1}))
+    };
+    let id = rig.api.create_monitor(&body).await.unwrap().monitor.id;
+    let resp = crate::monitors::call(
+        &rig,
+        reqwest::Method::POST,
+        &format!("/api/v1/monitors/{id}/test?channel=1"),
+        None,
+    )
+    .await;
+    assert_eq!(resp.status(), reqwest::StatusCode::ACCEPTED);
+    let queued: Vec<netcheck::proto::api::monitors::Delivery> = resp.json().await.unwrap();
+    assert_eq!(queued.len(), 1);
+    assert_eq!(queued[0].channel, "discord");
+    eventually("the one test", Duration::from_secs(20), || async {
+        let paths: Vec<String> = got.lock().unwrap().iter().map(|(p, _)| p.clone()).collect();
+        (paths == ["/discord"]).then_some(())
+    })
+    .await;
+    let resp = crate::monitors::call(
+        &rig,
+        reqwest::Method::POST,
+        &format!("/api/v1/monitors/{id}/test?channel=2"),
+        None,
+    )
+    .await;
+    let (code, body) = error_code(resp, reqwest::StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(
+        (code.as_str(), &body["error"]["details"]["field"]),
+        ("invalid_field", &json!("channel"))
+    );
+}

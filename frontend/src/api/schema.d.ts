@@ -408,7 +408,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** @description Queues a `test` event to every notification channel of the monitor (each gets its provider's message); watch it under `deliveries`. */
+        /** @description Queues a `test` event to every notification channel of the monitor, or to the one `channel` names (each gets its provider's message); watch it under `deliveries`. */
         post: operations["test_monitor_webhooks"];
         delete?: never;
         options?: never;
@@ -3361,7 +3361,10 @@ export interface operations {
     };
     test_monitor_webhooks: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Only this channel: its index in `notify` (0-based); every channel when left out. */
+                channel?: number | null;
+            };
             header?: never;
             path: {
                 id: string;

@@ -182,7 +182,14 @@ export function MonitorPage() {
         <>
           <h2>Notifications</h2>
           <ul className="muted" data-testid="channels">
-            {monitor.notify.map((n, i) => <li key={i}>{describeChannel(n)}</li>)}
+            {monitor.notify.map((n, i) => (
+              <li key={i}>
+                {describeChannel(n)}{" "}
+                <button type="button" className="link" aria-label={`Send a test to ${describeChannel(n)}`} onClick={() => void act(() => must(api.POST("/api/v1/monitors/{id}/test", { params: { path: { id: monitor.id }, query: { channel: i } } })), "Test queued.")}>
+                  Send test
+                </button>
+              </li>
+            ))}
           </ul>
           {deliveries.length === 0 && <p className="empty">Nothing sent yet.</p>}
           {deliveries.length > 0 && (

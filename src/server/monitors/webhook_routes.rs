@@ -6,7 +6,9 @@ use sea_orm::entity::prelude::*;
 use sea_orm::{ActiveValue::Set, ConnectionTrait, Statement, TransactionTrait};
 
 use super::{load_visible, new_secret, webhooks, ActiveModel};
-use crate::proto::api::monitors::{Delivery, WebhookEvent, WebhookMonitor, WebhookSecret};
+use crate::proto::api::monitors::{
+    Delivery, TestQuery, WebhookEvent, WebhookMonitor, WebhookSecret,
+};
 use crate::server::auth::AuthUser;
 use crate::server::error::{ApiError, ApiResult, ErrorBody};
 use crate::server::AppState;
@@ -35,7 +37,8 @@ pub async fn rotate_secret(
 const TESTS_PER_MINUTE: i64 = 5;
 
 #[utoipa::path(operation_id = "test_monitor_webhooks", post, path = "/api/v1/monitors/{id}/test", tag = "monitors",
-    description = "Queues a `test` event to every notification channel of the monitor (each gets its provider's message); watch it under `deliveries`.",
+    description = "Queues a `test` event to every notification channel of the monitor, or to the one `channel` names (each gets its provider's message); watch it under `deliveries`.",
+    params(TestQuery),
     responses((status = 202, body = [Delivery]), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
               (status = 429, body = ErrorBody, description = "more than 5 tests of this monitor in a minute")),
     security(("bearer" = [])))]
@@ -43,6 +46,7 @@ pub async fn test_event(
     state: web::Data<AppState>,
     user: AuthUser,
     id: web::Path<Uuid>,
+    q: web::Query<TestQuery>,
 ) -> ApiResult<HttpResponse> {
     let m = load_visible(&state, &user.0, *id).await?;
     // Each test is a request to every receiver: a few a minute per monitor.
@@ -52,12 +56,25 @@ pub async fn test_event(
     if n > TESTS_PER_MINUTE {
         return Err(ApiError::rate_limited(ttl.max(1) as u64));
     }
-    let channels = m.notify_list();
+    let mut channels = m.notify_list();
     if channels.is_empty() {
         return Err(ApiError::invalid_field(
             "notify",
             "the monitor has no notification channels",
         ));
+    }
+    if let Some(i) = q.channel {
+        if i >= channels.len() {
+            return Err(ApiError::invalid_field(
+                "channel",
+                format!(
+                    "the monitor has {} channels (0 to {})",
+                    channels.len(),
+                    channels.len() - 1
+                ),
+            ));
+        }
+        channels = vec![channels.swap_remove(i)];
     }
     let event = WebhookEvent {
         event: "test".into(),

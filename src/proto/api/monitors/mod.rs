@@ -19,7 +19,7 @@ pub use history::{
     WebhookMonitor,
 };
 pub use maintenance::{CreateMaintenance, Maintenance, MaintenanceSchedule, Weekday, WeeklyWindow};
-pub use requests::{CreateMonitor, MonitorQuery, SeriesQuery, UpdateMonitor};
+pub use requests::{CreateMonitor, MonitorQuery, SeriesQuery, TestQuery, UpdateMonitor};
 pub use status::{
     BadgeKind, BadgeQuery, BadgeWindow, CreateStatusPage, IncidentPlace, PublicGroup,
     PublicIncident, PublicMaintenance, PublicMonitor, PublicPage, StatusDay, StatusGroup,

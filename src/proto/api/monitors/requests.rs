@@ -82,3 +82,11 @@ pub struct SeriesQuery {
     /// Until, exclusive (RFC 3339; default now). At most 31 days after `since`.
     pub until: Option<DateTime<Utc>>,
 }
+
+/// `POST /api/v1/monitors/{id}/test`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct TestQuery {
+    /// Only this channel: its index in `notify` (0-based); every channel when left out.
+    pub channel: Option<usize>,
+}
