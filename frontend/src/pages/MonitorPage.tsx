@@ -185,7 +185,7 @@ export function MonitorPage() {
             {monitor.notify.map((n, i) => (
               <li key={i}>
                 {describeChannel(n)}{" "}
-                <button type="button" className="link" aria-label={`Send a test to ${describeChannel(n)}`} onClick={() => void act(() => must(api.POST("/api/v1/monitors/{id}/test", { params: { path: { id: monitor.id }, query: { channel: i } } })), "Test queued.")}>
+                <button type="button" className="link" aria-label={`Send test to ${describeChannel(n)}`} onClick={() => void act(() => must(api.POST("/api/v1/monitors/{id}/test", { params: { path: { id: monitor.id }, query: { channel: i } } })), "Test queued.")}>
                   Send test
                 </button>
               </li>

@@ -157,7 +157,7 @@ export function StatusPublicPage() {
           </>
         )}
       </main>
-      <footer>Powered by <a href="https://github.com/">netcheck</a></footer>
+      <footer>Status by netcheck</footer>
     </div>
   );
 }
