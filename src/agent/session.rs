@@ -432,7 +432,7 @@ async fn publish_result(
                 body.clone(),
                 &out.exchange,
                 "",
-                Duration::from_secs(10),
+                RESULT_CONFIRM_WAIT,
             )
             .await
         {
@@ -459,6 +459,12 @@ async fn publish_result(
         }
     }
 }
+
+/// How long a result waits for its confirm before it is published again. A publish in flight
+/// to a quorum leader that dies gets no confirm at all; waiting longer than a check's slack
+/// (its grace, 3 s by default) turns such a result into a `timeout`, while a resend lands in
+/// time and the store takes a result twice as once.
+const RESULT_CONFIRM_WAIT: Duration = Duration::from_secs(3);
 
 /// Longest pause between publishes of one result within a session (250 ms doubling: four
 /// more tries over about 4 s).

@@ -229,7 +229,15 @@ async fn disruptive_cluster_results_leader_killed_under_load_loses_nothing() {
         .with_env_filter("netcheck=warn")
         .try_init();
     cluster_async(&["up"]).await;
-    let first = spawn_app_with(|s| on_cluster(s, &['a', 'b', 'c'])).await;
+    // A check in flight when a node dies needs slack for the failover (up to 5 s) and one
+    // resend; the default 3 s of grace is less than that, so such a check may rightly end
+    // `timeout`. With room for it, nothing may.
+    let slack = |s: &mut netcheck::config::Settings| s.checks.grace_ms = 10_000;
+    let first = spawn_app_with(|s| {
+        on_cluster(s, &['a', 'b', 'c']);
+        slack(s);
+    })
+    .await;
     let vhost = first.settings.amqp.vhost.clone();
     let leader = results_leader(&vhost).await;
     // The second instance starts on the leader's node, so a server must fail over too.
@@ -241,6 +249,7 @@ async fn disruptive_cluster_results_leader_killed_under_load_loses_nothing() {
         s.database.url = shared.database.url.clone();
         s.amqp.vhost = shared.amqp.vhost.clone();
         s.redis.key_prefix = shared.redis.key_prefix.clone();
+        slack(s);
     })
     .await;
     assert_eq!(
