@@ -1,7 +1,7 @@
 //! When a maintenance window is on: once between two instants, or every week at a UTC day
 //! and time for a number of minutes.
 
-use chrono::{DateTime, Datelike, Duration, NaiveTime, Utc};
+use chrono::{DateTime, Datelike, Duration, NaiveTime, Timelike, Utc};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Schedule {
@@ -58,8 +58,6 @@ pub fn parse_start(s: &str) -> Option<u32> {
     let t = NaiveTime::parse_from_str(s, "%H:%M").ok()?;
     (s.len() == 5).then(|| t.hour() * 60 + t.minute())
 }
-
-use chrono::Timelike;
 
 #[cfg(test)]
 mod tests {

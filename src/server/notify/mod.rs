@@ -90,8 +90,7 @@ pub async fn validate(state: &AppState, notify: &[Notify]) -> ApiResult<()> {
                 check_url(state, &field, u).await?;
                 let parsed = url::Url::parse(u)
                     .map_err(|e| ApiError::invalid_field(&field, e.to_string()))?;
-                providers::ntfy(&Message::of(&sample()), &parsed)
-                    .map_err(|e| ApiError::invalid_field(&field, e))?;
+                providers::ntfy_topic(&parsed).map_err(|e| ApiError::invalid_field(&field, e))?;
             }
             Notify::Pagerduty(p) => {
                 let k = &p.routing_key;
@@ -143,24 +142,6 @@ pub async fn validate(state: &AppState, notify: &[Notify]) -> ApiResult<()> {
         }
     }
     Ok(())
-}
-
-/// An event to try a channel's message on.
-fn sample() -> WebhookEvent {
-    WebhookEvent {
-        event: "test".into(),
-        monitor: crate::proto::api::monitors::WebhookMonitor {
-            id: uuid::Uuid::nil(),
-            name: String::new(),
-            check_type: crate::proto::check::CheckType::Tcp,
-            target: String::new(),
-        },
-        incident_id: None,
-        failing_agents: Vec::new(),
-        agents_total: None,
-        check_id: None,
-        at: chrono::Utc::now(),
-    }
 }
 
 /// One attempt at one delivery: `Ok(status)` for any answer (HTTP status; the SMTP reply code

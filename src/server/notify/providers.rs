@@ -97,15 +97,7 @@ pub fn teams(m: &Message) -> Value {
 /// ntfy's JSON publishing goes to the server's root with the topic in the body; the
 /// channel's URL is the topic's (`https://ntfy.sh/alerts`). The root URL and the body.
 pub fn ntfy(m: &Message, topic_url: &url::Url) -> Result<(url::Url, Value), String> {
-    let mut root = topic_url.clone();
-    let topic = root
-        .path_segments()
-        .and_then(|mut s| s.next_back().map(str::to_string))
-        .filter(|t| !t.is_empty())
-        .ok_or("the ntfy URL names no topic (https://ntfy.sh/<topic>)")?;
-    root.path_segments_mut()
-        .map_err(|_| "not an ntfy URL")?
-        .pop();
+    let (root, topic) = ntfy_topic(topic_url)?;
     let (priority, tags) = match m.kind {
         Kind::Down => (5, ["rotating_light", "down"]),
         Kind::Up => (3, ["white_check_mark", "up"]),
@@ -119,6 +111,20 @@ pub fn ntfy(m: &Message, topic_url: &url::Url) -> Result<(url::Url, Value), Stri
         root,
         json!({"topic": topic, "title": m.title, "message": message, "priority": priority, "tags": tags}),
     ))
+}
+
+/// A topic URL split into the server's root and the topic.
+pub fn ntfy_topic(topic_url: &url::Url) -> Result<(url::Url, String), String> {
+    let mut root = topic_url.clone();
+    let topic = root
+        .path_segments()
+        .and_then(|mut s| s.next_back().map(str::to_string))
+        .filter(|t| !t.is_empty())
+        .ok_or("the ntfy URL names no topic (https://ntfy.sh/<topic>)")?;
+    root.path_segments_mut()
+        .map_err(|_| "not an ntfy URL")?
+        .pop();
+    Ok((root, topic))
 }
 
 /// PagerDuty: `trigger` on down (and test), `resolve` on up, deduplicated by incident.

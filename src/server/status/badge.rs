@@ -5,7 +5,7 @@ use actix_web::{web, HttpResponse};
 use chrono::Utc;
 use uuid::Uuid;
 
-use super::public::{assemble, find_public, listed};
+use super::public::{assemble, find_public};
 use crate::proto::api::monitors::{BadgeKind, BadgeQuery, BadgeWindow, StatusState};
 use crate::server::error::{ApiError, ApiResult, ErrorBody};
 use crate::server::notify::providers::html_escape;
@@ -25,7 +25,7 @@ pub async fn badge(
     let page = find_public(&state.db, &slug)
         .await?
         .ok_or_else(|| ApiError::not_found("status page"))?;
-    if !listed(&page).contains(&monitor) {
+    if !crate::server::maintenance::page_monitor_ids(&page.groups).contains(&monitor) {
         return Err(missing());
     }
     let (_, monitors) = assemble(&state.db, &page, Utc::now()).await?;

@@ -5,7 +5,7 @@
 //! are cacheable for a short while; an instance renders a page at most once per
 //! [`RENDERED_FOR`] (changes made through it show at once).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Duration, DurationRound, NaiveDate, Utc};
@@ -441,14 +441,6 @@ pub fn overall(states: &[StatusState]) -> StatusState {
         return StatusState::Degraded;
     }
     StatusState::Up
-}
-
-/// Which of a page's monitors are listed, for the badge: the set of ids.
-pub fn listed(page: &Model) -> HashSet<Uuid> {
-    page.groups()
-        .iter()
-        .flat_map(|g| g.monitors.iter().map(|m| m.id))
-        .collect()
 }
 
 #[cfg(test)]
