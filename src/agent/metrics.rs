@@ -95,9 +95,18 @@ impl AgentMetrics {
 }
 
 /// Serves the metrics until the task is dropped.
-pub async fn serve(addr: SocketAddr, metrics: Arc<AgentMetrics>) -> std::io::Result<()> {
+/// Binds the metrics address before the agent registers, so an address that cannot be had
+/// stops the agent rather than leaving it running without the metrics its operator asked for.
+pub async fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
-    tracing::info!(%addr, "agent metrics listening");
+    tracing::info!(addr = %listener.local_addr()?, "agent metrics listening");
+    Ok(listener)
+}
+
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    metrics: Arc<AgentMetrics>,
+) -> std::io::Result<()> {
     loop {
         let (stream, _) = listener.accept().await?;
         let metrics = metrics.clone();

@@ -223,8 +223,11 @@ pub async fn run(args: AgentArgs, shutdown: CancellationToken) -> Result<(), Age
     let stats = std::sync::Arc::new(session::Stats::default());
     let _metrics_server = match args.metrics_listen {
         Some(addr) => {
-            let listener = tokio::spawn(metrics::serve(addr, stats.metrics.clone()));
-            Some(AbortOnDrop(listener))
+            let listener = metrics::bind(addr).await.map_err(|e| {
+                AgentError::Fatal(format!("cannot listen for metrics on {addr}: {e}"))
+            })?;
+            let server = tokio::spawn(metrics::serve(listener, stats.metrics.clone()));
+            Some(AbortOnDrop(server))
         }
         None => None,
     };

@@ -370,6 +370,28 @@ async fn a_deleted_agent_process_stops_with_exit_code_3() {
 }
 
 #[tokio::test]
+async fn an_agent_that_cannot_listen_for_metrics_stops_before_registering() {
+    let app = spawn_app().await;
+    let (agent, token) = app.create_agent("no-metrics").await;
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let mut proc = app.spawn_agent_with(&token, &["--metrics-listen", &addr]);
+    let status = eventually("agent exit", Duration::from_secs(20), || {
+        let s = proc.0.try_wait().unwrap();
+        async move { s }
+    })
+    .await;
+    assert!(!status.success(), "{status:?}");
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut proc.0.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(
+        stderr.contains(&format!("cannot listen for metrics on {addr}")),
+        "{stderr}"
+    );
+    assert_eq!(app.agent(agent.id).await.status, AgentStatus::Pending);
+}
+
+#[tokio::test]
 async fn each_registration_ends_the_previous_session_and_rotation_ends_the_token() {
     let app = spawn_app().await;
     let (agent, token) = app.create_agent("rot").await;

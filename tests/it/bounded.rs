@@ -25,11 +25,7 @@ async fn agent_metric(listen: &str, name: &str) -> f64 {
 
 #[tokio::test]
 async fn oversized_answers_give_bounded_results_and_the_agent_keeps_its_session() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::helpers::unused_port();
     let listen = format!("127.0.0.1:{port}");
     let rig = rig_with(&["--metrics-listen", &listen], |_| {}).await;
     let web = targets::http_server().await;

@@ -29,11 +29,7 @@ struct Smtp {
 }
 
 fn smtp_server() -> Smtp {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = unused_port();
     let mut child = Command::new("python3")
         .args(["-m", "aiosmtpd", "-n", "-c", "aiosmtpd.handlers.Debugging"])
         .arg("-l")
@@ -105,11 +101,7 @@ async fn every_channel_gets_its_providers_message_naming_the_places() {
         )
         .await
         .unwrap();
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let closed = unused_port();
     let channels = vec![
         Notify::Slack(format!("{base}/slack")),
         Notify::Discord(format!("{base}/discord")),

@@ -37,11 +37,7 @@ async fn tcp_open_closed_and_blackholed_ports() {
     let rig = rig().await;
     let open = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let open_port = open.local_addr().unwrap().port();
-    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let closed_port = unused_port();
 
     let (check, streamed) = rig.run(tcp("127.0.0.1", json!({"port": open_port}))).await;
     let r = only(&check);
@@ -371,11 +367,7 @@ async fn the_agent_refuses_a_name_that_resolves_to_a_private_address() {
 #[tokio::test]
 async fn history_visibility_and_per_user_rate_limit() {
     let rig = rig_with(&[], |s| s.checks.rate_limit_per_minute = 3).await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = unused_port();
     let closed = tcp("127.0.0.1", json!({"port": port}));
     let mut ids = Vec::new();
     for _ in 0..3 {
@@ -481,11 +473,7 @@ async fn metrics_move_when_checks_run() {
     assert_eq!(value(&before, "netcheck_checks_created_total"), 0.0);
     assert_eq!(value(&before, "netcheck_agents{status=\"online\"}"), 1.0);
     assert_eq!(value(&before, "netcheck_broker_connected"), 1.0);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = unused_port();
     for _ in 0..2 {
         rig.run(tcp("127.0.0.1", json!({"port": port}))).await;
     }
@@ -498,18 +486,10 @@ async fn metrics_move_when_checks_run() {
 
 #[tokio::test]
 async fn agent_metrics_count_probes_by_type_and_outcome() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = unused_port();
     let listen = format!("127.0.0.1:{port}");
     let rig = rig_with(&["--metrics-listen", &listen], |_| {}).await;
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let closed = unused_port();
     rig.run(tcp("127.0.0.1", json!({"port": closed}))).await;
     rig.run(ping("127.0.0.1", json!({"count": 1}))).await;
     let text = reqwest::get(format!("http://{listen}/metrics"))

@@ -124,12 +124,7 @@ async fn the_cli_runs_checks_live_with_exit_codes_and_json() {
     let key = new_api_key(&rig.app, &rig.token).await.key;
     let open = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let open_port = open.local_addr().unwrap().port().to_string();
-    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-        .to_string();
+    let closed_port = unused_port().to_string();
     let cli = |args: Vec<String>| {
         let address = rig.app.address.clone();
         let key = key.clone();
@@ -339,11 +334,7 @@ async fn health_subcommand_reflects_readiness() {
     .await
     .unwrap();
     assert!(ok.success());
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = unused_port();
     let down = Command::new(env!("CARGO_BIN_EXE_netcheck"))
         .args(["health", &format!("http://127.0.0.1:{port}/readyz")])
         .status()

@@ -205,11 +205,7 @@ async fn disruptive_redis_down_checks_still_run_and_live_events_resume() {
     })
     .await;
     // Checks run and stream (the stream polls PostgreSQL while Redis is away).
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = unused_port();
     let (c, streamed) = rig
         .run(check(CheckType::Tcp, "127.0.0.1", json!({"port": port})))
         .await;

@@ -101,6 +101,19 @@ impl TestApp {
     }
 }
 
+/// A loopback TCP port nothing listens on, for a process to listen on or for a check to be
+/// refused at. Drawn below the kernel's ephemeral range (32768–60999), so no outgoing
+/// connection of a parallel test can take it between this check and its use, as a released
+/// `bind(":0")` port can be.
+pub fn unused_port() -> u16 {
+    loop {
+        let port = rand::random_range(20_000..32_000);
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
 /// A client with its own cookie jar, like one browser (and never through a proxy from the
 /// environment, which one test sets for the server's sake).
 pub fn new_client() -> reqwest::Client {

@@ -183,11 +183,7 @@ async fn history_filters_combine() {
     let rig = rig().await;
     let open = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = open.local_addr().unwrap().port();
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let closed = unused_port();
     let addr = targets::http_server().await;
     let mut ids = Vec::new();
     for body in [
@@ -411,11 +407,7 @@ async fn checks_older_than_the_retention_are_pruned_in_batches() {
 #[tokio::test]
 async fn a_shared_result_shows_no_internal_address() {
     let rig = rig().await;
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let closed = unused_port();
     let (c, _) = rig
         .run(check(CheckType::Tcp, "127.0.0.1", json!({"port": closed})))
         .await;

@@ -121,11 +121,7 @@ fn server_process(s: &netcheck::config::Settings, port: u16) -> Process {
 async fn a_server_killed_between_delivery_and_commit_loses_nothing() {
     use sea_orm::{ConnectionTrait, Database, Statement, TransactionTrait};
     let settings = test_settings().await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = unused_port();
     let base = format!("http://127.0.0.1:{port}");
     let api = Api::new(reqwest::Client::new(), &base);
     let ready = || async {

@@ -21,11 +21,7 @@ use crate::webhook_receiver::receiver;
 async fn a_maintenance_window_silences_a_failing_monitor_until_it_ends() {
     let rig = monitor_rig().await;
     let (hook, received) = receiver(0).await;
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let closed = unused_port();
     let body = CreateMonitor {
         alert: Some(AlertRule {
             min_failing_agents: 1,

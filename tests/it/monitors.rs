@@ -119,11 +119,7 @@ async fn a_monitor_alerts_when_agents_agree_and_webhooks_arrive_signed_and_in_or
     let (hook, received) = receiver(2).await;
     let open = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let open_port = open.local_addr().unwrap().port();
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let closed = unused_port();
     let rule = AlertRule {
         min_failing_agents: 1,
         for_runs: 2,

@@ -12,14 +12,6 @@ use crate::helpers::*;
 use crate::probe::{parse_exposition, probe_fleet, Sample};
 use crate::targets::{dns_server, http_server, https_server};
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// The labels blackbox would not have.
 const OURS: [&str; 4] = ["agent", "country", "city", "asn"];
 
@@ -27,7 +19,7 @@ const OURS: [&str; 4] = ["agent", "country", "city", "asn"];
 async fn prometheus_scrapes_every_agent_through_the_blackbox_relabelling() {
     let fleet = probe_fleet(|_| {}).await;
     let web = http_server().await;
-    let closed = free_port();
+    let closed = unused_port();
     let server = fleet.app.address.trim_start_matches("http://").to_string();
     let job = |name: &str, module: &str, target: String| {
         format!(
@@ -54,7 +46,7 @@ async fn prometheus_scrapes_every_agent_through_the_blackbox_relabelling() {
     );
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("prometheus.yml"), config).unwrap();
-    let port = free_port();
+    let port = unused_port();
     let _prometheus = Process(
         Command::new("prometheus")
             .arg(format!(
@@ -245,7 +237,7 @@ async fn blackbox_exporter_and_netcheck_agree_on_the_same_modules_file() {
     std::fs::write(&file, MODULES).unwrap();
     let path = file.clone();
     let fleet = probe_fleet(move |s| s.probe.modules_file = Some(path)).await;
-    let port = free_port();
+    let port = unused_port();
     let _blackbox = Process(
         Command::new("prometheus-blackbox-exporter")
             .arg(format!("--config.file={}", file.display()))

@@ -103,11 +103,7 @@ pub fn https_server(dir: &std::path::Path) -> (u16, Process) {
     let cert = params.self_signed(&key).unwrap();
     std::fs::write(dir.join("cert.pem"), cert.pem()).unwrap();
     std::fs::write(dir.join("key.pem"), key.serialize_pem()).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::helpers::unused_port();
     let child = Command::new("openssl")
         .args([
             "s_server",
