@@ -279,6 +279,12 @@ pub struct CheckSettings {
     /// After the server's broker session comes back from an outage, how long checks that came
     /// due meanwhile wait for answers agents held back (agents reconnect with backoff).
     pub outage_grace_ms: u64,
+    /// Admission control: when the answers of an agent (or of all agents) have waited in
+    /// queues longer than this over the last second, that agent (or the server) is past
+    /// capacity, and new checks are refused with 503 `overloaded` (or that agent answers
+    /// `agent_busy` at once) instead of being accepted to time out. Less than `grace_ms`;
+    /// 0 turns it off.
+    pub max_queueing_ms: u64,
     /// Agent runs one user may start per minute (a check on 5 agents costs 5).
     pub rate_limit_per_minute: u32,
     /// Checks (with their results and share links) older than this many days are deleted,
@@ -292,6 +298,7 @@ impl Default for CheckSettings {
             allowed_networks: Vec::new(),
             grace_ms: 3000,
             outage_grace_ms: 20_000,
+            max_queueing_ms: 500,
             rate_limit_per_minute: 1200,
             retention_days: 30,
         }
@@ -342,6 +349,9 @@ impl Settings {
         }
         if self.auth.refresh_token_ttl_secs < self.auth.access_token_ttl_secs {
             return bad("auth.refresh_token_ttl_secs must be at least auth.access_token_ttl_secs");
+        }
+        if self.checks.max_queueing_ms >= self.checks.grace_ms {
+            return bad("checks.max_queueing_ms must be less than checks.grace_ms");
         }
         if self.auth.refresh_reuse_grace_secs > 60 {
             return bad("auth.refresh_reuse_grace_secs must be at most 60");

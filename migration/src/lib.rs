@@ -16,6 +16,7 @@ mod m20261201_000011_trace_types;
 mod m20261206_000012_api_key_scopes;
 mod m20261206_000013_result_headline;
 mod m20261206_000014_status_pages;
+mod m20261206_000015_monitor_delays;
 
 pub struct Migrator;
 
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000012_api_key_scopes::Migration),
             Box::new(m20261206_000013_result_headline::Migration),
             Box::new(m20261206_000014_status_pages::Migration),
+            Box::new(m20261206_000015_monitor_delays::Migration),
         ]
     }
 }

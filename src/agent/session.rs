@@ -18,7 +18,7 @@ use crate::amqp::Sink;
 use crate::amqp::{PublishError, Watch};
 use crate::policy::Policy;
 use crate::proto::agent::{BrokerAddress, Heartbeat, RegisterResponse};
-use crate::proto::check::{CheckRequest, CheckResult};
+use crate::proto::check::{CheckRequest, CheckResult, ProbeError, ProbeErrorCode, ResultStatus};
 
 /// Counters the heartbeat reports.
 #[derive(Default)]
@@ -342,9 +342,26 @@ fn handle(
         tokio::spawn(ack(out.clone()));
         return;
     }
-    if request.expires_at <= chrono::Utc::now() {
-        tracing::info!(check_id = %request.check_id, "dropping an expired check request");
-        tokio::spawn(ack(out.clone()));
+    let now = chrono::Utc::now();
+    if request.expires_at <= now {
+        // Too late to start: say so at once rather than let the check's deadline pass.
+        let late = (now - request.expires_at).num_milliseconds();
+        tracing::info!(check_id = %request.check_id, late_ms = late, "check request taken after its start-by time; answering agent_busy");
+        let result = CheckResult {
+            protocol_version: crate::proto::PROTOCOL_VERSION,
+            check_id: request.check_id,
+            agent_id,
+            status: ResultStatus::Failed,
+            error: Some(ProbeError::new(
+                ProbeErrorCode::AgentBusy,
+                format!("the agent took the request {late} ms after the time it had to start by (it was busy or away), so it did not run it"),
+            )),
+            started_at: now,
+            duration_ms: 0.0,
+            data: None,
+        };
+        let (out, stats) = (out.clone(), stats.clone());
+        tokio::spawn(async move { publish_result(&out, &stats, result, 0, Some(tag)).await });
         return;
     }
     let (out, prober, stats, policy) = (out.clone(), prober.clone(), stats.clone(), policy.clone());

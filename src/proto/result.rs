@@ -96,6 +96,9 @@ pub enum ProbeErrorCode {
     AgentOffline,
     /// The agent did not answer in time.
     AgentTimeout,
+    /// The agent was past its capacity: it could not start the probe in time, so it was not
+    /// asked (or it answered at once instead of letting the deadline pass).
+    AgentBusy,
     /// A code this server does not know (sent by a newer agent); the message says more.
     #[serde(other)]
     Unknown,
@@ -127,6 +130,7 @@ impl ProbeErrorCode {
             ProbeErrorCode::Unsupported => "unsupported",
             ProbeErrorCode::AgentOffline => "agent_offline",
             ProbeErrorCode::AgentTimeout => "agent_timeout",
+            ProbeErrorCode::AgentBusy => "agent_busy",
             ProbeErrorCode::Unknown => "unknown",
         }
     }
@@ -157,6 +161,7 @@ impl ProbeErrorCode {
             ProbeErrorCode::Unsupported => "probe unsupported on the agent",
             ProbeErrorCode::AgentOffline => "agent offline",
             ProbeErrorCode::AgentTimeout => "agent did not answer",
+            ProbeErrorCode::AgentBusy => "agent busy",
             ProbeErrorCode::Unknown => "failed",
         }
     }

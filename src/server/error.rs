@@ -98,6 +98,20 @@ impl ApiError {
         err
     }
 
+    /// Past capacity: checks wait `behind` in queues already (503, retry once that drained).
+    pub fn overloaded(what: &str, behind: std::time::Duration) -> Self {
+        let mut err = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Overloaded,
+            format!(
+                "{what} past capacity: checks are waiting {} ms in queues, so a new one would not be answered in time; nothing was accepted",
+                behind.as_millis()
+            ),
+        );
+        err.retry_after_secs = Some(crate::server::checks::pressure::retry_after(behind));
+        err
+    }
+
     pub fn unavailable(dependency: &str) -> Self {
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,

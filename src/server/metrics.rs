@@ -39,6 +39,9 @@ pub struct Metrics {
     registry: Registry,
     pub checks_created: Counter,
     pub checks_finished: Counter,
+    /// Checks refused with `overloaded`, and agents' answers given as `agent_busy` at creation.
+    pub checks_overloaded: Counter,
+    pub agents_busy: Counter,
     /// `/probe` scrapes answered, and those naming a module the server does not have.
     pub probe_scrapes: Counter,
     pub probe_module_unknown: Counter,
@@ -65,6 +68,8 @@ impl Default for Metrics {
         let m = Metrics {
             checks_created: Counter::default(),
             checks_finished: Counter::default(),
+            checks_overloaded: Counter::default(),
+            agents_busy: Counter::default(),
             probe_scrapes: Counter::default(),
             probe_module_unknown: Counter::default(),
             results_stored: Counter::default(),
@@ -87,6 +92,16 @@ impl Default for Metrics {
             registry: Registry::default(),
         };
         registry.register("checks_created", "Checks created", m.checks_created.clone());
+        registry.register(
+            "checks_overloaded",
+            "Checks refused because the agents or the server were past capacity (503 overloaded)",
+            m.checks_overloaded.clone(),
+        );
+        registry.register(
+            "agent_busy_answers",
+            "Results answered agent_busy at creation because the agent was past capacity",
+            m.agents_busy.clone(),
+        );
         registry.register(
             "probe_scrapes",
             "Scrapes of /probe answered",

@@ -82,6 +82,8 @@ pub struct AppState {
     pub probe_modules: Arc<probe::Modules>,
     /// Public status pages rendered in the last few seconds.
     pub status_pages: status::public::Cache,
+    /// Recent queueing delay of answers: admission control for new checks.
+    pub pressure: checks::pressure::Pressure,
 }
 
 /// A built, bound, not yet running server. Tests build it on port 0 and read [`Application::port`].
@@ -208,6 +210,10 @@ impl Application {
             webhook_flights: Default::default(),
             status_pages: status::public::new_cache(),
             monitor_costs: Default::default(),
+            pressure: checks::pressure::Pressure::new(
+                settings.checks.max_queueing_ms,
+                settings.checks.grace_ms,
+            ),
             probe_modules,
             events: Arc::default(),
             jwt: JwtKeys::new(jwt_secret.as_bytes(), settings.auth.access_token_ttl_secs)

@@ -232,7 +232,12 @@ async fn disruptive_cluster_results_leader_killed_under_load_loses_nothing() {
     // A check in flight when a node dies needs slack for the failover (up to 5 s) and one
     // resend; the default 3 s of grace is less than that, so such a check may rightly end
     // `timeout`. With room for it, nothing may.
-    let slack = |s: &mut netcheck::config::Settings| s.checks.grace_ms = 10_000;
+    // Answers delayed by the failover wait seconds; admission control (which refuses work
+    // when answers queue longer than `max_queueing_ms`) is given the same slack.
+    let slack = |s: &mut netcheck::config::Settings| {
+        s.checks.grace_ms = 10_000;
+        s.checks.max_queueing_ms = 9_000;
+    };
     let first = spawn_app_with(|s| {
         on_cluster(s, &['a', 'b', 'c']);
         slack(s);
@@ -378,6 +383,7 @@ async fn disruptive_cluster_agents_node_killed_with_checks_queued_they_are_answe
         on_cluster(s, &['a', 'b', 'c']);
         // Five probes in a row plus the failover: more than the default 3 s of slack.
         s.checks.grace_ms = 10_000;
+        s.checks.max_queueing_ms = 9_000;
     })
     .await;
     let (agent, token) = app.create_agent("queued").await;

@@ -34,6 +34,7 @@ mod instances;
 mod maintenance;
 mod monitor_scheduling;
 mod monitors;
+mod overload;
 mod own_host;
 mod probe;
 mod probe_peers;

@@ -212,13 +212,19 @@ async fn an_offline_agent_never_runs_a_stale_check() {
         (rig.app.agent(b.id).await.status == AgentStatus::Offline).then_some(())
     })
     .await;
-    let ping = check(CheckType::Ping, "127.0.0.1", json!({"count": 1}));
+    let ping = check(
+        CheckType::Ping,
+        "127.0.0.1",
+        json!({"count": 1, "timeout_ms": 200}),
+    );
     let (c, _) = rig.run(ping.clone().agents([rig.agent_id, b.id])).await;
     assert_eq!(by_agent(&c, b.id).status, ResultStatus::Offline);
     // Fan-out to every agent: the offline agent's queue gets the request too, but it expires.
     let (c, _) = rig.run(ping).await;
     assert_eq!(c.results.len(), 1, "only online agents take part");
-    tokio::time::sleep(Duration::from_millis(600)).await; // let the request's TTL (grace_ms) pass
+    // The request's TTL is the check's deadline: its grace (500 ms) and the ping's 200 ms.
+    let past = c.created_at + chrono::Duration::milliseconds(800);
+    tokio::time::sleep((past - chrono::Utc::now()).to_std().unwrap_or_default()).await;
     let (conn, _) = amqp::connect_as(&reg).await.unwrap();
     let (ch, _) = amqp::channel(&conn).await;
     let got = ch

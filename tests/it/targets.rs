@@ -31,6 +31,14 @@ pub async fn http_server() -> SocketAddr {
                         .body("hello")
                 }),
             )
+            // Answers after the given milliseconds: a probe of known length.
+            .route(
+                "/slow/{ms}",
+                web::get().to(|ms: web::Path<u64>| async move {
+                    tokio::time::sleep(std::time::Duration::from_millis(*ms)).await;
+                    HttpResponse::Ok().body("slow")
+                }),
+            )
             .route(
                 "/redirect",
                 web::get().to(|| async {
@@ -81,7 +89,7 @@ pub async fn http_server() -> SocketAddr {
                 }),
             )
     })
-    .workers(1)
+    .workers(2)
     .listen(listener)
     .unwrap()
     .run();

@@ -1051,7 +1051,7 @@ export interface components {
          * @description Every stable error code the API answers with (`error.code`).
          * @enum {string}
          */
-        ErrorCode: "invalid_field" | "invalid_body" | "invalid_json" | "invalid_query" | "invalid_text" | "unsupported_media_type" | "payload_too_large" | "unauthenticated" | "invalid_credentials" | "missing_refresh_token" | "invalid_refresh_token" | "refresh_token_reused" | "invalid_agent_token" | "forbidden" | "api_key_cannot_mint" | "session_required" | "insufficient_scope" | "over_budget" | "not_found" | "username_taken" | "name_taken" | "slug_taken" | "last_admin" | "no_agents_online" | "too_many_monitors" | "no_matching_agents" | "invalid_selection" | "forbidden_target" | "not_resolvable" | "rate_limited" | "too_many_streams" | "busy" | "dependency_unavailable" | "broker_unavailable" | "internal_error";
+        ErrorCode: "invalid_field" | "invalid_body" | "invalid_json" | "invalid_query" | "invalid_text" | "unsupported_media_type" | "payload_too_large" | "unauthenticated" | "invalid_credentials" | "missing_refresh_token" | "invalid_refresh_token" | "refresh_token_reused" | "invalid_agent_token" | "forbidden" | "api_key_cannot_mint" | "session_required" | "insufficient_scope" | "over_budget" | "not_found" | "username_taken" | "name_taken" | "slug_taken" | "last_admin" | "no_agents_online" | "too_many_monitors" | "no_matching_agents" | "invalid_selection" | "forbidden_target" | "not_resolvable" | "rate_limited" | "too_many_streams" | "busy" | "overloaded" | "dependency_unavailable" | "broker_unavailable" | "internal_error";
         ErrorObject: {
             /** @description Stable, machine-readable code. */
             code: components["schemas"]["ErrorCode"];
@@ -1450,6 +1450,12 @@ export interface components {
             check: components["schemas"]["MonitorCheck"];
             /** Format: date-time */
             created_at: string;
+            /**
+             * Format: date-time
+             * @description Set while runs are held back because netcheck is past capacity (a run refused with
+             *     `overloaded` is retried when the backlog has drained, not skipped): since when.
+             */
+            delayed_since?: string | null;
             /** Format: uuid */
             id: string;
             /** Format: int32 */
@@ -1695,7 +1701,7 @@ export interface components {
          * @description Why a probe failed: a closed set, so clients can map every code to words.
          * @enum {string}
          */
-        ProbeErrorCode: "timeout" | "refused" | "unreachable" | "connect_failed" | "dns" | "dns_rcode" | "tls" | "http" | "http_status" | "too_many_redirects" | "bad_redirect" | "invalid_target" | "invalid_request" | "target_refused" | "trace_failed" | "not_reached" | "icmp_unavailable" | "expectation_failed" | "expectation_unevaluable" | "result_too_large" | "unsupported" | "agent_offline" | "agent_timeout" | "unknown";
+        ProbeErrorCode: "timeout" | "refused" | "unreachable" | "connect_failed" | "dns" | "dns_rcode" | "tls" | "http" | "http_status" | "too_many_redirects" | "bad_redirect" | "invalid_target" | "invalid_request" | "target_refused" | "trace_failed" | "not_reached" | "icmp_unavailable" | "expectation_failed" | "expectation_unevaluable" | "result_too_large" | "unsupported" | "agent_offline" | "agent_timeout" | "agent_busy" | "unknown";
         PublicGroup: {
             monitors: components["schemas"]["PublicMonitor"][];
             name: string;
@@ -2758,14 +2764,17 @@ export interface operations {
             };
             429: {
                 headers: {
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `overloaded`: the chosen agents or the server are past capacity (nothing was accepted; retry after `Retry-After` seconds); `broker_unavailable` */
             503: {
                 headers: {
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {

@@ -33,6 +33,7 @@ const ERROR_WORDS: Record<ProbeErrorCode, string> = {
   unsupported: "This agent cannot run this probe.",
   agent_offline: "The agent was offline when the check was created.",
   agent_timeout: "The agent did not answer in time.",
+  agent_busy: "The agent was past its capacity and could not start the check in time, so it did not run it.",
   unknown: "The agent reported an error this server does not know.",
 };
 

@@ -106,6 +106,11 @@ export function MonitorPage() {
         {monitor.last_check_id ? <Link to={`/checks/${monitor.last_check_id}`}>{new Date(monitor.last_run_at!).toLocaleString()}</Link> : "not yet"} · next{" "}
         {monitor.paused ? "paused" : new Date(monitor.next_run_at).toLocaleString()} · <Link to={`/history?monitor=${monitor.id}`}>all runs</Link>
       </p>
+      {monitor.delayed_since && (
+        <p className="shared-banner" role="status" data-testid="delayed">
+          Runs are delayed since {new Date(monitor.delayed_since).toLocaleString()}: netcheck is past its capacity, and the next run starts once the backlog has drained.
+        </p>
+      )}
       <div className="row">
         <button type="button" className="secondary" onClick={() => setEditing(true)}>
           Edit

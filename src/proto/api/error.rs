@@ -74,6 +74,10 @@ pub enum ErrorCode {
     TooManyStreams,
     /// 503: the server is at a capacity limit of its own (`Retry-After: 1`).
     Busy,
+    /// 503: the agents or the server are past their capacity: checks wait in queues longer
+    /// than `checks.max_queueing_ms`, so a new one would not be answered in time. Nothing was
+    /// accepted; `Retry-After` says when to try again.
+    Overloaded,
     /// 503: a dependency (database, Redis, broker) is down (`details.dependency`).
     DependencyUnavailable,
     /// 503: no broker node accepts the check's messages (no session, or a cluster without a
@@ -119,6 +123,7 @@ impl ErrorCode {
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::TooManyStreams => "too_many_streams",
             ErrorCode::Busy => "busy",
+            ErrorCode::Overloaded => "overloaded",
             ErrorCode::DependencyUnavailable => "dependency_unavailable",
             ErrorCode::BrokerUnavailable => "broker_unavailable",
             ErrorCode::InternalError => "internal_error",

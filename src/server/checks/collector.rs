@@ -250,10 +250,11 @@ async fn settle(
                 // Check ids are UUIDv7: their timestamp is the creation time.
                 if let Some((secs, nanos)) = r.check_id.get_timestamp().map(|t| t.to_unix()) {
                     let created = secs as f64 + nanos as f64 / 1e9;
-                    state
-                        .metrics
-                        .result_latency
-                        .observe((now - created).max(0.0));
+                    let latency = (now - created).max(0.0);
+                    state.metrics.result_latency.observe(latency);
+                    // What the answer spent waiting rather than probing.
+                    let waited = (latency - r.duration_ms / 1000.0).max(0.0);
+                    state.pressure.observe(r.agent_id, waited);
                 }
                 rows.push(*row);
             }

@@ -74,13 +74,14 @@ pub async fn create(
         offline,
         unable,
     } = pick(state, user, selection, &spec, id).await?;
+    let (online, busy) = admit(state, online)?;
     // Monitor runs are scheduled, not bursts: their standing cost is taken from the budget
     // when they are made (`monitors::budget`), so they do not spend the window themselves.
     if monitor.is_none() {
         take_quota(
             state,
             user,
-            (online.len() + offline.len() + unable.len()) as u64,
+            (online.len() + busy.len() + offline.len() + unable.len()) as u64,
         )
         .await?;
     }
@@ -103,9 +104,18 @@ pub async fn create(
         "the agent was offline when the check was created",
     ))
     .expect("an error serialises");
+    let busy_error = serde_json::to_value(ProbeError::new(
+        ProbeErrorCode::AgentBusy,
+        "the agent was past its capacity (its answers were waiting in queues), so it was not asked",
+    ))
+    .expect("an error serialises");
     let rows: Vec<serde_json::Value> = online
         .iter()
         .map(|a| (a, ResultStatus::Pending, None))
+        .chain(
+            busy.iter()
+                .map(|a| (a, ResultStatus::Failed, Some(&busy_error))),
+        )
         .chain(
             offline
                 .iter()
@@ -159,7 +169,7 @@ pub async fn create(
         ))
         .await?;
 
-    let everyone = selection.is_everyone() && unable.is_empty();
+    let everyone = selection.is_everyone() && unable.is_empty() && busy.is_empty();
     if !online.is_empty() {
         let request = CheckRequest {
             protocol_version: PROTOCOL_VERSION,
@@ -179,9 +189,54 @@ pub async fn create(
     tracing::info!(check_id = %id, agents = online.len(), "check created");
     Ok((
         id,
-        online.len() + offline.len() + unable.len(),
+        online.len() + busy.len() + offline.len() + unable.len(),
         !online.is_empty(),
     ))
+}
+
+/// Admission control (`pressure`): refuses the check when the server's own pipeline is behind,
+/// or when every chosen online agent is; agents that are behind while others are not answer
+/// `agent_busy` at once. Returns the agents to ask and the busy ones.
+fn admit(state: &AppState, online: Vec<Agent>) -> ApiResult<(Vec<Agent>, Vec<Agent>)> {
+    if online.is_empty() {
+        return Ok((online, Vec::new()));
+    }
+    let refuse = |what: &str, behind: std::time::Duration| {
+        state.metrics.checks_overloaded.inc();
+        tracing::warn!(
+            behind_ms = behind.as_millis() as u64,
+            "{what} past capacity: check refused"
+        );
+        Err(ApiError::overloaded(what, behind))
+    };
+    if let Some(behind) = state.pressure.server_behind() {
+        return refuse("the server is", behind);
+    }
+    let mut worst = None;
+    let (ready, busy): (Vec<Agent>, Vec<Agent>) =
+        online
+            .into_iter()
+            .partition(|a| match state.pressure.agent_behind(a.id) {
+                Some(behind) => {
+                    worst = worst.max(Some(behind));
+                    false
+                }
+                None => true,
+            });
+    match worst {
+        Some(behind) if ready.is_empty() => refuse(
+            if busy.len() == 1 {
+                "the chosen agent is"
+            } else {
+                "every chosen agent is"
+            },
+            behind,
+        ),
+        _ => {
+            state.metrics.agents_busy.inc_by(busy.len() as u64);
+            Ok((ready, busy))
+        }
+    }
 }
 
 /// The agents a check goes to: online ones that can run it, named ones that are offline, and
@@ -280,10 +335,13 @@ FROM jsonb_to_recordset($11) AS x(agent_id uuid, agent_name text, agent_region t
                                    agent_location jsonb, status text, error jsonb)";
 
 /// Sends the request: once through the fanout exchange when every online agent runs it,
-/// otherwise to each chosen agent's queue. The broker drops it when it expires.
+/// otherwise to each chosen agent's queue. The broker drops it at the check's deadline; an
+/// agent that takes it after its start-by time (`expires_at`) answers `agent_busy` at once,
+/// so a request that waited too long is an answer, not a `timeout`.
 pub async fn publish(state: &AppState, request: &CheckRequest, fanout: bool) -> ApiResult<()> {
     let body = serde_json::to_vec(request).expect("request serialises");
-    let ttl_ms = (request.expires_at - Utc::now()).num_milliseconds().max(1);
+    let ttl_ms = (request.expires_at - Utc::now()).num_milliseconds().max(1)
+        + request.spec.budget_ms() as i64;
     // Transient: a request lives for seconds (its TTL), so writing it to disk would only add
     // an fsync to every check. If the broker restarts meanwhile, the agents' answers time out
     // honestly; results, which carry what was measured, are persistent.

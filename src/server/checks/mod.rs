@@ -1,12 +1,13 @@
 //! Checks: creation and fan-out to agents (`create`), results taken from the broker
 //! (`collector`) and stored exactly once (`store`), finishing at the deadline (`sweeper`), and
-//! the live event stream (`events`).
+//! the live event stream (`events`); admission control from queueing delay (`pressure`).
 
 pub mod choose;
 pub mod collector;
 pub mod create;
 pub mod events;
 pub mod model;
+pub mod pressure;
 pub mod routes;
 pub mod share;
 pub mod store;

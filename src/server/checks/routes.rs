@@ -33,7 +33,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 #[utoipa::path(operation_id = "create_check", post, path = "/api/v1/checks", tag = "checks", request_body = CreateCheck,
     responses((status = 202, body = CheckCreated, headers(("Location" = String))),
               (status = 409, body = ErrorBody, description = "no agent online"),
-              (status = 422, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)),
+              (status = 422, body = ErrorBody), (status = 429, body = ErrorBody, headers(("Retry-After" = u64))),
+              (status = 503, body = ErrorBody, headers(("Retry-After" = u64)),
+               description = "`overloaded`: the chosen agents or the server are past capacity (nothing was accepted; retry after `Retry-After` seconds); `broker_unavailable`")),
     security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(user_id = %user.0.id))]
 pub async fn create(

@@ -45,6 +45,7 @@ pub struct Model {
     pub last_run_at: Option<DateTime<Utc>>,
     pub next_run_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
+    pub delayed_since: Option<DateTime<Utc>>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -83,6 +84,7 @@ impl Model {
             last_check_id: self.last_check_id,
             last_run_at: self.last_run_at,
             next_run_at: self.next_run_at,
+            delayed_since: self.delayed_since,
             created_at: self.created_at,
             user_id: self.user_id,
             stats: None,

@@ -93,6 +93,7 @@ pub async fn create(
         last_check_id: Set(None),
         last_evaluated_check_id: Set(None),
         last_run_at: Set(None),
+        delayed_since: Set(None),
         // The first run right away; later ones keep this phase.
         next_run_at: Set(now),
         created_at: Set(now),

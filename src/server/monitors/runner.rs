@@ -71,7 +71,7 @@ pub async fn start_due(state: &AppState) -> Result<usize, DbErr> {
     // lock is NO KEY UPDATE: a new check's foreign key takes KEY SHARE on its monitor's row
     // from another connection, which FOR UPDATE would block.) A few at a time: each is a
     // database insert and a broker publish, mostly waiting.
-    let mut started: Vec<Option<Uuid>> = Vec::with_capacity(due.len());
+    let mut started: Vec<Run> = Vec::with_capacity(due.len());
     for chunk in due.chunks(RUN_CONCURRENCY) {
         let runs: Vec<_> = chunk
             .iter()
@@ -79,12 +79,28 @@ pub async fn start_due(state: &AppState) -> Result<usize, DbErr> {
             .collect();
         started.extend(futures_util::future::join_all(runs).await);
     }
-    for (m, check) in due.iter().zip(started) {
+    for (m, run) in due.iter().zip(started) {
+        if let Run::Delayed(retry_secs) = run {
+            // Held back, not skipped: the same run is due again once the backlog drained.
+            let retry = now + chrono::Duration::seconds(retry_secs as i64);
+            txn.execute_raw(Statement::from_sql_and_values(
+                txn.get_database_backend(),
+                "UPDATE monitors SET next_run_at = $2, delayed_since = COALESCE(delayed_since, $3)
+                 WHERE id = $1",
+                [m.id.into(), retry.into(), now.into()],
+            ))
+            .await?;
+            continue;
+        }
+        let check = match run {
+            Run::Started(id) => Some(id),
+            _ => None,
+        };
         let next = next_run(m.next_run_at, m.interval_secs, now);
         txn.execute_raw(Statement::from_sql_and_values(
             txn.get_database_backend(),
             "UPDATE monitors SET next_run_at = $2, last_run_at = $3,
-                 last_check_id = COALESCE($4, last_check_id) WHERE id = $1",
+                 last_check_id = COALESCE($4, last_check_id), delayed_since = NULL WHERE id = $1",
             [m.id.into(), next.into(), now.into(), check.into()],
         ))
         .await?;
@@ -93,10 +109,20 @@ pub async fn start_due(state: &AppState) -> Result<usize, DbErr> {
     Ok(due.len())
 }
 
-/// Creates the monitor's run as its owner would; `None` when the check could not be created
-/// (the reason is logged; the next tick tries again).
-async fn run(state: &AppState, m: &Model, owner: Option<&users::Model>) -> Option<Uuid> {
-    let owner = owner?;
+/// What became of a due run.
+enum Run {
+    Started(Uuid),
+    /// Past capacity (`overloaded`): due again in this many seconds.
+    Delayed(u64),
+    /// Refused for another reason (logged); the next interval tries again.
+    NotStarted,
+}
+
+/// Creates the monitor's run as its owner would.
+async fn run(state: &AppState, m: &Model, owner: Option<&users::Model>) -> Run {
+    let Some(owner) = owner else {
+        return Run::NotStarted;
+    };
     let body = CreateCheck {
         check_type: m.check_type(),
         target: m.target.clone(),
@@ -105,10 +131,14 @@ async fn run(state: &AppState, m: &Model, owner: Option<&users::Model>) -> Optio
         unknown: Default::default(),
     };
     match crate::server::checks::create(state, owner, body, Some(m.id)).await {
-        Ok((id, _, _)) => Some(id),
+        Ok((id, _, _)) => Run::Started(id),
+        Err(e) if e.code() == crate::proto::api::ErrorCode::Overloaded => {
+            tracing::warn!(monitor_id = %m.id, error = %e.message(), "monitor run delayed");
+            Run::Delayed(e.retry_after_secs().unwrap_or(1))
+        }
         Err(e) => {
             tracing::warn!(monitor_id = %m.id, code = %e.code(), error = %e.message(), "monitor run not started");
-            None
+            Run::NotStarted
         }
     }
 }
@@ -124,7 +154,15 @@ fn failing(results: &[result::Model]) -> Vec<FailingAgent> {
     };
     results
         .iter()
+        // An agent past its capacity was not asked: it says nothing about the target.
         .filter(|r| r.status == "failed" || r.status == "timeout")
+        .filter(|r| {
+            r.error
+                .as_ref()
+                .and_then(|e| e.get("code"))
+                .and_then(|c| c.as_str())
+                != Some(crate::proto::check::ProbeErrorCode::AgentBusy.as_str())
+        })
         .map(|r| FailingAgent {
             id: r.agent_id,
             name: r.agent_name.clone(),

@@ -196,8 +196,10 @@ pub async fn assemble(
     for r in db
         .query_all_raw(Statement::from_sql_and_values(
             backend,
+            // An agent past capacity (`agent_busy`) was not asked: it says nothing of a place.
             "SELECT c.monitor_id, r.status, r.agent_location FROM check_results r
-             JOIN checks c ON c.id = r.check_id WHERE r.check_id = ANY($1)",
+             JOIN checks c ON c.id = r.check_id WHERE r.check_id = ANY($1)
+               AND (r.error IS NULL OR r.error->>'code' IS DISTINCT FROM 'agent_busy')",
             [judged.into()],
         ))
         .await?

@@ -199,6 +199,10 @@ pub struct Monitor {
     pub last_check_id: Option<Uuid>,
     pub last_run_at: Option<DateTime<Utc>>,
     pub next_run_at: DateTime<Utc>,
+    /// Set while runs are held back because netcheck is past capacity (a run refused with
+    /// `overloaded` is retried when the backlog has drained, not skipped): since when.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delayed_since: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     /// The owner.
     pub user_id: Uuid,

@@ -1,0 +1,276 @@
+//! Admission control from queueing delay. Every stored answer says how long it waited in
+//! queues: its time from the check's creation (the UUIDv7 id) to its storing, less the
+//! probe's own duration. When even the shortest of those waits over the last second is above
+//! `checks.max_queueing_ms`, the queue is standing, not a passing burst (CoDel's insight), and
+//! a new check would wait at least as long: per agent, that agent is past capacity; over all
+//! answers, the server's own pipeline is. Each instance judges from the answers its collector
+//! stores, a fair sample of the shared results queue.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use uuid::Uuid;
+
+/// Samples are kept as minimums per bucket; the verdict reads the current and the previous
+/// bucket, so it covers the last 250–500 ms: long enough to let a burst pass, short enough
+/// that a standing queue is refused before it outgrows the checks' slack.
+const BUCKET: Duration = Duration::from_millis(250);
+
+/// A verdict needs a sample this recent. Once a backlog drains and nothing new is accepted,
+/// no answers arrive: the queue is then judged empty again.
+const FRESH: Duration = Duration::from_secs(1);
+
+/// A verdict needs this many answers in the window: a lone slow answer (one check at a time
+/// on a busy machine) is not a queue.
+const MIN_SAMPLES: u32 = 4;
+
+/// Agents silent this long are forgotten (deleted agents, say).
+const FORGET: Duration = Duration::from_secs(60);
+
+#[derive(Clone, Copy, Debug)]
+struct Window {
+    bucket_start: Instant,
+    current: f64,
+    current_n: u32,
+    /// The previous bucket's minimum and count, when it is the one just before this.
+    previous: Option<(f64, u32)>,
+    last_sample: Instant,
+}
+
+impl Window {
+    fn new(now: Instant, waited: f64) -> Self {
+        Self {
+            bucket_start: now,
+            current: waited,
+            current_n: 1,
+            previous: None,
+            last_sample: now,
+        }
+    }
+
+    fn observe(&mut self, now: Instant, waited: f64) {
+        let elapsed = now.saturating_duration_since(self.bucket_start);
+        if elapsed >= BUCKET {
+            self.previous = (elapsed < 2 * BUCKET).then_some((self.current, self.current_n));
+            self.bucket_start = now;
+            self.current = waited;
+            self.current_n = 1;
+        } else {
+            self.current = self.current.min(waited);
+            self.current_n += 1;
+        }
+        self.last_sample = now;
+    }
+
+    /// The least wait over the last buckets, when the window is fresh and holds enough answers.
+    fn least(&self, now: Instant) -> Option<f64> {
+        if now.saturating_duration_since(self.last_sample) > FRESH {
+            return None;
+        }
+        let (least, n) = match self.previous {
+            Some((p, pn)) => (p.min(self.current), pn + self.current_n),
+            None => (self.current, self.current_n),
+        };
+        (n >= MIN_SAMPLES).then_some(least)
+    }
+}
+
+#[derive(Default)]
+struct Inner {
+    all: Option<Window>,
+    agents: HashMap<Uuid, Window>,
+}
+
+/// Recent queueing delay of answers, per agent and over all of them.
+pub struct Pressure {
+    /// In seconds; `None` turns admission control off.
+    limit: Option<f64>,
+    /// Answers that waited longer than the checks' slack (`grace_ms`) were held back by an
+    /// outage (a broker failover, a database restart), not queued behind load; admission
+    /// keeps queues far shorter. They are left out.
+    held_back: f64,
+    inner: Mutex<Inner>,
+}
+
+impl Pressure {
+    pub fn new(max_queueing_ms: u64, grace_ms: u64) -> Self {
+        Self {
+            limit: (max_queueing_ms > 0).then_some(max_queueing_ms as f64 / 1000.0),
+            held_back: grace_ms as f64 / 1000.0,
+            inner: Mutex::default(),
+        }
+    }
+
+    /// One stored answer of `agent` that waited `waited` seconds in queues.
+    pub fn observe(&self, agent: Uuid, waited: f64) {
+        self.observe_at(agent, waited, Instant::now());
+    }
+
+    fn observe_at(&self, agent: Uuid, waited: f64, now: Instant) {
+        if self.limit.is_none() || waited > self.held_back {
+            return;
+        }
+        let mut inner = self.inner.lock().expect("pressure lock");
+        match inner.all.as_mut() {
+            Some(w) => {
+                let rolled = now.saturating_duration_since(w.bucket_start) >= BUCKET;
+                w.observe(now, waited);
+                if rolled {
+                    inner
+                        .agents
+                        .retain(|_, a| now.saturating_duration_since(a.last_sample) < FORGET);
+                }
+            }
+            None => inner.all = Some(Window::new(now, waited)),
+        }
+        inner
+            .agents
+            .entry(agent)
+            .and_modify(|w| w.observe(now, waited))
+            .or_insert_with(|| Window::new(now, waited));
+    }
+
+    /// How long answers of every agent have been waiting, when that is over the limit and
+    /// more than one agent answered lately: the server's own pipeline (results queue,
+    /// storing) is behind, not one agent.
+    pub fn server_behind(&self) -> Option<Duration> {
+        self.server_behind_at(Instant::now())
+    }
+
+    fn server_behind_at(&self, now: Instant) -> Option<Duration> {
+        let limit = self.limit?;
+        let inner = self.inner.lock().expect("pressure lock");
+        let least = inner.all.as_ref()?.least(now)?;
+        let answering = inner
+            .agents
+            .values()
+            .filter(|w| w.least(now).is_some())
+            .take(2)
+            .count();
+        over(least, limit).filter(|_| answering > 1)
+    }
+
+    /// How long `agent`'s answers have been waiting, when that is over the limit.
+    pub fn agent_behind(&self, agent: Uuid) -> Option<Duration> {
+        self.agent_behind_at(agent, Instant::now())
+    }
+
+    fn agent_behind_at(&self, agent: Uuid, now: Instant) -> Option<Duration> {
+        let limit = self.limit?;
+        let inner = self.inner.lock().expect("pressure lock");
+        over(inner.agents.get(&agent)?.least(now)?, limit)
+    }
+}
+
+fn over(least: f64, limit: f64) -> Option<Duration> {
+    (least > limit).then(|| Duration::from_secs_f64(least))
+}
+
+/// Seconds until a backlog of `behind` has drained, for `Retry-After`.
+pub fn retry_after(behind: Duration) -> u64 {
+    behind.as_secs_f64().ceil().max(1.0) as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    /// `n` answers of `agent`, 10 ms apart from `from`, each having waited `waited` s.
+    fn answers(p: &Pressure, agent: Uuid, t0: Instant, from: u64, n: u64, waited: f64) {
+        for i in 0..n {
+            p.observe_at(agent, waited, t0 + ms(from + i * 10));
+        }
+    }
+
+    #[test]
+    fn a_passing_burst_is_not_a_standing_queue() {
+        let p = Pressure::new(500, 3000);
+        let (a, t0) = (Uuid::now_v7(), Instant::now());
+        answers(&p, a, t0, 0, 4, 2.0);
+        assert_eq!(p.agent_behind_at(a, t0 + ms(40)), Some(ms(2000)));
+        // One quick answer in the same quarter second: the queue was not standing.
+        p.observe_at(a, 0.01, t0 + ms(100));
+        assert_eq!(p.agent_behind_at(a, t0 + ms(200)), None);
+        // Nor in the next one.
+        answers(&p, a, t0, 300, 4, 2.0);
+        assert_eq!(p.agent_behind_at(a, t0 + ms(340)), None);
+        // Once both quarters are slow, it is.
+        answers(&p, a, t0, 600, 4, 2.0);
+        assert_eq!(p.agent_behind_at(a, t0 + ms(640)), Some(ms(2000)));
+    }
+
+    #[test]
+    fn lone_or_held_back_answers_are_no_queue() {
+        let p = Pressure::new(500, 3000);
+        let (a, t0) = (Uuid::now_v7(), Instant::now());
+        // One check at a time on a slow machine: three slow answers are not enough.
+        answers(&p, a, t0, 0, 3, 0.9);
+        assert_eq!(p.agent_behind_at(a, t0 + ms(30)), None);
+        // Answers held back longer than the slack (an outage) are left out.
+        answers(&p, a, t0, 40, 10, 20.0);
+        assert_eq!(p.agent_behind_at(a, t0 + ms(140)), None);
+        p.observe_at(a, 0.9, t0 + ms(150));
+        assert_eq!(p.agent_behind_at(a, t0 + ms(150)), Some(ms(900)));
+    }
+
+    #[test]
+    fn a_standing_queue_is_seen_per_agent_and_over_all() {
+        let p = Pressure::new(500, 3000);
+        let (slow, other, t0) = (Uuid::now_v7(), Uuid::now_v7(), Instant::now());
+        answers(&p, slow, t0, 0, 50, 1.5);
+        assert_eq!(p.agent_behind_at(slow, t0 + ms(500)), Some(ms(1500)));
+        // One agent behind is that agent's matter, not the server's.
+        assert_eq!(p.server_behind_at(t0 + ms(500)), None);
+        // Another agent keeps up: only the slow agent is behind.
+        answers(&p, other, t0, 500, 4, 0.005);
+        answers(&p, slow, t0, 540, 4, 1.5);
+        assert!(p.agent_behind_at(slow, t0 + ms(600)).is_some());
+        assert_eq!(p.agent_behind_at(other, t0 + ms(600)), None);
+        assert_eq!(p.server_behind_at(t0 + ms(600)), None);
+        // Every answering agent's answers wait: the server is behind.
+        for i in 0..60 {
+            p.observe_at(other, 0.9, t0 + ms(1000 + i * 10));
+            p.observe_at(slow, 2.0, t0 + ms(1000 + i * 10));
+        }
+        assert_eq!(
+            p.server_behind_at(t0 + ms(1600)).map(|d| d.as_millis()),
+            Some(900)
+        );
+    }
+
+    #[test]
+    fn old_samples_say_nothing() {
+        let p = Pressure::new(500, 3000);
+        let (a, t0) = (Uuid::now_v7(), Instant::now());
+        answers(&p, a, t0, 0, 4, 2.5);
+        assert!(p.agent_behind_at(a, t0 + ms(30) + FRESH).is_some());
+        assert_eq!(p.agent_behind_at(a, t0 + ms(31) + FRESH), None);
+        assert_eq!(p.agent_behind_at(Uuid::now_v7(), t0), None);
+        // After a gap, a new bucket does not read the stale one.
+        answers(&p, a, t0, 2000, 4, 0.9);
+        assert_eq!(
+            p.agent_behind_at(a, t0 + ms(2030)).map(|d| d.as_millis()),
+            Some(900)
+        );
+    }
+
+    #[test]
+    fn zero_turns_it_off() {
+        let p = Pressure::new(0, 3000);
+        let (a, t0) = (Uuid::now_v7(), Instant::now());
+        answers(&p, a, t0, 0, 10, 2.0);
+        assert_eq!(p.agent_behind_at(a, t0 + ms(100)), None);
+        assert_eq!(p.server_behind_at(t0 + ms(100)), None);
+    }
+
+    #[test]
+    fn retry_after_is_whole_seconds_at_least_one() {
+        assert_eq!(retry_after(ms(10)), 1);
+        assert_eq!(retry_after(ms(2100)), 3);
+    }
+}

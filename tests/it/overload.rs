@@ -1,0 +1,194 @@
+//! Past capacity, netcheck refuses at the door instead of accepting work it cannot finish:
+//! checks to an agent whose answers queue get 503 `overloaded` with `Retry-After`, every
+//! accepted check is answered (none turns into a `timeout`), and an agent past capacity
+//! beside one that keeps up answers `agent_busy` at once.
+
+use std::time::Duration;
+
+use netcheck::proto::api::checks::{CheckStatus, CheckView};
+use netcheck::proto::api::ErrorCode;
+use netcheck::proto::check::{CheckType, ProbeErrorCode, ResultStatus};
+use reqwest::StatusCode;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::helpers::*;
+use crate::rig::{check, rig_with, Rig};
+use crate::targets;
+
+/// An agent that runs one probe at a time, and HTTP checks that take 50 ms: about 20 a second.
+async fn one_at_a_time() -> (Rig, netcheck::proto::api::checks::CreateCheck) {
+    let rig = rig_with(&["--concurrency", "1"], |s| {
+        // The product's defaults for the slack and the queueing limit.
+        s.checks.grace_ms = 3000;
+        s.checks.max_queueing_ms = 500;
+        s.checks.rate_limit_per_minute = 1_000_000;
+    })
+    .await;
+    let web = targets::http_server().await;
+    let body = check(
+        CheckType::Http,
+        format!("http://{web}/slow/50"),
+        json!({"timeout_ms": 2000}),
+    );
+    (rig, body)
+}
+
+/// Offers `per_second` checks a second for `secs` seconds; returns the accepted ids and
+/// the refusals.
+async fn offer(
+    rig: &Rig,
+    body: &netcheck::proto::api::checks::CreateCheck,
+    per_second: u64,
+    secs: u64,
+) -> (Vec<Uuid>, Vec<netcheck::client::api::ClientError>) {
+    let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / per_second));
+    let mut tasks = Vec::new();
+    for _ in 0..per_second * secs {
+        tick.tick().await;
+        let (api, body) = (rig.api.clone(), body.clone());
+        tasks.push(tokio::spawn(async move { api.create_check(&body).await }));
+    }
+    let (mut accepted, mut refused) = (Vec::new(), Vec::new());
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(c) => accepted.push(c.id),
+            Err(e) => refused.push(e),
+        }
+    }
+    (accepted, refused)
+}
+
+async fn finished(rig: &Rig, ids: &[Uuid]) -> Vec<CheckView> {
+    let mut out = Vec::new();
+    for id in ids {
+        out.push(
+            eventually("check finished", Duration::from_secs(30), || async {
+                let c = rig.api.check(*id).await.ok()?;
+                (c.status == CheckStatus::Finished).then_some(c)
+            })
+            .await,
+        );
+    }
+    out
+}
+
+fn code(r: &netcheck::proto::api::checks::CheckResultView) -> Option<ProbeErrorCode> {
+    r.error.as_ref().map(|e| e.code)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_capacity_checks_are_refused_at_the_door_and_every_accepted_one_is_answered() {
+    let (rig, body) = one_at_a_time().await;
+    // Three times what the agent can do, for five seconds.
+    let (accepted, refused) = offer(&rig, &body, 60, 5).await;
+    assert!(!refused.is_empty(), "nothing refused at 3x capacity");
+    for e in &refused {
+        assert_eq!(e.status(), Some(StatusCode::SERVICE_UNAVAILABLE), "{e}");
+        assert_eq!(e.code(), Some(ErrorCode::Overloaded), "{e}");
+    }
+    let checks = finished(&rig, &accepted).await;
+    let results: Vec<_> = checks.iter().flat_map(|c| &c.results).collect();
+    let timeouts = results
+        .iter()
+        .filter(|r| r.status == ResultStatus::Timeout)
+        .count();
+    let ok = results
+        .iter()
+        .filter(|r| r.status == ResultStatus::Ok)
+        .count();
+    let busy = results
+        .iter()
+        .filter(|r| code(r) == Some(ProbeErrorCode::AgentBusy))
+        .count();
+    eprintln!(
+        "offered 300: accepted {}, refused {}, ok {ok}, agent_busy {busy}, timeout {timeouts}",
+        accepted.len(),
+        refused.len()
+    );
+    assert_eq!(timeouts, 0, "an accepted check ended as a timeout");
+    assert_eq!(ok + busy, results.len(), "every answer is ok or agent_busy");
+    assert!(
+        ok * 100 >= results.len() * 90,
+        "{ok} of {} accepted checks ran",
+        results.len()
+    );
+    assert!(ok >= 40, "the agent kept working: {ok}");
+    assert_eq!(
+        rig.app.state.metrics.checks_overloaded.get(),
+        refused.len() as u64
+    );
+
+    // The refusal says when to come back, while the queue stands.
+    let raw = loop {
+        let (_, refused) = offer(&rig, &body, 60, 1).await;
+        if refused.is_empty() {
+            continue;
+        }
+        let resp = rig
+            .app
+            .client
+            .post(rig.app.url("/api/v1/checks"))
+            .bearer_auth(&rig.app.admin_token().await)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        if resp.status() == StatusCode::SERVICE_UNAVAILABLE {
+            break resp;
+        }
+    };
+    let retry: u64 = raw.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=10).contains(&retry), "Retry-After {retry}");
+    let (code, err) = error_code(raw, StatusCode::SERVICE_UNAVAILABLE).await;
+    assert_eq!(code, "overloaded");
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("past capacity"),
+        "{err}"
+    );
+
+    // Once the queue has drained, checks are accepted again.
+    eventually("accepted again", Duration::from_secs(15), || async {
+        rig.api.create_check(&body).await.ok()
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_past_capacity_answers_agent_busy_while_another_runs_the_check() {
+    let (rig, body) = one_at_a_time().await;
+    let (other, token) = rig.app.create_agent("idle").await;
+    let _idle = rig.app.spawn_agent(&token);
+    eventually("second agent online", Duration::from_secs(20), || async {
+        (rig.app.agent(other.id).await.status == netcheck::proto::api::agents::AgentStatus::Online)
+            .then_some(())
+    })
+    .await;
+    // Flood the first agent alone until it is refused.
+    let flood = body.clone().agents([rig.agent_id]);
+    loop {
+        let (_, refused) = offer(&rig, &flood, 60, 1).await;
+        if refused
+            .iter()
+            .any(|e| e.code() == Some(ErrorCode::Overloaded))
+        {
+            break;
+        }
+    }
+    let both = body.clone().agents([rig.agent_id, other.id]);
+    let id = rig.api.create_check(&both).await.unwrap().id;
+    let c = &finished(&rig, &[id]).await[0];
+    let of = |agent: Uuid| c.results.iter().find(|r| r.agent.id == agent).unwrap();
+    let busy = of(rig.agent_id);
+    assert_eq!(busy.status, ResultStatus::Failed, "{c:?}");
+    assert_eq!(code(busy), Some(ProbeErrorCode::AgentBusy), "{c:?}");
+    assert_eq!(of(other.id).status, ResultStatus::Ok, "{c:?}");
+    assert!(rig.app.state.metrics.agents_busy.get() >= 1);
+}
