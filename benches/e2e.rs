@@ -4,10 +4,11 @@
 //! five real `netcheck agent` processes and a TCP target on loopback, then measures:
 //! 1. latency: POST /api/v1/checks → `finished` event, sequentially, for TCP checks to the
 //!    local port (p50/p90/p99, and the overhead above the probe's own connect time);
-//! 2. throughput: checks created at a fixed offered rate for a fixed time; then every result
-//!    must be stored exactly once (nothing lost, nothing timed out).
+//! 2. throughput: checks created at fixed offered rates for a fixed time; what was accepted,
+//!    refused at the door (503 `overloaded`), answered, `agent_busy` and `timeout`.
 //!
-//! Run: `cargo bench --bench e2e` (env BENCH_LATENCY_N, BENCH_RATE, BENCH_SECONDS).
+//! Run: `cargo bench --bench e2e` (env BENCH_LATENCY_N, BENCH_RATES e.g. `500,1000,2000`,
+//! BENCH_SECONDS).
 
 mod common;
 
@@ -16,13 +17,110 @@ use std::time::{Duration, Instant};
 use common::{count, cpu_secs, env_or, pct, rss_kib, sh, Bench};
 use netcheck::client::api::Api;
 use netcheck::proto::api::checks::CreateCheck;
+use netcheck::proto::api::ErrorCode;
 use netcheck::proto::check::CheckType;
 use serde_json::json;
 
-/// Creates a check in a task of its own; whether it was accepted (202).
-fn fire(api: &Api, body: &CreateCheck) -> tokio::task::JoinHandle<bool> {
+/// What became of one POST.
+#[derive(Clone, Copy, PartialEq)]
+enum Fired {
+    Accepted,
+    /// 503 `overloaded`: refused at the door, past capacity.
+    Overloaded,
+    Refused,
+}
+
+/// Creates a check in a task of its own.
+fn fire(api: &Api, body: &CreateCheck) -> tokio::task::JoinHandle<Fired> {
     let (api, body) = (api.clone(), body.clone());
-    tokio::spawn(async move { api.create_check(&body).await.is_ok() })
+    tokio::spawn(async move {
+        match api.create_check(&body).await {
+            Ok(_) => Fired::Accepted,
+            Err(e) if e.code() == Some(ErrorCode::Overloaded) => Fired::Overloaded,
+            Err(_) => Fired::Refused,
+        }
+    })
+}
+
+/// Offers `rate` checks a second for `seconds`, waits until every accepted one finished, and
+/// prints what became of them: accepted, refused at the door, answered, `agent_busy`,
+/// `timeout`.
+async fn offered_rate(
+    bench: &Bench,
+    db: &sea_orm::DatabaseConnection,
+    body: &CreateCheck,
+    rate: u64,
+    seconds: u64,
+) {
+    let since = chrono::Utc::now();
+    let phase = format!(
+        "check_id IN (SELECT id FROM checks WHERE created_at >= '{}')",
+        since.to_rfc3339()
+    );
+    let n = (rate * seconds) as usize;
+    let start = Instant::now();
+    let mut handles = Vec::with_capacity(n);
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate as f64));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    for _ in 0..n {
+        tick.tick().await;
+        handles.push(fire(&bench.api, body));
+    }
+    let outcomes: Vec<Fired> = futures_util::future::join_all(handles)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap())
+        .collect();
+    let of = |f: Fired| outcomes.iter().filter(|o| **o == f).count();
+    let (accepted, overloaded, refused) = (
+        of(Fired::Accepted),
+        of(Fired::Overloaded),
+        of(Fired::Refused),
+    );
+    let offered_for = start.elapsed();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while count(
+        db,
+        &format!(
+            "SELECT count(*) AS n FROM checks WHERE status = 'in_progress' AND created_at >= '{}'",
+            since.to_rfc3339()
+        ),
+    )
+    .await
+        > 0
+        && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let all_done = start.elapsed();
+    let rows = |cond: &str| {
+        let sql = format!("SELECT count(*) AS n FROM check_results WHERE {phase} AND {cond}");
+        async move { count(db, &sql).await }
+    };
+    let answered = rows("status IN ('ok','failed')").await;
+    let ok = rows("status = 'ok'").await;
+    let busy = rows("error->>'code' = 'agent_busy'").await;
+    let timed_out = rows("status = 'timeout'").await;
+    let asked = rows("status <> 'offline'").await;
+    let pending = rows("status = 'pending'").await;
+    let dup = count(db, &format!("SELECT count(*) AS n FROM (SELECT check_id, agent_id FROM check_results WHERE {phase} GROUP BY 1, 2 HAVING count(*) > 1) d")).await;
+    println!(
+        "throughput: offered {rate} checks/s for {seconds} s ({n} checks in {:.1} s): accepted {accepted}, refused overloaded {overloaded}, refused otherwise {refused}",
+        offered_for.as_secs_f64()
+    );
+    println!(
+        "  all finished after {:.1} s: {:.0} accepted checks/s; answers asked {asked}: ok {ok}, answered {answered} ({:.2} %), agent_busy {busy}, timeout {timed_out}, pending {pending}, duplicate rows {dup}",
+        all_done.as_secs_f64(),
+        accepted as f64 / all_done.as_secs_f64(),
+        answered as f64 * 100.0 / asked.max(1) as f64,
+    );
+    println!(
+        "  ok answers stored per second over the run: {:.0} ({:.0} checks x {AGENTS} agents)",
+        ok as f64 / all_done.as_secs_f64(),
+        ok as f64 / all_done.as_secs_f64() / AGENTS as f64
+    );
+    // Let the queues drain and the pressure window forget before the next rate.
+    tokio::time::sleep(Duration::from_secs(3)).await;
 }
 
 fn tcp(port: u16) -> CreateCheck {
@@ -34,7 +132,12 @@ const AGENTS: usize = 5;
 #[tokio::main]
 async fn main() {
     let latency_n = env_or("BENCH_LATENCY_N", 300) as usize;
-    let rate = env_or("BENCH_RATE", 500);
+    // Offered rates, checks a second (comma-separated).
+    let rates: Vec<u64> = std::env::var("BENCH_RATES")
+        .unwrap_or_else(|_| "500,1000,2000".into())
+        .split(',')
+        .filter_map(|r| r.trim().parse().ok())
+        .collect();
     let seconds = env_or("BENCH_SECONDS", 10);
 
     let bench = Bench::start(&["127.0.0.0/8", "10.213.250.0/30"]).await;
@@ -82,86 +185,11 @@ async fn main() {
         pct(&overhead, 0.99)
     );
 
-    // 2. Throughput at an offered rate.
+    // 2. Throughput at offered rates (below, at and past capacity).
     let db = bench.db.clone();
-    let before: i64 = count(&db, "SELECT count(*) AS n FROM checks").await;
-    let interval = Duration::from_secs_f64(1.0 / rate as f64);
-    let n = (rate * seconds) as usize;
-    let start = Instant::now();
-    let mut handles = Vec::with_capacity(n);
-    let mut tick = tokio::time::interval(interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-    for _ in 0..n {
-        tick.tick().await;
-        handles.push(fire(&api, &body));
+    for rate in rates {
+        offered_rate(&bench, &db, &body, rate, seconds).await;
     }
-    let mut accepted = 0;
-    for h in handles {
-        if h.await.unwrap() {
-            accepted += 1;
-        }
-    }
-    let offered_for = start.elapsed();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let (mut done, mut stored, mut timed_out);
-    loop {
-        done = count(
-            &db,
-            "SELECT count(*) AS n FROM checks WHERE status = 'finished'",
-        )
-        .await
-            - before;
-        stored = count(
-            &db,
-            "SELECT count(*) AS n FROM check_results WHERE status IN ('ok','failed')",
-        )
-        .await;
-        timed_out = count(
-            &db,
-            "SELECT count(*) AS n FROM check_results WHERE status = 'timeout'",
-        )
-        .await;
-        let in_progress = count(
-            &db,
-            "SELECT count(*) AS n FROM checks WHERE status = 'in_progress'",
-        )
-        .await;
-        if (done >= accepted as i64 && in_progress == 0) || Instant::now() > deadline {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let all_done = start.elapsed();
-    let latency_results = (latency_n * AGENTS) as i64;
-    println!("throughput: offered {rate} checks/s for {seconds} s ({n} checks, {accepted} accepted in {:.1} s)", offered_for.as_secs_f64());
-    println!(
-        "  all finished after {:.1} s: {:.0} checks/s x {AGENTS} agents = {:.0} results/s stored",
-        all_done.as_secs_f64(),
-        done as f64 / all_done.as_secs_f64(),
-        (stored - latency_results) as f64 / all_done.as_secs_f64()
-    );
-    // Agents that looked offline when a check was created (late heartbeats under load) are not
-    // asked, so what was asked is counted from the rows, not assumed to be 5 per check.
-    let asked = count(
-        &db,
-        "SELECT count(*) AS n FROM check_results WHERE status <> 'offline'",
-    )
-    .await
-        - latency_results;
-    println!(
-        "  answers asked for {asked}: stored {}, marked timeout {timed_out}, unaccounted {}",
-        stored - latency_results,
-        asked - (stored - latency_results) - timed_out
-    );
-    let created = count(&db, "SELECT count(*) AS n FROM checks").await - before;
-    let pending = count(
-        &db,
-        "SELECT count(*) AS n FROM check_results WHERE status = 'pending'",
-    )
-    .await;
-    println!("  checks created {created} (the client saw {accepted} answered 202), result rows still pending: {pending}");
-    let dup = count(&db, "SELECT count(*) AS n FROM (SELECT check_id, agent_id FROM check_results GROUP BY 1, 2 HAVING count(*) > 1) d").await;
-    println!("  duplicate rows: {dup}");
     let metrics = bench
         .http
         .get(format!("{base}/metrics"))
@@ -212,7 +240,7 @@ async fn main() {
         let ok = futures_util::future::join_all(hs)
             .await
             .into_iter()
-            .filter(|r| matches!(r, Ok(true)))
+            .filter(|r| matches!(r, Ok(Fired::Accepted)))
             .count();
         let want = done_before + (ok * AGENTS) as i64;
         let until = Instant::now() + Duration::from_secs(60);
@@ -254,7 +282,7 @@ async fn main() {
     }
     let mut created = 0;
     for h in handles {
-        if h.await.unwrap() {
+        if h.await.unwrap() == Fired::Accepted {
             created += 1;
         }
     }

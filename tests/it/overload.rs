@@ -192,3 +192,56 @@ async fn an_agent_past_capacity_answers_agent_busy_while_another_runs_the_check(
     assert_eq!(of(other.id).status, ResultStatus::Ok, "{c:?}");
     assert!(rig.app.state.metrics.agents_busy.get() >= 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_monitor_run_refused_past_capacity_is_delayed_not_skipped() {
+    let (rig, body) = one_at_a_time().await;
+    let flood = {
+        let (api, body) = (rig.api.clone(), body.clone());
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / 60));
+            let mut tasks = Vec::new();
+            for _ in 0..240 {
+                tick.tick().await;
+                let (api, body) = (api.clone(), body.clone());
+                tasks.push(tokio::spawn(async move { api.create_check(&body).await }));
+            }
+            futures_util::future::join_all(tasks).await;
+        })
+    };
+    eventually(
+        "the agent past capacity",
+        Duration::from_secs(10),
+        || async { (rig.app.state.metrics.checks_overloaded.get() > 0).then_some(()) },
+    )
+    .await;
+    // An hourly monitor, due at once: its first run meets the backlog.
+    let mut monitor = crate::monitors::tcp_monitor("held back", json!({"timeout_ms": 1000}));
+    monitor.check = netcheck::proto::api::monitors::MonitorCheck {
+        check_type: CheckType::Http,
+        target: body.target.clone(),
+        options: body.options.clone(),
+    };
+    let created = rig.api.create_monitor(&monitor).await.unwrap().monitor;
+    let delayed = eventually("run delayed", Duration::from_secs(10), || async {
+        let m = rig.api.monitor(created.id).await.ok()?;
+        m.delayed_since.map(|since| (since, m))
+    })
+    .await;
+    assert!(delayed.1.last_check_id.is_none(), "{:?}", delayed.1);
+    assert!(
+        delayed.1.next_run_at < created.created_at + chrono::Duration::seconds(15),
+        "retried soon, not an interval later: {:?}",
+        delayed.1
+    );
+    flood.await.unwrap();
+    // Once the backlog drained, the same run starts and the delay is cleared.
+    let ran = eventually("run started", Duration::from_secs(30), || async {
+        let m = rig.api.monitor(created.id).await.ok()?;
+        m.last_check_id.is_some().then_some(m)
+    })
+    .await;
+    assert_eq!(ran.delayed_since, None, "{ran:?}");
+    assert!(ran.last_run_at.unwrap() >= delayed.0);
+    assert!(ran.next_run_at > ran.last_run_at.unwrap() + chrono::Duration::seconds(3000));
+}
