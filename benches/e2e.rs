@@ -37,7 +37,10 @@ fn fire(api: &Api, body: &CreateCheck) -> tokio::task::JoinHandle<Fired> {
         match api.create_check(&body).await {
             Ok(_) => Fired::Accepted,
             Err(e) if e.code() == Some(ErrorCode::Overloaded) => Fired::Overloaded,
-            Err(_) => Fired::Refused,
+            Err(e) => {
+                eprintln!("refused: {e}");
+                Fired::Refused
+            }
         }
     })
 }
@@ -100,6 +103,9 @@ async fn offered_rate(
     let answered = rows("status IN ('ok','failed')").await;
     let ok = rows("status = 'ok'").await;
     let busy = rows("error->>'code' = 'agent_busy'").await;
+    // Taken by the agent after its start-by time (the rest were not asked: agent behind).
+    let busy_late =
+        rows("error->>'code' = 'agent_busy' AND error->>'message' LIKE 'the agent took%'").await;
     let timed_out = rows("status = 'timeout'").await;
     let asked = rows("status <> 'offline'").await;
     let pending = rows("status = 'pending'").await;
@@ -109,7 +115,7 @@ async fn offered_rate(
         offered_for.as_secs_f64()
     );
     println!(
-        "  all finished after {:.1} s: {:.0} accepted checks/s; answers asked {asked}: ok {ok}, answered {answered} ({:.2} %), agent_busy {busy}, timeout {timed_out}, pending {pending}, duplicate rows {dup}",
+        "  all finished after {:.1} s: {:.0} accepted checks/s; answers asked {asked}: ok {ok}, answered {answered} ({:.2} %), agent_busy {busy} ({busy_late} taken late), timeout {timed_out}, pending {pending}, duplicate rows {dup}",
         all_done.as_secs_f64(),
         accepted as f64 / all_done.as_secs_f64(),
         answered as f64 * 100.0 / asked.max(1) as f64,

@@ -107,6 +107,8 @@ impl Bench {
         s.checks.allowed_networks = allowed.iter().map(|n| n.parse().unwrap()).collect();
         s.checks.rate_limit_per_minute = u32::MAX;
         s.agents.heartbeat_interval_secs = 2;
+        // Admission control's queueing limit, to compare settings (the default otherwise).
+        s.checks.max_queueing_ms = env_or("BENCH_MAX_QUEUEING_MS", s.checks.max_queueing_ms);
         s.log.level = "warn".into();
         customize(&mut s);
         netcheck::telemetry::init(s.log.format, "warn");

@@ -1,6 +1,7 @@
 //! The `netcheck server` role: HTTP API, authentication, persistence and (later) broker
 //! provisioning, result collection and the embedded web UI.
 
+mod access_log;
 pub mod agents;
 mod args;
 pub mod auth;
@@ -210,10 +211,7 @@ impl Application {
             webhook_flights: Default::default(),
             status_pages: status::public::new_cache(),
             monitor_costs: Default::default(),
-            pressure: checks::pressure::Pressure::new(
-                settings.checks.max_queueing_ms,
-                settings.checks.grace_ms,
-            ),
+            pressure: checks::pressure::Pressure::new(settings.checks.max_queueing_ms),
             probe_modules,
             events: Arc::default(),
             jwt: JwtKeys::new(jwt_secret.as_bytes(), settings.auth.access_token_ttl_secs)
@@ -258,7 +256,7 @@ impl Application {
             let max_body = data.settings.http.max_body_bytes;
             App::new()
                 .wrap(security_headers(&data.settings))
-                .wrap(tracing_actix_web::TracingLogger::default())
+                .wrap(tracing_actix_web::TracingLogger::<access_log::AccessLog>::new())
                 .app_data(data.clone())
                 .app_data(web::PayloadConfig::new(max_body))
                 .app_data(web::PathConfig::default().error_handler(extract::path_error))

@@ -65,6 +65,10 @@ pub async fn create(
     body: crate::proto::api::checks::CreateCheck,
     monitor: Option<Uuid>,
 ) -> ApiResult<(Uuid, usize, bool)> {
+    // Past capacity, refusing costs the least when it comes first.
+    if let Some(behind) = state.pressure.server_behind() {
+        return Err(overloaded(state, "the server is", behind));
+    }
     let policy = state.policy.clone();
     let (target, spec) = validate::spec(&body, &policy)?;
     let selection = &body.selection;
@@ -194,23 +198,22 @@ pub async fn create(
     ))
 }
 
-/// Admission control (`pressure`): refuses the check when the server's own pipeline is behind,
-/// or when every chosen online agent is; agents that are behind while others are not answer
+/// A refusal at the door, counted.
+fn overloaded(state: &AppState, what: &str, behind: std::time::Duration) -> ApiError {
+    state.metrics.checks_overloaded.inc();
+    tracing::debug!(
+        behind_ms = behind.as_millis() as u64,
+        "{what} past capacity: check refused"
+    );
+    ApiError::overloaded(what, behind)
+}
+
+/// Admission control (`pressure`) per agent (the server's own pipeline is judged first, in
+/// `create`): refuses the check when most chosen online agents are behind; agents that are behind while most are not answer
 /// `agent_busy` at once. Returns the agents to ask and the busy ones.
 fn admit(state: &AppState, online: Vec<Agent>) -> ApiResult<(Vec<Agent>, Vec<Agent>)> {
     if online.is_empty() {
         return Ok((online, Vec::new()));
-    }
-    let refuse = |what: &str, behind: std::time::Duration| {
-        state.metrics.checks_overloaded.inc();
-        tracing::warn!(
-            behind_ms = behind.as_millis() as u64,
-            "{what} past capacity: check refused"
-        );
-        Err(ApiError::overloaded(what, behind))
-    };
-    if let Some(behind) = state.pressure.server_behind() {
-        return refuse("the server is", behind);
     }
     let mut worst = None;
     let (ready, busy): (Vec<Agent>, Vec<Agent>) =
@@ -223,15 +226,19 @@ fn admit(state: &AppState, online: Vec<Agent>) -> ApiResult<(Vec<Agent>, Vec<Age
                 }
                 None => true,
             });
+    // When most of the chosen agents are behind, the check would mostly be `agent_busy`
+    // answers: refuse it whole and say when to come back. A few behind in a larger choice
+    // answer `agent_busy`, and the others run the check.
     match worst {
-        Some(behind) if ready.is_empty() => refuse(
-            if busy.len() == 1 {
-                "the chosen agent is"
-            } else {
-                "every chosen agent is"
+        Some(behind) if busy.len() * 2 > busy.len() + ready.len() => Err(overloaded(
+            state,
+            match (busy.len(), ready.len()) {
+                (1, 0) => "the chosen agent is",
+                (_, 0) => "every chosen agent is",
+                _ => "most chosen agents are",
             },
             behind,
-        ),
+        )),
         _ => {
             state.metrics.agents_busy.inc_by(busy.len() as u64);
             Ok((ready, busy))
