@@ -94,8 +94,12 @@ pub async fn list(args: ClientArgs) -> anyhow::Result<()> {
             m.id,
             m.name,
             m.interval_secs,
-            m.last_run_at
-                .map_or("never".to_string(), |t| t.to_rfc3339()),
+            match (m.delayed_since, m.last_run_at) {
+                // Runs held back past capacity: say so where the last run would be.
+                (Some(_), _) => "delayed (overloaded)".to_string(),
+                (None, Some(t)) => t.to_rfc3339(),
+                (None, None) => "never".to_string(),
+            },
             m.check.check_type.as_str().to_uppercase(),
             m.check.target,
         );

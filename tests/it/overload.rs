@@ -108,12 +108,14 @@ async fn past_capacity_checks_are_refused_at_the_door_and_every_accepted_one_is_
     );
     assert_eq!(timeouts, 0, "an accepted check ended as a timeout");
     assert_eq!(ok + busy, results.len(), "every answer is ok or agent_busy");
+    // The promise is an answer for every accepted check; how many were taken too late (the
+    // refusals start from a measured, so lagging, queue) varies with the machine's load.
     assert!(
-        ok * 100 >= results.len() * 90,
+        ok * 2 >= results.len(),
         "{ok} of {} accepted checks ran",
         results.len()
     );
-    assert!(ok >= 40, "the agent kept working: {ok}");
+    assert!(ok >= 30, "the agent kept working: {ok}");
     assert_eq!(
         rig.app.state.metrics.checks_overloaded.get(),
         refused.len() as u64
@@ -244,4 +246,48 @@ async fn a_monitor_run_refused_past_capacity_is_delayed_not_skipped() {
     assert_eq!(ran.delayed_since, None, "{ran:?}");
     assert!(ran.last_run_at.unwrap() >= delayed.0);
     assert!(ran.next_run_at > ran.last_run_at.unwrap() + chrono::Duration::seconds(3000));
+}
+
+/// Sends `signal` (`STOP`, `CONT`) to the agent process.
+fn signal(agent: &Process, signal: &str) {
+    let status = std::process::Command::new("kill")
+        .args([format!("-{signal}"), agent.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[tokio::test]
+async fn an_agent_that_takes_a_request_too_late_answers_agent_busy_at_once() {
+    let rig = crate::rig::rig().await;
+    let open = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    // A deadline far behind the start-by time: grace (1.5 s) plus the probe's 5 s.
+    let body = check(
+        CheckType::Tcp,
+        "127.0.0.1",
+        json!({"port": open.local_addr().unwrap().port(), "timeout_ms": 5000}),
+    );
+    let agent = rig._agent.as_ref().unwrap();
+    signal(agent, "STOP");
+    let created = rig.api.create_check(&body).await.unwrap();
+    let c = rig.api.check(created.id).await.unwrap();
+    // The agent is frozen past the request's start-by time (the thing under test is time).
+    let late = c.created_at + chrono::Duration::milliseconds(1700);
+    tokio::time::sleep((late - chrono::Utc::now()).to_std().unwrap_or_default()).await;
+    signal(agent, "CONT");
+    let c = &finished(&rig, &[created.id]).await[0];
+    let r = &c.results[0];
+    assert_eq!(r.status, ResultStatus::Failed, "{c:?}");
+    assert_eq!(code(r), Some(ProbeErrorCode::AgentBusy), "{c:?}");
+    assert!(
+        r.error
+            .as_ref()
+            .unwrap()
+            .message
+            .contains("took the request"),
+        "{c:?}"
+    );
+    // Answered when the agent woke, long before the check's deadline.
+    let answered = c.finished_at.unwrap() - c.created_at;
+    assert!(answered < chrono::Duration::seconds(5), "{answered:?}");
 }
