@@ -114,13 +114,17 @@ fn iputils_rtts(addr: &str) -> Vec<f64> {
 
 /// netcheck ping through the pipeline: the same 16 echoes 100 ms apart; each reply's RTT.
 async fn netcheck_rtts(bench: &Bench, addr: &str) -> Vec<f64> {
-    let ping = CreateCheck::new(CheckType::Ping, addr)
-        .options(json!({"count": 16, "interval_ms": 100, "timeout_ms": 2000}));
+    let ping = CreateCheck::from_options(
+        CheckType::Ping,
+        addr,
+        json!({"count": 16, "interval_ms": 100, "timeout_ms": 2000}),
+    )
+    .unwrap();
     let id = bench.create_check(&ping).await;
     let results = bench.until_finished(id).await;
     let r = &results[0];
     assert_eq!(r.status, ResultStatus::Ok, "{r:?}");
-    let ping: PingResult = r.data_as().unwrap();
+    let ping = r.data_as::<PingResult>().unwrap();
     assert_eq!(ping.received, 16, "{ping:?}");
     ping.replies.iter().map(|p| p.rtt_ms).collect()
 }

@@ -104,21 +104,35 @@ async fn main() {
     for (kind, body) in [
         (
             "tcp",
-            CreateCheck::new(CheckType::Tcp, "127.0.0.1")
-                .options(json!({"port": port, "timeout_ms": 2000})),
+            CreateCheck::from_options(
+                CheckType::Tcp,
+                "127.0.0.1",
+                json!({"port": port, "timeout_ms": 2000}),
+            )
+            .unwrap(),
         ),
         (
             "http",
-            CreateCheck::new(CheckType::Http, bench.url("/healthz")),
+            CreateCheck::from_options(
+                CheckType::Http,
+                bench.url("/healthz"),
+                serde_json::Value::Null,
+            )
+            .unwrap(),
         ),
         (
             "icmp",
-            CreateCheck::new(CheckType::Ping, "127.0.0.1")
-                .options(json!({"count": 1, "timeout_ms": 2000})),
+            CreateCheck::from_options(
+                CheckType::Ping,
+                "127.0.0.1",
+                json!({"count": 1, "timeout_ms": 2000}),
+            )
+            .unwrap(),
         ),
     ] {
         let create = body;
-        let (target, spec) = validate::spec(&create, &policy).unwrap();
+        let target = validate::check(&create.target, &create.spec, &policy).unwrap();
+        let spec = create.spec;
         let ids: Vec<Uuid> = (0..n).map(|_| Uuid::now_v7()).collect();
         let template = CheckRequest {
             protocol_version: PROTOCOL_VERSION,

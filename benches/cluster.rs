@@ -39,7 +39,12 @@ fn on_cluster(s: &mut Settings) {
 }
 
 fn tcp(port: u16) -> CreateCheck {
-    CreateCheck::new(CheckType::Tcp, "127.0.0.1").options(json!({"port": port, "timeout_ms": 2000}))
+    CreateCheck::from_options(
+        CheckType::Tcp,
+        "127.0.0.1",
+        json!({"port": port, "timeout_ms": 2000}),
+    )
+    .unwrap()
 }
 
 async fn run(label: &str, on_a_cluster: bool, latency_n: usize, rate: u64, seconds: u64) {

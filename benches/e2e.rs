@@ -130,7 +130,12 @@ async fn offered_rate(
 }
 
 fn tcp(port: u16) -> CreateCheck {
-    CreateCheck::new(CheckType::Tcp, "127.0.0.1").options(json!({"port": port, "timeout_ms": 2000}))
+    CreateCheck::from_options(
+        CheckType::Tcp,
+        "127.0.0.1",
+        json!({"port": port, "timeout_ms": 2000}),
+    )
+    .unwrap()
 }
 
 const AGENTS: usize = 5;
@@ -223,11 +228,19 @@ async fn main() {
     let healthz = format!("{base}/healthz");
     for (kind, body) in [
         ("tcp", tcp(port)),
-        ("http", CreateCheck::new(CheckType::Http, healthz.clone())),
+        (
+            "http",
+            CreateCheck::from_options(CheckType::Http, healthz.clone(), serde_json::Value::Null)
+                .unwrap(),
+        ),
         (
             "icmp",
-            CreateCheck::new(CheckType::Ping, "127.0.0.1")
-                .options(json!({"count": 1, "timeout_ms": 2000})),
+            CreateCheck::from_options(
+                CheckType::Ping,
+                "127.0.0.1",
+                json!({"count": 1, "timeout_ms": 2000}),
+            )
+            .unwrap(),
         ),
     ] {
         let before: f64 = children.iter().map(|c| cpu_secs(c.id())).sum();
@@ -278,9 +291,13 @@ async fn main() {
     );
     let ns = "nc-bench";
     sh(&format!("ip netns del {ns} 2>/dev/null; ip link del ncbh 2>/dev/null; ip netns add {ns} && ip link add ncbh type veth peer name ncbp && ip link set ncbp netns {ns} && ip addr add 10.213.250.1/30 dev ncbh && ip link set ncbh up && ip -n {ns} addr add 10.213.250.2/30 dev ncbp && ip -n {ns} link set ncbp up && printf 'table inet t {{\n chain i {{\n  type filter hook input priority 0;\n  icmp type echo-request drop\n }}\n}}\n' | ip netns exec {ns} nft -f -"));
-    let body = CreateCheck::new(CheckType::Ping, "10.213.250.2")
-        .options(json!({"count": 1, "timeout_ms": 5000}))
-        .agents([first]);
+    let body = CreateCheck::from_options(
+        CheckType::Ping,
+        "10.213.250.2",
+        json!({"count": 1, "timeout_ms": 5000}),
+    )
+    .unwrap()
+    .agents([first]);
     let fired = Instant::now();
     let mut handles = Vec::new();
     for _ in 0..1000 {

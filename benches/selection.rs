@@ -227,8 +227,12 @@ async fn main() {
     });
     let check = |sel: &Value| CreateCheck {
         selection: serde_json::from_value(sel.clone()).unwrap(),
-        ..CreateCheck::new(CheckType::Tcp, "127.0.0.1")
-            .options(json!({"port": port, "timeout_ms": 1000}))
+        ..CreateCheck::from_options(
+            CheckType::Tcp,
+            "127.0.0.1",
+            json!({"port": port, "timeout_ms": 1000}),
+        )
+        .unwrap()
     };
 
     let mut before = Vec::new();

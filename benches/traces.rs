@@ -121,7 +121,7 @@ fn mtr_loss(report: &str) -> Vec<f64> {
 }
 
 fn trace_hops(c: &CheckView) -> (Vec<Option<String>>, [usize; 2]) {
-    let t: TracerouteResult = c.results[0].data_as().unwrap();
+    let t: TracerouteResult = c.results[0].data_as::<TracerouteResult>().unwrap().clone();
     let answers = [t.hops[0].rtt_ms.len(), t.hops[1].rtt_ms.len()];
     (t.hops.into_iter().map(|h| h.address).collect(), answers)
 }
@@ -140,14 +140,22 @@ async fn main() {
     let agent_pid = agents[0].id();
 
     let trace = |max_hops: u32| {
-        CreateCheck::new(CheckType::Traceroute, target.clone())
-            .options(json!({"max_hops": max_hops, "timeout_ms": 1000}))
+        CreateCheck::from_options(
+            CheckType::Traceroute,
+            target.clone(),
+            json!({"max_hops": max_hops, "timeout_ms": 1000}),
+        )
+        .unwrap()
     };
-    let mtr = CreateCheck::new(CheckType::Mtr, target.clone())
-        .options(json!({"packets": 10, "interval_ms": 1000, "timeout_ms": 1000}));
+    let mtr = CreateCheck::from_options(
+        CheckType::Mtr,
+        target.clone(),
+        json!({"packets": 10, "interval_ms": 1000, "timeout_ms": 1000}),
+    )
+    .unwrap();
     let debian_mtr = ["--report", "-n", "-c", "10", "-i", "1", target.as_str()];
     let reached = |c: &CheckView| {
-        let trace: TracerouteResult = c.results[0].data_as().unwrap();
+        let trace: TracerouteResult = c.results[0].data_as::<TracerouteResult>().unwrap().clone();
         trace.reached
     };
 
@@ -171,7 +179,7 @@ async fn main() {
         refill().await;
         let (w, _, c) = run(&bench, mtr.clone()).await;
         nc_mtr.push(w);
-        let ours: MtrResult = c.results[0].data_as().unwrap();
+        let ours: MtrResult = c.results[0].data_as::<MtrResult>().unwrap().clone();
         refill().await;
         let (t, report) = timed("mtr", &debian_mtr);
         deb_mtr.push(t);
@@ -212,7 +220,7 @@ async fn main() {
     sh("ip netns exec ncb-r2 nft -f - <<'EOF'\ntable inet lossy {\n chain out {\n  type filter hook output priority 0;\n  icmp type time-exceeded numgen inc mod 2 == 0 drop\n }\n}\nEOF");
     refill().await;
     let (_, _, c) = run(&bench, mtr.clone()).await;
-    let ours: MtrResult = c.results[0].data_as().unwrap();
+    let ours: MtrResult = c.results[0].data_as::<MtrResult>().unwrap().clone();
     refill().await;
     let (_, report) = timed("mtr", &debian_mtr);
     println!(

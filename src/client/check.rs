@@ -12,17 +12,18 @@ use crate::proto::check::ResultStatus;
 /// agent succeeded, 1 when the check failed everywhere.
 pub async fn run_check(args: CheckArgs) -> anyhow::Result<u8> {
     let api = connect(&args.client)?;
-    let (kind, target, options) = args.kind.definition()?;
+    let (spec, target) = args.kind.definition()?;
+    let kind = spec.check_type();
+    let settings = settings_line(&spec);
     let body = CreateCheck {
         selection: args.agents.selection(),
-        ..CreateCheck::new(kind, target.clone()).options(options.clone())
+        ..CreateCheck::of(spec, target.clone())
     };
     let created = api.create_check(&body).await?;
     let id = created.id;
     let json = args.client.json;
     let paint = Paint(std::io::stdout().is_terminal() && !json);
     if !json {
-        let settings = settings_line(kind.as_str(), &options);
         println!(
             "{} {target}{} on {} agent(s) — {}/checks/{id}",
             kind.as_str().to_uppercase(),

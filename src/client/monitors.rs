@@ -100,7 +100,7 @@ pub async fn list(args: ClientArgs) -> anyhow::Result<()> {
                 (None, Some(t)) => t.to_rfc3339(),
                 (None, None) => "never".to_string(),
             },
-            m.check.check_type.as_str().to_uppercase(),
+            m.check.spec.check_type().as_str().to_uppercase(),
             m.check.target,
         );
     }
@@ -112,14 +112,10 @@ pub async fn run(command: MonitorCommand) -> anyhow::Result<()> {
     match command {
         MonitorCommand::Add(a) => {
             let api = connect(&a.client)?;
-            let (check_type, target, options) = a.kind.definition()?;
+            let (spec, target) = a.kind.definition()?;
             let body = CreateMonitor {
                 name: a.name.clone(),
-                check: MonitorCheck {
-                    check_type,
-                    target,
-                    options: Some(options),
-                },
+                check: MonitorCheck::new(spec, target),
                 selection: a.agents.selection(),
                 interval_secs: Some(a.interval_secs),
                 alert: Some(AlertRule {

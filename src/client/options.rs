@@ -2,11 +2,11 @@
 //! agent selection, shared by `netcheck check` and `netcheck monitor add`.
 
 use clap::{Args, Subcommand};
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::proto::api::{AgentSelection, LocationFilter};
 use crate::proto::check::{
-    CheckType, DnsOptions, DnsProtocol, HttpMethod, HttpOptions, HttpVersion, IpVersion,
+    CheckSpec, DnsOptions, DnsProtocol, HttpMethod, HttpOptions, HttpVersion, IpVersion,
     MtrOptions, PingOptions, TcpOptions, TraceProtocol, TracerouteOptions,
 };
 use crate::proto::expect::{DnsExpect, HttpExpect, PingExpect, TcpExpect, TraceExpect};
@@ -363,38 +363,14 @@ pub struct SelectionArgs {
 
 impl CheckKind {
     /// The check's type, target and options as the API takes them.
-    pub fn definition(&self) -> anyhow::Result<(CheckType, String, Value)> {
+    pub fn definition(&self) -> anyhow::Result<(CheckSpec, String)> {
         Ok(match self {
-            CheckKind::Ping(a) => (
-                CheckType::Ping,
-                a.target.clone(),
-                serde_json::to_value(a.options())?,
-            ),
-            CheckKind::Tcp(a) => (
-                CheckType::Tcp,
-                a.target.clone(),
-                serde_json::to_value(a.options())?,
-            ),
-            CheckKind::Http(a) => (
-                CheckType::Http,
-                a.url.clone(),
-                serde_json::to_value(a.options())?,
-            ),
-            CheckKind::Dns(a) => (
-                CheckType::Dns,
-                a.name.clone(),
-                serde_json::to_value(a.options()?)?,
-            ),
-            CheckKind::Traceroute(a) => (
-                CheckType::Traceroute,
-                a.target.clone(),
-                serde_json::to_value(a.options())?,
-            ),
-            CheckKind::Mtr(a) => (
-                CheckType::Mtr,
-                a.trace.target.clone(),
-                serde_json::to_value(a.options())?,
-            ),
+            CheckKind::Ping(a) => (CheckSpec::Ping(a.options()), a.target.clone()),
+            CheckKind::Tcp(a) => (CheckSpec::Tcp(a.options()), a.target.clone()),
+            CheckKind::Http(a) => (CheckSpec::Http(a.options()), a.url.clone()),
+            CheckKind::Dns(a) => (CheckSpec::Dns(a.options()?), a.name.clone()),
+            CheckKind::Traceroute(a) => (CheckSpec::Traceroute(a.options()), a.target.clone()),
+            CheckKind::Mtr(a) => (CheckSpec::Mtr(a.options()), a.trace.target.clone()),
         })
     }
 }

@@ -3,6 +3,8 @@
 
 use serde_json::Value;
 
+use crate::proto::check::CheckSpec;
+
 pub use super::hops::path_report;
 
 pub struct Paint(pub bool);
@@ -85,7 +87,9 @@ pub fn describe(kind: &str, r: &Value) -> String {
 
 /// A check's settings in a few words, as the UI shows them: "port 8080", "3 packets",
 /// "MX via 1.1.1.1", so two checks of one target read differently.
-pub fn settings_line(kind: &str, options: &Value) -> String {
+pub fn settings_line(spec: &CheckSpec) -> String {
+    let kind = spec.check_type().as_str();
+    let options = &spec.options_json();
     let mut out = Vec::new();
     match kind {
         "ping" => {

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
+use sea_orm::{DeriveActiveEnum, EnumIter};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -11,7 +12,7 @@ use uuid::Uuid;
 use super::expect::{DnsExpect, HttpExpect, PingExpect, TcpExpect};
 pub use super::result::{
     CheckResult, DnsAnswer, DnsResult, HttpResult, HttpTimings, PingReply, PingResult, ProbeError,
-    ProbeErrorCode, ResultData, ResultStatus, Rtt, TcpResult, TlsInfo,
+    ProbeErrorCode, ResultData, ResultKind, ResultStatus, Rtt, TcpResult, TlsInfo,
 };
 use super::trace::TRACE_PACE_WAIT_MS;
 pub use super::trace::{
@@ -19,7 +20,21 @@ pub use super::trace::{
     TracerouteResult, TRACE_QUERIES,
 };
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+/// Stored as text (`checks.type`, `monitors.type`, whose constraints admit exactly these words).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    ToSchema,
+    EnumIter,
+    DeriveActiveEnum,
+)]
+#[sea_orm(rs_type = "String", db_type = "Text", rename_all = "snake_case")]
 #[serde(rename_all = "snake_case")]
 pub enum CheckType {
     Ping,
@@ -294,21 +309,9 @@ impl Default for DnsOptions {
     }
 }
 
-/// What to run, with its options.
-/// The options of a check, by its `type` (for the API schema: the request's `type` says which
-/// of these applies).
+/// What to run: the check's `type` and that type's `options`, two fields of the enclosing
+/// object. In a request `options` may be left out (the type's defaults).
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
-#[serde(untagged)]
-pub enum CheckOptions {
-    Ping(PingOptions),
-    Tcp(TcpOptions),
-    Http(HttpOptions),
-    Dns(DnsOptions),
-    Traceroute(TracerouteOptions),
-    Mtr(MtrOptions),
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "options", rename_all = "snake_case")]
 pub enum CheckSpec {
     Ping(PingOptions),
@@ -317,6 +320,107 @@ pub enum CheckSpec {
     Dns(DnsOptions),
     Traceroute(TracerouteOptions),
     Mtr(MtrOptions),
+}
+
+/// Why a `type` or `options` could not be read: the field (`type`, `options.count`) and what
+/// is wrong with it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpecError {
+    pub field: String,
+    pub message: String,
+}
+
+/// Serde errors carry only text: a [`SpecError`] travels inside one as
+/// `"{SPEC_ERROR}{field}\u{1f}{message}"`, so that the API can answer with the field's name.
+pub const SPEC_ERROR: &str = "\u{1e}check spec\u{1e}";
+
+impl SpecError {
+    /// The field and message of a serde error made from a [`SpecError`], if it was one.
+    pub fn from_serde_message(msg: &str) -> Option<SpecError> {
+        let rest = &msg[msg.find(SPEC_ERROR)? + SPEC_ERROR.len()..];
+        let (field, message) = rest.split_once('\u{1f}')?;
+        // serde_json appends " at line L column C" to errors of its own deserializer.
+        let message = match message.rfind(" at line ") {
+            Some(i) => &message[..i],
+            None => message,
+        };
+        Some(SpecError {
+            field: field.to_string(),
+            message: message.to_string(),
+        })
+    }
+}
+
+impl std::fmt::Display for SpecError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{SPEC_ERROR}{}\u{1f}{}", self.field, self.message)
+    }
+}
+
+impl CheckSpec {
+    /// The spec of a check of this type with these options (`null` or `{}`: the defaults).
+    pub fn from_parts(
+        check_type: CheckType,
+        options: serde_json::Value,
+    ) -> Result<Self, SpecError> {
+        fn read<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> Result<T, SpecError> {
+            let v = match v {
+                serde_json::Value::Null => serde_json::Value::Object(Default::default()),
+                v => v,
+            };
+            serde_path_to_error::deserialize(v).map_err(|e| {
+                let path = e.path().to_string();
+                let message = e.inner().to_string();
+                let field = match message.strip_prefix("missing field `") {
+                    Some(rest) => format!("options.{}", rest.split('`').next().unwrap_or("")),
+                    None if path == "." => "options".into(),
+                    None => format!("options.{path}"),
+                };
+                SpecError { field, message }
+            })
+        }
+        Ok(match check_type {
+            CheckType::Ping => CheckSpec::Ping(read(options)?),
+            CheckType::Tcp => CheckSpec::Tcp(read(options)?),
+            CheckType::Http => CheckSpec::Http(read(options)?),
+            CheckType::Dns => CheckSpec::Dns(read(options)?),
+            CheckType::Traceroute => CheckSpec::Traceroute(read(options)?),
+            CheckType::Mtr => CheckSpec::Mtr(read(options)?),
+        })
+    }
+
+    /// The options alone, as JSON (the `options` column, the CLI's settings line).
+    pub fn options_json(&self) -> serde_json::Value {
+        let v = match self {
+            CheckSpec::Ping(o) => serde_json::to_value(o),
+            CheckSpec::Tcp(o) => serde_json::to_value(o),
+            CheckSpec::Http(o) => serde_json::to_value(o),
+            CheckSpec::Dns(o) => serde_json::to_value(o),
+            CheckSpec::Traceroute(o) => serde_json::to_value(o),
+            CheckSpec::Mtr(o) => serde_json::to_value(o),
+        };
+        v.expect("options serialise")
+    }
+}
+
+impl<'de> Deserialize<'de> for CheckSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Parts {
+            #[serde(rename = "type")]
+            check_type: serde_json::Value,
+            #[serde(default)]
+            options: serde_json::Value,
+        }
+        let parts = Parts::deserialize(d)?;
+        let check_type: CheckType = serde_json::from_value(parts.check_type).map_err(|e| {
+            serde::de::Error::custom(SpecError {
+                field: "type".into(),
+                message: e.to_string(),
+            })
+        })?;
+        CheckSpec::from_parts(check_type, parts.options).map_err(serde::de::Error::custom)
+    }
 }
 
 impl CheckSpec {

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
+use sea_orm::{DeriveActiveEnum, EnumIter};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -10,7 +11,11 @@ use uuid::Uuid;
 use super::expect::Assertion;
 use super::trace::{MtrResult, TracerouteResult};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+/// Stored as text (`check_results.status`, whose constraint admits exactly these words).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, EnumIter, DeriveActiveEnum,
+)]
+#[sea_orm(rs_type = "String", db_type = "Text", rename_all = "snake_case")]
 #[serde(rename_all = "snake_case")]
 pub enum ResultStatus {
     /// The probe reached the target.
@@ -23,15 +28,6 @@ pub enum ResultStatus {
     Offline,
     /// Still waiting for the agent.
     Pending,
-}
-
-/// Results are stored with their status as text.
-impl std::str::FromStr for ResultStatus {
-    type Err = serde_json::Error;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        serde_json::from_value(serde_json::Value::String(s.into()))
-    }
 }
 
 impl ResultStatus {
@@ -346,7 +342,7 @@ fn is_zero(n: &u32) -> bool {
 }
 
 /// Type-specific facts of a result.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ResultData {
     Ping(PingResult),
@@ -357,8 +353,47 @@ pub enum ResultData {
     Mtr(MtrResult),
 }
 
-/// One agent's answer to one check.
+/// A check type's own result, one of [`ResultData`]'s variants: `data.get::<TcpResult>()`.
+pub trait ResultKind {
+    fn of(data: &ResultData) -> Option<&Self>;
+}
+
+macro_rules! result_kind {
+    ($($variant:ident => $ty:ty),*) => {$(
+        impl ResultKind for $ty {
+            fn of(data: &ResultData) -> Option<&Self> {
+                match data {
+                    ResultData::$variant(r) => {
+                        let r: &Self = r;
+                        Some(r)
+                    }
+                    _ => None,
+                }
+            }
+        }
+    )*};
+}
+result_kind!(Ping => PingResult, Tcp => TcpResult, Http => HttpResult, Dns => DnsResult,
+    Traceroute => TracerouteResult, Mtr => MtrResult);
+
 impl ResultData {
+    /// This check type's result, if it is one (`None` for another type's).
+    pub fn get<T: ResultKind>(&self) -> Option<&T> {
+        T::of(self)
+    }
+
+    /// The verdicts on the expectations.
+    pub fn assertions(&self) -> &[Assertion] {
+        match self {
+            ResultData::Ping(r) => &r.assertions,
+            ResultData::Tcp(r) => &r.assertions,
+            ResultData::Http(r) => &r.assertions,
+            ResultData::Dns(r) => &r.assertions,
+            ResultData::Traceroute(r) => &r.assertions,
+            ResultData::Mtr(r) => &r.assertions,
+        }
+    }
+
     /// Where the verdicts on the expectations go.
     pub fn assertions_mut(&mut self) -> &mut Vec<Assertion> {
         match self {

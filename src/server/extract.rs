@@ -11,6 +11,7 @@ use actix_web::{web, FromRequest, HttpRequest};
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
+use crate::proto::check::SpecError;
 use crate::server::error::ErrorCode;
 
 /// A JSON request body. Unlike `actix_web::web::Json`, a failure says which field is wrong
@@ -59,6 +60,14 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         let inner = err.into_inner();
         if inner.is_syntax() || inner.is_eof() {
             ApiError::bad_request(ErrorCode::InvalidJson, format!("malformed JSON: {inner}"))
+        } else if let Some(e) = SpecError::from_serde_message(&inner.to_string()) {
+            // A check's `type` or `options` (flattened into its object, so serde's path ends
+            // at the object; the error names the rest).
+            let field = match path.trim_end_matches(['.', '?']) {
+                "" => e.field,
+                parent => format!("{parent}.{}", e.field),
+            };
+            ApiError::invalid_field(&field, format!("{field}: {}", e.message))
         } else {
             let field = match missing_field(&inner.to_string()) {
                 Some(name) if path == "." || path.is_empty() => name,

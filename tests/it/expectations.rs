@@ -3,7 +3,6 @@
 
 use netcheck::proto::api::checks::CheckResultView;
 use netcheck::proto::check::{CheckType, ResultStatus};
-use netcheck::proto::expect::Assertion;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -13,17 +12,12 @@ use crate::targets;
 
 /// `(name, ok)` of each assertion of a result (every result type carries `assertions`).
 fn verdicts(r: &CheckResultView) -> Vec<(String, bool)> {
-    #[derive(serde::Deserialize)]
-    struct Judged {
-        assertions: Vec<Assertion>,
-    }
-    let judged: Judged = crate::rig::data(r);
-    judged
-        .assertions
-        .into_iter()
+    let data = r.data.as_ref().unwrap_or_else(|| panic!("no data: {r:?}"));
+    data.assertions()
+        .iter()
         .map(|a| {
             assert!(!a.detail.is_empty(), "{a:?}");
-            (a.name, a.ok)
+            (a.name.clone(), a.ok)
         })
         .collect()
 }

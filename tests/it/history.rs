@@ -5,7 +5,7 @@ use netcheck::client::api::ClientResult;
 use netcheck::proto::api::checks::{HistoryQuery, OutcomeFilter};
 use netcheck::proto::api::monitors::{CreateMonitor, MonitorCheck};
 use netcheck::proto::api::share::{ShareLink, ShareRequest, SharedCheck};
-use netcheck::proto::check::{CheckType, HttpResult, ResultStatus};
+use netcheck::proto::check::{CheckSpec, CheckType, HttpResult, ResultStatus};
 use reqwest::StatusCode;
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{json, Value};
@@ -118,7 +118,10 @@ async fn a_share_link_shows_the_check_without_login_and_nothing_that_finds_the_a
         !text.contains("very-secret-value"),
         "request header values are hidden"
     );
-    assert_eq!(view.options["headers"]["authorization"], "(hidden)");
+    let CheckSpec::Http(options) = &view.spec else {
+        panic!("an http check: {view:?}")
+    };
+    assert_eq!(options.headers["authorization"], "(hidden)");
 
     // A new link replaces the old one; withdrawing it ends it.
     let one_day = ShareRequest {
@@ -258,11 +261,10 @@ async fn history_filters_combine() {
     // A paused monitor (it never runs), to stamp one of the checks as its run.
     let paused = CreateMonitor {
         name: "m".into(),
-        check: MonitorCheck {
-            check_type: CheckType::Tcp,
-            target: "127.0.0.1".into(),
-            options: Some(json!({"port": 9})),
-        },
+        check: MonitorCheck::new(
+            CheckSpec::from_parts(CheckType::Tcp, json!({"port": 9})).unwrap(),
+            "127.0.0.1",
+        ),
         selection: Default::default(),
         interval_secs: None,
         alert: None,
@@ -339,7 +341,7 @@ async fn checks_older_than_the_retention_are_pruned_in_batches() {
     let db = &app.state.db;
     db.execute_unprepared(&format!(
         "INSERT INTO checks (id, user_id, type, target, options, status, created_at, deadline_at, pending)
-         SELECT uuid_send_v7_like(g), '{user}', 'tcp', 'old', '{{}}', 'finished', '{old}', '{old}', 0
+         SELECT uuid_send_v7_like(g), '{user}', 'tcp', 'old', jsonb_build_object('port', 9), 'finished', '{old}', '{old}', 0
          FROM generate_series(1, 1200) g",
         old = old.to_rfc3339()
     ).replace(
@@ -352,7 +354,7 @@ async fn checks_older_than_the_retention_are_pruned_in_batches() {
     let fresh = uuid::Uuid::now_v7();
     db.execute_unprepared(&format!(
         "INSERT INTO checks (id, user_id, type, target, options, status, created_at, deadline_at, pending)
-         VALUES ('{fresh}', '{user}', 'tcp', 'new', '{{}}', 'finished', now(), now(), 0);
+         VALUES ('{fresh}', '{user}', 'tcp', 'new', jsonb_build_object('port', 9), 'finished', now(), now(), 0);
          INSERT INTO check_results (check_id, agent_id, agent_name, status)
          SELECT id, gen_random_uuid(), 'a', 'ok' FROM checks;
          INSERT INTO check_shares (check_id, token_hash, created_at, expires_at)

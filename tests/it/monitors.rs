@@ -11,7 +11,7 @@ use netcheck::proto::api::monitors::{
     UpdateMonitor, WebhookEvent,
 };
 use netcheck::proto::api::ErrorCode;
-use netcheck::proto::check::CheckType;
+use netcheck::proto::check::{CheckSpec, CheckType};
 use reqwest::StatusCode;
 use sea_orm::ConnectionTrait;
 use serde_json::{json, Value};
@@ -57,11 +57,10 @@ pub(crate) async fn call(
 pub(crate) fn tcp_monitor(name: &str, options: Value) -> CreateMonitor {
     CreateMonitor {
         name: name.into(),
-        check: MonitorCheck {
-            check_type: CheckType::Tcp,
-            target: "127.0.0.1".into(),
-            options: Some(options),
-        },
+        check: MonitorCheck::new(
+            CheckSpec::from_parts(CheckType::Tcp, options).unwrap(),
+            "127.0.0.1",
+        ),
         selection: Default::default(),
         interval_secs: Some(3600),
         alert: None,

@@ -218,12 +218,10 @@ async fn a_monitor_run_refused_past_capacity_is_delayed_not_skipped() {
     )
     .await;
     // An hourly monitor, due at once: its first run meets the backlog.
-    let mut monitor = crate::monitors::tcp_monitor("held back", json!({"timeout_ms": 1000}));
-    monitor.check = netcheck::proto::api::monitors::MonitorCheck {
-        check_type: CheckType::Http,
-        target: body.target.clone(),
-        options: body.options.clone(),
-    };
+    let mut monitor =
+        crate::monitors::tcp_monitor("held back", json!({"port": 9, "timeout_ms": 1000}));
+    monitor.check =
+        netcheck::proto::api::monitors::MonitorCheck::new(body.spec.clone(), body.target.clone());
     let created = rig.api.create_monitor(&monitor).await.unwrap().monitor;
     let delayed = eventually("run delayed", Duration::from_secs(10), || async {
         let m = rig.api.monitor(created.id).await.ok()?;

@@ -15,7 +15,7 @@ async fn the_agents_own_resolver_does_not_leak_internal_addresses() {
     // The agent's resolver (its `--resolver`, or the system's) knows an internal name.
     let rig = rig_with(&["--resolver", &dns.to_string()], |_| {}).await;
     let (check, _) = rig
-        .run(CreateCheck::new(CheckType::Dns, "rebind.test").options(json!({})))
+        .run(CreateCheck::from_options(CheckType::Dns, "rebind.test", json!({})).unwrap())
         .await;
     let r = only(&check);
     let d: DnsResult = data(r);
@@ -25,8 +25,12 @@ async fn the_agents_own_resolver_does_not_leak_internal_addresses() {
     // Asking a resolver by name is the user's choice of a public one: answers are shown.
     let (check, _) = rig
         .run(
-            CreateCheck::new(CheckType::Dns, "rebind.test")
-                .options(json!({"resolver": dns.to_string()})),
+            CreateCheck::from_options(
+                CheckType::Dns,
+                "rebind.test",
+                json!({"resolver": dns.to_string()}),
+            )
+            .unwrap(),
         )
         .await;
     let d: DnsResult = data(only(&check));
@@ -48,7 +52,7 @@ async fn an_agent_refuses_its_own_interface_address() {
     );
     nft_root(&rules);
     let (check, _) = rig
-        .run(CreateCheck::new(CheckType::Tcp, own.clone()).options(json!({"port": 9})))
+        .run(CreateCheck::from_options(CheckType::Tcp, own.clone(), json!({"port": 9})).unwrap())
         .await;
     let r = only(&check);
     let counted = std::process::Command::new("nft")
@@ -68,7 +72,9 @@ async fn an_agent_refuses_its_own_interface_address() {
     );
     // The namespace's end of the link is not the agent's: it is reached.
     let (check, _) = rig
-        .run(CreateCheck::new(CheckType::Tcp, ns.addr.clone()).options(json!({"port": 9})))
+        .run(
+            CreateCheck::from_options(CheckType::Tcp, ns.addr.clone(), json!({"port": 9})).unwrap(),
+        )
         .await;
     assert_ne!(
         error_code_of(only(&check)),

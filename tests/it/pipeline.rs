@@ -322,7 +322,7 @@ async fn a_batch_of_results_is_stored_once_each_and_finishes_its_check() {
         "second copy in one batch"
     );
     assert_eq!(stored.outcomes[2], Stored::NotAsked);
-    assert!(matches!(&stored.outcomes[3], Stored::New(row) if row.status == "ok"));
+    assert!(matches!(&stored.outcomes[3], Stored::New(row) if row.status == ResultStatus::Ok));
     assert_eq!(stored.finished, vec![check_id]);
 
     let again = store_results(&app.state.db, &batch[3..]).await.unwrap();

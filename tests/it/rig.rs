@@ -6,7 +6,7 @@ use std::time::Duration;
 use netcheck::client::api::Api;
 use netcheck::proto::api::agents::AgentStatus;
 use netcheck::proto::api::checks::{CheckResultView, CheckStatus, CheckView, CreateCheck};
-use netcheck::proto::check::CheckType;
+use netcheck::proto::check::{CheckType, ResultKind};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -56,7 +56,7 @@ pub async fn rig_with(
 
 /// A check of `target` with these options (the type's option object), run by every agent.
 pub fn check(check_type: CheckType, target: impl Into<String>, options: Value) -> CreateCheck {
-    CreateCheck::new(check_type, target).options(options)
+    CreateCheck::from_options(check_type, target, options).unwrap()
 }
 
 /// The one result of a check run by one agent.
@@ -66,8 +66,10 @@ pub fn only(check: &CheckView) -> &CheckResultView {
 }
 
 /// A result's type-specific fields, read as that type's result (`TcpResult`, `PingResult`…).
-pub fn data<T: serde::de::DeserializeOwned>(r: &CheckResultView) -> T {
-    r.data_as().unwrap_or_else(|e| panic!("{e}: {r:?}"))
+pub fn data<T: ResultKind + Clone>(r: &CheckResultView) -> T {
+    r.data_as::<T>()
+        .cloned()
+        .unwrap_or_else(|| panic!("no {}: {r:?}", std::any::type_name::<T>()))
 }
 
 /// The code of a result's error, if it has one.

@@ -13,7 +13,7 @@ use netcheck::proto::api::monitors::{
     StatusGroupMonitor, StatusState,
 };
 use netcheck::proto::api::FixedLocation;
-use netcheck::proto::check::CheckType;
+use netcheck::proto::check::{CheckSpec, CheckType};
 use reqwest::StatusCode;
 use sea_orm::ConnectionTrait;
 use serde_json::json;
@@ -112,11 +112,10 @@ async fn a_public_page_shows_where_a_monitor_is_down_and_its_recovery() {
     let dns = admin
         .create_monitor(&CreateMonitor {
             name: "resolver".into(),
-            check: MonitorCheck {
-                check_type: CheckType::Dns,
-                target: "example.test".into(),
-                options: Some(json!({"timeout_ms": 1000})),
-            },
+            check: MonitorCheck::new(
+                CheckSpec::from_parts(CheckType::Dns, json!({"timeout_ms": 1000})).unwrap(),
+                "example.test",
+            ),
             selection: Default::default(),
             interval_secs: Some(3600),
             alert: Some(AlertRule {

@@ -6,7 +6,7 @@ use std::process::Command;
 
 use netcheck::proto::api::agents::AgentStatus;
 use netcheck::proto::api::checks::{CheckView, CreateCheck};
-use netcheck::proto::check::{CheckType, ResultStatus};
+use netcheck::proto::check::{CheckType, ResultData, ResultStatus};
 use netcheck::proto::trace::{MtrResult, TracerouteResult};
 use serde_json::json;
 
@@ -22,16 +22,12 @@ pub async fn trace_rig() -> Rig {
 
 /// The hop addresses of the one result, a traceroute's or an mtr's (`None` for a silent TTL).
 fn hops(check: &CheckView) -> Vec<Option<String>> {
-    #[derive(serde::Deserialize)]
-    struct Trace {
-        hops: Vec<Hop>,
+    let r = only(check);
+    match &r.data {
+        Some(ResultData::Traceroute(t)) => t.hops.iter().map(|h| h.address.clone()).collect(),
+        Some(ResultData::Mtr(t)) => t.hops.iter().map(|h| h.address.clone()).collect(),
+        _ => panic!("no trace: {r:?}"),
     }
-    #[derive(serde::Deserialize)]
-    struct Hop {
-        address: Option<String>,
-    }
-    let trace: Trace = data(only(check));
-    trace.hops.into_iter().map(|h| h.address).collect()
 }
 
 pub fn traceroute(target: &str, options: serde_json::Value) -> CreateCheck {

@@ -12,15 +12,30 @@ export type Agent = Schemas["Agent"];
 export type CheckView = Schemas["CheckView"];
 export type CheckSummary = Schemas["CheckSummary"];
 export type LookupResult = Schemas["Lookup"];
-export type ResultView = Schemas["CheckResultView"] &
-  Partial<Schemas["PingResult"]> &
-  Partial<Schemas["TcpResult"]> &
-  Partial<Omit<Schemas["HttpResult"], "resolved_address">> &
-  Partial<Schemas["DnsResult"]> &
-  Partial<Omit<Schemas["TracerouteResult"], "hops" | "resolved_address" | "assertions">> & {
-    /** traceroute hops carry `rtt_ms: number[]`, mtr hops loss and statistics. */
-    hops?: (Partial<Omit<Schemas["TraceHop"], "rtt_ms">> & Partial<Omit<Schemas["MtrHop"], "rtt_ms">> & { ttl: number; address?: string | null; rtt_ms?: number[] | Schemas["HopRtt"] | null })[];
+/** One agent's result: the common fields and, once it answered, its type's own (`type` tells which). */
+export type ResultView = Schemas["CheckResultView"];
+/** A result's own fields by check type, or none yet (no `type`). */
+export type ResultData = Schemas["ResultData"] | { type?: null };
+/** A result as the pictures need it, from a check or a shared link (whose agents have no ids). */
+export type ResultLike = ResultData &
+  Omit<Schemas["SharedResult"], "agent"> & {
+    agent: { id?: string; name: string; region?: string | null; location?: { country_code?: string | null; city?: string | null } | null };
   };
+/** A check's `type` and its `options` (`options` follows `type`). */
+export type CheckSpec = Schemas["CheckSpec"];
+
+/** The spec alone, e.g. to run a stored check again. */
+export function specOf(c: CheckSpec): CheckSpec {
+  return { type: c.type, options: c.options } as CheckSpec;
+}
+
+/**
+ * The spec a form built: only what the user set. The generated types make every option with a
+ * default required; the server fills in what is left out.
+ */
+export function formSpec(type: Schemas["CheckType"], options: Record<string, unknown>): CheckSpec {
+  return { type, options } as unknown as CheckSpec;
+}
 
 /** Throws the API error of a failed openapi-fetch call, returns the data otherwise. */
 export async function must<T>(p: Promise<{ data?: T; error?: unknown; response: Response }>): Promise<T> {

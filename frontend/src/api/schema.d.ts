@@ -766,12 +766,6 @@ export interface components {
             /** @description `in_progress` (or `finished` when every chosen agent was offline). */
             status: components["schemas"]["CheckStatus"];
         };
-        /**
-         * @description What to run, with its options.
-         *     The options of a check, by its `type` (for the API schema: the request's `type` says which
-         *     of these applies).
-         */
-        CheckOptions: components["schemas"]["PingOptions"] | components["schemas"]["TcpOptions"] | components["schemas"]["HttpOptions"] | components["schemas"]["DnsOptions"] | components["schemas"]["TracerouteOptions"] | components["schemas"]["MtrOptions"];
         CheckPage: {
             checks: components["schemas"]["CheckSummary"][];
             /**
@@ -781,10 +775,13 @@ export interface components {
             next_before?: string | null;
         };
         /**
-         * @description One agent's result. The fields of the check type's result (`PingResult`, `TcpResult`,
-         *     `HttpResult`, `DnsResult`, `TracerouteResult` or `MtrResult`) are merged into this object.
+         * @description One agent's result. Once the agent answered with data, the check type's result (`type`
+         *     and the fields of `PingResult`, `TcpResult`, `HttpResult`, `DnsResult`,
+         *     `TracerouteResult` or `MtrResult`) is merged into this object.
          */
-        CheckResultView: {
+        CheckResultView: (components["schemas"]["ResultData"] | {
+            type?: null;
+        }) & {
             agent: components["schemas"]["ResultAgent"];
             /** Format: double */
             duration_ms?: number | null;
@@ -794,13 +791,42 @@ export interface components {
             status: components["schemas"]["ResultStatus"];
         };
         /**
+         * @description What to run: the check's `type` and that type's `options`, two fields of the enclosing
+         *     object. In a request `options` may be left out (the type's defaults).
+         */
+        CheckSpec: {
+            options: components["schemas"]["PingOptions"];
+            /** @enum {string} */
+            type: "ping";
+        } | {
+            options: components["schemas"]["TcpOptions"];
+            /** @enum {string} */
+            type: "tcp";
+        } | {
+            options: components["schemas"]["HttpOptions"];
+            /** @enum {string} */
+            type: "http";
+        } | {
+            options: components["schemas"]["DnsOptions"];
+            /** @enum {string} */
+            type: "dns";
+        } | {
+            options: components["schemas"]["TracerouteOptions"];
+            /** @enum {string} */
+            type: "traceroute";
+        } | {
+            options: components["schemas"]["MtrOptions"];
+            /** @enum {string} */
+            type: "mtr";
+        };
+        /**
          * @description Where a check stands: waiting for answers, or done (every agent answered, or its deadline
          *     passed and the silent ones were marked `timeout`).
          * @enum {string}
          */
         CheckStatus: "in_progress" | "finished";
         /** @description A line of the history. */
-        CheckSummary: {
+        CheckSummary: components["schemas"]["CheckSpec"] & {
             /**
              * Format: int64
              * @description Agents asked.
@@ -822,19 +848,13 @@ export interface components {
              * @description Agents whose probe succeeded.
              */
             ok: number;
-            /**
-             * @description The check's settings (port, count, method, record type, resolver, expectations), so a
-             *     line of the history can tell two checks of one target apart.
-             */
-            options: components["schemas"]["CheckOptions"];
             status: components["schemas"]["CheckStatus"];
             target: string;
-            type: components["schemas"]["CheckType"];
         };
         /** @enum {string} */
         CheckType: "ping" | "tcp" | "http" | "dns" | "traceroute" | "mtr";
         /** @description A check with its results. */
-        CheckView: {
+        CheckView: components["schemas"]["CheckSpec"] & {
             /** Format: date-time */
             created_at: string;
             /** Format: date-time */
@@ -846,11 +866,9 @@ export interface components {
              * @description The monitor whose run this is, if any.
              */
             monitor_id?: string | null;
-            options: components["schemas"]["CheckOptions"];
             results: components["schemas"]["CheckResultView"][];
             status: components["schemas"]["CheckStatus"];
             target: string;
-            type: components["schemas"]["CheckType"];
         };
         CreateAgent: {
             labels?: string[];
@@ -875,10 +893,8 @@ export interface components {
              */
             scopes?: components["schemas"]["ApiScope"][] | null;
         };
-        CreateCheck: components["schemas"]["AgentSelection"] & {
-            options?: null | components["schemas"]["CheckOptions"];
+        CreateCheck: components["schemas"]["CheckSpec"] & components["schemas"]["AgentSelection"] & {
             target: string;
-            type: components["schemas"]["CheckType"];
         };
         /**
          * @description `POST /api/v1/maintenance`: `monitors` or `status_page` (every monitor on the page);
@@ -1478,10 +1494,8 @@ export interface components {
             user_id: string;
         };
         /** @description What a monitor runs. */
-        MonitorCheck: {
-            options?: null | components["schemas"]["CheckOptions"];
+        MonitorCheck: components["schemas"]["CheckSpec"] & {
             target: string;
-            type: components["schemas"]["CheckType"];
         };
         MonitorPage: {
             monitors: components["schemas"]["Monitor"][];
@@ -1784,6 +1798,26 @@ export interface components {
             name: string;
             region?: string | null;
         };
+        /** @description Type-specific facts of a result. */
+        ResultData: (components["schemas"]["PingResult"] & {
+            /** @enum {string} */
+            type: "ping";
+        }) | (components["schemas"]["TcpResult"] & {
+            /** @enum {string} */
+            type: "tcp";
+        }) | (components["schemas"]["HttpResult"] & {
+            /** @enum {string} */
+            type: "http";
+        }) | (components["schemas"]["DnsResult"] & {
+            /** @enum {string} */
+            type: "dns";
+        }) | (components["schemas"]["TracerouteResult"] & {
+            /** @enum {string} */
+            type: "traceroute";
+        }) | (components["schemas"]["MtrResult"] & {
+            /** @enum {string} */
+            type: "mtr";
+        });
         /** @enum {string} */
         ResultStatus: "ok" | "failed" | "timeout" | "offline" | "pending";
         /** @enum {string} */
@@ -1837,7 +1871,7 @@ export interface components {
             region?: string | null;
         };
         /** @description A check as a share link shows it. */
-        SharedCheck: {
+        SharedCheck: components["schemas"]["CheckSpec"] & {
             /** Format: date-time */
             created_at: string;
             /**
@@ -1849,12 +1883,9 @@ export interface components {
             finished_at?: string | null;
             /** Format: uuid */
             id: string;
-            /** @description The check's options; request header values are hidden (they may hold credentials). */
-            options: components["schemas"]["CheckOptions"];
             results: components["schemas"]["SharedResult"][];
             status: components["schemas"]["CheckStatus"];
             target: string;
-            type: components["schemas"]["CheckType"];
         };
         SharedPlace: {
             city?: string | null;
@@ -1862,7 +1893,8 @@ export interface components {
         };
         /**
          * @description One agent's result in a shared check; the check type's result fields are merged in, as in
-         *     `CheckResultView` (without the agent's own resolver address).
+         *     `CheckResultView` (without the agent's own resolver address, private hop addresses and
+         *     cookies).
          */
         SharedResult: {
             agent: components["schemas"]["SharedAgent"];

@@ -1,14 +1,9 @@
 // The results of a check, grouped by the agents' country (countries by name, unplaced agents
 // last). Used by the result page and by shared links.
 
-import type { ResultView } from "../api/client";
+import type { ResultLike } from "../api/client";
 import { countryName } from "./AgentPicker";
 import { Details, Summary, statusClass } from "./results";
-
-/** The fields of an agent a result needs (a shared result has no ids). */
-export interface ResultLike extends Omit<ResultView, "agent"> {
-  agent: { id?: string; name: string; region?: string | null; location?: { country_code?: string | null; city?: string | null } | null };
-}
 
 function byCountry<R extends ResultLike>(rows: R[]): { code: string; rows: R[] }[] {
   const groups = new Map<string, R[]>();
@@ -21,7 +16,7 @@ function byCountry<R extends ResultLike>(rows: R[]): { code: string; rows: R[] }
     .sort((a, b) => ((a.code === "") !== (b.code === "") ? (a.code === "" ? 1 : -1) : countryName(a.code).localeCompare(countryName(b.code))));
 }
 
-export function ResultList({ type, rows }: { type: string; rows: ResultLike[] }) {
+export function ResultList({ rows }: { rows: ResultLike[] }) {
   const sorted = [...rows].sort((a, b) => a.agent.name.localeCompare(b.agent.name));
   return (
     <>
@@ -43,9 +38,9 @@ export function ResultList({ type, rows }: { type: string; rows: ResultLike[] })
                   <b>{r.agent.name}</b>
                   {r.agent.region && <span className="muted">{r.agent.region}</span>}
                   {r.agent.location?.city && <span className="muted">{r.agent.location.city}</span>}
-                  <Summary type={type} r={r as ResultView} />
+                  <Summary r={r} />
                 </div>
-                {r.status !== "pending" && <Details type={type} r={r as ResultView} />}
+                {r.status !== "pending" && <Details r={r} />}
               </li>
             ))}
           </ul>

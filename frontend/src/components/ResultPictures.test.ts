@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { differentAnswers, divergence, hopMarkers, summaryLine, traceRoutes } from "./ResultPictures";
-import type { ResultLike } from "./ResultList";
+import type { ResultLike } from "../api/client";
 
 const at = (name: string, country: string | null, status: string, extra: Partial<ResultLike> = {}): ResultLike =>
   ({ agent: { name, location: country ? { country_code: country } : null }, status, error: null, ...extra }) as ResultLike;
@@ -10,8 +10,8 @@ describe("result pictures", () => {
     const rows = [
       at("a", "DE", "ok"),
       at("b", "DE", "timeout"),
-      at("c", "BR", "failed", { error: { code: "http_status", message: "" }, status_code: 403 }),
-      at("d", null, "failed", { error: { code: "expectation_failed", message: "" }, assertions: [{ name: "body_regex", ok: false, detail: "" }] }),
+      at("c", "BR", "failed", { type: "http", error: { code: "http_status", message: "" }, status_code: 403 } as Partial<ResultLike>),
+      at("d", null, "failed", { type: "tcp", error: { code: "expectation_failed", message: "" }, assertions: [{ name: "body_regex", ok: false, detail: "" }] } as Partial<ResultLike>),
       at("e", "US", "pending"),
     ];
     expect(summaryLine(rows)).toBe("ok 1 of 5 · failing: DE (timeout), BR (http 403), d (body_regex) · 1 waiting");
@@ -19,7 +19,7 @@ describe("result pictures", () => {
   });
 
   it("finds the agents whose DNS answers differ from most", () => {
-    const a = (v: string) => ({ answers: [{ name: "x.", type: "A", ttl: 60, value: v }] });
+    const a = (v: string) => ({ type: "dns" as const, rcode: "NOERROR", answers: [{ name: "x.", type: "A", ttl: 60, value: v }] });
     const rows = [at("a", "DE", "ok", a("1.1.1.1")), at("b", "US", "ok", a("1.1.1.1")), at("c", "CN", "ok", a("10.0.0.1"))];
     expect([...differentAnswers(rows)]).toEqual(["c"]);
     expect(differentAnswers(rows.slice(0, 2)).size).toBe(0);
@@ -40,6 +40,7 @@ describe("trace pictures", () => {
       ({
         agent: { id: "1", name: "fra", location: { lat: 50, lon: 8 } },
         status: reached ? "ok" : "failed",
+        type: "traceroute",
         reached,
         hops: [hop(1, "10.0.0.1"), hop(2, "192.0.2.1", { lat: 52, lon: 13 })],
       }) as never;
@@ -49,7 +50,7 @@ describe("trace pictures", () => {
   });
   it("marks each placed router once, named by its address, network and place", () => {
     const placed = { ttl: 2, address: "192.0.2.1", asn: 15169, network: "Google LLC", geo: { lat: 52, lon: 13, city: "Berlin", country_code: "DE" } };
-    const row = (name: string) => ({ agent: { name }, status: "ok", hops: [hop(1, "10.0.0.1"), placed, hop(3, null)] }) as never;
+    const row = (name: string) => ({ agent: { name }, status: "ok", type: "mtr", hops: [hop(1, "10.0.0.1"), placed, hop(3, null)] }) as never;
     const markers = hopMarkers([row("a"), row("b")]);
     expect(markers).toEqual([{ lat: 52, lon: 13, kind: "hop", label: "hop 2 · 192.0.2.1 · AS15169 Google LLC · Berlin DE" }]);
     expect(hopMarkers([at("ping", "DE", "ok")])).toEqual([]);

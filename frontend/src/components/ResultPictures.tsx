@@ -2,17 +2,17 @@
 // with the target, HTTP timing bars, ping RTT charts, and DNS answers compared across agents.
 
 import { useEffect, useState } from "react";
-import { api, must } from "../api/client";
+import { api, must, type Schemas } from "../api/client";
 import { countryName } from "./AgentPicker";
-import type { ResultLike } from "./ResultList";
+import type { ResultLike } from "../api/client";
 import { statusClass } from "./results";
 import { WorldMap, type Marker, type Route } from "./WorldMap";
 
 /** Why a result is not ok, in a few words: `timeout`, `http 403`, `refused`. */
 function reason(r: ResultLike): string {
   if (r.status === "timeout" || r.status === "offline" || r.status === "pending") return r.status;
-  if (r.error?.code === "http_status" && r.status_code) return `http ${r.status_code}`;
-  if (r.error?.code === "expectation_failed") return r.assertions?.find((a) => !a.ok)?.name ?? "expectation";
+  if (r.error?.code === "http_status" && r.type === "http" && r.status_code) return `http ${r.status_code}`;
+  if (r.error?.code === "expectation_failed") return (r.type && r.assertions?.find((a) => !a.ok)?.name) || "expectation";
   return r.error?.code ?? r.status;
 }
 
@@ -37,34 +37,35 @@ function targetHost(type: string, target: string): string {
   }
 }
 
+type Hop = Schemas["TraceHop"] | Schemas["MtrHop"];
+
+/** A trace's hops (none for other results). */
+function hopsOf(r: ResultLike): Hop[] {
+  return r.type === "traceroute" || r.type === "mtr" ? r.hops : [];
+}
+
 /** Each trace's way: its agent, then every hop with a known place, then the target. */
 export function traceRoutes(rows: ResultLike[], target?: Marker): Route[] {
   return rows.flatMap((r) => {
-    const hops = (r as { hops?: { geo?: { lat?: number | null; lon?: number | null } | null }[] }).hops;
-    if (!hops) return [];
+    if (r.type !== "traceroute" && r.type !== "mtr") return [];
+    const hops: Hop[] = r.hops;
     const l = r.agent.location as { lat?: number | null; lon?: number | null } | null | undefined;
     const points: [number, number][] = [];
     if (l?.lat != null && l.lon != null) points.push([l.lon, l.lat]);
     for (const h of hops) if (h.geo?.lat != null && h.geo.lon != null) points.push([h.geo.lon, h.geo.lat]);
-    if (target && (r as { reached?: boolean }).reached) points.push([target.lon, target.lat]);
+    if (target && r.reached) points.push([target.lon, target.lat]);
     return points.length >= 2 ? [{ points, label: `${r.agent.name}: ${points.length} places on the way`, status: statusClass(r.status) }] : [];
   });
 }
 
 type HopLike = { ttl: number; address?: string | null };
 
-type PlacedHop = HopLike & {
-  asn?: number | null;
-  network?: string | null;
-  geo?: { lat?: number | null; lon?: number | null; city?: string | null; country_code?: string | null } | null;
-};
-
 /** A marker for every router with a known place, once per address however many agents' paths
  * pass it: "hop 4 · 72.14.1.1 · AS15169 Google LLC · Frankfurt DE". */
 export function hopMarkers(rows: ResultLike[]): Marker[] {
   const seen = new Map<string, Marker>();
   for (const r of rows) {
-    for (const h of (r as { hops?: PlacedHop[] }).hops ?? []) {
+    for (const h of hopsOf(r)) {
       const g = h.geo;
       if (!h.address || g?.lat == null || g.lon == null || seen.has(h.address)) continue;
       const network = h.asn ? `AS${h.asn}${h.network ? ` ${h.network}` : ""}` : h.network;
@@ -89,9 +90,9 @@ export function divergence(paths: HopLike[][]): number | null {
 
 /** Agents' paths side by side, TTL by TTL, from the point where they part. */
 export function PathComparison({ rows }: { rows: ResultLike[] }) {
-  const traced = rows.filter((r) => Array.isArray((r as { hops?: unknown }).hops) && ((r as { hops: unknown[] }).hops.length > 0));
+  const traced = rows.filter((r) => hopsOf(r).length > 0);
   if (traced.length < 2) return null;
-  const paths = traced.map((r) => (r as unknown as { hops: HopLike[] }).hops);
+  const paths = traced.map(hopsOf);
   const at = divergence(paths);
   const longest = Math.max(...paths.map((p) => p.length));
   return (
@@ -162,9 +163,9 @@ const PHASES = ["dns", "connect", "tls", "first_byte", "download"] as const;
 
 /** HTTP timings of every agent as stacked bars on one scale. */
 export function TimingBars({ rows }: { rows: ResultLike[] }) {
-  const timed = rows.filter((r) => r.timings_ms?.total);
+  const timed = rows.flatMap((r) => (r.type === "http" && r.timings_ms?.total ? [{ agent: r.agent, timings_ms: r.timings_ms }] : []));
   if (timed.length === 0) return null;
-  const max = Math.max(...timed.map((r) => r.timings_ms!.total ?? 0));
+  const max = Math.max(...timed.map((r) => r.timings_ms.total ?? 0));
   return (
     <figure className="timing-bars" aria-label="HTTP timings per agent">
       <figcaption className="legend">
@@ -183,7 +184,7 @@ export function TimingBars({ rows }: { rows: ResultLike[] }) {
               return v > 0 ? <span key={p} className={`seg ${p}`} style={{ width: `${(100 * v) / max}%` }} title={`${p} ${v.toFixed(2)} ms`} /> : null;
             })}
           </span>
-          <span className="bar-total">{r.timings_ms!.total!.toFixed(1)} ms</span>
+          <span className="bar-total">{(r.timings_ms.total ?? 0).toFixed(1)} ms</span>
         </div>
       ))}
     </figure>
@@ -191,14 +192,14 @@ export function TimingBars({ rows }: { rows: ResultLike[] }) {
 }
 
 /** Each ping reply's RTT as a small bar chart (missing replies leave a gap). */
-export function RttChart({ r }: { r: ResultLike }) {
-  if (!r.replies || !r.sent) return null;
+export function RttChart({ r }: { r: Schemas["PingResult"] }) {
+  if (!r.sent) return null;
   const max = Math.max(1, ...r.replies.map((p) => p.rtt_ms));
   const w = 8;
   return (
     <svg className="rtt-chart" width={r.sent * (w + 2)} height={24} role="img" aria-label={`RTTs: ${r.replies.map((p) => `${p.rtt_ms.toFixed(2)} ms`).join(", ") || "no replies"}`} data-testid="rtt-chart">
       {Array.from({ length: r.sent }, (_, seq) => {
-        const p = r.replies!.find((x) => x.seq === seq);
+        const p = r.replies.find((x) => x.seq === seq);
         const h = p ? Math.max(2, (22 * p.rtt_ms) / max) : 0;
         return p ? <rect key={seq} x={seq * (w + 2)} y={24 - h} width={w} height={h} className="rtt" /> : <rect key={seq} x={seq * (w + 2)} y={22} width={w} height={2} className="lost" />;
       })}
@@ -208,7 +209,7 @@ export function RttChart({ r }: { r: ResultLike }) {
 
 /** The answer set of a DNS result, as one comparable string. */
 function answerSet(r: ResultLike): string {
-  return (r.answers ?? [])
+  return (r.type === "dns" ? r.answers : [])
     .map((a) => `${a.type} ${a.value}`)
     .sort()
     .join(" | ");
@@ -216,7 +217,7 @@ function answerSet(r: ResultLike): string {
 
 /** Which agents got a different DNS answer than most: their names. */
 export function differentAnswers(rows: ResultLike[]): Set<string> {
-  const answered = rows.filter((r) => r.status !== "pending" && r.answers);
+  const answered = rows.filter((r) => r.status !== "pending" && r.type === "dns");
   const counts = new Map<string, number>();
   for (const r of answered) counts.set(answerSet(r), (counts.get(answerSet(r)) ?? 0) + 1);
   const common = [...counts.entries()].sort((a, b) => b[1] - a[1])[0]?.[0];
@@ -224,7 +225,7 @@ export function differentAnswers(rows: ResultLike[]): Set<string> {
 }
 
 export function DnsComparison({ rows }: { rows: ResultLike[] }) {
-  const answered = rows.filter((r) => r.status !== "pending" && r.answers);
+  const answered = rows.filter((r) => r.status !== "pending" && r.type === "dns");
   if (answered.length < 2) return null;
   const odd = differentAnswers(answered);
   return (
@@ -238,7 +239,7 @@ export function DnsComparison({ rows }: { rows: ResultLike[] }) {
           <tr key={r.agent.name} className={odd.has(r.agent.name) ? "differs" : ""} data-differs={odd.has(r.agent.name) || undefined}>
             <td>{r.agent.name}</td>
             <td>{countryName(r.agent.location?.country_code)}</td>
-            <td>{r.rcode ?? "—"}</td>
+            <td>{(r.type === "dns" && r.rcode) || "—"}</td>
             <td><code>{answerSet(r) || "none"}</code>{odd.has(r.agent.name) && <span className="sr-only"> (differs)</span>}</td>
           </tr>
         ))}

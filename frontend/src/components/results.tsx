@@ -1,12 +1,11 @@
 // How one agent's result reads: the facts that matter for each check type, and errors in words.
 
-import type { ResultView } from "../api/client";
-import type { components } from "../api/schema";
+import type { ResultLike, Schemas } from "../api/client";
 import { RttChart } from "./ResultPictures";
 
 const ms = (v?: number | null) => (v === null || v === undefined ? "—" : `${v < 10 ? v.toFixed(2) : v.toFixed(1)} ms`);
 
-type ProbeErrorCode = components["schemas"]["ProbeErrorCode"];
+type ProbeErrorCode = Schemas["ProbeErrorCode"];
 
 /** Every probe error code in words: a code added to the API fails the type-check here. */
 const ERROR_WORDS: Record<ProbeErrorCode, string> = {
@@ -46,20 +45,25 @@ export function statusClass(status: string): string {
   return { ok: "ok", failed: "bad", timeout: "warn", offline: "muted", pending: "muted" }[status] ?? "muted";
 }
 
-export function Summary({ type, r }: { type: string; r: ResultView }) {
+/** The result's verdicts on the check's expectations (none before it answered). */
+function assertionsOf(r: ResultLike) {
+  return r.type ? (r.assertions ?? []) : [];
+}
+
+export function Summary({ r }: { r: ResultLike }) {
   if (r.status === "pending") return <span className="muted">waiting…</span>;
-  switch (type) {
+  switch (r.type) {
     case "ping":
       // Nothing was sent (the name did not resolve, say): the reason, not "0/0 replies".
       if (!r.sent && r.error) return <span>{r.error.message}</span>;
       return r.rtt_ms ? (
         <span>
-          {r.received}/{r.sent} replies, loss {r.loss_pct?.toFixed(0)}% · rtt min {ms(r.rtt_ms.min)} avg{" "}
+          {r.received}/{r.sent} replies, loss {r.loss_pct.toFixed(0)}% · rtt min {ms(r.rtt_ms.min)} avg{" "}
           {ms(r.rtt_ms.avg)} max {ms(r.rtt_ms.max)}
         </span>
       ) : (
         <span>
-          {r.received ?? 0}/{r.sent ?? 0} replies, loss {r.loss_pct?.toFixed(0) ?? 100}%
+          {r.received}/{r.sent} replies, loss {r.loss_pct.toFixed(0)}%
         </span>
       );
     case "tcp":
@@ -75,7 +79,7 @@ export function Summary({ type, r }: { type: string; r: ResultView }) {
       );
     case "traceroute":
     case "mtr": {
-      const hops = r.hops ?? [];
+      const hops: Hop[] = r.hops;
       const last = [...hops].reverse().find((h) => h.address);
       return (
         <span>
@@ -86,21 +90,24 @@ export function Summary({ type, r }: { type: string; r: ResultView }) {
     case "dns":
       return (
         <span>
-          {r.rcode ?? "no answer"} · {r.answers?.length ?? 0} answer{r.answers?.length === 1 ? "" : "s"}
+          {r.rcode ?? "no answer"} · {r.answers.length} answer{r.answers.length === 1 ? "" : "s"}
         </span>
       );
     default:
-      return null;
+      // No data (no answer in time, offline, refused before it ran): the error says why.
+      return r.error ? <span>{r.error.message}</span> : null;
   }
 }
 
-export function Details({ type, r }: { type: string; r: ResultView }) {
+export function Details({ r }: { r: ResultLike }) {
+  const assertions = assertionsOf(r);
+  const resolved = r.type && "resolved_address" in r ? r.resolved_address : null;
   return (
     <div className="details">
       {r.error && <p className="error-text">{explain(r.error.code, r.error.message)}</p>}
-      {r.assertions && r.assertions.length > 0 && (
+      {assertions.length > 0 && (
         <ul className="assertions" aria-label="expectations">
-          {r.assertions.map((a, i) => (
+          {assertions.map((a, i) => (
             <li key={i} className={a.ok ? "ok" : "bad"}>
               <span aria-hidden="true">{a.ok ? "✓" : "✗"}</span>
               <span className="sr-only">{a.ok ? "met:" : "not met:"}</span> <b>{a.name}</b> {a.detail}
@@ -108,14 +115,14 @@ export function Details({ type, r }: { type: string; r: ResultView }) {
           ))}
         </ul>
       )}
-      {r.resolved_address && (
+      {resolved && (
         <p>
-          Address <code>{r.resolved_address}</code>
+          Address <code>{resolved}</code>
         </p>
       )}
-      {type === "ping" && <RttChart r={r} />}
-      {(type === "traceroute" || type === "mtr") && r.hops && r.hops.length > 0 && <HopTable type={type} hops={r.hops} />}
-      {type === "ping" && r.replies && r.replies.length > 0 && (
+      {r.type === "ping" && <RttChart r={r} />}
+      {(r.type === "traceroute" || r.type === "mtr") && r.hops.length > 0 && <HopTable hops={r.hops} />}
+      {r.type === "ping" && r.replies.length > 0 && (
         <table className="mini">
           <thead>
             <tr><th>seq</th><th>rtt</th><th>ttl</th></tr>
@@ -127,44 +134,56 @@ export function Details({ type, r }: { type: string; r: ResultView }) {
           </tbody>
         </table>
       )}
-      {type === "http" && r.timings_ms && (
-        <>
-          <div className="timings" aria-label="timing breakdown">
-            {(["dns", "connect", "tls", "first_byte", "download", "total"] as const).map((k) => (
-              <span key={k}>
-                {k.replace("_", " ")} <b>{ms(r.timings_ms?.[k])}</b>
-              </span>
-            ))}
-          </div>
-          {r.tls && (
-            <p>
-              {r.tls.version} · {r.tls.cipher}
-              <br />
-              Subject <code>{r.tls.subject}</code>, issuer <code>{r.tls.issuer}</code>
-              <br />
-              Expires {new Date(r.tls.not_after).toUTCString()} ({r.tls.days_left} days left)
-            </p>
-          )}
-          {r.redirect_to && (
-            <p>
-              Redirects to <code>{r.redirect_to}</code>
-            </p>
-          )}
-          {r.headers && Object.keys(r.headers).length > 0 && (
-            <details>
-              <summary>{Object.keys(r.headers).length} response headers, {r.body_bytes ?? 0} body bytes</summary>
-              <table className="mini">
-                <tbody>
-                  {Object.entries(r.headers).map(([k, v]) => (
-                    <tr key={k}><td>{k}</td><td><code>{v}</code></td></tr>
-                  ))}
-                </tbody>
-              </table>
-            </details>
-          )}
-        </>
+      {r.type === "http" && r.timings_ms && <HttpDetails r={r} />}
+      {r.type === "dns" && <DnsDetails r={r} />}
+    </div>
+  );
+}
+
+function HttpDetails({ r }: { r: Schemas["HttpResult"] }) {
+  return (
+    <>
+      <div className="timings" aria-label="timing breakdown">
+        {(["dns", "connect", "tls", "first_byte", "download", "total"] as const).map((k) => (
+          <span key={k}>
+            {k.replace("_", " ")} <b>{ms(r.timings_ms?.[k])}</b>
+          </span>
+        ))}
+      </div>
+      {r.tls && (
+        <p>
+          {r.tls.version} · {r.tls.cipher}
+          <br />
+          Subject <code>{r.tls.subject}</code>, issuer <code>{r.tls.issuer}</code>
+          <br />
+          Expires {new Date(r.tls.not_after).toUTCString()} ({r.tls.days_left} days left)
+        </p>
       )}
-      {type === "dns" && r.answers && r.answers.length > 0 && (
+      {r.redirect_to && (
+        <p>
+          Redirects to <code>{r.redirect_to}</code>
+        </p>
+      )}
+      {r.headers && Object.keys(r.headers).length > 0 && (
+        <details>
+          <summary>{Object.keys(r.headers).length} response headers, {r.body_bytes ?? 0} body bytes</summary>
+          <table className="mini">
+            <tbody>
+              {Object.entries(r.headers).map(([k, v]) => (
+                <tr key={k}><td>{k}</td><td><code>{v}</code></td></tr>
+              ))}
+            </tbody>
+          </table>
+        </details>
+      )}
+    </>
+  );
+}
+
+function DnsDetails({ r }: { r: Schemas["DnsResult"] }) {
+  return (
+    <>
+      {r.answers.length > 0 && (
         <table className="mini">
           <thead>
             <tr><th>name</th><th>type</th><th>ttl</th><th>value</th></tr>
@@ -176,24 +195,25 @@ export function Details({ type, r }: { type: string; r: ResultView }) {
           </tbody>
         </table>
       )}
-      {type === "dns" && r.truncated && <p className="muted">More answers came; the first 100 are shown.</p>}
-      {type === "dns" && !!r.withheld && (
+      {r.truncated && <p className="muted">More answers came; the first 100 are shown.</p>}
+      {!!r.withheld && (
         <p className="muted">
           {r.withheld} answer{r.withheld === 1 ? "" : "s"} withheld: internal addresses of the agent&apos;s own resolver are not shown.
         </p>
       )}
-      {type === "dns" && r.resolver && <p className="muted">via resolver {r.resolver}</p>}
-    </div>
+      {r.resolver && <p className="muted">via resolver {r.resolver}</p>}
+    </>
   );
 }
 
-type Hop = NonNullable<ResultView["hops"]>[number];
+type Hop = Schemas["TraceHop"] | Schemas["MtrHop"];
 
 /** A trace hop by hop: silent TTLs as `*`, the network where known, RTTs (traceroute) or
  * loss and statistics (mtr). */
-function HopTable({ type, hops }: { type: string; hops: Hop[] }) {
-  const mtr = type === "mtr";
-  const limited = hops.some((h) => h.rate_limited);
+function HopTable({ hops }: { hops: Schemas["TraceHop"][] | Schemas["MtrHop"][] }) {
+  const rows: Hop[] = hops;
+  const mtr = rows.some((h) => "loss_pct" in h);
+  const limited = rows.some((h) => h.rate_limited);
   return (
     <>
     <table className="mini hops" data-testid="hops">
@@ -204,35 +224,31 @@ function HopTable({ type, hops }: { type: string; hops: Hop[] }) {
         </tr>
       </thead>
       <tbody>
-        {hops.map((h) => {
-          const stats = mtr && h.rtt_ms && !Array.isArray(h.rtt_ms) ? h.rtt_ms : null;
-          const rtts = Array.isArray(h.rtt_ms) ? h.rtt_ms : [];
-          return (
-            <tr key={h.ttl} className={h.address ? undefined : "silent"}>
-              <td>{h.ttl}</td>
-              <td>{h.address ? <code>{h.address}</code> : <span aria-label="no answer">*</span>}</td>
-              <td>{h.asn ? `AS${h.asn}${h.network ? ` ${h.network}` : ""}` : "—"}</td>
-              {mtr ? (
-                <>
-                  <td>
-                    {h.loss_pct != null ? `${h.loss_pct.toFixed(0)} %` : "—"}
-                    {h.rate_limited && <RateLimitMark />}
-                  </td>
-                  <td>{h.sent ?? "—"}</td>
-                  <td>{ms(stats?.avg)}</td>
-                  <td>{ms(stats?.min)}</td>
-                  <td>{ms(stats?.max)}</td>
-                  <td>{ms(stats?.stdev)}</td>
-                </>
-              ) : (
+        {rows.map((h) => (
+          <tr key={h.ttl} className={h.address ? undefined : "silent"}>
+            <td>{h.ttl}</td>
+            <td>{h.address ? <code>{h.address}</code> : <span aria-label="no answer">*</span>}</td>
+            <td>{h.asn ? `AS${h.asn}${h.network ? ` ${h.network}` : ""}` : "—"}</td>
+            {"loss_pct" in h ? (
+              <>
                 <td>
-                  {rtts.length ? rtts.map((v) => ms(v)).join("  ") : "* * *"}
+                  {`${h.loss_pct.toFixed(0)} %`}
                   {h.rate_limited && <RateLimitMark />}
                 </td>
-              )}
-            </tr>
-          );
-        })}
+                <td>{h.sent}</td>
+                <td>{ms(h.rtt_ms?.avg)}</td>
+                <td>{ms(h.rtt_ms?.min)}</td>
+                <td>{ms(h.rtt_ms?.max)}</td>
+                <td>{ms(h.rtt_ms?.stdev)}</td>
+              </>
+            ) : (
+              <td>
+                {h.rtt_ms.length ? h.rtt_ms.map((v) => ms(v)).join("  ") : "* * *"}
+                {h.rate_limited && <RateLimitMark />}
+              </td>
+            )}
+          </tr>
+        ))}
       </tbody>
     </table>
     {limited && (

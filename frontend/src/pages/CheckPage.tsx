@@ -1,7 +1,7 @@
 import { useEffect, useRef, useState, type FormEvent, type KeyboardEvent } from "react";
 import { useNavigate, useSearchParams } from "react-router";
 import { ApiError } from "../api/auth";
-import { api, must, type Agent, type Schemas } from "../api/client";
+import { api, formSpec, must, type Agent } from "../api/client";
 import { useSession } from "../session";
 import { AgentPicker, EVERYONE, selectionBody, type PlaceKey, type Selection } from "../components/AgentPicker";
 import { CheckOptions, FIELDS, buildOptions, defaultsFor, optionErrors, optionsToValues, type Kind, type Values } from "../components/CheckOptions";
@@ -127,9 +127,7 @@ export function CheckPage() {
     try {
       const created = await must(
         api.POST("/api/v1/checks", {
-          // The generated types make every option with a default required; the server fills
-          // in what is left out.
-          body: { type: kind, target: target.trim(), options: options as unknown as Schemas["CreateCheck"]["options"], ...selectionBody(selection) },
+          body: { ...formSpec(kind, options), target: target.trim(), ...selectionBody(selection) },
         }),
       );
       navigate(`/checks/${created.id}`);

@@ -103,7 +103,7 @@ export function CheckResultPage() {
       {(check.type === "traceroute" || check.type === "mtr") && <PathComparison rows={rows} />}
       {rows.length === 0 && <p className="empty">No agent took part.</p>}
       <div aria-live="polite" aria-relevant="additions text">
-        <ResultList type={check.type} rows={rows} />
+        <ResultList rows={rows} />
       </div>
     </section>
   );

@@ -3,7 +3,7 @@ import { useTitle } from "../components/useTitle";
 import { useCallback, useEffect, useState, type FormEvent } from "react";
 import { Link, useNavigate, useSearchParams } from "react-router";
 import { ApiError } from "../api/auth";
-import { api, must, type Agent, type CheckSummary, type Schemas } from "../api/client";
+import { api, must, specOf, type Agent, type CheckSummary } from "../api/client";
 import type { paths } from "../api/schema";
 
 type Query = NonNullable<paths["/api/v1/checks"]["get"]["parameters"]["query"]>;
@@ -88,7 +88,7 @@ export function HistoryPage() {
       const full = await must(api.GET("/api/v1/checks/{id}", { params: { path: { id: c.id } } }));
       const created = await must(
         api.POST("/api/v1/checks", {
-          body: { type: full.type as Schemas["CheckType"], target: full.target, options: full.options, same_agents_as: full.id },
+          body: { ...specOf(full), target: full.target, same_agents_as: full.id },
         }),
       );
       navigate(`/checks/${created.id}`);

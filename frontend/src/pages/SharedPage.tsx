@@ -64,7 +64,7 @@ export function SharedPage() {
             {check.type === "http" && <TimingBars rows={check.results as never} />}
             {check.type === "dns" && <DnsComparison rows={check.results as never} />}
             {(check.type === "traceroute" || check.type === "mtr") && <PathComparison rows={check.results as never} />}
-            <ResultList type={check.type} rows={check.results as never} />
+            <ResultList rows={check.results as never} />
           </section>
         )}
       </main>

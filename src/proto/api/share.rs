@@ -6,7 +6,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::checks::CheckStatus;
-use crate::proto::check::{CheckType, ProbeError, ResultStatus};
+use crate::proto::check::{CheckSpec, ProbeError, ResultStatus};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -41,7 +41,8 @@ pub struct SharedPlace {
 }
 
 /// One agent's result in a shared check; the check type's result fields are merged in, as in
-/// `CheckResultView` (without the agent's own resolver address).
+/// `CheckResultView` (without the agent's own resolver address, private hop addresses and
+/// cookies).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct SharedResult {
     pub agent: SharedAgent,
@@ -58,12 +59,10 @@ pub struct SharedResult {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct SharedCheck {
     pub id: Uuid,
-    #[serde(rename = "type")]
-    pub check_type: CheckType,
+    /// `type` and its `options`; request header values are hidden (they may hold credentials).
+    #[serde(flatten)]
+    pub spec: CheckSpec,
     pub target: String,
-    /// The check's options; request header values are hidden (they may hold credentials).
-    #[schema(value_type = crate::proto::check::CheckOptions)]
-    pub options: serde_json::Value,
     pub status: CheckStatus,
     pub created_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,

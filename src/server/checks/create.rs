@@ -69,8 +69,9 @@ pub async fn create(
     if let Some(behind) = state.pressure.server_behind() {
         return Err(overloaded(state, "the server is", behind));
     }
-    let policy = state.policy.clone();
-    let (target, spec) = validate::spec(&body, &policy)?;
+    crate::server::extract::refuse_unknown(&body.unknown)?;
+    let target = validate::check(&body.target, &body.spec, &state.policy)?;
+    let spec = body.spec;
     let selection = &body.selection;
     let id = Uuid::now_v7();
     let Picked {
@@ -153,9 +154,7 @@ pub async fn create(
                 user.id.into(),
                 spec.check_type().as_str().into(),
                 target.clone().into(),
-                serde_json::to_value(&spec).expect("spec serialises")["options"]
-                    .clone()
-                    .into(),
+                spec.options_json().into(),
                 (if online.is_empty() {
                     CheckStatus::Finished
                 } else {

@@ -18,6 +18,7 @@ use tokio::sync::{broadcast, mpsc};
 
 use super::model::{check, result};
 use crate::proto::api::checks::{CheckEvent, CheckFinished, CheckStatus};
+use crate::proto::check::ResultStatus;
 use crate::server::AppState;
 
 pub fn channel(state: &AppState, check_id: Uuid) -> String {
@@ -295,7 +296,7 @@ async fn replay(
         .await
         .map_err(|_| ())?;
     for row in rows {
-        if row.status != "pending" && sent.insert(row.agent_id) {
+        if row.status != ResultStatus::Pending && sent.insert(row.agent_id) {
             out.send(frame(&CheckEvent::Result(Box::new(row.into()))))
                 .await
                 .map_err(|_| ())?;

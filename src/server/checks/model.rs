@@ -1,12 +1,13 @@
 //! The `checks` and `check_results` tables and the API's view of them.
 
 use crate::proto::api::checks::{CheckResultView, CheckView, ResultAgent};
-use crate::proto::check::{CheckType, ResultStatus};
+use crate::proto::check::{CheckSpec, CheckType};
 
 pub mod check {
     use sea_orm::entity::prelude::*;
 
     use crate::proto::api::checks::CheckStatus;
+    use crate::proto::check::CheckType;
 
     #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
     #[sea_orm(table_name = "checks")]
@@ -15,7 +16,7 @@ pub mod check {
         pub id: Uuid,
         pub user_id: Uuid,
         #[sea_orm(column_name = "type")]
-        pub check_type: String,
+        pub check_type: CheckType,
         pub target: String,
         pub options: Json,
         pub status: CheckStatus,
@@ -37,6 +38,8 @@ pub mod check {
 pub mod result {
     use sea_orm::entity::prelude::*;
 
+    use crate::proto::check::ResultStatus;
+
     #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
     #[sea_orm(table_name = "check_results")]
     pub struct Model {
@@ -47,7 +50,7 @@ pub mod result {
         pub agent_name: String,
         pub agent_region: Option<String>,
         pub agent_location: Option<Json>,
-        pub status: String,
+        pub status: ResultStatus,
         pub error: Option<Json>,
         pub started_at: Option<DateTimeUtc>,
         pub duration_ms: Option<f64>,
@@ -66,11 +69,9 @@ pub mod result {
 
 impl From<result::Model> for CheckResultView {
     fn from(m: result::Model) -> Self {
-        let mut data = match m.data {
-            Some(serde_json::Value::Object(map)) => map,
-            _ => serde_json::Map::new(),
-        };
-        data.remove("type");
+        // Rows hold what agents sent, read by the same types; one that does not read (an
+        // answer of a newer agent this server does not know) shows without its data.
+        let data = m.data.and_then(|d| serde_json::from_value(d).ok());
         Self {
             agent: ResultAgent {
                 id: m.agent_id,
@@ -80,8 +81,7 @@ impl From<result::Model> for CheckResultView {
                     .agent_location
                     .and_then(|l| serde_json::from_value(l).ok()),
             },
-            // The column only ever holds a `ResultStatus`; an unknown word would be a bug.
-            status: m.status.parse().unwrap_or(ResultStatus::Failed),
+            status: m.status,
             error: m.error.and_then(|e| serde_json::from_value(e).ok()),
             started_at: m.started_at,
             duration_ms: m.duration_ms,
@@ -90,20 +90,29 @@ impl From<result::Model> for CheckResultView {
     }
 }
 
+/// A stored check's or monitor's spec. Rows are written from typed options, so this fails
+/// only for one a newer server wrote with options this one does not know (after a
+/// rollback): an error, not a guess at what it meant.
+pub fn stored_spec(
+    check_type: CheckType,
+    options: &serde_json::Value,
+) -> Result<CheckSpec, sea_orm::DbErr> {
+    CheckSpec::from_parts(check_type, options.clone())
+        .map_err(|e| sea_orm::DbErr::Type(format!("stored {}: {}", e.field, e.message)))
+}
+
 impl CheckView {
-    pub fn new(c: check::Model, mut results: Vec<result::Model>) -> Self {
+    pub fn new(c: check::Model, mut results: Vec<result::Model>) -> Result<Self, sea_orm::DbErr> {
         results.sort_by(|a, b| a.agent_name.cmp(&b.agent_name));
-        Self {
+        Ok(Self {
             id: c.id,
-            // The column's constraint admits only check types.
-            check_type: c.check_type.parse().unwrap_or(CheckType::Ping),
+            spec: stored_spec(c.check_type, &c.options)?,
             target: c.target,
-            options: c.options,
             status: c.status,
             created_at: c.created_at,
             finished_at: c.finished_at,
             monitor_id: c.monitor_id,
             results: results.into_iter().map(Into::into).collect(),
-        }
+        })
     }
 }

@@ -10,7 +10,6 @@ use crate::proto::api::checks::{
     CheckCreated, CheckPage, CheckStatus, CheckSummary, CheckView, CreateCheck, HistoryQuery,
     OutcomeFilter,
 };
-use crate::proto::check::CheckType;
 use crate::server::auth::AuthUser;
 use crate::server::error::ErrorCode;
 use crate::server::error::{ApiError, ApiResult, ErrorBody};
@@ -66,7 +65,7 @@ pub async fn get(
         .filter(result::Column::CheckId.eq(c.id))
         .all(&state.db)
         .await?;
-    Ok(HttpResponse::Ok().json(CheckView::new(c, results)))
+    Ok(HttpResponse::Ok().json(CheckView::new(c, results)?))
 }
 
 /// The agent a filter names: an id, or a name of a current agent (any letter case).
@@ -180,20 +179,19 @@ pub async fn list(
                 .iter()
                 .find(|(id, _, _)| *id == c.id)
                 .map_or((0, 0), |(_, agents, ok)| (*agents as u64, *ok as u64));
-            CheckSummary {
+            Ok(CheckSummary {
                 agents,
                 ok,
                 id: c.id,
-                check_type: c.check_type.parse().unwrap_or(CheckType::Ping),
+                spec: super::model::stored_spec(c.check_type, &c.options)?,
                 target: c.target,
-                options: c.options,
                 status: c.status,
                 created_at: c.created_at,
                 finished_at: c.finished_at,
                 monitor_id: c.monitor_id,
-            }
+            })
         })
-        .collect();
+        .collect::<Result<_, sea_orm::DbErr>>()?;
     Ok(HttpResponse::Ok().json(CheckPage {
         checks,
         next_before,

@@ -15,6 +15,7 @@ use crate::proto::api::checks::{CheckResultView, CheckView};
 use crate::proto::api::share::{
     ShareLink, ShareRequest, SharedAgent, SharedCheck, SharedPlace, SharedResult,
 };
+use crate::proto::check::CheckSpec;
 use crate::server::auth::AuthUser;
 use crate::server::error::{ApiError, ApiResult, ErrorBody};
 use crate::server::AppState;
@@ -56,7 +57,13 @@ fn redact_addresses(text: &str) -> String {
 }
 
 fn shared_result(r: CheckResultView, own_resolver: bool) -> SharedResult {
-    let mut data = r.data;
+    let mut data = match r
+        .data
+        .map(|d| serde_json::to_value(d).expect("results serialise"))
+    {
+        Some(serde_json::Value::Object(map)) => map,
+        _ => serde_json::Map::new(),
+    };
     if !own_resolver {
         // The agent's system resolver is an address in the agent's network.
         data.remove("resolver");
@@ -100,18 +107,17 @@ fn shared_result(r: CheckResultView, own_resolver: bool) -> SharedResult {
 
 impl SharedCheck {
     pub fn new(view: CheckView, expires_at: DateTime<Utc>) -> Self {
-        let mut options = view.options;
-        if let Some(headers) = options.get_mut("headers").and_then(|h| h.as_object_mut()) {
-            for v in headers.values_mut() {
-                *v = serde_json::Value::String("(hidden)".into());
+        let mut spec = view.spec;
+        if let CheckSpec::Http(o) = &mut spec {
+            for v in o.headers.values_mut() {
+                *v = "(hidden)".into();
             }
         }
-        let own_resolver = options.get("resolver").is_some_and(|r| !r.is_null());
+        let own_resolver = matches!(&spec, CheckSpec::Dns(o) if o.resolver.is_some());
         Self {
             id: view.id,
-            check_type: view.check_type,
+            spec,
             target: view.target,
-            options,
             status: view.status,
             created_at: view.created_at,
             finished_at: view.finished_at,
@@ -246,7 +252,7 @@ pub async fn shared(
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .insert_header(("X-Robots-Tag", "noindex"))
-        .json(SharedCheck::new(CheckView::new(c, results), expires_at)))
+        .json(SharedCheck::new(CheckView::new(c, results)?, expires_at)))
 }
 
 #[cfg(test)]

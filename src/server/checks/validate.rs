@@ -1,40 +1,13 @@
-//! Turns a `POST /api/v1/checks` body into a check spec, or a 422 that names the field.
+//! The rules a check's target and options must meet, or a 422 that names the field.
 
-use serde_json::Value;
-
-use crate::proto::api::checks::CreateCheck;
 use crate::proto::expect::{
     valid_status_entry, DnsExpect, HttpExpect, PingExpect, TcpExpect, HTTP_VERSIONS,
     REGEX_SIZE_LIMIT,
 };
 
 use crate::policy::{parse_ip_loose, Policy};
-use crate::proto::check::{
-    CheckSpec, CheckType, DnsOptions, HttpOptions, MtrOptions, PingOptions, RecordType, TcpOptions,
-    TracerouteOptions, MAX_HTTP_BODY,
-};
+use crate::proto::check::{CheckSpec, RecordType, MAX_HTTP_BODY};
 use crate::server::error::{ApiError, ApiResult};
-
-impl CreateCheck {
-    /// 422 naming the first field that is not part of the request.
-    pub fn refuse_unknown(&self) -> ApiResult<()> {
-        crate::server::extract::refuse_unknown(&self.unknown)
-    }
-}
-
-fn options<T: serde::de::DeserializeOwned>(v: Option<Value>) -> ApiResult<T> {
-    let v = v.unwrap_or_else(|| Value::Object(Default::default()));
-    serde_path_to_error::deserialize(v).map_err(|e| {
-        let path = e.path().to_string();
-        let msg = e.inner().to_string();
-        let field = match msg.strip_prefix("missing field `") {
-            Some(rest) => format!("options.{}", rest.split('`').next().unwrap_or("")),
-            None if path == "." => "options".into(),
-            None => format!("options.{path}"),
-        };
-        ApiError::invalid_field(&field, format!("{field}: {msg}"))
-    })
-}
 
 /// A limit an expectation sets: a finite number in `lo..=hi`.
 fn limit(field: &str, v: Option<f64>, lo: f64, hi: f64) -> ApiResult<()> {
@@ -245,36 +218,30 @@ fn forbidden(msg: String) -> ApiError {
     ApiError::forbidden_target("target", msg)
 }
 
-/// Validates the body; returns the normalised target and the spec.
-pub fn spec(body: &CreateCheck, policy: &Policy) -> ApiResult<(String, CheckSpec)> {
-    body.refuse_unknown()?;
-    let target = body.target.trim().to_string();
+/// Checks a check's target and options (ranges, expectations, the target policy); the
+/// normalised target.
+pub fn check(target: &str, spec: &CheckSpec, policy: &Policy) -> ApiResult<String> {
+    let target = target.trim().to_string();
     if target.is_empty() {
         return Err(ApiError::invalid_field("target", "target is required"));
     }
-    let opts = body.options.clone();
-    let spec = match body.check_type {
-        CheckType::Ping => {
-            let o: PingOptions = options(opts)?;
+    match spec {
+        CheckSpec::Ping(o) => {
             range("options.count", o.count as u32, 1, 16)?;
             range("options.interval_ms", o.interval_ms, 100, 10_000)?;
             range("options.timeout_ms", o.timeout_ms, 100, 10_000)?;
             expect_ping(&o.expect)?;
             validate_host(&target)?;
             policy.check_host(&target).map_err(forbidden)?;
-            CheckSpec::Ping(o)
         }
-        CheckType::Tcp => {
-            let o: TcpOptions = options(opts)?;
+        CheckSpec::Tcp(o) => {
             range("options.port", o.port as u32, 1, 65_535)?;
             range("options.timeout_ms", o.timeout_ms, 100, 30_000)?;
             expect_tcp(&o.expect)?;
             validate_host(&target)?;
             policy.check_host(&target).map_err(forbidden)?;
-            CheckSpec::Tcp(o)
         }
-        CheckType::Http => {
-            let o: HttpOptions = options(opts)?;
+        CheckSpec::Http(o) => {
             range("options.timeout_ms", o.timeout_ms, 100, 60_000)?;
             if o.headers.len() > 32 {
                 return Err(ApiError::invalid_field(
@@ -318,10 +285,8 @@ pub fn spec(body: &CreateCheck, policy: &Policy) -> ApiResult<(String, CheckSpec
             }
             expect_http(&o.expect)?;
             policy.check_host(host).map_err(forbidden)?;
-            CheckSpec::Http(o)
         }
-        CheckType::Dns => {
-            let o: DnsOptions = options(opts)?;
+        CheckSpec::Dns(o) => {
             range("options.timeout_ms", o.timeout_ms, 100, 30_000)?;
             expect_dns(&o.expect)?;
             let reverse = (o.record_type == RecordType::Ptr)
@@ -343,24 +308,19 @@ pub fn spec(body: &CreateCheck, policy: &Policy) -> ApiResult<(String, CheckSpec
                     .check(sa.ip())
                     .map_err(|r| ApiError::forbidden_target("options.resolver", r.to_string()))?;
             }
-            CheckSpec::Dns(o)
         }
-        CheckType::Traceroute => {
-            let o: TracerouteOptions = options(opts)?;
+        CheckSpec::Traceroute(o) => {
             trace_common(o.port, o.max_hops, o.timeout_ms)?;
             validate_host(&target)?;
             policy.check_host(&target).map_err(forbidden)?;
-            CheckSpec::Traceroute(o)
         }
-        CheckType::Mtr => {
-            let o: MtrOptions = options(opts)?;
+        CheckSpec::Mtr(o) => {
             trace_common(o.port, o.max_hops, o.timeout_ms)?;
             range("options.packets", o.packets as u32, 1, 16)?;
             range("options.interval_ms", o.interval_ms, 100, 5000)?;
             validate_host(&target)?;
             policy.check_host(&target).map_err(forbidden)?;
-            CheckSpec::Mtr(o)
         }
-    };
-    Ok((target, spec))
+    }
+    Ok(target)
 }

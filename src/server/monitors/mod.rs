@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::entity::prelude::*;
 
 use crate::proto::api::monitors::{AlertRule, Monitor, MonitorCheck, MonitorState, Notify};
-use crate::proto::check::CheckType;
+use crate::proto::check::{CheckSpec, CheckType};
 use crate::server::error::{ApiError, ApiResult};
 use crate::server::users;
 use crate::server::AppState;
@@ -28,7 +28,7 @@ pub struct Model {
     pub id: Uuid,
     pub user_id: Uuid,
     pub name: String,
-    pub check_type: String,
+    pub check_type: CheckType,
     pub target: String,
     pub options: Json,
     pub selection: Json,
@@ -54,23 +54,22 @@ pub enum Relation {}
 impl ActiveModelBehavior for ActiveModel {}
 
 impl Model {
-    pub fn check_type(&self) -> CheckType {
-        // The column's constraint admits only check types.
-        self.check_type.parse().unwrap_or(CheckType::Ping)
+    pub fn spec(&self) -> Result<CheckSpec, DbErr> {
+        crate::server::checks::model::stored_spec(self.check_type, &self.options)
     }
 
     pub fn notify_list(&self) -> Vec<Notify> {
         serde_json::from_value(self.notify.clone()).unwrap_or_default()
     }
 
-    pub fn view(&self) -> Monitor {
-        Monitor {
+    pub fn view(&self) -> Result<Monitor, DbErr> {
+        Ok(Monitor {
             id: self.id,
             name: self.name.clone(),
             check: MonitorCheck {
-                check_type: self.check_type(),
+                spec: self.spec()?,
                 target: self.target.clone(),
-                options: Some(self.options.clone()),
+                unknown: Default::default(),
             },
             selection: serde_json::from_value(self.selection.clone()).unwrap_or_default(),
             interval_secs: self.interval_secs as u32,
@@ -88,7 +87,7 @@ impl Model {
             created_at: self.created_at,
             user_id: self.user_id,
             stats: None,
-        }
+        })
     }
 }
 

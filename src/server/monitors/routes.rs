@@ -72,7 +72,7 @@ pub async fn create(
         id: Set(Uuid::now_v7()),
         user_id: Set(user.0.id),
         name: Set(name),
-        check_type: Set(b.check.check_type.as_str().to_string()),
+        check_type: Set(b.check.spec.check_type()),
         target: Set(target),
         options: Set(options),
         selection: Set(serde_json::to_value(&b.selection).expect("selection serialises")),
@@ -106,7 +106,7 @@ pub async fn create(
         .insert_header(("Location", format!("/api/v1/monitors/{}", m.id)))
         .insert_header(("Cache-Control", "no-store"))
         .json(CreatedMonitor {
-            monitor: m.view(),
+            monitor: m.view()?,
             webhook_secret: secret,
         }))
 }
@@ -158,12 +158,14 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(MonitorPage {
         monitors: rows
             .iter()
-            .map(|m| Monitor {
-                stats: stats.remove(&m.id),
-                state: shown_state(m, &windows),
-                ..m.view()
+            .map(|m| {
+                Ok(Monitor {
+                    stats: stats.remove(&m.id),
+                    state: shown_state(m, &windows),
+                    ..m.view()?
+                })
             })
-            .collect(),
+            .collect::<Result<_, sea_orm::DbErr>>()?,
         next_after,
         total,
     }))
@@ -182,7 +184,7 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(Monitor {
         stats: stats.into_values().next(),
         state: shown_state(&m, &windows),
-        ..m.view()
+        ..m.view()?
     }))
 }
 
@@ -221,7 +223,7 @@ pub async fn update(
     let b = body.0;
     crate::server::extract::refuse_unknown(&b.unknown)?;
     let current = load_visible(&state, &user.0, *id).await?;
-    let view = current.view();
+    let view = current.view()?;
     let mut m: ActiveModel = current.clone().into();
     if let Some(name) = &b.name {
         m.name = Set(validate_name(name)?);
@@ -242,7 +244,7 @@ pub async fn update(
             view.selection.clone()
         };
         let (target, options) = validate_check(&state, &check, &selection)?;
-        m.check_type = Set(check.check_type.as_str().to_string());
+        m.check_type = Set(check.spec.check_type());
         m.target = Set(target);
         m.options = Set(options);
         m.selection = Set(serde_json::to_value(&selection).expect("selection serialises"));
@@ -296,7 +298,7 @@ pub async fn update(
     .await?;
     let saved = m.update(&state.db).await?;
     state.monitor_costs.forget(saved.user_id);
-    Ok(HttpResponse::Ok().json(saved.view()))
+    Ok(HttpResponse::Ok().json(saved.view()?))
 }
 
 #[utoipa::path(operation_id = "delete_monitor", delete, path = "/api/v1/monitors/{id}", tag = "monitors",

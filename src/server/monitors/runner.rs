@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use super::{webhooks, Entity, Model};
 use crate::proto::api::checks::CreateCheck;
 use crate::proto::api::monitors::{FailingAgent, MonitorState, WebhookEvent, WebhookMonitor};
+use crate::proto::check::ResultStatus;
 use crate::server::checks::model::result;
 use crate::server::AppState;
 use crate::server::{maintenance, users};
@@ -123,10 +124,16 @@ async fn run(state: &AppState, m: &Model, owner: Option<&users::Model>) -> Run {
     let Some(owner) = owner else {
         return Run::NotStarted;
     };
+    let spec = match m.spec() {
+        Ok(spec) => spec,
+        Err(e) => {
+            tracing::error!(monitor_id = %m.id, error = %e, "monitor cannot run");
+            return Run::NotStarted;
+        }
+    };
     let body = CreateCheck {
-        check_type: m.check_type(),
+        spec,
         target: m.target.clone(),
-        options: Some(m.options.clone()),
         selection: serde_json::from_value(m.selection.clone()).unwrap_or_default(),
         unknown: Default::default(),
     };
@@ -155,7 +162,7 @@ fn failing(results: &[result::Model]) -> Vec<FailingAgent> {
     results
         .iter()
         // An agent past its capacity was not asked: it says nothing about the target.
-        .filter(|r| r.status == "failed" || r.status == "timeout")
+        .filter(|r| matches!(r.status, ResultStatus::Failed | ResultStatus::Timeout))
         .filter(|r| {
             r.error
                 .as_ref()
@@ -174,7 +181,7 @@ fn failing(results: &[result::Model]) -> Vec<FailingAgent> {
                 .and_then(|e| e.get("code"))
                 .and_then(|c| c.as_str())
                 .map(str::to_string)
-                .or_else(|| Some(r.status.clone())),
+                .or_else(|| Some(r.status.as_str().to_string())),
         })
         .collect()
 }
@@ -292,7 +299,7 @@ async fn judge_one(state: &AppState, monitor_id: Uuid, check_id: Uuid) -> Result
     }
     let values: Vec<f64> = results
         .iter()
-        .filter(|r| r.status == "ok")
+        .filter(|r| r.status == ResultStatus::Ok)
         .filter_map(|r| r.value_ms)
         .collect();
     let mean = (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64);
@@ -304,7 +311,7 @@ async fn judge_one(state: &AppState, monitor_id: Uuid, check_id: Uuid) -> Result
         monitor: WebhookMonitor {
             id: m.id,
             name: m.name.clone(),
-            check_type: m.check_type(),
+            check_type: m.check_type,
             target: m.target.clone(),
         },
         incident_id: Some(incident),

@@ -1,6 +1,5 @@
 //! The rules for a monitor's fields, shared by creation and change.
 
-use crate::proto::api::checks::CreateCheck;
 use crate::proto::api::monitors::{AlertRule, MonitorCheck, Notify};
 use crate::proto::api::AgentSelection;
 use crate::server::checks::validate;
@@ -31,23 +30,18 @@ pub(super) fn validate_check(
         ));
     }
     crate::server::checks::choose::validate(selection)?;
-    let body = CreateCheck {
-        check_type: check.check_type,
-        target: check.target.clone(),
-        options: check.options.clone(),
-        selection: selection.clone(),
-        unknown: Default::default(),
-    };
-    let (target, spec) = validate::spec(&body, &state.policy).map_err(|e| {
-        // The same field names, under `check.`.
-        let field = e.field().map(|f| format!("check.{f}"));
-        match field {
-            Some(f) => e.with_details(serde_json::json!({ "field": f })),
-            None => e,
-        }
-    })?;
-    let options = serde_json::to_value(&spec).expect("spec serialises")["options"].clone();
-    Ok((target, options))
+    crate::server::extract::refuse_unknown(&check.unknown).map_err(under_check)?;
+    let target = validate::check(&check.target, &check.spec, &state.policy).map_err(under_check)?;
+    Ok((target, check.spec.options_json()))
+}
+
+/// The same field names as a check's, under `check.`.
+fn under_check(e: ApiError) -> ApiError {
+    let field = e.field().map(|f| format!("check.{f}"));
+    match field {
+        Some(f) => e.with_details(serde_json::json!({ "field": f })),
+        None => e,
+    }
 }
 
 pub(super) fn validate_interval(v: Option<u32>) -> ApiResult<u32> {

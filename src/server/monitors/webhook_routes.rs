@@ -81,7 +81,7 @@ pub async fn test_event(
         monitor: WebhookMonitor {
             id: m.id,
             name: m.name.clone(),
-            check_type: m.check_type(),
+            check_type: m.check_type,
             target: m.target.clone(),
         },
         incident_id: None,

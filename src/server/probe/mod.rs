@@ -20,7 +20,6 @@ use deadpool_redis::redis;
 use uuid::Uuid;
 
 use crate::proto::api::agents::Agent;
-use crate::proto::api::checks::CreateCheck;
 use crate::proto::api::{AgentSelection, LocationFilter};
 use crate::proto::check::{CheckRequest, CheckResult, CheckSpec, ResultStatus};
 use crate::proto::PROTOCOL_VERSION;
@@ -256,9 +255,7 @@ pub async fn probe(req: HttpRequest, user: AuthUser, state: web::Data<AppState>)
         Err(e) => return text(StatusCode::BAD_REQUEST, e),
     };
     // The same validation and target policy as a check of the same options.
-    let mut body = CreateCheck::new(spec.check_type(), &target);
-    body.options = Some(serde_json::to_value(&spec).expect("a spec serialises")["options"].clone());
-    let (target, spec) = match validate::spec(&body, &state.policy) {
+    let target = match validate::check(&target, &spec, &state.policy) {
         Ok(c) => c,
         Err(e) => return refused(e),
     };

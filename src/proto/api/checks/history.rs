@@ -6,8 +6,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::CheckStatus;
-use crate::proto::check::CheckType;
-use serde_json::Value;
+use crate::proto::check::{CheckSpec, CheckType};
 
 /// `ok`: every agent's result is ok; `failed`: at least one failed, timed out or was offline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -54,13 +53,11 @@ pub struct CheckPage {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct CheckSummary {
     pub id: Uuid,
-    #[serde(rename = "type")]
-    pub check_type: CheckType,
+    /// `type` and its `options` (port, count, method, record type, resolver,
+    /// expectations), so a line of the history can tell two checks of one target apart.
+    #[serde(flatten)]
+    pub spec: CheckSpec,
     pub target: String,
-    /// The check's settings (port, count, method, record type, resolver, expectations), so a
-    /// line of the history can tell two checks of one target apart.
-    #[schema(value_type = crate::proto::check::CheckOptions)]
-    pub options: Value,
     pub status: CheckStatus,
     pub created_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,

@@ -2,13 +2,12 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::CheckStatus;
 use crate::proto::api::agents::Location;
-use crate::proto::check::{CheckType, ProbeError, ResultStatus};
+use crate::proto::check::{CheckSpec, ProbeError, ResultData, ResultKind, ResultStatus};
 
 /// The agent a result came from, as it was when the check was created.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -19,8 +18,9 @@ pub struct ResultAgent {
     pub location: Option<Location>,
 }
 
-/// One agent's result. The fields of the check type's result (`PingResult`, `TcpResult`,
-/// `HttpResult`, `DnsResult`, `TracerouteResult` or `MtrResult`) are merged into this object.
+/// One agent's result. Once the agent answered with data, the check type's result (`type`
+/// and the fields of `PingResult`, `TcpResult`, `HttpResult`, `DnsResult`,
+/// `TracerouteResult` or `MtrResult`) is merged into this object.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct CheckResultView {
     pub agent: ResultAgent,
@@ -29,14 +29,31 @@ pub struct CheckResultView {
     pub started_at: Option<DateTime<Utc>>,
     pub duration_ms: Option<f64>,
     #[serde(flatten)]
-    #[schema(ignore)]
-    pub data: serde_json::Map<String, Value>,
+    #[schema(schema_with = maybe_result_data)]
+    pub data: Option<ResultData>,
+}
+
+/// A result's own fields, merged into it: one of `ResultData`, or none yet (no `type`).
+fn maybe_result_data() -> utoipa::openapi::Schema {
+    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+    use utoipa::openapi::Ref;
+    OneOfBuilder::new()
+        .item(Ref::from_schema_name("ResultData"))
+        .item(
+            ObjectBuilder::new()
+                .description(Some(
+                    "No data: the agent has not answered, or answered without",
+                ))
+                .property("type", ObjectBuilder::new().schema_type(Type::Null)),
+        )
+        .build()
+        .into()
 }
 
 impl CheckResultView {
-    /// The check type's own result fields, read as that type's result (`TcpResult`, …).
-    pub fn data_as<T: serde::de::DeserializeOwned>(&self) -> serde_json::Result<T> {
-        serde_json::from_value(Value::Object(self.data.clone()))
+    /// The check type's own result (`TcpResult`, …), if the agent sent one of that type.
+    pub fn data_as<T: ResultKind>(&self) -> Option<&T> {
+        self.data.as_ref()?.get()
     }
 }
 
@@ -44,11 +61,10 @@ impl CheckResultView {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct CheckView {
     pub id: Uuid,
-    #[serde(rename = "type")]
-    pub check_type: CheckType,
+    /// `type` and its `options`.
+    #[serde(flatten)]
+    pub spec: CheckSpec,
     pub target: String,
-    #[schema(value_type = crate::proto::check::CheckOptions)]
-    pub options: Value,
     pub status: CheckStatus,
     pub created_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,

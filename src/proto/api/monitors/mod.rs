@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::AgentSelection;
-use crate::proto::check::{CheckOptions, CheckType};
+use crate::proto::check::CheckSpec;
 
 mod history;
 mod maintenance;
@@ -28,15 +28,26 @@ pub use status::{
 
 /// What a monitor runs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct MonitorCheck {
-    #[serde(rename = "type")]
-    pub check_type: CheckType,
+    /// `type` and its `options`, expectations included; defaults apply to what is left out.
+    #[serde(flatten)]
+    pub spec: CheckSpec,
     pub target: String,
-    /// Options of the type, expectations included; defaults apply to what is left out.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<CheckOptions>)]
-    pub options: Option<serde_json::Value>,
+    /// Fields that belong to neither: refused (serde's `deny_unknown_fields` does not combine
+    /// with `flatten`).
+    #[serde(flatten)]
+    #[schema(ignore)]
+    pub unknown: std::collections::BTreeMap<String, serde_json::Value>,
+}
+
+impl MonitorCheck {
+    pub fn new(spec: CheckSpec, target: impl Into<String>) -> Self {
+        Self {
+            spec,
+            target: target.into(),
+            unknown: Default::default(),
+        }
+    }
 }
 
 /// When a monitor goes `down`: at least `min_failing_agents` agents answered `failed` or
