@@ -851,7 +851,10 @@ export interface components {
             status: components["schemas"]["CheckStatus"];
             target: string;
         };
-        /** @enum {string} */
+        /**
+         * @description Stored as text (`checks.type`, `monitors.type`, whose constraints admit exactly these words).
+         * @enum {string}
+         */
         CheckType: "ping" | "tcp" | "http" | "dns" | "traceroute" | "mtr";
         /** @description A check with its results. */
         CheckView: components["schemas"]["CheckSpec"] & {
@@ -1818,7 +1821,10 @@ export interface components {
             /** @enum {string} */
             type: "mtr";
         });
-        /** @enum {string} */
+        /**
+         * @description Stored as text (`check_results.status`, whose constraint admits exactly these words).
+         * @enum {string}
+         */
         ResultStatus: "ok" | "failed" | "timeout" | "offline" | "pending";
         /** @enum {string} */
         Role: "admin" | "user";
@@ -1896,7 +1902,9 @@ export interface components {
          *     `CheckResultView` (without the agent's own resolver address, private hop addresses and
          *     cookies).
          */
-        SharedResult: {
+        SharedResult: (components["schemas"]["ResultData"] | {
+            type?: null;
+        }) & {
             agent: components["schemas"]["SharedAgent"];
             /** Format: double */
             duration_ms?: number | null;

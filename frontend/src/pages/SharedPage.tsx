@@ -59,12 +59,12 @@ export function SharedPage() {
               {check.status === "finished" ? "Finished" : "Was still running when last loaded"} · started {new Date(check.created_at).toLocaleString()} ·{" "}
               {check.results.filter((r) => r.status === "ok").length} of {check.results.length} agents ok
             </p>
-            <p className="summary-line" data-testid="summary">{summaryLine(check.results as never)}</p>
-            <ResultMap type={check.type} target={check.target} rows={check.results as never} lookup={false} />
-            {check.type === "http" && <TimingBars rows={check.results as never} />}
-            {check.type === "dns" && <DnsComparison rows={check.results as never} />}
-            {(check.type === "traceroute" || check.type === "mtr") && <PathComparison rows={check.results as never} />}
-            <ResultList rows={check.results as never} />
+            <p className="summary-line" data-testid="summary">{summaryLine(check.results)}</p>
+            <ResultMap type={check.type} target={check.target} rows={check.results} lookup={false} />
+            {check.type === "http" && <TimingBars rows={check.results} />}
+            {check.type === "dns" && <DnsComparison rows={check.results} />}
+            {(check.type === "traceroute" || check.type === "mtr") && <PathComparison rows={check.results} />}
+            <ResultList rows={check.results} />
           </section>
         )}
       </main>

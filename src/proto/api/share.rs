@@ -6,7 +6,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::checks::CheckStatus;
-use crate::proto::check::{CheckSpec, ProbeError, ResultStatus};
+use crate::proto::check::{CheckSpec, ProbeError, ResultData, ResultStatus};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -51,8 +51,8 @@ pub struct SharedResult {
     pub started_at: Option<DateTime<Utc>>,
     pub duration_ms: Option<f64>,
     #[serde(flatten)]
-    #[schema(ignore)]
-    pub data: serde_json::Map<String, serde_json::Value>,
+    #[schema(schema_with = super::checks::maybe_result_data)]
+    pub data: Option<ResultData>,
 }
 
 /// A check as a share link shows it.

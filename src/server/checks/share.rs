@@ -15,7 +15,7 @@ use crate::proto::api::checks::{CheckResultView, CheckView};
 use crate::proto::api::share::{
     ShareLink, ShareRequest, SharedAgent, SharedCheck, SharedPlace, SharedResult,
 };
-use crate::proto::check::CheckSpec;
+use crate::proto::check::{CheckSpec, ResultData};
 use crate::server::auth::AuthUser;
 use crate::server::error::{ApiError, ApiResult, ErrorBody};
 use crate::server::AppState;
@@ -57,32 +57,27 @@ fn redact_addresses(text: &str) -> String {
 }
 
 fn shared_result(r: CheckResultView, own_resolver: bool) -> SharedResult {
-    let mut data = match r
-        .data
-        .map(|d| serde_json::to_value(d).expect("results serialise"))
-    {
-        Some(serde_json::Value::Object(map)) => map,
-        _ => serde_json::Map::new(),
-    };
-    if !own_resolver {
-        // The agent's system resolver is an address in the agent's network.
-        data.remove("resolver");
-    }
-    // A trace's first routers are the agent's own network; cookies are a server's to give.
-    if let Some(hops) = data.get_mut("hops").and_then(|h| h.as_array_mut()) {
-        for hop in hops {
-            if let Some(a) = hop.get_mut("address") {
-                if a.as_str()
-                    .and_then(|t| t.parse::<std::net::IpAddr>().ok())
-                    .is_some_and(is_private)
-                {
-                    *a = serde_json::Value::String(PRIVATE.into());
-                }
-            }
+    let mut data = r.data;
+    // A trace's first routers are the agent's own network.
+    let hide = |address: &mut Option<String>| {
+        if address
+            .as_deref()
+            .and_then(|a| a.parse::<std::net::IpAddr>().ok())
+            .is_some_and(is_private)
+        {
+            *address = Some(PRIVATE.into());
         }
-    }
-    if let Some(headers) = data.get_mut("headers").and_then(|h| h.as_object_mut()) {
-        headers.remove("set-cookie");
+    };
+    match &mut data {
+        // The agent's system resolver is an address in the agent's network.
+        Some(ResultData::Dns(d)) if !own_resolver => d.resolver = None,
+        Some(ResultData::Traceroute(t)) => t.hops.iter_mut().for_each(|h| hide(&mut h.address)),
+        Some(ResultData::Mtr(t)) => t.hops.iter_mut().for_each(|h| hide(&mut h.address)),
+        // Cookies are a server's to give.
+        Some(ResultData::Http(h)) => {
+            h.headers.remove("set-cookie");
+        }
+        _ => {}
     }
     let error = r.error.map(|mut e| {
         e.message = redact_addresses(&e.message);

@@ -16,6 +16,7 @@ mod history;
 mod results;
 pub use events::{CheckEvent, CheckFinished};
 pub use history::{CheckPage, CheckSummary, HistoryQuery, OutcomeFilter};
+pub(crate) use results::maybe_result_data;
 pub use results::{CheckResultView, CheckView, ResultAgent};
 
 /// Where a check stands: waiting for answers, or done (every agent answered, or its deadline

@@ -34,7 +34,7 @@ pub struct CheckResultView {
 }
 
 /// A result's own fields, merged into it: one of `ResultData`, or none yet (no `type`).
-fn maybe_result_data() -> utoipa::openapi::Schema {
+pub(crate) fn maybe_result_data() -> utoipa::openapi::Schema {
     use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
     use utoipa::openapi::Ref;
     OneOfBuilder::new()
