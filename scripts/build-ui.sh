@@ -18,8 +18,9 @@ cd frontend
 [ -d node_modules ] && [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund --loglevel=error
 if [ "${1:-}" != "--committed-types" ]; then
   npx openapi-typescript src/api/openapi.json -o src/api/schema.d.ts >/dev/null
-  if ! git diff --quiet -- src/api/openapi.json src/api/schema.d.ts; then
-    echo "The API changed: frontend/src/api/{openapi.json,schema.d.ts} were regenerated; commit them." >&2
+  node scripts/limits.mjs
+  if ! git diff --quiet -- src/api/openapi.json src/api/schema.d.ts src/api/limits.json; then
+    echo "The API changed: frontend/src/api/{openapi.json,schema.d.ts,limits.json} were regenerated; commit them." >&2
     [ "$check" = true ] && exit 1
   fi
 fi

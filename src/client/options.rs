@@ -10,7 +10,17 @@ use crate::proto::check::{
     MtrOptions, PingOptions, TcpOptions, TraceProtocol, TracerouteOptions,
 };
 use crate::proto::expect::{DnsExpect, HttpExpect, PingExpect, TcpExpect, TraceExpect};
-use crate::proto::trace::MTR_INTERVAL_MS;
+use crate::proto::limits::*;
+
+/// A flag's parser for a small integer option: clap refuses what the API would.
+fn small(l: Limit) -> clap::builder::RangedI64ValueParser<u8> {
+    clap::value_parser!(u8).range(l.min as i64..=l.max as i64)
+}
+
+/// A flag's parser for a millisecond option.
+fn ms(l: Limit) -> clap::builder::RangedI64ValueParser<u32> {
+    clap::value_parser!(u32).range(l.min as i64..=l.max as i64)
+}
 
 #[derive(Debug, Subcommand, Clone)]
 pub enum CheckKind {
@@ -46,11 +56,11 @@ pub struct TraceArgs {
     /// Destination port for udp (default 33434 and up) and tcp (default 80).
     #[arg(long)]
     pub port: Option<u16>,
-    /// Highest TTL tried (1-32).
-    #[arg(long, default_value_t = 30)]
+    /// Highest TTL tried.
+    #[arg(long, default_value_t = TRACE_MAX_HOPS.default_u8(), value_parser = small(TRACE_MAX_HOPS))]
     pub max_hops: u8,
-    /// Milliseconds to wait for the answers of one round (100-10000).
-    #[arg(long, default_value_t = 1000)]
+    /// Milliseconds to wait for the answers of one round.
+    #[arg(long, default_value_t = TRACE_TIMEOUT_MS.default_u32(), value_parser = ms(TRACE_TIMEOUT_MS))]
     pub timeout_ms: u32,
     /// Use only IPv4 or only IPv6.
     #[arg(long, value_name = "4|6", value_parser = ip_version_arg)]
@@ -79,11 +89,11 @@ impl TraceArgs {
 pub struct MtrArgs {
     #[command(flatten)]
     pub trace: TraceArgs,
-    /// Probes per hop (1-16).
-    #[arg(long, default_value_t = 5)]
+    /// Probes per hop.
+    #[arg(long, default_value_t = MTR_PACKETS.default_u8(), value_parser = small(MTR_PACKETS))]
     pub packets: u8,
-    /// Milliseconds between rounds (100-5000), as mtr's -i; routers answer about one a second.
-    #[arg(long, default_value_t = MTR_INTERVAL_MS)]
+    /// Milliseconds between rounds, as mtr's -i; routers answer about one a second.
+    #[arg(long, default_value_t = MTR_INTERVAL.default_u32(), value_parser = ms(MTR_INTERVAL))]
     pub interval_ms: u32,
 }
 
@@ -127,14 +137,14 @@ fn some_if<T: Default + PartialEq>(x: T) -> Option<T> {
 #[derive(Debug, Args, Clone)]
 pub struct PingArgs {
     pub target: String,
-    /// Echo requests to send (1-16).
-    #[arg(long, default_value_t = 3)]
+    /// Echo requests to send.
+    #[arg(long, default_value_t = PING_COUNT.default_u8(), value_parser = small(PING_COUNT))]
     pub count: u8,
-    /// Milliseconds between requests (100-10000).
-    #[arg(long, default_value_t = 500)]
+    /// Milliseconds between requests.
+    #[arg(long, default_value_t = PING_INTERVAL_MS.default_u32(), value_parser = ms(PING_INTERVAL_MS))]
     pub interval_ms: u32,
-    /// Milliseconds to wait for each reply (100-10000).
-    #[arg(long, default_value_t = 2000)]
+    /// Milliseconds to wait for each reply.
+    #[arg(long, default_value_t = PING_TIMEOUT_MS.default_u32(), value_parser = ms(PING_TIMEOUT_MS))]
     pub timeout_ms: u32,
     /// Use only IPv4 or only IPv6.
     #[arg(long, value_name = "4|6", value_parser = ip_version_arg)]
@@ -167,8 +177,8 @@ pub struct TcpArgs {
     pub target: String,
     #[arg(long)]
     pub port: u16,
-    /// Milliseconds to wait for the connection (100-30000).
-    #[arg(long, default_value_t = 3000)]
+    /// Milliseconds to wait for the connection.
+    #[arg(long, default_value_t = TCP_TIMEOUT_MS.default_u32(), value_parser = ms(TCP_TIMEOUT_MS))]
     pub timeout_ms: u32,
     /// Use only IPv4 or only IPv6.
     #[arg(long, value_name = "4|6", value_parser = ip_version_arg)]
@@ -216,8 +226,8 @@ pub struct HttpArgs {
     /// Follow redirects (up to 10).
     #[arg(long)]
     pub follow_redirects: bool,
-    /// Milliseconds for the whole exchange (100-60000).
-    #[arg(long, default_value_t = 10_000)]
+    /// Milliseconds for the whole exchange.
+    #[arg(long, default_value_t = HTTP_TIMEOUT_MS.default_u32(), value_parser = ms(HTTP_TIMEOUT_MS))]
     pub timeout_ms: u32,
     /// Use only IPv4 or only IPv6.
     #[arg(long, value_name = "4|6", value_parser = ip_version_arg)]
@@ -307,8 +317,8 @@ pub struct DnsArgs {
     /// udp or tcp.
     #[arg(long, default_value = "udp", value_parser = ["udp", "tcp"])]
     pub protocol: String,
-    /// Milliseconds to wait for the answer (100-30000).
-    #[arg(long, default_value_t = 5000)]
+    /// Milliseconds to wait for the answer.
+    #[arg(long, default_value_t = DNS_TIMEOUT_MS.default_u32(), value_parser = ms(DNS_TIMEOUT_MS))]
     pub timeout_ms: u32,
     /// The response code the answer must carry, e.g. NOERROR or NXDOMAIN.
     #[arg(long)]

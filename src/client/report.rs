@@ -89,7 +89,7 @@ pub fn describe(kind: &str, r: &Value) -> String {
 /// "MX via 1.1.1.1", so two checks of one target read differently.
 pub fn settings_line(spec: &CheckSpec) -> String {
     let kind = spec.check_type().as_str();
-    let options = &spec.options_json();
+    let options = &spec.options_json().unwrap_or_default();
     let mut out = Vec::new();
     match kind {
         "ping" => {

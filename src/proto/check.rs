@@ -10,6 +10,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::expect::{DnsExpect, HttpExpect, PingExpect, TcpExpect};
+use super::limits;
 pub use super::result::{
     CheckResult, DnsAnswer, DnsResult, HttpResult, HttpTimings, PingReply, PingResult, ProbeError,
     ProbeErrorCode, ResultData, ResultKind, ResultStatus, Rtt, TcpResult, TlsInfo,
@@ -109,14 +110,11 @@ pub mod ip_version_serde {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct PingOptions {
-    /// Echo requests to send (1–16).
-    #[schema(minimum = 1, maximum = 16, default = 3)]
+    /// Echo requests to send.
     pub count: u8,
-    /// Milliseconds between requests (100–10000).
-    #[schema(minimum = 100, maximum = 10000, default = 500)]
+    /// Milliseconds between requests.
     pub interval_ms: u32,
-    /// Milliseconds to wait for each reply (100–10000).
-    #[schema(minimum = 100, maximum = 10000, default = 2000)]
+    /// Milliseconds to wait for each reply.
     pub timeout_ms: u32,
     #[serde(with = "ip_version_serde", skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<u8>)]
@@ -129,9 +127,9 @@ pub struct PingOptions {
 impl Default for PingOptions {
     fn default() -> Self {
         Self {
-            count: 3,
-            interval_ms: 500,
-            timeout_ms: 2000,
+            count: limits::PING_COUNT.default_u8(),
+            interval_ms: limits::PING_INTERVAL_MS.default_u32(),
+            timeout_ms: limits::PING_TIMEOUT_MS.default_u32(),
             ip_version: None,
             expect: None,
         }
@@ -141,11 +139,9 @@ impl Default for PingOptions {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TcpOptions {
-    #[schema(minimum = 1, maximum = 65535)]
     pub port: u16,
-    /// Milliseconds to wait for the connection (100–30000).
+    /// Milliseconds to wait for the connection.
     #[serde(default = "default_tcp_timeout")]
-    #[schema(minimum = 100, maximum = 30000, default = 3000)]
     pub timeout_ms: u32,
     #[serde(
         default,
@@ -160,7 +156,7 @@ pub struct TcpOptions {
 }
 
 fn default_tcp_timeout() -> u32 {
-    3000
+    limits::TCP_TIMEOUT_MS.default_u32()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
@@ -228,8 +224,7 @@ pub struct HttpOptions {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub version: Option<HttpVersion>,
     pub follow_redirects: bool,
-    /// Milliseconds for the whole exchange (100–60000).
-    #[schema(minimum = 100, maximum = 60000, default = 10000)]
+    /// Milliseconds for the whole exchange.
     pub timeout_ms: u32,
     #[serde(with = "ip_version_serde", skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<u8>)]
@@ -249,7 +244,7 @@ impl Default for HttpOptions {
             body: None,
             version: None,
             follow_redirects: false,
-            timeout_ms: 10_000,
+            timeout_ms: limits::HTTP_TIMEOUT_MS.default_u32(),
             ip_version: None,
             verify_tls: true,
             expect: None,
@@ -289,8 +284,7 @@ pub struct DnsOptions {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resolver: Option<String>,
     pub protocol: DnsProtocol,
-    /// Milliseconds to wait for the answer (100–30000).
-    #[schema(minimum = 100, maximum = 30000, default = 5000)]
+    /// Milliseconds to wait for the answer.
     pub timeout_ms: u32,
     /// What the result must show to be `ok`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -303,7 +297,7 @@ impl Default for DnsOptions {
             record_type: RecordType::A,
             resolver: None,
             protocol: DnsProtocol::Udp,
-            timeout_ms: 5000,
+            timeout_ms: limits::DNS_TIMEOUT_MS.default_u32(),
             expect: None,
         }
     }
@@ -390,16 +384,15 @@ impl CheckSpec {
     }
 
     /// The options alone, as JSON (the `options` column, the CLI's settings line).
-    pub fn options_json(&self) -> serde_json::Value {
-        let v = match self {
+    pub fn options_json(&self) -> serde_json::Result<serde_json::Value> {
+        match self {
             CheckSpec::Ping(o) => serde_json::to_value(o),
             CheckSpec::Tcp(o) => serde_json::to_value(o),
             CheckSpec::Http(o) => serde_json::to_value(o),
             CheckSpec::Dns(o) => serde_json::to_value(o),
             CheckSpec::Traceroute(o) => serde_json::to_value(o),
             CheckSpec::Mtr(o) => serde_json::to_value(o),
-        };
-        v.expect("options serialise")
+        }
     }
 }
 

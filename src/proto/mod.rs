@@ -1,16 +1,22 @@
 //! Wire types shared by the server and the agent (registration, heartbeat, check requests and
 //! results) and by the server and its HTTP clients (`api`: every request and response body, the
 //! error body and its codes), so each side compiles against one definition. Besides serde they
-//! derive only their OpenAPI schema (utoipa); two `api` enums, a user's role and a check's
-//! status, are also the database columns' types (sea-orm), so they are not written twice.
+//! derive only their OpenAPI schema (utoipa); four enums (a user's role, a check's type and
+//! status, a result's status) are also the database columns' types (sea-orm), so they are not
+//! written twice.
 //!
 //! Evolution rule: fields are only ever added, as `#[serde(default)]` options, so an older peer
 //! keeps working; anything else bumps [`PROTOCOL_VERSION`].
+//!
+//! Wire types are read by every role, so none of them panics on a value: errors are returned
+//! (tests excepted, see `clippy.toml`).
+#![deny(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod agent;
 pub mod api;
 pub mod check;
 pub mod expect;
+pub mod limits;
 pub mod result;
 pub mod trace;
 

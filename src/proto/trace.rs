@@ -6,6 +6,7 @@ use utoipa::ToSchema;
 
 use super::check::{ip_version_serde, CheckSpec, IpVersion};
 use super::expect::{Assertion, TraceExpect};
+use super::limits;
 
 /// How a trace's probes travel.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -38,13 +39,10 @@ pub struct TracerouteOptions {
     pub protocol: TraceProtocol,
     /// Destination port for `udp` (default 33434) and `tcp` (default 80).
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(minimum = 1, maximum = 65535)]
     pub port: Option<u16>,
-    /// Highest TTL tried (1–32).
-    #[schema(minimum = 1, maximum = 32, default = 30)]
+    /// Highest TTL tried.
     pub max_hops: u8,
-    /// Milliseconds to wait for the answers of one round (100–10000).
-    #[schema(minimum = 100, maximum = 10000, default = 1000)]
+    /// Milliseconds to wait for the answers of one round.
     pub timeout_ms: u32,
     #[serde(with = "ip_version_serde", skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<u8>)]
@@ -59,8 +57,8 @@ impl Default for TracerouteOptions {
         Self {
             protocol: TraceProtocol::Icmp,
             port: None,
-            max_hops: 30,
-            timeout_ms: 1000,
+            max_hops: limits::TRACE_MAX_HOPS.default_u8(),
+            timeout_ms: limits::TRACE_TIMEOUT_MS.default_u32(),
             ip_version: None,
             expect: None,
         }
@@ -74,23 +72,18 @@ pub struct MtrOptions {
     pub protocol: TraceProtocol,
     /// Destination port for `udp` (default 33434) and `tcp` (default 80).
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(minimum = 1, maximum = 65535)]
     pub port: Option<u16>,
-    /// Highest TTL tried (1–32).
-    #[schema(minimum = 1, maximum = 32, default = 30)]
+    /// Highest TTL tried.
     pub max_hops: u8,
-    /// Milliseconds to wait for the answers of one round (100–10000).
-    #[schema(minimum = 100, maximum = 10000, default = 1000)]
+    /// Milliseconds to wait for the answers of one round.
     pub timeout_ms: u32,
-    /// Probes per hop (1–16).
-    #[schema(minimum = 1, maximum = 16, default = 5)]
+    /// Probes per hop.
     pub packets: u8,
-    /// Milliseconds between the starts of two rounds (100–5000), as mtr's `-i`. Routers answer
+    /// Milliseconds between the starts of two rounds, as mtr's `-i`. Routers answer
     /// about one time-exceeded a second per source after a short burst, so rounds faster than
     /// that read their rate limit as loss. (Left out when it is the default, so agents older
     /// than the option still run default mtrs.)
     #[serde(skip_serializing_if = "is_default_interval")]
-    #[schema(minimum = 100, maximum = 5000, default = 1000)]
     pub interval_ms: u32,
     #[serde(with = "ip_version_serde", skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<u8>)]
@@ -105,9 +98,9 @@ impl Default for MtrOptions {
         Self {
             protocol: TraceProtocol::Icmp,
             port: None,
-            max_hops: 30,
-            timeout_ms: 1000,
-            packets: 5,
+            max_hops: limits::TRACE_MAX_HOPS.default_u8(),
+            timeout_ms: limits::TRACE_TIMEOUT_MS.default_u32(),
+            packets: limits::MTR_PACKETS.default_u8(),
             interval_ms: MTR_INTERVAL_MS,
             ip_version: None,
             expect: None,
@@ -119,7 +112,7 @@ impl Default for MtrOptions {
 pub const TRACE_QUERIES: usize = 3;
 
 /// An mtr's default time between rounds: mtr's own `-i 1`, what routers' ICMP limiters allow.
-pub const MTR_INTERVAL_MS: u32 = 1000;
+pub const MTR_INTERVAL_MS: u32 = limits::MTR_INTERVAL.default_u32();
 
 fn is_default_interval(ms: &u32) -> bool {
     *ms == MTR_INTERVAL_MS

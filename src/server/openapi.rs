@@ -44,7 +44,7 @@ use super::{agents, auth, checks, error, health, lookup, maintenance, monitors, 
         crate::proto::api::monitors::MonitorState, crate::proto::api::monitors::WebhookEvent,
         crate::proto::api::monitors::BadgeKind, crate::proto::api::monitors::BadgeWindow,
     )),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &OptionLimits),
     tags((name = "auth"), (name = "users"), (name = "agents"), (name = "agent protocol"), (name = "checks"), (name = "monitors"), (name = "status pages"), (name = "maintenance"), (name = "lookup"), (name = "prometheus"), (name = "operations"))
 )]
 pub struct ApiDoc;
@@ -63,5 +63,55 @@ impl Modify for BearerAuth {
                     .build(),
             ),
         );
+    }
+}
+
+/// Writes each bounded option's `minimum`, `maximum` and `default` from `proto::limits`, the
+/// one place they are declared (utoipa's attributes take only literals).
+struct OptionLimits;
+
+impl Modify for OptionLimits {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{RefOr, Schema};
+        let Some(components) = openapi.components.as_mut() else {
+            return;
+        };
+        for (schema, property, limit) in crate::proto::limits::LIMITS {
+            let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(*schema) else {
+                continue;
+            };
+            let Some(RefOr::T(Schema::Object(field))) = object.properties.get_mut(*property) else {
+                continue;
+            };
+            field.minimum = Some(limit.min.into());
+            field.maximum = Some(limit.max.into());
+            // Whole defaults as integers: `3`, not `3.0`.
+            field.default = limit.default_value().map(|d| {
+                if d.fract() == 0.0 {
+                    serde_json::Value::from(d as i64)
+                } else {
+                    serde_json::Value::from(d)
+                }
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use utoipa::OpenApi;
+
+    #[test]
+    fn every_declared_limit_is_in_the_document() {
+        let doc = serde_json::to_value(super::ApiDoc::openapi()).unwrap();
+        for (schema, property, limit) in crate::proto::limits::LIMITS {
+            let field = &doc["components"]["schemas"][schema]["properties"][property];
+            assert_eq!(field["minimum"], limit.min, "{schema}.{property}: {field}");
+            assert_eq!(field["maximum"], limit.max, "{schema}.{property}: {field}");
+            match limit.default_value() {
+                Some(d) => assert_eq!(field["default"], d, "{schema}.{property}"),
+                None => assert!(field.get("default").is_none(), "{schema}.{property}"),
+            }
+        }
     }
 }

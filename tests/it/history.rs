@@ -86,7 +86,10 @@ async fn a_share_link_shows_the_check_without_login_and_nothing_that_finds_the_a
     let view = shared(&rig.app, token).await.unwrap();
     assert_eq!(view.id, c.id);
     assert_eq!(view.results[0].status, ResultStatus::Ok);
-    let result = view.results[0].data.as_ref().and_then(|d| d.get::<HttpResult>());
+    let result = view.results[0]
+        .data
+        .as_ref()
+        .and_then(|d| d.get::<HttpResult>());
     assert_eq!(result.map(|r| r.status_code), Some(Some(200)));
     assert_eq!(view.results[0].agent.name, "probe-1");
     // What the page shows of an agent, on the wire: nothing more than these.

@@ -1026,7 +1026,7 @@ export interface components {
             resolver: string | null;
             /**
              * Format: int32
-             * @description Milliseconds to wait for the answer (100–30000).
+             * @description Milliseconds to wait for the answer.
              * @default 5000
              */
             timeout_ms: number;
@@ -1270,7 +1270,7 @@ export interface components {
             method: components["schemas"]["HttpMethod"];
             /**
              * Format: int32
-             * @description Milliseconds for the whole exchange (100–60000).
+             * @description Milliseconds for the whole exchange.
              * @default 10000
              */
             timeout_ms: number;
@@ -1560,7 +1560,7 @@ export interface components {
             expect: null | components["schemas"]["TraceExpect"];
             /**
              * Format: int32
-             * @description Milliseconds between the starts of two rounds (100–5000), as mtr's `-i`. Routers answer
+             * @description Milliseconds between the starts of two rounds, as mtr's `-i`. Routers answer
              *     about one time-exceeded a second per source after a short burst, so rounds faster than
              *     that read their rate limit as loss. (Left out when it is the default, so agents older
              *     than the option still run default mtrs.)
@@ -1574,27 +1574,26 @@ export interface components {
             ip_version: number | null;
             /**
              * Format: int32
-             * @description Highest TTL tried (1–32).
+             * @description Highest TTL tried.
              * @default 30
              */
             max_hops: number;
             /**
              * Format: int32
-             * @description Probes per hop (1–16).
+             * @description Probes per hop.
              * @default 5
              */
             packets: number;
             /**
              * Format: int32
              * @description Destination port for `udp` (default 33434) and `tcp` (default 80).
-             * @default null
              */
-            port: number | null;
+            port?: number | null;
             /** @default icmp */
             protocol: components["schemas"]["TraceProtocol"];
             /**
              * Format: int32
-             * @description Milliseconds to wait for the answers of one round (100–10000).
+             * @description Milliseconds to wait for the answers of one round.
              * @default 1000
              */
             timeout_ms: number;
@@ -1665,7 +1664,7 @@ export interface components {
         PingOptions: {
             /**
              * Format: int32
-             * @description Echo requests to send (1–16).
+             * @description Echo requests to send.
              * @default 3
              */
             count: number;
@@ -1673,7 +1672,7 @@ export interface components {
             expect: null | components["schemas"]["PingExpect"];
             /**
              * Format: int32
-             * @description Milliseconds between requests (100–10000).
+             * @description Milliseconds between requests.
              * @default 500
              */
             interval_ms: number;
@@ -1684,7 +1683,7 @@ export interface components {
             ip_version: number | null;
             /**
              * Format: int32
-             * @description Milliseconds to wait for each reply (100–10000).
+             * @description Milliseconds to wait for each reply.
              * @default 2000
              */
             timeout_ms: number;
@@ -1994,7 +1993,7 @@ export interface components {
             port: number;
             /**
              * Format: int32
-             * @description Milliseconds to wait for the connection (100–30000).
+             * @description Milliseconds to wait for the connection.
              * @default 3000
              */
             timeout_ms: number;
@@ -2089,21 +2088,20 @@ export interface components {
             ip_version: number | null;
             /**
              * Format: int32
-             * @description Highest TTL tried (1–32).
+             * @description Highest TTL tried.
              * @default 30
              */
             max_hops: number;
             /**
              * Format: int32
              * @description Destination port for `udp` (default 33434) and `tcp` (default 80).
-             * @default null
              */
-            port: number | null;
+            port?: number | null;
             /** @default icmp */
             protocol: components["schemas"]["TraceProtocol"];
             /**
              * Format: int32
-             * @description Milliseconds to wait for the answers of one round (100–10000).
+             * @description Milliseconds to wait for the answers of one round.
              * @default 1000
              */
             timeout_ms: number;

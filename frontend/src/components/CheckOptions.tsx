@@ -2,6 +2,8 @@
 // `name` is the option's path in the API (`timeout_ms`, `expect.body_regex`), so the
 // browser suite can compare the form with the OpenAPI schema.
 
+import LIMITS from "../api/limits.json";
+
 export type Kind = "ping" | "http" | "tcp" | "dns" | "traceroute" | "mtr";
 
 interface Field {
@@ -30,20 +32,20 @@ const REACHED = [
 ];
 const RECORDS = ["A", "AAAA", "CNAME", "MX", "NS", "TXT", "SOA", "PTR", "SRV", "CAA"];
 
-export const FIELDS: Record<Kind, Field[]> = {
+const OWN_FIELDS: Record<Kind, Field[]> = {
   ping: [
-    { name: "count", label: "Packets", kind: "number", main: true, min: 1, max: 16 },
+    { name: "count", label: "Packets", kind: "number", main: true },
     IP,
-    { name: "interval_ms", label: "Interval (ms)", kind: "number", placeholder: "500", min: 100, max: 10000 },
-    { name: "timeout_ms", label: "Timeout per reply (ms)", kind: "number", placeholder: "2000", min: 100, max: 10000 },
-    { name: "expect.max_loss_pct", label: "Most loss (%)", kind: "number", min: 0, max: 100 },
-    { name: "expect.max_avg_rtt_ms", label: "Slowest average RTT (ms)", kind: "number", min: 0, max: 60000 },
+    { name: "interval_ms", label: "Interval (ms)", kind: "number" },
+    { name: "timeout_ms", label: "Timeout per reply (ms)", kind: "number" },
+    { name: "expect.max_loss_pct", label: "Most loss (%)", kind: "number" },
+    { name: "expect.max_avg_rtt_ms", label: "Slowest average RTT (ms)", kind: "number" },
   ],
   tcp: [
-    { name: "port", label: "Port", kind: "number", main: true, min: 1, max: 65535 },
+    { name: "port", label: "Port", kind: "number", main: true },
     IP,
-    { name: "timeout_ms", label: "Timeout (ms)", kind: "number", placeholder: "3000", min: 100, max: 30000 },
-    { name: "expect.max_connect_ms", label: "Slowest connect (ms)", kind: "number", min: 0, max: 60000 },
+    { name: "timeout_ms", label: "Timeout (ms)", kind: "number" },
+    { name: "expect.max_connect_ms", label: "Slowest connect (ms)", kind: "number" },
   ],
   http: [
     { name: "method", label: "Method", kind: "select", choices: ["GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"].map((m) => ({ value: m, label: m })), main: true },
@@ -52,7 +54,7 @@ export const FIELDS: Record<Kind, Field[]> = {
     { name: "version", label: "HTTP version", kind: "select", choices: [{ value: "", label: "any" }, { value: "http1.1", label: "HTTP/1.1" }, { value: "http2", label: "HTTP/2" }] },
     { name: "headers", label: "Request headers (one `Name: value` per line)", kind: "lines", placeholder: "Accept-Language: de" },
     { name: "body", label: "Request body", kind: "text", placeholder: "{\"ping\": true}" },
-    { name: "timeout_ms", label: "Timeout (ms)", kind: "number", placeholder: "10000", min: 100, max: 60000 },
+    { name: "timeout_ms", label: "Timeout (ms)", kind: "number" },
     { name: "verify_tls", label: "Verify the certificate", kind: "checkbox" },
     { name: "expect.status", label: "Accepted statuses (comma-separated)", kind: "list", placeholder: "2xx, 301" },
     { name: "expect.body_contains", label: "Body contains", kind: "text" },
@@ -62,41 +64,69 @@ export const FIELDS: Record<Kind, Field[]> = {
     { name: "expect.header_not", label: "Headers must not match (one `name=regex` per line)", kind: "lines", placeholder: "server=^Apache" },
     { name: "expect.tls", label: "Answer over TLS", kind: "select", choices: [{ value: "", label: "either" }, { value: "true", label: "must" }, { value: "false", label: "must not" }] },
     { name: "expect.versions", label: "Accepted HTTP versions (comma-separated)", kind: "list", placeholder: "HTTP/1.1, HTTP/2.0" },
-    { name: "expect.cert_min_days", label: "Certificate valid at least (days)", kind: "number", min: 0, max: 3650 },
-    { name: "expect.max_total_ms", label: "Slowest total (ms)", kind: "number", min: 0, max: 60000 },
+    { name: "expect.cert_min_days", label: "Certificate valid at least (days)", kind: "number" },
+    { name: "expect.max_total_ms", label: "Slowest total (ms)", kind: "number" },
   ],
   traceroute: [
     { name: "protocol", label: "Protocol", kind: "select", choices: TRACE_PROTOCOLS, main: true },
-    { name: "port", label: "Port (udp, tcp)", kind: "number", main: true, min: 1, max: 65535, placeholder: "33434 / 80" },
+    { name: "port", label: "Port (udp, tcp)", kind: "number", main: true, placeholder: "33434 / 80" },
     IP,
-    { name: "max_hops", label: "Most hops", kind: "number", placeholder: "30", min: 1, max: 32 },
-    { name: "timeout_ms", label: "Timeout per round (ms)", kind: "number", placeholder: "1000", min: 100, max: 10000 },
+    { name: "max_hops", label: "Most hops", kind: "number" },
+    { name: "timeout_ms", label: "Timeout per round (ms)", kind: "number" },
     { name: "expect.reached", label: "Target must answer", kind: "select", choices: REACHED },
   ],
   mtr: [
     { name: "protocol", label: "Protocol", kind: "select", choices: TRACE_PROTOCOLS, main: true },
-    { name: "port", label: "Port (udp, tcp)", kind: "number", main: true, min: 1, max: 65535, placeholder: "33434 / 80" },
-    { name: "packets", label: "Packets per hop", kind: "number", main: true, placeholder: "5", min: 1, max: 16 },
-    { name: "interval_ms", label: "Between rounds (ms)", kind: "number", placeholder: "1000", min: 100, max: 5000 },
+    { name: "port", label: "Port (udp, tcp)", kind: "number", main: true, placeholder: "33434 / 80" },
+    { name: "packets", label: "Packets per hop", kind: "number", main: true },
+    { name: "interval_ms", label: "Between rounds (ms)", kind: "number" },
     IP,
-    { name: "max_hops", label: "Most hops", kind: "number", placeholder: "30", min: 1, max: 32 },
-    { name: "timeout_ms", label: "Timeout per round (ms)", kind: "number", placeholder: "1000", min: 100, max: 10000 },
+    { name: "max_hops", label: "Most hops", kind: "number" },
+    { name: "timeout_ms", label: "Timeout per round (ms)", kind: "number" },
     { name: "expect.reached", label: "Target must answer", kind: "select", choices: REACHED },
   ],
   dns: [
     { name: "record_type", label: "Record", kind: "select", choices: RECORDS.map((r) => ({ value: r, label: r })), main: true },
     { name: "resolver", label: "Resolver", kind: "text", placeholder: "system", main: true },
     { name: "protocol", label: "Protocol", kind: "select", choices: [{ value: "udp", label: "UDP" }, { value: "tcp", label: "TCP" }] },
-    { name: "timeout_ms", label: "Timeout (ms)", kind: "number", placeholder: "5000", min: 100, max: 30000 },
+    { name: "timeout_ms", label: "Timeout (ms)", kind: "number" },
     { name: "expect.rcode", label: "Response code", kind: "select", choices: ["", "NOERROR", "NXDOMAIN", "SERVFAIL", "REFUSED"].map((r) => ({ value: r, label: r || "any" })) },
     { name: "expect.answer_contains", label: "An answer contains", kind: "text" },
-    { name: "expect.min_answers", label: "At least this many answers", kind: "number", min: 0, max: 1000 },
+    { name: "expect.min_answers", label: "At least this many answers", kind: "number" },
   ],
 };
 
+/** Each option's range and default, from the server's OpenAPI document (`build-ui.sh`). */
+type Limits = Record<string, Record<string, { minimum: number; maximum: number; default?: number | null }>>;
+const API_LIMITS = LIMITS as Limits;
+
+/** The API schemas of a kind's options and expectations. */
+const SCHEMAS: Record<Kind, [string, string]> = {
+  ping: ["PingOptions", "PingExpect"],
+  tcp: ["TcpOptions", "TcpExpect"],
+  http: ["HttpOptions", "HttpExpect"],
+  dns: ["DnsOptions", "DnsExpect"],
+  traceroute: ["TracerouteOptions", "TraceExpect"],
+  mtr: ["MtrOptions", "TraceExpect"],
+};
+
+/** A field with the API's range, and its default as the placeholder. */
+function withLimits(kind: Kind, f: Field): Field {
+  const [options, expect] = SCHEMAS[kind];
+  const [schema, prop] = f.name.startsWith("expect.") ? [expect, f.name.slice("expect.".length)] : [options, f.name];
+  const l = API_LIMITS[schema]?.[prop];
+  if (!l) return f;
+  const placeholder = f.placeholder ?? (l.default != null ? String(l.default) : undefined);
+  return { ...f, min: l.minimum, max: l.maximum, placeholder };
+}
+
+export const FIELDS = Object.fromEntries(
+  (Object.entries(OWN_FIELDS) as [Kind, Field[]][]).map(([kind, fields]) => [kind, fields.map((f) => withLimits(kind, f))]),
+) as Record<Kind, Field[]>;
+
 export type Values = Record<string, string | boolean>;
 
-export const DEFAULTS: Values = { count: "3", port: "443", method: "GET", follow_redirects: false, verify_tls: true, record_type: "A", protocol: "udp" };
+export const DEFAULTS: Values = { count: String(API_LIMITS.PingOptions.count.default), port: "443", method: "GET", follow_redirects: false, verify_tls: true, record_type: "A", protocol: "udp" };
 
 /** The defaults of one kind: `protocol` means udp/tcp for DNS but icmp/udp/tcp for traces,
  * and a trace's port is optional. */

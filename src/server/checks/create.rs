@@ -154,7 +154,7 @@ pub async fn create(
                 user.id.into(),
                 spec.check_type().as_str().into(),
                 target.clone().into(),
-                spec.options_json().into(),
+                spec.options_json().map_err(ApiError::internal)?.into(),
                 (if online.is_empty() {
                     CheckStatus::Finished
                 } else {

@@ -271,7 +271,7 @@ fn payload(event: &CheckEvent) -> String {
 }
 
 fn frame(event: &CheckEvent) -> Bytes {
-    Bytes::from(event.sse_frame())
+    Bytes::from(event.sse_frame().expect("event serialises"))
 }
 
 /// Everything stored so far, as events; `true` when the check is finished.

@@ -7,17 +7,25 @@ use crate::proto::expect::{
 
 use crate::policy::{parse_ip_loose, Policy};
 use crate::proto::check::{CheckSpec, RecordType, MAX_HTTP_BODY};
+use crate::proto::limits::*;
 use crate::server::error::{ApiError, ApiResult};
 
-/// A limit an expectation sets: a finite number in `lo..=hi`.
-fn limit(field: &str, v: Option<f64>, lo: f64, hi: f64) -> ApiResult<()> {
+/// A limit an expectation sets, if given: a finite number within `bounds`.
+fn limit(field: &str, v: Option<f64>, bounds: Limit) -> ApiResult<()> {
     match v {
-        Some(x) if !x.is_finite() || x < lo || x > hi => Err(ApiError::invalid_field(
-            field,
-            format!("{field} must be between {lo} and {hi}"),
-        )),
-        _ => Ok(()),
+        Some(x) => within(field, x, bounds),
+        None => Ok(()),
     }
+}
+
+fn within(field: &str, v: f64, bounds: Limit) -> ApiResult<()> {
+    if bounds.contains(v) {
+        return Ok(());
+    }
+    Err(ApiError::invalid_field(
+        field,
+        format!("{field} must be between {} and {}", bounds.min, bounds.max),
+    ))
 }
 
 fn text(field: &str, v: &Option<String>) -> ApiResult<()> {
@@ -55,12 +63,15 @@ const RCODES: [&str; 10] = [
 
 fn expect_ping(e: &Option<PingExpect>) -> ApiResult<()> {
     let Some(e) = e else { return Ok(()) };
-    limit("options.expect.max_loss_pct", e.max_loss_pct, 0.0, 100.0)?;
+    limit(
+        "options.expect.max_loss_pct",
+        e.max_loss_pct,
+        EXPECT_LOSS_PCT,
+    )?;
     limit(
         "options.expect.max_avg_rtt_ms",
         e.max_avg_rtt_ms,
-        0.0,
-        60_000.0,
+        EXPECT_RTT_MS,
     )
 }
 
@@ -69,8 +80,7 @@ fn expect_tcp(e: &Option<TcpExpect>) -> ApiResult<()> {
     limit(
         "options.expect.max_connect_ms",
         e.max_connect_ms,
-        0.0,
-        60_000.0,
+        EXPECT_CONNECT_MS,
     )
 }
 
@@ -132,19 +142,15 @@ fn expect_http(e: &Option<HttpExpect>) -> ApiResult<()> {
             pattern(&field, p)?;
         }
     }
-    if let Some(d) = e.cert_min_days {
-        if !(0..=3650).contains(&d) {
-            return Err(ApiError::invalid_field(
-                "options.expect.cert_min_days",
-                "options.expect.cert_min_days must be between 0 and 3650",
-            ));
-        }
-    }
+    limit(
+        "options.expect.cert_min_days",
+        e.cert_min_days.map(|d| d as f64),
+        EXPECT_CERT_MIN_DAYS,
+    )?;
     limit(
         "options.expect.max_total_ms",
         e.max_total_ms,
-        0.0,
-        600_000.0,
+        EXPECT_TOTAL_MS,
     )
 }
 
@@ -159,32 +165,20 @@ fn expect_dns(e: &Option<DnsExpect>) -> ApiResult<()> {
         }
     }
     text("options.expect.answer_contains", &e.answer_contains)?;
-    if e.min_answers.is_some_and(|n| n > 1000) {
-        return Err(ApiError::invalid_field(
-            "options.expect.min_answers",
-            "options.expect.min_answers must be at most 1000",
-        ));
-    }
-    Ok(())
+    limit(
+        "options.expect.min_answers",
+        e.min_answers.map(f64::from),
+        EXPECT_MIN_ANSWERS,
+    )
 }
 
 /// The options `traceroute` and `mtr` share.
 fn trace_common(port: Option<u16>, max_hops: u8, timeout_ms: u32) -> ApiResult<()> {
     if let Some(p) = port {
-        range("options.port", p as u32, 1, 65_535)?;
+        within("options.port", p.into(), PORT)?;
     }
-    range("options.max_hops", max_hops as u32, 1, 32)?;
-    range("options.timeout_ms", timeout_ms, 100, 10_000)
-}
-
-fn range(field: &str, v: u32, lo: u32, hi: u32) -> ApiResult<()> {
-    if v < lo || v > hi {
-        return Err(ApiError::invalid_field(
-            field,
-            format!("{field} must be between {lo} and {hi}"),
-        ));
-    }
-    Ok(())
+    within("options.max_hops", max_hops.into(), TRACE_MAX_HOPS)?;
+    within("options.timeout_ms", timeout_ms.into(), TRACE_TIMEOUT_MS)
 }
 
 /// A host name or IP literal as typed for ping and tcp targets.
@@ -227,22 +221,26 @@ pub fn check(target: &str, spec: &CheckSpec, policy: &Policy) -> ApiResult<Strin
     }
     match spec {
         CheckSpec::Ping(o) => {
-            range("options.count", o.count as u32, 1, 16)?;
-            range("options.interval_ms", o.interval_ms, 100, 10_000)?;
-            range("options.timeout_ms", o.timeout_ms, 100, 10_000)?;
+            within("options.count", o.count.into(), PING_COUNT)?;
+            within(
+                "options.interval_ms",
+                o.interval_ms.into(),
+                PING_INTERVAL_MS,
+            )?;
+            within("options.timeout_ms", o.timeout_ms.into(), PING_TIMEOUT_MS)?;
             expect_ping(&o.expect)?;
             validate_host(&target)?;
             policy.check_host(&target).map_err(forbidden)?;
         }
         CheckSpec::Tcp(o) => {
-            range("options.port", o.port as u32, 1, 65_535)?;
-            range("options.timeout_ms", o.timeout_ms, 100, 30_000)?;
+            within("options.port", o.port.into(), PORT)?;
+            within("options.timeout_ms", o.timeout_ms.into(), TCP_TIMEOUT_MS)?;
             expect_tcp(&o.expect)?;
             validate_host(&target)?;
             policy.check_host(&target).map_err(forbidden)?;
         }
         CheckSpec::Http(o) => {
-            range("options.timeout_ms", o.timeout_ms, 100, 60_000)?;
+            within("options.timeout_ms", o.timeout_ms.into(), HTTP_TIMEOUT_MS)?;
             if o.headers.len() > 32 {
                 return Err(ApiError::invalid_field(
                     "options.headers",
@@ -287,7 +285,7 @@ pub fn check(target: &str, spec: &CheckSpec, policy: &Policy) -> ApiResult<Strin
             policy.check_host(host).map_err(forbidden)?;
         }
         CheckSpec::Dns(o) => {
-            range("options.timeout_ms", o.timeout_ms, 100, 30_000)?;
+            within("options.timeout_ms", o.timeout_ms.into(), DNS_TIMEOUT_MS)?;
             expect_dns(&o.expect)?;
             let reverse = (o.record_type == RecordType::Ptr)
                 .then(|| crate::policy::reverse_lookup_address(&target))
@@ -316,8 +314,8 @@ pub fn check(target: &str, spec: &CheckSpec, policy: &Policy) -> ApiResult<Strin
         }
         CheckSpec::Mtr(o) => {
             trace_common(o.port, o.max_hops, o.timeout_ms)?;
-            range("options.packets", o.packets as u32, 1, 16)?;
-            range("options.interval_ms", o.interval_ms, 100, 5000)?;
+            within("options.packets", o.packets.into(), MTR_PACKETS)?;
+            within("options.interval_ms", o.interval_ms.into(), MTR_INTERVAL)?;
             validate_host(&target)?;
             policy.check_host(&target).map_err(forbidden)?;
         }

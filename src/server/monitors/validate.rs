@@ -32,7 +32,10 @@ pub(super) fn validate_check(
     crate::server::checks::choose::validate(selection)?;
     crate::server::extract::refuse_unknown(&check.unknown).map_err(under_check)?;
     let target = validate::check(&check.target, &check.spec, &state.policy).map_err(under_check)?;
-    Ok((target, check.spec.options_json()))
+    Ok((
+        target,
+        check.spec.options_json().map_err(ApiError::internal)?,
+    ))
 }
 
 /// The same field names as a check's, under `check.`.

@@ -29,15 +29,12 @@ pub enum CheckEvent {
 
 impl CheckEvent {
     /// The SSE frame: `event: <name>` and one `data:` line of JSON.
-    pub fn sse_frame(&self) -> String {
+    pub fn sse_frame(&self) -> serde_json::Result<String> {
         let (name, data) = match self {
-            CheckEvent::Result(r) => ("result", serde_json::to_string(r)),
-            CheckEvent::Finished(f) => ("finished", serde_json::to_string(f)),
+            CheckEvent::Result(r) => ("result", serde_json::to_string(r)?),
+            CheckEvent::Finished(f) => ("finished", serde_json::to_string(f)?),
         };
-        format!(
-            "event: {name}\ndata: {}\n\n",
-            data.expect("event serialises")
-        )
+        Ok(format!("event: {name}\ndata: {data}\n\n"))
     }
 
     /// An SSE event read back; `None` for a name this version does not know (such as a
