@@ -19,6 +19,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{env_or, median, pct, sh, Bench};
+use netcheck::proto::agent::{Capability, RegisterRequest};
 use netcheck::proto::api::checks::CreateCheck;
 use netcheck::proto::check::{CheckType, PingResult, ResultStatus};
 use serde_json::json;
@@ -182,13 +183,19 @@ async fn main() {
     let mut delete_took = Vec::with_capacity(revoke_n);
     for i in 0..revoke_n {
         let (id, token) = bench.create_agent(&format!("doomed-{i}")).await;
-        let reg = common::post_raw(
-            &bench.http,
-            &bench.url("/api/v1/agent/register"),
-            &token,
-            &json!({ "hostname": "bench", "version": "0", "capabilities": ["tcp"] }),
-        )
-        .await;
+        let reg = bench
+            .api
+            .with_token(token)
+            .register_agent(&RegisterRequest {
+                hostname: "bench".into(),
+                version: "0".into(),
+                capabilities: vec![Capability::Tcp],
+                protocol_version: None,
+                platform: None,
+            })
+            .await
+            .unwrap();
+        let reg = serde_json::to_value(reg).unwrap();
         let (_conn, mut closed) = amqp::connect_as(&reg).await.unwrap();
         let sent = Instant::now();
         bench.api.delete_agent(id).await.unwrap();

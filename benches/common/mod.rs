@@ -11,7 +11,6 @@ use netcheck::proto::api::checks::{CheckResultView, CreateCheck};
 use netcheck::server::Application;
 use netcheck::server::ServerArgs;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
-use serde_json::Value;
 use uuid::Uuid;
 
 pub fn env_or(key: &str, default: u64) -> u64 {
@@ -40,13 +39,6 @@ pub fn sh(cmd: &str) -> bool {
         .status()
         .map(|s| s.success())
         .unwrap_or(false)
-}
-
-/// POSTs `body` as it is, as the holder of `token`: for the agent protocol, which the API
-/// client does not speak.
-pub async fn post_raw(http: &reqwest::Client, url: &str, token: &str, body: &Value) -> Value {
-    let req = http.post(url).bearer_auth(token).json(body);
-    req.send().await.unwrap().json().await.unwrap()
 }
 
 /// An agent process, stopped when dropped: also when the bench panics, so that no agent is

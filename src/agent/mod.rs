@@ -14,6 +14,7 @@ use clap::Args;
 use rand::RngExt;
 use tokio_util::sync::CancellationToken;
 
+use crate::client::api::{Api, ClientError};
 use crate::proto::agent::{Capability, RegisterRequest, RegisterResponse};
 use crate::proto::PROTOCOL_VERSION;
 use probe::Prober;
@@ -138,14 +139,7 @@ fn capabilities() -> Vec<Capability> {
     can
 }
 
-async fn register(
-    http: &reqwest::Client,
-    args: &AgentArgs,
-) -> Result<RegisterResponse, RegisterError> {
-    let url = format!(
-        "{}/api/v1/agent/register",
-        args.server.trim_end_matches('/')
-    );
+async fn register(api: &Api, args: &AgentArgs) -> Result<RegisterResponse, RegisterError> {
     let body = RegisterRequest {
         hostname: args.hostname(),
         version: env!("CARGO_PKG_VERSION").to_string(),
@@ -157,23 +151,16 @@ async fn register(
             std::env::consts::ARCH
         )),
     };
-    let resp = http
-        .post(&url)
-        .bearer_auth(&args.token)
-        .json(&body)
-        .send()
-        .await
-        .map_err(|e| RegisterError::Retry(format!("cannot reach {url}: {}", causes(&e))))?;
-    match resp.status() {
-        s if s.is_success() => resp
-            .json()
-            .await
-            .map_err(|e| RegisterError::Retry(format!("unexpected registration answer: {e}"))),
-        reqwest::StatusCode::UNAUTHORIZED => Err(RegisterError::Unauthorized),
-        s => Err(RegisterError::Retry(format!(
-            "registration answered {s}: {}",
-            resp.text().await.unwrap_or_default()
+    match api.register_agent(&body).await {
+        Ok(reg) => Ok(reg),
+        Err(e) if e.status() == Some(reqwest::StatusCode::UNAUTHORIZED) => {
+            Err(RegisterError::Unauthorized)
+        }
+        Err(ClientError::Transport { base, source }) => Err(RegisterError::Retry(format!(
+            "cannot reach {base}: {}",
+            causes(&source)
         ))),
+        Err(e) => Err(RegisterError::Retry(format!("registration refused: {e}"))),
     }
 }
 
@@ -231,11 +218,12 @@ pub async fn run(args: AgentArgs, shutdown: CancellationToken) -> Result<(), Age
         }
         None => None,
     };
+    let api = Api::new(http.clone(), &args.server).with_token(args.token.clone());
     let mut backoff = Backoff { attempt: 0 };
     loop {
         let registration = tokio::select! {
             _ = shutdown.cancelled() => return Ok(()),
-            r = register(&http, &args) => r,
+            r = register(&api, &args) => r,
         };
         let reg = match registration {
             Ok(reg) => reg,
@@ -255,7 +243,7 @@ pub async fn run(args: AgentArgs, shutdown: CancellationToken) -> Result<(), Age
         tracing::info!(agent_id = %reg.agent_id, queue = %reg.amqp.queue, "registered");
         let session_started = std::time::Instant::now();
         let end = session::run(
-            &http,
+            &api,
             &args,
             &reg,
             started,

@@ -16,6 +16,7 @@ use super::results::{self, Outbox};
 use super::AgentArgs;
 use crate::amqp::Sink;
 use crate::amqp::{PublishError, Watch};
+use crate::client::api::Api;
 use crate::policy::Policy;
 use crate::proto::agent::{BrokerAddress, Heartbeat, RegisterResponse};
 use crate::proto::check::{CheckRequest, CheckResult, ProbeError, ProbeErrorCode, ResultStatus};
@@ -168,7 +169,7 @@ pub enum End {
 }
 
 pub async fn run(
-    http: &reqwest::Client,
+    api: &Api,
     args: &AgentArgs,
     reg: &RegisterResponse,
     started: Instant,
@@ -252,8 +253,7 @@ pub async fn run(
     };
     let session_end = CancellationToken::new();
     let heartbeats = tokio::spawn(heartbeat_loop(
-        http.clone(),
-        args.token.clone(),
+        api.clone(),
         reg.clone(),
         started,
         stats.clone(),
@@ -385,8 +385,7 @@ fn handle(
 
 /// Posts a heartbeat every interval. A 401 means the agent was deleted: it cancels `end`.
 async fn heartbeat_loop(
-    http: reqwest::Client,
-    token: String,
+    api: Api,
     reg: RegisterResponse,
     started: Instant,
     stats: Arc<Stats>,
@@ -405,23 +404,14 @@ async fn heartbeat_loop(
             in_flight: stats.in_flight.load(Ordering::Relaxed),
             probes_total: Some(stats.total.load(Ordering::Relaxed)),
         };
-        match http
-            .post(&reg.heartbeat.url)
-            .bearer_auth(&token)
-            .json(&beat)
-            .send()
-            .await
-        {
-            Ok(r) if r.status() == reqwest::StatusCode::UNAUTHORIZED => {
+        match api.heartbeat(&reg.heartbeat.url, &beat).await {
+            Ok(()) => tracing::debug!("heartbeat sent"),
+            Err(e) if e.status() == Some(reqwest::StatusCode::UNAUTHORIZED) => {
                 tracing::error!("heartbeat refused: agent token revoked");
                 end.cancel();
                 return;
             }
-            Ok(r) if !r.status().is_success() => {
-                tracing::warn!(status = %r.status(), "heartbeat not accepted")
-            }
-            Ok(_) => tracing::debug!("heartbeat sent"),
-            Err(e) => tracing::warn!(error = %e, "heartbeat failed"),
+            Err(e) => tracing::warn!(error = %e, "heartbeat not accepted"),
         }
     }
 }

@@ -418,3 +418,23 @@ pub struct CheckResult {
     pub duration_ms: f64,
     pub data: Option<ResultData>,
 }
+
+#[cfg(test)]
+mod stored {
+    use sea_orm::ActiveEnum;
+
+    use super::ResultStatus;
+    use crate::proto::check::CheckType;
+
+    #[test]
+    fn stored_words_are_the_wire_words() {
+        for s in [
+            ResultStatus::Ok,
+            ResultStatus::Failed,
+            ResultStatus::Pending,
+        ] {
+            assert_eq!(s.to_value(), s.as_str());
+        }
+        assert_eq!(CheckType::Traceroute.to_value(), "traceroute");
+    }
+}
