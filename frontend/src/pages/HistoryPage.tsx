@@ -1,6 +1,6 @@
 import { settingsLine } from "../components/checkSettings";
 import { useTitle } from "../components/useTitle";
-import { useCallback, useEffect, useState, type FormEvent } from "react";
+import { useCallback, useEffect, useRef, useState, type FormEvent } from "react";
 import { Link, useNavigate, useSearchParams } from "react-router";
 import { ApiError } from "../api/auth";
 import { api, must, specOf, type Agent, type CheckSummary } from "../api/client";
@@ -43,8 +43,12 @@ export function HistoryPage() {
     return q as Query;
   }, [params]);
 
+  // Only the latest load may fill the list: an earlier one (other filters) that answers late
+  // would put rows the filters exclude back on the page.
+  const latest = useRef(0);
   const load = useCallback(
     async (before?: string) => {
+      const seq = ++latest.current;
       try {
         setError(null);
         if (!before) {
@@ -53,9 +57,11 @@ export function HistoryPage() {
           setNext(undefined);
         }
         const page = await must(api.GET("/api/v1/checks", { params: { query: { ...query(), limit: 25, before } } }));
+        if (seq !== latest.current) return;
         setChecks((prev) => (before ? [...prev, ...page.checks] : page.checks));
         setNext(page.next_before ?? null);
       } catch (err) {
+        if (seq !== latest.current) return;
         setError(err instanceof ApiError ? err.message : "History could not be loaded.");
       }
     },
