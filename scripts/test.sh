@@ -22,6 +22,16 @@ cargo clippy --all-targets --locked -- -D warnings
 echo "== conventions (file sizes, role boundaries)"
 ./scripts/check-conventions.sh
 
+echo "== the declared minimum Rust version builds (Cargo.toml rust-version)"
+msrv=$(sed -n 's/^rust-version = "\(.*\)"/\1/p' Cargo.toml)
+[[ "$msrv" =~ ^[0-9]+\.[0-9]+$ ]] && msrv="$msrv.0"
+rustup toolchain install "$msrv" --profile minimal >/dev/null 2>&1 || rustup toolchain install "$msrv" --profile minimal
+cargo +"$msrv" check --locked --lib --bins --target-dir target/msrv
+
+echo "== dependencies: licences, bans, sources (deny.toml)"
+command -v cargo-deny >/dev/null 2>&1 || cargo install cargo-deny --locked
+cargo deny --locked check bans licenses sources
+
 echo "== container and service files"
 ./scripts/validate-deploy.sh
 
