@@ -95,41 +95,49 @@ pub async fn create(
     let grace = state.settings.checks.grace_ms;
     let deadline = now + chrono::Duration::milliseconds((spec.budget_ms() + grace) as i64);
     let expires_at = now + chrono::Duration::milliseconds(grace as i64);
-    let unsupported = serde_json::to_value(ProbeError::new(
-        ProbeErrorCode::Unsupported,
-        format!(
-            "this agent cannot run a {} {} (it needs raw sockets: root or CAP_NET_RAW, and a current agent)",
-            spec.trace_protocol().map(|p| p.as_str()).unwrap_or(""),
-            spec.check_type().as_str(),
-        ),
-    ))
-    .expect("an error serialises");
-    let offline_error = serde_json::to_value(ProbeError::new(
-        ProbeErrorCode::AgentOffline,
-        "the agent was offline when the check was created",
-    ))
-    .expect("an error serialises");
-    let busy_error = serde_json::to_value(ProbeError::new(
-        ProbeErrorCode::AgentBusy,
-        "the agent was past its capacity (its answers were waiting in queues), so it was not asked",
-    ))
-    .expect("an error serialises");
+    // The errors of agents not asked, built only when some agent gets one: on the hot path
+    // every chosen agent is online.
+    let error_for = |agents: &[Agent], error: &dyn Fn() -> ProbeError| {
+        (!agents.is_empty()).then(|| serde_json::to_value(error()).expect("an error serialises"))
+    };
+    let unsupported = error_for(&unable, &|| {
+        ProbeError::new(
+            ProbeErrorCode::Unsupported,
+            format!(
+                "this agent cannot run a {} {} (it needs raw sockets: root or CAP_NET_RAW, and a current agent)",
+                spec.trace_protocol().map(|p| p.as_str()).unwrap_or(""),
+                spec.check_type().as_str(),
+            ),
+        )
+    });
+    let offline_error = error_for(&offline, &|| {
+        ProbeError::new(
+            ProbeErrorCode::AgentOffline,
+            "the agent was offline when the check was created",
+        )
+    });
+    let busy_error = error_for(&busy, &|| {
+        ProbeError::new(
+            ProbeErrorCode::AgentBusy,
+            "the agent was past its capacity (its answers were waiting in queues), so it was not asked",
+        )
+    });
     let rows: Vec<serde_json::Value> = online
         .iter()
         .map(|a| (a, ResultStatus::Pending, None))
         .chain(
             busy.iter()
-                .map(|a| (a, ResultStatus::Failed, Some(&busy_error))),
+                .map(|a| (a, ResultStatus::Failed, busy_error.as_ref())),
         )
         .chain(
             offline
                 .iter()
-                .map(|a| (a, ResultStatus::Offline, Some(&offline_error))),
+                .map(|a| (a, ResultStatus::Offline, offline_error.as_ref())),
         )
         .chain(
             unable
                 .iter()
-                .map(|a| (a, ResultStatus::Failed, Some(&unsupported))),
+                .map(|a| (a, ResultStatus::Failed, unsupported.as_ref())),
         )
         .map(|(a, status, error)| {
             serde_json::json!({

@@ -139,14 +139,16 @@ impl Pressure {
     fn server_behind_at(&self, now: Instant) -> Option<Duration> {
         let limit = self.limit?;
         let inner = self.inner.lock().expect("pressure lock");
-        let least = inner.all.as_ref()?.least(now)?;
+        let behind = over(inner.all.as_ref()?.least(now)?, limit)?;
+        // Only past the limit (rare) are the agents looked at, and only until a second one
+        // that answered lately: every check creation asks, whatever the fleet's size.
         let answering = inner
             .agents
             .values()
             .filter(|w| w.least(now).is_some())
             .take(2)
             .count();
-        over(least, limit).filter(|_| answering > 1)
+        (answering > 1).then_some(behind)
     }
 
     /// How long `agent`'s answers have been waiting, when that is over the limit.

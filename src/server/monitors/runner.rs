@@ -463,4 +463,34 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn failing_agents_are_those_that_failed_or_timed_out_but_not_those_not_asked() {
+        let row = |name: &str, status: ResultStatus, code: Option<&str>| result::Model {
+            check_id: Uuid::nil(),
+            agent_id: Uuid::new_v4(),
+            agent_name: name.into(),
+            agent_region: None,
+            agent_location: Some(serde_json::json!({"country_code": "DE", "city": "Berlin"})),
+            status,
+            error: code.map(|c| serde_json::json!({"code": c, "message": ""})),
+            started_at: None,
+            duration_ms: None,
+            data: None,
+            received_at: None,
+            value_ms: None,
+        };
+        let results = [
+            row("ok", ResultStatus::Ok, None),
+            row("refused", ResultStatus::Failed, Some("refused")),
+            row("silent", ResultStatus::Timeout, Some("agent_timeout")),
+            row("offline", ResultStatus::Offline, Some("agent_offline")),
+            row("busy", ResultStatus::Failed, Some("agent_busy")),
+        ];
+        let failing = failing(&results);
+        let names: Vec<&str> = failing.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["refused", "silent"]);
+        assert_eq!(failing[0].error_code.as_deref(), Some("refused"));
+        assert_eq!(failing[0].country_code.as_deref(), Some("DE"));
+    }
 }
