@@ -5,6 +5,7 @@ use std::fmt::Write;
 
 use sea_orm::{ConnectionTrait, Statement};
 
+use crate::proto::check::ResultStatus;
 use crate::server::AppState;
 
 /// A label value in the text format: backslash, double quote and newline escaped.
@@ -52,18 +53,18 @@ pub async fn render(state: &AppState) -> String {
         }
         let (Ok(Some(agent)), Ok(Some(status))) = (
             r.try_get::<Option<String>>("", "agent_name"),
-            r.try_get::<Option<String>>("", "status"),
+            r.try_get::<Option<ResultStatus>>("", "status"),
         ) else {
             continue;
         };
-        if status == "offline" || status == "pending" {
+        if matches!(status, ResultStatus::Offline | ResultStatus::Pending) {
             continue;
         }
         let labels = format!("{base},agent=\"{}\"", label(&agent));
         let _ = writeln!(
             success,
             "netcheck_monitor_agent_success{{{labels}}} {}",
-            u8::from(status == "ok")
+            u8::from(status == ResultStatus::Ok)
         );
         if let Ok(Some(ms)) = r.try_get::<Option<f64>>("", "headline_ms") {
             let _ = writeln!(

@@ -18,6 +18,7 @@ use crate::proto::api::monitors::{
     IncidentPlace, MonitorState, PublicGroup, PublicIncident, PublicMaintenance, PublicMonitor,
     PublicPage, StatusDay, StatusPlace, StatusState, Uptimes,
 };
+use crate::proto::check::ResultStatus;
 use crate::server::error::{ApiError, ApiResult, ErrorBody};
 use crate::server::{maintenance, monitors, AppState};
 
@@ -204,8 +205,8 @@ pub async fn assemble(
         ))
         .await?
     {
-        let status: String = r.try_get("", "status")?;
-        if status == "offline" || status == "pending" {
+        let status: ResultStatus = r.try_get("", "status")?;
+        if matches!(status, ResultStatus::Offline | ResultStatus::Pending) {
             continue;
         }
         let loc: Option<serde_json::Value> = r.try_get("", "agent_location")?;
@@ -215,7 +216,7 @@ pub async fn assemble(
                 .and_then(|v| v.as_str())
                 .map(str::to_string)
         };
-        let failing = status == "failed" || status == "timeout";
+        let failing = matches!(status, ResultStatus::Failed | ResultStatus::Timeout);
         let down = places
             .entry(r.try_get("", "monitor_id")?)
             .or_default()
