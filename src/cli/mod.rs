@@ -1,4 +1,19 @@
-//! Command line: parses arguments and dispatches each subcommand to its `run` function.
+//! Command line: parses arguments and dispatches each subcommand to its `run` function. The
+//! terminal commands of the API (`check`, `agents`, `monitor`, `maintenance`) have a module
+//! each here; they speak through the library client, `crate::client::api`.
+
+mod agents;
+mod check;
+mod connect;
+mod hops;
+pub mod maintenance;
+pub mod monitors;
+mod options;
+pub mod report;
+
+pub(crate) use connect::connect;
+pub use connect::{CheckArgs, ClientArgs};
+pub use options::{CheckKind, DnsArgs, HttpArgs, PingArgs, SelectionArgs, TcpArgs};
 
 use std::io::BufRead;
 use std::path::PathBuf;
@@ -37,17 +52,17 @@ pub enum Command {
     /// Apply pending database migrations and exit.
     Migrate,
     /// Run a check from the terminal and print results live (needs an API key).
-    Check(Box<crate::client::CheckArgs>),
+    Check(Box<CheckArgs>),
     /// List agents and their status.
-    Agents(crate::client::ClientArgs),
+    Agents(ClientArgs),
     /// List monitors and their state.
-    Monitors(crate::client::ClientArgs),
+    Monitors(ClientArgs),
     /// Create, pause, resume or delete a monitor.
     #[command(subcommand)]
-    Monitor(crate::client::monitors::MonitorCommand),
+    Monitor(monitors::MonitorCommand),
     /// Maintenance windows: no incident or notification while one is on.
     #[command(subcommand)]
-    Maintenance(crate::client::maintenance::MaintenanceCommand),
+    Maintenance(maintenance::MaintenanceCommand),
     /// Exit 0 when URL answers 2xx within 3 s (a container healthcheck without curl).
     Health {
         #[arg(default_value = "http://127.0.0.1:8080/readyz")]
@@ -141,7 +156,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             crate::telemetry::init(LogFormat::Human, "warn");
             // 0: ok somewhere, 1: failed everywhere, 2: the check could not be run (refused
             // by the server, or the server unreachable), like a usage error.
-            let code = match crate::client::run_check(*args).await {
+            let code = match check::run_check(*args).await {
                 Ok(code) => code,
                 Err(err) => {
                     eprintln!("error: {err:#}");
@@ -152,19 +167,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Agents(args) => {
             crate::telemetry::init(LogFormat::Human, "warn");
-            return crate::client::list_agents(args).await;
+            return agents::list_agents(args).await;
         }
         Command::Monitors(args) => {
             crate::telemetry::init(LogFormat::Human, "warn");
-            return crate::client::monitors::list(args).await;
+            return monitors::list(args).await;
         }
         Command::Monitor(command) => {
             crate::telemetry::init(LogFormat::Human, "warn");
-            return crate::client::monitors::run(command).await;
+            return monitors::run(command).await;
         }
         Command::Maintenance(command) => {
             crate::telemetry::init(LogFormat::Human, "warn");
-            return crate::client::maintenance::run(command).await;
+            return maintenance::run(command).await;
         }
         Command::Health { url } => {
             let resp = reqwest::Client::builder()
