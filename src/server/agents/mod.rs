@@ -319,3 +319,25 @@ pub async fn forget(state: &AppState, agent_id: Uuid) {
             .await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_agent_is_online_for_three_heartbeat_intervals_after_it_was_last_seen() {
+        let at = Utc::now();
+        let ago = |s: i64| Some(at - chrono::Duration::seconds(s));
+        assert_eq!(AgentStatus::of(None, ago(1), 10, at), AgentStatus::Pending);
+        assert_eq!(AgentStatus::of(ago(60), None, 10, at), AgentStatus::Offline);
+        assert_eq!(
+            AgentStatus::of(ago(60), ago(30), 10, at),
+            AgentStatus::Online
+        );
+        assert_eq!(
+            AgentStatus::of(ago(60), ago(31), 10, at),
+            AgentStatus::Offline
+        );
+        assert_eq!(AgentStatus::of(ago(60), ago(0), 1, at), AgentStatus::Online);
+    }
+}
