@@ -18,9 +18,10 @@ for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/readyz" >/dev/null && b
 token=$(curl -fs "http://127.0.0.1:$port/api/v1/auth/login" -H 'content-type: application/json' \
   -d '{"username":"admin","password":"fuzz-admin-password"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
 # The event stream is excluded (it stays open by design); logout would end the session.
+# FUZZ_SEED=<seed printed by a failed run> repeats that run's examples.
 schemathesis run "http://127.0.0.1:$port/api/openapi.json" \
   -H "Authorization: Bearer $token" \
   --checks not_a_server_error \
-  --max-examples "${FUZZ_EXAMPLES:-25}" \
+  --max-examples "${FUZZ_EXAMPLES:-25}" ${FUZZ_SEED:+--seed "$FUZZ_SEED"} \
   --exclude-path-regex '/events$|/auth/logout$' \
   --no-color

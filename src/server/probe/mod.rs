@@ -178,11 +178,18 @@ fn location(text: &str) -> Result<LocationFilter, String> {
     Ok(f)
 }
 
+/// The longest scrape budget honoured: Prometheus never allows a scrape timeout longer than its
+/// interval, and a larger header (even `1e300`) must not overflow the deadline arithmetic.
+const MAX_BUDGET_SECS: f64 = 3600.0;
+
 /// The scrape's time budget as blackbox computes it: the Prometheus header less 0.5 s (120 s
 /// without one), or the module's timeout when that is shorter.
-fn budget(req: &HttpRequest, module: &modules::Module) -> Result<Duration, String> {
+fn budget(
+    header: Option<&actix_web::http::header::HeaderValue>,
+    module_timeout: Option<Duration>,
+) -> Result<Duration, String> {
     const OFFSET: f64 = 0.5;
-    let header = match req.headers().get("X-Prometheus-Scrape-Timeout-Seconds") {
+    let header = match header {
         None => 0.0,
         Some(v) => v
             .to_str()
@@ -194,13 +201,13 @@ fn budget(req: &HttpRequest, module: &modules::Module) -> Result<Duration, Strin
             })?,
     };
     let max = if header == 0.0 { 120.0 } else { header } - OFFSET;
-    let module_secs = module.timeout.map_or(0.0, |t| t.as_secs_f64());
+    let module_secs = module_timeout.map_or(0.0, |t| t.as_secs_f64());
     let secs = if (module_secs > 0.0 && module_secs < max) || max < 0.0 {
         module_secs
     } else {
         max
     };
-    Ok(Duration::from_secs_f64(secs.max(0.1)))
+    Ok(Duration::from_secs_f64(secs.clamp(0.1, MAX_BUDGET_SECS)))
 }
 
 /// Runs a blackbox_exporter module against `target` on the chosen agents (every online one by
@@ -239,7 +246,10 @@ pub async fn probe(req: HttpRequest, user: AuthUser, state: web::Data<AppState>)
             format!("Unknown module \"{name}\""),
         );
     };
-    let budget = match budget(&req, module) {
+    let budget = match budget(
+        req.headers().get("X-Prometheus-Scrape-Timeout-Seconds"),
+        module.timeout,
+    ) {
         Ok(b) => b,
         Err(e) => return text(StatusCode::BAD_REQUEST, e),
     };
@@ -429,6 +439,28 @@ mod tests {
             "the CLI form works too"
         );
         assert!(location(",").is_err());
+    }
+
+    #[test]
+    fn scrape_budgets_follow_blackbox_and_stay_bounded() {
+        use actix_web::http::header::HeaderValue;
+        let secs = |h: &str, module: Option<u64>| {
+            budget(
+                Some(&HeaderValue::from_str(h).unwrap()),
+                module.map(Duration::from_secs),
+            )
+            .map(|d| d.as_secs_f64())
+        };
+        assert_eq!(budget(None, None).unwrap().as_secs_f64(), 119.5);
+        assert_eq!(secs("5", None).unwrap(), 4.5);
+        assert_eq!(secs("5", Some(2)).unwrap(), 2.0, "a shorter module wins");
+        assert_eq!(secs("0.2", None).unwrap(), 0.1, "never below 100 ms");
+        // Huge finite values once panicked in `Duration::from_secs_f64`.
+        assert_eq!(secs("1e300", None).unwrap(), MAX_BUDGET_SECS);
+        assert_eq!(secs("1e300", Some(7)).unwrap(), 7.0);
+        for bad in ["NaN", "inf", "-1", "soon"] {
+            assert!(secs(bad, None).is_err(), "{bad}");
+        }
     }
 
     #[test]
