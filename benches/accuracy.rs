@@ -19,9 +19,10 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{env_or, median, pct, sh, Bench};
-use netcheck::proto::agent::{Capability, RegisterRequest};
-use netcheck::proto::api::checks::CreateCheck;
-use netcheck::proto::check::{CheckType, PingResult, ResultStatus};
+use netcheck_proto::agent::{Capability, RegisterRequest};
+use netcheck_proto::api::checks::CreateCheck;
+use netcheck_proto::check::CheckType;
+use netcheck_proto::result::{PingResult, ResultStatus};
 use serde_json::json;
 
 /// A namespace `name` reachable at 10.213.{net}.2 from this host's 10.213.{net}.1.

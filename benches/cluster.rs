@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use common::{count, env_or, pct, Bench};
 use netcheck::config::{QueueType, Settings};
-use netcheck::proto::api::checks::CreateCheck;
-use netcheck::proto::check::CheckType;
+use netcheck_proto::api::checks::CreateCheck;
+use netcheck_proto::check::CheckType;
 use serde_json::json;
 
 const AGENTS: usize = 5;

@@ -16,9 +16,9 @@ use std::time::{Duration, Instant};
 
 use common::{count, cpu_secs, env_or, pct, rss_kib, sh, Bench};
 use netcheck::client::api::Api;
-use netcheck::proto::api::checks::CreateCheck;
-use netcheck::proto::api::ErrorCode;
-use netcheck::proto::check::CheckType;
+use netcheck_proto::api::checks::CreateCheck;
+use netcheck_proto::api::ErrorCode;
+use netcheck_proto::check::CheckType;
 use serde_json::json;
 
 /// What became of one POST.

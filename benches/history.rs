@@ -13,8 +13,8 @@ mod common;
 use std::time::Instant;
 
 use common::{env_or, pct, Bench};
-use netcheck::proto::api::checks::{HistoryQuery, OutcomeFilter};
-use netcheck::proto::check::CheckType;
+use netcheck_proto::api::checks::{HistoryQuery, OutcomeFilter};
+use netcheck_proto::check::CheckType;
 use sea_orm::{ConnectionTrait, Statement};
 
 #[tokio::main]

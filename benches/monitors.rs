@@ -9,7 +9,7 @@
 
 mod common;
 
-use netcheck::proto::api::monitors::{MonitorQuery, MonitorState};
+use netcheck_proto::api::monitors::{MonitorQuery, MonitorState};
 use std::time::{Duration, Instant};
 
 use common::{env_or, pct, Bench};

@@ -16,7 +16,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::{cpu_secs, env_or, pct, Bench};
-use netcheck::proto::api::auth::{ApiScope, CreateApiKey};
+use netcheck_proto::api::auth::{ApiScope, CreateApiKey};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 

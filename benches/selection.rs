@@ -13,17 +13,16 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use common::{env_or, pct, Bench};
-use netcheck::proto::api::agents::{AgentStatus, UpdateAgent};
-use netcheck::proto::api::checks::CreateCheck;
-use netcheck::proto::api::{AgentSelection, FixedLocation};
-use netcheck::proto::check::CheckType;
-use netcheck::server::agents::{fleet::Fleet, Model, Snapshot};
-use netcheck::server::checks::choose;
+use netcheck::server::agents::{member, Model};
+use netcheck::server::selection::{choose, Fleet};
+use netcheck_proto::api::agents::{AgentStatus, UpdateAgent};
+use netcheck_proto::api::checks::CreateCheck;
+use netcheck_proto::api::{AgentSelection, FixedLocation};
+use netcheck_proto::check::CheckType;
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -160,15 +159,11 @@ fn per_call_us(mut f: impl FnMut()) -> f64 {
 
 /// The cost of indexing `models` and of each selection against them, printed as a table row.
 fn selection_cost(label: &str, models: Vec<Model>) {
-    let models = Arc::new(models);
+    let index = || Fleet::new(Utc::now(), models.iter().map(member));
     let index_us = per_call_us(|| {
-        std::hint::black_box(Fleet::new(&models));
+        std::hint::black_box(index());
     });
-    let snapshot = Snapshot {
-        read_at: Utc::now(),
-        fleet: Arc::new(Fleet::new(&models)),
-        agents: models.clone(),
-    };
+    let fleet = index();
     print!("  {label:<14} index {index_us:>8.1} us");
     let mut seed = 0u64;
     for (name, sel) in selections().into_iter().chain([
@@ -178,7 +173,7 @@ fn selection_cost(label: &str, models: Vec<Model>) {
         let sel: AgentSelection = serde_json::from_value(sel).unwrap();
         let us = per_call_us(|| {
             seed += 1;
-            let c = choose::choose(&snapshot, &sel, None, HEARTBEAT_SECS, seed).unwrap();
+            let c = choose(&fleet, &sel, None, HEARTBEAT_SECS, seed).unwrap();
             std::hint::black_box(c);
         });
         print!(" | {name} {us:.1} us");

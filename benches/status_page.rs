@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{env_or, pct, Bench};
-use netcheck::proto::api::monitors::{CreateStatusPage, StatusGroup, StatusGroupMonitor};
+use netcheck_proto::api::monitors::{CreateStatusPage, StatusGroup, StatusGroupMonitor};
 use sea_orm::{ConnectionTrait, Statement};
 use uuid::Uuid;
 

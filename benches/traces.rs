@@ -15,9 +15,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{median, sh, Bench};
-use netcheck::proto::api::checks::{CheckStatus, CheckView, CreateCheck};
-use netcheck::proto::check::CheckType;
-use netcheck::proto::trace::{MtrResult, TracerouteResult};
+use netcheck_proto::api::checks::{CheckStatus, CheckView, CreateCheck};
+use netcheck_proto::check::CheckType;
+use netcheck_proto::trace::{MtrResult, TracerouteResult};
 use serde_json::json;
 
 const NET: &str = "10.213.240";

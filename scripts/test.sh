@@ -17,7 +17,7 @@ command -v prometheus >/dev/null 2>&1 && command -v prometheus-blackbox-exporter
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
-cargo clippy --all-targets --locked -- -D warnings
+cargo clippy --workspace --all-targets --locked -- -D warnings
 
 echo "== conventions (file sizes, role boundaries)"
 ./scripts/check-conventions.sh
@@ -56,7 +56,7 @@ command -v cargo-nextest >/dev/null 2>&1 || cargo install cargo-nextest --locked
 python3 -c 'import aiosmtpd' 2>/dev/null || python3 -m pip install -q --disable-pip-version-check aiosmtpd
 
 echo "== tests (parallel)"
-cargo nextest run --locked --no-fail-fast -E 'not test(/disruptive/)'
+cargo nextest run --workspace --locked --no-fail-fast -E 'not test(/disruptive/)'
 echo "== browser tests (headless Chromium, real binary and agent)"
 (cd frontend && node tests/e2e.mjs)
 echo "== bad-input campaign (schemathesis against the OpenAPI document: no 5xx)"

@@ -1,8 +1,8 @@
 //! netcheck: checks whether a site, IP or host is reachable from many places at once.
 //!
 //! One binary, several roles: `server` (REST API, web UI, broker provisioning, result collection)
-//! and `agent` (runs probes on a probe host). `proto` holds every type that crosses the wire
-//! between them.
+//! and `agent` (runs probes on a probe host). Every type that crosses the wire between them, or
+//! between the server and its HTTP clients, is in the `netcheck-proto` crate (`proto/`).
 
 pub mod agent;
 pub mod amqp;
@@ -11,7 +11,6 @@ pub mod client;
 pub mod config;
 pub mod names;
 pub mod policy;
-pub mod proto;
 pub mod server;
 pub mod telemetry;
 pub mod tls;

@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use netcheck::client::api::Api;
 use netcheck::config::Settings;
-use netcheck::proto::api::agents::{AgentStatus, CreateAgent};
-use netcheck::proto::api::checks::{CheckResultView, CreateCheck};
 use netcheck::server::Application;
 use netcheck::server::ServerArgs;
+use netcheck_proto::api::agents::{AgentStatus, CreateAgent};
+use netcheck_proto::api::checks::{CheckResultView, CreateCheck};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
 use uuid::Uuid;
 

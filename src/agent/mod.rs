@@ -15,8 +15,8 @@ use rand::RngExt;
 use tokio_util::sync::CancellationToken;
 
 use crate::client::api::{Api, ClientError};
-use crate::proto::agent::{Capability, RegisterRequest, RegisterResponse};
-use crate::proto::PROTOCOL_VERSION;
+use netcheck_proto::agent::{Capability, RegisterRequest, RegisterResponse};
+use netcheck_proto::PROTOCOL_VERSION;
 use probe::Prober;
 
 #[derive(Args, Clone)]

@@ -10,8 +10,8 @@ use std::sync::Mutex;
 use uuid::Uuid;
 
 use crate::amqp::PublishError;
-use crate::proto::check::ProbeErrorCode;
-use crate::proto::check::{CheckResult, ProbeError, ResultStatus};
+use netcheck_proto::result::ProbeErrorCode;
+use netcheck_proto::result::{CheckResult, ProbeError, ResultStatus};
 
 /// Largest result an agent publishes, well under the broker's `max_message_size` (RabbitMQ's
 /// default is 128 MiB, netcheck's deployments set 256 KiB).
@@ -118,7 +118,7 @@ impl Outbox {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::check::{HttpResult, HttpTimings, ResultData};
+    use netcheck_proto::result::{HttpResult, HttpTimings, ResultData};
 
     fn http_result(header_bytes: usize) -> CheckResult {
         let mut headers = std::collections::BTreeMap::new();

@@ -18,8 +18,9 @@ use crate::amqp::Sink;
 use crate::amqp::{PublishError, Watch};
 use crate::client::api::Api;
 use crate::policy::Policy;
-use crate::proto::agent::{BrokerAddress, Heartbeat, RegisterResponse};
-use crate::proto::check::{CheckRequest, CheckResult, ProbeError, ProbeErrorCode, ResultStatus};
+use netcheck_proto::agent::{BrokerAddress, Heartbeat, RegisterResponse};
+use netcheck_proto::check::CheckRequest;
+use netcheck_proto::result::{CheckResult, ProbeError, ProbeErrorCode, ResultStatus};
 
 /// Counters the heartbeat reports.
 #[derive(Default)]
@@ -348,7 +349,7 @@ fn handle(
         let late = (now - request.expires_at).num_milliseconds();
         tracing::info!(check_id = %request.check_id, late_ms = late, "check request taken after its start-by time; answering agent_busy");
         let result = CheckResult {
-            protocol_version: crate::proto::PROTOCOL_VERSION,
+            protocol_version: netcheck_proto::PROTOCOL_VERSION,
             check_id: request.check_id,
             agent_id,
             status: ResultStatus::Failed,

@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 
 use super::report::Paint;
 use super::{connect, ClientArgs};
-use crate::proto::api::agents::AgentStatus;
+use netcheck_proto::api::agents::AgentStatus;
 
 pub async fn list_agents(args: ClientArgs) -> anyhow::Result<()> {
     let agents = connect(&args)?.agents().await?;

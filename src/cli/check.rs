@@ -4,9 +4,9 @@ use std::io::IsTerminal;
 
 use super::report::{describe, settings_line, Paint};
 use super::{connect, CheckArgs};
-use crate::proto::api::checks::{CheckEvent, CreateCheck};
-use crate::proto::api::share::ShareRequest;
-use crate::proto::check::ResultStatus;
+use netcheck_proto::api::checks::{CheckEvent, CreateCheck};
+use netcheck_proto::api::share::ShareRequest;
+use netcheck_proto::result::ResultStatus;
 
 /// Runs a check and prints results live. Returns the process exit code: 0 when at least one
 /// agent succeeded, 1 when the check failed everywhere.

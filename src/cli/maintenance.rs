@@ -4,7 +4,9 @@ use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand};
 
 use super::{connect, ClientArgs};
-use crate::proto::api::monitors::{CreateMaintenance, MaintenanceSchedule, Weekday, WeeklyWindow};
+use netcheck_proto::api::monitors::{
+    CreateMaintenance, MaintenanceSchedule, Weekday, WeeklyWindow,
+};
 
 #[derive(Debug, Subcommand, Clone)]
 pub enum MaintenanceCommand {

@@ -19,12 +19,13 @@ use std::io::BufRead;
 use std::path::PathBuf;
 
 use anyhow::Context;
+use clap::builder::TypedValueParser;
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{LogFormat, Settings};
-use crate::proto::api::auth::Role;
 use crate::server;
+use netcheck_proto::api::auth::Role;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -81,7 +82,9 @@ pub enum UserCommand {
     /// given, otherwise a random one is generated and printed once.
     Add {
         username: String,
-        #[arg(long, value_enum, default_value = "user")]
+        #[arg(long, default_value = "user",
+              value_parser = clap::builder::PossibleValuesParser::new(["admin", "user"])
+                  .try_map(|s| s.parse::<Role>()))]
         role: Role,
         #[arg(long)]
         password_stdin: bool,
@@ -256,7 +259,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
             println!(
                 "created {} user {} ({})",
-                user.role.as_str(),
+                user.role.wire().as_str(),
                 user.username,
                 user.id
             );

@@ -4,10 +4,10 @@ use std::io::IsTerminal;
 
 use super::report::Paint;
 use super::{connect, CheckKind, ClientArgs, SelectionArgs};
-use crate::proto::api::monitors::{
+use clap::{Args, Subcommand};
+use netcheck_proto::api::monitors::{
     AlertRule, CreateMonitor, MonitorCheck, MonitorQuery, MonitorState, Notify, UpdateMonitor,
 };
-use clap::{Args, Subcommand};
 
 #[derive(Debug, Subcommand, Clone)]
 pub enum MonitorCommand {
@@ -166,7 +166,7 @@ async fn set_paused(r: MonitorRef, paused: bool) -> anyhow::Result<()> {
 
 /// `--notify kind=value` → a channel.
 pub fn parse_channel(s: &str) -> Result<Notify, String> {
-    use crate::proto::api::monitors::{EmailTarget, PagerDutyTarget, TelegramTarget};
+    use netcheck_proto::api::monitors::{EmailTarget, PagerDutyTarget, TelegramTarget};
     let (kind, value) = s
         .split_once('=')
         .ok_or("expected kind=value, e.g. slack=https://hooks.slack.com/services/…")?;

@@ -4,13 +4,14 @@
 use clap::{Args, Subcommand};
 use serde_json::json;
 
-use crate::proto::api::{AgentSelection, LocationFilter};
-use crate::proto::check::{
+use netcheck_proto::api::{AgentSelection, LocationFilter};
+use netcheck_proto::check::{
     CheckSpec, DnsOptions, DnsProtocol, HttpMethod, HttpOptions, HttpVersion, IpVersion,
-    MtrOptions, PingOptions, TcpOptions, TraceProtocol, TracerouteOptions,
+    PingOptions, TcpOptions,
 };
-use crate::proto::expect::{DnsExpect, HttpExpect, PingExpect, TcpExpect, TraceExpect};
-use crate::proto::limits::*;
+use netcheck_proto::expect::{DnsExpect, HttpExpect, PingExpect, TcpExpect, TraceExpect};
+use netcheck_proto::limits::*;
+use netcheck_proto::trace::{MtrOptions, TraceProtocol, TracerouteOptions};
 
 /// A flag's parser for a small integer option: clap refuses what the API would.
 fn small(l: Limit) -> clap::builder::RangedI64ValueParser<u8> {

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::proto::check::CheckSpec;
+use netcheck_proto::check::CheckSpec;
 
 pub use super::hops::path_report;
 

@@ -9,7 +9,8 @@ use actix_web::Error;
 use tracing::Span;
 use tracing_actix_web::{DefaultRootSpanBuilder, RootSpanBuilder};
 
-use super::error::{ApiError, ErrorCode};
+use super::error::ApiError;
+use netcheck_proto::api::ErrorCode;
 
 pub struct AccessLog;
 

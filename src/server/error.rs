@@ -14,7 +14,7 @@ pub struct ApiError {
     retry_after_secs: Option<u64>,
 }
 
-pub use crate::proto::api::{ErrorBody, ErrorCode, ErrorObject};
+use netcheck_proto::api::{ErrorBody, ErrorCode, ErrorObject};
 
 impl ApiError {
     pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {

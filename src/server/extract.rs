@@ -11,8 +11,9 @@ use actix_web::{web, FromRequest, HttpRequest};
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
-use crate::proto::check::SpecError;
-use crate::server::error::ErrorCode;
+use netcheck_proto::api::ErrorCode;
+use netcheck_proto::check::SpecError;
+use netcheck_proto::fields::{failing_field, without_position};
 
 /// A JSON request body. Unlike `actix_web::web::Json`, a failure says which field is wrong
 /// (`details.field`) and distinguishes malformed JSON (400) from wrong content (422).
@@ -69,37 +70,24 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             };
             ApiError::invalid_field(&field, format!("{field}: {}", e.message))
         } else {
-            let field = match missing_field(&inner.to_string()) {
-                Some(name) if path == "." || path.is_empty() => name,
-                Some(name) => format!("{path}.{name}"),
-                None => path,
+            let inner = inner.to_string();
+            let message = without_position(&inner);
+            let (field, message) = match failing_field(&path, &inner) {
+                // The body as a whole (`details.field` is `.`, as serde_path_to_error says).
+                f if f.is_empty() => (".".to_string(), message.to_string()),
+                f => {
+                    let message = format!("{f}: {message}");
+                    (f, message)
+                }
             };
-            let message = strip_position(&inner.to_string());
             ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 ErrorCode::InvalidBody,
-                if field == "." || field.is_empty() {
-                    message
-                } else {
-                    format!("{field}: {message}")
-                },
+                message,
             )
             .with_details(serde_json::json!({ "field": field }))
         }
     })
-}
-
-/// serde reports a missing field at the parent's path; take the field's own name.
-fn missing_field(msg: &str) -> Option<String> {
-    let rest = msg.strip_prefix("missing field `")?;
-    Some(rest.split('`').next()?.to_string())
-}
-
-fn strip_position(msg: &str) -> String {
-    match msg.rfind(" at line ") {
-        Some(i) => msg[..i].to_string(),
-        None => msg.to_string(),
-    }
 }
 
 fn payload_error(err: actix_web::Error) -> ApiError {

@@ -5,10 +5,9 @@ use std::time::Duration;
 
 use actix_web::{web, HttpResponse};
 use deadpool_redis::redis;
-use sea_orm::ConnectionTrait;
 
 use super::AppState;
-use crate::proto::api::health::Health;
+use netcheck_proto::api::health::Health;
 
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -35,7 +34,7 @@ where
 #[utoipa::path(operation_id = "readyz", get, path = "/readyz", tag = "operations",
     responses((status = 200, body = Health), (status = 503, body = Health)))]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let db = probe(async { state.db.execute_unprepared("SELECT 1").await.map(|_| ()) });
+    let db = probe(state.db.ping());
     let redis = probe(async {
         let mut conn = state.redis.get().await.map_err(|e| e.to_string())?;
         redis::cmd("PING")
@@ -118,13 +117,13 @@ pub async fn metrics(req: actix_web::HttpRequest, state: web::Data<AppState>) ->
 
 /// Agents online, offline and pending.
 async fn agent_counts(state: &AppState, models: Vec<super::agents::Model>) -> [i64; 3] {
-    use crate::proto::api::agents::{Agent, AgentStatus};
+    use netcheck_proto::api::agents::AgentStatus;
     let seen = super::agents::seen_map(state).await;
     let interval = state.settings.agents.heartbeat_interval_secs;
     let mut counts = [0i64; 3];
     for a in models {
         let s = seen.get(&a.id).copied();
-        counts[match Agent::from_model(a, s, interval).status {
+        counts[match crate::server::agents::view(a, s, interval).status {
             AgentStatus::Online => 0,
             AgentStatus::Offline => 1,
             AgentStatus::Pending => 2,

@@ -7,11 +7,12 @@ use actix_web::{web, HttpResponse};
 use hickory_resolver::TokioResolver;
 
 use super::auth::AuthUser;
-use super::error::{ApiError, ApiResult, ErrorBody};
+use super::error::{ApiError, ApiResult};
 use super::AppState;
 use crate::policy::parse_ip_loose;
-use crate::proto::api::lookup::{Address, Lookup};
-use crate::server::error::ErrorCode;
+use netcheck_proto::api::lookup::{Address, Lookup};
+use netcheck_proto::api::ErrorBody;
+use netcheck_proto::api::ErrorCode;
 
 pub const ATTRIBUTION: &str = "IP Geolocation by DB-IP (https://db-ip.com), CC BY 4.0; \
      ASN data by ip-location-db (DB-IP, RouteViews, RIRs), CC BY 4.0";

@@ -21,6 +21,7 @@ pub mod openapi;
 pub mod periodic;
 pub mod probe;
 pub mod redis_keys;
+pub mod selection;
 pub mod status;
 pub mod ui;
 pub mod users;
@@ -41,10 +42,10 @@ use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::config::Settings;
-use crate::server::error::ErrorCode;
 pub use args::ServerArgs;
 use auth::tokens::JwtKeys;
 use error::ApiError;
+use netcheck_proto::api::ErrorCode;
 
 /// Shared state of every request handler.
 pub struct AppState {

@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{agents, auth, checks, error, health, lookup, maintenance, monitors, status, users};
+use super::{agents, auth, checks, health, lookup, maintenance, monitors, status, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -32,17 +32,17 @@ use super::{agents, auth, checks, error, health, lookup, maintenance, monitors, 
         crate::server::probe::probe,
     ),
     components(schemas(
-        error::ErrorBody, error::ErrorObject,
-        crate::proto::check::PingOptions, crate::proto::check::TcpOptions,
-        crate::proto::check::HttpOptions, crate::proto::check::DnsOptions,
-        crate::proto::check::PingResult, crate::proto::check::TcpResult,
-        crate::proto::check::HttpResult, crate::proto::check::DnsResult,
-        crate::proto::check::TracerouteOptions, crate::proto::check::MtrOptions,
-        crate::proto::check::TracerouteResult, crate::proto::check::MtrResult,
-        crate::proto::check::CheckType, crate::proto::check::ResultData,
-        crate::proto::api::checks::OutcomeFilter,
-        crate::proto::api::monitors::MonitorState, crate::proto::api::monitors::WebhookEvent,
-        crate::proto::api::monitors::BadgeKind, crate::proto::api::monitors::BadgeWindow,
+        netcheck_proto::api::ErrorBody, netcheck_proto::api::ErrorObject,
+        netcheck_proto::check::PingOptions, netcheck_proto::check::TcpOptions,
+        netcheck_proto::check::HttpOptions, netcheck_proto::check::DnsOptions,
+        netcheck_proto::result::PingResult, netcheck_proto::result::TcpResult,
+        netcheck_proto::result::HttpResult, netcheck_proto::result::DnsResult,
+        netcheck_proto::trace::TracerouteOptions, netcheck_proto::trace::MtrOptions,
+        netcheck_proto::trace::TracerouteResult, netcheck_proto::trace::MtrResult,
+        netcheck_proto::check::CheckType, netcheck_proto::result::ResultData,
+        netcheck_proto::api::checks::OutcomeFilter,
+        netcheck_proto::api::monitors::MonitorState, netcheck_proto::api::monitors::WebhookEvent,
+        netcheck_proto::api::monitors::BadgeKind, netcheck_proto::api::monitors::BadgeWindow,
     )),
     modifiers(&BearerAuth, &OptionLimits),
     tags((name = "auth"), (name = "users"), (name = "agents"), (name = "agent protocol"), (name = "checks"), (name = "monitors"), (name = "status pages"), (name = "maintenance"), (name = "lookup"), (name = "prometheus"), (name = "operations"))
@@ -76,7 +76,7 @@ impl Modify for OptionLimits {
         let Some(components) = openapi.components.as_mut() else {
             return;
         };
-        for (schema, property, limit) in crate::proto::limits::LIMITS {
+        for (schema, property, limit) in netcheck_proto::limits::LIMITS {
             let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(*schema) else {
                 continue;
             };
@@ -104,7 +104,7 @@ mod tests {
     #[test]
     fn every_declared_limit_is_in_the_document() {
         let doc = serde_json::to_value(super::ApiDoc::openapi()).unwrap();
-        for (schema, property, limit) in crate::proto::limits::LIMITS {
+        for (schema, property, limit) in netcheck_proto::limits::LIMITS {
             let field = &doc["components"]["schemas"][schema]["properties"][property];
             assert_eq!(field["minimum"], limit.min, "{schema}.{property}: {field}");
             assert_eq!(field["maximum"], limit.max, "{schema}.{property}: {field}");

@@ -1,7 +1,7 @@
 //! Abuse of the sign-in and the API, tried the way an attacker or an unlucky operator would:
 //! login bursts and lockouts, API keys, weak settings and missing security headers.
 
-use netcheck::proto::api::auth::{ApiScope, CreatedApiKey, UpdateUser};
+use netcheck_proto::api::auth::{ApiScope, CreatedApiKey, UpdateUser};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 

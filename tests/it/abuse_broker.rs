@@ -7,9 +7,10 @@ use std::time::Duration;
 use amqprs::channel::{BasicPublishArguments, ConfirmSelectArguments};
 use amqprs::BasicProperties;
 use netcheck::client::api::Api;
-use netcheck::proto::api::checks::{CheckEvent, HistoryQuery};
-use netcheck::proto::api::ErrorCode;
-use netcheck::proto::check::{CheckType, ResultStatus};
+use netcheck_proto::api::checks::{CheckEvent, HistoryQuery};
+use netcheck_proto::api::ErrorCode;
+use netcheck_proto::check::CheckType;
+use netcheck_proto::result::ResultStatus;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 

@@ -8,9 +8,9 @@ use amqprs::channel::{
     QueueBindArguments, QueueDeclareArguments, QueueDeleteArguments,
 };
 use amqprs::BasicProperties;
-use netcheck::proto::agent::Capability;
-use netcheck::proto::api::agents::{AgentStatus, CreateAgent, UpdateAgent};
-use netcheck::proto::api::ErrorCode;
+use netcheck_proto::agent::Capability;
+use netcheck_proto::api::agents::{AgentStatus, CreateAgent, UpdateAgent};
+use netcheck_proto::api::ErrorCode;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 

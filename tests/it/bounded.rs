@@ -5,7 +5,8 @@
 
 use std::time::{Duration, Instant};
 
-use netcheck::proto::check::{CheckType, DnsResult, HttpResult, ResultStatus, TcpResult};
+use netcheck_proto::check::CheckType;
+use netcheck_proto::result::{DnsResult, HttpResult, ResultStatus, TcpResult};
 use serde_json::json;
 
 use crate::rig::{check, data, only, rig_with};
@@ -171,6 +172,6 @@ async fn a_pathological_body_regex_is_unevaluable_in_time_and_stalls_nothing() {
     // The agent still heartbeats: it is online.
     assert_eq!(
         rig.app.agent(rig.agent_id).await.status,
-        netcheck::proto::api::agents::AgentStatus::Online
+        netcheck_proto::api::agents::AgentStatus::Online
     );
 }

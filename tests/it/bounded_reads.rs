@@ -2,6 +2,7 @@
 //! agent, read from each result's headline column (`value_ms`, written when the result is
 //! stored), never from whole results.
 
+use netcheck_proto::result::ResultStatus;
 use sea_orm::{ConnectionTrait, Statement};
 
 use crate::monitors::{monitor_rig, tcp_monitor};
@@ -48,7 +49,7 @@ async fn a_long_series_is_grouped_to_a_thousand_points_per_agent() {
     assert!((900..=1000).contains(&points.len()), "{}", points.len());
     // Each point averages its runs' headline figure, and keeps the worst status.
     assert!(points.iter().all(|p| p.value_ms == Some(2.5)), "{points:?}");
-    assert!(points.iter().any(|p| p.status == "failed"));
+    assert!(points.iter().any(|p| p.status == ResultStatus::Failed));
     assert!(
         points.windows(2).all(|w| w[0].at <= w[1].at),
         "oldest first"

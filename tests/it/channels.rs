@@ -8,12 +8,12 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use netcheck::proto::api::agents::UpdateAgent;
-use netcheck::proto::api::monitors::{
+use netcheck_proto::api::agents::UpdateAgent;
+use netcheck_proto::api::monitors::{
     AlertRule, CreateMonitor, EmailTarget, MonitorState, Notify, PagerDutyTarget, TelegramTarget,
     UpdateMonitor,
 };
-use netcheck::proto::api::FixedLocation;
+use netcheck_proto::api::FixedLocation;
 use serde_json::{json, Value};
 
 use crate::helpers::*;
@@ -368,7 +368,7 @@ async fn a_test_can_go_to_one_channel() {
     )
     .await;
     assert_eq!(resp.status(), reqwest::StatusCode::ACCEPTED);
-    let queued: Vec<netcheck::proto::api::monitors::Delivery> = resp.json().await.unwrap();
+    let queued: Vec<netcheck_proto::api::monitors::Delivery> = resp.json().await.unwrap();
     assert_eq!(queued.len(), 1);
     assert_eq!(queued[0].channel, "discord");
     eventually("the one test", Duration::from_secs(20), || async {

@@ -3,11 +3,10 @@
 
 use std::time::Duration;
 
-use netcheck::proto::api::agents::AgentStatus;
-use netcheck::proto::api::checks::{CheckCreated, CheckStatus, CreateCheck, HistoryQuery};
-use netcheck::proto::check::{
-    CheckType, DnsResult, HttpResult, PingResult, ResultStatus, TcpResult,
-};
+use netcheck_proto::api::agents::AgentStatus;
+use netcheck_proto::api::checks::{CheckCreated, CheckStatus, CreateCheck, HistoryQuery};
+use netcheck_proto::check::CheckType;
+use netcheck_proto::result::{DnsResult, HttpResult, PingResult, ResultStatus, TcpResult};
 use reqwest::StatusCode;
 use serde_json::json;
 use uuid::Uuid;

@@ -3,9 +3,9 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use netcheck::proto::api::agents::{Agent, AgentStatus};
-use netcheck::proto::api::auth::{CreateApiKey, CreatedApiKey};
-use netcheck::proto::api::checks::CheckView;
+use netcheck_proto::api::agents::{Agent, AgentStatus};
+use netcheck_proto::api::auth::{CreateApiKey, CreatedApiKey};
+use netcheck_proto::api::checks::CheckView;
 use reqwest::StatusCode;
 
 use crate::helpers::*;

@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-use netcheck::proto::api::monitors::{Maintenance, MonitorQuery, Notify};
+use netcheck_proto::api::monitors::{Maintenance, MonitorQuery, Notify};
 use serde_json::json;
 
 use crate::monitors::{monitor_rig, tcp_monitor};
@@ -55,7 +55,7 @@ async fn the_cli_adds_channels_and_plans_maintenance() {
         m.notify,
         vec![
             Notify::Slack(hook.into()),
-            Notify::Telegram(netcheck::proto::api::monitors::TelegramTarget {
+            Notify::Telegram(netcheck_proto::api::monitors::TelegramTarget {
                 bot_token: "123:abc".into(),
                 chat_id: "@ops".into()
             })

@@ -4,10 +4,11 @@
 use std::process::Command;
 use std::time::Duration;
 
-use netcheck::proto::api::agents::AgentStatus;
-use netcheck::proto::api::checks::CheckStatus;
-use netcheck::proto::api::ErrorCode;
-use netcheck::proto::check::{CheckType, PingResult, ResultStatus};
+use netcheck_proto::api::agents::AgentStatus;
+use netcheck_proto::api::checks::CheckStatus;
+use netcheck_proto::api::ErrorCode;
+use netcheck_proto::check::CheckType;
+use netcheck_proto::result::{PingResult, ResultStatus};
 use reqwest::StatusCode;
 use serde_json::json;
 

@@ -7,8 +7,8 @@ use std::io::BufRead;
 use std::time::{Duration, Instant};
 
 use netcheck::config::{QueueType, Settings};
-use netcheck::proto::api::ErrorCode;
-use netcheck::proto::check::CheckType;
+use netcheck_proto::api::ErrorCode;
+use netcheck_proto::check::CheckType;
 use reqwest::StatusCode;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
 use serde_json::{json, Value};
@@ -215,7 +215,7 @@ async fn agents_online(app: &TestApp, n: usize) {
         let list = app.admin().await.agents().await.ok()?;
         (list
             .iter()
-            .filter(|a| a.status == netcheck::proto::api::agents::AgentStatus::Online)
+            .filter(|a| a.status == netcheck_proto::api::agents::AgentStatus::Online)
             .count()
             >= n)
             .then_some(())

@@ -1,8 +1,9 @@
 //! Expectations (`options.expect`): each one passing and failing through the real agent, the
 //! default HTTP judgement (2xx/3xx ok, 4xx/5xx `http_status`), and 422s that name the field.
 
-use netcheck::proto::api::checks::CheckResultView;
-use netcheck::proto::check::{CheckType, ResultStatus};
+use netcheck_proto::api::checks::CheckResultView;
+use netcheck_proto::check::CheckType;
+use netcheck_proto::result::ResultStatus;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 

@@ -1,6 +1,6 @@
 //! Liveness, readiness and the published API description.
 
-use netcheck::proto::api::health::Health;
+use netcheck_proto::api::health::Health;
 use reqwest::StatusCode;
 use serde_json::Value;
 

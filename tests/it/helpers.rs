@@ -2,11 +2,11 @@
 
 use netcheck::client::api::{Api, ClientError, ClientResult};
 use netcheck::config::Settings;
-use netcheck::proto::api::agents::{Agent, CreateAgent};
-use netcheck::proto::api::auth::{CreateUser, Role};
-use netcheck::proto::api::checks::CheckView;
 use netcheck::server::Application;
 use netcheck::server::ServerArgs;
+use netcheck_proto::api::agents::{Agent, CreateAgent};
+use netcheck_proto::api::auth::{CreateUser, Role};
+use netcheck_proto::api::checks::CheckView;
 use reqwest::StatusCode;
 use sea_orm::{ConnectionTrait, Database};
 use serde_json::{json, Value};

@@ -2,10 +2,11 @@
 //! agents' hosts, expiry, withdrawal), and retention.
 
 use netcheck::client::api::ClientResult;
-use netcheck::proto::api::checks::{HistoryQuery, OutcomeFilter};
-use netcheck::proto::api::monitors::{CreateMonitor, MonitorCheck};
-use netcheck::proto::api::share::{ShareLink, ShareRequest, SharedCheck};
-use netcheck::proto::check::{CheckSpec, CheckType, HttpResult, ResultStatus};
+use netcheck_proto::api::checks::{HistoryQuery, OutcomeFilter};
+use netcheck_proto::api::monitors::{CreateMonitor, MonitorCheck};
+use netcheck_proto::api::share::{ShareLink, ShareRequest, SharedCheck};
+use netcheck_proto::check::{CheckSpec, CheckType};
+use netcheck_proto::result::{HttpResult, ResultStatus};
 use reqwest::StatusCode;
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{json, Value};
@@ -264,7 +265,7 @@ async fn history_filters_combine() {
     let paused = CreateMonitor {
         name: "m".into(),
         check: MonitorCheck::new(
-            CheckSpec::from_parts(CheckType::Tcp, json!({"port": 9})).unwrap(),
+            CheckSpec::from_parts(CheckType::Tcp, &json!({"port": 9})).unwrap(),
             "127.0.0.1",
         ),
         selection: Default::default(),

@@ -5,9 +5,10 @@
 use std::time::Duration;
 
 use netcheck::client::api::Api;
-use netcheck::proto::api::agents::{AgentStatus, CreateAgent};
-use netcheck::proto::api::checks::{CheckStatus, CheckView};
-use netcheck::proto::check::{CheckType, PingResult, ResultStatus};
+use netcheck_proto::api::agents::{AgentStatus, CreateAgent};
+use netcheck_proto::api::checks::{CheckStatus, CheckView};
+use netcheck_proto::check::CheckType;
+use netcheck_proto::result::{PingResult, ResultStatus};
 use serde_json::json;
 use uuid::Uuid;
 

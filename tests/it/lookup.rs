@@ -1,6 +1,6 @@
 //! `GET /api/v1/lookup/{host}` against the real DB-IP Lite databases fetched by the set-up.
 
-use netcheck::proto::api::ErrorCode;
+use netcheck_proto::api::ErrorCode;
 use reqwest::StatusCode;
 
 use crate::helpers::*;
@@ -41,7 +41,8 @@ async fn lookup_locates_public_addresses_and_shows_no_refused_one() {
 
 #[tokio::test]
 async fn trace_hops_get_their_network_and_place_where_known() {
-    use netcheck::proto::check::{ResultData, TraceHop, TraceProtocol, TracerouteResult};
+    use netcheck_proto::result::ResultData;
+    use netcheck_proto::trace::{TraceHop, TraceProtocol, TracerouteResult};
     let app = spawn_app().await;
     let hop = |ttl: u8, address: &str| TraceHop {
         ttl,

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use netcheck::proto::api::monitors::{
+use netcheck_proto::api::monitors::{
     AlertRule, CreateMaintenance, CreateMonitor, MonitorState, Notify, StatusState,
 };
 use reqwest::StatusCode;
@@ -55,7 +55,7 @@ async fn a_maintenance_window_silences_a_failing_monitor_until_it_ends() {
     rig.api
         .update_monitor(
             id,
-            &netcheck::proto::api::monitors::UpdateMonitor {
+            &netcheck_proto::api::monitors::UpdateMonitor {
                 paused: Some(false),
                 ..Default::default()
             },

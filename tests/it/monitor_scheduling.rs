@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use netcheck::proto::api::monitors::{CreateMonitor, MonitorState, UpdateMonitor};
+use netcheck_proto::api::monitors::{CreateMonitor, MonitorState, UpdateMonitor};
 use sea_orm::ConnectionTrait;
 use serde_json::json;
 

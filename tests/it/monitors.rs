@@ -4,14 +4,14 @@
 
 use std::time::Duration;
 
-use netcheck::proto::api::agents::AgentStatus;
-use netcheck::proto::api::checks::{CheckStatus, HistoryQuery};
-use netcheck::proto::api::monitors::{
+use netcheck_proto::api::agents::AgentStatus;
+use netcheck_proto::api::checks::{CheckStatus, HistoryQuery};
+use netcheck_proto::api::monitors::{
     AlertRule, CreateMonitor, Monitor, MonitorCheck, MonitorQuery, MonitorState, Notify,
     UpdateMonitor, WebhookEvent,
 };
-use netcheck::proto::api::ErrorCode;
-use netcheck::proto::check::{CheckSpec, CheckType};
+use netcheck_proto::api::ErrorCode;
+use netcheck_proto::check::{CheckSpec, CheckType};
 use reqwest::StatusCode;
 use sea_orm::ConnectionTrait;
 use serde_json::{json, Value};
@@ -58,7 +58,7 @@ pub(crate) fn tcp_monitor(name: &str, options: Value) -> CreateMonitor {
     CreateMonitor {
         name: name.into(),
         check: MonitorCheck::new(
-            CheckSpec::from_parts(CheckType::Tcp, options).unwrap(),
+            CheckSpec::from_parts(CheckType::Tcp, &options).unwrap(),
             "127.0.0.1",
         ),
         selection: Default::default(),
@@ -87,7 +87,7 @@ pub(crate) async fn monitor(rig: &Rig, id: Uuid) -> Monitor {
 }
 
 /// The runs of a monitor, newest first.
-async fn runs_of(rig: &Rig, id: Uuid) -> Vec<netcheck::proto::api::checks::CheckSummary> {
+async fn runs_of(rig: &Rig, id: Uuid) -> Vec<netcheck_proto::api::checks::CheckSummary> {
     let query = HistoryQuery {
         monitor: Some(id),
         ..Default::default()
@@ -534,7 +534,7 @@ async fn monitors_share_their_owners_probe_budget() {
                 .id,
         );
     }
-    let resume = netcheck::proto::api::monitors::UpdateMonitor {
+    let resume = netcheck_proto::api::monitors::UpdateMonitor {
         paused: Some(false),
         ..Default::default()
     };
@@ -556,7 +556,7 @@ async fn monitors_share_their_owners_probe_budget() {
     assert_eq!(over.code(), Some(ErrorCode::OverBudget), "{over}");
     assert!(over.to_string().contains("6.0 probes a minute"), "{over}");
     // Pausing one frees its share: a monitor every minute (1 a minute) then fits.
-    let pause = netcheck::proto::api::monitors::UpdateMonitor {
+    let pause = netcheck_proto::api::monitors::UpdateMonitor {
         paused: Some(true),
         ..Default::default()
     };

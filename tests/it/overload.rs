@@ -5,9 +5,10 @@
 
 use std::time::Duration;
 
-use netcheck::proto::api::checks::{CheckStatus, CheckView};
-use netcheck::proto::api::ErrorCode;
-use netcheck::proto::check::{CheckType, ProbeErrorCode, ResultStatus};
+use netcheck_proto::api::checks::{CheckStatus, CheckView};
+use netcheck_proto::api::ErrorCode;
+use netcheck_proto::check::CheckType;
+use netcheck_proto::result::{ProbeErrorCode, ResultStatus};
 use reqwest::StatusCode;
 use serde_json::json;
 use uuid::Uuid;
@@ -17,7 +18,7 @@ use crate::rig::{check, rig_with, Rig};
 use crate::targets;
 
 /// An agent that runs one probe at a time, and HTTP checks that take 50 ms: about 20 a second.
-async fn one_at_a_time() -> (Rig, netcheck::proto::api::checks::CreateCheck) {
+async fn one_at_a_time() -> (Rig, netcheck_proto::api::checks::CreateCheck) {
     let rig = rig_with(&["--concurrency", "1"], |s| {
         // The product's defaults for the slack and the queueing limit.
         s.checks.grace_ms = 3000;
@@ -38,7 +39,7 @@ async fn one_at_a_time() -> (Rig, netcheck::proto::api::checks::CreateCheck) {
 /// the refusals.
 async fn offer(
     rig: &Rig,
-    body: &netcheck::proto::api::checks::CreateCheck,
+    body: &netcheck_proto::api::checks::CreateCheck,
     per_second: u64,
     secs: u64,
 ) -> (Vec<Uuid>, Vec<netcheck::client::api::ClientError>) {
@@ -73,7 +74,7 @@ async fn finished(rig: &Rig, ids: &[Uuid]) -> Vec<CheckView> {
     out
 }
 
-fn code(r: &netcheck::proto::api::checks::CheckResultView) -> Option<ProbeErrorCode> {
+fn code(r: &netcheck_proto::api::checks::CheckResultView) -> Option<ProbeErrorCode> {
     r.error.as_ref().map(|e| e.code)
 }
 
@@ -169,7 +170,7 @@ async fn an_agent_past_capacity_answers_agent_busy_while_another_runs_the_check(
     let (other, token) = rig.app.create_agent("idle").await;
     let _idle = rig.app.spawn_agent(&token);
     eventually("second agent online", Duration::from_secs(20), || async {
-        (rig.app.agent(other.id).await.status == netcheck::proto::api::agents::AgentStatus::Online)
+        (rig.app.agent(other.id).await.status == netcheck_proto::api::agents::AgentStatus::Online)
             .then_some(())
     })
     .await;
@@ -221,7 +222,7 @@ async fn a_monitor_run_refused_past_capacity_is_delayed_not_skipped() {
     let mut monitor =
         crate::monitors::tcp_monitor("held back", json!({"port": 9, "timeout_ms": 1000}));
     monitor.check =
-        netcheck::proto::api::monitors::MonitorCheck::new(body.spec.clone(), body.target.clone());
+        netcheck_proto::api::monitors::MonitorCheck::new(body.spec.clone(), body.target.clone());
     let created = rig.api.create_monitor(&monitor).await.unwrap().monitor;
     let delayed = eventually("run delayed", Duration::from_secs(10), || async {
         let m = rig.api.monitor(created.id).await.ok()?;

@@ -1,8 +1,9 @@
 //! What an agent keeps to itself: its own addresses are not targets, and its own resolver's
 //! internal answers are not shown.
 
-use netcheck::proto::api::checks::CreateCheck;
-use netcheck::proto::check::{CheckType, DnsResult, ResultStatus};
+use netcheck_proto::api::checks::CreateCheck;
+use netcheck_proto::check::CheckType;
+use netcheck_proto::result::{DnsResult, ResultStatus};
 use serde_json::json;
 
 use crate::netns::{nft_root, NetNs};

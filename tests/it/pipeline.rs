@@ -7,9 +7,10 @@ use amqprs::channel::{
     BasicAckArguments, BasicConsumeArguments, BasicPublishArguments, ConfirmSelectArguments,
 };
 use amqprs::BasicProperties;
-use netcheck::proto::api::agents::AgentStatus;
-use netcheck::proto::api::checks::{CheckStatus, CheckView, CreateCheck};
-use netcheck::proto::check::{CheckType, PingResult, ResultStatus, TcpResult};
+use netcheck_proto::api::agents::AgentStatus;
+use netcheck_proto::api::checks::{CheckStatus, CheckView, CreateCheck};
+use netcheck_proto::check::CheckType;
+use netcheck_proto::result::{PingResult, ResultStatus, TcpResult};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -197,7 +198,7 @@ async fn an_agent_killed_mid_check_is_marked_timeout_and_others_are_intact() {
 }
 
 /// The result of one agent.
-fn by_agent(check: &CheckView, id: Uuid) -> &netcheck::proto::api::checks::CheckResultView {
+fn by_agent(check: &CheckView, id: Uuid) -> &netcheck_proto::api::checks::CheckResultView {
     let found = check.results.iter().find(|r| r.agent.id == id);
     found.unwrap_or_else(|| panic!("no result of {id}: {check:?}"))
 }
@@ -286,8 +287,8 @@ async fn an_oversized_result_is_dropped_and_counted() {
 
 #[tokio::test]
 async fn a_batch_of_results_is_stored_once_each_and_finishes_its_check() {
-    use netcheck::proto::check::CheckResult;
     use netcheck::server::checks::{store_results, Stored};
+    use netcheck_proto::result::CheckResult;
 
     let app = spawn_app().await;
     let (a, token_a) = app.create_agent("batch-a").await;

@@ -4,10 +4,10 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use netcheck::proto::api::agents::{AgentStatus, UpdateAgent};
-use netcheck::proto::api::auth::{ApiScope, CreateApiKey};
-use netcheck::proto::api::checks::HistoryQuery;
-use netcheck::proto::api::FixedLocation;
+use netcheck_proto::api::agents::{AgentStatus, UpdateAgent};
+use netcheck_proto::api::auth::{ApiScope, CreateApiKey};
+use netcheck_proto::api::checks::HistoryQuery;
+use netcheck_proto::api::FixedLocation;
 use reqwest::StatusCode;
 
 use crate::helpers::*;

@@ -4,9 +4,10 @@
 use std::time::Duration;
 
 use netcheck::client::api::Api;
-use netcheck::proto::api::agents::AgentStatus;
-use netcheck::proto::api::checks::{CheckResultView, CheckStatus, CheckView, CreateCheck};
-use netcheck::proto::check::{CheckType, ResultKind};
+use netcheck_proto::api::agents::AgentStatus;
+use netcheck_proto::api::checks::{CheckResultView, CheckStatus, CheckView, CreateCheck};
+use netcheck_proto::check::CheckType;
+use netcheck_proto::result::ResultKind;
 use serde_json::Value;
 use uuid::Uuid;
 

@@ -4,8 +4,8 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use netcheck::proto::api::agents::Location;
-use netcheck::proto::api::checks::CheckCreated;
+use netcheck_proto::api::agents::Location;
+use netcheck_proto::api::checks::CheckCreated;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use uuid::Uuid;

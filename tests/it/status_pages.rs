@@ -7,13 +7,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use netcheck::proto::api::agents::{AgentStatus, UpdateAgent};
-use netcheck::proto::api::monitors::{
+use netcheck_proto::api::agents::{AgentStatus, UpdateAgent};
+use netcheck_proto::api::monitors::{
     AlertRule, CreateMonitor, CreateStatusPage, MonitorCheck, PublicPage, StatusGroup,
     StatusGroupMonitor, StatusState,
 };
-use netcheck::proto::api::FixedLocation;
-use netcheck::proto::check::{CheckSpec, CheckType};
+use netcheck_proto::api::FixedLocation;
+use netcheck_proto::check::{CheckSpec, CheckType};
 use reqwest::StatusCode;
 use sea_orm::ConnectionTrait;
 use serde_json::json;
@@ -113,7 +113,7 @@ async fn a_public_page_shows_where_a_monitor_is_down_and_its_recovery() {
         .create_monitor(&CreateMonitor {
             name: "resolver".into(),
             check: MonitorCheck::new(
-                CheckSpec::from_parts(CheckType::Dns, json!({"timeout_ms": 1000})).unwrap(),
+                CheckSpec::from_parts(CheckType::Dns, &json!({"timeout_ms": 1000})).unwrap(),
                 "example.test",
             ),
             selection: Default::default(),
@@ -414,7 +414,7 @@ async fn status_pages_belong_to_their_owner_and_check_what_they_list() {
         .api
         .update_status_page(
             created.id,
-            &netcheck::proto::api::monitors::UpdateStatusPage {
+            &netcheck_proto::api::monitors::UpdateStatusPage {
                 title: Some("Renamed".into()),
                 description: Some(None),
                 show_targets: Some(true),

@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use netcheck::proto::check::{CheckType, HttpResult, HttpTimings, ResultStatus};
+use netcheck_proto::check::CheckType;
+use netcheck_proto::result::{HttpResult, HttpTimings, ResultStatus};
 use serde_json::json;
 
 use crate::rig::{check, data, only, rig};

@@ -7,8 +7,9 @@ use std::io::BufRead;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use netcheck::proto::api::agents::AgentStatus;
-use netcheck::proto::check::{CheckType, ResultStatus};
+use netcheck_proto::api::agents::AgentStatus;
+use netcheck_proto::check::CheckType;
+use netcheck_proto::result::ResultStatus;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 

@@ -6,8 +6,8 @@
 use std::process::Command;
 use std::time::Duration;
 
-use netcheck::proto::api::checks::{CheckStatus, CheckView};
-use netcheck::proto::trace::TracerouteResult;
+use netcheck_proto::api::checks::{CheckStatus, CheckView};
+use netcheck_proto::trace::TracerouteResult;
 use serde_json::json;
 use uuid::Uuid;
 

@@ -4,10 +4,11 @@
 
 use std::process::Command;
 
-use netcheck::proto::api::agents::AgentStatus;
-use netcheck::proto::api::checks::{CheckView, CreateCheck};
-use netcheck::proto::check::{CheckType, ResultData, ResultStatus};
-use netcheck::proto::trace::{MtrResult, TracerouteResult};
+use netcheck_proto::api::agents::AgentStatus;
+use netcheck_proto::api::checks::{CheckView, CreateCheck};
+use netcheck_proto::check::CheckType;
+use netcheck_proto::result::{ResultData, ResultStatus};
+use netcheck_proto::trace::{MtrResult, TracerouteResult};
 use serde_json::json;
 
 use crate::netns::Chain;

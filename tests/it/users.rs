@@ -1,8 +1,8 @@
 //! Admin-only user management and its guards.
 
 use netcheck::client::api::Api;
-use netcheck::proto::api::auth::{CreateUser, Role, UpdateUser, User};
-use netcheck::proto::api::ErrorCode;
+use netcheck_proto::api::auth::{CreateUser, Role, UpdateUser, User};
+use netcheck_proto::api::ErrorCode;
 use reqwest::StatusCode;
 use serde_json::json;
 

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use netcheck::proto::api::monitors::{CreateMonitor, Notify};
+use netcheck_proto::api::monitors::{CreateMonitor, Notify};
 use reqwest::StatusCode;
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::json;

@@ -852,7 +852,7 @@ export interface components {
             target: string;
         };
         /**
-         * @description Stored as text (`checks.type`, `monitors.type`, whose constraints admit exactly these words).
+         * @description What a check runs: the probe and so the shape of its options and results.
          * @enum {string}
          */
         CheckType: "ping" | "tcp" | "http" | "dns" | "traceroute" | "mtr";
@@ -1821,7 +1821,7 @@ export interface components {
             type: "mtr";
         });
         /**
-         * @description Stored as text (`check_results.status`, whose constraint admits exactly these words).
+         * @description How one agent's part of a check ended (or that it is still awaited).
          * @enum {string}
          */
         ResultStatus: "ok" | "failed" | "timeout" | "offline" | "pending";
@@ -1846,8 +1846,11 @@ export interface components {
         SeriesPoint: {
             /** Format: date-time */
             at: string;
-            /** @description `ok`, `failed`, `timeout` or `offline`. */
-            status: string;
+            /**
+             * @description `ok`, `failed`, `timeout` or `offline` (never `pending`): the worst of the runs the
+             *     point stands for.
+             */
+            status: components["schemas"]["ResultStatus"];
             /**
              * Format: double
              * @description The type's headline time: ping average RTT, tcp connect, http total, dns query time.

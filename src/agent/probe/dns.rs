@@ -11,15 +11,14 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 
 use super::{tcp::connect_error, Outcome};
-use crate::proto::check::ProbeErrorCode;
+use netcheck_proto::result::ProbeErrorCode;
 
 /// Most answers reported: a result must stay small enough for the broker whatever a
 /// resolver answers (a TCP answer may hold thousands of records).
 const MAX_ANSWERS: usize = 100;
 use crate::policy::{parse_ip_loose, Policy};
-use crate::proto::check::{
-    DnsAnswer, DnsOptions, DnsProtocol, DnsResult, ProbeError, RecordType, ResultData,
-};
+use netcheck_proto::check::{DnsOptions, DnsProtocol, RecordType};
+use netcheck_proto::result::{DnsAnswer, DnsResult, ProbeError, ResultData};
 
 fn record_type(t: RecordType) -> HRecordType {
     match t {

@@ -3,9 +3,10 @@
 
 use regex::bytes::RegexBuilder;
 
-use crate::proto::check::{CheckSpec, ResultData};
-pub use crate::proto::expect::MAX_JUDGED_BODY;
-use crate::proto::expect::{status_matches, Assertion, REGEX_DFA_SIZE_LIMIT, REGEX_SIZE_LIMIT};
+use netcheck_proto::check::CheckSpec;
+pub use netcheck_proto::expect::MAX_JUDGED_BODY;
+use netcheck_proto::expect::{status_matches, Assertion, REGEX_DFA_SIZE_LIMIT, REGEX_SIZE_LIMIT};
+use netcheck_proto::result::ResultData;
 
 fn regex(pattern: &str) -> Result<regex::bytes::Regex, String> {
     RegexBuilder::new(pattern)
@@ -276,8 +277,8 @@ pub fn judge(spec: &CheckSpec, data: Option<&ResultData>, body: &[u8]) -> Vec<As
 /// The expectations blackbox_exporter's modules need besides the first ones: a body or
 /// headers that must not match, TLS or not, and the HTTP version.
 fn http_more(
-    e: &crate::proto::expect::HttpExpect,
-    r: Option<&crate::proto::check::HttpResult>,
+    e: &netcheck_proto::expect::HttpExpect,
+    r: Option<&netcheck_proto::result::HttpResult>,
     body: &[u8],
     out: &mut Vec<Assertion>,
 ) {
@@ -343,7 +344,7 @@ fn http_more(
 
 fn reached_assertion(
     out: &mut Vec<Assertion>,
-    e: Option<&crate::proto::expect::TraceExpect>,
+    e: Option<&netcheck_proto::expect::TraceExpect>,
     reached: bool,
 ) {
     if let Some(want) = e.and_then(|e| e.reached) {
@@ -368,11 +369,11 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::proto::check::{
-        DnsAnswer, DnsOptions, DnsResult, HttpOptions, HttpResult, HttpTimings, PingOptions,
-        PingResult, Rtt, TcpOptions, TcpResult,
+    use netcheck_proto::check::{DnsOptions, HttpOptions, PingOptions, TcpOptions};
+    use netcheck_proto::expect::{DnsExpect, HttpExpect, PingExpect, TcpExpect};
+    use netcheck_proto::result::{
+        DnsAnswer, DnsResult, HttpResult, HttpTimings, PingResult, Rtt, TcpResult,
     };
-    use crate::proto::expect::{DnsExpect, HttpExpect, PingExpect, TcpExpect};
 
     fn verdicts(a: &[Assertion]) -> Vec<(&str, bool)> {
         a.iter().map(|a| (a.name.as_str(), a.ok)).collect()

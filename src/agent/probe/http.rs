@@ -23,10 +23,9 @@ use super::resolve::TargetResolver;
 use super::tcp::connect_error;
 use super::{ms, Outcome};
 use crate::policy::Policy;
-use crate::proto::check::ProbeErrorCode;
-use crate::proto::check::{
-    HttpOptions, HttpResult, HttpTimings, HttpVersion, ProbeError, ResultData, TlsInfo,
-};
+use netcheck_proto::check::{HttpOptions, HttpVersion};
+use netcheck_proto::result::ProbeErrorCode;
+use netcheck_proto::result::{HttpResult, HttpTimings, ProbeError, ResultData, TlsInfo};
 
 /// Most body bytes read (and counted) per response.
 const MAX_BODY_BYTES: u64 = 4 * 1024 * 1024;

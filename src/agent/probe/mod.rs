@@ -16,11 +16,10 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 
 use crate::policy::Policy;
-use crate::proto::check::ProbeErrorCode;
-use crate::proto::check::{
-    CheckRequest, CheckResult, CheckSpec, ProbeError, ResultData, ResultStatus,
-};
-use crate::proto::PROTOCOL_VERSION;
+use netcheck_proto::check::{CheckRequest, CheckSpec};
+use netcheck_proto::result::ProbeErrorCode;
+use netcheck_proto::result::{CheckResult, ProbeError, ResultData, ResultStatus};
+use netcheck_proto::PROTOCOL_VERSION;
 
 /// What a probe produces: its facts, and an error when the target failed.
 pub struct Outcome {

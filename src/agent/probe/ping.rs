@@ -11,8 +11,9 @@ use super::icmp::{Echo, Failure};
 use super::resolve::TargetResolver;
 use super::{ms, Outcome};
 use crate::policy::Policy;
-use crate::proto::check::ProbeErrorCode;
-use crate::proto::check::{PingOptions, PingReply, PingResult, ProbeError, ResultData, Rtt};
+use netcheck_proto::check::PingOptions;
+use netcheck_proto::result::ProbeErrorCode;
+use netcheck_proto::result::{PingReply, PingResult, ProbeError, ResultData, Rtt};
 
 /// One ICMP socket per address family, opened on first use and shared by all pings.
 pub struct Pinger {

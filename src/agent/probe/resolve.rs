@@ -9,8 +9,9 @@ use hickory_resolver::TokioResolver;
 
 use super::dns;
 use crate::policy::{parse_ip_loose, Policy};
-use crate::proto::check::ProbeErrorCode;
-use crate::proto::check::{IpVersion, ProbeError};
+use netcheck_proto::check::IpVersion;
+use netcheck_proto::result::ProbeError;
+use netcheck_proto::result::ProbeErrorCode;
 
 /// Resolves targets; one per agent, shared by all in-flight checks.
 pub struct TargetResolver {

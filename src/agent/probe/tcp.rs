@@ -8,8 +8,9 @@ use tokio::net::TcpStream;
 use super::resolve::TargetResolver;
 use super::{ms, Outcome};
 use crate::policy::Policy;
-use crate::proto::check::ProbeErrorCode;
-use crate::proto::check::{ProbeError, ResultData, TcpOptions, TcpResult};
+use netcheck_proto::check::TcpOptions;
+use netcheck_proto::result::ProbeErrorCode;
+use netcheck_proto::result::{ProbeError, ResultData, TcpResult};
 
 /// Classifies a failed connect by what the network said.
 pub fn connect_error(err: &std::io::Error, addr: SocketAddr) -> ProbeError {

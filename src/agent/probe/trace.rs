@@ -16,9 +16,10 @@ use super::pace;
 use super::resolve::TargetResolver;
 use super::Outcome;
 use crate::policy::Policy;
-use crate::proto::check::ProbeErrorCode;
-use crate::proto::check::{IpVersion, ProbeError, ResultData};
-use crate::proto::trace::{
+use netcheck_proto::check::IpVersion;
+use netcheck_proto::result::ProbeErrorCode;
+use netcheck_proto::result::{ProbeError, ResultData};
+use netcheck_proto::trace::{
     HopRtt, MtrHop, MtrOptions, MtrResult, TraceHop, TraceProtocol, TracerouteOptions,
     TracerouteResult, TRACE_PACE_WAIT_MS, TRACE_QUERIES,
 };
@@ -343,7 +344,7 @@ fn not_reached(
     reached: bool,
     target: IpAddr,
     max_hops: u8,
-    expect: Option<&crate::proto::expect::TraceExpect>,
+    expect: Option<&netcheck_proto::expect::TraceExpect>,
 ) -> Option<ProbeError> {
     let wanted_unreached = expect.and_then(|e| e.reached) == Some(false);
     (!reached && !wanted_unreached).then(|| {

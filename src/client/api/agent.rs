@@ -4,7 +4,7 @@
 use reqwest::{Method, StatusCode};
 
 use super::{Api, ClientResult};
-use crate::proto::agent::{Heartbeat, RegisterRequest, RegisterResponse};
+use netcheck_proto::agent::{Heartbeat, RegisterRequest, RegisterResponse};
 
 impl Api {
     /// `POST /api/v1/agent/register`: the agent's own broker user, queue and settings.

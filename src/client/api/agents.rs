@@ -4,7 +4,7 @@ use reqwest::{Method, StatusCode};
 use uuid::Uuid;
 
 use super::{Api, ClientResult};
-use crate::proto::api::agents::{Agent, AgentToken, CreateAgent, CreatedAgent, UpdateAgent};
+use netcheck_proto::api::agents::{Agent, AgentToken, CreateAgent, CreatedAgent, UpdateAgent};
 
 impl Api {
     pub async fn agents(&self) -> ClientResult<Vec<Agent>> {

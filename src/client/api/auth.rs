@@ -4,10 +4,10 @@ use reqwest::{Method, StatusCode};
 use uuid::Uuid;
 
 use super::{Api, ClientResult};
-use crate::proto::api::auth::{
+use netcheck_proto::api::auth::{
     ApiKey, CreateApiKey, CreateUser, CreatedApiKey, LoginRequest, TokenResponse, UpdateUser, User,
 };
-use crate::proto::api::health::Health;
+use netcheck_proto::api::health::Health;
 
 impl Api {
     pub async fn healthz(&self) -> ClientResult<Health> {

@@ -4,11 +4,11 @@ use reqwest::{Method, StatusCode};
 use uuid::Uuid;
 
 use super::{Api, CheckEvents, ClientResult};
-use crate::proto::api::checks::{
+use netcheck_proto::api::checks::{
     CheckCreated, CheckPage, CheckResultView, CheckView, CreateCheck, HistoryQuery,
 };
-use crate::proto::api::lookup::Lookup;
-use crate::proto::api::share::{ShareLink, ShareRequest, SharedCheck};
+use netcheck_proto::api::lookup::Lookup;
+use netcheck_proto::api::share::{ShareLink, ShareRequest, SharedCheck};
 
 impl Api {
     pub async fn create_check(&self, body: &CreateCheck) -> ClientResult<CheckCreated> {

@@ -2,7 +2,7 @@
 
 use reqwest::StatusCode;
 
-use crate::proto::api::{ErrorBody, ErrorCode};
+use netcheck_proto::api::{ErrorBody, ErrorCode};
 
 /// What a call can end in besides its answer.
 #[derive(Debug, thiserror::Error)]

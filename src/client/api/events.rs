@@ -4,7 +4,7 @@ use std::collections::VecDeque;
 
 use super::{ClientError, ClientResult};
 use crate::client::sse;
-use crate::proto::api::checks::{CheckEvent, CheckResultView};
+use netcheck_proto::api::checks::{CheckEvent, CheckResultView};
 
 /// The events of one check's stream, in order.
 pub struct CheckEvents {

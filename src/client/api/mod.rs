@@ -1,5 +1,5 @@
 //! The typed HTTP client of the API: one method per operation, taking and returning the types
-//! of `crate::proto::api`. `netcheck check`, the integration tests and the benches use it. The
+//! of `netcheck_proto::api`. `netcheck check`, the integration tests and the benches use it. The
 //! operations are grouped as the API's tags are: `auth` (health, sign-in, keys, users),
 //! `agents`, `checks` (with the live event stream) and `monitors`.
 
@@ -18,7 +18,7 @@ mod status;
 pub use error::{ClientError, ClientResult};
 pub use events::CheckEvents;
 
-use crate::proto::api::ErrorBody;
+use netcheck_proto::api::ErrorBody;
 
 /// A client of one server, signed in with a bearer token (an access token or an API key) or
 /// not at all.

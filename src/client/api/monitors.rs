@@ -4,7 +4,7 @@ use reqwest::{Method, StatusCode};
 use uuid::Uuid;
 
 use super::{Api, ClientResult};
-use crate::proto::api::monitors::{
+use netcheck_proto::api::monitors::{
     AgentSeries, CreateMonitor, CreatedMonitor, Delivery, Incident, Monitor, MonitorPage,
     MonitorQuery, SeriesQuery, UpdateMonitor, WebhookSecret,
 };

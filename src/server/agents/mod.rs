@@ -1,10 +1,8 @@
 //! Agents: the table of probe hosts, their enrollment tokens (`nca_<id>_<secret>`, only a hash
 //! of the secret is stored), liveness from heartbeats, and the API representation.
 
-pub mod fleet;
 pub mod protocol;
 pub mod routes;
-pub mod spread;
 
 use chrono::{DateTime, Utc};
 use deadpool_redis::redis;
@@ -12,10 +10,11 @@ use sea_orm::entity::prelude::*;
 
 use super::auth::secret_token;
 use super::error::{ApiError, ApiResult};
+use super::selection::{Fleet, Member};
 use super::AppState;
-use crate::proto::api::agents::{Agent, AgentStatus, Location};
-use crate::proto::api::FixedLocation;
-use crate::server::error::ErrorCode;
+use netcheck_proto::api::agents::{Agent, AgentStatus, Location};
+use netcheck_proto::api::ErrorCode;
+use netcheck_proto::api::FixedLocation;
 
 /// Prefix that marks a netcheck agent token.
 pub const TOKEN_PREFIX: &str = "nca";
@@ -54,99 +53,87 @@ pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
 
-impl AgentStatus {
-    /// The status at `at` of an agent registered at `registered_at` (if ever) and last seen
-    /// at `last_seen`: online while the last heartbeat is at most three intervals old.
-    pub fn of(
-        registered_at: Option<DateTime<Utc>>,
-        last_seen: Option<DateTime<Utc>>,
-        interval_secs: u64,
-        at: DateTime<Utc>,
-    ) -> Self {
-        match (registered_at, last_seen) {
-            (None, _) => Self::Pending,
-            (Some(_), Some(seen))
-                if (at - seen).num_milliseconds() <= 3 * 1000 * interval_secs as i64 =>
-            {
-                Self::Online
-            }
-            _ => Self::Offline,
-        }
-    }
-}
-
-impl Location {
-    /// The place of an agent row: the fixed one if set (its network falling back to the
-    /// measured one), otherwise the measured one; `None` when nothing is known.
-    pub fn of(m: &Model) -> Option<Self> {
-        let asn = m.asn.and_then(|a| u32::try_from(a).ok());
-        let fixed = m
-            .fixed_location
-            .as_ref()
-            .and_then(|v| serde_json::from_value::<FixedLocation>(v.clone()).ok());
-        if let Some(f) = fixed {
-            let (asn, network) = match f.asn {
-                Some(a) => (Some(a), f.network),
-                None => (asn, f.network.or_else(|| m.network.clone())),
-            };
-            return Some(Self {
-                country_code: Some(f.country_code),
-                city: f.city,
-                lat: f.lat,
-                lon: f.lon,
-                asn,
-                network,
-                fixed: true,
-            });
-        }
-        if m.country_code.is_none() && m.lat.is_none() && asn.is_none() {
-            return None;
-        }
-        Some(Self {
-            country_code: m.country_code.clone(),
-            city: m.city.clone(),
-            lat: m.lat,
-            lon: m.lon,
-            asn,
-            network: m.network.clone(),
-            fixed: false,
-        })
-    }
-}
-
-impl Agent {
-    /// Builds the view; `redis_seen` is the newer liveness kept in Redis, if any.
-    pub fn from_model(m: Model, redis_seen: Option<DateTime<Utc>>, interval_secs: u64) -> Self {
-        Self::as_of(m, redis_seen, interval_secs, Utc::now())
-    }
-
-    /// The view with the status the agent had at `at` (for a row read at `at`).
-    pub fn as_of(
-        m: Model,
-        redis_seen: Option<DateTime<Utc>>,
-        interval_secs: u64,
-        at: DateTime<Utc>,
-    ) -> Self {
-        let last_seen_at = match (m.last_seen_at, redis_seen) {
-            (Some(a), Some(b)) => Some(a.max(b)),
-            (a, b) => a.or(b),
+/// The place of an agent row: the fixed one if set (its network falling back to the
+/// measured one), otherwise the measured one; `None` when nothing is known.
+pub fn location_of(m: &Model) -> Option<Location> {
+    let asn = m.asn.and_then(|a| u32::try_from(a).ok());
+    let fixed = m
+        .fixed_location
+        .as_ref()
+        .and_then(|v| serde_json::from_value::<FixedLocation>(v.clone()).ok());
+    if let Some(f) = fixed {
+        let (asn, network) = match f.asn {
+            Some(a) => (Some(a), f.network),
+            None => (asn, f.network.or_else(|| m.network.clone())),
         };
-        let status = AgentStatus::of(m.registered_at, last_seen_at, interval_secs, at);
-        let location = Location::of(&m);
-        Self {
-            id: m.id,
-            name: m.name,
-            region: m.region,
-            labels: serde_json::from_value(m.labels).unwrap_or_default(),
-            status,
-            created_at: m.created_at,
-            last_seen_at,
-            version: m.version,
-            hostname: m.hostname,
-            public_ip: m.public_ip,
-            location,
-            capabilities: serde_json::from_value(m.capabilities).unwrap_or_default(),
-        }
+        return Some(Location {
+            country_code: Some(f.country_code),
+            city: f.city,
+            lat: f.lat,
+            lon: f.lon,
+            asn,
+            network,
+            fixed: true,
+        });
+    }
+    if m.country_code.is_none() && m.lat.is_none() && asn.is_none() {
+        return None;
+    }
+    Some(Location {
+        country_code: m.country_code.clone(),
+        city: m.city.clone(),
+        lat: m.lat,
+        lon: m.lon,
+        asn,
+        network: m.network.clone(),
+        fixed: false,
+    })
+}
+
+/// What choosing agents needs to know of an agent row.
+pub fn member(m: &Model) -> Member {
+    Member {
+        id: m.id,
+        name: m.name.clone(),
+        region: m.region.clone(),
+        labels: serde_json::from_value(m.labels.clone()).unwrap_or_default(),
+        location: location_of(m),
+        registered_at: m.registered_at,
+        last_seen_at: m.last_seen_at,
+    }
+}
+
+/// The API's view of an agent row; `redis_seen` is the newer liveness kept in Redis, if any.
+pub fn view(m: Model, redis_seen: Option<DateTime<Utc>>, interval_secs: u64) -> Agent {
+    view_as_of(m, redis_seen, interval_secs, Utc::now())
+}
+
+/// The view with the status the agent had at `at` (for a row read at `at`).
+pub fn view_as_of(
+    m: Model,
+    redis_seen: Option<DateTime<Utc>>,
+    interval_secs: u64,
+    at: DateTime<Utc>,
+) -> Agent {
+    let last_seen_at = match (m.last_seen_at, redis_seen) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    };
+    let status = AgentStatus::of(m.registered_at, last_seen_at, interval_secs, at);
+    let location = location_of(&m);
+    Agent {
+        id: m.id,
+        name: m.name,
+        region: m.region,
+        labels: serde_json::from_value(m.labels).unwrap_or_default(),
+        status,
+        created_at: m.created_at,
+        last_seen_at,
+        version: m.version,
+        hostname: m.hostname,
+        public_ip: m.public_ip,
+        location,
+        capabilities: serde_json::from_value(m.capabilities).unwrap_or_default(),
     }
 }
 
@@ -174,7 +161,7 @@ struct Cached {
 pub struct Snapshot {
     pub read_at: DateTime<Utc>,
     pub agents: std::sync::Arc<Vec<Model>>,
-    pub fleet: std::sync::Arc<fleet::Fleet>,
+    pub fleet: std::sync::Arc<Fleet>,
 }
 
 impl Directory {
@@ -215,7 +202,7 @@ impl Directory {
         let agents = Entity::find().all(db).await?;
         let snapshot = Snapshot {
             read_at,
-            fleet: std::sync::Arc::new(fleet::Fleet::new(&agents)),
+            fleet: std::sync::Arc::new(Fleet::new(read_at, agents.iter().map(member))),
             agents: std::sync::Arc::new(agents),
         };
         let mut inner = self.inner.lock().expect("directory lock");
@@ -317,27 +304,5 @@ pub async fn forget(state: &AppState, agent_id: Uuid) {
             .arg(agent_id.to_string())
             .query_async(&mut conn)
             .await;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_agent_is_online_for_three_heartbeat_intervals_after_it_was_last_seen() {
-        let at = Utc::now();
-        let ago = |s: i64| Some(at - chrono::Duration::seconds(s));
-        assert_eq!(AgentStatus::of(None, ago(1), 10, at), AgentStatus::Pending);
-        assert_eq!(AgentStatus::of(ago(60), None, 10, at), AgentStatus::Offline);
-        assert_eq!(
-            AgentStatus::of(ago(60), ago(30), 10, at),
-            AgentStatus::Online
-        );
-        assert_eq!(
-            AgentStatus::of(ago(60), ago(31), 10, at),
-            AgentStatus::Offline
-        );
-        assert_eq!(AgentStatus::of(ago(60), ago(0), 1, at), AgentStatus::Online);
     }
 }

@@ -11,15 +11,16 @@ use sea_orm::entity::prelude::*;
 use sea_orm::ActiveValue::Set;
 
 use super::routes::broker_error;
-use crate::proto::agent::{
-    AmqpCredentials, BrokerAddress, Heartbeat, HeartbeatConfig, RegisterRequest, RegisterResponse,
-};
-use crate::proto::PROTOCOL_VERSION;
 use crate::server::broker::{agent_queue, agent_user, RESULTS_EXCHANGE};
-use crate::server::error::ErrorCode;
-use crate::server::error::{ApiError, ApiResult, ErrorBody};
+use crate::server::error::{ApiError, ApiResult};
 use crate::server::extract::Json;
 use crate::server::AppState;
+use netcheck_proto::agent::{
+    AmqpCredentials, BrokerAddress, Heartbeat, HeartbeatConfig, RegisterRequest, RegisterResponse,
+};
+use netcheck_proto::api::ErrorBody;
+use netcheck_proto::api::ErrorCode;
+use netcheck_proto::PROTOCOL_VERSION;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -158,7 +159,7 @@ pub async fn register(
                 interval_secs: state.settings.agents.heartbeat_interval_secs,
             },
             protocol_version: PROTOCOL_VERSION,
-            policy: crate::proto::agent::TargetPolicy {
+            policy: netcheck_proto::agent::TargetPolicy {
                 allowed_networks: state
                     .settings
                     .checks
@@ -184,12 +185,12 @@ pub async fn heartbeat(
             "agent_id does not match the token",
         ));
     }
-    let was_online = crate::proto::api::agents::AgentStatus::of(
+    let was_online = netcheck_proto::api::agents::AgentStatus::of(
         agent.0.registered_at,
         agent.0.last_seen_at,
         state.settings.agents.heartbeat_interval_secs,
         Utc::now(),
-    ) == crate::proto::api::agents::AgentStatus::Online;
+    ) == netcheck_proto::api::agents::AgentStatus::Online;
     super::touch(&state, agent.0.id).await?;
     if !was_online {
         // Back online: checks created from now on include it.

@@ -7,14 +7,15 @@ use sea_orm::sea_query::{ExprTrait, Func};
 use sea_orm::{ActiveValue::Set, QueryOrder, SqlErr, TransactionTrait};
 
 use super::{new_token, seen_map, Column, Entity};
-use crate::proto::api::agents::{Agent, AgentToken, CreateAgent, CreatedAgent, UpdateAgent};
-use crate::proto::api::FixedLocation;
 use crate::server::auth::{AdminUser, AuthUser, SessionAdmin};
 use crate::server::broker::ManagementError;
-use crate::server::error::ErrorCode;
-use crate::server::error::{ApiError, ApiResult, ErrorBody};
+use crate::server::error::{ApiError, ApiResult};
 use crate::server::extract::Json;
 use crate::server::AppState;
+use netcheck_proto::api::agents::{Agent, AgentToken, CreateAgent, CreatedAgent, UpdateAgent};
+use netcheck_proto::api::ErrorBody;
+use netcheck_proto::api::ErrorCode;
+use netcheck_proto::api::FixedLocation;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -134,7 +135,7 @@ pub(crate) fn broker_error(err: ManagementError) -> ApiError {
 
 async fn view(state: &AppState, m: super::Model) -> Agent {
     let seen = seen_map(state).await.get(&m.id).copied();
-    Agent::from_model(m, seen, state.settings.agents.heartbeat_interval_secs)
+    super::view(m, seen, state.settings.agents.heartbeat_interval_secs)
 }
 
 async fn find(state: &AppState, id: Uuid) -> ApiResult<super::Model> {
@@ -161,7 +162,7 @@ pub async fn list(state: web::Data<AppState>, user: AuthUser) -> ApiResult<HttpR
         .into_iter()
         .map(|m| {
             let s = seen.get(&m.id).copied();
-            let mut a = Agent::from_model(m, s, interval);
+            let mut a = super::view(m, s, interval);
             if !admin {
                 a.hostname = None;
                 a.public_ip = None;

@@ -9,10 +9,11 @@ use sea_orm::entity::prelude::*;
 use sea_orm::{ActiveValue::Set, QueryOrder};
 
 use super::{secret_token, SessionAdmin, SessionUser};
-use crate::proto::api::auth::{ApiKey, ApiScope, CreateApiKey, CreatedApiKey};
-use crate::server::error::{ApiError, ApiResult, ErrorBody};
+use crate::server::error::{ApiError, ApiResult};
 use crate::server::extract::Json;
 use crate::server::AppState;
+use netcheck_proto::api::auth::{ApiKey, ApiScope, CreateApiKey, CreatedApiKey};
+use netcheck_proto::api::ErrorBody;
 
 pub const PREFIX: &str = "nck";
 

@@ -19,8 +19,8 @@ use sea_orm::EntityTrait;
 use super::error::ApiError;
 use super::users;
 use super::AppState;
-use crate::proto::api::auth::ApiScope;
-use crate::server::error::ErrorCode;
+use netcheck_proto::api::auth::ApiScope;
+use netcheck_proto::api::ErrorCode;
 
 /// The signed-in user behind a request, loaded fresh from the database so that deleted users
 /// and changed roles take effect at once.

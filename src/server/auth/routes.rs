@@ -5,12 +5,13 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::ratelimit::LoginLimiter;
 use super::{password, sessions, AuthUser};
-use crate::proto::api::auth::{LoginRequest, TokenResponse, User};
-use crate::server::error::ErrorCode;
-use crate::server::error::{ApiError, ApiResult, ErrorBody};
+use crate::server::error::{ApiError, ApiResult};
 use crate::server::extract::Json;
 use crate::server::users;
 use crate::server::AppState;
+use netcheck_proto::api::auth::{LoginRequest, TokenResponse, User};
+use netcheck_proto::api::ErrorBody;
+use netcheck_proto::api::ErrorCode;
 
 /// Name of the HttpOnly cookie that carries the refresh token.
 pub const REFRESH_COOKIE: &str = "netcheck_refresh";
@@ -38,7 +39,7 @@ fn refresh_cookie(state: &AppState, value: String, max_age_secs: i64) -> Cookie<
 }
 
 fn session_response(state: &AppState, user: users::Model, refresh_token: String) -> HttpResponse {
-    let access_token = state.jwt.issue(user.id, user.role);
+    let access_token = state.jwt.issue(user.id, user.role.wire());
     let ttl = state.settings.auth.refresh_token_ttl_secs as i64;
     HttpResponse::Ok()
         .cookie(refresh_cookie(state, refresh_token, ttl))

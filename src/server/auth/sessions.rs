@@ -18,8 +18,8 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveValue::Set, ConnectionTrait, DatabaseConnection, TransactionTrait};
 use sha2::{Digest, Sha256};
 
-use crate::server::error::ErrorCode;
 use crate::server::error::{ApiError, ApiResult};
+use netcheck_proto::api::ErrorCode;
 
 pub mod family {
     use sea_orm::entity::prelude::*;

@@ -6,7 +6,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::proto::api::auth::Role;
+use netcheck_proto::api::auth::Role;
 
 pub const ISSUER: &str = "netcheck";
 pub const AUDIENCE: &str = "netcheck-api";

@@ -11,10 +11,10 @@ use tokio::sync::mpsc::{self, UnboundedSender};
 
 use super::events;
 use super::store::{store_results, Stored, StoredBatch};
-use crate::proto::check::ProbeErrorCode;
-use crate::proto::check::{CheckResult, ResultStatus};
 use crate::server::broker::link::Delivery;
 use crate::server::AppState;
+use netcheck_proto::result::ProbeErrorCode;
+use netcheck_proto::result::{CheckResult, ResultStatus};
 
 /// Largest result message accepted (a real one is a few KB; the broker itself refuses
 /// anything over 256 KiB, this is the server's own line for a broker without that limit).
@@ -38,7 +38,7 @@ fn cap_stored(r: &mut CheckResult) {
     };
     r.data = None;
     r.status = ResultStatus::Failed;
-    r.error = Some(crate::proto::check::ProbeError::new(
+    r.error = Some(netcheck_proto::result::ProbeError::new(
         ProbeErrorCode::ResultTooLarge,
         format!(
             "the result's data was {size} bytes, over the {} KiB the server stores",

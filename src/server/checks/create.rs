@@ -10,17 +10,20 @@ use sea_orm::{ConnectionTrait, Statement};
 use sea_orm::QuerySelect;
 
 use super::model::{check, result};
-use super::{choose, validate};
-use crate::proto::api::agents::Agent;
-use crate::proto::api::checks::CheckStatus;
-use crate::proto::api::AgentSelection;
-use crate::proto::check::{CheckRequest, CheckSpec, ProbeError, ProbeErrorCode, ResultStatus};
-use crate::proto::PROTOCOL_VERSION;
+use super::validate;
+use crate::server::agents;
 use crate::server::broker::{agent_queue, CHECKS_EXCHANGE};
-use crate::server::error::ErrorCode;
 use crate::server::error::{ApiError, ApiResult};
+use crate::server::selection;
 use crate::server::users;
 use crate::server::AppState;
+use netcheck_proto::api::agents::Agent;
+use netcheck_proto::api::checks::CheckStatus;
+use netcheck_proto::api::AgentSelection;
+use netcheck_proto::api::ErrorCode;
+use netcheck_proto::check::{CheckRequest, CheckSpec};
+use netcheck_proto::result::{ProbeError, ProbeErrorCode, ResultStatus};
+use netcheck_proto::PROTOCOL_VERSION;
 
 /// Takes `cost` from the user's per-minute budget, less what their monitors take (fails open
 /// when Redis is down).
@@ -62,7 +65,7 @@ pub async fn take_quota(state: &AppState, user: &users::Model, cost: u64) -> Api
 pub async fn create(
     state: &AppState,
     user: &users::Model,
-    body: crate::proto::api::checks::CreateCheck,
+    body: netcheck_proto::api::checks::CreateCheck,
     monitor: Option<Uuid>,
 ) -> ApiResult<(Uuid, usize, bool)> {
     // Past capacity, refusing costs the least when it comes first.
@@ -269,7 +272,7 @@ pub async fn pick(
     spec: &CheckSpec,
     id: Uuid,
 ) -> ApiResult<Picked> {
-    choose::validate(selection)?;
+    selection::validate(selection)?;
     let earlier = match selection.same_agents_as {
         Some(id) => Some(earlier_agents(state, user, id).await?),
         None => None,
@@ -289,17 +292,29 @@ pub async fn pick(
     let interval = state.settings.agents.heartbeat_interval_secs;
     let asked_at = Utc::now();
     let mut snapshot = state.directory.agents(&state.db).await?;
-    let mut outcome = choose::choose(&snapshot, selection, earlier.as_deref(), interval, seed);
+    let mut outcome = selection::choose(
+        &snapshot.fleet,
+        selection,
+        earlier.as_deref(),
+        interval,
+        seed,
+    );
     // The cached table may be up to `agents.cache_ms` old: before refusing the check, or
     // leaving out an agent it names, read the table again.
-    if choose::worth_rereading(&outcome, snapshot.read_at, asked_at) {
+    if selection::worth_rereading(&outcome, snapshot.read_at, asked_at) {
         snapshot = state.directory.reload(&state.db).await?;
-        outcome = choose::choose(&snapshot, selection, earlier.as_deref(), interval, seed);
+        outcome = selection::choose(
+            &snapshot.fleet,
+            selection,
+            earlier.as_deref(),
+            interval,
+            seed,
+        );
     }
-    let chosen = outcome.map_err(choose::Refusal::into_error)?;
+    let chosen = outcome.map_err(selection::Refusal::into_error)?;
     let view = |i: &usize| {
         let m = snapshot.agents[*i].clone();
-        Agent::as_of(m, None, interval, snapshot.read_at)
+        agents::view_as_of(m, None, interval, snapshot.read_at)
     };
     let online: Vec<Agent> = chosen.online.iter().map(view).collect();
     let offline: Vec<Agent> = chosen.offline.iter().map(view).collect();

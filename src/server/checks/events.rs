@@ -17,9 +17,9 @@ use sea_orm::entity::prelude::*;
 use tokio::sync::{broadcast, mpsc};
 
 use super::model::{check, result};
-use crate::proto::api::checks::{CheckEvent, CheckFinished, CheckStatus};
-use crate::proto::check::ResultStatus;
 use crate::server::AppState;
+use netcheck_proto::api::checks::{CheckEvent, CheckFinished, CheckStatus};
+use netcheck_proto::result::ResultStatus;
 
 pub fn channel(state: &AppState, check_id: Uuid) -> String {
     crate::server::redis_keys::check_events(&state.settings.redis.key_prefix, check_id)

@@ -2,7 +2,6 @@
 //! (`collector`) and stored exactly once (`store`), finishing at the deadline (`sweeper`), and
 //! the live event stream (`events`); admission control from queueing delay (`pressure`).
 
-pub mod choose;
 pub mod collector;
 pub mod create;
 pub mod events;

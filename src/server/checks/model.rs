@@ -1,13 +1,13 @@
 //! The `checks` and `check_results` tables and the API's view of them.
 
-use crate::proto::api::checks::{CheckResultView, CheckView, ResultAgent};
-use crate::proto::check::{CheckSpec, CheckType};
+use crate::server::db::stored::StoredCheckType;
+use netcheck_proto::api::checks::{CheckResultView, CheckView, ResultAgent};
+use netcheck_proto::check::CheckSpec;
 
 pub mod check {
     use sea_orm::entity::prelude::*;
 
-    use crate::proto::api::checks::CheckStatus;
-    use crate::proto::check::CheckType;
+    use crate::server::db::stored::{StoredCheckStatus, StoredCheckType};
 
     #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
     #[sea_orm(table_name = "checks")]
@@ -16,10 +16,10 @@ pub mod check {
         pub id: Uuid,
         pub user_id: Uuid,
         #[sea_orm(column_name = "type")]
-        pub check_type: CheckType,
+        pub check_type: StoredCheckType,
         pub target: String,
         pub options: Json,
-        pub status: CheckStatus,
+        pub status: StoredCheckStatus,
         pub created_at: DateTimeUtc,
         pub deadline_at: DateTimeUtc,
         pub finished_at: Option<DateTimeUtc>,
@@ -38,7 +38,7 @@ pub mod check {
 pub mod result {
     use sea_orm::entity::prelude::*;
 
-    use crate::proto::check::ResultStatus;
+    use crate::server::db::stored::StoredResultStatus;
 
     #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
     #[sea_orm(table_name = "check_results")]
@@ -50,7 +50,7 @@ pub mod result {
         pub agent_name: String,
         pub agent_region: Option<String>,
         pub agent_location: Option<Json>,
-        pub status: ResultStatus,
+        pub status: StoredResultStatus,
         pub error: Option<Json>,
         pub started_at: Option<DateTimeUtc>,
         pub duration_ms: Option<f64>,
@@ -81,7 +81,7 @@ impl From<result::Model> for CheckResultView {
                     .agent_location
                     .and_then(|l| serde_json::from_value(l).ok()),
             },
-            status: m.status,
+            status: m.status.into(),
             error: m.error.and_then(|e| serde_json::from_value(e).ok()),
             started_at: m.started_at,
             duration_ms: m.duration_ms,
@@ -94,25 +94,27 @@ impl From<result::Model> for CheckResultView {
 /// only for one a newer server wrote with options this one does not know (after a
 /// rollback): an error, not a guess at what it meant.
 pub fn stored_spec(
-    check_type: CheckType,
+    check_type: StoredCheckType,
     options: &serde_json::Value,
 ) -> Result<CheckSpec, sea_orm::DbErr> {
-    CheckSpec::from_parts(check_type, options.clone())
+    CheckSpec::from_parts(check_type.into(), options)
         .map_err(|e| sea_orm::DbErr::Type(format!("stored {}: {}", e.field, e.message)))
 }
 
-impl CheckView {
-    pub fn new(c: check::Model, mut results: Vec<result::Model>) -> Result<Self, sea_orm::DbErr> {
-        results.sort_by(|a, b| a.agent_name.cmp(&b.agent_name));
-        Ok(Self {
-            id: c.id,
-            spec: stored_spec(c.check_type, &c.options)?,
-            target: c.target,
-            status: c.status,
-            created_at: c.created_at,
-            finished_at: c.finished_at,
-            monitor_id: c.monitor_id,
-            results: results.into_iter().map(Into::into).collect(),
-        })
-    }
+/// The API's view of a stored check and its results (sorted by agent name).
+pub fn check_view(
+    c: check::Model,
+    mut results: Vec<result::Model>,
+) -> Result<CheckView, sea_orm::DbErr> {
+    results.sort_by(|a, b| a.agent_name.cmp(&b.agent_name));
+    Ok(CheckView {
+        id: c.id,
+        spec: stored_spec(c.check_type, &c.options)?,
+        target: c.target,
+        status: c.status.into(),
+        created_at: c.created_at,
+        finished_at: c.finished_at,
+        monitor_id: c.monitor_id,
+        results: results.into_iter().map(Into::into).collect(),
+    })
 }

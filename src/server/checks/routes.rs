@@ -6,15 +6,16 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{QueryOrder, QuerySelect};
 
 use super::model::{check, result};
-use crate::proto::api::checks::{
+use crate::server::auth::AuthUser;
+use crate::server::error::{ApiError, ApiResult};
+use crate::server::extract::Json;
+use crate::server::AppState;
+use netcheck_proto::api::checks::{
     CheckCreated, CheckPage, CheckStatus, CheckSummary, CheckView, CreateCheck, HistoryQuery,
     OutcomeFilter,
 };
-use crate::server::auth::AuthUser;
-use crate::server::error::ErrorCode;
-use crate::server::error::{ApiError, ApiResult, ErrorBody};
-use crate::server::extract::Json;
-use crate::server::AppState;
+use netcheck_proto::api::ErrorBody;
+use netcheck_proto::api::ErrorCode;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -65,7 +66,7 @@ pub async fn get(
         .filter(result::Column::CheckId.eq(c.id))
         .all(&state.db)
         .await?;
-    Ok(HttpResponse::Ok().json(CheckView::new(c, results)?))
+    Ok(HttpResponse::Ok().json(super::model::check_view(c, results)?))
 }
 
 /// The agent a filter names: an id, or a name of a current agent (any letter case).
@@ -185,7 +186,7 @@ pub async fn list(
                 id: c.id,
                 spec: super::model::stored_spec(c.check_type, &c.options)?,
                 target: c.target,
-                status: c.status,
+                status: c.status.into(),
                 created_at: c.created_at,
                 finished_at: c.finished_at,
                 monitor_id: c.monitor_id,

@@ -7,18 +7,20 @@ use base64::Engine;
 use chrono::{DateTime, Utc};
 use rand::Rng;
 use sea_orm::entity::prelude::*;
-use sea_orm::{ConnectionTrait, Statement};
 use sha2::{Digest, Sha256};
 
-use super::model::result;
-use crate::proto::api::checks::{CheckResultView, CheckView};
-use crate::proto::api::share::{
+use super::model::{check_view, result};
+use crate::server::auth::AuthUser;
+use crate::server::db::shares;
+use crate::server::error::{ApiError, ApiResult};
+use crate::server::AppState;
+use netcheck_proto::api::checks::{CheckResultView, CheckView};
+use netcheck_proto::api::share::{
     ShareLink, ShareRequest, SharedAgent, SharedCheck, SharedPlace, SharedResult,
 };
-use crate::proto::check::{CheckSpec, ResultData};
-use crate::server::auth::AuthUser;
-use crate::server::error::{ApiError, ApiResult, ErrorBody};
-use crate::server::AppState;
+use netcheck_proto::api::ErrorBody;
+use netcheck_proto::check::CheckSpec;
+use netcheck_proto::result::ResultData;
 
 /// Longest a link may live, in days.
 pub const MAX_SHARE_DAYS: i64 = 365;
@@ -100,29 +102,29 @@ fn shared_result(r: CheckResultView, own_resolver: bool) -> SharedResult {
     }
 }
 
-impl SharedCheck {
-    pub fn new(view: CheckView, expires_at: DateTime<Utc>) -> Self {
-        let mut spec = view.spec;
-        if let CheckSpec::Http(o) = &mut spec {
-            for v in o.headers.values_mut() {
-                *v = "(hidden)".into();
-            }
+/// What a share link shows of `view`: HTTP header values hidden, the agents' own resolvers
+/// not named.
+fn shared_check(view: CheckView, expires_at: DateTime<Utc>) -> SharedCheck {
+    let mut spec = view.spec;
+    if let CheckSpec::Http(o) = &mut spec {
+        for v in o.headers.values_mut() {
+            *v = "(hidden)".into();
         }
-        let own_resolver = matches!(&spec, CheckSpec::Dns(o) if o.resolver.is_some());
-        Self {
-            id: view.id,
-            spec,
-            target: view.target,
-            status: view.status,
-            created_at: view.created_at,
-            finished_at: view.finished_at,
-            results: view
-                .results
-                .into_iter()
-                .map(|r| shared_result(r, own_resolver))
-                .collect(),
-            expires_at,
-        }
+    }
+    let own_resolver = matches!(&spec, CheckSpec::Dns(o) if o.resolver.is_some());
+    SharedCheck {
+        id: view.id,
+        spec,
+        target: view.target,
+        status: view.status,
+        created_at: view.created_at,
+        finished_at: view.finished_at,
+        results: view
+            .results
+            .into_iter()
+            .map(|r| shared_result(r, own_resolver))
+            .collect(),
+        expires_at,
     }
 }
 
@@ -160,24 +162,7 @@ pub async fn share(
     let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret);
     let now = Utc::now();
     let expires_at = now + chrono::Duration::days(days);
-    state
-        .db
-        .execute_raw(Statement::from_sql_and_values(
-            state.db.get_database_backend(),
-            "INSERT INTO check_shares (check_id, token_hash, created_by, created_at, expires_at)
-             VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (check_id) DO UPDATE SET token_hash = EXCLUDED.token_hash,
-                 created_by = EXCLUDED.created_by, created_at = EXCLUDED.created_at,
-                 expires_at = EXCLUDED.expires_at",
-            [
-                c.id.into(),
-                hash(&token).into(),
-                user.0.id.into(),
-                now.into(),
-                expires_at.into(),
-            ],
-        ))
-        .await?;
+    shares::save(&state.db, c.id, hash(&token), user.0.id, now, expires_at).await?;
     tracing::info!(check_id = %c.id, days, "check shared");
     Ok(HttpResponse::Created()
         .insert_header(("Cache-Control", "no-store"))
@@ -200,15 +185,7 @@ pub async fn unshare(
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
     let c = super::load_visible(&state, &user.0, *id).await?;
-    let done = state
-        .db
-        .execute_raw(Statement::from_sql_and_values(
-            state.db.get_database_backend(),
-            "DELETE FROM check_shares WHERE check_id = $1",
-            [c.id.into()],
-        ))
-        .await?;
-    if done.rows_affected() == 0 {
+    if !shares::remove(&state.db, c.id).await? {
         return Err(ApiError::not_found("share link"));
     }
     Ok(HttpResponse::NoContent().finish())
@@ -225,17 +202,9 @@ pub async fn shared(
     if token.len() > 128 {
         return Err(not_found());
     }
-    let row = state
-        .db
-        .query_one_raw(Statement::from_sql_and_values(
-            state.db.get_database_backend(),
-            "SELECT check_id, expires_at FROM check_shares WHERE token_hash = $1 AND expires_at > now()",
-            [hash(&token).into()],
-        ))
+    let (check_id, expires_at) = shares::live(&state.db, hash(&token))
         .await?
         .ok_or_else(not_found)?;
-    let check_id: Uuid = row.try_get("", "check_id")?;
-    let expires_at: DateTime<Utc> = row.try_get("", "expires_at")?;
     let c = super::model::check::Entity::find_by_id(check_id)
         .one(&state.db)
         .await?
@@ -247,7 +216,7 @@ pub async fn shared(
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .insert_header(("X-Robots-Tag", "noindex"))
-        .json(SharedCheck::new(CheckView::new(c, results)?, expires_at)))
+        .json(shared_check(check_view(c, results)?, expires_at)))
 }
 
 #[cfg(test)]

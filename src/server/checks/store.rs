@@ -7,7 +7,7 @@ use sea_orm::entity::prelude::*;
 use sea_orm::{ConnectionTrait, FromQueryResult, Statement};
 
 use super::model::result;
-use crate::proto::check::CheckResult;
+use netcheck_proto::result::CheckResult;
 
 /// What became of an incoming result.
 #[derive(Debug, PartialEq)]
@@ -118,7 +118,7 @@ pub async fn store_results(
 /// never read whole results: ping's average round trip, TCP's connect time, HTTP's total,
 /// else the probe's duration (none for a result without data).
 pub fn headline_ms(r: &CheckResult) -> Option<f64> {
-    use crate::proto::check::ResultData;
+    use netcheck_proto::result::ResultData;
     match r.data.as_ref()? {
         ResultData::Ping(p) => p.rtt_ms.as_ref().map(|rtt| rtt.avg),
         ResultData::Tcp(t) => t.connect_ms,

@@ -43,8 +43,8 @@ pub async fn finish_due(state: &AppState) -> Result<usize, DbErr> {
         return Ok(0);
     }
     let txn = state.db.begin().await?;
-    let timeout_error = serde_json::to_value(crate::proto::check::ProbeError::new(
-        crate::proto::check::ProbeErrorCode::AgentTimeout,
+    let timeout_error = serde_json::to_value(netcheck_proto::result::ProbeError::new(
+        netcheck_proto::result::ProbeErrorCode::AgentTimeout,
         "the agent did not answer in time",
     ))
     .expect("an error serialises");

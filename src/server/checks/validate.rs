@@ -1,14 +1,14 @@
 //! The rules a check's target and options must meet, or a 422 that names the field.
 
-use crate::proto::expect::{
+use netcheck_proto::expect::{
     valid_status_entry, DnsExpect, HttpExpect, PingExpect, TcpExpect, HTTP_VERSIONS,
     REGEX_SIZE_LIMIT,
 };
 
 use crate::policy::{parse_ip_loose, Policy};
-use crate::proto::check::{CheckSpec, RecordType, MAX_HTTP_BODY};
-use crate::proto::limits::*;
 use crate::server::error::{ApiError, ApiResult};
+use netcheck_proto::check::{CheckSpec, RecordType, MAX_HTTP_BODY};
+use netcheck_proto::limits::*;
 
 /// A limit an expectation sets, if given: a finite number within `bounds`.
 fn limit(field: &str, v: Option<f64>, bounds: Limit) -> ApiResult<()> {

@@ -12,9 +12,9 @@ use tokio::sync::OnceCell;
 
 use crate::config::GeoIpSettings;
 use crate::policy::special_range;
-use crate::proto::api::lookup::Geo;
-use crate::proto::check::ResultData;
 use asn::{AsnTable, Network};
+use netcheck_proto::api::lookup::Geo;
+use netcheck_proto::result::ResultData;
 
 /// Record layout of the ip-location-db DB-IP city MMDB files.
 #[derive(Deserialize)]
@@ -117,7 +117,7 @@ impl GeoIp {
     /// Gives each hop of a trace its network (ASN) and place, from the server's tables: agents
     /// do not carry those databases. Reserved addresses (private routers) stay without.
     pub async fn locate_hops(&self, data: &mut ResultData) {
-        use crate::proto::check::HopPlace;
+        use netcheck_proto::trace::HopPlace;
         let place = |g: &Geo| HopPlace {
             country_code: g.country_code.clone(),
             city: g.city.clone(),

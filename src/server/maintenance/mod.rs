@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::entity::prelude::*;
 use sea_orm::{ConnectionTrait, Statement};
 
-use crate::proto::api::monitors::{
+use netcheck_proto::api::monitors::{
     Maintenance, MaintenanceSchedule, StatusGroup, Weekday, WeeklyWindow,
 };
 use schedule::Schedule;

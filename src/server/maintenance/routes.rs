@@ -7,11 +7,12 @@ use sea_orm::{ActiveValue::Set, QueryOrder};
 
 use super::schedule::parse_start;
 use super::{page_monitor_ids, ActiveModel, Column, Entity, Model};
-use crate::proto::api::monitors::{CreateMaintenance, Maintenance};
 use crate::server::auth::AuthUser;
-use crate::server::error::{ApiError, ApiResult, ErrorBody};
+use crate::server::error::{ApiError, ApiResult};
 use crate::server::extract::Json;
 use crate::server::{monitors, status, AppState};
+use netcheck_proto::api::monitors::{CreateMaintenance, Maintenance};
+use netcheck_proto::api::ErrorBody;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(

@@ -7,9 +7,9 @@ use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use uuid::Uuid;
 
 use super::{Column, Entity};
-use crate::proto::api::AgentSelection;
 use crate::server::error::{ApiError, ApiResult};
 use crate::server::AppState;
+use netcheck_proto::api::AgentSelection;
 
 /// The most agents a selection can pick from a fleet of `fleet`: named agents, the sum of
 /// its places' limits, the overall limit — whichever bounds it (everyone without one).
@@ -111,7 +111,7 @@ pub async fn ensure_within(
     if used + this > budget {
         return Err(ApiError::new(
             actix_web::http::StatusCode::CONFLICT,
-            crate::proto::api::ErrorCode::OverBudget,
+            netcheck_proto::api::ErrorCode::OverBudget,
             format!(
                 "This monitor would run {this:.1} probes a minute; your monitors already run \
                  {used:.1} of your {budget:.0}. Run it less often, on fewer agents, or pause \
@@ -130,7 +130,7 @@ pub async fn ensure_within(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::api::LocationFilter;
+    use netcheck_proto::api::LocationFilter;
 
     #[test]
     fn a_selection_costs_the_agents_it_can_pick() {

@@ -5,8 +5,9 @@ use std::fmt::Write;
 
 use sea_orm::{ConnectionTrait, Statement};
 
-use crate::proto::check::ResultStatus;
+use crate::server::db::stored::StoredResultStatus;
 use crate::server::AppState;
+use netcheck_proto::result::ResultStatus;
 
 /// A label value in the text format: backslash, double quote and newline escaped.
 fn label(v: &str) -> String {
@@ -53,7 +54,8 @@ pub async fn render(state: &AppState) -> String {
         }
         let (Ok(Some(agent)), Ok(Some(status))) = (
             r.try_get::<Option<String>>("", "agent_name"),
-            r.try_get::<Option<ResultStatus>>("", "status"),
+            r.try_get::<Option<StoredResultStatus>>("", "status")
+                .map(|s| s.map(ResultStatus::from)),
         ) else {
             continue;
         };

@@ -15,11 +15,12 @@ pub mod webhooks;
 use chrono::{DateTime, Utc};
 use sea_orm::entity::prelude::*;
 
-use crate::proto::api::monitors::{AlertRule, Monitor, MonitorCheck, MonitorState, Notify};
-use crate::proto::check::{CheckSpec, CheckType};
+use crate::server::db::stored::StoredCheckType;
 use crate::server::error::{ApiError, ApiResult};
 use crate::server::users;
 use crate::server::AppState;
+use netcheck_proto::api::monitors::{AlertRule, Monitor, MonitorCheck, MonitorState, Notify};
+use netcheck_proto::check::CheckSpec;
 
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "monitors")]
@@ -28,7 +29,7 @@ pub struct Model {
     pub id: Uuid,
     pub user_id: Uuid,
     pub name: String,
-    pub check_type: CheckType,
+    pub check_type: StoredCheckType,
     pub target: String,
     pub options: Json,
     pub selection: Json,

@@ -14,13 +14,14 @@ use super::validate::{
 };
 use super::webhook_routes::{deliveries, rotate_secret, test_event};
 use super::{load_visible, new_secret, ActiveModel, Column, Entity};
-use crate::proto::api::monitors::{
-    CreateMonitor, CreatedMonitor, Monitor, MonitorPage, MonitorQuery, MonitorState, UpdateMonitor,
-};
 use crate::server::auth::AuthUser;
-use crate::server::error::{ApiError, ApiResult, ErrorBody};
+use crate::server::error::{ApiError, ApiResult};
 use crate::server::extract::Json;
 use crate::server::AppState;
+use netcheck_proto::api::monitors::{
+    CreateMonitor, CreatedMonitor, Monitor, MonitorPage, MonitorQuery, MonitorState, UpdateMonitor,
+};
+use netcheck_proto::api::ErrorBody;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -61,7 +62,7 @@ pub async fn create(
     {
         return Err(ApiError::new(
             actix_web::http::StatusCode::CONFLICT,
-            crate::proto::api::ErrorCode::TooManyMonitors,
+            netcheck_proto::api::ErrorCode::TooManyMonitors,
             format!("You have {cap} monitors, the most allowed; delete one first."),
         ));
     }
@@ -72,7 +73,7 @@ pub async fn create(
         id: Set(Uuid::now_v7()),
         user_id: Set(user.0.id),
         name: Set(name),
-        check_type: Set(b.check.spec.check_type()),
+        check_type: Set(b.check.spec.check_type().into()),
         target: Set(target),
         options: Set(options),
         selection: Set(serde_json::to_value(&b.selection).expect("selection serialises")),
@@ -231,7 +232,7 @@ pub async fn update(
     if b.all_agents && !b.selection.is_everyone() {
         return Err(ApiError::new(
             actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
-            crate::proto::api::ErrorCode::InvalidSelection,
+            netcheck_proto::api::ErrorCode::InvalidSelection,
             "all_agents cannot be combined with agents, locations or limit",
         ));
     }
@@ -244,7 +245,7 @@ pub async fn update(
             view.selection.clone()
         };
         let (target, options) = validate_check(&state, &check, &selection)?;
-        m.check_type = Set(check.spec.check_type());
+        m.check_type = Set(check.spec.check_type().into());
         m.target = Set(target);
         m.options = Set(options);
         m.selection = Set(serde_json::to_value(&selection).expect("selection serialises"));
@@ -276,7 +277,7 @@ pub async fn update(
         _ => {}
     }
     // The budget as it will be: the new selection, interval and pause state.
-    let selection: crate::proto::api::AgentSelection = match &m.selection {
+    let selection: netcheck_proto::api::AgentSelection = match &m.selection {
         sea_orm::ActiveValue::Set(v) | sea_orm::ActiveValue::Unchanged(v) => {
             serde_json::from_value(v.clone()).unwrap_or_default()
         }

@@ -14,12 +14,12 @@ use sea_orm::{ConnectionTrait, Statement, TransactionTrait};
 use tokio_util::sync::CancellationToken;
 
 use super::{webhooks, Entity, Model};
-use crate::proto::api::checks::CreateCheck;
-use crate::proto::api::monitors::{FailingAgent, MonitorState, WebhookEvent, WebhookMonitor};
-use crate::proto::check::ResultStatus;
 use crate::server::checks::model::result;
 use crate::server::AppState;
 use crate::server::{maintenance, users};
+use netcheck_proto::api::checks::CreateCheck;
+use netcheck_proto::api::monitors::{FailingAgent, MonitorState, WebhookEvent, WebhookMonitor};
+use netcheck_proto::result::ResultStatus;
 
 /// Most monitors one round starts.
 pub const RUN_BATCH: u64 = 50;
@@ -139,7 +139,7 @@ async fn run(state: &AppState, m: &Model, owner: Option<&users::Model>) -> Run {
     };
     match crate::server::checks::create(state, owner, body, Some(m.id)).await {
         Ok((id, _, _)) => Run::Started(id),
-        Err(e) if e.code() == crate::proto::api::ErrorCode::Overloaded => {
+        Err(e) if e.code() == netcheck_proto::api::ErrorCode::Overloaded => {
             tracing::warn!(monitor_id = %m.id, error = %e.message(), "monitor run delayed");
             Run::Delayed(e.retry_after_secs().unwrap_or(1))
         }
@@ -162,13 +162,18 @@ fn failing(results: &[result::Model]) -> Vec<FailingAgent> {
     results
         .iter()
         // An agent past its capacity was not asked: it says nothing about the target.
-        .filter(|r| matches!(r.status, ResultStatus::Failed | ResultStatus::Timeout))
+        .filter(|r| {
+            matches!(
+                r.status.wire(),
+                ResultStatus::Failed | ResultStatus::Timeout
+            )
+        })
         .filter(|r| {
             r.error
                 .as_ref()
                 .and_then(|e| e.get("code"))
                 .and_then(|c| c.as_str())
-                != Some(crate::proto::check::ProbeErrorCode::AgentBusy.as_str())
+                != Some(netcheck_proto::result::ProbeErrorCode::AgentBusy.as_str())
         })
         .map(|r| FailingAgent {
             id: r.agent_id,
@@ -181,7 +186,7 @@ fn failing(results: &[result::Model]) -> Vec<FailingAgent> {
                 .and_then(|e| e.get("code"))
                 .and_then(|c| c.as_str())
                 .map(str::to_string)
-                .or_else(|| Some(r.status.as_str().to_string())),
+                .or_else(|| Some(r.status.wire().as_str().to_string())),
         })
         .collect()
 }
@@ -311,7 +316,7 @@ async fn judge_one(state: &AppState, monitor_id: Uuid, check_id: Uuid) -> Result
         monitor: WebhookMonitor {
             id: m.id,
             name: m.name.clone(),
-            check_type: m.check_type,
+            check_type: m.check_type.into(),
             target: m.target.clone(),
         },
         incident_id: Some(incident),
@@ -472,7 +477,7 @@ mod tests {
             agent_name: name.into(),
             agent_region: None,
             agent_location: Some(serde_json::json!({"country_code": "DE", "city": "Berlin"})),
-            status,
+            status: status.into(),
             error: code.map(|c| serde_json::json!({"code": c, "message": ""})),
             started_at: None,
             duration_ms: None,

@@ -8,7 +8,7 @@ use chrono::{DateTime, Duration, DurationRound, Utc};
 use sea_orm::{ConnectionTrait, DbErr, Statement};
 use uuid::Uuid;
 
-use crate::proto::api::monitors::{HourStats, MonitorStats};
+use netcheck_proto::api::monitors::{HourStats, MonitorStats};
 
 /// Adds one judged run to its hour and its (UTC) day.
 pub async fn record_run(

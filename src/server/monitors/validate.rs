@@ -1,10 +1,10 @@
 //! The rules for a monitor's fields, shared by creation and change.
 
-use crate::proto::api::monitors::{AlertRule, MonitorCheck, Notify};
-use crate::proto::api::AgentSelection;
 use crate::server::checks::validate;
 use crate::server::error::{ApiError, ApiResult};
 use crate::server::AppState;
+use netcheck_proto::api::monitors::{AlertRule, MonitorCheck, Notify};
+use netcheck_proto::api::AgentSelection;
 
 pub(super) fn validate_name(name: &str) -> ApiResult<String> {
     let n = name.trim();
@@ -29,7 +29,7 @@ pub(super) fn validate_check(
             "monitors choose their agents with agents, locations or limit",
         ));
     }
-    crate::server::checks::choose::validate(selection)?;
+    crate::server::selection::validate(selection)?;
     crate::server::extract::refuse_unknown(&check.unknown).map_err(under_check)?;
     let target = validate::check(&check.target, &check.spec, &state.policy).map_err(under_check)?;
     Ok((

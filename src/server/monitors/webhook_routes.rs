@@ -3,15 +3,17 @@
 use actix_web::{web, HttpResponse};
 use chrono::Utc;
 use sea_orm::entity::prelude::*;
-use sea_orm::{ActiveValue::Set, ConnectionTrait, Statement, TransactionTrait};
+use sea_orm::{ActiveValue::Set, TransactionTrait};
 
 use super::{load_visible, new_secret, webhooks, ActiveModel};
-use crate::proto::api::monitors::{
+use crate::server::auth::AuthUser;
+use crate::server::db::deliveries as outbox;
+use crate::server::error::{ApiError, ApiResult};
+use crate::server::AppState;
+use netcheck_proto::api::monitors::{
     Delivery, TestQuery, WebhookEvent, WebhookMonitor, WebhookSecret,
 };
-use crate::server::auth::AuthUser;
-use crate::server::error::{ApiError, ApiResult, ErrorBody};
-use crate::server::AppState;
+use netcheck_proto::api::ErrorBody;
 
 #[utoipa::path(operation_id = "rotate_monitor_secret", post, path = "/api/v1/monitors/{id}/secret", tag = "monitors",
     description = "A new webhook signing key; deliveries from now on are signed with it.",
@@ -81,7 +83,7 @@ pub async fn test_event(
         monitor: WebhookMonitor {
             id: m.id,
             name: m.name.clone(),
-            check_type: m.check_type,
+            check_type: m.check_type.into(),
             target: m.target.clone(),
         },
         incident_id: None,
@@ -93,44 +95,8 @@ pub async fn test_event(
     let txn = state.db.begin().await?;
     webhooks::enqueue(&txn, m.id, &channels, &event).await?;
     txn.commit().await?;
-    let queued = delivery_rows(&state, m.id, channels.len() as i64).await?;
+    let queued = outbox::latest(&state.db, m.id, channels.len() as i64).await?;
     Ok(HttpResponse::Accepted().json(queued))
-}
-
-async fn delivery_rows(state: &AppState, monitor: Uuid, limit: i64) -> ApiResult<Vec<Delivery>> {
-    let rows = state
-        .db
-        .query_all_raw(Statement::from_sql_and_values(
-            state.db.get_database_backend(),
-            "SELECT id, url, channel, event, created_at, attempts, last_status, last_error,
-                    CASE WHEN delivered_at IS NULL AND gave_up_at IS NULL THEN next_attempt_at END AS next_attempt_at,
-                    delivered_at, gave_up_at
-             FROM webhook_outbox WHERE monitor_id = $1 ORDER BY id DESC LIMIT $2",
-            [monitor.into(), limit.into()],
-        ))
-        .await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for r in rows {
-        out.push(Delivery {
-            id: r.try_get("", "id")?,
-            channel: r
-                .try_get::<Option<serde_json::Value>>("", "channel")?
-                .as_ref()
-                .and_then(|c| c.as_object())
-                .and_then(|o| o.keys().next().cloned())
-                .unwrap_or_else(|| "webhook".into()),
-            url: r.try_get("", "url")?,
-            event: r.try_get("", "event")?,
-            created_at: r.try_get("", "created_at")?,
-            attempts: r.try_get("", "attempts")?,
-            last_status: r.try_get("", "last_status")?,
-            last_error: r.try_get("", "last_error")?,
-            next_attempt_at: r.try_get("", "next_attempt_at")?,
-            delivered_at: r.try_get("", "delivered_at")?,
-            gave_up_at: r.try_get("", "gave_up_at")?,
-        });
-    }
-    Ok(out)
 }
 
 #[utoipa::path(operation_id = "monitor_deliveries", get, path = "/api/v1/monitors/{id}/deliveries", tag = "monitors",
@@ -142,5 +108,5 @@ pub async fn deliveries(
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
     let m = load_visible(&state, &user.0, *id).await?;
-    Ok(HttpResponse::Ok().json(delivery_rows(&state, m.id, 100).await?))
+    Ok(HttpResponse::Ok().json(outbox::latest(&state.db, m.id, 100).await?))
 }

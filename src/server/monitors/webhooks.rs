@@ -14,8 +14,8 @@ use sea_orm::{ConnectionTrait, DatabaseTransaction, DbErr, Statement};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::proto::api::monitors::{Notify, WebhookEvent};
 use crate::server::AppState;
+use netcheck_proto::api::monitors::{Notify, WebhookEvent};
 
 /// Retries stop this long after the event was made.
 pub const GIVE_UP_AFTER: Duration = Duration::from_secs(24 * 3600);

@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::proto::api::monitors::{FailingAgent, WebhookEvent};
-use crate::proto::result::ProbeErrorCode;
+use netcheck_proto::api::monitors::{FailingAgent, WebhookEvent};
+use netcheck_proto::result::ProbeErrorCode;
 
 /// What happened, as providers need to tell it apart (colour, priority, PagerDuty action).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,8 +147,8 @@ mod tests {
     use uuid::Uuid;
 
     use super::*;
-    use crate::proto::api::monitors::WebhookMonitor;
-    use crate::proto::check::CheckType;
+    use netcheck_proto::api::monitors::WebhookMonitor;
+    use netcheck_proto::check::CheckType;
 
     fn agent(name: &str, city: Option<&str>, cc: Option<&str>, code: &str) -> FailingAgent {
         FailingAgent {

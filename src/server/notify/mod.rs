@@ -12,10 +12,10 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use crate::policy::{parse_ip_loose, Policy};
-use crate::proto::api::monitors::{Notify, WebhookEvent};
 use crate::server::error::{ApiError, ApiResult};
 use crate::server::AppState;
 use message::Message;
+use netcheck_proto::api::monitors::{Notify, WebhookEvent};
 
 /// How long one attempt may take.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);

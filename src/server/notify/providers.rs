@@ -6,7 +6,7 @@
 use serde_json::{json, Value};
 
 use super::message::{Kind, Message};
-use crate::proto::api::monitors::WebhookEvent;
+use netcheck_proto::api::monitors::WebhookEvent;
 
 pub fn slack(m: &Message) -> Value {
     let emoji = match m.kind {

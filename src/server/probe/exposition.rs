@@ -8,8 +8,9 @@ use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::MetricType;
 
-use crate::proto::api::agents::Agent;
-use crate::proto::check::{CheckResult, CheckSpec, ResultData, ResultStatus};
+use netcheck_proto::api::agents::Agent;
+use netcheck_proto::check::CheckSpec;
+use netcheck_proto::result::{CheckResult, ResultData, ResultStatus};
 
 type Labels = Vec<(String, String)>;
 /// A family's HELP text and samples.

@@ -19,14 +19,16 @@ use chrono::Utc;
 use deadpool_redis::redis;
 use uuid::Uuid;
 
-use crate::proto::api::agents::Agent;
-use crate::proto::api::{AgentSelection, LocationFilter};
-use crate::proto::check::{CheckRequest, CheckResult, CheckSpec, ResultStatus};
-use crate::proto::PROTOCOL_VERSION;
 use crate::server::auth::AuthUser;
 use crate::server::checks::{create, validate};
-use crate::server::error::{ApiError, ErrorBody};
+use crate::server::error::ApiError;
 use crate::server::AppState;
+use netcheck_proto::api::agents::Agent;
+use netcheck_proto::api::ErrorBody;
+use netcheck_proto::api::{AgentSelection, LocationFilter};
+use netcheck_proto::check::{CheckRequest, CheckSpec};
+use netcheck_proto::result::{CheckResult, ResultStatus};
+use netcheck_proto::PROTOCOL_VERSION;
 
 pub use modules::Modules;
 
@@ -272,7 +274,7 @@ pub async fn probe(req: HttpRequest, user: AuthUser, state: web::Data<AppState>)
     let id = new_probe_id();
     let picked = match create::pick(&state, &user.0, &selection, &spec, id).await {
         Ok(p) => p,
-        Err(e) if e.code() == crate::server::error::ErrorCode::NoMatchingAgents => {
+        Err(e) if e.code() == netcheck_proto::api::ErrorCode::NoMatchingAgents => {
             return text(
                 StatusCode::BAD_REQUEST,
                 format!("no online agent matches the selection {}", p.describe()),

@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::proto::check::{
+use netcheck_proto::check::{
     CheckSpec, DnsOptions, DnsProtocol, HttpMethod, HttpOptions, IpVersion, PingOptions,
     RecordType, TcpOptions,
 };
-use crate::proto::expect::{DnsExpect, HttpExpect};
+use netcheck_proto::expect::{DnsExpect, HttpExpect};
 
 /// Keys a module section may hold that netcheck does not know, kept to be named in the error.
 type Rest = BTreeMap<String, serde_yaml_ng::Value>;

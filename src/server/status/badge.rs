@@ -6,10 +6,11 @@ use chrono::Utc;
 use uuid::Uuid;
 
 use super::public::{assemble, find_public};
-use crate::proto::api::monitors::{BadgeKind, BadgeQuery, BadgeWindow, StatusState};
-use crate::server::error::{ApiError, ApiResult, ErrorBody};
+use crate::server::error::{ApiError, ApiResult};
 use crate::server::notify::providers::html_escape;
 use crate::server::AppState;
+use netcheck_proto::api::monitors::{BadgeKind, BadgeQuery, BadgeWindow, StatusState};
+use netcheck_proto::api::ErrorBody;
 
 #[utoipa::path(operation_id = "status_badge", get, path = "/api/v1/status/{slug}/badge/{monitor}", tag = "status pages",
     description = "An SVG badge (`image/svg+xml`) of a monitor on a public page: its state (`kind=status`) or its uptime over `window` (`kind=uptime`).",

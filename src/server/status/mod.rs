@@ -12,10 +12,10 @@ use chrono::{DateTime, Utc};
 use sea_orm::entity::prelude::*;
 use sea_orm::{ConnectionTrait, Statement};
 
-use crate::proto::api::monitors::{StatusGroup, StatusPage};
 use crate::server::error::{ApiError, ApiResult};
 use crate::server::users;
 use crate::server::AppState;
+use netcheck_proto::api::monitors::{StatusGroup, StatusPage};
 
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "status_pages")]
@@ -140,7 +140,7 @@ pub async fn validate_groups(
                 )?),
                 None => None,
             };
-            monitors.push(crate::proto::api::monitors::StatusGroupMonitor {
+            monitors.push(netcheck_proto::api::monitors::StatusGroupMonitor {
                 id: m.id,
                 display_name,
             });

@@ -14,13 +14,15 @@ use sea_orm::{ConnectionTrait, Statement};
 use sha2::Digest;
 
 use super::{Column, Entity, Model};
-use crate::proto::api::monitors::{
+use crate::server::db::stored::StoredResultStatus;
+use crate::server::error::{ApiError, ApiResult};
+use crate::server::{maintenance, monitors, AppState};
+use netcheck_proto::api::monitors::{
     IncidentPlace, MonitorState, PublicGroup, PublicIncident, PublicMaintenance, PublicMonitor,
     PublicPage, StatusDay, StatusPlace, StatusState, Uptimes,
 };
-use crate::proto::check::ResultStatus;
-use crate::server::error::{ApiError, ApiResult, ErrorBody};
-use crate::server::{maintenance, monitors, AppState};
+use netcheck_proto::api::ErrorBody;
+use netcheck_proto::result::ResultStatus;
 
 /// Days of bars.
 pub const DAYS: i64 = 90;
@@ -205,7 +207,7 @@ pub async fn assemble(
         ))
         .await?
     {
-        let status: ResultStatus = r.try_get("", "status")?;
+        let status: ResultStatus = r.try_get::<StoredResultStatus>("", "status")?.into();
         if matches!(status, ResultStatus::Offline | ResultStatus::Pending) {
             continue;
         }
@@ -247,7 +249,7 @@ pub async fn assemble(
             .entry((monitor, started.date_naive()))
             .or_default() += 1;
         if resolved.is_none() || started >= now - Duration::days(INCIDENT_DAYS) {
-            let agents: Vec<crate::proto::api::monitors::FailingAgent> =
+            let agents: Vec<netcheck_proto::api::monitors::FailingAgent> =
                 serde_json::from_value(r.try_get("", "failing_agents")?).unwrap_or_default();
             let mut at: Vec<IncidentPlace> = Vec::new();
             for a in agents {

@@ -9,12 +9,13 @@ use sea_orm::{ActiveValue::Set, QueryOrder, QuerySelect, SqlErr};
 use super::{
     load_visible, validate_groups, validate_slug, validate_text, ActiveModel, Column, Entity,
 };
-use crate::proto::api::monitors::{CreateStatusPage, StatusPage, UpdateStatusPage};
-use crate::proto::api::ErrorCode;
 use crate::server::auth::AuthUser;
-use crate::server::error::{ApiError, ApiResult, ErrorBody};
+use crate::server::error::{ApiError, ApiResult};
 use crate::server::extract::Json;
 use crate::server::AppState;
+use netcheck_proto::api::monitors::{CreateStatusPage, StatusPage, UpdateStatusPage};
+use netcheck_proto::api::ErrorBody;
+use netcheck_proto::api::ErrorCode;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(

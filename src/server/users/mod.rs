@@ -9,9 +9,10 @@ use sea_orm::sea_query::{ExprTrait, Func};
 use sea_orm::{ActiveValue::Set, ConnectionTrait, PaginatorTrait, QueryOrder, SqlErr};
 
 use super::auth::password;
+use super::db::stored::StoredRole;
 use super::error::{ApiError, ApiResult};
-use crate::proto::api::auth::{Role, User};
-use crate::server::error::ErrorCode;
+use netcheck_proto::api::auth::{Role, User};
+use netcheck_proto::api::ErrorCode;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "users")]
@@ -20,7 +21,7 @@ pub struct Model {
     pub id: Uuid,
     pub username: String,
     pub password_hash: String,
-    pub role: Role,
+    pub role: StoredRole,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -34,7 +35,7 @@ impl ActiveModelBehavior for ActiveModel {}
 /// everyone else their own.
 impl Model {
     pub fn is_admin(&self) -> bool {
-        self.role == Role::Admin
+        self.role == StoredRole::Admin
     }
 
     /// Whether this user may see (and, where the route allows, change) what `owner` owns.
@@ -53,7 +54,7 @@ impl From<Model> for User {
         Self {
             id: m.id,
             username: m.username,
-            role: m.role,
+            role: m.role.into(),
             created_at: m.created_at,
         }
     }
@@ -130,7 +131,7 @@ pub async fn create(
         id: Set(Uuid::now_v7()),
         username: Set(username.to_string()),
         password_hash: Set(password::hash_blocking(gate, password.to_string()).await),
-        role: Set(role),
+        role: Set(role.into()),
         created_at: Set(now),
         updated_at: Set(now),
     };

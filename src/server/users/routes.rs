@@ -6,12 +6,13 @@ use sea_orm::entity::prelude::*;
 use sea_orm::{ActiveValue::Set, QuerySelect, SqlErr, TransactionTrait};
 
 use super::{validate_password, validate_username, Column, Entity};
-use crate::proto::api::auth::{CreateUser, Role, UpdateUser, User};
 use crate::server::auth::{password, sessions, AdminUser, SessionAdmin};
-use crate::server::error::ErrorCode;
+use crate::server::db::stored::StoredRole;
 use crate::server::error::{ApiError, ApiResult};
 use crate::server::extract::Json;
 use crate::server::AppState;
+use netcheck_proto::api::auth::{CreateUser, Role, UpdateUser, User};
+use netcheck_proto::api::ErrorCode;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -26,7 +27,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 #[utoipa::path(operation_id = "list_users", get, path = "/api/v1/users", tag = "users",
-    responses((status = 200, body = [User]), (status = 403, body = crate::server::error::ErrorBody)),
+    responses((status = 200, body = [User]), (status = 403, body = netcheck_proto::api::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn list(state: web::Data<AppState>, _admin: AdminUser) -> ApiResult<HttpResponse> {
     let users: Vec<User> = super::list(&state.db)
@@ -38,8 +39,8 @@ pub async fn list(state: web::Data<AppState>, _admin: AdminUser) -> ApiResult<Ht
 }
 
 #[utoipa::path(operation_id = "create_user", post, path = "/api/v1/users", tag = "users", request_body = CreateUser,
-    responses((status = 201, body = User), (status = 409, body = crate::server::error::ErrorBody),
-              (status = 422, body = crate::server::error::ErrorBody)),
+    responses((status = 201, body = User), (status = 409, body = netcheck_proto::api::ErrorBody),
+              (status = 422, body = netcheck_proto::api::ErrorBody)),
     security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(admin = %admin.0.id))]
 pub async fn create(
@@ -56,14 +57,14 @@ pub async fn create(
         body.role,
     )
     .await?;
-    tracing::info!(user_id = %user.id, role = user.role.as_str(), "user created");
+    tracing::info!(user_id = %user.id, role = user.role.wire().as_str(), "user created");
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/api/v1/users/{}", user.id)))
         .json(User::from(user)))
 }
 
 #[utoipa::path(operation_id = "get_user", get, path = "/api/v1/users/{id}", tag = "users",
-    responses((status = 200, body = User), (status = 404, body = crate::server::error::ErrorBody)),
+    responses((status = 200, body = User), (status = 404, body = netcheck_proto::api::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn get(
     state: web::Data<AppState>,
@@ -105,7 +106,7 @@ async fn own_password_confirmed(
 async fn ensure_admin_remains(txn: &impl ConnectionTrait, leaving: Uuid) -> ApiResult<()> {
     // Lock the admin rows so two concurrent demotions cannot both pass.
     let admins = Entity::find()
-        .filter(Column::Role.eq(Role::Admin))
+        .filter(Column::Role.eq(StoredRole::Admin))
         .lock_exclusive()
         .all(txn)
         .await?;
@@ -119,8 +120,8 @@ async fn ensure_admin_remains(txn: &impl ConnectionTrait, leaving: Uuid) -> ApiR
 }
 
 #[utoipa::path(operation_id = "update_user", patch, path = "/api/v1/users/{id}", tag = "users", request_body = UpdateUser,
-    responses((status = 200, body = User), (status = 404, body = crate::server::error::ErrorBody),
-              (status = 409, body = crate::server::error::ErrorBody)),
+    responses((status = 200, body = User), (status = 404, body = netcheck_proto::api::ErrorBody),
+              (status = 409, body = netcheck_proto::api::ErrorBody)),
     security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(admin = %admin.0.id, user_id = %*id))]
 pub async fn update(
@@ -153,7 +154,7 @@ pub async fn update(
         model.username = Set(name);
     }
     if let Some(role) = body.role {
-        model.role = Set(role);
+        model.role = Set(role.into());
     }
     let password_changed = new_hash.is_some();
     if let Some(hash) = new_hash {
@@ -180,8 +181,8 @@ pub async fn update(
 }
 
 #[utoipa::path(operation_id = "delete_user", delete, path = "/api/v1/users/{id}", tag = "users",
-    responses((status = 204), (status = 404, body = crate::server::error::ErrorBody),
-              (status = 409, body = crate::server::error::ErrorBody)),
+    responses((status = 204), (status = 404, body = netcheck_proto::api::ErrorBody),
+              (status = 409, body = netcheck_proto::api::ErrorBody)),
     security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(admin = %admin.0.id, user_id = %*id))]
 pub async fn delete(

@@ -6,7 +6,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::FixedLocation;
-use crate::proto::agent::Capability;
+use crate::agent::Capability;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -17,6 +17,27 @@ pub enum AgentStatus {
     Online,
     /// Registered once, silent for longer than three intervals.
     Offline,
+}
+
+impl AgentStatus {
+    /// The status at `at` of an agent registered at `registered_at` (if ever) and last seen
+    /// at `last_seen`: online while the last heartbeat is at most three intervals old.
+    pub fn of(
+        registered_at: Option<DateTime<Utc>>,
+        last_seen: Option<DateTime<Utc>>,
+        interval_secs: u64,
+        at: DateTime<Utc>,
+    ) -> Self {
+        match (registered_at, last_seen) {
+            (None, _) => Self::Pending,
+            (Some(_), Some(seen))
+                if (at - seen).num_milliseconds() <= 3 * 1000 * interval_secs as i64 =>
+            {
+                Self::Online
+            }
+            _ => Self::Offline,
+        }
+    }
 }
 
 /// Where an agent is: set by hand (`fixed`), or measured from its address (GeoIP and ASN data).
@@ -103,4 +124,26 @@ where
     T: Deserialize<'de>,
 {
     Option::<T>::deserialize(d).map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_agent_is_online_for_three_heartbeat_intervals_after_it_was_last_seen() {
+        let at = Utc::now();
+        let ago = |s: i64| Some(at - chrono::Duration::seconds(s));
+        assert_eq!(AgentStatus::of(None, ago(1), 10, at), AgentStatus::Pending);
+        assert_eq!(AgentStatus::of(ago(60), None, 10, at), AgentStatus::Offline);
+        assert_eq!(
+            AgentStatus::of(ago(60), ago(30), 10, at),
+            AgentStatus::Online
+        );
+        assert_eq!(
+            AgentStatus::of(ago(60), ago(31), 10, at),
+            AgentStatus::Offline
+        );
+        assert_eq!(AgentStatus::of(ago(60), ago(0), 1, at), AgentStatus::Online);
+    }
 }

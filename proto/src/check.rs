@@ -4,38 +4,18 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use sea_orm::{DeriveActiveEnum, EnumIter};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::expect::{DnsExpect, HttpExpect, PingExpect, TcpExpect};
+use super::fields::{failing_field, without_position};
 use super::limits;
-pub use super::result::{
-    CheckResult, DnsAnswer, DnsResult, HttpResult, HttpTimings, PingReply, PingResult, ProbeError,
-    ProbeErrorCode, ResultData, ResultKind, ResultStatus, Rtt, TcpResult, TlsInfo,
-};
 use super::trace::TRACE_PACE_WAIT_MS;
-pub use super::trace::{
-    HopPlace, HopRtt, MtrHop, MtrOptions, MtrResult, TraceHop, TraceProtocol, TracerouteOptions,
-    TracerouteResult, TRACE_QUERIES,
-};
+use super::trace::{MtrOptions, TracerouteOptions, TRACE_QUERIES};
 
-/// Stored as text (`checks.type`, `monitors.type`, whose constraints admit exactly these words).
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    Serialize,
-    Deserialize,
-    ToSchema,
-    EnumIter,
-    DeriveActiveEnum,
-)]
-#[sea_orm(rs_type = "String", db_type = "Text", rename_all = "snake_case")]
+/// What a check runs: the probe and so the shape of its options and results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CheckType {
     Ping,
@@ -333,14 +313,9 @@ impl SpecError {
     pub fn from_serde_message(msg: &str) -> Option<SpecError> {
         let rest = &msg[msg.find(SPEC_ERROR)? + SPEC_ERROR.len()..];
         let (field, message) = rest.split_once('\u{1f}')?;
-        // serde_json appends " at line L column C" to errors of its own deserializer.
-        let message = match message.rfind(" at line ") {
-            Some(i) => &message[..i],
-            None => message,
-        };
         Some(SpecError {
             field: field.to_string(),
-            message: message.to_string(),
+            message: without_position(message).to_string(),
         })
     }
 }
@@ -355,20 +330,16 @@ impl CheckSpec {
     /// The spec of a check of this type with these options (`null` or `{}`: the defaults).
     pub fn from_parts(
         check_type: CheckType,
-        options: serde_json::Value,
+        options: &serde_json::Value,
     ) -> Result<Self, SpecError> {
-        fn read<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> Result<T, SpecError> {
-            let v = match v {
-                serde_json::Value::Null => serde_json::Value::Object(Default::default()),
-                v => v,
-            };
+        fn read<T: serde::de::DeserializeOwned>(v: &serde_json::Value) -> Result<T, SpecError> {
+            let empty = serde_json::Value::Object(Default::default());
+            let v = if v.is_null() { &empty } else { v };
             serde_path_to_error::deserialize(v).map_err(|e| {
-                let path = e.path().to_string();
                 let message = e.inner().to_string();
-                let field = match message.strip_prefix("missing field `") {
-                    Some(rest) => format!("options.{}", rest.split('`').next().unwrap_or("")),
-                    None if path == "." => "options".into(),
-                    None => format!("options.{path}"),
+                let field = match failing_field(&e.path().to_string(), &message).as_str() {
+                    "" => "options".into(),
+                    f => format!("options.{f}"),
                 };
                 SpecError { field, message }
             })
@@ -412,7 +383,7 @@ impl<'de> Deserialize<'de> for CheckSpec {
                 message: e.to_string(),
             })
         })?;
-        CheckSpec::from_parts(check_type, parts.options).map_err(serde::de::Error::custom)
+        CheckSpec::from_parts(check_type, &parts.options).map_err(serde::de::Error::custom)
     }
 }
 
@@ -470,6 +441,7 @@ pub struct CheckRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::result::{ResultData, TcpResult};
 
     #[test]
     fn request_round_trips_with_flattened_spec() {
@@ -524,6 +496,7 @@ mod tests {
 #[cfg(test)]
 mod properties {
     use super::*;
+    use crate::result::{CheckResult, ResultData, ResultStatus, TcpResult};
     use proptest::prelude::*;
 
     proptest! {

@@ -1,9 +1,8 @@
 //! Wire types shared by the server and the agent (registration, heartbeat, check requests and
 //! results) and by the server and its HTTP clients (`api`: every request and response body, the
 //! error body and its codes), so each side compiles against one definition. Besides serde they
-//! derive only their OpenAPI schema (utoipa); four enums (a user's role, a check's type and
-//! status, a result's status) are also the database columns' types (sea-orm), so they are not
-//! written twice.
+//! derive only their OpenAPI schema (utoipa). This crate depends on no database, runtime or HTTP
+//! library: the server maps the enums it stores to its own column types (`server::db::stored`).
 //!
 //! Evolution rule: fields are only ever added, as `#[serde(default)]` options, so an older peer
 //! keeps working; anything else bumps [`PROTOCOL_VERSION`].
@@ -16,6 +15,7 @@ pub mod agent;
 pub mod api;
 pub mod check;
 pub mod expect;
+pub mod fields;
 pub mod limits;
 pub mod result;
 pub mod trace;

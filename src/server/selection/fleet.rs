@@ -1,15 +1,29 @@
-//! The agent table indexed for choosing agents: ids and names, the attributes a location
-//! filter compares, and each agent's place as small integers for [`Spread`]. Built once per
-//! read of the table (see [`super::Directory`]), not per check.
+//! The agents indexed for choosing among them: ids and names, whether each is online, the
+//! attributes a location filter compares, and each agent's place as small integers for
+//! [`Spread`](super::spread::Spread). Built once per read of the agent table (the server's
+//! `agents::Directory`), not per check.
 
 use std::collections::HashMap;
 
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::spread::{Interner, Place};
-use super::Model;
-use crate::proto::api::agents::Location;
-use crate::proto::api::LocationFilter;
+use netcheck_proto::api::agents::{AgentStatus, Location};
+use netcheck_proto::api::LocationFilter;
+
+/// What choosing needs to know of one agent.
+#[derive(Debug, Clone, Default)]
+pub struct Member {
+    pub id: Uuid,
+    pub name: String,
+    pub region: Option<String>,
+    pub labels: Vec<String>,
+    /// The fixed or measured place (see `agents::location_of`).
+    pub location: Option<Location>,
+    pub registered_at: Option<DateTime<Utc>>,
+    pub last_seen_at: Option<DateTime<Utc>>,
+}
 
 /// What a location filter compares, normalised once.
 struct Attrs {
@@ -21,7 +35,15 @@ struct Attrs {
     labels: Vec<String>,
 }
 
+/// When an agent registered (if ever) and was last heard from.
+type Seen = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+
 pub struct Fleet {
+    /// When the members were read; their status is judged as of then.
+    read_at: DateTime<Utc>,
+    /// `registered_at` and `last_seen_at` of each member.
+    seen: Vec<Seen>,
+    ids: Vec<Uuid>,
     attrs: Vec<Attrs>,
     places: Vec<Place>,
     by_id: HashMap<Uuid, usize>,
@@ -30,21 +52,25 @@ pub struct Fleet {
 }
 
 impl Fleet {
-    /// Indexes `agents` (positions in the slice are the indices used everywhere here).
-    pub fn new(agents: &[Model]) -> Self {
+    /// Indexes `agents` as read at `read_at` (their positions are the indices used everywhere
+    /// here).
+    pub fn new(read_at: DateTime<Utc>, agents: impl ExactSizeIterator<Item = Member>) -> Self {
         let (mut countries, mut cities, mut asns) = (
             Interner::default(),
             Interner::default(),
             Interner::default(),
         );
         let mut fleet = Fleet {
+            read_at,
+            seen: Vec::with_capacity(agents.len()),
+            ids: Vec::with_capacity(agents.len()),
             attrs: Vec::with_capacity(agents.len()),
             places: Vec::with_capacity(agents.len()),
             by_id: HashMap::with_capacity(agents.len()),
             by_name: HashMap::with_capacity(agents.len()),
         };
-        for (i, m) in agents.iter().enumerate() {
-            let loc = Location::of(m);
+        for (i, m) in agents.enumerate() {
+            let loc = m.location;
             let country = loc
                 .as_ref()
                 .and_then(|l| l.country_code.as_deref())
@@ -62,11 +88,13 @@ impl Fleet {
             });
             fleet.attrs.push(Attrs {
                 country,
-                region: m.region.clone(),
+                region: m.region,
                 city,
                 asn,
-                labels: serde_json::from_value(m.labels.clone()).unwrap_or_default(),
+                labels: m.labels,
             });
+            fleet.seen.push((m.registered_at, m.last_seen_at));
+            fleet.ids.push(m.id);
             fleet.by_id.insert(m.id, i);
             fleet.by_name.insert(m.name.to_lowercase(), i);
         }
@@ -75,6 +103,30 @@ impl Fleet {
 
     pub fn places(&self) -> &[Place] {
         &self.places
+    }
+
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    pub fn read_at(&self) -> DateTime<Utc> {
+        self.read_at
+    }
+
+    /// The id of agent `i`.
+    pub fn id(&self, i: usize) -> Uuid {
+        self.ids[i]
+    }
+
+    /// Whether agent `i` was online when the fleet was read.
+    pub fn online(&self, i: usize, interval_secs: u64) -> bool {
+        let (registered_at, last_seen_at) = self.seen[i];
+        AgentStatus::of(registered_at, last_seen_at, interval_secs, self.read_at)
+            == AgentStatus::Online
     }
 
     /// The agent an id or a name (any letter case) refers to.

@@ -6,7 +6,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::CheckStatus;
-use crate::proto::check::{CheckSpec, CheckType};
+use crate::check::{CheckSpec, CheckType};
 
 /// `ok`: every agent's result is ok; `failed`: at least one failed, timed out or was offline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

@@ -1,18 +1,18 @@
 //! Turning an [`AgentSelection`] into the agents that run a check: validation (422s that name
-//! the field), then matching against one read of the agent table.
+//! the field), then matching against one read of the agent table (a [`Fleet`]).
 
 use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::proto::api::agents::AgentStatus;
-use crate::proto::api::{AgentSelection, MAX_SELECTION_LIMIT};
-use crate::server::agents::spread::Spread;
-use crate::server::agents::Snapshot;
-use crate::server::error::{ApiError, ApiResult, ErrorCode};
+use super::fleet::Fleet;
+use super::spread::Spread;
+use crate::server::error::{ApiError, ApiResult};
+use netcheck_proto::api::ErrorCode;
+use netcheck_proto::api::{AgentSelection, MAX_SELECTION_LIMIT};
 
-/// The agents chosen, as indices into the snapshot's rows.
+/// The agents chosen, as indices into the fleet.
 #[derive(Debug, Default)]
 pub struct Choice {
     pub online: Vec<usize>,
@@ -142,23 +142,14 @@ pub fn validate(sel: &AgentSelection) -> ApiResult<()> {
 /// Chooses from one read of the table. `earlier` holds the agents of the check named by
 /// `same_agents_as`; `seed` rotates the pick among equally good agents.
 pub fn choose(
-    snapshot: &Snapshot,
+    fleet: &Fleet,
     sel: &AgentSelection,
     earlier: Option<&[Uuid]>,
     interval_secs: u64,
     seed: u64,
 ) -> Result<Choice, Refusal> {
-    let fleet = &snapshot.fleet;
     let places = fleet.places();
-    let online = |i: usize| {
-        let m = &snapshot.agents[i];
-        AgentStatus::of(
-            m.registered_at,
-            m.last_seen_at,
-            interval_secs,
-            snapshot.read_at,
-        ) == AgentStatus::Online
-    };
+    let online = |i: usize| fleet.online(i, interval_secs);
     let limit = sel.limit.map(|l| l as usize);
     let mut spread = Spread::default();
 
@@ -200,7 +191,7 @@ pub fn choose(
         return Ok(choice);
     }
 
-    let up: Vec<usize> = (0..snapshot.agents.len()).filter(|&i| online(i)).collect();
+    let up: Vec<usize> = (0..fleet.len()).filter(|&i| online(i)).collect();
     if let Some(locations) = &sel.locations {
         let mut taken = HashSet::new();
         let mut union = Vec::new();
@@ -255,4 +246,156 @@ pub fn worth_rereading(
             Ok(c) => c.short || c.online.is_empty(),
             Err(_) => true,
         }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Duration;
+    use netcheck_proto::api::agents::Location;
+    use netcheck_proto::api::LocationFilter;
+
+    use super::*;
+    use crate::server::selection::Member;
+
+    const INTERVAL: u64 = 10;
+
+    /// A fleet read now: `(name, country, online)` per agent.
+    fn fleet(agents: &[(&str, &str, bool)]) -> Fleet {
+        let now = Utc::now();
+        Fleet::new(
+            now,
+            agents
+                .iter()
+                .map(|&(name, country, online)| Member {
+                    id: Uuid::new_v4(),
+                    name: name.into(),
+                    location: Some(Location {
+                        country_code: Some(country.into()),
+                        city: None,
+                        lat: None,
+                        lon: None,
+                        asn: None,
+                        network: None,
+                        fixed: true,
+                    }),
+                    registered_at: Some(now - Duration::hours(1)),
+                    last_seen_at: Some(now - Duration::seconds(if online { 1 } else { 600 })),
+                    ..Member::default()
+                })
+                .collect::<Vec<_>>()
+                .into_iter(),
+        )
+    }
+
+    fn names(f: &Fleet, idx: &[usize]) -> Vec<Uuid> {
+        idx.iter().map(|&i| f.id(i)).collect()
+    }
+
+    fn pick(f: &Fleet, sel: AgentSelection) -> Result<Choice, Refusal> {
+        choose(f, &sel, None, INTERVAL, 7)
+    }
+
+    #[test]
+    fn everyone_online_runs_an_open_selection() {
+        let f = fleet(&[("a", "DE", true), ("b", "FR", false), ("c", "US", true)]);
+        let c = pick(&f, AgentSelection::default()).unwrap();
+        assert_eq!(c.online, vec![0, 2]);
+        assert!(c.offline.is_empty() && !c.short);
+        let all_down = fleet(&[("a", "DE", false)]);
+        assert_eq!(
+            pick(&all_down, AgentSelection::default()).unwrap_err(),
+            Refusal::NoneOnline
+        );
+    }
+
+    #[test]
+    fn named_agents_match_in_any_case_and_offline_ones_are_reported() {
+        let f = fleet(&[("fra-1", "DE", true), ("nyc-1", "US", false)]);
+        let sel = AgentSelection {
+            agents: Some(vec!["FRA-1".into(), "nyc-1".into(), "fra-1".into()]),
+            ..Default::default()
+        };
+        let c = pick(&f, sel).unwrap();
+        assert_eq!(c.online, vec![0], "named twice, chosen once");
+        assert_eq!(c.offline, vec![1]);
+        assert!(c.short, "a newer read might find the offline one back");
+        let sel = AgentSelection {
+            agents: Some(vec!["fra-1".into(), "nowhere".into()]),
+            ..Default::default()
+        };
+        assert_eq!(
+            pick(&f, sel).unwrap_err(),
+            Refusal::Unknown(vec!["nowhere".into()])
+        );
+    }
+
+    #[test]
+    fn an_earlier_checks_agents_are_chosen_without_those_deleted_since() {
+        let f = fleet(&[("a", "DE", true), ("b", "FR", true), ("c", "US", true)]);
+        let earlier = [f.id(2), Uuid::new_v4()];
+        let c = choose(&f, &AgentSelection::default(), Some(&earlier), INTERVAL, 1).unwrap();
+        assert_eq!(names(&f, &c.online), vec![f.id(2)]);
+        let gone = [Uuid::new_v4()];
+        assert_eq!(
+            choose(&f, &AgentSelection::default(), Some(&gone), INTERVAL, 1).unwrap_err(),
+            Refusal::NoMatch
+        );
+    }
+
+    #[test]
+    fn locations_take_their_own_count_each_and_the_cap_spreads_over_countries() {
+        let f = fleet(&[
+            ("de-1", "DE", true),
+            ("de-2", "DE", true),
+            ("de-3", "DE", false),
+            ("fr-1", "FR", true),
+            ("us-1", "US", true),
+        ]);
+        let loc = |country: &str, limit: u32| LocationFilter {
+            country: Some(country.into()),
+            limit: Some(limit),
+            ..Default::default()
+        };
+        let sel = AgentSelection {
+            locations: Some(vec![loc("de", 5), loc("US", 1)]),
+            ..Default::default()
+        };
+        let mut c = pick(&f, sel).unwrap().online;
+        c.sort();
+        assert_eq!(c, vec![0, 1, 4], "online agents only, any letter case");
+
+        let sel = AgentSelection {
+            locations: Some(vec![loc("DE", 2), loc("FR", 1), loc("US", 1)]),
+            limit: Some(3),
+            ..Default::default()
+        };
+        let c = pick(&f, sel).unwrap().online;
+        let mut countries: Vec<usize> = c
+            .iter()
+            .map(|&i| usize::from(i >= 3) + usize::from(i >= 4))
+            .collect();
+        countries.sort();
+        assert_eq!(countries, vec![0, 1, 2], "three places, not two Germans");
+
+        let sel = AgentSelection {
+            locations: Some(vec![loc("JP", 1)]),
+            ..Default::default()
+        };
+        assert_eq!(pick(&f, sel).unwrap_err(), Refusal::NoMatch);
+    }
+
+    #[test]
+    fn a_limit_on_named_agents_prefers_online_ones() {
+        let f = fleet(&[("a", "DE", false), ("b", "FR", true), ("c", "US", true)]);
+        let sel = AgentSelection {
+            agents: Some(vec!["a".into(), "b".into(), "c".into()]),
+            limit: Some(2),
+            ..Default::default()
+        };
+        let c = pick(&f, sel).unwrap();
+        let mut online = c.online.clone();
+        online.sort();
+        assert_eq!(online, vec![1, 2]);
+        assert!(c.offline.is_empty() && !c.short);
+    }
 }

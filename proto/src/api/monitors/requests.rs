@@ -7,7 +7,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::{AlertRule, MonitorCheck, MonitorState, Notify};
-use crate::proto::api::AgentSelection;
+use crate::api::AgentSelection;
 
 /// `POST /api/v1/monitors`. Agents are chosen as for a check (`agents`, `locations`, `limit`).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

@@ -3,7 +3,6 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use sea_orm::{DeriveActiveEnum, EnumIter};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -11,11 +10,8 @@ use uuid::Uuid;
 use super::expect::Assertion;
 use super::trace::{MtrResult, TracerouteResult};
 
-/// Stored as text (`check_results.status`, whose constraint admits exactly these words).
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, EnumIter, DeriveActiveEnum,
-)]
-#[sea_orm(rs_type = "String", db_type = "Text", rename_all = "snake_case")]
+/// How one agent's part of a check ended (or that it is still awaited).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ResultStatus {
     /// The probe reached the target.
@@ -417,24 +413,4 @@ pub struct CheckResult {
     pub started_at: DateTime<Utc>,
     pub duration_ms: f64,
     pub data: Option<ResultData>,
-}
-
-#[cfg(test)]
-mod stored {
-    use sea_orm::ActiveEnum;
-
-    use super::ResultStatus;
-    use crate::proto::check::CheckType;
-
-    #[test]
-    fn stored_words_are_the_wire_words() {
-        for s in [
-            ResultStatus::Ok,
-            ResultStatus::Failed,
-            ResultStatus::Pending,
-        ] {
-            assert_eq!(s.to_value(), s.as_str());
-        }
-        assert_eq!(CheckType::Traceroute.to_value(), "traceroute");
-    }
 }

@@ -9,6 +9,11 @@ use secrecy::ExposeSecret;
 
 use crate::config::DatabaseSettings;
 
+pub mod deliveries;
+pub mod monitor_history;
+pub mod shares;
+pub mod stored;
+
 /// Connections a one-shot command (`migrate`, `user add`) needs: it runs one statement at a time.
 pub const COMMAND_CONNECTIONS: u32 = 2;
 

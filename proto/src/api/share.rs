@@ -6,7 +6,8 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::checks::CheckStatus;
-use crate::proto::check::{CheckSpec, ProbeError, ResultData, ResultStatus};
+use crate::check::CheckSpec;
+use crate::result::{ProbeError, ResultData, ResultStatus};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

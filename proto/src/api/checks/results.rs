@@ -6,8 +6,9 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::CheckStatus;
-use crate::proto::api::agents::Location;
-use crate::proto::check::{CheckSpec, ProbeError, ResultData, ResultKind, ResultStatus};
+use crate::api::agents::Location;
+use crate::check::CheckSpec;
+use crate::result::{ProbeError, ResultData, ResultKind, ResultStatus};
 
 /// The agent a result came from, as it was when the check was created.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

@@ -57,7 +57,7 @@ pub struct UpdateStatusPage {
     /// `null` clears it.
     #[serde(
         default,
-        deserialize_with = "crate::proto::api::agents::present",
+        deserialize_with = "crate::api::agents::present",
         skip_serializing_if = "Option::is_none"
     )]
     #[schema(value_type = Option<String>, nullable)]

@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::proto::check::CheckType;
+use crate::check::CheckType;
+use crate::result::ResultStatus;
 
 /// An agent that failed in a run, as incidents and webhooks name it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -35,8 +36,9 @@ pub struct Incident {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct SeriesPoint {
     pub at: DateTime<Utc>,
-    /// `ok`, `failed`, `timeout` or `offline`.
-    pub status: String,
+    /// `ok`, `failed`, `timeout` or `offline` (never `pending`): the worst of the runs the
+    /// point stands for.
+    pub status: ResultStatus,
     /// The type's headline time: ping average RTT, tcp connect, http total, dns query time.
     pub value_ms: Option<f64>,
 }

@@ -218,8 +218,8 @@ impl CheckSpec {
     }
 
     /// What an agent must be able to do to run it (`None`: every agent can).
-    pub fn required_capability(&self) -> Option<crate::proto::agent::Capability> {
-        use crate::proto::agent::Capability;
+    pub fn required_capability(&self) -> Option<crate::agent::Capability> {
+        use crate::agent::Capability;
         let protocol = match self {
             CheckSpec::Traceroute(o) => o.protocol,
             CheckSpec::Mtr(o) => o.protocol,

@@ -3,13 +3,13 @@
 
 use std::collections::BTreeMap;
 
-use sea_orm::entity::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
+use uuid::Uuid;
 
 use super::AgentSelection;
-use crate::proto::check::{CheckSpec, CheckType, SpecError};
+use crate::check::{CheckSpec, CheckType, SpecError};
 
 mod events;
 mod history;
@@ -21,15 +21,10 @@ pub use results::{CheckResultView, CheckView, ResultAgent};
 
 /// Where a check stands: waiting for answers, or done (every agent answered, or its deadline
 /// passed and the silent ones were marked `timeout`).
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, EnumIter, DeriveActiveEnum, Serialize, Deserialize, ToSchema,
-)]
-#[sea_orm(rs_type = "String", db_type = "Text")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CheckStatus {
-    #[sea_orm(string_value = "in_progress")]
     InProgress,
-    #[sea_orm(string_value = "finished")]
     Finished,
 }
 
@@ -67,7 +62,7 @@ impl CreateCheck {
         options: Value,
     ) -> Result<Self, SpecError> {
         Ok(Self::of(
-            CheckSpec::from_parts(check_type, options)?,
+            CheckSpec::from_parts(check_type, &options)?,
             target,
         ))
     }
@@ -103,7 +98,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::proto::check::{PingOptions, TcpOptions};
+    use crate::check::{PingOptions, TcpOptions};
 
     #[test]
     fn a_request_reads_its_typed_spec_and_keeps_the_rest_apart() {

@@ -1,30 +1,28 @@
 //! Sign-in, the signed-in user, users and personal API keys.
 
 use chrono::{DateTime, Utc};
-use sea_orm::entity::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use uuid::Uuid;
 
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    EnumIter,
-    DeriveActiveEnum,
-    Serialize,
-    Deserialize,
-    ToSchema,
-    clap::ValueEnum,
-)]
-#[sea_orm(rs_type = "String", db_type = "Text")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
-    #[sea_orm(string_value = "admin")]
     Admin,
-    #[sea_orm(string_value = "user")]
     User,
+}
+
+/// The CLI's `--role admin|user`.
+impl std::str::FromStr for Role {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "admin" => Ok(Role::Admin),
+            "user" => Ok(Role::User),
+            other => Err(format!("{other:?} is neither admin nor user")),
+        }
+    }
 }
 
 impl Role {

@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::AgentSelection;
-use crate::proto::check::CheckSpec;
+use crate::check::CheckSpec;
 
 mod history;
 mod maintenance;
