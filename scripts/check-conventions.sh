@@ -4,6 +4,7 @@
 #   long holds more than one idea;
 # - the roles stay apart: the server and the agent never import each other. (`proto`, the wire
 #   types, is a crate of its own that cannot import them: the compiler keeps that boundary.)
+# - the server's top-level modules import each other without cycles (server-cycles.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 status=0
@@ -23,5 +24,6 @@ boundary() { # boundary <dir> <pattern> <why>  (comments may name anything)
 }
 boundary src/agent 'crate::server' "the agent does not import the server"
 boundary src/server 'crate::agent' "the server does not import the agent"
+python3 scripts/server-cycles.py || status=1
 [ "$status" -eq 0 ] && echo "conventions: ok"
 exit "$status"

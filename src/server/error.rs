@@ -16,6 +16,11 @@ pub struct ApiError {
 
 use netcheck_proto::api::{ErrorBody, ErrorCode, ErrorObject};
 
+/// Seconds until a backlog of `behind` has drained, for `Retry-After` (at least one).
+pub fn retry_after_for(behind: std::time::Duration) -> u64 {
+    behind.as_secs_f64().ceil().max(1.0) as u64
+}
+
 impl ApiError {
     pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
@@ -108,7 +113,7 @@ impl ApiError {
                 behind.as_millis()
             ),
         );
-        err.retry_after_secs = Some(crate::server::checks::pressure::retry_after(behind));
+        err.retry_after_secs = Some(retry_after_for(behind));
         err
     }
 

@@ -279,7 +279,9 @@ pub async fn list_of_user(
     _admin: SessionAdmin,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    let user = crate::server::users::find(&state.db, *id).await?;
+    let user = crate::server::db::users::find(&state.db, *id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("user"))?;
     Ok(HttpResponse::Ok().json(keys_of(&state.db, user.id).await?))
 }
 

@@ -16,8 +16,8 @@ use actix_web::dev::Payload;
 use actix_web::{web, FromRequest, HttpRequest};
 use sea_orm::EntityTrait;
 
+use super::db::users;
 use super::error::ApiError;
-use super::users;
 use super::AppState;
 use netcheck_proto::api::auth::ApiScope;
 use netcheck_proto::api::ErrorCode;

@@ -5,9 +5,9 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::ratelimit::LoginLimiter;
 use super::{password, sessions, AuthUser};
+use crate::server::db::users;
 use crate::server::error::{ApiError, ApiResult};
 use crate::server::extract::Json;
-use crate::server::users;
 use crate::server::AppState;
 use netcheck_proto::api::auth::{LoginRequest, TokenResponse, User};
 use netcheck_proto::api::ErrorBody;
@@ -122,7 +122,7 @@ pub async fn refresh(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<
         ));
     };
     let (user_id, new_token) = sessions::rotate(&state.db, &state.rotation, cookie.value()).await?;
-    let user = users::find(&state.db, user_id).await.map_err(|_| {
+    let user = users::find(&state.db, user_id).await?.ok_or_else(|| {
         ApiError::unauthorized(
             ErrorCode::InvalidRefreshToken,
             "session expired or invalid; sign in again",

@@ -73,8 +73,8 @@ pub fn spawn(state: State) -> UnboundedSender<Delivery> {
                     continue;
                 };
                 // A `/probe` run's answer goes to the scrape waiting for it, not the database.
-                if crate::server::probe::is_probe_id(&r.check_id) {
-                    crate::server::probe::deliver(&state, &r).await;
+                if super::unstored::is_unstored(&r.check_id) {
+                    super::unstored::hand_over(&state, &r).await;
                     ack(&d).await;
                     continue;
                 }

@@ -11,6 +11,7 @@ pub mod routes;
 pub mod share;
 pub mod store;
 mod sweeper;
+pub mod unstored;
 pub mod validate;
 
 use sea_orm::entity::prelude::*;
@@ -26,7 +27,7 @@ pub use sweeper::{finish_due, prune_old, spawn_sweeper, PRUNE_BATCH, SWEEP_BATCH
 /// Loads a check the user may see (their own, or any for admins); 404 otherwise.
 pub async fn load_visible(
     state: &AppState,
-    user: &super::users::Model,
+    user: &super::db::users::Model,
     id: Uuid,
 ) -> ApiResult<check::Model> {
     let c = check::Entity::find_by_id(id)

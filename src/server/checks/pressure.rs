@@ -167,11 +167,6 @@ fn over(least: f64, limit: f64) -> Option<Duration> {
     (least > limit).then(|| Duration::from_secs_f64(least))
 }
 
-/// Seconds until a backlog of `behind` has drained, for `Retry-After`.
-pub fn retry_after(behind: Duration) -> u64 {
-    behind.as_secs_f64().ceil().max(1.0) as u64
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -267,7 +262,7 @@ mod tests {
 
     #[test]
     fn retry_after_is_whole_seconds_at_least_one() {
-        assert_eq!(retry_after(ms(10)), 1);
-        assert_eq!(retry_after(ms(2100)), 3);
+        assert_eq!(crate::server::error::retry_after_for(ms(10)), 1);
+        assert_eq!(crate::server::error::retry_after_for(ms(2100)), 3);
     }
 }

@@ -108,7 +108,6 @@ pub async fn prune_old(state: &AppState) -> Result<u64, DbErr> {
             "DELETE FROM check_shares WHERE expires_at < now()",
         ))
         .await?;
-    crate::server::monitors::stats::prune(&state.db).await?;
     let done = state
         .db
         .execute_raw(Statement::from_sql_and_values(

@@ -13,6 +13,7 @@ pub mod deliveries;
 pub mod monitor_history;
 pub mod shares;
 pub mod stored;
+pub mod users;
 
 /// Connections a one-shot command (`migrate`, `user add`) needs: it runs one statement at a time.
 pub const COMMAND_CONNECTIONS: u32 = 2;

@@ -93,7 +93,7 @@ impl Standing {
 /// monitors past the budget. Administrators are not limited.
 pub async fn ensure_within(
     state: &AppState,
-    user: &crate::server::users::Model,
+    user: &crate::server::db::users::Model,
     replacing: Option<Uuid>,
     selection: &AgentSelection,
     interval_secs: u32,

@@ -16,8 +16,8 @@ use chrono::{DateTime, Utc};
 use sea_orm::entity::prelude::*;
 
 use crate::server::db::stored::StoredCheckType;
+use crate::server::db::users;
 use crate::server::error::{ApiError, ApiResult};
-use crate::server::users;
 use crate::server::AppState;
 use netcheck_proto::api::monitors::{AlertRule, Monitor, MonitorCheck, MonitorState, Notify};
 use netcheck_proto::check::CheckSpec;

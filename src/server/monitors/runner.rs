@@ -15,8 +15,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::{webhooks, Entity, Model};
 use crate::server::checks::model::result;
+use crate::server::db::users;
+use crate::server::maintenance;
 use crate::server::AppState;
-use crate::server::{maintenance, users};
 use netcheck_proto::api::checks::CreateCheck;
 use netcheck_proto::api::monitors::{FailingAgent, MonitorState, WebhookEvent, WebhookMonitor};
 use netcheck_proto::result::ResultStatus;
@@ -379,8 +380,21 @@ fn run_time(check_id: Uuid) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp(secs as i64, nanos)
 }
 
-/// Starts due monitors every [`TICK`] and judges finished runs every second, until `shutdown`.
+/// Starts due monitors every [`TICK`], judges finished runs every second and prunes the hourly
+/// and daily roll-ups every ten minutes, until `shutdown`.
 pub fn spawn_runner(state: actix_web::web::Data<AppState>, shutdown: CancellationToken) {
+    let pruner = state.clone();
+    crate::server::periodic::every(
+        Duration::from_secs(600),
+        shutdown.clone(),
+        "pruning monitor roll-ups",
+        move || {
+            let state = pruner.clone();
+            // One statement per table, unbatched: the roll-ups hold a row per monitor and
+            // hour (or day), so what falls out of the window in ten minutes is small.
+            async move { super::stats::prune(&state.db).await.map(|_| false) }
+        },
+    );
     let starter = state.clone();
     crate::server::periodic::every(TICK, shutdown.clone(), "monitor round", move || {
         let state = starter.clone();

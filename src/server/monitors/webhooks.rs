@@ -9,7 +9,6 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use hmac::{KeyInit, Mac};
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbErr, Statement};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -49,16 +48,6 @@ impl Flights {
             f.remove(&owner);
         }
     }
-}
-
-/// `sha256=<hex>` of the HMAC-SHA256 of `body` keyed with `secret`.
-pub fn signature(secret: &str, body: &[u8]) -> String {
-    let mut mac =
-        hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
-    mac.update(body);
-    let digest = mac.finalize().into_bytes();
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    format!("sha256={hex}")
 }
 
 /// Writes `event` to the outbox once per channel of the monitor, inside `txn`. A channel's

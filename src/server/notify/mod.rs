@@ -11,6 +11,8 @@ pub mod providers;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use hmac::{KeyInit, Mac};
+
 use crate::policy::{parse_ip_loose, Policy};
 use crate::server::error::{ApiError, ApiResult};
 use crate::server::AppState;
@@ -153,7 +155,7 @@ pub async fn deliver(
     secret: &str,
 ) -> Result<u16, String> {
     if let Notify::Webhook(url) = channel {
-        let signature = crate::server::monitors::webhooks::signature(secret, body.as_bytes());
+        let signature = signature(secret, body.as_bytes());
         return post(state, url, body.to_string(), Some(signature), true).await;
     }
     let event: WebhookEvent =
@@ -231,4 +233,14 @@ async fn post(
         .await
         .map_err(|e| e.without_url().to_string())?;
     Ok(resp.status().as_u16())
+}
+
+/// `sha256=<hex>` of the HMAC-SHA256 of `body` keyed with `secret`.
+pub fn signature(secret: &str, body: &[u8]) -> String {
+    let mut mac =
+        hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
+    mac.update(body);
+    let digest = mac.finalize().into_bytes();
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256={hex}")
 }

@@ -10,17 +10,15 @@ pub mod exposition;
 pub mod modules;
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::Utc;
-use deadpool_redis::redis;
 use uuid::Uuid;
 
 use crate::server::auth::AuthUser;
-use crate::server::checks::{create, validate};
+use crate::server::checks::{create, unstored, validate};
 use crate::server::error::ApiError;
 use crate::server::AppState;
 use netcheck_proto::api::agents::Agent;
@@ -31,36 +29,6 @@ use netcheck_proto::result::{CheckResult, ResultStatus};
 use netcheck_proto::PROTOCOL_VERSION;
 
 pub use modules::Modules;
-
-/// Probe runs carry UUIDv8 ids; checks carry UUIDv7 ones.
-pub fn is_probe_id(id: &Uuid) -> bool {
-    id.get_version_num() == 8
-}
-
-fn new_probe_id() -> Uuid {
-    Uuid::new_v8(rand::random())
-}
-
-/// Hands a probe run's result to the scrape waiting for it: on this instance when it is here,
-/// otherwise through Redis to the instance that is. Nobody waiting (the scrape timed out): it
-/// is dropped, as it would be by blackbox_exporter.
-pub async fn deliver(state: &AppState, result: &CheckResult) {
-    let payload: Arc<str> = serde_json::to_string(result)
-        .expect("a result serialises")
-        .into();
-    if state.events.deliver_here(result.check_id, payload.clone()) {
-        return;
-    }
-    let Ok(mut conn) = state.redis.get().await else {
-        return;
-    };
-    let channel = crate::server::checks::events::channel(state, result.check_id);
-    let _: Result<(), _> = redis::cmd("PUBLISH")
-        .arg(channel)
-        .arg(payload.as_ref())
-        .query_async(&mut conn)
-        .await;
-}
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/probe", web::get().to(probe));
@@ -271,7 +239,7 @@ pub async fn probe(req: HttpRequest, user: AuthUser, state: web::Data<AppState>)
         Ok(c) => c,
         Err(e) => return refused(e),
     };
-    let id = new_probe_id();
+    let id = unstored::new_id();
     let picked = match create::pick(&state, &user.0, &selection, &spec, id).await {
         Ok(p) => p,
         Err(e) if e.code() == netcheck_proto::api::ErrorCode::NoMatchingAgents => {
@@ -463,11 +431,5 @@ mod tests {
         for bad in ["NaN", "inf", "-1", "soon"] {
             assert!(secs(bad, None).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn probe_ids_are_told_from_check_ids() {
-        assert!(is_probe_id(&new_probe_id()));
-        assert!(!is_probe_id(&Uuid::now_v7()));
     }
 }

@@ -12,8 +12,8 @@ use chrono::{DateTime, Utc};
 use sea_orm::entity::prelude::*;
 use sea_orm::{ConnectionTrait, Statement};
 
+use crate::server::db::users;
 use crate::server::error::{ApiError, ApiResult};
-use crate::server::users;
 use crate::server::AppState;
 use netcheck_proto::api::monitors::{StatusGroup, StatusPage};
 

@@ -1,53 +1,21 @@
-//! Users: the account table, the rules for names and passwords, and the service functions the
-//! HTTP routes and the `netcheck user` command share.
+//! Users: the rules for names and passwords, and the service functions the HTTP routes and the
+//! `netcheck user` command share. The table itself, which authentication reads too, is
+//! `db::users`.
 
 pub mod routes;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use sea_orm::entity::prelude::*;
-use sea_orm::sea_query::{ExprTrait, Func};
 use sea_orm::{ActiveValue::Set, ConnectionTrait, PaginatorTrait, QueryOrder, SqlErr};
 
 use super::auth::password;
-use super::db::stored::StoredRole;
+use super::db::{
+    self,
+    users::{ActiveModel, Column, Entity, Model},
+};
 use super::error::{ApiError, ApiResult};
 use netcheck_proto::api::auth::{Role, User};
 use netcheck_proto::api::ErrorCode;
-
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-#[sea_orm(table_name = "users")]
-pub struct Model {
-    #[sea_orm(primary_key, auto_increment = false)]
-    pub id: Uuid,
-    pub username: String,
-    pub password_hash: String,
-    pub role: StoredRole,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
-
-#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
-
-impl ActiveModelBehavior for ActiveModel {}
-
-/// The one ownership rule: administrators see and manage everyone's checks and monitors,
-/// everyone else their own.
-impl Model {
-    pub fn is_admin(&self) -> bool {
-        self.role == StoredRole::Admin
-    }
-
-    /// Whether this user may see (and, where the route allows, change) what `owner` owns.
-    pub fn may_see(&self, owner: Uuid) -> bool {
-        owner == self.id || self.is_admin()
-    }
-
-    /// The owner a listing is limited to: `None` for an administrator (everyone's).
-    pub fn listing_owner(&self) -> Option<Uuid> {
-        (!self.is_admin()).then_some(self.id)
-    }
-}
 
 impl From<Model> for User {
     fn from(m: Model) -> Self {
@@ -89,17 +57,9 @@ pub fn validate_password(pw: &str) -> ApiResult<()> {
     Ok(())
 }
 
-/// Finds a user by name, ignoring case.
-pub async fn find_by_username(db: &impl ConnectionTrait, name: &str) -> ApiResult<Option<Model>> {
-    Ok(Entity::find()
-        .filter(Expr::expr(Func::lower(Expr::col(Column::Username))).eq(name.to_lowercase()))
-        .one(db)
-        .await?)
-}
-
+/// The user `id`; 404 when there is none.
 pub async fn find(db: &impl ConnectionTrait, id: Uuid) -> ApiResult<Model> {
-    Entity::find_by_id(id)
-        .one(db)
+    db::users::find(db, id)
         .await?
         .ok_or_else(|| ApiError::not_found("user"))
 }
