@@ -12,6 +12,7 @@ use crate::config::DatabaseSettings;
 pub mod deliveries;
 pub mod monitor_history;
 pub mod shares;
+pub mod status_history;
 pub mod stored;
 pub mod users;
 

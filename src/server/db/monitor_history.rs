@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use super::stored::StoredResultStatus;
 use netcheck_proto::api::monitors::{AgentSeries, Incident, SeriesAgent, SeriesPoint};
+use netcheck_proto::result::ResultStatus;
 
 /// The newest `limit` incidents of `monitor`, newest first.
 pub async fn incidents(
@@ -90,4 +91,55 @@ pub async fn series(
     }
     by_agent.sort_by(|a, b| a.agent.name.cmp(&b.agent.name));
     Ok(by_agent)
+}
+
+/// One row of a judged monitor's last run: the monitor, and one agent's answer (none when the
+/// run has no results yet).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LastRun {
+    pub monitor: Uuid,
+    pub name: String,
+    pub up: bool,
+    pub answer: Option<LastAnswer>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LastAnswer {
+    pub agent: String,
+    pub status: ResultStatus,
+    /// The result's headline time.
+    pub value_ms: Option<f64>,
+}
+
+/// The last judged run of every monitor that is up or down, by monitor and agent name.
+pub async fn last_runs(db: &impl ConnectionTrait) -> Result<Vec<LastRun>, DbErr> {
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT m.id, m.name, m.state, r.agent_name, r.status, r.value_ms
+             FROM monitors m
+             LEFT JOIN check_results r ON r.check_id = m.last_evaluated_check_id
+             WHERE m.state IN ('up', 'down')
+             ORDER BY m.id, r.agent_name",
+        ))
+        .await?;
+    rows.into_iter()
+        .map(|r| {
+            let agent: Option<String> = r.try_get("", "agent_name")?;
+            let status: Option<StoredResultStatus> = r.try_get("", "status")?;
+            Ok(LastRun {
+                monitor: r.try_get("", "id")?,
+                name: r.try_get("", "name")?,
+                up: r.try_get::<String>("", "state")? == "up",
+                answer: match (agent, status) {
+                    (Some(agent), Some(status)) => Some(LastAnswer {
+                        agent,
+                        status: status.into(),
+                        value_ms: r.try_get("", "value_ms")?,
+                    }),
+                    _ => None,
+                },
+            })
+        })
+        .collect()
 }

@@ -3,9 +3,7 @@
 
 use std::fmt::Write;
 
-use sea_orm::{ConnectionTrait, Statement};
-
-use crate::server::db::stored::StoredResultStatus;
+use crate::server::db::monitor_history::{self, LastRun};
 use crate::server::AppState;
 use netcheck_proto::result::ResultStatus;
 
@@ -18,57 +16,39 @@ fn label(v: &str) -> String {
 
 /// The monitor families in OpenMetrics text (empty when the database cannot be read).
 pub async fn render(state: &AppState) -> String {
-    let rows = match state
-        .db
-        .query_all_raw(Statement::from_string(
-            state.db.get_database_backend(),
-            "SELECT m.id::text AS id, m.name, m.state, r.agent_name, r.status,
-                    r.value_ms AS headline_ms
-             FROM monitors m
-             LEFT JOIN check_results r ON r.check_id = m.last_evaluated_check_id
-             WHERE m.state IN ('up', 'down')
-             ORDER BY m.id, r.agent_name",
-        ))
-        .await
-    {
-        Ok(rows) => rows,
+    match monitor_history::last_runs(&state.db).await {
+        Ok(rows) => families(&rows),
         Err(e) => {
             tracing::warn!(error = %e, "monitor metrics unavailable");
-            return String::new();
+            String::new()
         }
-    };
+    }
+}
+
+/// The families of `rows` (ordered by monitor): `up` once per monitor; success and duration
+/// per agent that was asked and answered (not offline, not pending).
+fn families(rows: &[LastRun]) -> String {
     let (mut up, mut success, mut duration) = (String::new(), String::new(), String::new());
-    let mut last_monitor = String::new();
+    let mut last_monitor = None;
     for r in rows {
-        let (Ok(id), Ok(name), Ok(st)) = (
-            r.try_get::<String>("", "id"),
-            r.try_get::<String>("", "name"),
-            r.try_get::<String>("", "state"),
-        ) else {
+        let base = format!("id=\"{}\",monitor=\"{}\"", r.monitor, label(&r.name));
+        if last_monitor != Some(r.monitor) {
+            let _ = writeln!(up, "netcheck_monitor_up{{{base}}} {}", u8::from(r.up));
+            last_monitor = Some(r.monitor);
+        }
+        let Some(a) = &r.answer else {
             continue;
         };
-        let base = format!("id=\"{id}\",monitor=\"{}\"", label(&name));
-        if id != last_monitor {
-            let _ = writeln!(up, "netcheck_monitor_up{{{base}}} {}", u8::from(st == "up"));
-            last_monitor = id.clone();
-        }
-        let (Ok(Some(agent)), Ok(Some(status))) = (
-            r.try_get::<Option<String>>("", "agent_name"),
-            r.try_get::<Option<StoredResultStatus>>("", "status")
-                .map(|s| s.map(ResultStatus::from)),
-        ) else {
-            continue;
-        };
-        if matches!(status, ResultStatus::Offline | ResultStatus::Pending) {
+        if matches!(a.status, ResultStatus::Offline | ResultStatus::Pending) {
             continue;
         }
-        let labels = format!("{base},agent=\"{}\"", label(&agent));
+        let labels = format!("{base},agent=\"{}\"", label(&a.agent));
         let _ = writeln!(
             success,
             "netcheck_monitor_agent_success{{{labels}}} {}",
-            u8::from(status == ResultStatus::Ok)
+            u8::from(a.status == ResultStatus::Ok)
         );
-        if let Ok(Some(ms)) = r.try_get::<Option<f64>>("", "headline_ms") {
+        if let Some(ms) = a.value_ms {
             let _ = writeln!(
                 duration,
                 "netcheck_monitor_duration_seconds{{{labels}}} {}",
@@ -87,4 +67,45 @@ pub async fn render(state: &AppState) -> String {
         out.push_str(&body);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::server::db::monitor_history::LastAnswer;
+
+    #[test]
+    fn each_asked_agent_has_a_series_and_each_monitor_one_up() {
+        let id = Uuid::now_v7();
+        let row = |agent: &str, status, value_ms| LastRun {
+            monitor: id,
+            name: "shop \"eu\"".into(),
+            up: false,
+            answer: Some(LastAnswer {
+                agent: agent.into(),
+                status,
+                value_ms,
+            }),
+        };
+        let text = families(&[
+            row("fra-1", ResultStatus::Ok, Some(12.0)),
+            row("nyc-1", ResultStatus::Timeout, None),
+            row("sgp-1", ResultStatus::Offline, None),
+        ]);
+        let base = format!("id=\"{id}\",monitor=\"shop \\\"eu\\\"\"");
+        assert_eq!(text.matches("netcheck_monitor_up{").count(), 1);
+        assert!(text.contains(&format!("netcheck_monitor_up{{{base}}} 0\n")));
+        assert!(text.contains(&format!(
+            "netcheck_monitor_agent_success{{{base},agent=\"fra-1\"}} 1\n"
+        )));
+        assert!(text.contains(&format!(
+            "netcheck_monitor_agent_success{{{base},agent=\"nyc-1\"}} 0\n"
+        )));
+        assert!(text.contains(&format!(
+            "netcheck_monitor_duration_seconds{{{base},agent=\"fra-1\"}} 0.012\n"
+        )));
+        assert!(!text.contains("sgp-1"), "an offline agent was not asked");
+    }
 }

@@ -10,10 +10,11 @@ use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
 use sea_orm::entity::prelude::*;
-use sea_orm::{ConnectionTrait, Statement};
+use sea_orm::{ConnectionTrait, QuerySelect};
 
 use crate::server::db::users;
 use crate::server::error::{ApiError, ApiResult};
+use crate::server::monitors;
 use crate::server::AppState;
 use netcheck_proto::api::monitors::{StatusGroup, StatusPage};
 
@@ -154,16 +155,15 @@ pub async fn validate_groups(
         ));
     }
     let ids: Vec<Uuid> = seen.iter().copied().collect();
-    let rows = db
-        .query_all_raw(Statement::from_sql_and_values(
-            db.get_database_backend(),
-            "SELECT id FROM monitors WHERE id = ANY($1) AND user_id = $2",
-            [ids.into(), owner.into()],
-        ))
-        .await?;
-    let found: HashSet<Uuid> = rows
-        .iter()
-        .filter_map(|r| r.try_get::<Uuid>("", "id").ok())
+    let found: HashSet<Uuid> = monitors::Entity::find()
+        .select_only()
+        .column(monitors::Column::Id)
+        .filter(monitors::Column::Id.is_in(ids))
+        .filter(monitors::Column::UserId.eq(owner))
+        .into_tuple::<Uuid>()
+        .all(db)
+        .await?
+        .into_iter()
         .collect();
     for (i, g) in out.iter().enumerate() {
         for (j, m) in g.monitors.iter().enumerate() {

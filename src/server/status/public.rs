@@ -10,11 +10,11 @@ use std::collections::{BTreeMap, HashMap};
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Duration, DurationRound, NaiveDate, Utc};
 use sea_orm::entity::prelude::*;
-use sea_orm::{ConnectionTrait, Statement};
+use sea_orm::ConnectionTrait;
 use sha2::Digest;
 
 use super::{Column, Entity, Model};
-use crate::server::db::stored::StoredResultStatus;
+use crate::server::db::status_history;
 use crate::server::error::{ApiError, ApiResult};
 use crate::server::{maintenance, monitors, AppState};
 use netcheck_proto::api::monitors::{
@@ -128,7 +128,6 @@ pub async fn assemble(
     page: &Model,
     now: DateTime<Utc>,
 ) -> Result<(PublicPage, HashMap<Uuid, PublicMonitor>), DbErr> {
-    let backend = db.get_database_backend();
     let groups = page.groups();
     let ids: Vec<Uuid> = groups
         .iter()
@@ -161,57 +160,27 @@ pub async fn assemble(
 
     // Daily roll-ups: one range scan of the primary key per monitor.
     let mut days: HashMap<Uuid, BTreeMap<NaiveDate, (i64, i64)>> = HashMap::new();
-    for r in db
-        .query_all_raw(Statement::from_sql_and_values(
-            backend,
-            "SELECT monitor_id, day, runs, failing_runs FROM monitor_days
-             WHERE monitor_id = ANY($1) AND day >= $2",
-            [ids.clone().into(), first_day.into()],
-        ))
-        .await?
-    {
-        let runs: i32 = r.try_get("", "runs")?;
-        let failing: i32 = r.try_get("", "failing_runs")?;
-        days.entry(r.try_get("", "monitor_id")?)
+    for d in status_history::days(db, &ids, first_day).await? {
+        days.entry(d.monitor)
             .or_default()
-            .insert(r.try_get("", "day")?, (runs.into(), failing.into()));
+            .insert(d.day, (d.runs, d.failing));
     }
     // The last 24 hours exactly, from the hourly roll-ups.
     let since = now.duration_trunc(Duration::hours(1)).unwrap_or(now) - Duration::hours(23);
-    let mut day_totals: HashMap<Uuid, (i64, i64)> = HashMap::new();
-    for r in db
-        .query_all_raw(Statement::from_sql_and_values(
-            backend,
-            "SELECT monitor_id, sum(runs)::int8 AS runs, sum(failing_runs)::int8 AS failing
-             FROM monitor_hours WHERE monitor_id = ANY($1) AND hour >= $2 GROUP BY monitor_id",
-            [ids.clone().into(), since.into()],
-        ))
+    let day_totals: HashMap<Uuid, (i64, i64)> = status_history::totals_since(db, &ids, since)
         .await?
-    {
-        day_totals.insert(
-            r.try_get("", "monitor_id")?,
-            (r.try_get("", "runs")?, r.try_get("", "failing")?),
-        );
-    }
+        .into_iter()
+        .map(|(monitor, runs, failing)| (monitor, (runs, failing)))
+        .collect();
     // Where each monitor stands: its latest judged run, per place.
     let judged: Vec<Uuid> = rows.values().filter_map(|r| r.last_judged).collect();
     let mut places: HashMap<Uuid, BTreeMap<Place, bool>> = HashMap::new();
-    for r in db
-        .query_all_raw(Statement::from_sql_and_values(
-            backend,
-            // An agent past capacity (`agent_busy`) was not asked: it says nothing of a place.
-            "SELECT c.monitor_id, r.status, r.agent_location FROM check_results r
-             JOIN checks c ON c.id = r.check_id WHERE r.check_id = ANY($1)
-               AND (r.error IS NULL OR r.error->>'code' IS DISTINCT FROM 'agent_busy')",
-            [judged.into()],
-        ))
-        .await?
-    {
-        let status: ResultStatus = r.try_get::<StoredResultStatus>("", "status")?.into();
+    for answer in status_history::answers(db, judged).await? {
+        let status = answer.status;
+        let loc = answer.location;
         if matches!(status, ResultStatus::Offline | ResultStatus::Pending) {
             continue;
         }
-        let loc: Option<serde_json::Value> = r.try_get("", "agent_location")?;
         let field = |k: &str| {
             loc.as_ref()
                 .and_then(|l| l.get(k))
@@ -220,7 +189,7 @@ pub async fn assemble(
         };
         let failing = matches!(status, ResultStatus::Failed | ResultStatus::Timeout);
         let down = places
-            .entry(r.try_get("", "monitor_id")?)
+            .entry(answer.monitor)
             .or_default()
             .entry((field("country_code"), field("city")))
             .or_insert(false);
@@ -229,30 +198,15 @@ pub async fn assemble(
     // Incidents of the bars' 90 days: counted per day, listed for the last 30.
     let mut incident_days: HashMap<(Uuid, NaiveDate), u32> = HashMap::new();
     let mut incidents: Vec<(Uuid, PublicIncident)> = Vec::new();
-    for r in db
-        .query_all_raw(Statement::from_sql_and_values(
-            backend,
-            "SELECT id, monitor_id, started_at, resolved_at, failing_agents FROM monitor_incidents
-             WHERE monitor_id = ANY($1) AND (started_at >= $2 OR resolved_at IS NULL)
-             ORDER BY started_at DESC LIMIT 5000",
-            [
-                ids.clone().into(),
-                first_day.and_time(chrono::NaiveTime::MIN).and_utc().into(),
-            ],
-        ))
-        .await?
-    {
-        let monitor: Uuid = r.try_get("", "monitor_id")?;
-        let started: DateTime<Utc> = r.try_get("", "started_at")?;
-        let resolved: Option<DateTime<Utc>> = r.try_get("", "resolved_at")?;
+    let window_start = first_day.and_time(chrono::NaiveTime::MIN).and_utc();
+    for i in status_history::incidents(db, &ids, window_start).await? {
+        let (monitor, started, resolved) = (i.monitor, i.started_at, i.resolved_at);
         *incident_days
             .entry((monitor, started.date_naive()))
             .or_default() += 1;
         if resolved.is_none() || started >= now - Duration::days(INCIDENT_DAYS) {
-            let agents: Vec<netcheck_proto::api::monitors::FailingAgent> =
-                serde_json::from_value(r.try_get("", "failing_agents")?).unwrap_or_default();
             let mut at: Vec<IncidentPlace> = Vec::new();
-            for a in agents {
+            for a in i.failing_agents {
                 let place = IncidentPlace {
                     country_code: a.country_code,
                     city: a.city,
@@ -264,7 +218,7 @@ pub async fn assemble(
             incidents.push((
                 monitor,
                 PublicIncident {
-                    id: r.try_get("", "id")?,
+                    id: i.id,
                     monitor: String::new(),
                     started_at: started,
                     resolved_at: resolved,
