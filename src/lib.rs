@@ -6,6 +6,7 @@
 
 pub mod agent;
 pub mod amqp;
+pub mod backoff;
 pub mod cli;
 pub mod client;
 pub mod config;

@@ -11,9 +11,9 @@ mod session;
 use std::time::Duration;
 
 use clap::Args;
-use rand::RngExt;
 use tokio_util::sync::CancellationToken;
 
+use crate::backoff::Backoff;
 use crate::client::api::{Api, ClientError};
 use netcheck_proto::agent::{Capability, RegisterRequest, RegisterResponse};
 use netcheck_proto::PROTOCOL_VERSION;
@@ -164,30 +164,11 @@ async fn register(api: &Api, args: &AgentArgs) -> Result<RegisterResponse, Regis
     }
 }
 
-/// Exponential backoff with full jitter, reset after a session that lasted.
-struct Backoff {
-    attempt: u32,
-}
-
-impl Backoff {
-    const BASE: Duration = Duration::from_millis(250);
-    // Low enough that agents are back well within the server's `checks.outage_grace_ms`
-    // after a broker outage, with the answers they held.
-    const MAX: Duration = Duration::from_secs(10);
-
-    fn next(&mut self) -> Duration {
-        let cap = Self::BASE
-            .saturating_mul(1 << self.attempt.min(8))
-            .min(Self::MAX);
-        self.attempt += 1;
-        let ms = rand::rng().random_range(cap.as_millis() as u64 / 2..=cap.as_millis() as u64);
-        Duration::from_millis(ms)
-    }
-
-    fn reset(&mut self) {
-        self.attempt = 0;
-    }
-}
+/// First and longest wait between registrations. The longest is low enough that agents are
+/// back well within the server's `checks.outage_grace_ms` after a broker outage, with the
+/// answers they held.
+const RETRY_FIRST: Duration = Duration::from_millis(250);
+const RETRY_MAX: Duration = Duration::from_secs(10);
 
 /// Runs the agent until `shutdown` fires (Ok) or the token is revoked (Err).
 pub async fn run(args: AgentArgs, shutdown: CancellationToken) -> Result<(), AgentError> {
@@ -219,7 +200,7 @@ pub async fn run(args: AgentArgs, shutdown: CancellationToken) -> Result<(), Age
         None => None,
     };
     let api = Api::new(http.clone(), &args.server).with_token(args.token.clone());
-    let mut backoff = Backoff { attempt: 0 };
+    let mut backoff = Backoff::new(RETRY_FIRST, RETRY_MAX);
     loop {
         let registration = tokio::select! {
             _ = shutdown.cancelled() => return Ok(()),
@@ -232,7 +213,7 @@ pub async fn run(args: AgentArgs, shutdown: CancellationToken) -> Result<(), Age
                 return Err(AgentError::Revoked);
             }
             Err(RegisterError::Retry(reason)) => {
-                let wait = backoff.next();
+                let wait = backoff.next_wait();
                 tracing::warn!(%reason, retry_in_ms = wait.as_millis() as u64, "registration failed");
                 tokio::select! {
                     _ = shutdown.cancelled() => return Ok(()),
@@ -260,10 +241,7 @@ pub async fn run(args: AgentArgs, shutdown: CancellationToken) -> Result<(), Age
             }
             session::End::Lost(reason) => {
                 stats.metrics.reconnects.inc();
-                if session_started.elapsed() > Duration::from_secs(30) {
-                    backoff.reset();
-                }
-                let wait = backoff.next();
+                let wait = backoff.after_session(session_started.elapsed());
                 tracing::warn!(%reason, retry_in_ms = wait.as_millis() as u64, "broker session lost; re-registering");
                 tokio::select! {
                     _ = shutdown.cancelled() => return Ok(()),
@@ -271,23 +249,5 @@ pub async fn run(args: AgentArgs, shutdown: CancellationToken) -> Result<(), Age
                 }
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_grows_with_jitter_and_is_capped() {
-        let mut b = Backoff { attempt: 0 };
-        let first = b.next();
-        assert!(first <= Duration::from_millis(250) && first >= Duration::from_millis(125));
-        for _ in 0..20 {
-            assert!(b.next() <= Backoff::MAX);
-        }
-        assert!(b.next() >= Backoff::MAX / 2);
-        b.reset();
-        assert!(b.next() <= Duration::from_millis(250));
     }
 }

@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::results_queue;
 use crate::amqp::{PublishError, Sink, Watch};
+use crate::backoff::Backoff;
 use crate::config::AmqpSettings;
 use amqprs::channel::Channel;
 
@@ -104,12 +105,10 @@ impl Default for BrokerLink {
     }
 }
 
-/// Backoff between reconnection attempts: doubling from 100 ms to at most 1 s, with jitter,
-/// so the session is back within about a second of the broker.
-fn reconnect_wait(attempt: u32) -> Duration {
-    use rand::RngExt;
-    let cap = (100u64 << attempt.min(4)).min(1000);
-    Duration::from_millis(rand::rng().random_range(cap / 2..=cap))
+/// Waits between reconnection attempts: from 100 ms to at most 1 s, so the session is back
+/// within about a second of the broker.
+fn reconnect_backoff() -> Backoff {
+    Backoff::new(Duration::from_millis(100), Duration::from_secs(1))
 }
 
 impl BrokerLink {
@@ -221,7 +220,7 @@ impl BrokerLink {
         results: UnboundedSender<Delivery>,
         shutdown: CancellationToken,
     ) {
-        let mut attempt = 0u32;
+        let mut backoff = reconnect_backoff();
         loop {
             let started = std::time::Instant::now();
             let reason = self.session(&settings, &results, &shutdown).await;
@@ -232,11 +231,7 @@ impl BrokerLink {
             }
             self.session_lost();
             crate::server::metrics::dependency_error("broker");
-            if started.elapsed() > Duration::from_secs(30) {
-                attempt = 0;
-            }
-            let wait = reconnect_wait(attempt);
-            attempt += 1;
+            let wait = backoff.after_session(started.elapsed());
             tracing::warn!(%reason, retry_in_ms = wait.as_millis() as u64, "broker session lost");
             tokio::select! {
                 _ = shutdown.cancelled() => return,
