@@ -322,6 +322,10 @@ async fn main() {
         created_in.as_secs_f64(),
         peak
     );
+    // Back near idle once the burst is over? (An agent gives freed memory back when it has
+    // been idle for a few seconds after work.)
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    println!("agent RSS 12 s after the ping burst: {} KiB", rss_kib(pid));
     sh(&format!("ip netns del {ns}; ip link del ncbh 2>/dev/null"));
     drop(children);
     bench.finish().await;

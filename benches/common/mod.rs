@@ -163,7 +163,10 @@ impl Bench {
         let mut children = Vec::new();
         for i in 0..n {
             let (_, token) = self.create_agent(&format!("bench-{i}")).await;
-            let child = std::process::Command::new(env!("CARGO_BIN_EXE_netcheck"))
+            // BENCH_AGENT_BIN: another build's binary as the agents, to compare two builds.
+            let bin = std::env::var("BENCH_AGENT_BIN")
+                .unwrap_or_else(|_| env!("CARGO_BIN_EXE_netcheck").to_string());
+            let child = std::process::Command::new(bin)
                 .args(["agent", "--server", &self.base, "--token", &token])
                 .env("RUST_LOG", "warn")
                 .stderr(std::process::Stdio::null())

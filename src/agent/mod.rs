@@ -3,6 +3,7 @@
 //! recovery, so the session loop here reconnects (re-registering for fresh credentials) with
 //! jittered backoff, and stops for good when the token is revoked.
 
+pub mod memory;
 pub mod metrics;
 pub mod probe;
 mod results;
@@ -189,6 +190,8 @@ pub async fn run(args: AgentArgs, shutdown: CancellationToken) -> Result<(), Age
         tracing::warn!("{msg}; ping checks will fail until this is fixed");
     }
     let stats = std::sync::Arc::new(session::Stats::default());
+    let _settle = memory::is_lean()
+        .then(|| AbortOnDrop(tokio::spawn(session::settle_when_idle(stats.clone()))));
     let _metrics_server = match args.metrics_listen {
         Some(addr) => {
             let listener = metrics::bind(addr).await.map_err(|e| {
@@ -201,27 +204,41 @@ pub async fn run(args: AgentArgs, shutdown: CancellationToken) -> Result<(), Age
     };
     let api = Api::new(http.clone(), &args.server).with_token(args.token.clone());
     let mut backoff = Backoff::new(RETRY_FIRST, RETRY_MAX);
+    // The registration of a session that was consuming when it was lost: its credentials
+    // work on the other nodes of a cluster, so the next session tries them without
+    // registering again (which costs the server several management API calls, at the moment a
+    // node has just gone away). A session that cannot start registers again.
+    let mut kept: Option<RegisterResponse> = None;
     loop {
-        let registration = tokio::select! {
-            _ = shutdown.cancelled() => return Ok(()),
-            r = register(&api, &args) => r,
-        };
-        let reg = match registration {
-            Ok(reg) => reg,
-            Err(RegisterError::Unauthorized) => {
-                tracing::error!("agent token rejected by the server: invalid or revoked; stopping");
-                return Err(AgentError::Revoked);
-            }
-            Err(RegisterError::Retry(reason)) => {
-                let wait = backoff.next_wait();
-                tracing::warn!(%reason, retry_in_ms = wait.as_millis() as u64, "registration failed");
-                tokio::select! {
+        let reg = match kept.take() {
+            Some(reg) => reg,
+            None => {
+                let registration = tokio::select! {
                     _ = shutdown.cancelled() => return Ok(()),
-                    _ = tokio::time::sleep(wait) => continue,
+                    r = register(&api, &args) => r,
+                };
+                match registration {
+                    Ok(reg) => {
+                        tracing::info!(agent_id = %reg.agent_id, queue = %reg.amqp.queue, "registered");
+                        reg
+                    }
+                    Err(RegisterError::Unauthorized) => {
+                        tracing::error!(
+                            "agent token rejected by the server: invalid or revoked; stopping"
+                        );
+                        return Err(AgentError::Revoked);
+                    }
+                    Err(RegisterError::Retry(reason)) => {
+                        let wait = backoff.next_wait();
+                        tracing::warn!(%reason, retry_in_ms = wait.as_millis() as u64, "registration failed");
+                        tokio::select! {
+                            _ = shutdown.cancelled() => return Ok(()),
+                            _ = tokio::time::sleep(wait) => continue,
+                        }
+                    }
                 }
             }
         };
-        tracing::info!(agent_id = %reg.agent_id, queue = %reg.amqp.queue, "registered");
         let session_started = std::time::Instant::now();
         let end = session::run(
             &api,
@@ -240,6 +257,16 @@ pub async fn run(args: AgentArgs, shutdown: CancellationToken) -> Result<(), Age
                 return Err(AgentError::Revoked);
             }
             session::End::Lost(reason) => {
+                stats.metrics.reconnects.inc();
+                let wait = backoff.after_session(session_started.elapsed());
+                tracing::warn!(%reason, retry_in_ms = wait.as_millis() as u64, "broker session lost; reconnecting with the same credentials");
+                kept = Some(reg);
+                tokio::select! {
+                    _ = shutdown.cancelled() => return Ok(()),
+                    _ = tokio::time::sleep(wait) => {}
+                }
+            }
+            session::End::Failed(reason) => {
                 stats.metrics.reconnects.inc();
                 let wait = backoff.after_session(session_started.elapsed());
                 tracing::warn!(%reason, retry_in_ms = wait.as_millis() as u64, "broker session lost; re-registering");

@@ -102,6 +102,13 @@ impl Answered {
     }
 
     fn insert_at(&mut self, check_id: uuid::Uuid, now: Instant) {
+        self.prune(now);
+        if self.ids.insert(check_id) {
+            self.order.push_back((now, check_id));
+        }
+    }
+
+    fn prune(&mut self, now: Instant) {
         while let Some(&(at, old)) = self.order.front() {
             if now.duration_since(at) < ANSWERED_FOR {
                 break;
@@ -109,13 +116,48 @@ impl Answered {
             self.order.pop_front();
             self.ids.remove(&old);
         }
-        if self.ids.insert(check_id) {
-            self.order.push_back((now, check_id));
-        }
     }
 
     pub fn contains(&self, check_id: &uuid::Uuid) -> bool {
         self.ids.contains(check_id)
+    }
+
+    /// Forgets what is older than [`ANSWERED_FOR`] without waiting for the next answer, and
+    /// lets the set shrink once a burst's answers are gone; whether anything was forgotten.
+    fn forget_expired(&mut self, now: Instant) -> bool {
+        let before = self.order.len();
+        self.prune(now);
+        if self.ids.len() < self.ids.capacity() / 4 {
+            self.ids.shrink_to_fit();
+            self.order.shrink_to_fit();
+        }
+        self.order.len() != before
+    }
+}
+
+/// How often a standalone agent looks whether it went idle.
+const IDLE_CHECK: Duration = Duration::from_secs(5);
+
+/// In a standalone agent, once no probe runs: forgets expired answers and, if work was done
+/// or answers forgotten since the last time, gives freed memory back to the system (so an
+/// agent returns near its idle size after a burst).
+pub async fn settle_when_idle(stats: Arc<Stats>) {
+    let mut settled_at = stats.total.load(Ordering::Relaxed);
+    loop {
+        tokio::time::sleep(IDLE_CHECK).await;
+        if stats.in_flight.load(Ordering::Relaxed) > 0 {
+            continue;
+        }
+        let forgot = stats
+            .answered
+            .lock()
+            .expect("answered lock")
+            .forget_expired(Instant::now());
+        let done = stats.total.load(Ordering::Relaxed);
+        if forgot || done != settled_at {
+            super::memory::give_back();
+            settled_at = done;
+        }
     }
 }
 
@@ -166,6 +208,11 @@ async fn flush_outbox(out: Out, stats: Arc<Stats>) {
 pub enum End {
     Shutdown,
     Revoked,
+    /// The session could not be set up (no node accepted the connection, or the consumer
+    /// could not start): the agent registers again, which also repairs its broker user and queue.
+    Failed(String),
+    /// A session that was consuming ended (its node went away, the connection broke): the
+    /// same credentials work on every node of a cluster, so the others are tried first.
     Lost(String),
 }
 
@@ -205,7 +252,7 @@ pub async fn run(
     )));
     let (conn, node) = match connect(args, reg, &stats).await {
         Ok(c) => c,
-        Err(e) => return End::Lost(e),
+        Err(e) => return End::Failed(e),
     };
     let (watch, mut events) = Watch::new();
     let setup = async {
@@ -228,7 +275,7 @@ pub async fn run(
         Ok(v) => v,
         Err(e) => {
             let _ = conn.close().await;
-            return End::Lost(format!("broker session set-up failed: {e}"));
+            return End::Failed(format!("broker session set-up failed: {e}"));
         }
     };
     tracing::info!(queue = %creds.queue, node = %format!("{}:{}", node.host, node.port), "consuming check requests");
@@ -502,5 +549,35 @@ mod tests {
         a.insert_at(z, t0 + ANSWERED_FOR + Duration::from_secs(61));
         assert!(!a.contains(&y));
         assert_eq!((a.ids.len(), a.order.len()), (1, 1));
+    }
+
+    #[test]
+    fn a_bursts_answers_are_forgotten_without_a_new_answer_and_the_set_shrinks() {
+        let mut a = Answered::default();
+        let t0 = Instant::now();
+        for _ in 0..10_000 {
+            a.insert_at(uuid::Uuid::now_v7(), t0);
+        }
+        let late = uuid::Uuid::now_v7();
+        a.insert_at(late, t0 + Duration::from_secs(60));
+        let grown = a.ids.capacity();
+        assert!(
+            !a.forget_expired(t0 + Duration::from_secs(90)),
+            "still in the window"
+        );
+        assert!(
+            a.forget_expired(t0 + ANSWERED_FOR),
+            "the burst is forgotten"
+        );
+        assert!(a.contains(&late) && a.ids.len() == 1);
+        assert!(
+            a.ids.capacity() < grown / 100,
+            "{} of {grown}",
+            a.ids.capacity()
+        );
+        assert!(
+            !a.forget_expired(t0 + ANSWERED_FOR),
+            "nothing more to forget"
+        );
     }
 }
