@@ -133,7 +133,13 @@ pub async fn register(
     state.directory.invalidate();
     tracing::info!(hostname = %body.hostname, version = %body.version, "agent registered");
     let amqp = &state.settings.amqp;
-    let urls = broker_urls_for(id, amqp);
+    // Agents take the nodes in turn in the order they were created (ids are time-ordered), so
+    // a fleet is spread evenly however few agents it has, and an agent keeps its node.
+    let rank = super::Entity::find()
+        .filter(super::Column::Id.lt(id))
+        .count(&state.db)
+        .await?;
+    let urls = broker_urls_for(rank, amqp);
     let first = urls
         .first()
         .and_then(|u| BrokerAddress::parse(u))
@@ -199,9 +205,9 @@ pub async fn heartbeat(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// The broker addresses for one agent, with the vhost, rotated by the agent's id so that a
+/// The broker addresses for the `rank`-th agent, with the vhost, rotated by its rank so that a
 /// fleet spreads over a cluster's nodes (each agent still tries all of them).
-fn broker_urls_for(id: Uuid, amqp: &crate::config::AmqpSettings) -> Vec<String> {
+fn broker_urls_for(rank: u64, amqp: &crate::config::AmqpSettings) -> Vec<String> {
     // Validated when the settings were loaded.
     let mut urls: Vec<String> = amqp
         .agent_urls()
@@ -213,7 +219,7 @@ fn broker_urls_for(id: Uuid, amqp: &crate::config::AmqpSettings) -> Vec<String> 
         })
         .collect();
     if !urls.is_empty() {
-        let turn = (id.as_u128() % urls.len() as u128) as usize;
+        let turn = (rank % urls.len() as u64) as usize;
         urls.rotate_left(turn);
     }
     urls
