@@ -2,8 +2,9 @@
 """Fails when the server's top-level modules import each other in a cycle.
 
 A module is a file or folder right under src/server. It depends on another when any of its
-files names it: `crate::server::<m>`, `super::<m>` from the module's own root file, or
-`super::super::<m>` one level down. A cycle means neither side can be read, tested or moved
+files names it: `crate::server::<m>`, or a chain of `super::` that climbs from the file's own
+module up to `server` (`super::<m>` from `server/x.rs`, `super::super::<m>` from
+`server/x/y.rs`, and so on at any depth, also as `use super::…::{a, b}`). A cycle means neither side can be read, tested or moved
 without the other; the lower one takes what both need (e.g. `db::users` below `auth` and
 `users`).
 """
@@ -35,15 +36,15 @@ def edges(mods):
             if parts == ["mod.rs"]:
                 continue
             owner = parts[0][:-3] if parts[0].endswith(".rs") else parts[0]
-            own_root = len(parts) == 1 or parts[1:] == ["mod.rs"]
+            # The file's module path below `server`: x/mod.rs is `x`, x/y.rs is `x::y`.
+            depth = len(parts) - 1 if parts[-1] == "mod.rs" else len(parts)
             text = re.sub(r"//[^\n]*", "", open(path, encoding="utf-8").read())
             named = re.findall(r"crate::server::(\w+)", text)
-            if own_root:
-                named += re.findall(r"\bsuper::(\w+)", text)
-                for group in re.findall(r"use super::\{([^}]*)\}", text):
-                    named += re.findall(r"\b(\w+)\b", group)
-            elif len(parts) == 2:
-                named += re.findall(r"\bsuper::super::(\w+)", text)
+            # `super::` repeated `depth` times reaches `server` itself.
+            up = r"\b(?:super::){%d}(?!super::)" % depth
+            named += re.findall(up + r"(\w+)", text)
+            for group in re.findall(up + r"\{([^}]*)\}", text):
+                named += re.findall(r"\b(\w+)\b", group)
             deps[owner] |= {n for n in named if n in mods and n != owner}
     return deps
 
