@@ -156,12 +156,18 @@ struct Cached {
     snapshot: Option<Snapshot>,
 }
 
-/// The agent rows as read at `read_at`, with their index for choosing among them.
+/// The agent rows as read at one instant, with their index for choosing among them.
 #[derive(Clone)]
 pub struct Snapshot {
-    pub read_at: DateTime<Utc>,
     pub agents: std::sync::Arc<Vec<Model>>,
     pub fleet: std::sync::Arc<Fleet>,
+}
+
+impl Snapshot {
+    /// When the rows were read (their statuses are judged as of then).
+    pub fn read_at(&self) -> DateTime<Utc> {
+        self.fleet.read_at()
+    }
 }
 
 impl Directory {
@@ -192,7 +198,7 @@ impl Directory {
     /// The cached rows, unless they are older than `max_age` (or forgotten).
     fn fresh(&self) -> Option<Snapshot> {
         let cached = self.inner.lock().expect("directory lock").snapshot.clone();
-        cached.filter(|s| (Utc::now() - s.read_at).to_std().unwrap_or_default() < self.max_age)
+        cached.filter(|s| (Utc::now() - s.read_at()).to_std().unwrap_or_default() < self.max_age)
     }
 
     /// The agent rows read now.
@@ -201,7 +207,6 @@ impl Directory {
         let read_at = Utc::now();
         let agents = Entity::find().all(db).await?;
         let snapshot = Snapshot {
-            read_at,
             fleet: std::sync::Arc::new(Fleet::new(read_at, agents.iter().map(member))),
             agents: std::sync::Arc::new(agents),
         };

@@ -301,7 +301,7 @@ pub async fn pick(
     );
     // The cached table may be up to `agents.cache_ms` old: before refusing the check, or
     // leaving out an agent it names, read the table again.
-    if selection::worth_rereading(&outcome, snapshot.read_at, asked_at) {
+    if selection::worth_rereading(&outcome, snapshot.read_at(), asked_at) {
         snapshot = state.directory.reload(&state.db).await?;
         outcome = selection::choose(
             &snapshot.fleet,
@@ -314,7 +314,7 @@ pub async fn pick(
     let chosen = outcome.map_err(selection::Refusal::into_error)?;
     let view = |i: &usize| {
         let m = snapshot.agents[*i].clone();
-        agents::view_as_of(m, None, interval, snapshot.read_at)
+        agents::view_as_of(m, None, interval, snapshot.read_at())
     };
     let online: Vec<Agent> = chosen.online.iter().map(view).collect();
     let offline: Vec<Agent> = chosen.offline.iter().map(view).collect();

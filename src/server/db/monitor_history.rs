@@ -111,7 +111,9 @@ pub struct LastAnswer {
     pub value_ms: Option<f64>,
 }
 
-/// The last judged run of every monitor that is up or down, by monitor and agent name.
+/// The last judged run of every monitor that is up or down, by monitor and agent name. A row
+/// that cannot be read is left out (and logged) rather than emptying every family of
+/// `/metrics` for the sake of one monitor.
 pub async fn last_runs(db: &impl ConnectionTrait) -> Result<Vec<LastRun>, DbErr> {
     let rows = db
         .query_all_raw(Statement::from_string(
@@ -123,23 +125,29 @@ pub async fn last_runs(db: &impl ConnectionTrait) -> Result<Vec<LastRun>, DbErr>
              ORDER BY m.id, r.agent_name",
         ))
         .await?;
-    rows.into_iter()
-        .map(|r| {
-            let agent: Option<String> = r.try_get("", "agent_name")?;
-            let status: Option<StoredResultStatus> = r.try_get("", "status")?;
-            Ok(LastRun {
-                monitor: r.try_get("", "id")?,
-                name: r.try_get("", "name")?,
-                up: r.try_get::<String>("", "state")? == "up",
-                answer: match (agent, status) {
-                    (Some(agent), Some(status)) => Some(LastAnswer {
-                        agent,
-                        status: status.into(),
-                        value_ms: r.try_get("", "value_ms")?,
-                    }),
-                    _ => None,
-                },
-            })
+    let read = |r: &sea_orm::QueryResult| -> Result<LastRun, DbErr> {
+        let agent: Option<String> = r.try_get("", "agent_name")?;
+        let status: Option<StoredResultStatus> = r.try_get("", "status")?;
+        Ok(LastRun {
+            monitor: r.try_get("", "id")?,
+            name: r.try_get("", "name")?,
+            up: r.try_get::<String>("", "state")? == "up",
+            answer: match (agent, status) {
+                (Some(agent), Some(status)) => Some(LastAnswer {
+                    agent,
+                    status: status.into(),
+                    value_ms: r.try_get("", "value_ms")?,
+                }),
+                _ => None,
+            },
         })
-        .collect()
+    };
+    Ok(rows
+        .iter()
+        .filter_map(|r| {
+            read(r)
+                .inspect_err(|e| tracing::warn!(error = %e, "a monitor's last run is unreadable; left out of /metrics"))
+                .ok()
+        })
+        .collect())
 }
