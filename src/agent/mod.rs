@@ -1,7 +1,8 @@
 //! The `netcheck agent` role: registers with its token, consumes check requests from its own
 //! queue, runs probes, publishes results and sends heartbeats. amqprs has no automatic
-//! recovery, so the session loop here reconnects (re-registering for fresh credentials) with
-//! jittered backoff, and stops for good when the token is revoked.
+//! recovery, so the session loop here reconnects with jittered backoff (on the credentials it
+//! has after losing a session that was consuming, registering again for fresh ones when a
+//! session cannot start), and stops for good when the token is revoked.
 
 pub mod memory;
 pub mod metrics;
