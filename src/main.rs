@@ -5,7 +5,7 @@ fn main() -> std::process::ExitCode {
     let cli = netcheck::cli::Cli::parse();
     // Before the runtime's threads exist: allocator settings apply to threads made later.
     if matches!(cli.command, netcheck::cli::Command::Agent(_)) {
-        netcheck::agent::memory::lean();
+        netcheck::agent::memory::fewer_arenas();
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -5,26 +5,19 @@
 //! (`mallopt`, `malloc_trim`).
 #![allow(unsafe_code)]
 
-use std::sync::atomic::{AtomicBool, Ordering};
-
-/// Set in a process that is only an agent (not `netcheck run`'s agent beside the server).
-static LEAN: AtomicBool = AtomicBool::new(false);
-
-/// Whether this process is only an agent, so it may tune the whole process for one.
-pub fn is_lean() -> bool {
-    LEAN.load(Ordering::Relaxed)
-}
-
-/// Called once, before the runtime starts, in a process that is only an agent.
-pub fn lean() {
-    LEAN.store(true, Ordering::Relaxed);
-    fewer_arenas();
+/// Whether an agent has its process to itself (`netcheck agent`) or shares it with the server
+/// (`netcheck run`): only the first may tune and trim the whole process's heap for an agent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Process {
+    AgentOnly,
+    Shared,
 }
 
 /// glibc gives each thread that allocates its own arena (up to eight per core), and memory
 /// freed in one arena cannot serve another: after a burst each tokio worker kept its own
-/// high-water mark. Two arenas are enough for an agent's few threads.
-fn fewer_arenas() {
+/// high-water mark. Two arenas are enough for an agent's few threads. Called once, before
+/// the runtime starts, in a process that is only an agent.
+pub fn fewer_arenas() {
     #[cfg(target_env = "gnu")]
     // SAFETY: mallopt only sets an allocator parameter; called before other threads exist.
     unsafe {

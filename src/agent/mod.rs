@@ -172,8 +172,13 @@ async fn register(api: &Api, args: &AgentArgs) -> Result<RegisterResponse, Regis
 const RETRY_FIRST: Duration = Duration::from_millis(250);
 const RETRY_MAX: Duration = Duration::from_secs(10);
 
-/// Runs the agent until `shutdown` fires (Ok) or the token is revoked (Err).
-pub async fn run(args: AgentArgs, shutdown: CancellationToken) -> Result<(), AgentError> {
+/// Runs the agent until `shutdown` fires (Ok) or the token is revoked (Err). `process` says
+/// whether the agent has its process to itself, and so may give the heap back when idle.
+pub async fn run(
+    args: AgentArgs,
+    process: memory::Process,
+    shutdown: CancellationToken,
+) -> Result<(), AgentError> {
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(15))
         .user_agent(concat!("netcheck-agent/", env!("CARGO_PKG_VERSION")));
@@ -191,7 +196,7 @@ pub async fn run(args: AgentArgs, shutdown: CancellationToken) -> Result<(), Age
         tracing::warn!("{msg}; ping checks will fail until this is fixed");
     }
     let stats = std::sync::Arc::new(session::Stats::default());
-    let _settle = memory::is_lean()
+    let _settle = (process == memory::Process::AgentOnly)
         .then(|| AbortOnDrop(tokio::spawn(session::settle_when_idle(stats.clone()))));
     let _metrics_server = match args.metrics_listen {
         Some(addr) => {
@@ -251,31 +256,24 @@ pub async fn run(args: AgentArgs, shutdown: CancellationToken) -> Result<(), Age
             shutdown.clone(),
         )
         .await;
-        match end {
+        let (reason, next) = match end {
             session::End::Shutdown => return Ok(()),
             session::End::Revoked => {
                 tracing::error!("agent token revoked; stopping");
                 return Err(AgentError::Revoked);
             }
             session::End::Lost(reason) => {
-                stats.metrics.reconnects.inc();
-                let wait = backoff.after_session(session_started.elapsed());
-                tracing::warn!(%reason, retry_in_ms = wait.as_millis() as u64, "broker session lost; reconnecting with the same credentials");
                 kept = Some(reg);
-                tokio::select! {
-                    _ = shutdown.cancelled() => return Ok(()),
-                    _ = tokio::time::sleep(wait) => {}
-                }
+                (reason, "reconnecting with the same credentials")
             }
-            session::End::Failed(reason) => {
-                stats.metrics.reconnects.inc();
-                let wait = backoff.after_session(session_started.elapsed());
-                tracing::warn!(%reason, retry_in_ms = wait.as_millis() as u64, "broker session lost; re-registering");
-                tokio::select! {
-                    _ = shutdown.cancelled() => return Ok(()),
-                    _ = tokio::time::sleep(wait) => {}
-                }
-            }
+            session::End::Failed(reason) => (reason, "re-registering"),
+        };
+        stats.metrics.reconnects.inc();
+        let wait = backoff.after_session(session_started.elapsed());
+        tracing::warn!(%reason, retry_in_ms = wait.as_millis() as u64, "broker session lost; {next}");
+        tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            _ = tokio::time::sleep(wait) => {}
         }
     }
 }

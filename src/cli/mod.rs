@@ -128,7 +128,11 @@ async fn run_server(settings: Settings, args: server::ServerArgs) -> anyhow::Res
                 allowed_networks: None,
             };
             let shutdown = CancellationToken::new();
-            let handle = tokio::spawn(crate::agent::run(agent_args, shutdown.clone()));
+            let handle = tokio::spawn(crate::agent::run(
+                agent_args,
+                crate::agent::memory::Process::Shared,
+                shutdown.clone(),
+            ));
             tracing::info!(name = %name, "local agent started");
             Some((shutdown, handle))
         }
@@ -212,7 +216,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Server(args) => run_server(settings, args).await,
         Command::Agent(args) => {
             let shutdown = shutdown_on_signal();
-            match crate::agent::run(args, shutdown).await {
+            match crate::agent::run(args, crate::agent::memory::Process::AgentOnly, shutdown).await
+            {
                 Ok(()) => Ok(()),
                 Err(crate::agent::AgentError::Revoked) => {
                     eprintln!("error: {}", crate::agent::AgentError::Revoked);

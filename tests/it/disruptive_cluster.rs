@@ -92,6 +92,8 @@ fn on_cluster(s: &mut Settings, order: &[char]) {
 struct LoggedAgent {
     _process: Process,
     lines: mpsc::UnboundedReceiver<Value>,
+    /// "registered" lines read so far.
+    registrations: usize,
 }
 
 impl LoggedAgent {
@@ -112,6 +114,7 @@ impl LoggedAgent {
         Self {
             _process: process,
             lines,
+            registrations: 0,
         }
     }
 
@@ -126,7 +129,10 @@ impl LoggedAgent {
                     let port: u16 = node.rsplit(':').next().unwrap().parse().unwrap();
                     return node_of_port(port);
                 }
-                Ok(Some(v)) => seen.push(v),
+                Ok(Some(v)) => {
+                    self.registrations += usize::from(v["message"] == "registered");
+                    seen.push(v);
+                }
                 Ok(None) => panic!("the agent exited: {seen:#?}"),
                 Err(_) => panic!("the agent did not consume again within {within:?}: {seen:#?}"),
             }
@@ -421,6 +427,12 @@ async fn disruptive_cluster_agents_node_killed_with_checks_queued_they_are_answe
     eprintln!(
         "agent back on {now} {:?} after the kill of {node}",
         killed_at.elapsed()
+    );
+    // Its credentials are the cluster's: losing a node must not cost a registration (several
+    // management API calls on the server, just when a node has gone).
+    assert_eq!(
+        logged.registrations, 1,
+        "the agent registered again after its node was killed"
     );
     let db = database(&app).await;
     all_answered(&db, &ids, Duration::from_secs(40)).await;
