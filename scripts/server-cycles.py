@@ -4,9 +4,9 @@
 A module is a file or folder right under src/server. It depends on another when any of its
 files names it: `crate::server::<m>`, or a chain of `super::` that climbs from the file's own
 module up to `server` (`super::<m>` from `server/x.rs`, `super::super::<m>` from
-`server/x/y.rs`, and so on at any depth, also as `use super::…::{a, b}`). A cycle means neither side can be read, tested or moved
-without the other; the lower one takes what both need (e.g. `db::users` below `auth` and
-`users`).
+`server/x/y.rs`, and so on at any depth, also as `use super::…::{a, b}`). A cycle means
+neither side can be read, tested or moved without the other; the lower one takes what both
+need (e.g. `db::users` below `auth` and `users`).
 """
 import os
 import re
