@@ -2,7 +2,7 @@
 //! operator with an older one reads why instead of meeting odd failures later.
 
 use anyhow::{bail, Context};
-use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
+use sea_orm::DatabaseConnection;
 
 /// PostgreSQL 13: the oldest release the SQL here is tested to need (docs/deployment.md).
 pub const MIN_POSTGRES: (u32, u32) = (13, 0);
@@ -42,15 +42,9 @@ fn require(service: &str, found: &str, min: (u32, u32)) -> anyhow::Result<()> {
 }
 
 pub async fn check_postgres(db: &DatabaseConnection) -> anyhow::Result<()> {
-    let row = db
-        .query_one_raw(Statement::from_string(
-            db.get_database_backend(),
-            "SHOW server_version",
-        ))
+    let version = crate::server::db::server_version(db)
         .await
-        .context("reading the PostgreSQL version")?
-        .context("PostgreSQL returned no version")?;
-    let version: String = row.try_get("", "server_version")?;
+        .context("reading the PostgreSQL version")?;
     require("PostgreSQL", &version, MIN_POSTGRES)
 }
 

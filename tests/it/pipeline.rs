@@ -287,7 +287,7 @@ async fn an_oversized_result_is_dropped_and_counted() {
 
 #[tokio::test]
 async fn a_batch_of_results_is_stored_once_each_and_finishes_its_check() {
-    use netcheck::server::checks::{store_results, Stored};
+    use netcheck::server::db::results::{store_results, Stored};
     use netcheck_proto::result::CheckResult;
 
     let app = spawn_app().await;

@@ -10,8 +10,8 @@ use sea_orm::entity::prelude::*;
 use tokio::sync::mpsc::{self, UnboundedSender};
 
 use super::events;
-use super::store::{store_results, Stored, StoredBatch};
 use crate::server::broker::link::Delivery;
+use crate::server::db::results::{store_results, Stored, StoredBatch};
 use crate::server::AppState;
 use netcheck_proto::result::ProbeErrorCode;
 use netcheck_proto::result::{CheckResult, ResultStatus};

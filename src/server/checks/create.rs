@@ -5,14 +5,13 @@ use amqprs::BasicProperties;
 use chrono::Utc;
 use deadpool_redis::redis;
 use sea_orm::entity::prelude::*;
-use sea_orm::{ConnectionTrait, Statement};
 
 use sea_orm::QuerySelect;
 
-use super::model::{check, result};
 use super::validate;
 use crate::server::agents;
 use crate::server::broker::{agent_queue, CHECKS_EXCHANGE};
+use crate::server::db::checks::{self, check, result};
 use crate::server::db::users;
 use crate::server::error::{ApiError, ApiResult};
 use crate::server::selection;
@@ -153,35 +152,28 @@ pub async fn create(
             })
         })
         .collect();
-    // The check and its result rows in one statement: atomic without an explicit transaction,
-    // and one round trip instead of four.
-    state
-        .db
-        .execute_raw(Statement::from_sql_and_values(
-            state.db.get_database_backend(),
-            INSERT_CHECK_SQL,
-            [
-                id.into(),
-                user.id.into(),
-                spec.check_type().as_str().into(),
-                target.clone().into(),
-                spec.options_json().map_err(ApiError::internal)?.into(),
-                (if online.is_empty() {
-                    CheckStatus::Finished
-                } else {
-                    CheckStatus::InProgress
-                })
-                .as_str()
-                .into(),
-                now.into(),
-                deadline.into(),
-                online.is_empty().then_some(now).into(),
-                (online.len() as i32).into(),
-                serde_json::Value::Array(rows).into(),
-                monitor.into(),
-            ],
-        ))
-        .await?;
+    checks::insert(
+        &state.db,
+        checks::NewCheck {
+            id,
+            user_id: user.id,
+            check_type: spec.check_type(),
+            target: target.clone(),
+            options: spec.options_json().map_err(ApiError::internal)?,
+            status: if online.is_empty() {
+                CheckStatus::Finished
+            } else {
+                CheckStatus::InProgress
+            },
+            created_at: now,
+            deadline_at: deadline,
+            finished_at: online.is_empty().then_some(now),
+            pending: online.len() as i32,
+            monitor_id: monitor,
+            results: serde_json::Value::Array(rows),
+        },
+    )
+    .await?;
 
     let everyone = selection.is_everyone() && unable.is_empty() && busy.is_empty();
     if !online.is_empty() {
@@ -350,18 +342,6 @@ async fn earlier_agents(state: &AppState, user: &users::Model, id: Uuid) -> ApiR
         .all(&state.db)
         .await?)
 }
-
-const INSERT_CHECK_SQL: &str = "\
-WITH c AS (
-    INSERT INTO checks (id, user_id, type, target, options, status, created_at, deadline_at,
-                        finished_at, pending, monitor_id)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $12)
-)
-INSERT INTO check_results (check_id, agent_id, agent_name, agent_region, agent_location,
-                           status, error)
-SELECT $1, agent_id, agent_name, agent_region, agent_location, status, error
-FROM jsonb_to_recordset($11) AS x(agent_id uuid, agent_name text, agent_region text,
-                                   agent_location jsonb, status text, error jsonb)";
 
 /// Sends the request: once through the fanout exchange when every online agent runs it,
 /// otherwise to each chosen agent's queue. The broker drops it at the check's deadline; an

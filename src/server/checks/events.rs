@@ -16,7 +16,7 @@ use sea_orm::entity::prelude::*;
 
 use tokio::sync::{broadcast, mpsc};
 
-use super::model::{check, result};
+use crate::server::db::checks::{check, result};
 use crate::server::AppState;
 use netcheck_proto::api::checks::{CheckEvent, CheckFinished, CheckStatus};
 use netcheck_proto::result::ResultStatus;

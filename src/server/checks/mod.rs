@@ -1,5 +1,5 @@
 //! Checks: creation and fan-out to agents (`create`), results taken from the broker
-//! (`collector`) and stored exactly once (`store`), finishing at the deadline (`sweeper`), and
+//! (`collector`) and stored exactly once (`db::results`), finishing at the deadline (`sweeper`), and
 //! the live event stream (`events`); admission control from queueing delay (`pressure`).
 
 pub mod collector;
@@ -9,19 +9,17 @@ pub mod model;
 pub mod pressure;
 pub mod routes;
 pub mod share;
-pub mod store;
 mod sweeper;
 pub mod unstored;
 pub mod validate;
 
 use sea_orm::entity::prelude::*;
 
+use super::db::checks::check;
 use super::error::{ApiError, ApiResult};
 use super::AppState;
-use model::check;
 
 pub use create::create;
-pub use store::{store_results, Stored, StoredBatch};
 pub use sweeper::{finish_due, prune_old, spawn_sweeper, PRUNE_BATCH, SWEEP_BATCH};
 
 /// Loads a check the user may see (their own, or any for admins); 404 otherwise.

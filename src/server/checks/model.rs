@@ -1,71 +1,9 @@
-//! The `checks` and `check_results` tables and the API's view of them.
+//! The API's view of the `checks` and `check_results` rows ([`crate::server::db::checks`]).
 
+use crate::server::db::checks::{check, result};
 use crate::server::db::stored::StoredCheckType;
 use netcheck_proto::api::checks::{CheckResultView, CheckView, ResultAgent};
 use netcheck_proto::check::CheckSpec;
-
-pub mod check {
-    use sea_orm::entity::prelude::*;
-
-    use crate::server::db::stored::{StoredCheckStatus, StoredCheckType};
-
-    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
-    #[sea_orm(table_name = "checks")]
-    pub struct Model {
-        #[sea_orm(primary_key, auto_increment = false)]
-        pub id: Uuid,
-        pub user_id: Uuid,
-        #[sea_orm(column_name = "type")]
-        pub check_type: StoredCheckType,
-        pub target: String,
-        pub options: Json,
-        pub status: StoredCheckStatus,
-        pub created_at: DateTimeUtc,
-        pub deadline_at: DateTimeUtc,
-        pub finished_at: Option<DateTimeUtc>,
-        /// Agents whose answer is still awaited.
-        pub pending: i32,
-        /// The monitor whose run this is.
-        pub monitor_id: Option<Uuid>,
-    }
-
-    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-    pub enum Relation {}
-
-    impl ActiveModelBehavior for ActiveModel {}
-}
-
-pub mod result {
-    use sea_orm::entity::prelude::*;
-
-    use crate::server::db::stored::StoredResultStatus;
-
-    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
-    #[sea_orm(table_name = "check_results")]
-    pub struct Model {
-        #[sea_orm(primary_key, auto_increment = false)]
-        pub check_id: Uuid,
-        #[sea_orm(primary_key, auto_increment = false)]
-        pub agent_id: Uuid,
-        pub agent_name: String,
-        pub agent_region: Option<String>,
-        pub agent_location: Option<Json>,
-        pub status: StoredResultStatus,
-        pub error: Option<Json>,
-        pub started_at: Option<DateTimeUtc>,
-        pub duration_ms: Option<f64>,
-        pub data: Option<Json>,
-        pub received_at: Option<DateTimeUtc>,
-        /// The result's headline figure ([`crate::server::checks::store::headline_ms`]),
-        /// written with the result so series and alerts never work it out again.
-        pub value_ms: Option<f64>,
-    }
-
-    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-    pub enum Relation {}
-
-    impl ActiveModelBehavior for ActiveModel {}
-}
 
 impl From<result::Model> for CheckResultView {
     fn from(m: result::Model) -> Self {

@@ -5,8 +5,8 @@ use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::Expr;
 use sea_orm::{QueryOrder, QuerySelect};
 
-use super::model::{check, result};
 use crate::server::auth::AuthUser;
+use crate::server::db::checks::{check, result};
 use crate::server::error::{ApiError, ApiResult};
 use crate::server::extract::Json;
 use crate::server::AppState;

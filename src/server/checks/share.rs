@@ -9,8 +9,9 @@ use rand::Rng;
 use sea_orm::entity::prelude::*;
 use sha2::{Digest, Sha256};
 
-use super::model::{check_view, result};
+use super::model::check_view;
 use crate::server::auth::AuthUser;
+use crate::server::db::checks::result;
 use crate::server::db::shares;
 use crate::server::error::{ApiError, ApiResult};
 use crate::server::AppState;
@@ -205,7 +206,7 @@ pub async fn shared(
     let (check_id, expires_at) = shares::live(&state.db, hash(&token))
         .await?
         .ok_or_else(not_found)?;
-    let c = super::model::check::Entity::find_by_id(check_id)
+    let c = crate::server::db::checks::check::Entity::find_by_id(check_id)
         .one(&state.db)
         .await?
         .ok_or_else(not_found)?;

@@ -5,11 +5,11 @@ use std::time::Duration;
 
 use chrono::Utc;
 use sea_orm::entity::prelude::*;
-use sea_orm::{ConnectionTrait, Statement, TransactionTrait};
+use sea_orm::TransactionTrait;
 use tokio_util::sync::CancellationToken;
 
 use super::events;
-use super::model::result;
+use crate::server::db::{checks, shares};
 use crate::server::periodic::every;
 use crate::server::AppState;
 
@@ -18,27 +18,16 @@ use crate::server::AppState;
 pub const SWEEP_BATCH: i64 = 500;
 
 /// Finishes up to [`SWEEP_BATCH`] checks past their deadline, marking agents that never
-/// answered `timeout`; returns how many it finished. Result rows are changed before check rows,
-/// in the same order as [`store_results`], and no row is locked before that, so a sweep and
-/// the collector never deadlock; several server instances may sweep at once (a check another
-/// instance or the collector finished meanwhile is left alone).
+/// answered `timeout`; returns how many it finished. Result rows are changed before check
+/// rows, in the same order as [`crate::server::db::results::store_results`], and no row is
+/// locked before that, so a sweep and the collector never deadlock; several server instances
+/// may sweep at once (a check another instance or the collector finished meanwhile is left
+/// alone).
 pub async fn finish_due(state: &AppState) -> Result<usize, DbErr> {
     let Some(cutoff) = sweep_cutoff(state) else {
         return Ok(0);
     };
-    let backend = state.db.get_database_backend();
-    let due: Vec<Uuid> = state
-        .db
-        .query_all_raw(Statement::from_sql_and_values(
-            backend,
-            "SELECT id FROM checks WHERE status = 'in_progress' AND deadline_at < $1 \
-             ORDER BY deadline_at LIMIT $2",
-            [cutoff.into(), SWEEP_BATCH.into()],
-        ))
-        .await?
-        .iter()
-        .map(|r| r.try_get::<Uuid>("", "id"))
-        .collect::<Result<_, _>>()?;
+    let due = checks::overdue(&state.db, cutoff, SWEEP_BATCH).await?;
     if due.is_empty() {
         return Ok(0);
     }
@@ -48,26 +37,8 @@ pub async fn finish_due(state: &AppState) -> Result<usize, DbErr> {
         "the agent did not answer in time",
     ))
     .expect("an error serialises");
-    let timed_out = result::Entity::find()
-        .from_raw_sql(Statement::from_sql_and_values(
-            backend,
-            "UPDATE check_results SET status = 'timeout', error = $1 \
-             WHERE check_id = ANY($2) AND status = 'pending' RETURNING *",
-            [timeout_error.into(), due.clone().into()],
-        ))
-        .all(&txn)
-        .await?;
-    let ids: Vec<Uuid> = txn
-        .query_all_raw(Statement::from_sql_and_values(
-            backend,
-            "UPDATE checks SET status = 'finished', finished_at = now(), pending = 0 \
-             WHERE id = ANY($1) AND status = 'in_progress' RETURNING id",
-            [due.into()],
-        ))
-        .await?
-        .iter()
-        .map(|r| r.try_get::<Uuid>("", "id"))
-        .collect::<Result<_, _>>()?;
+    let timed_out = checks::time_out_pending(&txn, &due, timeout_error).await?;
+    let ids = checks::finish(&txn, due).await?;
     txn.commit().await?;
     state
         .metrics
@@ -100,29 +71,12 @@ pub async fn prune_old(state: &AppState) -> Result<u64, DbErr> {
     }
     let before = Utc::now() - chrono::Duration::days(days as i64);
     let cutoff = first_id_at(before);
-    let backend = state.db.get_database_backend();
-    state
-        .db
-        .execute_raw(Statement::from_string(
-            backend,
-            "DELETE FROM check_shares WHERE expires_at < now()",
-        ))
-        .await?;
-    let done = state
-        .db
-        .execute_raw(Statement::from_sql_and_values(
-            backend,
-            // The id range finds them through the primary key; `created_at` keeps ids that
-            // are not time-ordered (imported, or made by hand) from being taken for old ones.
-            "DELETE FROM checks WHERE id IN \
-             (SELECT id FROM checks WHERE id < $1 AND created_at < $3 ORDER BY id LIMIT $2)",
-            [cutoff.into(), PRUNE_BATCH.into(), before.into()],
-        ))
-        .await?;
-    if done.rows_affected() > 0 {
-        tracing::info!(deleted = done.rows_affected(), "old checks pruned");
+    shares::delete_expired(&state.db).await?;
+    let done = checks::delete_older(&state.db, cutoff, before, PRUNE_BATCH).await?;
+    if done > 0 {
+        tracing::info!(deleted = done, "old checks pruned");
     }
-    Ok(done.rows_affected())
+    Ok(done)
 }
 
 /// How long a new broker session drains the results queue before anything is timed out.

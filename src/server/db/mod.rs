@@ -9,8 +9,13 @@ use secrecy::ExposeSecret;
 
 use crate::config::DatabaseSettings;
 
+pub mod checks;
 pub mod deliveries;
+pub mod maintenance;
 pub mod monitor_history;
+pub mod monitor_stats;
+pub mod monitors;
+pub mod results;
 pub mod shares;
 pub mod status_history;
 pub mod stored;
@@ -64,4 +69,16 @@ pub async fn setting_or_init(
         .await?
         .context("server setting vanished")?;
     Ok(row.try_get::<String>("", "value")?)
+}
+
+/// PostgreSQL's version, as `SHOW server_version` reads it (e.g. `15.19 (Debian …)`).
+pub async fn server_version(db: &DatabaseConnection) -> anyhow::Result<String> {
+    let row = db
+        .query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SHOW server_version",
+        ))
+        .await?
+        .context("PostgreSQL returned no version")?;
+    Ok(row.try_get("", "server_version")?)
 }

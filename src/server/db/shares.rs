@@ -64,3 +64,14 @@ pub async fn live(
         row.try_get("", "expires_at")?,
     )))
 }
+
+/// Deletes the links past their expiry.
+pub async fn delete_expired(db: &impl ConnectionTrait) -> Result<u64, DbErr> {
+    let done = db
+        .execute_raw(Statement::from_string(
+            db.get_database_backend(),
+            "DELETE FROM check_shares WHERE expires_at < now()",
+        ))
+        .await?;
+    Ok(done.rows_affected())
+}

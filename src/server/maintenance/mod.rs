@@ -8,35 +8,15 @@ pub mod schedule;
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use sea_orm::entity::prelude::*;
-use sea_orm::{ConnectionTrait, Statement};
+use sea_orm::{ConnectionTrait, DbErr};
+use uuid::Uuid;
+
+use crate::server::db::maintenance::{self, Model};
 
 use netcheck_proto::api::monitors::{
     Maintenance, MaintenanceSchedule, StatusGroup, Weekday, WeeklyWindow,
 };
 use schedule::Schedule;
-
-#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
-#[sea_orm(table_name = "maintenance_windows")]
-pub struct Model {
-    #[sea_orm(primary_key, auto_increment = false)]
-    pub id: Uuid,
-    pub user_id: Uuid,
-    pub monitor_ids: Vec<Uuid>,
-    pub status_page_id: Option<Uuid>,
-    pub starts_at: Option<DateTime<Utc>>,
-    pub ends_at: Option<DateTime<Utc>>,
-    pub weekly_day: Option<i16>,
-    pub weekly_minute: Option<i16>,
-    pub duration_minutes: Option<i32>,
-    pub note: String,
-    pub created_at: DateTime<Utc>,
-}
-
-#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
-
-impl ActiveModelBehavior for ActiveModel {}
 
 const DAYS: [Weekday; 7] = [
     Weekday::Monday,
@@ -124,33 +104,10 @@ pub async fn covering(
     if monitors.is_empty() {
         return Ok(Vec::new());
     }
-    let rows = db
-        .query_all_raw(Statement::from_sql_and_values(
-            db.get_database_backend(),
-            // A page holds only its owner's monitors, so pages of other owners cannot matter.
-            "SELECT w.*, p.groups FROM maintenance_windows w
-             LEFT JOIN status_pages p ON p.id = w.status_page_id
-             WHERE w.monitor_ids && $1 OR (w.status_page_id IS NOT NULL AND p.user_id = ANY($2))",
-            [monitors.to_vec().into(), owners.to_vec().into()],
-        ))
-        .await?;
     let wanted: HashSet<Uuid> = monitors.iter().copied().collect();
     let mut out = Vec::new();
-    for row in rows {
-        let window = Model {
-            id: row.try_get("", "id")?,
-            user_id: row.try_get("", "user_id")?,
-            monitor_ids: row.try_get("", "monitor_ids")?,
-            status_page_id: row.try_get("", "status_page_id")?,
-            starts_at: row.try_get("", "starts_at")?,
-            ends_at: row.try_get("", "ends_at")?,
-            weekly_day: row.try_get("", "weekly_day")?,
-            weekly_minute: row.try_get("", "weekly_minute")?,
-            duration_minutes: row.try_get("", "duration_minutes")?,
-            note: row.try_get("", "note")?,
-            created_at: row.try_get("", "created_at")?,
-        };
-        let groups: Option<serde_json::Value> = row.try_get("", "groups")?;
+    let windows = maintenance::of_monitors_or_pages(db, monitors, owners).await?;
+    for (window, groups) in windows {
         let covered = match groups {
             Some(g) => page_monitor_ids(&g),
             None => window.monitor_ids.clone(),

@@ -5,9 +5,10 @@ use chrono::Utc;
 use sea_orm::entity::prelude::*;
 use sea_orm::{ActiveValue::Set, QueryOrder};
 
+use super::page_monitor_ids;
 use super::schedule::parse_start;
-use super::{page_monitor_ids, ActiveModel, Column, Entity, Model};
 use crate::server::auth::AuthUser;
+use crate::server::db::maintenance::{ActiveModel, Column, Entity, Model};
 use crate::server::error::{ApiError, ApiResult};
 use crate::server::extract::Json;
 use crate::server::{monitors, status, AppState};

@@ -6,7 +6,7 @@
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use uuid::Uuid;
 
-use super::{Column, Entity};
+use crate::server::db::monitors::{Column, Entity};
 use crate::server::error::{ApiError, ApiResult};
 use crate::server::AppState;
 use netcheck_proto::api::AgentSelection;

@@ -7,52 +7,18 @@ pub mod metrics;
 pub mod outcomes;
 pub mod routes;
 pub mod runner;
-pub mod stats;
 mod validate;
 pub mod webhook_routes;
 pub mod webhooks;
 
-use chrono::{DateTime, Utc};
 use sea_orm::entity::prelude::*;
 
-use crate::server::db::stored::StoredCheckType;
+use crate::server::db::monitors::{Entity, Model};
 use crate::server::db::users;
 use crate::server::error::{ApiError, ApiResult};
 use crate::server::AppState;
 use netcheck_proto::api::monitors::{AlertRule, Monitor, MonitorCheck, MonitorState, Notify};
 use netcheck_proto::check::CheckSpec;
-
-#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
-#[sea_orm(table_name = "monitors")]
-pub struct Model {
-    #[sea_orm(primary_key, auto_increment = false)]
-    pub id: Uuid,
-    pub user_id: Uuid,
-    pub name: String,
-    pub check_type: StoredCheckType,
-    pub target: String,
-    pub options: Json,
-    pub selection: Json,
-    pub interval_secs: i32,
-    pub min_failing_agents: i32,
-    pub for_runs: i32,
-    pub notify: Json,
-    pub webhook_secret: String,
-    pub paused: bool,
-    pub state: String,
-    pub failing_runs: i32,
-    pub last_check_id: Option<Uuid>,
-    pub last_evaluated_check_id: Option<Uuid>,
-    pub last_run_at: Option<DateTime<Utc>>,
-    pub next_run_at: DateTime<Utc>,
-    pub created_at: DateTime<Utc>,
-    pub delayed_since: Option<DateTime<Utc>>,
-}
-
-#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
-
-impl ActiveModelBehavior for ActiveModel {}
 
 impl Model {
     pub fn spec(&self) -> Result<CheckSpec, DbErr> {

@@ -13,8 +13,10 @@ use super::validate::{
     validate_alert, validate_check, validate_interval, validate_name, validate_notify,
 };
 use super::webhook_routes::{deliveries, rotate_secret, test_event};
-use super::{load_visible, new_secret, ActiveModel, Column, Entity};
+use super::{load_visible, new_secret};
 use crate::server::auth::AuthUser;
+use crate::server::db::monitor_stats;
+use crate::server::db::monitors::{ActiveModel, Column, Entity, Model};
 use crate::server::error::{ApiError, ApiResult};
 use crate::server::extract::Json;
 use crate::server::AppState;
@@ -154,7 +156,7 @@ pub async fn list(
         .then(|| rows.last().map(|m| m.id))
         .flatten();
     let ids: Vec<Uuid> = rows.iter().map(|m| m.id).collect();
-    let mut stats = super::stats::load(&state.db, &ids, Utc::now()).await?;
+    let mut stats = monitor_stats::load(&state.db, &ids, Utc::now()).await?;
     let windows = in_windows(&state, &rows).await?;
     Ok(HttpResponse::Ok().json(MonitorPage {
         monitors: rows
@@ -180,7 +182,7 @@ pub async fn get(
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
     let m = load_visible(&state, &user.0, *id).await?;
-    let stats = super::stats::load(&state.db, &[m.id], Utc::now()).await?;
+    let stats = monitor_stats::load(&state.db, &[m.id], Utc::now()).await?;
     let windows = in_windows(&state, std::slice::from_ref(&m)).await?;
     Ok(HttpResponse::Ok().json(Monitor {
         stats: stats.into_values().next(),
@@ -192,7 +194,7 @@ pub async fn get(
 /// Which of `rows` are in a maintenance window now.
 async fn in_windows(
     state: &AppState,
-    rows: &[super::Model],
+    rows: &[Model],
 ) -> ApiResult<std::collections::HashSet<Uuid>> {
     let (ids, owners) =
         crate::server::maintenance::ids_and_owners(rows.iter().map(|m| (m.id, m.user_id)));
@@ -201,7 +203,7 @@ async fn in_windows(
 
 /// The state as of now: `maintenance` from the moment a window starts (the stored state
 /// follows at the next judged run), and no verdict yet once it is over.
-fn shown_state(m: &super::Model, windows: &std::collections::HashSet<Uuid>) -> MonitorState {
+fn shown_state(m: &Model, windows: &std::collections::HashSet<Uuid>) -> MonitorState {
     let stored = MonitorState::parse(&m.state);
     match stored {
         MonitorState::Paused => stored,

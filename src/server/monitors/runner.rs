@@ -10,11 +10,13 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use rand::RngExt;
 use sea_orm::entity::prelude::*;
-use sea_orm::{ConnectionTrait, Statement, TransactionTrait};
+use sea_orm::TransactionTrait;
 use tokio_util::sync::CancellationToken;
 
-use super::{webhooks, Entity, Model};
-use crate::server::checks::model::result;
+use super::webhooks;
+use crate::server::db::checks::result;
+use crate::server::db::monitor_stats;
+use crate::server::db::monitors::{self, Model};
 use crate::server::db::users;
 use crate::server::maintenance;
 use crate::server::AppState;
@@ -51,15 +53,7 @@ pub fn next_run(due: DateTime<Utc>, interval_secs: i32, now: DateTime<Utc>) -> D
 /// Starts the due monitors (up to [`RUN_BATCH`]); returns how many were started.
 pub async fn start_due(state: &AppState) -> Result<usize, DbErr> {
     let txn = state.db.begin().await?;
-    let due = Entity::find()
-        .from_raw_sql(Statement::from_sql_and_values(
-            txn.get_database_backend(),
-            "SELECT * FROM monitors WHERE NOT paused AND next_run_at <= now()
-             ORDER BY next_run_at LIMIT $1 FOR NO KEY UPDATE SKIP LOCKED",
-            [(RUN_BATCH as i64).into()],
-        ))
-        .all(&txn)
-        .await?;
+    let due = monitors::lock_due(&txn, RUN_BATCH as i64).await?;
     let now = Utc::now();
     let owner_ids: Vec<Uuid> = due.iter().map(|m| m.user_id).collect();
     let owners: HashMap<Uuid, users::Model> = users::Entity::find()
@@ -69,10 +63,8 @@ pub async fn start_due(state: &AppState) -> Result<usize, DbErr> {
         .into_iter()
         .map(|u| (u.id, u))
         .collect();
-    // The runs start while the rows are locked, so no other instance starts them too. (The
-    // lock is NO KEY UPDATE: a new check's foreign key takes KEY SHARE on its monitor's row
-    // from another connection, which FOR UPDATE would block.) A few at a time: each is a
-    // database insert and a broker publish, mostly waiting.
+    // The runs start while the rows are locked, so no other instance starts them too. A few
+    // at a time: each is a database insert and a broker publish, mostly waiting.
     let mut started: Vec<Run> = Vec::with_capacity(due.len());
     for chunk in due.chunks(RUN_CONCURRENCY) {
         let runs: Vec<_> = chunk
@@ -85,13 +77,7 @@ pub async fn start_due(state: &AppState) -> Result<usize, DbErr> {
         if let Run::Delayed(retry_secs) = run {
             // Held back, not skipped: the same run is due again once the backlog drained.
             let retry = now + chrono::Duration::seconds(retry_secs as i64);
-            txn.execute_raw(Statement::from_sql_and_values(
-                txn.get_database_backend(),
-                "UPDATE monitors SET next_run_at = $2, delayed_since = COALESCE(delayed_since, $3)
-                 WHERE id = $1",
-                [m.id.into(), retry.into(), now.into()],
-            ))
-            .await?;
+            monitors::delay(&txn, m.id, retry, now).await?;
             continue;
         }
         let check = match run {
@@ -99,13 +85,7 @@ pub async fn start_due(state: &AppState) -> Result<usize, DbErr> {
             _ => None,
         };
         let next = next_run(m.next_run_at, m.interval_secs, now);
-        txn.execute_raw(Statement::from_sql_and_values(
-            txn.get_database_backend(),
-            "UPDATE monitors SET next_run_at = $2, last_run_at = $3,
-                 last_check_id = COALESCE($4, last_check_id), delayed_since = NULL WHERE id = $1",
-            [m.id.into(), next.into(), now.into(), check.into()],
-        ))
-        .await?;
+        monitors::ran(&txn, m.id, next, now, check).await?;
     }
     txn.commit().await?;
     Ok(due.len())
@@ -214,27 +194,9 @@ pub fn judge(
 /// Judges the finished runs no one has judged yet, oldest first; returns how many it looked
 /// at ([`JUDGE_BATCH`] when more may be waiting).
 pub async fn judge_finished(state: &AppState) -> Result<usize, DbErr> {
-    let backend = state.db.get_database_backend();
-    let pending = state
-        .db
-        .query_all_raw(Statement::from_sql_and_values(
-            backend,
-            // Only monitors whose latest run is not judged yet look at their runs (through
-            // the (monitor_id, id) index); the rest cost one comparison each.
-            "SELECT m.id AS monitor_id, c.id AS check_id FROM monitors m
-             JOIN LATERAL (SELECT c.id FROM checks c
-                           WHERE c.monitor_id = m.id AND c.status = 'finished'
-                             AND c.id > COALESCE(m.last_evaluated_check_id, '00000000-0000-0000-0000-000000000000')
-                           ORDER BY c.id LIMIT 10) c ON true
-             WHERE m.last_check_id IS DISTINCT FROM m.last_evaluated_check_id
-             ORDER BY c.id LIMIT $1",
-            [(JUDGE_BATCH as i64).into()],
-        ))
-        .await?;
+    let pending = monitors::unjudged_runs(&state.db, JUDGE_BATCH as i64).await?;
     let looked_at = pending.len();
-    for row in pending {
-        let monitor_id: Uuid = row.try_get("", "monitor_id")?;
-        let check_id: Uuid = row.try_get("", "check_id")?;
+    for (monitor_id, check_id) in pending {
         judge_one(state, monitor_id, check_id).await?;
     }
     Ok(looked_at)
@@ -244,15 +206,7 @@ pub async fn judge_finished(state: &AppState) -> Result<usize, DbErr> {
 /// instance) or the monitor is being judged elsewhere right now.
 async fn judge_one(state: &AppState, monitor_id: Uuid, check_id: Uuid) -> Result<bool, DbErr> {
     let txn = state.db.begin().await?;
-    let Some(m) = Entity::find()
-        .from_raw_sql(Statement::from_sql_and_values(
-            txn.get_database_backend(),
-            "SELECT * FROM monitors WHERE id = $1 FOR NO KEY UPDATE SKIP LOCKED",
-            [monitor_id.into()],
-        ))
-        .one(&txn)
-        .await?
-    else {
+    let Some(m) = monitors::lock(&txn, monitor_id).await? else {
         return Ok(false);
     };
     if m.last_evaluated_check_id
@@ -273,7 +227,7 @@ async fn judge_one(state: &AppState, monitor_id: Uuid, check_id: Uuid) -> Result
     // Out of a window, a monitor is judged from where it stood before it: down while the
     // incident it entered with is still open, else afresh.
     let before = if stored == MonitorState::Maintenance && !in_window {
-        if open_incident(&txn, m.id).await? {
+        if monitors::has_open_incident(&txn, m.id).await? {
             MonitorState::Down
         } else {
             MonitorState::Pending
@@ -293,12 +247,7 @@ async fn judge_one(state: &AppState, monitor_id: Uuid, check_id: Uuid) -> Result
             m.for_runs,
         )
     };
-    txn.execute_raw(Statement::from_sql_and_values(
-        txn.get_database_backend(),
-        "UPDATE monitors SET state = $2, failing_runs = $3, last_evaluated_check_id = $4 WHERE id = $1",
-        [m.id.into(), after.as_str().into(), streak.into(), check_id.into()],
-    ))
-    .await?;
+    monitors::judged(&txn, m.id, after, streak, check_id).await?;
     if in_window {
         txn.commit().await?;
         return Ok(true);
@@ -311,7 +260,7 @@ async fn judge_one(state: &AppState, monitor_id: Uuid, check_id: Uuid) -> Result
     let mean = (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64);
     let ran_at = run_time(check_id).unwrap_or(now);
     let failed = failing.len() as i32 >= m.min_failing_agents;
-    super::stats::record_run(&txn, m.id, ran_at, failed, mean).await?;
+    monitor_stats::record_run(&txn, m.id, ran_at, failed, mean).await?;
     let event = |kind: &str, incident: Uuid, agents: Vec<FailingAgent>| WebhookEvent {
         event: kind.to_string(),
         monitor: WebhookMonitor {
@@ -329,49 +278,18 @@ async fn judge_one(state: &AppState, monitor_id: Uuid, check_id: Uuid) -> Result
     let channels = m.notify_list();
     if after == MonitorState::Down && before != MonitorState::Down {
         let incident = Uuid::now_v7();
-        txn.execute_raw(Statement::from_sql_and_values(
-            txn.get_database_backend(),
-            "INSERT INTO monitor_incidents (id, monitor_id, started_at, failing_agents, first_check_id)
-             VALUES ($1, $2, $3, $4, $5)",
-            [
-                incident.into(),
-                m.id.into(),
-                now.into(),
-                serde_json::to_value(&failing).expect("agents serialise").into(),
-                check_id.into(),
-            ],
-        ))
-        .await?;
+        let agents = serde_json::to_value(&failing).expect("agents serialise");
+        monitors::open_incident(&txn, incident, m.id, now, agents, check_id).await?;
         webhooks::enqueue(&txn, m.id, &channels, &event("down", incident, failing)).await?;
         tracing::warn!(monitor_id = %m.id, name = %m.name, "monitor down");
     } else if before == MonitorState::Down && after == MonitorState::Up {
-        let open = txn
-            .query_one_raw(Statement::from_sql_and_values(
-                txn.get_database_backend(),
-                "UPDATE monitor_incidents SET resolved_at = $2
-                 WHERE monitor_id = $1 AND resolved_at IS NULL RETURNING id",
-                [m.id.into(), now.into()],
-            ))
-            .await?;
-        if let Some(row) = open {
-            let incident: Uuid = row.try_get("", "id")?;
+        if let Some(incident) = monitors::resolve_incident(&txn, m.id, now).await? {
             webhooks::enqueue(&txn, m.id, &channels, &event("up", incident, Vec::new())).await?;
         }
         tracing::info!(monitor_id = %m.id, name = %m.name, "monitor up");
     }
     txn.commit().await?;
     Ok(true)
-}
-
-async fn open_incident(txn: &impl ConnectionTrait, monitor: Uuid) -> Result<bool, DbErr> {
-    Ok(txn
-        .query_one_raw(Statement::from_sql_and_values(
-            txn.get_database_backend(),
-            "SELECT 1 AS one FROM monitor_incidents WHERE monitor_id = $1 AND resolved_at IS NULL",
-            [monitor.into()],
-        ))
-        .await?
-        .is_some())
 }
 
 /// When a run was made, from its time-ordered id.
@@ -392,7 +310,7 @@ pub fn spawn_runner(state: actix_web::web::Data<AppState>, shutdown: Cancellatio
             let state = pruner.clone();
             // One statement per table, unbatched: the roll-ups hold a row per monitor and
             // hour (or day), so what falls out of the window in ten minutes is small.
-            async move { super::stats::prune(&state.db).await.map(|_| false) }
+            async move { monitor_stats::prune(&state.db).await.map(|_| false) }
         },
     );
     let starter = state.clone();

@@ -5,9 +5,10 @@ use chrono::Utc;
 use sea_orm::entity::prelude::*;
 use sea_orm::{ActiveValue::Set, TransactionTrait};
 
-use super::{load_visible, new_secret, webhooks, ActiveModel};
+use super::{load_visible, new_secret, webhooks};
 use crate::server::auth::AuthUser;
 use crate::server::db::deliveries as outbox;
+use crate::server::db::monitors::ActiveModel;
 use crate::server::error::{ApiError, ApiResult};
 use crate::server::AppState;
 use netcheck_proto::api::monitors::{

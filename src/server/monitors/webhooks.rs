@@ -1,5 +1,6 @@
-//! The notification outbox (webhooks and every other channel, see `server::notify`): events are written to an outbox in the same transaction as the state change, and
-//! a delivery loop POSTs them, signed with the monitor's secret, in order per monitor and URL,
+//! The notification outbox (webhooks and every other channel, see `server::notify`): events
+//! are written to an outbox in the same transaction as the state change, and a delivery loop
+//! POSTs them, signed with the monitor's secret, in order per monitor and URL,
 //! retrying with backoff for 24 hours. Deliveries run concurrently: a round claims due rows
 //! with a lease (their next attempt moved past the attempt's timeout, so no other round or
 //! instance takes them meanwhile) and sends each in a task of its own, no transaction held
@@ -9,10 +10,11 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use sea_orm::{ConnectionTrait, DatabaseTransaction, DbErr, Statement};
+use sea_orm::{DatabaseTransaction, DbErr};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use crate::server::db::deliveries as outbox;
 use crate::server::AppState;
 use netcheck_proto::api::monitors::{Notify, WebhookEvent};
 
@@ -65,18 +67,14 @@ pub async fn enqueue(
             Notify::Webhook(_) => None,
             other => Some(serde_json::to_value(other).expect("channel serialises")),
         };
-        txn.execute_raw(Statement::from_sql_and_values(
-            txn.get_database_backend(),
-            "INSERT INTO webhook_outbox (monitor_id, url, channel, event, body, created_at, next_attempt_at)
-             VALUES ($1, $2, $3, $4, $5, now(), now())",
-            [
-                monitor_id.into(),
-                channel.destination().into(),
-                stored.into(),
-                event.event.clone().into(),
-                body.clone().into(),
-            ],
-        ))
+        outbox::enqueue(
+            txn,
+            monitor_id,
+            &channel.destination(),
+            stored,
+            &event.event,
+            &body,
+        )
         .await?;
     }
     Ok(channels.len())
@@ -86,73 +84,26 @@ pub async fn enqueue(
 /// only, so events arrive in order; at most [`PER_OWNER`] per owner, none of an owner who has
 /// that many in flight here) and sends each in a task of its own; returns how many.
 pub async fn deliver_due(state: &actix_web::web::Data<AppState>) -> Result<usize, DbErr> {
-    // Owners at their cap are left out (UUIDs are plain hex, safe to write into the SQL).
-    let busy: Vec<String> = state
-        .webhook_flights
-        .busy()
-        .iter()
-        .map(|u| format!("'{u}'"))
-        .collect();
-    let skip = if busy.is_empty() {
-        String::new()
-    } else {
-        format!("AND m.user_id NOT IN ({})", busy.join(","))
-    };
-    let rows = state
-        .db
-        .query_all_raw(Statement::from_sql_and_values(
-            state.db.get_database_backend(),
-            format!(
-                "WITH due AS (
-                   SELECT o.id, row_number() OVER (PARTITION BY m.user_id ORDER BY o.id) AS nth
-                   FROM webhook_outbox o JOIN monitors m ON m.id = o.monitor_id
-                   WHERE o.delivered_at IS NULL AND o.gave_up_at IS NULL
-                     AND o.next_attempt_at <= now() {skip}
-                     AND NOT EXISTS (SELECT 1 FROM webhook_outbox p
-                                     WHERE p.monitor_id = o.monitor_id AND p.url = o.url
-                                       AND p.id < o.id
-                                       AND p.delivered_at IS NULL AND p.gave_up_at IS NULL)
-                 ), picked AS (SELECT id FROM due WHERE nth <= $1 ORDER BY id LIMIT $2)
-                 UPDATE webhook_outbox o
-                    SET next_attempt_at = now() + make_interval(secs => $3)
-                   FROM monitors m
-                  WHERE o.id IN (SELECT id FROM picked) AND m.id = o.monitor_id
-                    -- Claimed by another round meanwhile: its lease moved this past now.
-                    AND o.next_attempt_at <= now()
-                 RETURNING o.id, o.url, o.channel, o.body, o.attempts, o.created_at, m.webhook_secret,
-                           m.user_id"
-            ),
-            [(PER_OWNER as i64).into(), ROUND.into(), LEASE_SECS.into()],
-        ))
-        .await?;
+    // Owners at their cap are left out.
+    let busy = state.webhook_flights.busy();
+    let rows = outbox::claim_due(&state.db, &busy, PER_OWNER as i64, ROUND, LEASE_SECS).await?;
     let claimed = rows.len();
-    for row in rows {
-        let url: String = row.try_get("", "url")?;
-        let channel: Option<serde_json::Value> = row.try_get("", "channel")?;
-        let channel = match channel {
-            None => Notify::Webhook(url),
+    for mut row in rows {
+        let channel = match row.channel.take() {
+            None => Notify::Webhook(row.url.clone()),
             Some(v) => match serde_json::from_value(v) {
                 Ok(c) => c,
                 Err(e) => {
-                    tracing::error!(delivery = %row.try_get::<i64>("", "id")?, error = %e, "unreadable channel in the outbox");
+                    tracing::error!(delivery = row.id, error = %e, "unreadable channel in the outbox");
                     continue;
                 }
             },
         };
-        let d = Claimed {
-            id: row.try_get("", "id")?,
-            channel,
-            body: row.try_get("", "body")?,
-            attempts: row.try_get("", "attempts")?,
-            created_at: row.try_get("", "created_at")?,
-            secret: row.try_get("", "webhook_secret")?,
-            owner: row.try_get("", "user_id")?,
-        };
-        state.webhook_flights.add(d.owner, 1);
+        let owner = row.owner;
+        state.webhook_flights.add(owner, 1);
         let state = state.clone();
         tokio::spawn(async move {
-            let owner = d.owner;
-            if let Err(e) = attempt(&state, d).await {
+            if let Err(e) = attempt(&state, row, channel).await {
                 tracing::warn!(error = %e, "could not record a webhook attempt; its lease will expire");
             }
             state.webhook_flights.add(owner, -1);
@@ -161,22 +112,10 @@ pub async fn deliver_due(state: &actix_web::web::Data<AppState>) -> Result<usize
     Ok(claimed)
 }
 
-/// A delivery a round claimed.
-struct Claimed {
-    id: i64,
-    channel: Notify,
-    body: String,
-    attempts: i32,
-    created_at: chrono::DateTime<Utc>,
-    secret: String,
-    owner: Uuid,
-}
-
-/// Sends one claimed delivery and records the outcome.
-async fn attempt(state: &AppState, d: Claimed) -> Result<(), DbErr> {
-    let backend = state.db.get_database_backend();
-    let outcome = crate::server::notify::deliver(state, &d.channel, &d.body, &d.secret).await;
-    let email = matches!(d.channel, Notify::Email(_));
+/// Sends one claimed delivery to its (read) channel and records the outcome.
+async fn attempt(state: &AppState, d: outbox::ClaimedRow, channel: Notify) -> Result<(), DbErr> {
+    let outcome = crate::server::notify::deliver(state, &channel, &d.body, &d.secret).await;
+    let email = matches!(channel, Notify::Email(_));
     let (status, error) = match &outcome {
         // SMTP's 2xx replies say accepted too.
         Ok(code) => (
@@ -187,39 +126,13 @@ async fn attempt(state: &AppState, d: Claimed) -> Result<(), DbErr> {
         Err(e) => (None, Some(e.clone())),
     };
     if error.is_none() {
-        state
-            .db
-            .execute_raw(Statement::from_sql_and_values(
-                backend,
-                "UPDATE webhook_outbox SET attempts = attempts + 1, last_status = $2,
-                     last_error = NULL, delivered_at = now() WHERE id = $1",
-                [d.id.into(), status.into()],
-            ))
-            .await?;
-        return Ok(());
+        return outbox::delivered(&state.db, d.id, status).await;
     }
     let first = state.settings.notify.retry_first_ms as f64 / 1000.0;
     let backoff = (first * f64::from(1u32 << d.attempts.clamp(0, 12))).min(MAX_BACKOFF_SECS);
     let give_up = (Utc::now() - d.created_at).to_std().unwrap_or_default() >= GIVE_UP_AFTER;
-    tracing::warn!(delivery = d.id, channel = d.channel.kind(), attempts = d.attempts + 1, error = ?error, give_up, "notification delivery failed");
-    state
-        .db
-        .execute_raw(Statement::from_sql_and_values(
-            backend,
-            "UPDATE webhook_outbox SET attempts = attempts + 1, last_status = $2, last_error = $3,
-                 next_attempt_at = now() + make_interval(secs => $4),
-                 gave_up_at = CASE WHEN $5 THEN now() END
-             WHERE id = $1",
-            [
-                d.id.into(),
-                status.into(),
-                error.into(),
-                backoff.into(),
-                give_up.into(),
-            ],
-        ))
-        .await?;
-    Ok(())
+    tracing::warn!(delivery = d.id, channel = channel.kind(), attempts = d.attempts + 1, error = ?error, give_up, "notification delivery failed");
+    outbox::failed(&state.db, d.id, status, error, backoff, give_up).await
 }
 
 /// Runs [`deliver_due`] every second (at once again while it finds work) until `shutdown`.

@@ -12,9 +12,9 @@ use chrono::{DateTime, Utc};
 use sea_orm::entity::prelude::*;
 use sea_orm::{ConnectionTrait, QuerySelect};
 
+use crate::server::db::monitors;
 use crate::server::db::users;
 use crate::server::error::{ApiError, ApiResult};
-use crate::server::monitors;
 use crate::server::AppState;
 use netcheck_proto::api::monitors::{StatusGroup, StatusPage};
 

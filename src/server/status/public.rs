@@ -14,9 +14,10 @@ use sea_orm::ConnectionTrait;
 use sha2::Digest;
 
 use super::{Column, Entity, Model};
+use crate::server::db::monitors;
 use crate::server::db::status_history;
 use crate::server::error::{ApiError, ApiResult};
-use crate::server::{maintenance, monitors, AppState};
+use crate::server::{maintenance, AppState};
 use netcheck_proto::api::monitors::{
     IncidentPlace, MonitorState, PublicGroup, PublicIncident, PublicMaintenance, PublicMonitor,
     PublicPage, StatusDay, StatusPlace, StatusState, Uptimes,

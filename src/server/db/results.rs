@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use sea_orm::entity::prelude::*;
 use sea_orm::{ConnectionTrait, FromQueryResult, Statement};
 
-use super::model::result;
+use super::checks::result;
 use netcheck_proto::result::CheckResult;
 
 /// What became of an incoming result.
