@@ -25,8 +25,12 @@ pub struct Member {
     pub last_seen_at: Option<DateTime<Utc>>,
 }
 
-/// What a location filter compares, normalised once.
-struct Attrs {
+/// One member as indexed: its id, when it was seen, and what a location filter compares,
+/// normalised once.
+struct Indexed {
+    id: Uuid,
+    registered_at: Option<DateTime<Utc>>,
+    last_seen_at: Option<DateTime<Utc>>,
     /// Upper case.
     country: Option<String>,
     region: Option<String>,
@@ -35,16 +39,12 @@ struct Attrs {
     labels: Vec<String>,
 }
 
-/// When an agent registered (if ever) and was last heard from.
-type Seen = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
-
 pub struct Fleet {
     /// When the members were read; their status is judged as of then.
     read_at: DateTime<Utc>,
-    /// `registered_at` and `last_seen_at` of each member.
-    seen: Vec<Seen>,
-    ids: Vec<Uuid>,
-    attrs: Vec<Attrs>,
+    members: Vec<Indexed>,
+    /// Each member's place, apart because [`Spread`](super::spread::Spread) reads them as one
+    /// slice.
     places: Vec<Place>,
     by_id: HashMap<Uuid, usize>,
     /// Lower-case names.
@@ -62,9 +62,7 @@ impl Fleet {
         );
         let mut fleet = Fleet {
             read_at,
-            seen: Vec::with_capacity(agents.len()),
-            ids: Vec::with_capacity(agents.len()),
-            attrs: Vec::with_capacity(agents.len()),
+            members: Vec::with_capacity(agents.len()),
             places: Vec::with_capacity(agents.len()),
             by_id: HashMap::with_capacity(agents.len()),
             by_name: HashMap::with_capacity(agents.len()),
@@ -86,15 +84,16 @@ impl Fleet {
                 asn: asns.id(asn.map(|a| a.to_string()).as_deref()),
                 key: m.id.as_u128() as u64,
             });
-            fleet.attrs.push(Attrs {
+            fleet.members.push(Indexed {
+                id: m.id,
+                registered_at: m.registered_at,
+                last_seen_at: m.last_seen_at,
                 country,
                 region: m.region,
                 city,
                 asn,
                 labels: m.labels,
             });
-            fleet.seen.push((m.registered_at, m.last_seen_at));
-            fleet.ids.push(m.id);
             fleet.by_id.insert(m.id, i);
             fleet.by_name.insert(m.name.to_lowercase(), i);
         }
@@ -106,11 +105,11 @@ impl Fleet {
     }
 
     pub fn len(&self) -> usize {
-        self.ids.len()
+        self.members.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.ids.is_empty()
+        self.members.is_empty()
     }
 
     pub fn read_at(&self) -> DateTime<Utc> {
@@ -119,13 +118,13 @@ impl Fleet {
 
     /// The id of agent `i`.
     pub fn id(&self, i: usize) -> Uuid {
-        self.ids[i]
+        self.members[i].id
     }
 
     /// Whether agent `i` was online when the fleet was read.
     pub fn online(&self, i: usize, interval_secs: u64) -> bool {
-        let (registered_at, last_seen_at) = self.seen[i];
-        AgentStatus::of(registered_at, last_seen_at, interval_secs, self.read_at)
+        let m = &self.members[i];
+        AgentStatus::of(m.registered_at, m.last_seen_at, interval_secs, self.read_at)
             == AgentStatus::Online
     }
 
@@ -143,7 +142,7 @@ impl Fleet {
 
     /// Whether agent `i` has every attribute the filter gives.
     pub fn matches(&self, i: usize, f: &LocationFilter) -> bool {
-        let a = &self.attrs[i];
+        let a = &self.members[i];
         let same = |want: &Option<String>, have: &Option<String>| match want {
             None => true,
             Some(w) => have
