@@ -3,7 +3,8 @@
 
 use serde_json::Value;
 
-use netcheck_proto::check::CheckSpec;
+use netcheck_proto::check::{CheckSpec, IpVersion};
+use netcheck_proto::trace::TraceProtocol;
 
 pub use super::hops::path_report;
 
@@ -88,52 +89,114 @@ pub fn describe(kind: &str, r: &Value) -> String {
 /// A check's settings in a few words, as the UI shows them: "port 8080", "3 packets",
 /// "MX via 1.1.1.1", so two checks of one target read differently.
 pub fn settings_line(spec: &CheckSpec) -> String {
-    let kind = spec.check_type().as_str();
-    let options = &spec.options_json().unwrap_or_default();
+    let trace = |out: &mut Vec<String>, protocol: TraceProtocol, port: Option<u16>, hops: u8| {
+        out.push(match port {
+            Some(p) => format!("{} port {p}", protocol.as_str()),
+            None => protocol.as_str().to_string(),
+        });
+        out.push(format!("max {hops} hops"));
+    };
     let mut out = Vec::new();
-    match kind {
-        "ping" => {
-            if let Some(n) = options["count"].as_u64() {
-                out.push(format!("{n} packet{}", if n == 1 { "" } else { "s" }));
-            }
+    let (ip_version, expect) = match spec {
+        CheckSpec::Ping(o) => {
+            let n = o.count;
+            out.push(format!("{n} packet{}", if n == 1 { "" } else { "s" }));
+            (o.ip_version, field_names(&o.expect))
         }
-        "tcp" => {
-            if let Some(p) = options["port"].as_u64() {
-                out.push(format!("port {p}"));
-            }
+        CheckSpec::Tcp(o) => {
+            out.push(format!("port {}", o.port));
+            (o.ip_version, field_names(&o.expect))
         }
-        "http" => out.push(options["method"].as_str().unwrap_or("GET").to_string()),
-        "dns" => out.push(format!(
-            "{} via {}",
-            options["record_type"].as_str().unwrap_or("A"),
-            options["resolver"]
-                .as_str()
-                .unwrap_or("the system resolver")
-        )),
-        "traceroute" | "mtr" => {
-            let protocol = options["protocol"].as_str().unwrap_or("icmp");
-            out.push(match options["port"].as_u64() {
-                Some(p) => format!("{protocol} port {p}"),
-                None => protocol.to_string(),
-            });
-            if let Some(n) = options["max_hops"].as_u64() {
-                out.push(format!("max {n} hops"));
-            }
-            if let Some(n) = options["packets"].as_u64() {
-                out.push(format!("{n} packets per hop"));
-            }
-            if let Some(ms) = options["interval_ms"].as_u64() {
-                out.push(format!("{} s apart", ms as f64 / 1000.0));
-            }
+        CheckSpec::Http(o) => {
+            out.push(o.method.as_str().to_string());
+            (o.ip_version, field_names(&o.expect))
         }
-        _ => {}
+        CheckSpec::Dns(o) => {
+            out.push(format!(
+                "{} via {}",
+                serde_json::to_value(o.record_type)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default(),
+                o.resolver.as_deref().unwrap_or("the system resolver")
+            ));
+            (None, field_names(&o.expect))
+        }
+        CheckSpec::Traceroute(o) => {
+            trace(&mut out, o.protocol, o.port, o.max_hops);
+            (o.ip_version, field_names(&o.expect))
+        }
+        CheckSpec::Mtr(o) => {
+            trace(&mut out, o.protocol, o.port, o.max_hops);
+            out.push(format!("{} packets per hop", o.packets));
+            out.push(format!("{} s apart", o.interval_ms as f64 / 1000.0));
+            (o.ip_version, field_names(&o.expect))
+        }
+    };
+    if let Some(v) = ip_version {
+        out.push(match v {
+            IpVersion::V4 => "IPv4".to_string(),
+            IpVersion::V6 => "IPv6".to_string(),
+        });
     }
-    if let Some(v) = options["ip_version"].as_u64() {
-        out.push(format!("IPv{v}"));
-    }
-    if let Some(expect) = options["expect"].as_object().filter(|e| !e.is_empty()) {
-        let keys: Vec<&str> = expect.keys().map(String::as_str).collect();
-        out.push(format!("expects {}", keys.join(", ")));
+    if !expect.is_empty() {
+        out.push(format!("expects {}", expect.join(", ")));
     }
     out.join(" · ")
+}
+
+/// The names of the fields set in an expectation, as the API spells them (its serde names;
+/// unset ones are left out when serialised).
+fn field_names<T: serde::Serialize>(expect: &Option<T>) -> Vec<String> {
+    match expect.as_ref().map(serde_json::to_value) {
+        Some(Ok(Value::Object(fields))) => fields
+            .into_iter()
+            .filter(|(_, v)| !v.is_null())
+            .map(|(k, _)| k)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use netcheck_proto::check::{DnsOptions, PingOptions, RecordType};
+    use netcheck_proto::expect::PingExpect;
+    use netcheck_proto::trace::MtrOptions;
+
+    #[test]
+    fn settings_line_names_what_tells_checks_apart() {
+        let ping = CheckSpec::Ping(PingOptions {
+            count: 1,
+            ip_version: Some(IpVersion::V6),
+            expect: Some(PingExpect {
+                max_loss_pct: Some(10.0),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        assert_eq!(
+            settings_line(&ping),
+            "1 packet · IPv6 · expects max_loss_pct"
+        );
+        let dns = CheckSpec::Dns(DnsOptions {
+            record_type: RecordType::Mx,
+            resolver: Some("1.1.1.1".into()),
+            ..Default::default()
+        });
+        assert_eq!(settings_line(&dns), "MX via 1.1.1.1");
+        let mtr = CheckSpec::Mtr(MtrOptions {
+            protocol: TraceProtocol::Tcp,
+            port: Some(443),
+            max_hops: 20,
+            packets: 5,
+            interval_ms: 500,
+            ..Default::default()
+        });
+        assert_eq!(
+            settings_line(&mtr),
+            "tcp port 443 · max 20 hops · 5 packets per hop · 0.5 s apart"
+        );
+    }
 }
