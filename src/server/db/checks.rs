@@ -92,8 +92,8 @@ pub struct NewCheck {
 /// Inserts the check and its result rows in one statement: atomic without an explicit
 /// transaction, and one round trip instead of four.
 pub async fn insert(db: &impl ConnectionTrait, c: NewCheck) -> Result<(), DbErr> {
-    db.execute_raw(Statement::from_sql_and_values(
-        db.get_database_backend(),
+    super::execute(
+        db,
         INSERT_CHECK_SQL,
         [
             c.id.into(),
@@ -109,7 +109,7 @@ pub async fn insert(db: &impl ConnectionTrait, c: NewCheck) -> Result<(), DbErr>
             c.results.into(),
             c.monitor_id.into(),
         ],
-    ))
+    )
     .await?;
     Ok(())
 }
@@ -132,16 +132,14 @@ pub async fn overdue(
     cutoff: DateTime<Utc>,
     limit: i64,
 ) -> Result<Vec<Uuid>, DbErr> {
-    db.query_all_raw(Statement::from_sql_and_values(
-        db.get_database_backend(),
+    super::uuids(
+        db,
         "SELECT id FROM checks WHERE status = 'in_progress' AND deadline_at < $1 \
          ORDER BY deadline_at LIMIT $2",
         [cutoff.into(), limit.into()],
-    ))
-    .await?
-    .iter()
-    .map(|r| r.try_get::<Uuid>("", "id"))
-    .collect()
+        "id",
+    )
+    .await
 }
 
 /// Marks the still pending results of `checks` `timeout` with `error`; returns those rows.
@@ -166,16 +164,14 @@ pub async fn time_out_pending(
 /// Finishes those of `checks` still in progress; returns their ids (one finished meanwhile
 /// by another instance or the collector is left alone).
 pub async fn finish(db: &impl ConnectionTrait, checks: Vec<Uuid>) -> Result<Vec<Uuid>, DbErr> {
-    db.query_all_raw(Statement::from_sql_and_values(
-        db.get_database_backend(),
+    super::uuids(
+        db,
         "UPDATE checks SET status = 'finished', finished_at = now(), pending = 0 \
          WHERE id = ANY($1) AND status = 'in_progress' RETURNING id",
         [checks.into()],
-    ))
-    .await?
-    .iter()
-    .map(|r| r.try_get::<Uuid>("", "id"))
-    .collect()
+        "id",
+    )
+    .await
 }
 
 /// Deletes up to `limit` checks with an id below `below` made before `before` (their results
@@ -188,13 +184,11 @@ pub async fn delete_older(
     before: DateTime<Utc>,
     limit: i64,
 ) -> Result<u64, DbErr> {
-    let done = db
-        .execute_raw(Statement::from_sql_and_values(
-            db.get_database_backend(),
-            "DELETE FROM checks WHERE id IN \
-             (SELECT id FROM checks WHERE id < $1 AND created_at < $3 ORDER BY id LIMIT $2)",
-            [below.into(), limit.into(), before.into()],
-        ))
-        .await?;
-    Ok(done.rows_affected())
+    super::execute(
+        db,
+        "DELETE FROM checks WHERE id IN \
+         (SELECT id FROM checks WHERE id < $1 AND created_at < $3 ORDER BY id LIMIT $2)",
+        [below.into(), limit.into(), before.into()],
+    )
+    .await
 }

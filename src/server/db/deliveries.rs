@@ -58,8 +58,8 @@ pub async fn enqueue(
     event: &str,
     body: &str,
 ) -> Result<(), DbErr> {
-    db.execute_raw(Statement::from_sql_and_values(
-        db.get_database_backend(),
+    super::execute(
+        db,
         "INSERT INTO webhook_outbox (monitor_id, url, channel, event, body, created_at, next_attempt_at)
          VALUES ($1, $2, $3, $4, $5, now(), now())",
         [
@@ -69,7 +69,7 @@ pub async fn enqueue(
             event.into(),
             body.into(),
         ],
-    ))
+    )
     .await?;
     Ok(())
 }
@@ -147,12 +147,12 @@ pub async fn delivered(
     id: i64,
     status: Option<i32>,
 ) -> Result<(), DbErr> {
-    db.execute_raw(Statement::from_sql_and_values(
-        db.get_database_backend(),
+    super::execute(
+        db,
         "UPDATE webhook_outbox SET attempts = attempts + 1, last_status = $2,
              last_error = NULL, delivered_at = now() WHERE id = $1",
         [id.into(), status.into()],
-    ))
+    )
     .await?;
     Ok(())
 }
@@ -166,8 +166,8 @@ pub async fn failed(
     retry_secs: f64,
     give_up: bool,
 ) -> Result<(), DbErr> {
-    db.execute_raw(Statement::from_sql_and_values(
-        db.get_database_backend(),
+    super::execute(
+        db,
         "UPDATE webhook_outbox SET attempts = attempts + 1, last_status = $2, last_error = $3,
              next_attempt_at = now() + make_interval(secs => $4),
              gave_up_at = CASE WHEN $5 THEN now() END
@@ -179,7 +179,7 @@ pub async fn failed(
             retry_secs.into(),
             give_up.into(),
         ],
-    ))
+    )
     .await?;
     Ok(())
 }

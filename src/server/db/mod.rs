@@ -46,6 +46,40 @@ pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
         .context("applying database migrations")
 }
 
+/// Runs one statement, `values` standing for `$1`, `$2`, …; how many rows it changed.
+pub async fn execute<const N: usize>(
+    db: &impl ConnectionTrait,
+    sql: &str,
+    values: [sea_orm::Value; N],
+) -> Result<u64, sea_orm::DbErr> {
+    let done = db
+        .execute_raw(Statement::from_sql_and_values(
+            db.get_database_backend(),
+            sql,
+            values,
+        ))
+        .await?;
+    Ok(done.rows_affected())
+}
+
+/// The uuid column `column` of each row one statement returns.
+pub async fn uuids<const N: usize>(
+    db: &impl ConnectionTrait,
+    sql: &str,
+    values: [sea_orm::Value; N],
+    column: &str,
+) -> Result<Vec<uuid::Uuid>, sea_orm::DbErr> {
+    db.query_all_raw(Statement::from_sql_and_values(
+        db.get_database_backend(),
+        sql,
+        values,
+    ))
+    .await?
+    .iter()
+    .map(|r| r.try_get("", column))
+    .collect()
+}
+
 /// Returns the value stored under `key`, storing `make()` first if there is none. Safe when
 /// several server instances start at once: the first insert wins and all read the same value.
 pub async fn setting_or_init(
@@ -54,11 +88,11 @@ pub async fn setting_or_init(
     make: impl FnOnce() -> String,
 ) -> anyhow::Result<String> {
     let backend = db.get_database_backend();
-    db.execute_raw(Statement::from_sql_and_values(
-        backend,
+    execute(
+        db,
         "INSERT INTO server_settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
         [key.into(), make().into()],
-    ))
+    )
     .await?;
     let row = db
         .query_one_raw(Statement::from_sql_and_values(

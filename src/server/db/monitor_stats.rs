@@ -18,8 +18,8 @@ pub async fn record_run(
     failing: bool,
     value_ms: Option<f64>,
 ) -> Result<(), DbErr> {
-    db.execute_raw(Statement::from_sql_and_values(
-        db.get_database_backend(),
+    super::execute(
+        db,
         "INSERT INTO monitor_hours (monitor_id, hour, runs, failing_runs, value_sum, value_n)
          VALUES ($1, date_trunc('hour', $2::timestamptz), 1, $3, $4, $5)
          ON CONFLICT (monitor_id, hour) DO UPDATE SET
@@ -34,17 +34,17 @@ pub async fn record_run(
             value_ms.unwrap_or(0.0).into(),
             (value_ms.is_some() as i32).into(),
         ],
-    ))
+    )
     .await?;
-    db.execute_raw(Statement::from_sql_and_values(
-        db.get_database_backend(),
+    super::execute(
+        db,
         "INSERT INTO monitor_days (monitor_id, day, runs, failing_runs)
          VALUES ($1, ($2::timestamptz AT TIME ZONE 'UTC')::date, 1, $3)
          ON CONFLICT (monitor_id, day) DO UPDATE SET
              runs = monitor_days.runs + 1,
              failing_runs = monitor_days.failing_runs + EXCLUDED.failing_runs",
         [monitor.into(), at.into(), (failing as i32).into()],
-    ))
+    )
     .await?;
     Ok(())
 }
@@ -113,17 +113,17 @@ pub async fn load(
 /// Deletes hourly roll-ups older than the week the list shows and daily ones older than the
 /// 90 days status pages show (each plus a day).
 pub async fn prune(db: &impl ConnectionTrait) -> Result<u64, DbErr> {
-    let hours = db
-        .execute_raw(Statement::from_string(
-            db.get_database_backend(),
-            "DELETE FROM monitor_hours WHERE hour < now() - interval '8 days'",
-        ))
-        .await?;
-    let days = db
-        .execute_raw(Statement::from_string(
-            db.get_database_backend(),
-            "DELETE FROM monitor_days WHERE day < (now() AT TIME ZONE 'UTC')::date - 91",
-        ))
-        .await?;
-    Ok(hours.rows_affected() + days.rows_affected())
+    let hours = super::execute(
+        db,
+        "DELETE FROM monitor_hours WHERE hour < now() - interval '8 days'",
+        [],
+    )
+    .await?;
+    let days = super::execute(
+        db,
+        "DELETE FROM monitor_days WHERE day < (now() AT TIME ZONE 'UTC')::date - 91",
+        [],
+    )
+    .await?;
+    Ok(hours + days)
 }

@@ -75,12 +75,12 @@ pub async fn delay(
     retry: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
-    db.execute_raw(Statement::from_sql_and_values(
-        db.get_database_backend(),
+    super::execute(
+        db,
         "UPDATE monitors SET next_run_at = $2, delayed_since = COALESCE(delayed_since, $3)
          WHERE id = $1",
         [id.into(), retry.into(), now.into()],
-    ))
+    )
     .await?;
     Ok(())
 }
@@ -93,12 +93,12 @@ pub async fn ran(
     now: DateTime<Utc>,
     check: Option<Uuid>,
 ) -> Result<(), DbErr> {
-    db.execute_raw(Statement::from_sql_and_values(
-        db.get_database_backend(),
+    super::execute(
+        db,
         "UPDATE monitors SET next_run_at = $2, last_run_at = $3,
              last_check_id = COALESCE($4, last_check_id), delayed_since = NULL WHERE id = $1",
         [id.into(), next.into(), now.into(), check.into()],
-    ))
+    )
     .await?;
     Ok(())
 }
@@ -135,11 +135,11 @@ pub async fn judged(
     streak: i32,
     check: Uuid,
 ) -> Result<(), DbErr> {
-    db.execute_raw(Statement::from_sql_and_values(
-        db.get_database_backend(),
+    super::execute(
+        db,
         "UPDATE monitors SET state = $2, failing_runs = $3, last_evaluated_check_id = $4 WHERE id = $1",
         [id.into(), state.as_str().into(), streak.into(), check.into()],
-    ))
+    )
     .await?;
     Ok(())
 }
@@ -153,8 +153,8 @@ pub async fn open_incident(
     failing_agents: serde_json::Value,
     check: Uuid,
 ) -> Result<(), DbErr> {
-    db.execute_raw(Statement::from_sql_and_values(
-        db.get_database_backend(),
+    super::execute(
+        db,
         "INSERT INTO monitor_incidents (id, monitor_id, started_at, failing_agents, first_check_id)
          VALUES ($1, $2, $3, $4, $5)",
         [
@@ -164,7 +164,7 @@ pub async fn open_incident(
             failing_agents.into(),
             check.into(),
         ],
-    ))
+    )
     .await?;
     Ok(())
 }

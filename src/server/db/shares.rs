@@ -13,8 +13,8 @@ pub async fn save(
     created_at: DateTime<Utc>,
     expires_at: DateTime<Utc>,
 ) -> Result<(), DbErr> {
-    db.execute_raw(Statement::from_sql_and_values(
-        db.get_database_backend(),
+    super::execute(
+        db,
         "INSERT INTO check_shares (check_id, token_hash, created_by, created_at, expires_at)
          VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (check_id) DO UPDATE SET token_hash = EXCLUDED.token_hash,
@@ -27,21 +27,20 @@ pub async fn save(
             created_at.into(),
             expires_at.into(),
         ],
-    ))
+    )
     .await?;
     Ok(())
 }
 
 /// Withdraws the link of `check_id`; whether there was one.
 pub async fn remove(db: &impl ConnectionTrait, check_id: Uuid) -> Result<bool, DbErr> {
-    let done = db
-        .execute_raw(Statement::from_sql_and_values(
-            db.get_database_backend(),
-            "DELETE FROM check_shares WHERE check_id = $1",
-            [check_id.into()],
-        ))
-        .await?;
-    Ok(done.rows_affected() > 0)
+    let done = super::execute(
+        db,
+        "DELETE FROM check_shares WHERE check_id = $1",
+        [check_id.into()],
+    )
+    .await?;
+    Ok(done > 0)
 }
 
 /// The check a link that has not expired shows, and when the link expires.
@@ -67,11 +66,5 @@ pub async fn live(
 
 /// Deletes the links past their expiry.
 pub async fn delete_expired(db: &impl ConnectionTrait) -> Result<u64, DbErr> {
-    let done = db
-        .execute_raw(Statement::from_string(
-            db.get_database_backend(),
-            "DELETE FROM check_shares WHERE expires_at < now()",
-        ))
-        .await?;
-    Ok(done.rows_affected())
+    super::execute(db, "DELETE FROM check_shares WHERE expires_at < now()", []).await
 }
