@@ -138,14 +138,20 @@ impl Answered {
 /// How often a standalone agent looks whether it went idle.
 const IDLE_CHECK: Duration = Duration::from_secs(5);
 
-/// In a standalone agent, once no probe runs: forgets expired answers and, if work was done
-/// or answers forgotten since the last time, gives freed memory back to the system (so an
-/// agent returns near its idle size after a burst).
+/// In a standalone agent, once it has been quiet (no probe started or running) for a whole
+/// [`IDLE_CHECK`]: forgets expired answers and, the first time (after start-up) and whenever
+/// work was done or answers forgotten since the last time, gives memory back to the system,
+/// so an agent returns near its idle size after a burst. Never under steady load: code pages
+/// given back would only be faulted in again.
 pub async fn settle_when_idle(stats: Arc<Stats>) {
-    let mut settled_at = stats.total.load(Ordering::Relaxed);
+    let mut settled_at = None;
+    let mut last = stats.total.load(Ordering::Relaxed);
     loop {
         tokio::time::sleep(IDLE_CHECK).await;
-        if stats.in_flight.load(Ordering::Relaxed) > 0 {
+        let done = stats.total.load(Ordering::Relaxed);
+        let quiet = done == last && stats.in_flight.load(Ordering::Relaxed) == 0;
+        last = done;
+        if !quiet {
             continue;
         }
         let forgot = stats
@@ -153,10 +159,9 @@ pub async fn settle_when_idle(stats: Arc<Stats>) {
             .lock()
             .expect("answered lock")
             .forget_expired(Instant::now());
-        let done = stats.total.load(Ordering::Relaxed);
-        if forgot || done != settled_at {
+        if forgot || settled_at != Some(done) {
             super::memory::give_back();
-            settled_at = done;
+            settled_at = Some(done);
         }
     }
 }
