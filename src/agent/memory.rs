@@ -1,5 +1,6 @@
-//! A standalone agent's heap: it should give back what a burst of checks made it allocate.
-//! Measured in `docs/benchmarks.md` (issue 33).
+//! A standalone agent's memory: once idle, it gives back the heap a burst made it allocate
+//! and the code pages start-up or the burst mapped. Measured in `docs/benchmarks.md`
+//! (issue 33).
 //!
 //! The crate's one exception to `unsafe_code = "deny"`: three libc calls with no safe wrapper
 //! (`mallopt`, `malloc_trim`, `madvise`).
@@ -128,14 +129,10 @@ mod tests {
         drop_code_pages();
         let after = code_resident_kib();
         assert!(before > 0, "the test binary's code is resident");
+        // Reaching this line ran code whose pages were just dropped: it was faulted back in.
         assert!(
             after < before,
             "code resident: {before} KiB before, {after} KiB after"
-        );
-        // The code dropped is faulted back in as it runs.
-        assert_eq!(
-            code_mappings(&format!("1-2 r-xp 0 0:0 1 {}", "/x"), "/x"),
-            vec![(1, 2)]
         );
     }
 }
