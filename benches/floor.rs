@@ -180,6 +180,7 @@ async fn main() {
         .await
         .unwrap();
     let agents: Vec<Uuid> = (0..AGENTS).map(|_| Uuid::now_v7()).collect();
+    let names: Vec<String> = agents.iter().map(Uuid::to_string).collect();
     for id in &agents {
         agent(&bench, *id).await;
     }
@@ -193,13 +194,16 @@ async fn main() {
         let t = Instant::now();
         let id = Uuid::now_v7();
         let now = Utc::now();
-        let rows: Vec<serde_json::Value> = agents
+        let rows = agents
             .iter()
-            .map(|a| {
-                serde_json::json!({
-                    "agent_id": a, "agent_name": a.to_string(), "agent_region": null,
-                    "agent_location": null, "status": "pending", "error": null,
-                })
+            .zip(&names)
+            .map(|(a, name)| checks::NewResult {
+                agent_id: *a,
+                agent_name: name,
+                agent_region: None,
+                agent_location: None,
+                status: ResultStatus::Pending,
+                error: None,
             })
             .collect();
         checks::insert(
@@ -216,7 +220,7 @@ async fn main() {
                 finished_at: None,
                 pending: AGENTS as i32,
                 monitor_id: None,
-                results: serde_json::Value::Array(rows),
+                results: rows,
             },
         )
         .await
@@ -257,12 +261,7 @@ async fn main() {
         "floor ({n} sequential rounds x {AGENTS} agents): insert -> confirmed publish -> \
          {AGENTS} confirmed results -> stored and finished:"
     );
-    println!(
-        "  total  p50 {:.2} ms  p90 {:.2} ms  p99 {:.2} ms",
-        pct(&total, 0.5),
-        pct(&total, 0.9),
-        pct(&total, 0.99)
-    );
+    println!("  total  {}", common::p50_p90_p99(&total));
     println!(
         "  of which the insert: p50 {:.2} ms  p99 {:.2} ms",
         pct(&insert, 0.5),

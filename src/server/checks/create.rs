@@ -99,9 +99,8 @@ pub async fn create(
     let expires_at = now + chrono::Duration::milliseconds(grace as i64);
     // The errors of agents not asked, built only when some agent gets one: on the hot path
     // every chosen agent is online.
-    let error_for = |agents: &[Agent], error: &dyn Fn() -> ProbeError| {
-        (!agents.is_empty()).then(|| serde_json::to_value(error()).expect("an error serialises"))
-    };
+    let error_for =
+        |agents: &[Agent], error: &dyn Fn() -> ProbeError| (!agents.is_empty()).then(error);
     let unsupported = error_for(&unable, &|| {
         ProbeError::new(
             ProbeErrorCode::Unsupported,
@@ -124,7 +123,7 @@ pub async fn create(
             "the agent was past its capacity (its answers were waiting in queues), so it was not asked",
         )
     });
-    let rows: Vec<serde_json::Value> = online
+    let rows: Vec<checks::NewResult> = online
         .iter()
         .map(|a| (a, ResultStatus::Pending, None))
         .chain(
@@ -141,15 +140,13 @@ pub async fn create(
                 .iter()
                 .map(|a| (a, ResultStatus::Failed, unsupported.as_ref())),
         )
-        .map(|(a, status, error)| {
-            serde_json::json!({
-                "agent_id": a.id,
-                "agent_name": a.name,
-                "agent_region": a.region,
-                "agent_location": a.location,
-                "status": status.as_str(),
-                "error": error,
-            })
+        .map(|(a, status, error)| checks::NewResult {
+            agent_id: a.id,
+            agent_name: &a.name,
+            agent_region: a.region.as_deref(),
+            agent_location: a.location.as_ref(),
+            status,
+            error,
         })
         .collect();
     checks::insert(
@@ -170,7 +167,7 @@ pub async fn create(
             finished_at: online.is_empty().then_some(now),
             pending: online.len() as i32,
             monitor_id: monitor,
-            results: serde_json::Value::Array(rows),
+            results: rows,
         },
     )
     .await?;

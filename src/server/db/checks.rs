@@ -5,8 +5,10 @@ use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DbErr, EntityTrait, Statement};
 use uuid::Uuid;
 
+use netcheck_proto::api::agents::Location;
 use netcheck_proto::api::checks::CheckStatus;
 use netcheck_proto::check::CheckType;
+use netcheck_proto::result::{ProbeError, ResultStatus};
 
 pub mod check {
     use sea_orm::entity::prelude::*;
@@ -73,7 +75,7 @@ pub mod result {
 
 /// A new check and the result rows it starts with (one per agent chosen, `pending` for those
 /// asked, already final for those that could not be).
-pub struct NewCheck {
+pub struct NewCheck<'a> {
     pub id: Uuid,
     pub user_id: Uuid,
     pub check_type: CheckType,
@@ -85,13 +87,25 @@ pub struct NewCheck {
     pub finished_at: Option<DateTime<Utc>>,
     pub pending: i32,
     pub monitor_id: Option<Uuid>,
-    /// `[{agent_id, agent_name, agent_region, agent_location, status, error}]`.
-    pub results: serde_json::Value,
+    pub results: Vec<NewResult<'a>>,
+}
+
+/// One agent's result row as a new check starts it; its fields are the columns
+/// `INSERT_CHECK_SQL` reads from the JSON it is sent as.
+#[derive(serde::Serialize)]
+pub struct NewResult<'a> {
+    pub agent_id: Uuid,
+    pub agent_name: &'a str,
+    pub agent_region: Option<&'a str>,
+    pub agent_location: Option<&'a Location>,
+    pub status: ResultStatus,
+    pub error: Option<&'a ProbeError>,
 }
 
 /// Inserts the check and its result rows in one statement: atomic without an explicit
 /// transaction, and one round trip instead of four.
-pub async fn insert(db: &impl ConnectionTrait, c: NewCheck) -> Result<(), DbErr> {
+pub async fn insert(db: &impl ConnectionTrait, c: NewCheck<'_>) -> Result<(), DbErr> {
+    let results = serde_json::to_value(&c.results).map_err(|e| DbErr::Custom(e.to_string()))?;
     super::execute(
         db,
         INSERT_CHECK_SQL,
@@ -106,7 +120,7 @@ pub async fn insert(db: &impl ConnectionTrait, c: NewCheck) -> Result<(), DbErr>
             c.deadline_at.into(),
             c.finished_at.into(),
             c.pending.into(),
-            c.results.into(),
+            results.into(),
             c.monitor_id.into(),
         ],
     )
