@@ -14,7 +14,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{count, cpu_secs, env_or, pct, rss_kib, sh, Bench};
+use common::{count, cpu_secs, env_or, rss_kib, sh, Bench};
 use netcheck::client::api::Api;
 use netcheck_proto::api::checks::CreateCheck;
 use netcheck_proto::api::ErrorCode;
@@ -187,17 +187,10 @@ async fn main() {
     total.sort_by(|a, b| a.partial_cmp(b).unwrap());
     overhead.sort_by(|a, b| a.partial_cmp(b).unwrap());
     println!("latency ({latency_n} sequential TCP checks x {AGENTS} agents), POST -> all {AGENTS} results stored and streamed:");
+    println!("  total    {}", common::p50_p90_p99(&total));
     println!(
-        "  total    p50 {:.2} ms  p90 {:.2} ms  p99 {:.2} ms",
-        pct(&total, 0.5),
-        pct(&total, 0.9),
-        pct(&total, 0.99)
-    );
-    println!(
-        "  overhead p50 {:.2} ms  p90 {:.2} ms  p99 {:.2} ms (minus the slowest probe's own time)",
-        pct(&overhead, 0.5),
-        pct(&overhead, 0.9),
-        pct(&overhead, 0.99)
+        "  overhead {} (minus the slowest probe's own time)",
+        common::p50_p90_p99(&overhead)
     );
 
     // 2. Throughput at offered rates (below, at and past capacity).

@@ -25,6 +25,16 @@ pub fn pct(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
+/// "p50 … ms  p90 … ms  p99 … ms" of sorted milliseconds.
+pub fn p50_p90_p99(sorted: &[f64]) -> String {
+    format!(
+        "p50 {:.2} ms  p90 {:.2} ms  p99 {:.2} ms",
+        pct(sorted, 0.5),
+        pct(sorted, 0.9),
+        pct(sorted, 0.99)
+    )
+}
+
 /// The median of unsorted values.
 pub fn median(values: &[f64]) -> f64 {
     let mut v = values.to_vec();
