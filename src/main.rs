@@ -3,11 +3,21 @@ use clap::Parser;
 fn main() -> std::process::ExitCode {
     netcheck::tls::install_crypto_provider();
     let cli = netcheck::cli::Cli::parse();
-    // Before the runtime's threads exist: allocator settings apply to threads made later.
-    if matches!(cli.command, netcheck::cli::Command::Agent(_)) {
-        netcheck::agent::memory::fewer_arenas();
-    }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let mut builder = match &cli.command {
+        netcheck::cli::Command::Agent(args) => {
+            // Before the runtime's threads exist: allocator settings apply to threads made later.
+            netcheck::agent::memory::fewer_arenas();
+            if args.threads == 1 {
+                tokio::runtime::Builder::new_current_thread()
+            } else {
+                let mut b = tokio::runtime::Builder::new_multi_thread();
+                b.worker_threads(args.threads.into());
+                b
+            }
+        }
+        _ => tokio::runtime::Builder::new_multi_thread(),
+    };
+    let runtime = builder
         .enable_all()
         .build()
         .expect("the async runtime starts");

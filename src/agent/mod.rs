@@ -42,6 +42,11 @@ pub struct AgentArgs {
     /// Probes run at the same time at most.
     #[arg(long, env = "NETCHECK_AGENT_CONCURRENCY", default_value_t = 256)]
     pub concurrency: u16,
+    /// Threads that run probes and talk to the broker. One (the default) is the cheapest per
+    /// probe: a probe's messages hop between tasks on one thread instead of waking another
+    /// (docs/benchmarks.md, session 19); more let one agent use more cores when saturated.
+    #[arg(long, env = "NETCHECK_AGENT_THREADS", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub threads: u16,
     /// PEM file of a private CA: the broker's TLS certificate and the server's https
     /// certificate are verified against it (the broker's only against it).
     #[arg(long, env = "NETCHECK_AGENT_CA_FILE")]
@@ -62,6 +67,7 @@ impl std::fmt::Debug for AgentArgs {
             .field("resolver", &self.resolver)
             .field("metrics_listen", &self.metrics_listen)
             .field("concurrency", &self.concurrency)
+            .field("threads", &self.threads)
             .field("ca_file", &self.ca_file)
             .field("allowed_networks", &self.allowed_networks)
             .finish()

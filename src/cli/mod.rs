@@ -124,6 +124,8 @@ async fn run_server(settings: Settings, args: server::ServerArgs) -> anyhow::Res
                 resolver: None,
                 metrics_listen: None,
                 concurrency: 256,
+                // Runs on the server's runtime; its threads are the server's.
+                threads: 1,
                 ca_file: app.state().settings.amqp.ca_file.clone(),
                 allowed_networks: None,
             };
