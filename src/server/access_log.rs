@@ -47,3 +47,102 @@ impl RootSpanBuilder for AccessLog {
 
 /// The words tracing-actix-web logs a failed request with, kept for those who search logs.
 const REQUEST_FAILED: &str = "Error encountered while processing the incoming HTTP request";
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    use actix_web::{test, web, App};
+    use tracing_actix_web::TracingLogger;
+
+    use super::*;
+
+    /// What the test's subscriber printed.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Captured {
+        fn lines(&self) -> Vec<String> {
+            let text = String::from_utf8(self.0.lock().unwrap().clone()).unwrap();
+            text.lines().map(str::to_owned).collect()
+        }
+    }
+
+    #[actix_web::test]
+    async fn refusals_past_capacity_are_not_logged_and_other_failures_are() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let app = test::init_service(
+            App::new()
+                .wrap(TracingLogger::<AccessLog>::new())
+                .route(
+                    "/shed",
+                    web::get().to(|| async {
+                        Err::<String, _>(ApiError::overloaded(
+                            "the server is",
+                            std::time::Duration::from_millis(900),
+                        ))
+                    }),
+                )
+                .route(
+                    "/down",
+                    web::get().to(|| async { Err::<String, _>(ApiError::unavailable("database")) }),
+                )
+                .route(
+                    "/missing",
+                    web::get().to(|| async { Err::<String, _>(ApiError::not_found("check")) }),
+                ),
+        )
+        .await;
+
+        for _ in 0..50 {
+            let resp =
+                test::call_service(&app, test::TestRequest::get().uri("/shed").to_request()).await;
+            assert_eq!(resp.status(), 503);
+        }
+        let lines = captured.lines();
+        assert!(
+            lines.is_empty(),
+            "{} of 50 refusals were logged, the first: {:?}",
+            lines.len(),
+            lines.first()
+        );
+
+        let resp =
+            test::call_service(&app, test::TestRequest::get().uri("/down").to_request()).await;
+        assert_eq!(resp.status(), 503);
+        let resp =
+            test::call_service(&app, test::TestRequest::get().uri("/missing").to_request()).await;
+        assert_eq!(resp.status(), 404);
+        let lines = captured.lines();
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert!(
+            lines[0].contains("ERROR") && lines[0].contains(REQUEST_FAILED),
+            "{lines:?}"
+        );
+        assert!(
+            lines[0].contains("dependency_unavailable") || lines[0].contains("database"),
+            "{lines:?}"
+        );
+        assert!(
+            lines[1].contains("WARN") && lines[1].contains(REQUEST_FAILED),
+            "{lines:?}"
+        );
+    }
+}
