@@ -2,7 +2,7 @@
 //! them, and as the delivery loop writes, claims and records them.
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, DbErr, Statement};
+use sea_orm::{ConnectionTrait, DbErr, FromQueryResult, Statement};
 use uuid::Uuid;
 
 use netcheck_proto::api::monitors::Delivery;
@@ -75,6 +75,7 @@ pub async fn enqueue(
 }
 
 /// A delivery claimed for an attempt, with its monitor's signing secret and owner.
+#[derive(Debug, FromQueryResult)]
 pub struct ClaimedRow {
     pub id: i64,
     pub url: String,
@@ -96,10 +97,9 @@ pub async fn claim_due(
     round: i64,
     lease_secs: f64,
 ) -> Result<Vec<ClaimedRow>, DbErr> {
-    let rows = db
-        .query_all_raw(Statement::from_sql_and_values(
-            db.get_database_backend(),
-            "WITH due AS (
+    ClaimedRow::find_by_statement(Statement::from_sql_and_values(
+        db.get_database_backend(),
+        "WITH due AS (
                SELECT o.id, row_number() OVER (PARTITION BY m.user_id ORDER BY o.id) AS nth
                FROM webhook_outbox o JOIN monitors m ON m.id = o.monitor_id
                WHERE o.delivered_at IS NULL AND o.gave_up_at IS NULL
@@ -115,30 +115,17 @@ pub async fn claim_due(
               WHERE o.id IN (SELECT id FROM picked) AND m.id = o.monitor_id
                 -- Claimed by another round meanwhile: its lease moved this past now.
                 AND o.next_attempt_at <= now()
-             RETURNING o.id, o.url, o.channel, o.body, o.attempts, o.created_at, m.webhook_secret,
-                       m.user_id",
-            [
-                per_owner.into(),
-                round.into(),
-                lease_secs.into(),
-                busy.to_vec().into(),
-            ],
-        ))
-        .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(ClaimedRow {
-                id: r.try_get("", "id")?,
-                url: r.try_get("", "url")?,
-                channel: r.try_get("", "channel")?,
-                body: r.try_get("", "body")?,
-                attempts: r.try_get("", "attempts")?,
-                created_at: r.try_get("", "created_at")?,
-                secret: r.try_get("", "webhook_secret")?,
-                owner: r.try_get("", "user_id")?,
-            })
-        })
-        .collect()
+             RETURNING o.id, o.url, o.channel, o.body, o.attempts, o.created_at,
+                       m.webhook_secret AS secret, m.user_id AS owner",
+        [
+            per_owner.into(),
+            round.into(),
+            lease_secs.into(),
+            busy.to_vec().into(),
+        ],
+    ))
+    .all(db)
+    .await
 }
 
 /// Records a successful attempt (`status`: the HTTP or SMTP code).
