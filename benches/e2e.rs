@@ -25,8 +25,9 @@ use serde_json::json;
 #[derive(Clone, Copy, PartialEq)]
 enum Fired {
     Accepted,
-    /// 503 `overloaded`: refused at the door, past capacity.
-    Overloaded,
+    /// 503 `overloaded`: refused at the door, past capacity; `true` when the server's own
+    /// pipeline was judged behind, `false` when the chosen agents were.
+    Overloaded(bool),
     Refused,
 }
 
@@ -36,7 +37,9 @@ fn fire(api: &Api, body: &CreateCheck) -> tokio::task::JoinHandle<Fired> {
     tokio::spawn(async move {
         match api.create_check(&body).await {
             Ok(_) => Fired::Accepted,
-            Err(e) if e.code() == Some(ErrorCode::Overloaded) => Fired::Overloaded,
+            Err(e) if e.code() == Some(ErrorCode::Overloaded) => {
+                Fired::Overloaded(e.to_string().contains("the server is past capacity"))
+            }
             Err(e) => {
                 eprintln!("refused: {e}");
                 Fired::Refused
@@ -75,11 +78,13 @@ async fn offered_rate(
         .map(|r| r.unwrap())
         .collect();
     let of = |f: Fired| outcomes.iter().filter(|o| **o == f).count();
-    let (accepted, overloaded, refused) = (
+    let (accepted, server_behind, agents_behind, refused) = (
         of(Fired::Accepted),
-        of(Fired::Overloaded),
+        of(Fired::Overloaded(true)),
+        of(Fired::Overloaded(false)),
         of(Fired::Refused),
     );
+    let overloaded = server_behind + agents_behind;
     let offered_for = start.elapsed();
     let deadline = Instant::now() + Duration::from_secs(120);
     while count(
@@ -111,7 +116,7 @@ async fn offered_rate(
     let pending = rows("status = 'pending'").await;
     let dup = count(db, &format!("SELECT count(*) AS n FROM (SELECT check_id, agent_id FROM check_results WHERE {phase} GROUP BY 1, 2 HAVING count(*) > 1) d")).await;
     println!(
-        "throughput: offered {rate} checks/s for {seconds} s ({n} checks in {:.1} s): accepted {accepted}, refused overloaded {overloaded}, refused otherwise {refused}",
+        "throughput: offered {rate} checks/s for {seconds} s ({n} checks in {:.1} s): accepted {accepted}, refused overloaded {overloaded} (server behind {server_behind}, agents behind {agents_behind}), refused otherwise {refused}",
         offered_for.as_secs_f64()
     );
     println!(
