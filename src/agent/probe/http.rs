@@ -187,6 +187,7 @@ pub async fn run(
     let mut hops = 0;
     let mut timings = HttpTimings::default();
     let mut lap = Lap(start);
+    let mut exchanged;
     let error = loop {
         result = empty_result();
         let hop = tokio::time::timeout_at(
@@ -204,6 +205,7 @@ pub async fn run(
         )
         .await;
         timings.add(&result.timings_ms);
+        exchanged = matches!(hop, Ok(Ok(())));
         match hop {
             Err(_) => {
                 break Some(ProbeError::new(
@@ -247,7 +249,10 @@ pub async fn run(
             }
         }
     };
-    timings.total = Some(ms(start.elapsed()));
+    // A completed exchange ends with its last phase, so the phases add up to the total
+    // (closing the connection afterwards is not part of it); one cut short lasted until now.
+    let end = if exchanged { lap.0 } else { Instant::now() };
+    timings.total = Some(ms(end - start));
     result.timings_ms = timings;
     result.redirects = hops.min(MAX_REDIRECTS) as u32;
     (
