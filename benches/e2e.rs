@@ -38,7 +38,7 @@ fn fire(api: &Api, body: &CreateCheck) -> tokio::task::JoinHandle<Fired> {
         match api.create_check(&body).await {
             Ok(_) => Fired::Accepted,
             Err(e) if e.code() == Some(ErrorCode::Overloaded) => {
-                Fired::Overloaded(e.to_string().contains("the server is past capacity"))
+                Fired::Overloaded(e.detail("scope") == Some("server"))
             }
             Err(e) => {
                 eprintln!("refused: {e}");

@@ -95,6 +95,7 @@ mod tests {
                     "/shed",
                     web::get().to(|| async {
                         Err::<String, _>(ApiError::overloaded(
+                            crate::server::error::OverloadScope::Server,
                             "the server is",
                             std::time::Duration::from_millis(900),
                         ))

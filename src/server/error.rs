@@ -16,6 +16,24 @@ pub struct ApiError {
 
 use netcheck_proto::api::{ErrorBody, ErrorCode, ErrorObject};
 
+/// Whose queues a 503 `overloaded` was judged by (`details.scope`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OverloadScope {
+    /// The server's own pipeline (result collection, commits) is behind.
+    Server,
+    /// Most of the chosen agents are behind.
+    Agents,
+}
+
+impl OverloadScope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OverloadScope::Server => "server",
+            OverloadScope::Agents => "agents",
+        }
+    }
+}
+
 /// Seconds until a backlog of `behind` has drained, for `Retry-After` (at least one).
 pub fn retry_after_for(behind: std::time::Duration) -> u64 {
     behind.as_secs_f64().ceil().max(1.0) as u64
@@ -104,7 +122,8 @@ impl ApiError {
     }
 
     /// Past capacity: checks wait `behind` in queues already (503, retry once that drained).
-    pub fn overloaded(what: &str, behind: std::time::Duration) -> Self {
+    /// `details.scope` says whose queues (`server` or `agents`), `details.queued_ms` how long.
+    pub fn overloaded(scope: OverloadScope, what: &str, behind: std::time::Duration) -> Self {
         let mut err = Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::Overloaded,
@@ -112,7 +131,11 @@ impl ApiError {
                 "{what} past capacity: checks are waiting {} ms in queues, so a new one would not be answered in time; nothing was accepted",
                 behind.as_millis()
             ),
-        );
+        )
+        .with_details(serde_json::json!({
+            "scope": scope.as_str(),
+            "queued_ms": behind.as_millis() as u64,
+        }));
         err.retry_after_secs = Some(retry_after_for(behind));
         err
     }

@@ -156,6 +156,15 @@ async fn past_capacity_checks_are_refused_at_the_door_and_every_accepted_one_is_
             .contains("past capacity"),
         "{err}"
     );
+    // The one agent is what is behind, and the body says so and by how much.
+    assert_eq!(err["error"]["details"]["scope"], "agents", "{err}");
+    let queued = err["error"]["details"]["queued_ms"]
+        .as_u64()
+        .expect("queued_ms");
+    assert!(
+        queued > 0 && queued.div_ceil(1000) <= retry,
+        "queued {queued} ms, Retry-After {retry}: {err}"
+    );
 
     // Once the queue has drained, checks are accepted again.
     eventually("accepted again", Duration::from_secs(15), || async {
@@ -289,4 +298,44 @@ async fn an_agent_that_takes_a_request_too_late_answers_agent_busy_at_once() {
     // Answered when the agent woke, long before the check's deadline.
     let answered = c.finished_at.unwrap() - c.created_at;
     assert!(answered < chrono::Duration::seconds(5), "{answered:?}");
+}
+
+#[tokio::test]
+async fn a_server_past_capacity_refuses_before_it_reads_the_request() {
+    let app = spawn_app().await;
+    let token = app.admin_token().await;
+    let post = |auth: Option<&str>| {
+        let mut req = app
+            .client
+            .post(app.url("/api/v1/checks"))
+            .json(&json!({"type": "tcp", "target": "127.0.0.1", "options": {"port": 1}}));
+        if let Some(token) = auth {
+            req = req.bearer_auth(token);
+        }
+        req.send()
+    };
+    // Nothing waits: an anonymous request is refused for want of a token.
+    let (code, _) = error_code(post(None).await.unwrap(), StatusCode::UNAUTHORIZED).await;
+    assert_eq!(code, "unauthenticated");
+
+    // Two agents' answers have waited 4 s each: the server's own pipeline is behind.
+    let waited = || {
+        for agent in [Uuid::now_v7(), Uuid::now_v7()] {
+            for _ in 0..4 {
+                app.state.pressure.observe(agent, 4.0);
+            }
+        }
+    };
+    waited();
+    let before = app.state.metrics.checks_overloaded.get();
+    for auth in [None, Some(token.as_str())] {
+        waited();
+        let resp = post(auth).await.unwrap();
+        assert_eq!(resp.headers()["retry-after"], "4");
+        let (code, err) = error_code(resp, StatusCode::SERVICE_UNAVAILABLE).await;
+        assert_eq!(code, "overloaded", "{err}");
+        assert_eq!(err["error"]["details"]["scope"], "server", "{err}");
+        assert_eq!(err["error"]["details"]["queued_ms"], 4000, "{err}");
+    }
+    assert_eq!(app.state.metrics.checks_overloaded.get(), before + 2);
 }

@@ -76,7 +76,9 @@ pub enum ErrorCode {
     Busy,
     /// 503: the agents or the server are past their capacity: checks wait in queues longer
     /// than `checks.max_queueing_ms`, so a new one would not be answered in time. Nothing was
-    /// accepted; `Retry-After` says when to try again.
+    /// accepted; `Retry-After` says when to try again. `details.scope` says whose queues
+    /// (`server`: the server's own pipeline; `agents`: most of the chosen agents) and
+    /// `details.queued_ms` how long checks wait in them.
     Overloaded,
     /// 503: a dependency (database, Redis, broker) is down (`details.dependency`).
     DependencyUnavailable,

@@ -50,8 +50,13 @@ impl ClientError {
 
     /// The request field a 422 names (`details.field`), if any.
     pub fn field(&self) -> Option<&str> {
+        self.detail("field")
+    }
+
+    /// A text fact of the error body's `details` (`field`, `scope`, `dependency`…), if any.
+    pub fn detail(&self, key: &str) -> Option<&str> {
         match self {
-            ClientError::Api { body, .. } => body.error.details.as_ref()?["field"].as_str(),
+            ClientError::Api { body, .. } => body.error.details.as_ref()?.get(key)?.as_str(),
             _ => None,
         }
     }

@@ -13,7 +13,7 @@ use crate::server::agents;
 use crate::server::broker::{agent_queue, CHECKS_EXCHANGE};
 use crate::server::db::checks::{self, check, result};
 use crate::server::db::users;
-use crate::server::error::{ApiError, ApiResult};
+use crate::server::error::{ApiError, ApiResult, OverloadScope};
 use crate::server::selection;
 use crate::server::AppState;
 use netcheck_proto::api::agents::Agent;
@@ -67,10 +67,9 @@ pub async fn create(
     body: netcheck_proto::api::checks::CreateCheck,
     monitor: Option<Uuid>,
 ) -> ApiResult<(Uuid, usize, bool)> {
-    // Past capacity, refusing costs the least when it comes first.
-    if let Some(behind) = state.pressure.server_behind() {
-        return Err(overloaded(state, "the server is", behind));
-    }
+    // Past capacity, refusing costs the least when it comes first (the API refuses before
+    // it authenticates, with `ServerAdmits`; monitors' runs come here).
+    server_admits(state)?;
     crate::server::extract::refuse_unknown(&body.unknown)?;
     let target = validate::check(&body.target, &body.spec, &state.policy)?;
     let spec = body.spec;
@@ -197,14 +196,49 @@ pub async fn create(
     ))
 }
 
+/// Refuses new work while the server's own pipeline is past capacity.
+fn server_admits(state: &AppState) -> ApiResult<()> {
+    match state.pressure.server_behind() {
+        Some(behind) => Err(overloaded(
+            state,
+            OverloadScope::Server,
+            "the server is",
+            behind,
+        )),
+        None => Ok(()),
+    }
+}
+
+/// An extractor that refuses a check before anything else is read: past capacity, the
+/// refusal costs no database query for the user and no parse of the body.
+pub struct ServerAdmits;
+
+impl actix_web::FromRequest for ServerAdmits {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &actix_web::HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let admits = match req.app_data::<actix_web::web::Data<AppState>>() {
+            Some(state) => server_admits(state).map(|()| ServerAdmits),
+            None => Err(ApiError::internal("AppState missing")),
+        };
+        std::future::ready(admits)
+    }
+}
+
 /// A refusal at the door, counted.
-fn overloaded(state: &AppState, what: &str, behind: std::time::Duration) -> ApiError {
+fn overloaded(
+    state: &AppState,
+    scope: OverloadScope,
+    what: &str,
+    behind: std::time::Duration,
+) -> ApiError {
     state.metrics.checks_overloaded.inc();
     tracing::debug!(
         behind_ms = behind.as_millis() as u64,
         "{what} past capacity: check refused"
     );
-    ApiError::overloaded(what, behind)
+    ApiError::overloaded(scope, what, behind)
 }
 
 /// Admission control (`pressure`) per agent (the server's own pipeline is judged first, in
@@ -231,6 +265,7 @@ fn admit(state: &AppState, online: Vec<Agent>) -> ApiResult<(Vec<Agent>, Vec<Age
     match worst {
         Some(behind) if busy.len() * 2 > busy.len() + ready.len() => Err(overloaded(
             state,
+            OverloadScope::Agents,
             match (busy.len(), ready.len()) {
                 (1, 0) => "the chosen agent is",
                 (_, 0) => "every chosen agent is",

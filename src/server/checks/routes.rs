@@ -39,6 +39,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(user_id = %user.0.id))]
 pub async fn create(
+    // First: past capacity, nothing else is done.
+    _admits: super::create::ServerAdmits,
     state: web::Data<AppState>,
     user: AuthUser,
     body: Json<CreateCheck>,
