@@ -42,11 +42,6 @@ pub struct AgentArgs {
     /// Probes run at the same time at most.
     #[arg(long, env = "NETCHECK_AGENT_CONCURRENCY", default_value_t = 256)]
     pub concurrency: u16,
-    /// Threads that run probes and talk to the broker. One (the default) is the cheapest per
-    /// probe: a probe's messages hop between tasks on one thread instead of waking another
-    /// (docs/benchmarks.md, session 19); more let one agent use more cores when saturated.
-    #[arg(long, env = "NETCHECK_AGENT_THREADS", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
-    pub threads: u16,
     /// PEM file of a private CA: the broker's TLS certificate and the server's https
     /// certificate are verified against it (the broker's only against it).
     #[arg(long, env = "NETCHECK_AGENT_CA_FILE")]
@@ -55,6 +50,19 @@ pub struct AgentArgs {
     /// beyond the public internet, only those within these (comma-separated CIDRs).
     #[arg(long, env = "NETCHECK_AGENT_ALLOWED_NETWORKS", value_delimiter = ',')]
     pub allowed_networks: Option<Vec<ipnet::IpNet>>,
+}
+
+/// `netcheck agent`: the agent's options, and the runtime it gets as a process of its own
+/// (an agent inside `netcheck server` shares the server's).
+#[derive(Args, Clone, Debug)]
+pub struct AgentCommand {
+    #[command(flatten)]
+    pub agent: AgentArgs,
+    /// Threads that run probes and talk to the broker. One (the default) is the cheapest per
+    /// probe: a probe's messages hop between tasks on one thread instead of waking another
+    /// (docs/benchmarks.md, session 19); more let one agent use more cores when saturated.
+    #[arg(long, env = "NETCHECK_AGENT_THREADS", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub threads: u16,
 }
 
 /// The token stays out of debug output (and so out of logs).
@@ -67,7 +75,6 @@ impl std::fmt::Debug for AgentArgs {
             .field("resolver", &self.resolver)
             .field("metrics_listen", &self.metrics_listen)
             .field("concurrency", &self.concurrency)
-            .field("threads", &self.threads)
             .field("ca_file", &self.ca_file)
             .field("allowed_networks", &self.allowed_networks)
             .finish()

@@ -49,7 +49,7 @@ pub enum Command {
     /// Run the REST API, the web UI and the result collector.
     Server(server::ServerArgs),
     /// Run a probe agent: register with the server, consume checks, publish results.
-    Agent(crate::agent::AgentArgs),
+    Agent(crate::agent::AgentCommand),
     /// Apply pending database migrations and exit.
     Migrate,
     /// Run a check from the terminal and print results live (needs an API key).
@@ -124,8 +124,6 @@ async fn run_server(settings: Settings, args: server::ServerArgs) -> anyhow::Res
                 resolver: None,
                 metrics_listen: None,
                 concurrency: 256,
-                // Runs on the server's runtime; its threads are the server's.
-                threads: 1,
                 ca_file: app.state().settings.amqp.ca_file.clone(),
                 allowed_networks: None,
             };
@@ -216,9 +214,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             unreachable!("handled above")
         }
         Command::Server(args) => run_server(settings, args).await,
-        Command::Agent(args) => {
+        Command::Agent(command) => {
             let shutdown = shutdown_on_signal();
-            match crate::agent::run(args, crate::agent::memory::Process::AgentOnly, shutdown).await
+            match crate::agent::run(
+                command.agent,
+                crate::agent::memory::Process::AgentOnly,
+                shutdown,
+            )
+            .await
             {
                 Ok(()) => Ok(()),
                 Err(crate::agent::AgentError::Revoked) => {

@@ -512,3 +512,48 @@ async fn agent_metrics_count_probes_by_type_and_outcome() {
     assert!(text.contains("netcheck_agent_in_flight 0"), "{text}");
     assert!(text.contains("netcheck_agent_reconnects_total 0"), "{text}");
 }
+
+/// Names of a process's threads that run Tokio's multi-thread workers.
+fn tokio_workers(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        // Tokio's name for them (its blocking pool's threads are named otherwise).
+        .filter(|name| name.trim_end() == "tokio-rt-worker")
+        .count()
+}
+
+#[tokio::test]
+async fn an_agent_on_two_threads_runs_checks_side_by_side() {
+    let rig = rig_with(&["--threads", "2"], |_| {}).await;
+    let pid = rig._agent.as_ref().unwrap().0.id();
+    assert_eq!(
+        tokio_workers(pid),
+        2,
+        "--threads 2 gives two runtime workers"
+    );
+
+    let open = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = open.local_addr().unwrap().port();
+    let (tcp_check, ping_check) = tokio::join!(
+        rig.run(tcp("127.0.0.1", json!({"port": port}))),
+        rig.run(ping("127.0.0.1", json!({"count": 3, "interval_ms": 100}))),
+    );
+    let r = only(&tcp_check.0);
+    assert_eq!(r.status, ResultStatus::Ok, "{r:?}");
+    assert!(data::<TcpResult>(r).connected);
+    let r = only(&ping_check.0);
+    assert_eq!(r.status, ResultStatus::Ok, "{r:?}");
+    assert_eq!(data::<PingResult>(r).received, 3);
+}
+
+#[tokio::test]
+async fn an_agent_runs_on_one_thread_by_default() {
+    let rig = rig().await;
+    let pid = rig._agent.as_ref().unwrap().0.id();
+    assert_eq!(
+        tokio_workers(pid),
+        0,
+        "the default is the current-thread runtime"
+    );
+}
