@@ -4,6 +4,7 @@
 //! has after losing a session that was consuming, registering again for fresh ones when a
 //! session cannot start), and stops for good when the token is revoked.
 
+mod acks;
 pub mod memory;
 pub mod metrics;
 pub mod probe;

@@ -6,11 +6,12 @@ use std::time::{Duration, Instant};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use amqprs::channel::{BasicAckArguments, BasicConsumeArguments, BasicQosArguments, Channel};
+use amqprs::channel::{BasicConsumeArguments, BasicQosArguments, Channel};
 use amqprs::connection::{Connection, OpenConnectionArguments};
 use amqprs::BasicProperties;
 use tokio_util::sync::CancellationToken;
 
+use super::acks::Acks;
 use super::probe::Prober;
 use super::results::{self, Outbox};
 use super::AgentArgs;
@@ -184,21 +185,20 @@ fn result_props(user: &str, result: &CheckResult) -> BasicProperties {
         .finish()
 }
 
-/// Where a session's results go: the sink, and the consumer's channel for acks.
+/// Where a session's results go: the sink, and the consumer's channel and its acks.
 #[derive(Clone)]
 struct Out {
     sink: Arc<Sink>,
     consumer: Channel,
+    acks: Arc<Acks>,
     user: String,
     exchange: String,
 }
 
 impl Out {
-    async fn ack(&self, tag: u64) {
-        let _ = self
-            .consumer
-            .basic_ack(BasicAckArguments::new(tag, false))
-            .await;
+    /// The request is done with: acked with the next batch.
+    fn ack(&self, tag: u64) {
+        self.acks.finished(tag);
     }
 }
 
@@ -284,9 +284,15 @@ pub async fn run(
         }
     };
     tracing::info!(queue = %creds.queue, node = %format!("{}:{}", node.host, node.port), "consuming check requests");
+    let acks = Arc::new(Acks::new(args.concurrency));
+    let acking = {
+        let (acks, consumer) = (acks.clone(), consumer.clone());
+        tokio::spawn(async move { acks.run(consumer).await })
+    };
     let out = Out {
         sink: Arc::new(Sink::new(conn.clone())),
         consumer,
+        acks,
         user: reg.amqp.username.clone(),
         exchange: reg.amqp.results_exchange.clone(),
     };
@@ -323,11 +329,13 @@ pub async fn run(
             _ = &mut io_failure => break End::Lost("network failure talking to the broker".into()),
             Some(reason) = events.recv() => break End::Lost(reason),
             delivery = deliveries.recv() => match delivery {
-                Some(msg) => {
-                    let tag = msg.deliver.map(|d| d.delivery_tag()).unwrap_or_default();
+                // A consumer's messages always come with their delivery (and so their tag).
+                Some(msg) => if let Some(deliver) = msg.deliver {
+                    let tag = deliver.delivery_tag();
+                    out.acks.delivered(tag);
                     let policy = policy.read().expect("policy lock").clone();
                     handle(&out, reg, &policy, &prober, &stats, msg.content.unwrap_or_default(), tag);
-                }
+                },
                 None => break End::Lost("consumer stream ended".into()),
             },
         }
@@ -338,14 +346,16 @@ pub async fn run(
     session_end.cancel();
     heartbeats.abort();
     refresh.abort();
+    acking.abort();
     if matches!(end, End::Shutdown) {
-        // Let running probes publish their results (bounded), then leave.
+        // Let running probes publish their results (bounded), ack them, then leave.
         let drain = async {
             while stats.in_flight.load(Ordering::Relaxed) > 0 {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         };
         let _ = tokio::time::timeout(Duration::from_secs(10), drain).await;
+        out.acks.flush(&out.consumer).await;
         let _ = conn.close().await;
     }
     end
@@ -362,12 +372,11 @@ fn handle(
     body: Vec<u8>,
     tag: u64,
 ) {
-    let ack = |out: Out| async move { out.ack(tag).await };
     let request: CheckRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => {
             tracing::warn!(error = %e, "dropping a malformed check request");
-            tokio::spawn(ack(out.clone()));
+            out.ack(tag);
             return;
         }
     };
@@ -387,12 +396,12 @@ fn handle(
         .contains(&request.check_id)
     {
         tracing::debug!(check_id = %request.check_id, "redelivered request already answered");
-        tokio::spawn(ack(out.clone()));
+        out.ack(tag);
         return;
     }
     if !request.agents.contains(&agent_id) {
         tracing::debug!(check_id = %request.check_id, "check not meant for this agent");
-        tokio::spawn(ack(out.clone()));
+        out.ack(tag);
         return;
     }
     let now = chrono::Utc::now();
@@ -498,7 +507,7 @@ async fn publish_result(
         {
             Ok(()) => {
                 if let Some(tag) = tag {
-                    out.ack(tag).await;
+                    out.ack(tag);
                 }
                 tracing::debug!(check_id = %result.check_id, status = result.status.as_str(), "result published");
                 stats
