@@ -94,12 +94,13 @@ impl Echo {
     /// Opens the first of these socket types the system allows.
     fn open_as(v6: bool, types: &[Type]) -> io::Result<Echo> {
         let family = if v6 { V6 } else { V4 };
-        let (socket, raw) = open_socket(family, types)?;
+        let cookie = rand::random();
+        let (socket, raw) = open_socket(family, types, &cookie)?;
         let shared = Arc::new(Shared {
             socket: UdpSocket::from_std(socket.into())?,
             family,
             raw,
-            cookie: rand::random(),
+            cookie,
             packets_read: AtomicU64::new(0),
             waiting: Mutex::new(HashMap::new()),
         });
@@ -407,20 +408,26 @@ mod tests {
     }
 
     /// A raw socket gets a copy of every ICMP packet of the host; its filter lets through only
-    /// what can answer our requests. Pinging itself, the host receives each echo request too.
+    /// what can answer our requests. Pinging itself, the host receives each echo request too,
+    /// and a second socket (another agent on the host) sees the replies to the first's pings.
     #[test]
     fn a_raw_socket_reads_only_answers_not_the_hosts_other_icmp() {
         in_own_netns(&[], || async {
             for (v6, lo) in [(false, "127.0.0.1"), (true, "::1")] {
                 let echo = Echo::open_as(v6, &[Type::RAW]).unwrap();
+                let other = Echo::open_as(v6, &[Type::RAW]).unwrap();
                 assert!(echo.shared.raw);
                 for seq in 0..3 {
                     let reply = echo.ping(lo.parse().unwrap(), 7, seq, Duration::from_secs(2));
                     assert_eq!(reply.await.unwrap().ttl, Some(64), "{lo}");
                 }
+                let reply = other.ping(lo.parse().unwrap(), 8, 0, Duration::from_secs(2));
+                assert!(reply.await.is_ok(), "{lo}");
                 // Three replies; without the filter also the three requests (and on IPv6
-                // whatever multicast listener reports the namespace sends).
+                // whatever multicast listener reports the namespace sends), and the other's.
                 assert_eq!(echo.shared.packets_read.load(Ordering::Relaxed), 3, "{lo}");
+                // Its own one reply, not the first socket's three (another cookie).
+                assert_eq!(other.shared.packets_read.load(Ordering::Relaxed), 1, "{lo}");
             }
         });
     }

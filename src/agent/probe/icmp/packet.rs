@@ -57,30 +57,49 @@ pub(super) enum Parsed<'a> {
 }
 
 impl Family {
-    /// A classic BPF program for a raw socket that keeps echo replies and the ICMP errors that
-    /// can answer an echo request, and drops in the kernel every other ICMP packet of the host
-    /// (echo requests the host receives, above all), so the agent does not wake up for them.
-    pub(super) fn raw_filter(self) -> Vec<SockFilter> {
+    /// A classic BPF program for a raw socket that keeps the echo replies that carry our
+    /// `cookie` and the ICMP errors that can answer an echo request, and drops in the kernel
+    /// every other ICMP packet of the host (echo requests it receives, and the replies to
+    /// other programs' pings: each agent on a host would otherwise wake up for every other
+    /// agent's replies), so the agent does not wake up for them.
+    pub(super) fn raw_filter(self, cookie: &[u8; 8]) -> Vec<SockFilter> {
         // Opcodes from linux/bpf_common.h.
         const LDX_B_MSH: u16 = 0xb1; // X = 4 * (packet[k] & 0xf): the IPv4 header's length
         const LD_B_IND: u16 = 0x50; // A = packet[X + k]
         const LD_B_ABS: u16 = 0x30; // A = packet[k]
+        const LD_W_IND: u16 = 0x40; // A = the big-endian word at packet[X + k]
+        const LD_W_ABS: u16 = 0x20; // A = the big-endian word at packet[k]
         const JEQ_K: u16 = 0x15; // if A == k skip jt instructions, else skip jf
         const RET_K: u16 = 0x06; // keep k bytes of the packet (0: drop it)
-        let mut program = if self.v6 {
+        let (mut program, load_word) = if self.v6 {
             // A raw IPv6 socket sees the packet from its ICMPv6 header.
-            vec![SockFilter::new(LD_B_ABS, 0, 0, 0)]
+            (vec![SockFilter::new(LD_B_ABS, 0, 0, 0)], LD_W_ABS)
         } else {
             // A raw IPv4 socket sees the packet from its IP header.
-            vec![
-                SockFilter::new(LDX_B_MSH, 0, 0, 0),
-                SockFilter::new(LD_B_IND, 0, 0, 0),
-            ]
+            (
+                vec![
+                    SockFilter::new(LDX_B_MSH, 0, 0, 0),
+                    SockFilter::new(LD_B_IND, 0, 0, 0),
+                ],
+                LD_W_IND,
+            )
         };
-        for (i, &kind) in self.answers.iter().enumerate() {
+        let errors: Vec<u8> = self
+            .answers
+            .iter()
+            .copied()
+            .filter(|&kind| kind != self.echo_reply)
+            .collect();
+        let n = errors.len() as u8;
+        // A reply: its data (behind the 8-byte echo header) must start with the cookie.
+        // Errors quote our request at an offset of their own, and are rare: kept by type.
+        program.push(SockFilter::new(JEQ_K, 0, 2, u32::from(self.echo_reply)));
+        program.push(SockFilter::new(load_word, 0, 0, 8));
+        let word = u32::from_be_bytes([cookie[0], cookie[1], cookie[2], cookie[3]]);
+        program.push(SockFilter::new(JEQ_K, n + 1, n, word));
+        for (i, &kind) in errors.iter().enumerate() {
             // On a match, jump over the remaining tests and the drop to the keep.
-            let to_keep = (self.answers.len() - i) as u8;
-            program.push(SockFilter::new(JEQ_K, to_keep, 0, u32::from(kind)));
+            program.push(SockFilter::new(JEQ_K, n - i as u8, 0, u32::from(kind)));
         }
         program.push(SockFilter::new(RET_K, 0, 0, 0));
         program.push(SockFilter::new(RET_K, 0, 0, u32::MAX));

@@ -46,7 +46,13 @@ pub(super) struct QueuedError {
     pub(super) errno: nix::errno::Errno,
 }
 
-pub(super) fn open_socket(family: Family, types: &[Type]) -> io::Result<(Socket, bool)> {
+/// Opens the first of `types` the system allows; a raw socket keeps only answers to requests
+/// that carry `cookie`.
+pub(super) fn open_socket(
+    family: Family,
+    types: &[Type],
+    cookie: &[u8; 8],
+) -> io::Result<(Socket, bool)> {
     let (domain, protocol) = if family.v6 {
         (Domain::IPV6, Protocol::ICMPV6)
     } else {
@@ -77,7 +83,7 @@ pub(super) fn open_socket(family: Family, types: &[Type]) -> io::Result<(Socket,
         setsockopt(&socket, sockopt::Ipv4RecvTtl, &true)?;
     }
     if raw {
-        socket.attach_filter(&family.raw_filter())?;
+        socket.attach_filter(&family.raw_filter(cookie))?;
     } else if family.v6 {
         // ICMP errors reach a datagram socket only through its error queue.
         setsockopt(&socket, sockopt::Ipv6RecvErr, &true)?;
