@@ -304,11 +304,12 @@ async fn an_agent_that_takes_a_request_too_late_answers_agent_busy_at_once() {
 async fn a_server_past_capacity_refuses_before_it_reads_the_request() {
     let app = spawn_app().await;
     let token = app.admin_token().await;
+    // A large body, which a refusal must still read: the connection carries the next one.
+    let pad = "x".repeat(48 * 1024);
     let post = |auth: Option<&str>| {
-        let mut req = app
-            .client
-            .post(app.url("/api/v1/checks"))
-            .json(&json!({"type": "tcp", "target": "127.0.0.1", "options": {"port": 1}}));
+        let mut req = app.client.post(app.url("/api/v1/checks")).json(
+            &json!({"type": "tcp", "target": "127.0.0.1", "options": {"port": 1}, "pad": pad}),
+        );
         if let Some(token) = auth {
             req = req.bearer_auth(token);
         }
@@ -328,14 +329,22 @@ async fn a_server_past_capacity_refuses_before_it_reads_the_request() {
     };
     waited();
     let before = app.state.metrics.checks_overloaded.get();
-    for auth in [None, Some(token.as_str())] {
+    for auth in [None, None, Some(token.as_str()), Some(token.as_str())] {
         waited();
         let resp = post(auth).await.unwrap();
-        assert_eq!(resp.headers()["retry-after"], "4");
+        assert_eq!(
+            resp.headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap()),
+            Some("4"),
+            "{resp:?}"
+        );
+        // The body was read, so the connection is kept for the next request.
+        assert!(resp.headers().get("connection").is_none(), "{resp:?}");
         let (code, err) = error_code(resp, StatusCode::SERVICE_UNAVAILABLE).await;
         assert_eq!(code, "overloaded", "{err}");
         assert_eq!(err["error"]["details"]["scope"], "server", "{err}");
         assert_eq!(err["error"]["details"]["queued_ms"], 4000, "{err}");
     }
-    assert_eq!(app.state.metrics.checks_overloaded.get(), before + 2);
+    assert_eq!(app.state.metrics.checks_overloaded.get(), before + 4);
 }

@@ -209,21 +209,26 @@ fn server_admits(state: &AppState) -> ApiResult<()> {
     }
 }
 
-/// An extractor that refuses a check before anything else is read: past capacity, the
-/// refusal costs no database query for the user and no parse of the body.
-pub struct ServerAdmits;
-
-impl actix_web::FromRequest for ServerAdmits {
-    type Error = ApiError;
-    type Future = std::future::Ready<Result<Self, ApiError>>;
-
-    fn from_request(req: &actix_web::HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        let admits = match req.app_data::<actix_web::web::Data<AppState>>() {
-            Some(state) => server_admits(state).map(|()| ServerAdmits),
-            None => Err(ApiError::internal("AppState missing")),
-        };
-        std::future::ready(admits)
+/// Refuses a check past the server's capacity before the user is looked up or the body
+/// parsed, so that a refusal costs no database query. The body is still read (and dropped,
+/// up to `http.max_body_bytes`): HTTP/1.1 needs a server that answers early to read the body
+/// or close the connection, and a close races the client's next request on it.
+pub async fn admit_request(
+    state: &AppState,
+    payload: &mut actix_web::dev::Payload,
+) -> ApiResult<()> {
+    let Err(refusal) = server_admits(state) else {
+        return Ok(());
+    };
+    let mut left = state.settings.http.max_body_bytes;
+    use futures_util::StreamExt;
+    while let Some(Ok(chunk)) = payload.next().await {
+        left = left.saturating_sub(chunk.len());
+        if left == 0 {
+            break;
+        }
     }
+    Err(refusal)
 }
 
 /// A refusal at the door, counted.

@@ -37,14 +37,19 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
               (status = 503, body = ErrorBody, headers(("Retry-After" = u64)),
                description = "`overloaded`: the chosen agents or the server are past capacity (nothing was accepted; retry after `Retry-After` seconds); `broker_unavailable`")),
     security(("bearer" = [])))]
-#[tracing::instrument(skip_all, fields(user_id = %user.0.id))]
+#[tracing::instrument(skip_all, fields(user_id))]
 pub async fn create(
-    // First: past capacity, nothing else is done.
-    _admits: super::create::ServerAdmits,
+    req: actix_web::HttpRequest,
+    payload: web::Payload,
     state: web::Data<AppState>,
-    user: AuthUser,
-    body: Json<CreateCheck>,
 ) -> ApiResult<HttpResponse> {
+    use actix_web::FromRequest;
+    // One after the other (extractors run together): past capacity, nothing else is done.
+    let mut payload = payload.into_inner();
+    super::create::admit_request(&state, &mut payload).await?;
+    let user = AuthUser::from_request(&req, &mut payload).await?;
+    tracing::Span::current().record("user_id", tracing::field::display(user.0.id));
+    let body = Json::<CreateCheck>::from_request(&req, &mut payload).await?;
     let (id, agents, ran) = super::create(&state, &user.0, body.0, None).await?;
     let status = if ran {
         CheckStatus::InProgress
