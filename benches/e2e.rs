@@ -245,7 +245,7 @@ async fn main() {
             .unwrap(),
         ),
     ] {
-        let before: f64 = children.iter().map(|c| cpu_secs(c.id())).sum();
+        let before: Vec<f64> = children.iter().map(|c| cpu_secs(c.id())).collect();
         let done_before = count(
             &db,
             "SELECT count(*) AS n FROM check_results WHERE status IN ('ok','failed')",
@@ -275,9 +275,29 @@ async fn main() {
         {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let cpu: f64 = children.iter().map(|c| cpu_secs(c.id())).sum::<f64>() - before;
+        let used: Vec<f64> = children
+            .iter()
+            .zip(&before)
+            .map(|(c, b)| cpu_secs(c.id()) - b)
+            .collect();
+        let cpu: f64 = used.iter().sum();
         let probes = ok * AGENTS;
         println!("agent capacity {kind}: {probes} probes in {cpu:.2} agent CPU-seconds = {:.0} probes per CPU-second", probes as f64 / cpu.max(0.01));
+        // Builds compared side by side (BENCH_AGENT_BIN with several): each agent ran `ok`.
+        let bins: std::collections::BTreeSet<&str> = children.iter().map(|c| c.bin()).collect();
+        if bins.len() > 1 {
+            for bin in bins {
+                let (n, cpu) = children
+                    .iter()
+                    .zip(&used)
+                    .filter(|(c, _)| c.bin() == bin)
+                    .fold((0, 0.0), |(n, sum), (_, u)| (n + 1, sum + u));
+                println!(
+                    "  {bin}: {n} agents, {:.0} probes per CPU-second",
+                    (ok * n) as f64 / cpu.max(0.01)
+                );
+            }
+        }
     }
 
     // 4. Agent memory: idle, then with 1 000 probes in flight on one agent (pings to a

@@ -53,11 +53,16 @@ pub fn sh(cmd: &str) -> bool {
 
 /// An agent process, stopped when dropped: also when the bench panics, so that no agent is
 /// left holding the bench's output open.
-pub struct AgentProcess(std::process::Child);
+pub struct AgentProcess(std::process::Child, String);
 
 impl AgentProcess {
     pub fn id(&self) -> u32 {
         self.0.id()
+    }
+
+    /// The binary it runs.
+    pub fn bin(&self) -> &str {
+        &self.1
     }
 }
 
@@ -171,18 +176,23 @@ impl Bench {
     /// Starts `n` agent processes (`bench-0` …) and waits until all are online.
     pub async fn spawn_agents(&self, n: usize) -> Vec<AgentProcess> {
         let mut children = Vec::new();
+        // BENCH_AGENT_BIN: other builds' binaries as the agents (comma-separated, taken in
+        // turn), to compare builds side by side: every agent runs every check.
+        let bins: Vec<String> = std::env::var("BENCH_AGENT_BIN")
+            .unwrap_or_else(|_| env!("CARGO_BIN_EXE_netcheck").to_string())
+            .split(',')
+            .map(str::to_string)
+            .collect();
         for i in 0..n {
             let (_, token) = self.create_agent(&format!("bench-{i}")).await;
-            // BENCH_AGENT_BIN: another build's binary as the agents, to compare two builds.
-            let bin = std::env::var("BENCH_AGENT_BIN")
-                .unwrap_or_else(|_| env!("CARGO_BIN_EXE_netcheck").to_string());
-            let child = std::process::Command::new(bin)
+            let bin = bins[i % bins.len()].clone();
+            let child = std::process::Command::new(&bin)
                 .args(["agent", "--server", &self.base, "--token", &token])
                 .env("RUST_LOG", "warn")
                 .stderr(std::process::Stdio::null())
                 .spawn()
                 .unwrap();
-            children.push(AgentProcess(child));
+            children.push(AgentProcess(child, bin));
         }
         loop {
             let agents = self.api.agents().await.unwrap();
