@@ -67,8 +67,8 @@ pub async fn create(
     body: netcheck_proto::api::checks::CreateCheck,
     monitor: Option<Uuid>,
 ) -> ApiResult<(Uuid, usize, bool)> {
-    // Past capacity, refusing costs the least when it comes first (the API refuses before
-    // it authenticates, with `ServerAdmits`; monitors' runs come here).
+    // Past capacity, refusing costs the least when it comes first (the API has refused
+    // already, before the user lookup, with `admit_request`; monitors' runs are judged here).
     server_admits(state)?;
     crate::server::extract::refuse_unknown(&body.unknown)?;
     let target = validate::check(&body.target, &body.spec, &state.policy)?;
