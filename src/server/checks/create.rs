@@ -63,13 +63,11 @@ pub async fn take_quota(state: &AppState, user: &users::Model, cost: u64) -> Api
 /// (when none was, the check is finished at once with every result `offline`).
 pub async fn create(
     state: &AppState,
+    _admitted: Admitted,
     user: &users::Model,
     body: netcheck_proto::api::checks::CreateCheck,
     monitor: Option<Uuid>,
 ) -> ApiResult<(Uuid, usize, bool)> {
-    // Past capacity, refusing costs the least when it comes first (the API has refused
-    // already, before the user lookup, with `admit_request`; monitors' runs are judged here).
-    server_admits(state)?;
     crate::server::extract::refuse_unknown(&body.unknown)?;
     let target = validate::check(&body.target, &body.spec, &state.policy)?;
     let spec = body.spec;
@@ -80,7 +78,7 @@ pub async fn create(
         offline,
         unable,
     } = pick(state, user, selection, &spec, id).await?;
-    let (online, busy) = admit(state, online)?;
+    let (online, busy) = admit_agents(state, online)?;
     // Monitor runs are scheduled, not bursts: their standing cost is taken from the budget
     // when they are made (`monitors::budget`), so they do not spend the window themselves.
     if monitor.is_none() {
@@ -196,8 +194,12 @@ pub async fn create(
     ))
 }
 
+/// The server's pipeline had room when a check was asked for: [`create`] takes one, so every
+/// caller is judged once, first (past capacity, refusing costs the least when it comes first).
+pub struct Admitted(());
+
 /// Refuses new work while the server's own pipeline is past capacity.
-fn server_admits(state: &AppState) -> ApiResult<()> {
+pub fn admit(state: &AppState) -> ApiResult<Admitted> {
     match state.pressure.server_behind() {
         Some(behind) => Err(overloaded(
             state,
@@ -205,7 +207,7 @@ fn server_admits(state: &AppState) -> ApiResult<()> {
             "the server is",
             behind,
         )),
-        None => Ok(()),
+        None => Ok(Admitted(())),
     }
 }
 
@@ -216,9 +218,10 @@ fn server_admits(state: &AppState) -> ApiResult<()> {
 pub async fn admit_request(
     state: &AppState,
     payload: &mut actix_web::dev::Payload,
-) -> ApiResult<()> {
-    let Err(refusal) = server_admits(state) else {
-        return Ok(());
+) -> ApiResult<Admitted> {
+    let refusal = match admit(state) {
+        Ok(admitted) => return Ok(admitted),
+        Err(refusal) => refusal,
     };
     let mut left = state.settings.http.max_body_bytes;
     use futures_util::StreamExt;
@@ -246,10 +249,11 @@ fn overloaded(
     ApiError::overloaded(scope, what, behind)
 }
 
-/// Admission control (`pressure`) per agent (the server's own pipeline is judged first, in
-/// `create`): refuses the check when most chosen online agents are behind; agents that are behind while most are not answer
-/// `agent_busy` at once. Returns the agents to ask and the busy ones.
-fn admit(state: &AppState, online: Vec<Agent>) -> ApiResult<(Vec<Agent>, Vec<Agent>)> {
+/// Admission control (`pressure`) per agent (the server's own pipeline was judged first, by
+/// [`admit`]): refuses the check when most chosen online agents are behind; agents that are
+/// behind while most are not answer `agent_busy` at once. Returns the agents to ask and the
+/// busy ones.
+fn admit_agents(state: &AppState, online: Vec<Agent>) -> ApiResult<(Vec<Agent>, Vec<Agent>)> {
     if online.is_empty() {
         return Ok((online, Vec::new()));
     }

@@ -19,7 +19,7 @@ use super::db::checks::check;
 use super::error::{ApiError, ApiResult};
 use super::AppState;
 
-pub use create::create;
+pub use create::{admit, create};
 pub use sweeper::{finish_due, prune_old, spawn_sweeper, PRUNE_BATCH, SWEEP_BATCH};
 
 /// Loads a check the user may see (their own, or any for admins); 404 otherwise.

@@ -46,11 +46,11 @@ pub async fn create(
     use actix_web::FromRequest;
     // One after the other (extractors run together): past capacity, nothing else is done.
     let mut payload = payload.into_inner();
-    super::create::admit_request(&state, &mut payload).await?;
+    let admitted = super::create::admit_request(&state, &mut payload).await?;
     let user = AuthUser::from_request(&req, &mut payload).await?;
     tracing::Span::current().record("user_id", tracing::field::display(user.0.id));
     let body = Json::<CreateCheck>::from_request(&req, &mut payload).await?;
-    let (id, agents, ran) = super::create(&state, &user.0, body.0, None).await?;
+    let (id, agents, ran) = super::create(&state, admitted, &user.0, body.0, None).await?;
     let status = if ran {
         CheckStatus::InProgress
     } else {

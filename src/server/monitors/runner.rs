@@ -118,7 +118,13 @@ async fn run(state: &AppState, m: &Model, owner: Option<&users::Model>) -> Run {
         selection: serde_json::from_value(m.selection.clone()).unwrap_or_default(),
         unknown: Default::default(),
     };
-    match crate::server::checks::create(state, owner, body, Some(m.id)).await {
+    let created = match crate::server::checks::admit(state) {
+        Ok(admitted) => {
+            crate::server::checks::create(state, admitted, owner, body, Some(m.id)).await
+        }
+        Err(refusal) => Err(refusal),
+    };
+    match created {
         Ok((id, _, _)) => Run::Started(id),
         Err(e) if e.code() == netcheck_proto::api::ErrorCode::Overloaded => {
             tracing::warn!(monitor_id = %m.id, error = %e.message(), "monitor run delayed");
