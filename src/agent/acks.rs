@@ -15,7 +15,7 @@ use amqprs::channel::{BasicAckArguments, Channel};
 use tokio::sync::Notify;
 
 /// How long a finished request's ack may wait for others to go with it.
-pub const ACK_EVERY: Duration = Duration::from_millis(50);
+const ACK_EVERY: Duration = Duration::from_millis(50);
 
 pub struct Acks {
     tags: Mutex<Tags>,
