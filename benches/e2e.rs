@@ -14,7 +14,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{count, cpu_secs, env_or, rss_kib, sh, Bench};
+use common::{count, cpu_secs, cpu_secs_of, env_or, rss_kib, sh, Bench};
 use netcheck::client::api::Api;
 use netcheck_proto::api::checks::CreateCheck;
 use netcheck_proto::api::ErrorCode;
@@ -57,8 +57,20 @@ async fn offered_rate(
     body: &CreateCheck,
     rate: u64,
     seconds: u64,
+    agents: &[u32],
 ) {
     let since = chrono::Utc::now();
+    // Who spends the machine's CPU on the run: the broker, the agents, and this process (the
+    // server and the load generator).
+    let cpu_now = || {
+        (
+            cpu_secs_of("beam.smp"),
+            agents.iter().map(|p| cpu_secs(*p)).sum::<f64>(),
+            cpu_secs(std::process::id()),
+            cpu_secs_of("postgres"),
+        )
+    };
+    let cpu_before = cpu_now();
     let phase = format!(
         "check_id IN (SELECT id FROM checks WHERE created_at >= '{}')",
         since.to_rfc3339()
@@ -101,6 +113,7 @@ async fn offered_rate(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let all_done = start.elapsed();
+    let cpu_after = cpu_now();
     let rows = |cond: &str| {
         let sql = format!("SELECT count(*) AS n FROM check_results WHERE {phase} AND {cond}");
         async move { count(db, &sql).await }
@@ -129,6 +142,21 @@ async fn offered_rate(
         "  ok answers stored per second over the run: {:.0} ({:.0} checks x {AGENTS} agents)",
         ok as f64 / all_done.as_secs_f64(),
         ok as f64 / all_done.as_secs_f64() / AGENTS as f64
+    );
+    let per_check = |before: f64, after: f64| (after - before) / accepted.max(1) as f64 * 1e3;
+    println!(
+        "  CPU per accepted check: broker {:.2} ms, agents {:.2} ms, server + load generator {:.2} ms, PostgreSQL {:.2} ms ({:.0} % of the machine's 2 cores over the run)",
+        per_check(cpu_before.0, cpu_after.0),
+        per_check(cpu_before.1, cpu_after.1),
+        per_check(cpu_before.2, cpu_after.2),
+        per_check(cpu_before.3, cpu_after.3),
+        ((cpu_after.0 - cpu_before.0)
+            + (cpu_after.1 - cpu_before.1)
+            + (cpu_after.2 - cpu_before.2)
+            + (cpu_after.3 - cpu_before.3))
+            / all_done.as_secs_f64()
+            / 2.0
+            * 100.0
     );
     // Let the queues drain and the pressure window forget before the next rate.
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -201,7 +229,8 @@ async fn main() {
     // 2. Throughput at offered rates (below, at and past capacity).
     let db = bench.db.clone();
     for rate in rates {
-        offered_rate(&bench, &db, &body, rate, seconds).await;
+        let pids: Vec<u32> = children.iter().map(|c| c.id()).collect();
+        offered_rate(&bench, &db, &body, rate, seconds, &pids).await;
     }
     let metrics = bench
         .http
@@ -246,6 +275,7 @@ async fn main() {
         ),
     ] {
         let before: Vec<f64> = children.iter().map(|c| cpu_secs(c.id())).collect();
+        let broker_before = cpu_secs_of("beam.smp");
         let done_before = count(
             &db,
             "SELECT count(*) AS n FROM check_results WHERE status IN ('ok','failed')",
@@ -280,9 +310,14 @@ async fn main() {
             .zip(&before)
             .map(|(c, b)| cpu_secs(c.id()) - b)
             .collect();
+        let broker = cpu_secs_of("beam.smp") - broker_before;
         let cpu: f64 = used.iter().sum();
         let probes = ok * AGENTS;
         println!("agent capacity {kind}: {probes} probes in {cpu:.2} agent CPU-seconds = {:.0} probes per CPU-second", probes as f64 / cpu.max(0.01));
+        println!(
+            "  broker: {broker:.2} CPU-seconds, {:.0} µs per probe",
+            broker / probes.max(1) as f64 * 1e6
+        );
         // Builds compared side by side (BENCH_AGENT_BIN with several): each agent ran `ok`.
         let bins: std::collections::BTreeSet<&str> = children.iter().map(|c| c.bin()).collect();
         if bins.len() > 1 {

@@ -260,6 +260,22 @@ pub fn cpu_secs(pid: u32) -> f64 {
     ticks / 100.0
 }
 
+/// CPU time (user + system) of every process named `comm` on this machine, in seconds (e.g.
+/// `beam.smp`, RabbitMQ: each probe costs it a delivery, a publish with its confirm and an
+/// ack; `postgres`, whose connections the server pools, so its backends live through a run).
+#[allow(dead_code)] // used by some benches only
+pub fn cpu_secs_of(comm: &str) -> f64 {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim_end() == comm)
+        })
+        .map(cpu_secs)
+        .sum()
+}
+
 /// Resident set size of a process, in KiB.
 pub fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
