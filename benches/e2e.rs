@@ -63,12 +63,12 @@ async fn offered_rate(
     // Who spends the machine's CPU on the run: the broker, the agents, and this process (the
     // server and the load generator).
     let cpu_now = || {
-        (
+        [
             cpu_secs_of("beam.smp"),
             agents.iter().map(|p| cpu_secs(*p)).sum::<f64>(),
             cpu_secs(std::process::id()),
             cpu_secs_of("postgres"),
-        )
+        ]
     };
     let cpu_before = cpu_now();
     let phase = format!(
@@ -143,20 +143,20 @@ async fn offered_rate(
         ok as f64 / all_done.as_secs_f64(),
         ok as f64 / all_done.as_secs_f64() / AGENTS as f64
     );
-    let per_check = |before: f64, after: f64| (after - before) / accepted.max(1) as f64 * 1e3;
+    let spent: Vec<f64> = cpu_after
+        .iter()
+        .zip(cpu_before)
+        .map(|(a, b)| a - b)
+        .collect();
+    let ms_per_check = |cpu: f64| cpu / accepted.max(1) as f64 * 1e3;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!(
-        "  CPU per accepted check: broker {:.2} ms, agents {:.2} ms, server + load generator {:.2} ms, PostgreSQL {:.2} ms ({:.0} % of the machine's 2 cores over the run)",
-        per_check(cpu_before.0, cpu_after.0),
-        per_check(cpu_before.1, cpu_after.1),
-        per_check(cpu_before.2, cpu_after.2),
-        per_check(cpu_before.3, cpu_after.3),
-        ((cpu_after.0 - cpu_before.0)
-            + (cpu_after.1 - cpu_before.1)
-            + (cpu_after.2 - cpu_before.2)
-            + (cpu_after.3 - cpu_before.3))
-            / all_done.as_secs_f64()
-            / 2.0
-            * 100.0
+        "  CPU per accepted check: broker {:.2} ms, agents {:.2} ms, server + load generator {:.2} ms, PostgreSQL {:.2} ms ({:.0} % of the machine's {cores} cores over the run)",
+        ms_per_check(spent[0]),
+        ms_per_check(spent[1]),
+        ms_per_check(spent[2]),
+        ms_per_check(spent[3]),
+        spent.iter().sum::<f64>() / all_done.as_secs_f64() / cores as f64 * 100.0
     );
     // Let the queues drain and the pressure window forget before the next rate.
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -228,8 +228,8 @@ async fn main() {
 
     // 2. Throughput at offered rates (below, at and past capacity).
     let db = bench.db.clone();
+    let pids: Vec<u32> = children.iter().map(|c| c.id()).collect();
     for rate in rates {
-        let pids: Vec<u32> = children.iter().map(|c| c.id()).collect();
         offered_rate(&bench, &db, &body, rate, seconds, &pids).await;
     }
     let metrics = bench
