@@ -196,6 +196,8 @@ pub async fn create(
 
 /// The server's pipeline had room when a check was asked for: [`create`] takes one, so every
 /// caller is judged once, first (past capacity, refusing costs the least when it comes first).
+/// The verdict is a few milliseconds old when the check is created (the user lookup and the
+/// body come between); it reads a 250–500 ms window, so that does not change it.
 pub struct Admitted(());
 
 /// Refuses new work while the server's own pipeline is past capacity.
