@@ -247,6 +247,11 @@ async fn main() {
             .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
             .unwrap_or(f64::NAN)
     };
+    let messages = metric("netcheck_result_message_size_count ");
+    println!(
+        "  result messages: {messages} (all runs so far), {:.2} results each on average",
+        metric("netcheck_result_message_size_sum ") / messages
+    );
     let batches = metric("netcheck_result_batch_size_count ");
     println!(
         "  result batches: {batches} (all runs so far), {:.1} results and {:.2} ms each on average",

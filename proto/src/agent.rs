@@ -78,6 +78,15 @@ pub struct AmqpCredentials {
     pub queue: String,
     /// Where results are published.
     pub results_exchange: String,
+    /// Most results the server takes in one message, as a JSON array of results (a message
+    /// holding one result is the result itself). Agents publish the results that finish
+    /// while a message waits for its confirm together. Older servers send none: one.
+    #[serde(default = "one")]
+    pub results_per_message: u32,
+}
+
+fn one() -> u32 {
+    1
 }
 
 impl std::fmt::Debug for AmqpCredentials {
@@ -92,6 +101,7 @@ impl std::fmt::Debug for AmqpCredentials {
             .field("tls", &self.tls)
             .field("queue", &self.queue)
             .field("results_exchange", &self.results_exchange)
+            .field("results_per_message", &self.results_per_message)
             .finish()
     }
 }
@@ -179,6 +189,7 @@ mod tests {
             tls: false,
             queue: "q".into(),
             results_exchange: "x".into(),
+            results_per_message: 1,
         };
         assert!(!format!("{c:?}").contains("hunter2"));
     }

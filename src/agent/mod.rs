@@ -5,6 +5,7 @@
 //! session cannot start), and stops for good when the token is revoked.
 
 mod acks;
+mod coalesce;
 pub mod memory;
 pub mod metrics;
 pub mod probe;

@@ -8,10 +8,10 @@ use std::sync::Arc;
 
 use amqprs::channel::{BasicConsumeArguments, BasicQosArguments, Channel};
 use amqprs::connection::{Connection, OpenConnectionArguments};
-use amqprs::BasicProperties;
 use tokio_util::sync::CancellationToken;
 
 use super::acks::Acks;
+use super::coalesce::ResultsOut;
 use super::probe::Prober;
 use super::results::{self, Outbox};
 use super::AgentArgs;
@@ -175,24 +175,12 @@ const ANSWERED_FOR: Duration = Duration::from_secs(120);
 /// How often the host's own addresses are read again.
 const OWN_ADDRESSES_EVERY: Duration = Duration::from_secs(60);
 
-fn result_props(user: &str, result: &CheckResult) -> BasicProperties {
-    BasicProperties::default()
-        .with_persistence(true)
-        .with_content_type("application/json")
-        .with_user_id(user)
-        .with_message_id(&format!("{}:{}", result.check_id, result.agent_id))
-        .with_timestamp(chrono::Utc::now().timestamp() as u64)
-        .finish()
-}
-
 /// Where a session's results go: the sink, and the consumer's channel and its acks.
 #[derive(Clone)]
 struct Out {
-    sink: Arc<Sink>,
+    results: Arc<ResultsOut>,
     consumer: Channel,
     acks: Arc<Acks>,
-    user: String,
-    exchange: String,
 }
 
 impl Out {
@@ -290,11 +278,14 @@ pub async fn run(
         tokio::spawn(async move { acks.run(consumer).await })
     };
     let out = Out {
-        sink: Arc::new(Sink::new(conn.clone())),
+        results: Arc::new(ResultsOut::new(
+            Arc::new(Sink::new(conn.clone())),
+            reg.amqp.username.clone(),
+            reg.amqp.results_exchange.clone(),
+            reg.amqp.results_per_message,
+        )),
         consumer,
         acks,
-        user: reg.amqp.username.clone(),
-        exchange: reg.amqp.results_exchange.clone(),
     };
     tokio::spawn(flush_outbox(out.clone(), stats.clone()));
 
@@ -494,17 +485,8 @@ async fn publish_result(
     // send the result before its check's deadline. The store takes a result twice as once.
     let mut pause = Duration::from_millis(250);
     loop {
-        match out
-            .sink
-            .publish(
-                result_props(&out.user, &result),
-                body.clone(),
-                &out.exchange,
-                "",
-                RESULT_CONFIRM_WAIT,
-            )
-            .await
-        {
+        let id = format!("{}:{}", result.check_id, result.agent_id);
+        match out.results.publish(id, body.clone()).await {
             Ok(()) => {
                 if let Some(tag) = tag {
                     out.ack(tag);
@@ -517,8 +499,10 @@ async fn publish_result(
                     .insert(result.check_id);
                 return;
             }
-            Err(e @ (PublishError::Nacked | PublishError::Timeout(_)))
-                if pause <= IN_SESSION_RETRY_UP_TO && out.consumer.is_open() =>
+            Err(e)
+                if matches!(*e, PublishError::Nacked | PublishError::Timeout(_))
+                    && pause <= IN_SESSION_RETRY_UP_TO
+                    && out.consumer.is_open() =>
             {
                 tracing::warn!(check_id = %result.check_id, error = %e, retry_in_ms = pause.as_millis() as u64, "result not confirmed; publishing it again");
                 tokio::time::sleep(pause).await;
@@ -528,12 +512,6 @@ async fn publish_result(
         }
     }
 }
-
-/// How long a result waits for its confirm before it is published again. A publish in flight
-/// to a quorum leader that dies gets no confirm at all; waiting longer than a check's slack
-/// (its grace, 3 s by default) turns such a result into a `timeout`, while a resend lands in
-/// time and the store takes a result twice as once.
-const RESULT_CONFIRM_WAIT: Duration = Duration::from_secs(3);
 
 /// Longest pause between publishes of one result within a session (250 ms doubling: four
 /// more tries over about 4 s).

@@ -52,6 +52,9 @@ pub struct Metrics {
     pub results_dropped: Family<Reason, Counter>,
     /// Seconds from check creation to a result being stored.
     pub result_latency: Histogram,
+    /// Results per message from agents (they send those that finish while a message
+    /// awaits its confirm together).
+    pub result_message_size: Histogram,
     /// Results stored per batch (one SQL statement each).
     pub result_batch_size: Histogram,
     /// Seconds one batch of results took to store.
@@ -79,6 +82,7 @@ impl Default for Metrics {
             result_latency: Histogram::new([
                 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
             ]),
+            result_message_size: Histogram::new([1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0]),
             result_batch_size: Histogram::new([
                 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0,
             ]),
@@ -141,6 +145,11 @@ impl Default for Metrics {
             "result_latency_seconds",
             "Time from check creation to a result being stored",
             m.result_latency.clone(),
+        );
+        registry.register(
+            "result_message_size",
+            "Results per message received from agents",
+            m.result_message_size.clone(),
         );
         registry.register(
             "result_batch_size",

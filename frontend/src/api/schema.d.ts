@@ -708,6 +708,13 @@ export interface components {
             queue: string;
             /** @description Where results are published. */
             results_exchange: string;
+            /**
+             * Format: int32
+             * @description Most results the server takes in one message, as a JSON array of results (a message
+             *     holding one result is the result itself). Agents publish the results that finish
+             *     while a message waits for its confirm together. Older servers send none: one.
+             */
+            results_per_message?: number;
             tls: boolean;
             /** @description The first of `urls` (older agents use `host`, `port` and `tls`, which describe it too). */
             url?: string | null;

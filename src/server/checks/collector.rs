@@ -3,6 +3,7 @@
 //! statement for everything that arrived together, exactly once per check × agent), ack each
 //! only after its batch is committed, and publish the live events.
 
+use std::ops::Range;
 use std::time::Duration;
 
 use amqprs::channel::{BasicAckArguments, BasicNackArguments};
@@ -51,11 +52,25 @@ fn cap_stored(r: &mut CheckResult) {
 /// form the next one; a lone result is stored at once.
 pub const MAX_BATCH: usize = 512;
 
+/// Most results an agent may put in one message (a JSON array), announced at registration.
+/// Agents send several only when results finish while a message awaits its confirm, so under
+/// load one message stands for many and the broker's work per check shrinks.
+pub const RESULTS_PER_MESSAGE: u32 = 64;
+
 type State = actix_web::web::Data<AppState>;
 
 /// Connections the collector needs: one for the batch in flight, one to tell a refused
 /// batch from a database that is down.
 pub const DB_CONNECTIONS: u32 = 2;
+
+/// Deliveries taken together and the results they carry: `spans[i]` are the results of
+/// `deliveries[i]`.
+#[derive(Default)]
+struct Batch {
+    deliveries: Vec<Delivery>,
+    spans: Vec<Range<usize>>,
+    results: Vec<CheckResult>,
+}
 
 /// Starts the collector; deliveries sent to the returned channel are stored in batches, one
 /// batch at a time. That is group commit: the five answers to one check usually arrive in
@@ -64,24 +79,36 @@ pub const DB_CONNECTIONS: u32 = 2;
 pub fn spawn(state: State) -> UnboundedSender<Delivery> {
     let (tx, mut rx) = mpsc::unbounded_channel();
     tokio::spawn(async move {
-        let mut incoming = Vec::with_capacity(MAX_BATCH);
-        while rx.recv_many(&mut incoming, MAX_BATCH).await > 0 {
-            let mut deliveries = Vec::with_capacity(incoming.len());
-            let mut results = Vec::with_capacity(incoming.len());
-            for d in incoming.drain(..) {
-                let Some(r) = accept(&state, &d).await else {
-                    continue;
+        loop {
+            let mut batch = Batch::default();
+            // Waits for the first delivery, then takes what is already there.
+            while batch.results.len() < MAX_BATCH {
+                let d = if batch.deliveries.is_empty() {
+                    match rx.recv().await {
+                        Some(d) => d,
+                        None => return,
+                    }
+                } else {
+                    match rx.try_recv() {
+                        Ok(d) => d,
+                        Err(_) => break,
+                    }
                 };
+                let mut results = accept(&state, &d);
                 // A `/probe` run's answer goes to the scrape waiting for it, not the database.
-                if super::unstored::is_unstored(&r.check_id) {
+                for r in results.extract_if(.., |r| super::unstored::is_unstored(&r.check_id)) {
                     super::unstored::hand_over(&state, &r).await;
+                }
+                if results.is_empty() {
                     ack(&d).await;
                     continue;
                 }
-                deliveries.push(d);
-                results.push(r);
+                let from = batch.results.len();
+                batch.results.extend(results);
+                batch.spans.push(from..batch.results.len());
+                batch.deliveries.push(d);
             }
-            store(&state, deliveries, results).await;
+            store(&state, batch).await;
         }
     });
     tx
@@ -127,19 +154,38 @@ async fn requeue(d: &Delivery) {
         .await;
 }
 
-/// The result a delivery carries, when the sender is an agent speaking for itself with a
-/// well-formed result; anything else is acked, dropped and counted.
-async fn accept(state: &AppState, d: &Delivery) -> Option<CheckResult> {
-    let verdict = check(d);
-    if let Err((reason, why)) = &verdict {
+/// The results a delivery carries that its sender may report: an agent speaking for itself
+/// with well-formed results. Whatever is dropped is counted and logged.
+fn accept(state: &AppState, d: &Delivery) -> Vec<CheckResult> {
+    let drop = |(reason, why): (&'static str, String)| {
         state.metrics.drop_result(reason);
         tracing::warn!(reason, "dropping a result: {why}");
-        ack(d).await;
-    }
-    verdict.ok()
+    };
+    let (sender, results) = match parse(d) {
+        Ok(v) => {
+            state.metrics.result_message_size.observe(v.1.len() as f64);
+            v
+        }
+        Err(e) => {
+            drop(e);
+            return Vec::new();
+        }
+    };
+    results
+        .into_iter()
+        .filter(|r| match vet(sender, r) {
+            Ok(()) => true,
+            Err(e) => {
+                drop(e);
+                false
+            }
+        })
+        .collect()
 }
 
-fn check(d: &Delivery) -> Result<CheckResult, (&'static str, String)> {
+/// The sender and the results of a message: one result, or a JSON array of up to
+/// [`RESULTS_PER_MESSAGE`].
+fn parse(d: &Delivery) -> Result<(Uuid, Vec<CheckResult>), (&'static str, String)> {
     // RabbitMQ rejects a user_id that is not the publishing connection's user, so this is
     // the sender's identity.
     let sender = d
@@ -153,8 +199,27 @@ fn check(d: &Delivery) -> Result<CheckResult, (&'static str, String)> {
             format!("agent {sender} sent {} bytes", d.body.len()),
         ));
     }
-    let result: CheckResult = serde_json::from_slice(&d.body)
-        .map_err(|e| ("malformed", format!("agent {sender}: {e}")))?;
+    let malformed = |e: serde_json::Error| ("malformed", format!("agent {sender}: {e}"));
+    let results = if d.body.trim_ascii_start().starts_with(b"[") {
+        let results: Vec<CheckResult> = serde_json::from_slice(&d.body).map_err(malformed)?;
+        if results.len() > RESULTS_PER_MESSAGE as usize {
+            return Err((
+                "malformed",
+                format!(
+                    "agent {sender} sent {} results in one message, over {RESULTS_PER_MESSAGE}",
+                    results.len()
+                ),
+            ));
+        }
+        results
+    } else {
+        vec![serde_json::from_slice(&d.body).map_err(malformed)?]
+    };
+    Ok((sender, results))
+}
+
+/// Whether `sender` may report `result`.
+fn vet(sender: Uuid, result: &CheckResult) -> Result<(), (&'static str, String)> {
     if result.agent_id != sender {
         return Err((
             "forged",
@@ -167,23 +232,28 @@ fn check(d: &Delivery) -> Result<CheckResult, (&'static str, String)> {
             format!("agent {sender} reported a status agents may not report"),
         ));
     }
-    Ok(result)
+    Ok(())
 }
 
 /// Stores a batch and settles every delivery in it.
-async fn store(state: &AppState, deliveries: Vec<Delivery>, mut results: Vec<CheckResult>) {
-    if results.is_empty() {
+async fn store(state: &AppState, mut batch: Batch) {
+    if batch.results.is_empty() {
         return;
     }
-    for r in &mut results {
+    for r in &mut batch.results {
         if let Some(data) = r.data.as_mut() {
             state.geoip.locate_hops(data).await;
         }
         cap_stored(r);
     }
+    let Batch {
+        deliveries,
+        spans,
+        results,
+    } = batch;
     let started = std::time::Instant::now();
     let err = match store_results(&state.results_db, &results).await {
-        Ok(batch) => {
+        Ok(stored) => {
             state
                 .metrics
                 .result_batch_seconds
@@ -192,7 +262,8 @@ async fn store(state: &AppState, deliveries: Vec<Delivery>, mut results: Vec<Che
                 .metrics
                 .result_batch_size
                 .observe(results.len() as f64);
-            return settle(state, &deliveries, &results, batch).await;
+            ack_through(&deliveries).await;
+            return record(state, &results, stored).await;
         }
         Err(e) => e,
     };
@@ -201,26 +272,21 @@ async fn store(state: &AppState, deliveries: Vec<Delivery>, mut results: Vec<Che
     }
     // The database is up but refused the batch, so some result in it cannot be stored (a
     // string PostgreSQL will not hold, say). Store one by one; drop only what is refused.
-    for (i, (d, r)) in deliveries.iter().zip(&results).enumerate() {
-        match store_results(&state.results_db, std::slice::from_ref(r)).await {
-            Ok(batch) => {
-                settle(
-                    state,
-                    std::slice::from_ref(d),
-                    std::slice::from_ref(r),
-                    batch,
-                )
-                .await
-            }
-            Err(e) if state.results_db.ping().await.is_err() => {
-                return database_down(&deliveries[i..], &e).await;
-            }
-            Err(e) => {
-                state.metrics.drop_result("unstorable");
-                tracing::warn!(agent_id = %r.agent_id, check_id = %r.check_id, error = %e, "dropping a result the database refused");
-                ack(d).await;
+    for (i, (d, span)) in deliveries.iter().zip(spans).enumerate() {
+        for r in &results[span] {
+            match store_results(&state.results_db, std::slice::from_ref(r)).await {
+                Ok(stored) => record(state, std::slice::from_ref(r), stored).await,
+                Err(e) if state.results_db.ping().await.is_err() => {
+                    // Any of this delivery's results stored already come back as duplicates.
+                    return database_down(&deliveries[i..], &e).await;
+                }
+                Err(e) => {
+                    state.metrics.drop_result("unstorable");
+                    tracing::warn!(agent_id = %r.agent_id, check_id = %r.check_id, error = %e, "dropping a result the database refused");
+                }
             }
         }
+        ack(d).await;
     }
 }
 
@@ -234,15 +300,10 @@ async fn database_down(deliveries: &[Delivery], err: &DbErr) {
     }
 }
 
-async fn settle(
-    state: &AppState,
-    deliveries: &[Delivery],
-    results: &[CheckResult],
-    batch: StoredBatch,
-) {
+/// Counts what stored results came to and publishes their live events.
+async fn record(state: &AppState, results: &[CheckResult], batch: StoredBatch) {
     let now = chrono::Utc::now().timestamp_micros() as f64 / 1e6;
     let mut rows = Vec::new();
-    ack_through(deliveries).await;
     for (r, outcome) in results.iter().zip(batch.outcomes) {
         match outcome {
             Stored::New(row) => {
