@@ -48,6 +48,34 @@ fn fire(api: &Api, body: &CreateCheck) -> tokio::task::JoinHandle<Fired> {
     })
 }
 
+/// The server's `/metrics` now, as a lookup of a series (its name and labels, then a space)
+/// to its value.
+async fn metrics(bench: &Bench) -> impl Fn(&str) -> f64 {
+    let text = bench
+        .http
+        .get(format!("{}/metrics", bench.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    move |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or(f64::NAN)
+    }
+}
+
+/// Results received from agents and the messages that carried them, so far.
+async fn result_messages(bench: &Bench) -> (f64, f64) {
+    let m = metrics(bench).await;
+    (
+        m("netcheck_result_message_size_sum "),
+        m("netcheck_result_message_size_count "),
+    )
+}
+
 /// Offers `rate` checks a second for `seconds`, waits until every accepted one finished, and
 /// prints what became of them: accepted, refused at the door, answered, `agent_busy`,
 /// `timeout`.
@@ -71,6 +99,7 @@ async fn offered_rate(
         ]
     };
     let cpu_before = cpu_now();
+    let messages_before = result_messages(bench).await;
     let phase = format!(
         "check_id IN (SELECT id FROM checks WHERE created_at >= '{}')",
         since.to_rfc3339()
@@ -114,6 +143,7 @@ async fn offered_rate(
     }
     let all_done = start.elapsed();
     let cpu_after = cpu_now();
+    let messages_after = result_messages(bench).await;
     let rows = |cond: &str| {
         let sql = format!("SELECT count(*) AS n FROM check_results WHERE {phase} AND {cond}");
         async move { count(db, &sql).await }
@@ -157,6 +187,14 @@ async fn offered_rate(
         ms_per_check(spent[2]),
         ms_per_check(spent[3]),
         spent.iter().sum::<f64>() / all_done.as_secs_f64() / cores as f64 * 100.0
+    );
+    let (results, messages) = (
+        messages_after.0 - messages_before.0,
+        messages_after.1 - messages_before.1,
+    );
+    println!(
+        "  results from agents {results:.0} in {messages:.0} messages: {:.2} a message",
+        results / messages
     );
     // Let the queues drain and the pressure window forget before the next rate.
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -232,26 +270,8 @@ async fn main() {
     for rate in rates {
         offered_rate(&bench, &db, &body, rate, seconds, &pids).await;
     }
-    let metrics = bench
-        .http
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let metric = |name: &str| -> f64 {
-        metrics
-            .lines()
-            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
-            .unwrap_or(f64::NAN)
-    };
-    let messages = metric("netcheck_result_message_size_count ");
-    println!(
-        "  result messages: {messages} (all runs so far), {:.2} results each on average",
-        metric("netcheck_result_message_size_sum ") / messages
-    );
+    let m = metrics(&bench).await;
+    let metric = |name: &str| m(name);
     let batches = metric("netcheck_result_batch_size_count ");
     println!(
         "  result batches: {batches} (all runs so far), {:.1} results and {:.2} ms each on average",
