@@ -108,6 +108,10 @@ pub struct AgentSettings {
     /// (0: read it for every check). Changes made through this instance clear the cache at
     /// once; those made through another instance show within this time.
     pub cache_ms: u64,
+    /// Most results an agent may send in one message (handed to agents at registration;
+    /// agents send several only under load). 1 keeps one result per message, for a rolling
+    /// upgrade while older server instances, which read only that, share the results queue.
+    pub results_per_message: u32,
 }
 
 impl Default for AgentSettings {
@@ -115,6 +119,7 @@ impl Default for AgentSettings {
         Self {
             heartbeat_interval_secs: 10,
             cache_ms: 1000,
+            results_per_message: crate::server::checks::collector::RESULTS_PER_MESSAGE,
         }
     }
 }
@@ -379,6 +384,14 @@ impl Settings {
         if self.checks.retention_days > 36_500 {
             return bad("checks.retention_days must be at most 36500 (0 keeps checks forever)");
         }
+        if !(1..=crate::server::checks::collector::RESULTS_PER_MESSAGE)
+            .contains(&self.agents.results_per_message)
+        {
+            return bad(&format!(
+                "agents.results_per_message must be between 1 and {}",
+                crate::server::checks::collector::RESULTS_PER_MESSAGE
+            ));
+        }
         if self.agents.cache_ms > 60_000 {
             return bad("agents.cache_ms must be at most 60000");
         }
@@ -499,6 +512,12 @@ mod tests {
             env(&[("NETCHECK__CHECKS__ALLOWED_NETWORKS", "10.0.0.0/33")])
         )
         .is_err());
+        for n in ["0", "65"] {
+            let e = Settings::load_from(None, env(&[("NETCHECK__AGENTS__RESULTS_PER_MESSAGE", n)]));
+            assert!(e.is_err(), "{n}");
+        }
+        let one = Settings::load_from(None, env(&[("NETCHECK__AGENTS__RESULTS_PER_MESSAGE", "1")]));
+        assert_eq!(one.unwrap().agents.results_per_message, 1);
     }
 
     #[test]

@@ -557,3 +557,60 @@ async fn an_agent_runs_on_one_thread_unless_asked_and_on_two_side_by_side() {
     assert_eq!(r.status, ResultStatus::Ok, "{r:?}");
     assert_eq!(data::<PingResult>(r).received, 3);
 }
+
+/// Results that finish while the agent awaits a confirm reach the server together once it
+/// takes several a message, and one by one when it is set to one (as while older server
+/// instances share the results queue).
+#[tokio::test]
+async fn an_agent_sends_results_together_only_as_far_as_the_server_allows() {
+    const CHECKS: usize = 30;
+    for per_message in [64, 1] {
+        let rig = rig_with(&[], |s| {
+            s.agents.results_per_message = per_message;
+            s.checks.grace_ms = 10_000;
+        })
+        .await;
+        let pid = rig._agent.as_ref().unwrap().0.id().to_string();
+        let signal = |sig: &str| {
+            let status = std::process::Command::new("kill")
+                .args([sig, &pid])
+                .status()
+                .unwrap();
+            assert!(status.success());
+        };
+        // The agent takes the burst at once: it is stopped while the checks are created.
+        signal("-STOP");
+        let closed = unused_port();
+        let mut ids = Vec::new();
+        for _ in 0..CHECKS {
+            let body = tcp("127.0.0.1", json!({"port": closed}));
+            ids.push(rig.api.create_check(&body).await.unwrap().id);
+        }
+        signal("-CONT");
+        for id in ids {
+            rig.events(id).await;
+        }
+        let text = reqwest::get(rig.app.url("/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let value = |name: &str| -> f64 {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+                .unwrap_or_else(|| panic!("{name} missing in\n{text}"))
+        };
+        let results = value("netcheck_result_message_size_sum");
+        let messages = value("netcheck_result_message_size_count");
+        assert_eq!(results, CHECKS as f64);
+        if per_message == 1 {
+            assert_eq!(messages, results, "one result a message");
+        } else {
+            assert!(
+                messages < results,
+                "{results} results in {messages} messages"
+            );
+        }
+    }
+}

@@ -159,7 +159,7 @@ pub async fn register(
                 tls: first.tls,
                 queue: agent_queue(id),
                 results_exchange: RESULTS_EXCHANGE.to_string(),
-                results_per_message: crate::server::checks::collector::RESULTS_PER_MESSAGE,
+                results_per_message: state.settings.agents.results_per_message,
             },
             heartbeat: HeartbeatConfig {
                 url: heartbeat_url(&state, &req),

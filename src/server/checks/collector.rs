@@ -48,13 +48,15 @@ fn cap_stored(r: &mut CheckResult) {
     ));
 }
 
-/// Most results stored in one statement. Results that arrive while a batch is being stored
-/// form the next one; a lone result is stored at once.
+/// Results stored in one statement: a batch closes once it holds this many (the message that
+/// reaches it may add up to 63 more). Results that arrive while a batch is being stored form
+/// the next one; a lone result is stored at once.
 pub const MAX_BATCH: usize = 512;
 
-/// Most results an agent may put in one message (a JSON array), announced at registration.
-/// Agents send several only when results finish while a message awaits its confirm, so under
-/// load one message stands for many and the broker's work per check shrinks.
+/// Most results an agent may put in one message (a JSON array): what registration announces
+/// by default (`agents.results_per_message`) and the most the collector takes. Agents send
+/// several only when results finish while a message awaits its confirm, so under load one
+/// message stands for many and the broker's work per check shrinks.
 pub const RESULTS_PER_MESSAGE: u32 = 64;
 
 type State = actix_web::web::Data<AppState>;
