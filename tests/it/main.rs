@@ -38,6 +38,7 @@ mod overload;
 mod own_host;
 mod probe;
 mod probe_peers;
+mod result_messages;
 mod selection;
 mod status_pages;
 mod users;

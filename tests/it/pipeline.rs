@@ -20,11 +20,11 @@ use crate::helpers::*;
 use crate::rig::{check, data, error_code_of, only, rig_with, Rig};
 
 /// A TCP check of an address no agent here reaches, run by `agents` (results are forged).
-fn tcp_by(agents: &[Uuid]) -> CreateCheck {
+pub fn tcp_by(agents: &[Uuid]) -> CreateCheck {
     check(CheckType::Tcp, "93.184.216.34", json!({"port": 80})).agents(agents)
 }
 
-fn result_for(check_id: &str, agent_id: &str, rtt: f64) -> Value {
+pub fn result_for(check_id: &str, agent_id: &str, rtt: f64) -> Value {
     json!({
         "protocol_version": 1, "check_id": check_id, "agent_id": agent_id, "status": "ok", "error": null,
         "started_at": "2026-01-01T00:00:00Z", "duration_ms": rtt,
@@ -161,97 +161,6 @@ async fn redelivered_and_unvouched_results_are_stored_once_or_dropped() {
     // A user_id that is not the connection's own is refused by the broker itself.
     let reason = amqp::refused_publish(&conn, "netcheck-agent-someone-else", b"{}".to_vec()).await;
     assert!(reason.contains("PRECONDITION_FAILED"), "{reason}");
-    conn.close().await.ok();
-}
-
-/// Agents publish the results that finish while a message awaits its confirm as one JSON
-/// array, once registration said the server takes them: each result in it is vetted and
-/// stored on its own, and one that is forged or cannot be stored costs only itself.
-#[tokio::test]
-async fn results_sent_together_are_each_stored_or_dropped_on_their_own() {
-    let app = spawn_app().await;
-    let (agent, token) = app.create_agent("batching").await;
-    let agent_id = agent.id.to_string();
-    let reg: Value = app.register(&token).await.json().await.unwrap();
-    assert_eq!(reg["amqp"]["results_per_message"], 64);
-    let user = reg["amqp"]["username"].as_str().unwrap().to_string();
-    let (conn, _) = amqp::connect_as(&reg).await.unwrap();
-    let (ch, _) = amqp::channel(&conn).await;
-    ch.confirm_select(ConfirmSelectArguments::default())
-        .await
-        .unwrap();
-    let admin = app.admin_token().await;
-    let mut checks = Vec::new();
-    for _ in 0..4 {
-        let created = app.api_as(&admin).create_check(&tcp_by(&[agent.id])).await;
-        checks.push(created.unwrap().id.to_string());
-    }
-    let publish = |body: Vec<u8>| {
-        let mut props = BasicProperties::default();
-        props.with_persistence(true).with_user_id(&user);
-        let ch = ch.clone();
-        async move {
-            ch.basic_publish(
-                props.finish(),
-                body,
-                BasicPublishArguments::new("netcheck.results", ""),
-            )
-            .await
-            .unwrap()
-        }
-    };
-    let m = &app.state.metrics;
-    let stored_before = m.results_stored.get();
-
-    // Over the announced 64 in one message: the message is refused whole, nothing stored.
-    let too_many: Vec<Value> = (0..65)
-        .map(|_| result_for(&checks[0], &agent_id, 1.0))
-        .collect();
-    publish(serde_json::to_vec(&too_many).unwrap()).await;
-    eventually(
-        "oversized array counted",
-        Duration::from_secs(10),
-        || async { (m.dropped("malformed") == 1).then_some(()) },
-    )
-    .await;
-
-    // Two good results, one claiming another agent, one with a status agents may not send,
-    // and one PostgreSQL cannot hold: two stored, three dropped, each for its own reason.
-    let mut timeout = result_for(&checks[2], &agent_id, 1.0);
-    timeout["status"] = json!("timeout");
-    let mut poison = result_for(&checks[3], &agent_id, 1.0);
-    poison["status"] = json!("failed");
-    poison["error"] = json!({"code": "refused", "message": "nul \u{0} inside"});
-    let together = json!([
-        result_for(&checks[0], &agent_id, 2.5),
-        result_for(&checks[1], "00000000-0000-0000-0000-000000000001", 1.0),
-        timeout,
-        poison,
-        result_for(&checks[1], &agent_id, 3.5),
-    ]);
-    publish(serde_json::to_vec(&together).unwrap()).await;
-    eventually("the batch settled", Duration::from_secs(10), || async {
-        (m.dropped("unstorable") == 1).then_some(())
-    })
-    .await;
-    assert_eq!(m.dropped("forged"), 1);
-    assert_eq!(m.dropped("malformed"), 2, "the status agents may not send");
-    assert_eq!(m.results_stored.get() - stored_before, 2);
-    for (check_id, connect_ms) in [(&checks[0], 2.5), (&checks[1], 3.5)] {
-        let check = app.check(&admin, check_id.parse().unwrap()).await;
-        assert_eq!(check.status, CheckStatus::Finished);
-        assert_eq!(data::<TcpResult>(only(&check)).connect_ms, Some(connect_ms));
-    }
-    for check_id in &checks[2..] {
-        let check = app.check(&admin, check_id.parse().unwrap()).await;
-        assert_eq!(check.status, CheckStatus::InProgress);
-    }
-    // The messages were acked once settled: nothing is left for a redelivery.
-    let (vhost, queue) = (&app.settings.amqp.vhost, "netcheck.results");
-    eventually("results acked", Duration::from_secs(10), || async {
-        (unacked(vhost, queue).await == Some(0)).then_some(())
-    })
-    .await;
     conn.close().await.ok();
 }
 
