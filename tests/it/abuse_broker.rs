@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use amqprs::channel::{BasicPublishArguments, ConfirmSelectArguments};
+use amqprs::channel::BasicPublishArguments;
 use amqprs::BasicProperties;
 use netcheck::client::api::Api;
 use netcheck_proto::api::checks::{CheckEvent, HistoryQuery};
@@ -167,11 +167,7 @@ async fn a_flood_of_junk_results_leaves_server_memory_bounded_and_checks_working
     let (_, token) = rig.app.create_agent("flooder").await;
     let reg: Value = rig.app.register(&token).await.json().await.unwrap();
     let user = reg["amqp"]["username"].as_str().unwrap().to_string();
-    let (conn, _) = amqp::connect_as(&reg).await.unwrap();
-    let (ch, _) = amqp::channel(&conn).await;
-    ch.confirm_select(ConfirmSelectArguments::default())
-        .await
-        .unwrap();
+    let (conn, ch) = amqp::publishing_as(&reg).await;
     let m = &rig.app.state.metrics;
     let dropped = || m.dropped("malformed") + m.dropped("too_large");
     let before = rss();

@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use amqprs::callbacks::{ChannelCallback, ConnectionCallback};
-use amqprs::channel::Channel;
+use amqprs::channel::{Channel, ConfirmSelectArguments};
 use amqprs::connection::{Connection, OpenConnectionArguments};
 use amqprs::{Ack, BasicProperties, Cancel, Close, CloseChannel, Nack, Return};
 use serde_json::Value;
@@ -81,6 +81,17 @@ pub async fn channel(conn: &Connection) -> (Channel, Arc<Mutex<Vec<String>>>) {
     let list = closes.channel.clone();
     ch.register_callback(closes).await.unwrap();
     (ch, list)
+}
+
+/// Connects as the agent of a registration answer and opens a channel in confirm mode, to
+/// publish results as that agent does.
+pub async fn publishing_as(reg: &Value) -> (Connection, Channel) {
+    let (conn, _) = connect_as(reg).await.unwrap();
+    let (ch, _) = channel(&conn).await;
+    ch.confirm_select(ConfirmSelectArguments::default())
+        .await
+        .unwrap();
+    (conn, ch)
 }
 
 /// Opens a connection as the server does (its administrator account, its vhost).
