@@ -20,13 +20,27 @@ pub enum ClientError {
         reason: String,
         text: String,
     },
-    /// No answer (connection refused, reset, TLS…).
-    #[error("cannot reach {base}: {source}")]
+    /// No answer (connection refused, reset, TLS…). The message names the cause (reqwest's
+    /// own says only "error sending request").
+    #[error("cannot reach {base}: {}", causes(source))]
     Transport {
         base: String,
         #[source]
         source: reqwest::Error,
     },
+}
+
+/// An error and its causes, outermost first: "error sending request for url (…): client
+/// error (Connect): tcp connect error: Connection refused (os error 111)".
+fn causes(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        next = cause.source();
+    }
+    text
 }
 
 impl ClientError {
@@ -73,3 +87,26 @@ impl ClientError {
 }
 
 pub type ClientResult<T> = Result<T, ClientError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_transport_error_names_its_cause() {
+        // A port nothing listens on: the OS refuses the connection.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let base = format!("http://127.0.0.1:{port}");
+        let err = reqwest::get(&base).await.unwrap_err();
+        let text = ClientError::transport(&base, err).to_string();
+        assert!(
+            text.starts_with(&format!("cannot reach {base}: ")),
+            "{text}"
+        );
+        assert!(text.contains("Connection refused"), "{text}");
+    }
+}
