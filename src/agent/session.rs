@@ -175,7 +175,7 @@ const ANSWERED_FOR: Duration = Duration::from_secs(120);
 /// How often the host's own addresses are read again.
 const OWN_ADDRESSES_EVERY: Duration = Duration::from_secs(60);
 
-/// Where a session's results go: the sink, and the consumer's channel and its acks.
+/// Where a session's results go: their publisher, and the consumer's channel and its acks.
 #[derive(Clone)]
 struct Out {
     results: Arc<ResultsOut>,
