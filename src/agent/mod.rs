@@ -114,19 +114,6 @@ impl<T> Drop for AbortOnDrop<T> {
 /// Exit code of `netcheck agent` when its token is revoked (systemd: RestartPreventExitStatus=3).
 pub const EXIT_REVOKED: u8 = 3;
 
-/// An error with the errors that caused it, `a: b: c` (reqwest's own text stops at the first,
-/// which hides e.g. why a certificate was refused).
-fn causes(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
-}
-
 enum RegisterError {
     Unauthorized,
     Retry(String),
@@ -173,10 +160,8 @@ async fn register(api: &Api, args: &AgentArgs) -> Result<RegisterResponse, Regis
         Err(e) if e.status() == Some(reqwest::StatusCode::UNAUTHORIZED) => {
             Err(RegisterError::Unauthorized)
         }
-        Err(ClientError::Transport { base, source }) => Err(RegisterError::Retry(format!(
-            "cannot reach {base}: {}",
-            causes(&source)
-        ))),
+        // "cannot reach …" with every cause (why a certificate was refused, say).
+        Err(e @ ClientError::Transport { .. }) => Err(RegisterError::Retry(e.to_string())),
         Err(e) => Err(RegisterError::Retry(format!("registration refused: {e}"))),
     }
 }

@@ -31,8 +31,9 @@ pub enum ClientError {
 }
 
 /// An error and its causes, outermost first: "error sending request for url (…): client
-/// error (Connect): tcp connect error: Connection refused (os error 111)".
-fn causes(e: &(dyn std::error::Error + 'static)) -> String {
+/// error (Connect): tcp connect error: Connection refused (os error 111)" (reqwest's own text
+/// stops at the first, which hides e.g. why a certificate was refused).
+fn causes(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut next = e.source();
     while let Some(cause) = next {
