@@ -140,6 +140,12 @@ pub struct HttpSettings {
     pub trust_forwarded_for: Option<bool>,
     /// Worker threads for the HTTP server; 0 = one per CPU.
     pub workers: usize,
+    /// How long a connection may stay open without a request: before its first request (to
+    /// send the whole head) and between requests. Above the idle timeout of the clients and
+    /// proxies in front (nginx and load balancers 60 s, Go's and reqwest's pools 90 s), so the
+    /// client always closes first; below it, a client may send a request on a connection the
+    /// server is closing and see it fail.
+    pub keep_alive_secs: u64,
 }
 
 impl Default for HttpSettings {
@@ -150,6 +156,7 @@ impl Default for HttpSettings {
             trusted_proxies: Vec::new(),
             trust_forwarded_for: None,
             workers: 0,
+            keep_alive_secs: 100,
         }
     }
 }
@@ -374,6 +381,9 @@ impl Settings {
         }
         if self.auth.login_window_secs == 0 {
             return bad("auth.login_window_secs must be positive");
+        }
+        if !(1..=3600).contains(&self.http.keep_alive_secs) {
+            return bad("http.keep_alive_secs must be between 1 and 3600");
         }
         if self.http.max_body_bytes < 1024 {
             return bad("http.max_body_bytes must be at least 1024");

@@ -252,6 +252,7 @@ impl Application {
             0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
             n => n,
         };
+        let idle = std::time::Duration::from_secs(state.settings.http.keep_alive_secs);
         let data = state.clone();
         let server = HttpServer::new(move || {
             let max_body = data.settings.http.max_body_bytes;
@@ -285,6 +286,12 @@ impl Application {
                 .default_service(web::to(not_found))
         })
         .workers(workers)
+        // actix closes a connection after 5 s without a request by default, far below what
+        // clients and proxies keep idle connections for: under load, requests sent on a
+        // connection being closed failed ("connection closed before message completed", or
+        // actix's plain-text 408). The same bound applies to the first request's head.
+        .keep_alive(idle)
+        .client_request_timeout(idle)
         // Live event frames are small writes; without this, Nagle's algorithm and the client's
         // delayed ACK hold each one back ~40 ms.
         .on_connect(|conn, _| {

@@ -24,6 +24,7 @@ mod check_validation;
 mod checks;
 mod cli;
 mod cli_maintenance;
+mod connections;
 mod disruptive;
 mod disruptive_cluster;
 mod errors;
