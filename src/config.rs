@@ -531,6 +531,16 @@ mod tests {
     }
 
     #[test]
+    fn keep_alive_is_bounded() {
+        for n in ["0", "3601"] {
+            let e = Settings::load_from(None, env(&[("NETCHECK__HTTP__KEEP_ALIVE_SECS", n)]));
+            assert!(e.is_err(), "{n}");
+        }
+        let s = Settings::load_from(None, env(&[("NETCHECK__HTTP__KEEP_ALIVE_SECS", "75")]));
+        assert_eq!(s.unwrap().http.keep_alive_secs, 75);
+    }
+
+    #[test]
     fn the_documented_example_file_loads_and_equals_the_defaults() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/netcheck.example.toml");
         let s = Settings::load_from(Some(&path), env(&[])).unwrap();
