@@ -17,6 +17,7 @@ mod m20261206_000012_api_key_scopes;
 mod m20261206_000013_result_headline;
 mod m20261206_000014_status_pages;
 mod m20261206_000015_monitor_delays;
+mod m20261207_000016_check_failing;
 
 pub struct Migrator;
 
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000013_result_headline::Migration),
             Box::new(m20261206_000014_status_pages::Migration),
             Box::new(m20261206_000015_monitor_delays::Migration),
+            Box::new(m20261207_000016_check_failing::Migration),
         ]
     }
 }

@@ -8,7 +8,9 @@ use amqprs::channel::{
 };
 use amqprs::BasicProperties;
 use netcheck_proto::api::agents::AgentStatus;
-use netcheck_proto::api::checks::{CheckStatus, CheckView, CreateCheck};
+use netcheck_proto::api::checks::{
+    CheckStatus, CheckView, CreateCheck, HistoryQuery, OutcomeFilter,
+};
 use netcheck_proto::check::CheckType;
 use netcheck_proto::result::{PingResult, ResultStatus, TcpResult};
 use reqwest::StatusCode;
@@ -195,6 +197,19 @@ async fn an_agent_killed_mid_check_is_marked_timeout_and_others_are_intact() {
     let dead = by_agent(&check, b.id);
     assert_eq!(dead.status, ResultStatus::Timeout);
     assert_eq!(error_code_of(dead), Some("agent_timeout"));
+    // The history counts the timeout as a failure.
+    assert_eq!(outcome(&rig, OutcomeFilter::Failed).await, [created.id]);
+    assert!(outcome(&rig, OutcomeFilter::Ok).await.is_empty());
+}
+
+/// The checks the history finds with this outcome.
+async fn outcome(rig: &Rig, status: OutcomeFilter) -> Vec<Uuid> {
+    let query = HistoryQuery {
+        status: Some(status),
+        ..HistoryQuery::default()
+    };
+    let page = rig.api.history(&query).await.unwrap();
+    page.checks.iter().map(|c| c.id).collect()
 }
 
 /// The result of one agent.
@@ -220,6 +235,10 @@ async fn an_offline_agent_never_runs_a_stale_check() {
     );
     let (c, _) = rig.run(ping.clone().agents([rig.agent_id, b.id])).await;
     assert_eq!(by_agent(&c, b.id).status, ResultStatus::Offline);
+    assert_eq!(by_agent(&c, rig.agent_id).status, ResultStatus::Ok);
+    // Not asked, the offline agent is an answer that is not ok: the history says failed.
+    assert_eq!(outcome(&rig, OutcomeFilter::Failed).await, [c.id]);
+    assert!(outcome(&rig, OutcomeFilter::Ok).await.is_empty());
     // Fan-out to every agent: the offline agent's queue gets the request too, but it expires.
     let (c, _) = rig.run(ping).await;
     assert_eq!(c.results.len(), 1, "only online agents take part");

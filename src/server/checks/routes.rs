@@ -135,17 +135,12 @@ pub async fn list(
         ));
     }
     match q.status {
+        // `failing` counts the answers that were not `ok` (failed, timeout, offline);
+        // `pending` those still awaited.
         Some(OutcomeFilter::Ok) => {
-            query = query.filter(Expr::cust(
-                "NOT EXISTS (SELECT 1 FROM check_results r WHERE r.check_id = checks.id AND r.status <> 'ok')",
-            ))
+            query = query.filter(Expr::cust("checks.failing = 0 AND checks.pending = 0"))
         }
-        Some(OutcomeFilter::Failed) => {
-            query = query.filter(Expr::cust(
-                "EXISTS (SELECT 1 FROM check_results r WHERE r.check_id = checks.id \
-                 AND r.status <> 'ok' AND r.status <> 'pending')",
-            ))
-        }
+        Some(OutcomeFilter::Failed) => query = query.filter(Expr::cust("checks.failing > 0")),
         None => {}
     }
     if let Some(agent) = q.agent.as_deref().map(str::trim).filter(|a| !a.is_empty()) {

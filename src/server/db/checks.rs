@@ -106,6 +106,12 @@ pub struct NewResult<'a> {
 /// transaction, and one round trip instead of four.
 pub async fn insert(db: &impl ConnectionTrait, c: NewCheck<'_>) -> Result<(), DbErr> {
     let results = serde_json::to_value(&c.results).map_err(|e| DbErr::Custom(e.to_string()))?;
+    // Agents not asked (offline, busy, unable) are answers that are not `ok` from the start.
+    let failing = c
+        .results
+        .iter()
+        .filter(|r| !matches!(r.status, ResultStatus::Pending | ResultStatus::Ok))
+        .count() as i32;
     super::execute(
         db,
         INSERT_CHECK_SQL,
@@ -122,6 +128,7 @@ pub async fn insert(db: &impl ConnectionTrait, c: NewCheck<'_>) -> Result<(), Db
             c.pending.into(),
             results.into(),
             c.monitor_id.into(),
+            failing.into(),
         ],
     )
     .await?;
@@ -131,8 +138,8 @@ pub async fn insert(db: &impl ConnectionTrait, c: NewCheck<'_>) -> Result<(), Db
 const INSERT_CHECK_SQL: &str = "\
 WITH c AS (
     INSERT INTO checks (id, user_id, type, target, options, status, created_at, deadline_at,
-                        finished_at, pending, monitor_id)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $12)
+                        finished_at, pending, monitor_id, failing)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $12, $13)
 )
 INSERT INTO check_results (check_id, agent_id, agent_name, agent_region, agent_location,
                            status, error)
@@ -176,11 +183,13 @@ pub async fn time_out_pending(
 }
 
 /// Finishes those of `checks` still in progress; returns their ids (one finished meanwhile
-/// by another instance or the collector is left alone).
+/// by another instance or the collector is left alone). What was still pending has just been
+/// marked `timeout` ([`time_out_pending`], same transaction), so it counts as failing.
 pub async fn finish(db: &impl ConnectionTrait, checks: Vec<Uuid>) -> Result<Vec<Uuid>, DbErr> {
     super::uuids(
         db,
-        "UPDATE checks SET status = 'finished', finished_at = now(), pending = 0 \
+        "UPDATE checks SET status = 'finished', finished_at = now(), \
+         failing = failing + pending, pending = 0 \
          WHERE id = ANY($1) AND status = 'in_progress' RETURNING id",
         [checks.into()],
         "id",

@@ -140,10 +140,12 @@ WITH v AS (
     WHERE r.check_id = v.check_id AND r.agent_id = v.agent_id AND r.status = 'pending'
     RETURNING r.*
 ), fin AS (
-    UPDATE checks c SET pending = c.pending - d.n,
+    UPDATE checks c SET pending = c.pending - d.n, failing = c.failing + d.bad,
         status = CASE WHEN c.pending - d.n <= 0 THEN 'finished' ELSE c.status END,
         finished_at = CASE WHEN c.pending - d.n <= 0 THEN now() ELSE c.finished_at END
-    FROM (SELECT check_id, count(*)::int AS n FROM upd GROUP BY check_id) d
+    FROM (SELECT check_id, count(*)::int AS n,
+                 (count(*) FILTER (WHERE status <> 'ok'))::int AS bad
+          FROM upd GROUP BY check_id) d
     WHERE c.id = d.check_id AND c.status = 'in_progress'
     RETURNING c.id, c.status
 )
