@@ -46,7 +46,7 @@ INSERT INTO checks (id, user_id, type, target, options, status, created_at, dead
 SELECT id, '{user}',
        (ARRAY['ping', 'tcp', 'http', 'dns'])[1 + g % 4],
        CASE WHEN g % 4 = 2 THEN 'https://host-' || (g % 5000) || '.example.com/' ELSE 'host-' || (g % 5000) || '.example.com' END,
-       '{{}}', 'finished', at, at, at, 0,
+       CASE WHEN g % 4 = 1 THEN '{{\"port\": 443}}' ELSE '{{}}' END::jsonb, 'finished', at, at, at, 0,
        CASE WHEN g % 50 = 0 THEN ('00000000-0000-7000-8000-0000000000' || lpad((g % 7)::text, 2, '0'))::uuid END,
        CASE WHEN g % 10 = 0 THEN 1 ELSE 0 END
 FROM bench_ids;
