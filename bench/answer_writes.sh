@@ -20,7 +20,10 @@ for db in $now_db $old_db; do
                     VALUES ('00000000-0000-0000-0000-000000000001', 'bench', 'x', 'user')"
 done
 psql -d "$old_db" -c "CREATE INDEX check_results_not_ok_idx ON check_results (check_id) WHERE status <> 'ok'"
-agents="'00000000-0000-0000-0000-00000000000a','00000000-0000-0000-0000-00000000000b','00000000-0000-0000-0000-00000000000c','00000000-0000-0000-0000-00000000000d','00000000-0000-0000-0000-00000000000e'"
+# Five agents; three answer in the first batch, two in the second.
+first="'00000000-0000-0000-0000-00000000000a','00000000-0000-0000-0000-00000000000b','00000000-0000-0000-0000-00000000000c'"
+second="'00000000-0000-0000-0000-00000000000d','00000000-0000-0000-0000-00000000000e'"
+agents="$first,$second"
 answer() { # $1: agents answering, $2: how many
   cat <<SQL
 WITH u AS (UPDATE check_results SET status = 'ok', started_at = now(), duration_ms = 0.3, value_ms = 0.3, data = '{"connect_ms": 0.31, "resolved_ip": "127.0.0.1", "address": "127.0.0.1:80"}', received_at = now() WHERE check_id = ':cid'::uuid AND agent_id IN ($1) AND status = 'pending' RETURNING status) UPDATE checks c SET pending = c.pending - $2, failing = c.failing + (SELECT count(*) FROM u WHERE status <> 'ok'), status = CASE WHEN c.pending - $2 <= 0 THEN 'finished' ELSE c.status END, finished_at = CASE WHEN c.pending - $2 <= 0 THEN now() ELSE c.finished_at END WHERE c.id = ':cid'::uuid AND c.status = 'in_progress';
@@ -29,8 +32,8 @@ SQL
 {
   echo "SELECT gen_random_uuid() AS cid \\gset"
   echo "WITH c AS (INSERT INTO checks (id, user_id, type, target, options, status, created_at, deadline_at, pending) VALUES (':cid'::uuid, '00000000-0000-0000-0000-000000000001', 'tcp', '127.0.0.' || (random() * 250)::int || ':' || (random() * 60000)::int, '{\"port\": 80, \"timeout_ms\": 2000}', 'in_progress', now(), now() + interval '10 s', 5) RETURNING id) INSERT INTO check_results (check_id, agent_id, agent_name, agent_region, status) SELECT c.id, a::uuid, 'agent-' || right(a, 1), 'eu', 'pending' FROM c, unnest(ARRAY[$agents]) a;"
-  answer "${agents%%,\'00000000-0000-0000-0000-00000000000d\'*}" 3
-  answer "'00000000-0000-0000-0000-00000000000d','00000000-0000-0000-0000-00000000000e'" 2
+  answer "$first" 3
+  answer "$second" 2
 } > "$script"
 for round in $(seq "${ROUNDS:-2}"); do
   for db in $now_db $old_db; do
