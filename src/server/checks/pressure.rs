@@ -5,6 +5,12 @@
 //! a new check would wait at least as long: per agent, that agent is past capacity; over all
 //! answers, the server's own pipeline is. Each instance judges from the answers its collector
 //! stores, a fair sample of the shared results queue.
+//!
+//! Past the limit, a share of new checks is refused that grows with the wait (none at the
+//! limit, all at twice it), not all of them: refusing everything let the queue drain and the
+//! verdict go stale, so the machine idled between bursts and served fewer checks past
+//! capacity than at it (docs/benchmarks.md, session 24). With a share, checks keep flowing
+//! and the wait settles where the refused share matches the excess offered.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -36,6 +42,9 @@ struct Window {
     /// The previous bucket's minimum and count, when it is the one just before this.
     previous: Option<(f64, u32)>,
     last_sample: Instant,
+    /// Refusals owed: each verdict past the limit adds the share to refuse, and a refusal
+    /// pays one. Spreads refusals evenly instead of by chance.
+    owed: f64,
 }
 
 impl Window {
@@ -46,6 +55,7 @@ impl Window {
             current_n: 1,
             previous: None,
             last_sample: now,
+            owed: 0.0,
         }
     }
 
@@ -73,6 +83,23 @@ impl Window {
             None => (self.current, self.current_n),
         };
         (n >= MIN_SAMPLES).then_some(least)
+    }
+
+    /// Whether to refuse the next check: a share of them while the least wait is over
+    /// `limit`, which grows from none at the limit to all at twice it. Returns the wait.
+    fn refuse(&mut self, now: Instant, limit: f64) -> Option<Duration> {
+        let least = self.least(now).filter(|&least| least > limit);
+        let Some(least) = least else {
+            self.owed = 0.0;
+            return None;
+        };
+        self.owed += ((least - limit) / limit).min(1.0);
+        // Rounded, not truncated: the first verdict past half the share refuses at once.
+        if self.owed < 0.5 {
+            return None;
+        }
+        self.owed -= 1.0;
+        Some(Duration::from_secs_f64(least))
     }
 }
 
@@ -129,17 +156,21 @@ impl Pressure {
             .or_insert_with(|| Window::new(now, waited));
     }
 
-    /// How long answers of every agent have been waiting, when that is over the limit and
-    /// more than one agent answered lately: the server's own pipeline (results queue,
-    /// storing) is behind, not one agent.
+    /// How long answers of every agent have been waiting, when that is over the limit, more
+    /// than one agent answered lately (the server's own pipeline, results queue and storing,
+    /// is behind, not one agent) and this check is one of the share refused.
     pub fn server_behind(&self) -> Option<Duration> {
         self.server_behind_at(Instant::now())
     }
 
     fn server_behind_at(&self, now: Instant) -> Option<Duration> {
         let limit = self.limit?;
-        let inner = self.inner.lock().expect("pressure lock");
-        let behind = over(inner.all.as_ref()?.least(now)?, limit)?;
+        let mut inner = self.inner.lock().expect("pressure lock");
+        inner
+            .all
+            .as_ref()?
+            .least(now)
+            .filter(|&least| least > limit)?;
         // Only past the limit (rare) are the agents looked at, and only until a second one
         // that answered lately: every check creation asks, whatever the fleet's size.
         let answering = inner
@@ -148,23 +179,23 @@ impl Pressure {
             .filter(|w| w.least(now).is_some())
             .take(2)
             .count();
-        (answering > 1).then_some(behind)
+        if answering < 2 {
+            return None;
+        }
+        inner.all.as_mut()?.refuse(now, limit)
     }
 
-    /// How long `agent`'s answers have been waiting, when that is over the limit.
+    /// How long `agent`'s answers have been waiting, when this check to it is one of the
+    /// share refused past the limit.
     pub fn agent_behind(&self, agent: Uuid) -> Option<Duration> {
         self.agent_behind_at(agent, Instant::now())
     }
 
     fn agent_behind_at(&self, agent: Uuid, now: Instant) -> Option<Duration> {
         let limit = self.limit?;
-        let inner = self.inner.lock().expect("pressure lock");
-        over(inner.agents.get(&agent)?.least(now)?, limit)
+        let mut inner = self.inner.lock().expect("pressure lock");
+        inner.agents.get_mut(&agent)?.refuse(now, limit)
     }
-}
-
-fn over(least: f64, limit: f64) -> Option<Duration> {
-    (least > limit).then(|| Duration::from_secs_f64(least))
 }
 
 #[cfg(test)]
@@ -249,6 +280,42 @@ mod tests {
             p.agent_behind_at(a, t0 + ms(2030)).map(|d| d.as_millis()),
             Some(900)
         );
+    }
+
+    #[test]
+    fn past_the_limit_a_share_is_refused_that_grows_with_the_wait() {
+        let p = Pressure::new(500);
+        let (a, t0) = (Uuid::now_v7(), Instant::now());
+        let refused = |p: &Pressure, at: u64| {
+            (0..100)
+                .filter(|_| p.agent_behind_at(a, t0 + ms(at)).is_some())
+                .count()
+        };
+        // At the limit: nothing refused.
+        answers(&p, a, t0, 0, 4, 0.5);
+        assert_eq!(refused(&p, 40), 0);
+        // A tenth over it: a tenth refused, spread out rather than in a row.
+        answers(&p, a, t0, 600, 4, 0.55);
+        let verdicts: Vec<bool> = (0..20)
+            .map(|_| p.agent_behind_at(a, t0 + ms(640)).is_some())
+            .collect();
+        assert_eq!(verdicts.iter().filter(|&&r| r).count(), 2, "{verdicts:?}");
+        assert!(!verdicts[0] && !verdicts[1], "{verdicts:?}");
+        // Half over it: half; twice the limit or more: all.
+        answers(&p, a, t0, 1200, 4, 0.75);
+        assert_eq!(refused(&p, 1240), 50);
+        answers(&p, a, t0, 1800, 4, 1.0);
+        assert_eq!(refused(&p, 1840), 100);
+        answers(&p, a, t0, 2400, 4, 3.0);
+        assert_eq!(refused(&p, 2440), 100);
+        // The server's verdict is shared the same way.
+        let b = Uuid::now_v7();
+        answers(&p, a, t0, 3000, 4, 0.75);
+        answers(&p, b, t0, 3000, 4, 0.75);
+        let server = (0..100)
+            .filter(|_| p.server_behind_at(t0 + ms(3040)).is_some())
+            .count();
+        assert_eq!(server, 50);
     }
 
     #[test]
