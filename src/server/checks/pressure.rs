@@ -85,11 +85,11 @@ impl Window {
         (n >= MIN_SAMPLES).then_some(least)
     }
 
-    /// Whether to refuse the next check: a share of them while the least wait is over
-    /// `limit`, which grows from none at the limit to all at twice it. Returns the wait.
-    fn refuse(&mut self, now: Instant, limit: f64) -> Option<Duration> {
-        let least = self.least(now).filter(|&least| least > limit);
-        let Some(least) = least else {
+    /// Whether to refuse the next check, given the least wait when it is over `limit` (`None`
+    /// when the window says nothing is behind): a share of them, growing from none at the
+    /// limit to all at twice it. Returns the wait.
+    fn refuse(&mut self, over: Option<f64>, limit: f64) -> Option<Duration> {
+        let Some(least) = over else {
             self.owed = 0.0;
             return None;
         };
@@ -100,6 +100,11 @@ impl Window {
         }
         self.owed -= 1.0;
         Some(Duration::from_secs_f64(least))
+    }
+
+    /// The least wait, when it is over `limit`.
+    fn over(&self, now: Instant, limit: f64) -> Option<f64> {
+        self.least(now).filter(|&least| least > limit)
     }
 }
 
@@ -166,23 +171,13 @@ impl Pressure {
     fn server_behind_at(&self, now: Instant) -> Option<Duration> {
         let limit = self.limit?;
         let mut inner = self.inner.lock().expect("pressure lock");
-        inner
-            .all
-            .as_ref()?
-            .least(now)
-            .filter(|&least| least > limit)?;
-        // Only past the limit (rare) are the agents looked at, and only until a second one
-        // that answered lately: every check creation asks, whatever the fleet's size.
-        let answering = inner
-            .agents
-            .values()
-            .filter(|w| w.least(now).is_some())
-            .take(2)
-            .count();
-        if answering < 2 {
-            return None;
-        }
-        inner.all.as_mut()?.refuse(now, limit)
+        let over = inner.all.as_ref()?.over(now, limit).filter(|_| {
+            // Only past the limit (rare) are the agents looked at, and only until a second
+            // one that answered lately: every check creation asks, whatever the fleet's size.
+            let answering = inner.agents.values().filter(|w| w.least(now).is_some());
+            answering.take(2).count() > 1
+        });
+        inner.all.as_mut()?.refuse(over, limit)
     }
 
     /// How long `agent`'s answers have been waiting, when this check to it is one of the
@@ -194,7 +189,8 @@ impl Pressure {
     fn agent_behind_at(&self, agent: Uuid, now: Instant) -> Option<Duration> {
         let limit = self.limit?;
         let mut inner = self.inner.lock().expect("pressure lock");
-        inner.agents.get_mut(&agent)?.refuse(now, limit)
+        let window = inner.agents.get_mut(&agent)?;
+        window.refuse(window.over(now, limit), limit)
     }
 }
 
